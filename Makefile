@@ -1,0 +1,107 @@
+# deepc - plain Makefile.
+#   make            build/libdeepc.a, build/libdeepc.so, build/deepc
+#   make test       build and run the whole suite (last line: "N passed, N failed")
+#   make sanitize   the suite under ASan + UBSan (in build/san)
+#   make demo       the main job
+#   make install PREFIX=/usr/local
+# Options: CC=clang, BLAS=0 (force the built-in GEMM), OMP=0 (no OpenMP), BUILD=dir, DEBUG=1.
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OMP     ?= 1
+BLAS    ?= auto
+OPT     ?= -O3
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS_BASE := -std=c11 $(OPT) -g $(WARN) -fPIC -Iinclude -Isrc $(EXTRA_CFLAGS)
+LDLIBS_BASE := -lz -lm -lpthread
+
+ifeq ($(OMP),1)
+  CFLAGS_BASE += -fopenmp
+  LDLIBS_BASE += -fopenmp
+endif
+
+ifeq ($(BLAS),auto)
+  ifneq ($(shell pkg-config --exists openblas 2>/dev/null && echo yes),)
+    BLAS := 1
+  else
+    BLAS := 0
+  endif
+endif
+ifeq ($(BLAS),1)
+  CFLAGS_BASE += -DDC_USE_CBLAS $(shell pkg-config --cflags openblas)
+  LDLIBS_BASE += $(shell pkg-config --libs openblas)
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS) $(EXTRA_LDFLAGS)
+LDLIBS  := $(LDLIBS_BASE)
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/nn/*.c \
+                   src/optim/*.c src/io/*.c src/data/*.c src/train/*.c src/spec/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
+EX_SRC   := $(sort $(wildcard examples/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
+DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+.PHONY: all test sanitize demo install clean accuracy bench fuzz examples
+
+all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
+
+# Rebuild everything when the flags change (BLAS=0 vs 1, sanitizers, compiler).
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDLIBS)' | cmp -s - $(FLAGS_STAMP) || \
+        echo '$(CC) $(CFLAGS) $(LDLIBS)' > $(FLAGS_STAMP))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libdeepc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libdeepc.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepc.a $(LDLIBS)
+
+$(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libdeepc.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libdeepc.a $(LDLIBS)
+
+$(BUILD)/%: examples/%.c $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
+
+examples: $(EX_BIN)
+
+test: $(BUILD)/test_runner $(BUILD)/deepc
+	DEEPC_BIN=$(BUILD)/deepc ./$(BUILD)/test_runner
+
+sanitize:
+	$(MAKE) BUILD=build/san OPT=-O1 \
+	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  test
+
+demo: $(BUILD)/mlp_digits
+	./$(BUILD)/mlp_digits
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libdeepc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/deepc $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc.h)|' \
+	    -e 's|@LIBS@|$(LDLIBS)|' deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
+
+clean:
+	rm -rf build
+
+-include $(DEPS)

@@ -1,0 +1,508 @@
+/*
+ * deepc.h - the one public header of deepc, a deep-learning framework in C11.
+ *
+ * Conventions (see docs/design.md):
+ *   - Tensors are contiguous, row-major, outermost dimension first (like PyTorch), up to 5 dims.
+ *     Dimension letters: N batch, C channels, H height, W width, T time, I input features,
+ *     O output features, K classes.
+ *   - Every call that can fail returns a dc_status (DC_OK == 0) or NULL, and leaves a message with
+ *     context in dc_last_error() (per thread). Ops accept NULL inputs and return NULL without
+ *     overwriting the first error, so expressions can be chained and checked once at the end.
+ *   - A dc_ctx holds everything made during one step: the arena (tensors, saved values, scratch),
+ *     the tape, the grad / training flags and the RNG used by stochastic ops. Tensors made by ops
+ *     live until dc_ctx_reset(). Use one ctx per thread; a model is read-only during inference, so
+ *     several threads may run the same model, each with its own ctx.
+ *   - Parameters, their gradients and buffers (running statistics) live in one block owned by a
+ *     dc_model; names equal PyTorch state_dict keys ("fc1.weight", "bn1.running_var").
+ */
+#ifndef DEEPC_H
+#define DEEPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DC_VERSION "0.1.0"
+#define DC_MAX_DIMS 5
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status and errors                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dc_status {
+    DC_OK = 0,
+    DC_ERR_ARG,      /* a bad argument (NULL, out of range, wrong mode) */
+    DC_ERR_SHAPE,    /* shapes that do not fit together */
+    DC_ERR_DTYPE,    /* wrong element type */
+    DC_ERR_NOMEM,    /* allocation failed or a size overflowed */
+    DC_ERR_IO,       /* open/read/write/rename failed */
+    DC_ERR_FORMAT,   /* a malformed or truncated file */
+    DC_ERR_NUMERIC,  /* a NaN or Inf where a finite value was required */
+    DC_ERR_STATE     /* a call out of order (backward without a graph, ...) */
+} dc_status;
+
+/* The message of the last error on this thread ("" if none). Valid until the next failing call. */
+const char *dc_last_error(void);
+/* A short constant name for a status ("shape error"). */
+const char *dc_status_str(dc_status s);
+/* Forget the last error on this thread. */
+void dc_clear_error(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Random numbers: one PCG32 generator per run, passed explicitly (no global state)           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_rng {
+    uint64_t state;
+    uint64_t inc;
+} dc_rng;
+
+/* Seed a generator; `stream` selects one of 2^63 independent sequences. */
+void dc_rng_seed(dc_rng *r, uint64_t seed, uint64_t stream);
+/* Uniform 32-bit integer (PCG32 XSH-RR). */
+uint32_t dc_rng_u32(dc_rng *r);
+/* Uniform float in [0, 1) with 24 random bits. */
+float dc_rng_uniform(dc_rng *r);
+/* Standard normal (Box-Muller over two uniforms). */
+float dc_rng_normal(dc_rng *r);
+/* Uniform integer in [0, n), unbiased (Lemire's method). n must be > 0. */
+uint32_t dc_rng_below(dc_rng *r, uint32_t n);
+/* Fisher-Yates shuffle of idx[0..n). */
+void dc_rng_shuffle(dc_rng *r, int64_t *idx, int64_t n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensors                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dc_dtype { DC_F32 = 0, DC_I64 = 1 } dc_dtype;
+
+#define DC_TF_REQUIRES_GRAD 0x1u /* gradients flow to this tensor */
+#define DC_TF_ARENA         0x2u /* header and data live in a ctx arena */
+#define DC_TF_PARAM         0x4u /* a model parameter or buffer (data owned by the model) */
+#define DC_TF_OWNS          0x8u /* heap tensor that owns data (and grad): dc_tensor_free frees them */
+#define DC_TF_VIEW          0x10u /* shares data with another tensor */
+
+typedef struct dc_tensor {
+    dc_dtype dtype;
+    int ndim;
+    int64_t shape[DC_MAX_DIMS]; /* shape[ndim..] are 1 */
+    int64_t numel;
+    void *data;                 /* float[numel] or int64_t[numel], 64-byte aligned */
+    float *grad;                /* float[numel] or NULL; allocated lazily during backward */
+    unsigned flags;             /* DC_TF_* */
+    const char *name;           /* parameter name, or the op that made it */
+} dc_tensor;
+
+static inline float *dc_f32(const dc_tensor *t) { return (float *)t->data; }
+static inline int64_t *dc_i64(const dc_tensor *t) { return (int64_t *)t->data; }
+
+/*
+ * dc_tensor_new - a heap tensor, zero-filled, owned by the caller (free with dc_tensor_free).
+ * shape: ndim (0..5) sizes, each >= 0; the element count must fit in memory.
+ * Returns NULL with DC_ERR_ARG / DC_ERR_NOMEM.
+ */
+dc_tensor *dc_tensor_new(dc_dtype dtype, int ndim, const int64_t *shape);
+/* A heap copy of t (data only; no grad). */
+dc_tensor *dc_tensor_clone(const dc_tensor *t);
+/* Free a heap tensor and what it owns. NULL and arena tensors are ignored. */
+void dc_tensor_free(dc_tensor *t);
+/* Make a heap tensor a gradient leaf: allocates its zeroed grad buffer. */
+dc_status dc_tensor_requires_grad(dc_tensor *t);
+/* Set a tensor's grad to zero (no-op if it has none). */
+void dc_tensor_zero_grad(dc_tensor *t);
+/* Write "[2, 3, 4]" into buf (always NUL-terminated). Returns buf. */
+char *dc_shape_str(const dc_tensor *t, char *buf, size_t size);
+/* 1 if a and b have the same ndim and sizes. */
+int dc_same_shape(const dc_tensor *a, const dc_tensor *b);
+/* Fill a float tensor with a value / U(lo, hi) / N(mean, std). */
+void dc_tensor_fill(dc_tensor *t, float v);
+void dc_tensor_uniform(dc_tensor *t, dc_rng *r, float lo, float hi);
+void dc_tensor_normal(dc_tensor *t, dc_rng *r, float mean, float std);
+
+/* Shorthand for shape arguments: dc_tensor_new(DC_F32, 2, DC_SHAPE(3, 4)). */
+#define DC_SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context: arena + tape + modes for one step                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_ctx dc_ctx;
+
+/* A new context. `arena_bytes` is the first arena chunk (0 picks 1 MiB); it grows as needed and
+ * after dc_ctx_reset keeps one chunk as large as the whole last step, so a steady training loop
+ * allocates nothing after its first step. Grad recording on, training mode off, no RNG. */
+dc_ctx *dc_ctx_new(size_t arena_bytes);
+void dc_ctx_free(dc_ctx *ctx);
+/* Drop every tensor, tape entry and scratch buffer made since the last reset. */
+void dc_ctx_reset(dc_ctx *ctx);
+/* Turn tape recording on/off (off = no_grad inference). Returns the previous setting. */
+int dc_ctx_set_grad(dc_ctx *ctx, int enabled);
+/* Training mode (dropout active, BatchNorm uses and updates batch statistics). Returns previous. */
+int dc_ctx_set_training(dc_ctx *ctx, int training);
+int dc_ctx_training(const dc_ctx *ctx);
+/* The generator used by stochastic ops (dropout, sampling). Not owned; may be NULL. */
+void dc_ctx_set_rng(dc_ctx *ctx, dc_rng *rng);
+dc_rng *dc_ctx_rng(dc_ctx *ctx);
+/* Bytes in use in the arena now / the most ever held at once / number of chunk mallocs so far. */
+size_t dc_ctx_arena_used(const dc_ctx *ctx);
+size_t dc_ctx_arena_capacity(const dc_ctx *ctx);
+uint64_t dc_ctx_arena_mallocs(const dc_ctx *ctx);
+/* Number of entries on the tape. */
+int64_t dc_ctx_tape_len(const dc_ctx *ctx);
+/* Check every op output for NaN/Inf while recording (slow; for debugging). */
+void dc_ctx_set_check_numerics(dc_ctx *ctx, int on);
+/* With check_numerics on: the name of the first op since the last reset whose output held a NaN
+ * or Inf (its message is in dc_last_error()), or NULL. */
+const char *dc_ctx_first_nonfinite(const dc_ctx *ctx);
+
+/* An uninitialised float/int tensor in the arena (lives until dc_ctx_reset). */
+dc_tensor *dc_empty(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
+/* A zero-filled arena tensor. */
+dc_tensor *dc_zeros(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
+/* An arena tensor wrapping caller memory (not copied, not freed; must outlive the step). */
+dc_tensor *dc_wrap(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape, void *data);
+/* Raw scratch memory in the arena, 64-byte aligned. */
+void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes);
+
+/*
+ * dc_backward - reverse-mode autodiff from a scalar (numel 1) loss.
+ * Seeds d(loss) = 1 and runs the tape backwards; every tensor with DC_TF_REQUIRES_GRAD that
+ * contributed receives d(loss)/d(tensor) ADDED (+=) to its grad. Parameter gradients therefore
+ * accumulate across calls until dc_model_zero_grad(). The tape is consumed: call dc_ctx_reset()
+ * before the next forward. Returns DC_ERR_STATE if loss is not on this ctx's tape.
+ */
+dc_status dc_backward(dc_ctx *ctx, dc_tensor *loss);
+/* Like dc_backward, with an explicit upstream gradient dy (same shape as y). */
+dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy);
+/* A view of x that shares its data but stops gradients (truncated BPTT carries state this way). */
+dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads and GEMM                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Threads used by kernels (OpenMP). n <= 0 means all cores. Results do not depend on it for the
+ * built-in kernels: reductions are split in a fixed order. */
+void dc_set_num_threads(int n);
+int dc_get_num_threads(void);
+
+/*
+ * dc_gemm - C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major.
+ * op(A) = A, or A^T when trans_a (A stored [K, M]); likewise B. lda/ldb/ldc are row strides.
+ * beta == 0 overwrites C. Goes to CBLAS when built with OpenBLAS, else to the built-in kernel.
+ */
+void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+             int64_t ldc);
+/* "openblas", "builtin-avx512", "builtin-avx2" or "builtin-generic". */
+const char *dc_gemm_backend(void);
+/* Use the built-in GEMM even in a BLAS build (1 = on). */
+void dc_gemm_force_builtin(int on);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Ops. Each returns a new arena tensor recorded on the tape (when grad is on and an input     */
+/* requires grad), or NULL on error. Float32 unless said otherwise.                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Elementwise with NumPy/PyTorch broadcasting (shapes aligned at the right, sizes equal or 1). */
+dc_tensor *dc_add(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a + b */
+dc_tensor *dc_sub(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a - b */
+dc_tensor *dc_mul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a ⊙ b */
+dc_tensor *dc_div(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a / b; d/db = -a/b² */
+/* Scalar ops. */
+dc_tensor *dc_add_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a + s */
+dc_tensor *dc_mul_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a · s */
+dc_tensor *dc_pow_scalar(dc_ctx *ctx, dc_tensor *a, float p); /* a^p; d = p·a^(p-1) */
+dc_tensor *dc_neg(dc_ctx *ctx, dc_tensor *a);                 /* -a */
+dc_tensor *dc_exp(dc_ctx *ctx, dc_tensor *a);                 /* e^a */
+dc_tensor *dc_log(dc_ctx *ctx, dc_tensor *a);                 /* ln a; d = 1/a */
+dc_tensor *dc_sqrt(dc_ctx *ctx, dc_tensor *a);                /* √a; d = 1/(2√a) */
+dc_tensor *dc_abs(dc_ctx *ctx, dc_tensor *a);                 /* |a|; d = sign(a) (0 at 0) */
+
+/* Matrix product. a [M,K] · b [K,N] -> [M,N]; a [B,M,K] · b [B,K,N] -> [B,M,N]; a [B,M,K] · b
+ * [K,N] -> [B,M,N] (shared right factor). */
+dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
+/* y = x · Wᵀ + b (PyTorch F.linear). x [..., I], w [O, I], b [O] or NULL -> y [..., O]. */
+dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b);
+
+#define DC_ALL_AXES 127
+/* Sum / mean over one axis (negative counts from the end) or DC_ALL_AXES (-> scalar). keepdim
+ * keeps the reduced axis with size 1. Reductions accumulate in a fixed order (thread-count
+ * independent). */
+dc_tensor *dc_sum(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
+dc_tensor *dc_mean(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
+
+/* Shape ops. reshape shares data (one dimension may be -1); flatten joins dims start..end
+ * (inclusive, negatives from the end); transpose swaps two dims (materialised copy); concat joins
+ * n tensors along axis; slice takes [start, end) with step > 0 along axis (negatives from end). */
+dc_tensor *dc_reshape(dc_ctx *ctx, dc_tensor *a, int ndim, const int64_t *shape);
+dc_tensor *dc_flatten(dc_ctx *ctx, dc_tensor *a, int start_dim, int end_dim);
+dc_tensor *dc_transpose(dc_ctx *ctx, dc_tensor *a, int dim0, int dim1);
+dc_tensor *dc_concat(dc_ctx *ctx, dc_tensor *const *ts, int n, int axis);
+dc_tensor *dc_slice(dc_ctx *ctx, dc_tensor *a, int axis, int64_t start, int64_t end,
+                    int64_t step);
+
+/* Activations. */
+dc_tensor *dc_relu(dc_ctx *ctx, dc_tensor *x);                     /* max(0, x); d = [x > 0] */
+dc_tensor *dc_leaky_relu(dc_ctx *ctx, dc_tensor *x, float slope);  /* x > 0 ? x : slope·x */
+dc_tensor *dc_sigmoid(dc_ctx *ctx, dc_tensor *x); /* 1/(1+e^-x), stable both ways; d = y(1-y) */
+dc_tensor *dc_tanh(dc_ctx *ctx, dc_tensor *x);    /* tanh x; d = 1 - y² */
+/* GELU: exact x·Φ(x) = x/2·(1+erf(x/√2)); approximate != 0 uses
+ * x/2·(1+tanh(√(2/π)(x+0.044715x³))) like PyTorch approximate='tanh'. */
+dc_tensor *dc_gelu(dc_ctx *ctx, dc_tensor *x, int approximate);
+/* softmax(x)_i = e^(x_i - max) / Σ_j e^(x_j - max) along axis. */
+dc_tensor *dc_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
+/* log_softmax(x)_i = x_i - max - log Σ_j e^(x_j - max) along axis. */
+dc_tensor *dc_log_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
+/* Inverted dropout: in training mode zero each element with probability p (ctx RNG) and scale
+ * the rest by 1/(1-p); identity in eval mode or when p == 0. */
+dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dc_reduction { DC_MEAN = 0, DC_SUM = 1, DC_NONE = 2 } dc_reduction;
+
+/* (x - y)² */
+dc_tensor *dc_mse_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
+/* |x - y| */
+dc_tensor *dc_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
+/* d = |x - y|: d < beta ? 0.5 d²/beta : d - 0.5 beta (beta = 0 gives L1). PyTorch default 1. */
+dc_tensor *dc_smooth_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                             float beta);
+/* d = |x - y|: d < delta ? 0.5 d² : delta (d - 0.5 delta). PyTorch default 1. */
+dc_tensor *dc_huber_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                         float delta);
+
+typedef struct dc_ce_opts {
+    dc_reduction reduction;  /* default DC_MEAN */
+    float label_smoothing;   /* ε in [0, 1]: target = (1-ε)·target + ε/K */
+    int64_t ignore_index;    /* class index targets equal to it are skipped (default -100) */
+    const dc_tensor *weight; /* per-class weights [K] or NULL */
+} dc_ce_opts;
+/* The defaults: mean, no smoothing, ignore_index -100, no weights. */
+dc_ce_opts dc_ce_defaults(void);
+
+/*
+ * dc_cross_entropy - cross-entropy over logits with a fused, max-subtracted log-softmax.
+ * logits [N, K]. target either int64 [N] class indices, or float [N, K] class probabilities.
+ * loss_n = -Σ_k w_k · t_nk · log_softmax(logits_n)_k with t the (smoothed) target.
+ * Mean over index targets divides by Σ w_{target_n} of non-ignored rows (PyTorch); over
+ * probability targets by N. opts NULL = defaults. Stable for logits of ±1e4.
+ */
+dc_tensor *dc_cross_entropy(dc_ctx *ctx, dc_tensor *logits, dc_tensor *target,
+                            const dc_ce_opts *opts);
+/* Negative log-likelihood of log-probabilities logp [N, K] at int64 targets [N]. */
+dc_tensor *dc_nll_loss(dc_ctx *ctx, dc_tensor *logp, dc_tensor *target, const dc_ce_opts *opts);
+/* Binary cross-entropy on probabilities p: -(y log p + (1-y) log(1-p)), logs clamped at -100. */
+dc_tensor *dc_bce_loss(dc_ctx *ctx, dc_tensor *p, dc_tensor *y, dc_reduction red);
+/* BCE on logits x, stable: max(x,0) - x·y + log(1 + e^-|x|); pos_weight [K] or NULL scales the
+ * positive term: (1 + (pw-1)·y)·softplus(-x) + (1-y)·x form as in PyTorch. */
+dc_tensor *dc_bce_with_logits(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                              const dc_tensor *pos_weight);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Models and modules                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_model dc_model;
+typedef struct dc_module dc_module;
+
+/* A module: one layer with a forward function. Parameters are registered in the owning model
+ * under "<module name>.<PyTorch parameter name>". Modules are owned and freed by the model. */
+typedef dc_tensor *(*dc_forward_fn)(dc_ctx *ctx, dc_module *m, dc_tensor *x);
+struct dc_module {
+    const char *type;          /* "Linear", "Dropout", "ReLU", ... */
+    char name[64];             /* "fc1" */
+    dc_forward_fn forward;
+    void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
+};
+
+/* An empty model. */
+dc_model *dc_model_new(void);
+void dc_model_free(dc_model *m);
+
+/*
+ * dc_model_add_param - register a parameter (requires_grad, grad in the model's grad block) or,
+ * with is_buffer, a buffer (saved in state_dict, never trained: running_mean, num_batches_tracked).
+ * name is the full state_dict key and must be unique. The tensor is zero-filled and owned by the
+ * model; its data may move while parameters are still being added, so re-read t->data after
+ * construction rather than caching it. Returns NULL on a duplicate name or no memory.
+ */
+dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
+                              const int64_t *shape, int is_buffer);
+/* Append a module to the model's sequential list (takes ownership even on failure). */
+dc_status dc_model_add(dc_model *m, dc_module *mod);
+/* Run the modules in order: x -> m1 -> m2 -> ... */
+dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
+
+int dc_model_n_tensors(const dc_model *m);           /* parameters + buffers */
+dc_tensor *dc_model_tensor(const dc_model *m, int i);/* in registration order */
+int dc_model_is_buffer(const dc_model *m, int i);
+dc_tensor *dc_model_find(const dc_model *m, const char *name); /* NULL if absent (no error set) */
+int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
+int dc_model_n_modules(const dc_model *m);
+dc_module *dc_model_module(const dc_model *m, int i);
+/* Set every parameter gradient to zero. */
+void dc_model_zero_grad(dc_model *m);
+
+/* Linear: y = x·Wᵀ + b; weight [out, in], bias [out]; PyTorch init U(±1/√in) for both
+ * (kaiming_uniform with a = √5). rng NULL leaves zeros. */
+dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,
+                         dc_rng *rng);
+/* Dropout(p) module; uses the ctx RNG and training flag. */
+dc_module *dc_dropout_new(dc_model *m, const char *name, float p);
+
+typedef enum dc_act { DC_ACT_RELU, DC_ACT_LEAKY_RELU, DC_ACT_SIGMOID, DC_ACT_TANH, DC_ACT_GELU,
+                      DC_ACT_SOFTMAX, DC_ACT_LOG_SOFTMAX } dc_act;
+/* A parameter-free activation module (slope used by leaky ReLU; softmax over the last axis). */
+dc_module *dc_act_new(dc_model *m, const char *name, dc_act act, float slope);
+/* A module that flattens all but the first dimension. */
+dc_module *dc_flatten_new(dc_model *m, const char *name);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dc_optim_kind {
+    DC_SGD, DC_ADAGRAD, DC_RMSPROP, DC_ADADELTA, DC_ADAM, DC_ADAMW
+} dc_optim_kind;
+
+typedef struct dc_optim_cfg {
+    dc_optim_kind kind;
+    float lr;             /* SGD 1e-3 (PyTorch requires it; we default to 0.01), Adagrad 1e-2,
+                             RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
+    float weight_decay;   /* L2 added to the gradient (AdamW: decoupled, default 1e-2) */
+    float momentum;       /* SGD, RMSprop */
+    float dampening;      /* SGD */
+    int nesterov;         /* SGD */
+    float alpha;          /* RMSprop smoothing, 0.99 */
+    int centered;         /* RMSprop */
+    float eps;            /* Adagrad 1e-10, RMSprop 1e-8, Adadelta 1e-6, Adam 1e-8 */
+    float rho;            /* Adadelta 0.9 */
+    float lr_decay;       /* Adagrad */
+    float initial_accumulator_value; /* Adagrad */
+    float beta1, beta2;   /* Adam 0.9, 0.999 */
+    int amsgrad;          /* Adam/AdamW */
+    int maximize;         /* ascend instead of descend */
+} dc_optim_cfg;
+
+/* The PyTorch defaults for one kind. */
+dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
+/* Parse "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw". Returns DC_ERR_ARG if unknown. */
+dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
+const char *dc_optim_kind_name(dc_optim_kind k);
+
+typedef struct dc_optim dc_optim;
+/* An optimizer over every trainable parameter of m; its state (momentum buffers, moments) is one
+ * block, allocated lazily on the first step exactly as PyTorch does. m must outlive it. */
+dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg);
+void dc_optim_free(dc_optim *o);
+/* One update from the current gradients. Returns DC_ERR_NUMERIC if a gradient is not finite
+ * (nothing is updated then). */
+dc_status dc_optim_step(dc_optim *o);
+void dc_optim_zero_grad(dc_optim *o);
+float dc_optim_lr(const dc_optim *o);
+void dc_optim_set_lr(dc_optim *o, float lr);
+int64_t dc_optim_steps(const dc_optim *o);
+const dc_optim_cfg *dc_optim_config(const dc_optim *o);
+/* Access to the state for checkpoints: n state tensors named like "fc1.weight.exp_avg". */
+int dc_optim_n_state(const dc_optim *o);
+dc_tensor *dc_optim_state(const dc_optim *o, int i, const char **name);
+
+/* Scale all gradients so their global L2 norm is at most max_norm; returns the norm before
+ * clipping (PyTorch clip_grad_norm_: scale = max_norm / (norm + 1e-6) when norm > max_norm). */
+float dc_clip_grad_norm(dc_model *m, float max_norm);
+/* Clamp every gradient to [-v, v]. */
+void dc_clip_grad_value(dc_model *m, float v);
+/* The global L2 norm of all gradients (double accumulation, fixed order). */
+float dc_grad_norm(const dc_model *m);
+
+typedef enum dc_sched_kind {
+    DC_SCHED_NONE, DC_SCHED_STEP, DC_SCHED_MULTISTEP, DC_SCHED_EXPONENTIAL, DC_SCHED_COSINE,
+    DC_SCHED_WARMUP, DC_SCHED_PLATEAU
+} dc_sched_kind;
+
+typedef struct dc_sched_cfg {
+    dc_sched_kind kind;
+    int step_size;        /* STEP: decay every step_size epochs */
+    float gamma;          /* STEP, MULTISTEP, EXPONENTIAL: factor (0.1; exponential needs it) */
+    int milestones[16];   /* MULTISTEP: ascending epochs; n_milestones used */
+    int n_milestones;
+    int t_max;            /* COSINE: half period */
+    float eta_min;        /* COSINE: floor */
+    float start_factor;   /* WARMUP (LinearLR): 1/3 */
+    float end_factor;     /* WARMUP: 1.0 */
+    int total_iters;      /* WARMUP: 5 */
+    int mode_max;         /* PLATEAU: 0 = min (loss), 1 = max (accuracy) */
+    float factor;         /* PLATEAU: 0.1 */
+    int patience;         /* PLATEAU: 10 */
+    float threshold;      /* PLATEAU: 1e-4, relative mode */
+    int cooldown;         /* PLATEAU: 0 */
+    float min_lr;         /* PLATEAU: 0 */
+} dc_sched_cfg;
+
+dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
+dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
+
+typedef struct dc_sched dc_sched;
+/* A scheduler driving o's learning rate; base lr = o's lr now. */
+dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
+void dc_sched_free(dc_sched *s);
+/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
+void dc_sched_step(dc_sched *s, float metric);
+int64_t dc_sched_epoch(const dc_sched *s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Files: .npy tensors, .safetensors state dicts                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Read a .npy file (versions 1.0-3.0, C order, little- or big-endian). float32/float64 ->
+ * DC_F32; int64/int32/int16/int8/uint8/bool -> DC_I64. Returns a heap tensor or NULL with a
+ * message naming the file. Every size is bounds- and overflow-checked. */
+dc_tensor *dc_npy_load(const char *path);
+/* Write t as .npy version 1.0 (<f4 or <i8), atomically (temp file, fsync, rename). */
+dc_status dc_npy_save(const char *path, const dc_tensor *t);
+
+/* A list of named heap tensors (what a .safetensors file holds). */
+typedef struct dc_tdict {
+    int n;
+    char **names;
+    dc_tensor **tensors;
+} dc_tdict;
+void dc_tdict_free(dc_tdict *d);
+/* The tensor named name, or NULL. */
+dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
+
+/* Read every tensor of a .safetensors file. F32, I64, I32 -> as is / I64; F64, F16, BF16 -> F32.
+ * Returns NULL with a message for a malformed, truncated or hostile file. */
+dc_tdict *dc_safetensors_read(const char *path);
+/* Write n named tensors (F32 or I64) atomically, names sorted as the format requires. */
+dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
+                               const dc_tensor *const *tensors);
+
+/* Save every parameter and buffer of m under its state_dict name. */
+dc_status dc_model_save(const dc_model *m, const char *path);
+
+typedef struct dc_load_report {
+    int n_loaded;
+    int n_missing, n_unexpected, n_mismatched;
+    char text[4096];   /* human-readable list of the problems ("missing: fc2.bias; ...") */
+} dc_load_report;
+
+/*
+ * dc_model_load - load a .safetensors state dict into m.
+ * strict: every model tensor must be present with the same shape and no extra keys may exist,
+ * else DC_ERR_FORMAT and m is left unchanged. Not strict: matching keys are loaded, the rest are
+ * reported (mis-shaped keys are never loaded). rep may be NULL.
+ */
+dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DEEPC_H */

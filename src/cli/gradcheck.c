@@ -1,0 +1,192 @@
+/*
+ * gradcheck.c - the engine of `deepc gradcheck`: analytic vs central finite differences.
+ */
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers};
+
+dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
+{
+    dc_tensor *t = dc_tensor_new(DC_F32, ndim, shape);
+    if (t)
+        dc_tensor_uniform(t, r, lo, hi);
+    return t;
+}
+
+dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
+{
+    dc_tensor *t = gc_const(r, ndim, shape, lo, hi);
+    if (t && dc_tensor_requires_grad(t) != DC_OK) {
+        dc_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin)
+{
+    float *p = dc_f32(t);
+    for (int64_t i = 0; i < t->numel; i++)
+        for (int k = 0; k < n_kinks; k++)
+            if (fabsf(p[i] - kinks[k]) < margin)
+                p[i] = p[i] < kinks[k] ? kinks[k] - margin : kinks[k] + margin;
+}
+
+/* L = Σ y·R in double, for the current inputs, without recording. */
+static int eval_loss(const gc_case *c, dc_ctx *ctx, dc_rng *drop, dc_tensor **ins, void *st,
+                     const float *R, int64_t n_out, double *out)
+{
+    dc_ctx_reset(ctx);
+    dc_rng_seed(drop, 1234, 7); /* same dropout mask every evaluation */
+    int old = dc_ctx_set_grad(ctx, 0);
+    dc_tensor *y = c->forward(ctx, ins, st);
+    dc_ctx_set_grad(ctx, old);
+    if (!y || y->numel != n_out)
+        return -1;
+    double s = 0;
+    for (int64_t i = 0; i < n_out; i++)
+        s += (double)dc_f32(y)[i] * R[i];
+    *out = s;
+    return 0;
+}
+
+typedef struct gc_result {
+    double max_abs, max_rel;
+    int64_t n_checked;
+    int ok;
+} gc_result;
+
+static void compare(const gc_case *c, dc_ctx *ctx, dc_rng *drop, dc_tensor **ins, void *st,
+                    dc_tensor *x, const float *analytic, const float *R, int64_t n_out,
+                    gc_result *res)
+{
+    double rtol = c->rtol > 0 ? c->rtol : 1e-2, atol = c->atol > 0 ? c->atol : 1e-3;
+    int64_t stride = x->numel > 300 ? x->numel / 150 : 1; /* large tensors: a spread sample */
+    float *p = dc_f32(x);
+    for (int64_t i = 0; i < x->numel; i += stride) {
+        float x0 = p[i];
+        float eps = 1e-2f * fmaxf(1.0f, fabsf(x0));
+        double lp, lm;
+        p[i] = x0 + eps;
+        int e1 = eval_loss(c, ctx, drop, ins, st, R, n_out, &lp);
+        p[i] = x0 - eps;
+        int e2 = eval_loss(c, ctx, drop, ins, st, R, n_out, &lm);
+        p[i] = x0;
+        if (e1 || e2) {
+            res->ok = 0;
+            return;
+        }
+        /* the step actually taken in float */
+        double h = ((double)(x0 + eps) - (double)(x0 - eps));
+        double num = (lp - lm) / h, an = analytic[i];
+        double abs_err = fabs(num - an);
+        double rel = abs_err / fmax(fabs(num), fmax(fabs(an), 1e-12));
+        if (abs_err > res->max_abs)
+            res->max_abs = abs_err;
+        if (abs_err > atol && rel > res->max_rel)
+            res->max_rel = rel;
+        if (abs_err > atol + rtol * fmax(fabs(num), fabs(an)))
+            res->ok = 0;
+        res->n_checked++;
+    }
+}
+
+static void shapes_str(dc_tensor **ins, int n, char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && k + 1 < size; i++) {
+        char s[64];
+        k += (size_t)snprintf(buf + k, size - k, "%s%s%s", i ? " " : "",
+                              dc_shape_str(ins[i], s, sizeof s),
+                              ins[i]->dtype == DC_I64 ? "i" : "");
+    }
+}
+
+static int run_case(const gc_case *c, dc_ctx *ctx, int verbose)
+{
+    dc_tensor *ins[GC_MAX_IN] = {0};
+    void *st = NULL;
+    dc_rng r, drop;
+    gc_result res = {0, 0, 0, 1};
+    dc_rng_seed(&r, 42, 1);
+    dc_ctx_set_rng(ctx, &drop);
+    dc_ctx_set_training(ctx, c->training);
+    int n = c->setup(&r, ins, &st);
+    if (n < 0) {
+        printf("%-44s setup failed: %s\nFAIL\n", c->name, dc_last_error());
+        return 1;
+    }
+    dc_ctx_reset(ctx);
+    dc_rng_seed(&drop, 1234, 7);
+    for (int i = 0; i < n; i++)
+        if (ins[i]->flags & DC_TF_REQUIRES_GRAD)
+            memset(ins[i]->grad, 0, (size_t)ins[i]->numel * sizeof(float));
+    dc_tensor *y = c->forward(ctx, ins, st);
+    float *R = NULL, *an[GC_MAX_IN] = {0};
+    int64_t n_out = y ? y->numel : 0;
+    if (!y || !(R = malloc((size_t)(n_out ? n_out : 1) * sizeof *R))) {
+        res.ok = 0;
+        goto done;
+    }
+    for (int64_t i = 0; i < n_out; i++)
+        R[i] = dc_rng_uniform(&r) * 2.0f - 1.0f;
+    dc_tensor *dy = dc_wrap(ctx, DC_F32, y->ndim, y->shape, R);
+    if (!dy || dc_backward_with(ctx, y, dy) != DC_OK) {
+        res.ok = 0;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!(ins[i]->flags & DC_TF_REQUIRES_GRAD))
+            continue;
+        an[i] = malloc((size_t)ins[i]->numel * sizeof(float));
+        if (an[i])
+            memcpy(an[i], ins[i]->grad, (size_t)ins[i]->numel * sizeof(float));
+    }
+    for (int i = 0; i < n && res.ok; i++)
+        if (an[i])
+            compare(c, ctx, &drop, ins, st, ins[i], an[i], R, n_out, &res);
+done:;
+    char shapes[256];
+    shapes_str(ins, n, shapes, sizeof shapes);
+    printf("%-40s %-34s %10.2e %10.2e %6lld  %s\n", c->name, shapes, res.max_abs, res.max_rel,
+           (long long)res.n_checked, res.ok ? "pass" : "FAIL");
+    if (!res.ok && (verbose || !y))
+        printf("    (%s)\n", y ? "gradients differ" : dc_last_error());
+    for (int i = 0; i < n; i++)
+        free(an[i]);
+    free(R);
+    dc_ctx_reset(ctx);
+    if (c->teardown)
+        c->teardown(ins, n, st);
+    else
+        for (int i = 0; i < n; i++)
+            dc_tensor_free(ins[i]);
+    return res.ok ? 0 : 1;
+}
+
+int gc_run_all(const char *filter, int verbose)
+{
+    dc_ctx *ctx = dc_ctx_new(0);
+    int failed = 0, total = 0;
+    if (!ctx)
+        return 1;
+    printf("%-40s %-34s %10s %10s %6s  %s\n", "op", "input shapes", "max abs", "max rel", "n",
+           "result");
+    for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
+        for (int i = 0; i < all_lists[l]->n; i++) {
+            const gc_case *c = &all_lists[l]->cases[i];
+            if (filter && !strstr(c->name, filter))
+                continue;
+            failed += run_case(c, ctx, verbose);
+            total++;
+        }
+    printf("gradcheck: %d passed, %d failed\n", total - failed, failed);
+    dc_ctx_free(ctx);
+    return failed;
+}

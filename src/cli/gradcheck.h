@@ -1,0 +1,46 @@
+/*
+ * gradcheck.h - the gradient-check registry behind `deepc gradcheck`.
+ *
+ * A case makes its inputs (heap tensors with dc_tensor_requires_grad() for the ones to check, or
+ * a model's parameters), runs a forward function, and the engine compares the analytic gradient
+ * of L = Σ y ⊙ R (R a fixed random tensor) with central finite differences
+ * (L(x+ε) − L(x−ε)) / 2ε, L accumulated in double. Cases live in gc_<area>.c files, one array
+ * per area, listed in gradcheck.c.
+ */
+#ifndef DC_GRADCHECK_H
+#define DC_GRADCHECK_H
+
+#include "deepc.h"
+
+#define GC_MAX_IN 16
+
+typedef struct gc_case {
+    const char *name;   /* "add broadcast [2,3]+[3]" */
+    /* Fill ins[] and return how many (<= GC_MAX_IN), or -1 with dc_last_error() set. Inputs to
+     * check must carry DC_TF_REQUIRES_GRAD. *state may hold anything forward/teardown need. */
+    int (*setup)(dc_rng *r, dc_tensor **ins, void **state);
+    dc_tensor *(*forward)(dc_ctx *ctx, dc_tensor **ins, void *state);
+    /* Free the inputs and state; NULL means dc_tensor_free on each input. */
+    void (*teardown)(dc_tensor **ins, int n, void *state);
+    double rtol, atol;  /* 0 = defaults (rtol 1e-2, atol 1e-3) */
+    int training;       /* run in training mode (dropout, batch norm) */
+} gc_case;
+
+typedef struct gc_list {
+    const gc_case *cases;
+    int n;
+} gc_list;
+
+/* One list per area; defined in gc_<area>.c. */
+extern const gc_list gc_ops, gc_losses, gc_layers;
+
+/* Helpers for setups: a heap float tensor U(lo, hi) that requires grad / that does not. */
+dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
+dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
+/* Push values away from kinks: any |x - k| < margin for k in kinks becomes k ± margin. */
+void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
+
+/* Run every case whose name contains filter (NULL = all). Prints a table; returns failures. */
+int gc_run_all(const char *filter, int verbose);
+
+#endif

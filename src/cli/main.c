@@ -1,0 +1,70 @@
+/*
+ * main.c - the `deepc` command: dispatch to subcommands. Exit codes: 0 ok, 1 failure (a check
+ * failed, training diverged), 2 bad usage or bad input.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
+    {"version", cmd_version, "print the version and the GEMM backend"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: deepc <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'deepc <command> --help' describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "deepc: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("deepc %s (gemm: %s, threads: %d)\n", DC_VERSION, dc_gemm_backend(),
+           dc_get_num_threads());
+    return 0;
+}
+
+int cmd_gradcheck(int argc, char **argv)
+{
+    const char *filter = NULL;
+    int verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+            verbose = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: deepc gradcheck [-v] [FILTER]\n"
+                   "Checks the analytic gradient of every op, layer and loss against central\n"
+                   "finite differences; FILTER keeps the cases whose name contains it.\n"
+                   "Exit 0 only if every case passes.\n");
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "deepc gradcheck: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else
+            filter = argv[i];
+    }
+    return gc_run_all(filter, verbose) ? 1 : 0;
+}

@@ -1,0 +1,322 @@
+/*
+ * ctx.c - the step context: a bump arena, the tape, and backward.
+ *
+ * Arena: a list of chunks; allocations are bumped 64-byte aligned. dc_ctx_reset() rewinds. If a
+ * step needed more than one chunk, reset replaces them by one chunk of the whole size, so from
+ * the second step on a steady loop makes no malloc at all.
+ *
+ * Tape: a vector of entry pointers (its capacity survives resets). Backward walks it in reverse;
+ * an entry whose output received no gradient is skipped.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    unsigned char *mem;
+} chunk;
+
+struct dc_ctx {
+    chunk *head;          /* current chunk (others follow) */
+    size_t total_used;    /* bytes handed out since reset, over all chunks */
+    size_t high_water;
+    uint64_t n_mallocs;
+    dc_node **tape;
+    int64_t tape_len, tape_cap;
+    int grad_enabled, training, check_numerics;
+    const char *first_nonfinite; /* op whose output first held a NaN/Inf (check_numerics) */
+    dc_rng *rng;
+};
+
+#define ALIGN 64
+
+static chunk *chunk_new(size_t size)
+{
+    chunk *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    if (posix_memalign((void **)&c->mem, ALIGN, size) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->size = size;
+    c->used = 0;
+    c->next = NULL;
+    return c;
+}
+
+static void chunks_free(chunk *c)
+{
+    while (c) {
+        chunk *n = c->next;
+        free(c->mem);
+        free(c);
+        c = n;
+    }
+}
+
+dc_ctx *dc_ctx_new(size_t arena_bytes)
+{
+    dc_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return dc_err_null(DC_ERR_NOMEM, "dc_ctx_new: out of memory");
+    ctx->head = chunk_new(arena_bytes ? arena_bytes : (size_t)1 << 20);
+    if (!ctx->head) {
+        free(ctx);
+        return dc_err_null(DC_ERR_NOMEM, "dc_ctx_new: cannot allocate the arena");
+    }
+    ctx->n_mallocs = 1;
+    ctx->grad_enabled = 1;
+    return ctx;
+}
+
+void dc_ctx_free(dc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    chunks_free(ctx->head);
+    free(ctx->tape);
+    free(ctx);
+}
+
+void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes)
+{
+    size_t need = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    if (need < bytes)
+        return dc_err_null(DC_ERR_NOMEM, "arena: size overflow");
+    chunk *c = ctx->head;
+    if (c->size - c->used < need) {
+        size_t size = c->size * 2 > need ? c->size * 2 : need;
+        chunk *n = chunk_new(size);
+        if (!n)
+            return dc_err_null(DC_ERR_NOMEM, "arena: cannot grow by %zu bytes", size);
+        ctx->n_mallocs++;
+        n->next = c;
+        ctx->head = c = n;
+    }
+    void *p = c->mem + c->used;
+    c->used += need;
+    ctx->total_used += need;
+    if (ctx->total_used > ctx->high_water)
+        ctx->high_water = ctx->total_used;
+    return p;
+}
+
+void dc_ctx_reset(dc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->head->next) {
+        /* Several chunks: replace them by one that holds the whole step. */
+        size_t total = 0;
+        for (chunk *c = ctx->head; c; c = c->next)
+            total += c->size;
+        chunk *one = chunk_new(total);
+        if (one) {
+            chunks_free(ctx->head);
+            ctx->head = one;
+            ctx->n_mallocs++;
+        } else {
+            for (chunk *c = ctx->head; c; c = c->next)
+                c->used = 0;
+        }
+    }
+    ctx->head->used = 0;
+    ctx->total_used = 0;
+    ctx->tape_len = 0;
+    ctx->first_nonfinite = NULL;
+}
+
+int dc_ctx_set_grad(dc_ctx *ctx, int enabled)
+{
+    int old = ctx->grad_enabled;
+    ctx->grad_enabled = enabled != 0;
+    return old;
+}
+
+int dc_ctx_set_training(dc_ctx *ctx, int training)
+{
+    int old = ctx->training;
+    ctx->training = training != 0;
+    return old;
+}
+
+int dc_ctx_training(const dc_ctx *ctx) { return ctx->training; }
+void dc_ctx_set_rng(dc_ctx *ctx, dc_rng *rng) { ctx->rng = rng; }
+dc_rng *dc_ctx_rng(dc_ctx *ctx) { return ctx->rng; }
+size_t dc_ctx_arena_used(const dc_ctx *ctx) { return ctx->total_used; }
+size_t dc_ctx_arena_capacity(const dc_ctx *ctx)
+{
+    size_t total = 0;
+    for (chunk *c = ctx->head; c; c = c->next)
+        total += c->size;
+    return total;
+}
+uint64_t dc_ctx_arena_mallocs(const dc_ctx *ctx) { return ctx->n_mallocs; }
+int64_t dc_ctx_tape_len(const dc_ctx *ctx) { return ctx->tape_len; }
+void dc_ctx_set_check_numerics(dc_ctx *ctx, int on) { ctx->check_numerics = on != 0; }
+bool dc_ctx_checking_numerics(const dc_ctx *ctx) { return ctx->check_numerics; }
+const char *dc_ctx_first_nonfinite(const dc_ctx *ctx) { return ctx->first_nonfinite; }
+
+/* ---- tape ---- */
+
+bool dc_needs_grad(const dc_ctx *ctx, int n_in, dc_tensor *const *in)
+{
+    if (!ctx->grad_enabled)
+        return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && (in[i]->flags & DC_TF_REQUIRES_GRAD))
+            return true;
+    return false;
+}
+
+static bool tape_push(dc_ctx *ctx, dc_node *n)
+{
+    if (ctx->tape_len == ctx->tape_cap) {
+        int64_t cap = ctx->tape_cap ? ctx->tape_cap * 2 : 256;
+        dc_node **t = realloc(ctx->tape, (size_t)cap * sizeof *t);
+        if (!t)
+            return false;
+        ctx->tape = t;
+        ctx->tape_cap = cap;
+    }
+    ctx->tape[ctx->tape_len++] = n;
+    return true;
+}
+
+static dc_status check_finite(const char *op, const dc_tensor *t)
+{
+    if (t->dtype != DC_F32)
+        return DC_OK;
+    const float *p = dc_f32(t);
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(p[i]))
+            return dc_err(DC_ERR_NUMERIC, "%s: output element %lld is %s", op, (long long)i,
+                          isnan(p[i]) ? "NaN" : "Inf");
+    return DC_OK;
+}
+
+dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *out, int n_in,
+                   dc_tensor *const *in)
+{
+    out->name = op;
+    if (ctx->check_numerics && !ctx->first_nonfinite && check_finite(op, out) != DC_OK)
+        ctx->first_nonfinite = op;
+    if (!dc_needs_grad(ctx, n_in, in))
+        return NULL;
+    dc_node *n = dc_ctx_alloc(ctx, sizeof *n);
+    dc_tensor **ins = n_in <= DC_NODE_MAX_IN ? NULL : dc_ctx_alloc(ctx, (size_t)n_in * sizeof *ins);
+    if (!n || (n_in > DC_NODE_MAX_IN && !ins) || !tape_push(ctx, n)) {
+        dc_err(DC_ERR_NOMEM, "%s: cannot record on the tape", op);
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = bw;
+    n->out = out;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in && i < DC_NODE_MAX_IN; i++)
+        n->in[i] = in[i];
+    if (ins) {
+        memcpy(ins, in, (size_t)n_in * sizeof *ins);
+        n->ins = ins;
+    } else {
+        n->ins = n->in;
+    }
+    out->flags |= DC_TF_REQUIRES_GRAD;
+    return n;
+}
+
+float *dc_grad(dc_ctx *ctx, dc_tensor *t)
+{
+    if (!t || !(t->flags & DC_TF_REQUIRES_GRAD))
+        return NULL;
+    if (!t->grad) {
+        t->grad = dc_ctx_alloc(ctx, (size_t)t->numel * sizeof(float));
+        if (!t->grad)
+            return NULL;
+        memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+    }
+    return t->grad;
+}
+
+static dc_status run_backward(dc_ctx *ctx)
+{
+    for (int64_t i = ctx->tape_len - 1; i >= 0; i--) {
+        dc_node *n = ctx->tape[i];
+        if (!n->out->grad)
+            continue;
+        dc_status s = n->backward(ctx, n);
+        if (s != DC_OK) {
+            dc_err_prefix("backward of %s: ", n->op);
+            return s;
+        }
+    }
+    ctx->tape_len = 0;
+    return DC_OK;
+}
+
+dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy)
+{
+    if (!ctx || !y)
+        return dc_err(DC_ERR_ARG, "dc_backward: NULL argument (an earlier op failed?)");
+    if (!(y->flags & DC_TF_REQUIRES_GRAD))
+        return dc_err(DC_ERR_STATE, "dc_backward: the output does not depend on anything that "
+                                    "requires grad (grad recording off, or detached)");
+    if (dy && (dy->numel != y->numel || dy->dtype != DC_F32))
+        return dc_err(DC_ERR_SHAPE, "dc_backward: gradient has %lld elements, output %lld",
+                      (long long)dy->numel, (long long)y->numel);
+    float *g = dc_grad(ctx, y);
+    if (!g)
+        return DC_ERR_NOMEM;
+    for (int64_t i = 0; i < y->numel; i++)
+        g[i] += dy ? dc_f32(dy)[i] : 1.0f;
+    return run_backward(ctx);
+}
+
+dc_status dc_backward(dc_ctx *ctx, dc_tensor *loss)
+{
+    if (loss && loss->numel != 1)
+        return dc_err(DC_ERR_SHAPE, "dc_backward: loss must be a scalar, got %lld elements",
+                      (long long)loss->numel);
+    return dc_backward_with(ctx, loss, NULL);
+}
+
+dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x)
+{
+    if (!x)
+        return NULL;
+    dc_tensor *t = dc_view(ctx, x, x->ndim, x->shape);
+    if (t)
+        t->name = "detach";
+    return t;
+}
+
+/* ---- threads ---- */
+
+void dc_set_num_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#else
+    (void)n;
+#endif
+}
+
+int dc_get_num_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -1,0 +1,82 @@
+/*
+ * internal.h - what the library's own layers share and users do not see: error setting, the
+ * tape entry, op recording, arena access. Included by src/ only.
+ */
+#ifndef DC_INTERNAL_H
+#define DC_INTERNAL_H
+
+#include "deepc.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DC_PRINTF(f, a)
+#endif
+
+/* Set the thread's error message and return s (so `return dc_err(DC_ERR_SHAPE, ...)` works). */
+dc_status dc_err(dc_status s, const char *fmt, ...) DC_PRINTF(2, 3);
+/* Set the error and return NULL. */
+void *dc_err_null(dc_status s, const char *fmt, ...) DC_PRINTF(2, 3);
+/* Prefix the current message with context: "loading x.npy: " + old message. */
+void dc_err_prefix(const char *fmt, ...) DC_PRINTF(1, 2);
+
+/* ---- tape ---- */
+
+typedef struct dc_node dc_node;
+/* Backward of one op: read n->out->grad, ADD into the grads of n->in (via dc_grad). */
+typedef dc_status (*dc_backward_fn)(dc_ctx *ctx, dc_node *n);
+
+#define DC_NODE_MAX_IN 4
+struct dc_node {
+    const char *op;                 /* op name, for messages */
+    dc_backward_fn backward;
+    dc_tensor *out;
+    dc_tensor *in[DC_NODE_MAX_IN];  /* the first inputs (all of them when n_in <= 4) */
+    dc_tensor **ins;                /* all inputs (== in when n_in <= 4) */
+    int n_in;
+    int64_t ia[4];                  /* small integer arguments (axis, ...) */
+    float fa[4];                    /* small float arguments (slope, beta, ...) */
+    void *saved;                    /* op-specific saved data, in the arena */
+};
+
+/*
+ * dc_record - append a tape entry for `out` = op(in...). Does nothing and returns NULL when grad
+ * recording is off or no input requires grad; otherwise marks out as requiring grad. The entry
+ * and a copy of the input list live in the arena. On no memory returns NULL with the error set
+ * and clears out's requires-grad flag (the caller may ignore it: backward then skips the op).
+ */
+dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *out, int n_in,
+                   dc_tensor *const *in);
+/* True when an op with these inputs will be recorded. */
+bool dc_needs_grad(const dc_ctx *ctx, int n_in, dc_tensor *const *in);
+/* The gradient buffer of t for backward: NULL if t does not require grad; otherwise t->grad,
+ * allocated zeroed in the arena on first use. */
+float *dc_grad(dc_ctx *ctx, dc_tensor *t);
+/* An arena tensor with the shape of x. */
+dc_tensor *dc_empty_like(dc_ctx *ctx, const dc_tensor *x);
+/* The tensor header only, sharing `data` with another tensor (a view). */
+dc_tensor *dc_view(dc_ctx *ctx, dc_tensor *x, int ndim, const int64_t *shape);
+
+/* ---- argument checks: set a message naming the op and return false ---- */
+bool dc_check_f32(const char *op, const dc_tensor *t, const char *what);
+bool dc_check_ndim(const char *op, const dc_tensor *t, const char *what, int ndim);
+/* Normalise an axis (negatives from the end) into [0, ndim). */
+bool dc_check_axis(const char *op, int ndim, int *axis);
+
+/* ---- numerics ---- */
+bool dc_ctx_checking_numerics(const dc_ctx *ctx);
+
+/* ---- overflow-checked sizes ---- */
+/* *out = product of shape; false if negative or it overflows (or exceeds 2^40 elements). */
+bool dc_shape_numel(int ndim, const int64_t *shape, int64_t *out);
+
+/* ---- modules ---- */
+/* Allocate a module struct of `size` bytes (zeroed) with its base fields filled. */
+void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forward_fn fwd);
+/* "<prefix>.<suffix>" into buf; false if it does not fit. */
+bool dc_join_name(char *buf, size_t size, const char *prefix, const char *suffix);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * model.c - a model owns its modules and one block of parameter/buffer memory plus one block of
+ * gradients. Tensors are registered by their PyTorch state_dict name.
+ *
+ * While parameters are being added the blocks are re-allocated and every tensor's data/grad
+ * pointer is moved with them; after construction they never move.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    char *name;
+    dc_tensor *t;
+    int is_buffer;
+    size_t off;      /* byte offset in the data block */
+    size_t goff;     /* byte offset in the grad block (trainable only) */
+} entry;
+
+struct dc_model {
+    entry *e;
+    int n, cap;
+    unsigned char *data, *grad;
+    size_t data_bytes, grad_bytes;
+    dc_module **mods;
+    int n_mods, cap_mods;
+};
+
+dc_model *dc_model_new(void)
+{
+    dc_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return dc_err_null(DC_ERR_NOMEM, "dc_model_new: out of memory");
+    return m;
+}
+
+void dc_model_free(dc_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_mods; i++) {
+        if (m->mods[i]->destroy)
+            m->mods[i]->destroy(m->mods[i]);
+        free(m->mods[i]);
+    }
+    for (int i = 0; i < m->n; i++) {
+        free(m->e[i].name);
+        free(m->e[i].t);
+    }
+    free(m->mods);
+    free(m->e);
+    free(m->data);
+    free(m->grad);
+    free(m);
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Grow a 64-aligned block from old_bytes to new_bytes, keeping contents, zeroing the rest. */
+static unsigned char *grow_block(unsigned char *old, size_t old_bytes, size_t new_bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, new_bytes ? new_bytes : 64) != 0)
+        return NULL;
+    if (old_bytes)
+        memcpy(p, old, old_bytes);
+    memset((unsigned char *)p + old_bytes, 0, new_bytes - old_bytes);
+    free(old);
+    return p;
+}
+
+static void repoint(dc_model *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        entry *e = &m->e[i];
+        e->t->data = m->data + e->off;
+        e->t->grad = (e->t->flags & DC_TF_REQUIRES_GRAD) ? (float *)(m->grad + e->goff) : NULL;
+    }
+}
+
+dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
+                              const int64_t *shape, int is_buffer)
+{
+    int64_t numel;
+    if (!m || !name || !*name)
+        return dc_err_null(DC_ERR_ARG, "dc_model_add_param: missing model or name");
+    if (dc_model_find(m, name))
+        return dc_err_null(DC_ERR_ARG, "dc_model_add_param: duplicate name '%s'", name);
+    if (!dc_shape_numel(ndim, shape, &numel))
+        return dc_err_null(DC_ERR_ARG, "dc_model_add_param: bad shape for '%s'", name);
+    if (!is_buffer && dtype != DC_F32)
+        return dc_err_null(DC_ERR_DTYPE, "dc_model_add_param: trainable '%s' must be float",
+                           name);
+    if (m->n == m->cap) {
+        int cap = m->cap ? m->cap * 2 : 16;
+        entry *e = realloc(m->e, (size_t)cap * sizeof *e);
+        if (!e)
+            return dc_err_null(DC_ERR_NOMEM, "dc_model_add_param: out of memory");
+        m->e = e;
+        m->cap = cap;
+    }
+    size_t bytes = round64((size_t)numel * (dtype == DC_I64 ? 8 : 4));
+    dc_tensor *t = calloc(1, sizeof *t);
+    char *nm = strdup(name);
+    unsigned char *data = grow_block(m->data, m->data_bytes, m->data_bytes + bytes);
+    if (data)
+        m->data = data;
+    unsigned char *grad = m->grad;
+    if (data && !is_buffer) {
+        grad = grow_block(m->grad, m->grad_bytes, m->grad_bytes + bytes);
+        if (grad)
+            m->grad = grad;
+    }
+    if (!t || !nm || !data || !grad) {
+        free(t);
+        free(nm);
+        repoint(m);
+        return dc_err_null(DC_ERR_NOMEM, "dc_model_add_param: out of memory for '%s'", name);
+    }
+    entry *e = &m->e[m->n++];
+    e->name = nm;
+    e->t = t;
+    e->is_buffer = is_buffer;
+    e->off = m->data_bytes;
+    e->goff = m->grad_bytes;
+    m->data_bytes += bytes;
+    if (!is_buffer)
+        m->grad_bytes += bytes;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < DC_MAX_DIMS; i++)
+        t->shape[i] = i < ndim ? shape[i] : 1;
+    t->numel = numel;
+    t->name = nm;
+    t->flags = DC_TF_PARAM | (is_buffer ? 0u : DC_TF_REQUIRES_GRAD);
+    repoint(m);
+    return t;
+}
+
+dc_status dc_model_add(dc_model *m, dc_module *mod)
+{
+    if (!m || !mod) {
+        free(mod);
+        return dc_err(DC_ERR_ARG, "dc_model_add: NULL model or module (did its _new fail?)");
+    }
+    if (m->n_mods == m->cap_mods) {
+        int cap = m->cap_mods ? m->cap_mods * 2 : 8;
+        dc_module **p = realloc(m->mods, (size_t)cap * sizeof *p);
+        if (!p) {
+            if (mod->destroy)
+                mod->destroy(mod);
+            free(mod);
+            return dc_err(DC_ERR_NOMEM, "dc_model_add: out of memory");
+        }
+        m->mods = p;
+        m->cap_mods = cap;
+    }
+    m->mods[m->n_mods++] = mod;
+    return DC_OK;
+}
+
+dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
+{
+    for (int i = 0; i < m->n_mods && x; i++) {
+        x = m->mods[i]->forward(ctx, m->mods[i], x);
+        if (!x)
+            dc_err_prefix("layer %s (%s): ", m->mods[i]->name, m->mods[i]->type);
+    }
+    return x;
+}
+
+int dc_model_n_tensors(const dc_model *m) { return m->n; }
+dc_tensor *dc_model_tensor(const dc_model *m, int i) { return m->e[i].t; }
+int dc_model_is_buffer(const dc_model *m, int i) { return m->e[i].is_buffer; }
+int dc_model_n_modules(const dc_model *m) { return m->n_mods; }
+dc_module *dc_model_module(const dc_model *m, int i) { return m->mods[i]; }
+
+dc_tensor *dc_model_find(const dc_model *m, const char *name)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->e[i].name, name) == 0)
+            return m->e[i].t;
+    return NULL;
+}
+
+int64_t dc_model_n_trainable(const dc_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->n; i++)
+        if (!m->e[i].is_buffer)
+            n += m->e[i].t->numel;
+    return n;
+}
+
+void dc_model_zero_grad(dc_model *m)
+{
+    if (m->grad_bytes)
+        memset(m->grad, 0, m->grad_bytes);
+}
+
+/* ---- module helpers ---- */
+
+void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forward_fn fwd)
+{
+    if (!name || strlen(name) >= sizeof ((dc_module *)0)->name)
+        return dc_err_null(DC_ERR_ARG, "%s: module name missing or longer than 63 characters",
+                           type);
+    dc_module *mod = calloc(1, size);
+    if (!mod)
+        return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", type);
+    mod->type = type;
+    strcpy(mod->name, name);
+    mod->forward = fwd;
+    return mod;
+}
+
+bool dc_join_name(char *buf, size_t size, const char *prefix, const char *suffix)
+{
+    int k = *prefix ? snprintf(buf, size, "%s.%s", prefix, suffix)
+                    : snprintf(buf, size, "%s", suffix);
+    return k >= 0 && (size_t)k < size;
+}
