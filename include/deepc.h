@@ -262,6 +262,63 @@ dc_tensor *dc_log_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
 dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Convolution, pooling, normalization (NCHW)                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_conv2d_opts {
+    int stride_h, stride_w;       /* >= 1 */
+    int pad_top, pad_bottom, pad_left, pad_right; /* zero padding, may be asymmetric */
+    int dilation_h, dilation_w;   /* >= 1 */
+    int groups;                   /* >= 1; C and O divisible by it (C == O == groups: depthwise) */
+} dc_conv2d_opts;
+/* stride 1, no padding, dilation 1, groups 1. */
+dc_conv2d_opts dc_conv2d_defaults(void);
+/* TF/PyTorch "same" padding along one axis: out = ceil(in/stride); total padding
+ * max((out-1)·stride + dilation·(k-1) + 1 - in, 0), the odd pixel at the end (bottom/right). */
+void dc_same_padding(int64_t in, int k, int stride, int dilation, int *before, int *after);
+/* Output size along one axis: floor((in + before + after - dilation·(k-1) - 1)/stride) + 1. */
+int64_t dc_conv_out_size(int64_t in, int k, int stride, int dilation, int before, int after);
+
+/*
+ * dc_conv2d - 2-D cross-correlation (PyTorch Conv2d).
+ * y[n,o,i,j] = b[o] + Σ_{c in group(o)} Σ_{p,q} w[o, c, p, q] · x[n, c, i·sh + p·dh - pt, j·sw + q·dw - pl]
+ * x [N, C, H, W], w [O, C/groups, kh, kw], b [O] or NULL -> y [N, O, Ho, Wo].
+ * Backward adds into dx, dw, db.
+ */
+dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                     const dc_conv2d_opts *o);
+
+typedef struct dc_pool2d_opts {
+    int kh, kw;            /* window */
+    int stride_h, stride_w;/* 0 = the window size (PyTorch default) */
+    int pad_h, pad_w;      /* symmetric implicit padding, at most half the window */
+    int ceil_mode;         /* ceil instead of floor in the output size (last window must start
+                              inside the input or left padding) */
+    int count_include_pad; /* avg pool: divide by the full window (PyTorch default 1) */
+} dc_pool2d_opts;
+dc_pool2d_opts dc_pool2d_defaults(int k);
+/* Max pooling; padding is -inf. x [N, C, H, W] -> [N, C, Ho, Wo]. Backward routes to the argmax
+ * (first max on ties). */
+dc_tensor *dc_max_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
+/* Average pooling (PyTorch AvgPool2d divisor rules for padding and ceil_mode). */
+dc_tensor *dc_avg_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
+/* Adaptive average pooling to [oh, ow] (PyTorch bin edges floor(i·H/oh) .. ceil((i+1)·H/oh));
+ * oh = ow = 1 is global average pooling. */
+dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t ow);
+
+/*
+ * dc_batch_norm - BatchNorm1d/2d. x [N, C] or [N, C, L] or [N, C, H, W]; statistics per channel C.
+ * Training (ctx training flag): y = (x - μ_B)/√(σ²_B + eps)·γ + β with the biased batch variance;
+ * running_mean = (1-momentum)·running_mean + momentum·μ_B and running_var likewise with the
+ * UNBIASED batch variance; num_batches_tracked += 1 (if given, int64 [1] or []). Eval: uses the
+ * running statistics. weight/bias (γ, β) [C] may be NULL (affine=False); running stats may be NULL
+ * (track_running_stats=False: batch statistics in both modes). Backward adds into dx, dγ, dβ.
+ */
+dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
+                         dc_tensor *running_mean, dc_tensor *running_var,
+                         dc_tensor *num_batches_tracked, float momentum, float eps);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -315,11 +372,15 @@ typedef struct dc_module dc_module;
 /* A module: one layer with a forward function. Parameters are registered in the owning model
  * under "<module name>.<PyTorch parameter name>". Modules are owned and freed by the model. */
 typedef dc_tensor *(*dc_forward_fn)(dc_ctx *ctx, dc_module *m, dc_tensor *x);
+typedef dc_tensor *(*dc_forward_n_fn)(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs, int n);
 struct dc_module {
     const char *type;          /* "Linear", "Dropout", "ReLU", ... */
     char name[64];             /* "fc1" */
-    dc_forward_fn forward;
+    dc_forward_fn forward;     /* one input */
+    dc_forward_n_fn forward_n; /* several inputs (Add, Concat), or NULL */
     void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
+    /* Multiply-accumulates of one forward from x to y (for summaries), or NULL for none. */
+    int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
 };
 
 /* An empty model. */
@@ -335,10 +396,23 @@ void dc_model_free(dc_model *m);
  */
 dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
                               const int64_t *shape, int is_buffer);
-/* Append a module to the model's sequential list (takes ownership even on failure). */
+/* Append a module fed by the previous module's output (the model input for the first one).
+ * Takes ownership even on failure. Returns DC_OK or an error (duplicate name, NULL module). */
 dc_status dc_model_add(dc_model *m, dc_module *mod);
-/* Run the modules in order: x -> m1 -> m2 -> ... */
+#define DC_MODEL_INPUT (-1)
+#define DC_MAX_NODE_INPUTS 16
+/* Append a module fed by the outputs of earlier modules inputs[0..n) (indices from
+ * dc_model_find_module, or DC_MODEL_INPUT). Several inputs need a module with forward_n.
+ * This is how residual connections and parallel branches are built. Takes ownership. */
+dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, const int *inputs);
+/* Run the graph: every module in order on its inputs; returns the last module's output. */
 dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
+/* Like dc_model_forward, also storing every module's output into outs[0..n_modules) (arena). */
+dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs);
+/* Index of the module called name, or -1. */
+int dc_model_find_module(const dc_model *m, const char *name);
+/* The inputs of module i: count, and the indices into *inputs. */
+int dc_model_module_inputs(const dc_model *m, int i, const int **inputs);
 
 int dc_model_n_tensors(const dc_model *m);           /* parameters + buffers */
 dc_tensor *dc_model_tensor(const dc_model *m, int i);/* in registration order */
@@ -363,6 +437,23 @@ typedef enum dc_act { DC_ACT_RELU, DC_ACT_LEAKY_RELU, DC_ACT_SIGMOID, DC_ACT_TAN
 dc_module *dc_act_new(dc_model *m, const char *name, dc_act act, float slope);
 /* A module that flattens all but the first dimension. */
 dc_module *dc_flatten_new(dc_model *m, const char *name);
+/* Sum of all its inputs (same shapes, or broadcastable): the residual connection. */
+dc_module *dc_add_new(dc_model *m, const char *name);
+/* Concatenation of its inputs along axis (1 = channels for NCHW: the Inception join). */
+dc_module *dc_concat_new(dc_model *m, const char *name, int axis);
+
+/* Conv2d module: weight [out, in/groups, kh, kw], bias [out]; PyTorch init U(±1/√fan_in) with
+ * fan_in = in/groups·kh·kw for both. */
+dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,
+                         const dc_conv2d_opts *o, int bias, dc_rng *rng);
+/* MaxPool2d / AvgPool2d / AdaptiveAvgPool2d modules. */
+dc_module *dc_max_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
+dc_module *dc_avg_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
+dc_module *dc_adaptive_avg_pool2d_new(dc_model *m, const char *name, int64_t oh, int64_t ow);
+/* BatchNorm1d/2d module over C channels: weight (1), bias (0), running_mean (0), running_var (1),
+ * num_batches_tracked (int64 0). affine = 0 drops weight and bias. */
+dc_module *dc_batch_norm_new(dc_model *m, const char *name, int64_t C, float momentum, float eps,
+                             int affine);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */
@@ -412,7 +503,9 @@ int64_t dc_optim_steps(const dc_optim *o);
 const dc_optim_cfg *dc_optim_config(const dc_optim *o);
 /* Access to the state for checkpoints: n state tensors named like "fc1.weight.exp_avg". */
 int dc_optim_n_state(const dc_optim *o);
-dc_tensor *dc_optim_state(const dc_optim *o, int i, const char **name);
+dc_tensor *dc_optim_state(dc_optim *o, int i, const char **name);
+/* Restore the step counter (from a checkpoint). */
+void dc_optim_set_steps(dc_optim *o, int64_t steps);
 
 /* Scale all gradients so their global L2 norm is at most max_norm; returns the norm before
  * clipping (PyTorch clip_grad_norm_: scale = max_norm / (norm + 1e-6) when norm > max_norm). */
@@ -485,6 +578,12 @@ dc_tdict *dc_safetensors_read(const char *path);
 dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
                                const dc_tensor *const *tensors);
 
+/* Write an 8-bit PNG: channels 1 (gray) or 3 (RGB), pixels [h, w, channels]. */
+dc_status dc_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels);
+/* Read an 8-bit PNG (gray, gray+alpha, RGB, RGBA; not interlaced) or a binary PGM/PPM into
+ * malloc'd pixels [h, w, channels] with channels 1 or 3 (alpha dropped). */
+dc_status dc_image_read(const char *path, int *w, int *h, int *channels, uint8_t **pixels);
+
 /* Save every parameter and buffer of m under its state_dict name. */
 dc_status dc_model_save(const dc_model *m, const char *path);
 
@@ -501,6 +600,159 @@ typedef struct dc_load_report {
  * reported (mis-shaped keys are never loaded). rep may be NULL.
  */
 dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_spec dc_spec;
+
+/* Parse a spec file / a string (name is used in messages). Syntax errors give
+ * "file:line: what was expected" (DC_ERR_FORMAT). */
+dc_spec *dc_spec_parse_file(const char *path);
+dc_spec *dc_spec_parse_string(const char *text, const char *name);
+void dc_spec_free(dc_spec *s);
+/*
+ * dc_spec_build - make the model the spec describes: layers in file order, each fed by the layer
+ * before it or by the layers its `input =` names. Input sizes (in_channels, in_features) are
+ * inferred by running each new layer once on a zero batch, so a shape mismatch between layers is
+ * reported at the line of the layer that does not fit. Every default used is written back into
+ * the spec (dc_spec_write then shows it). rng initialises the weights (NULL: zeros).
+ * Unknown layer types or keys, bad values, missing inputs: DC_ERR_FORMAT with file:line.
+ */
+dc_model *dc_spec_build(dc_spec *s, dc_rng *rng);
+/* Write the spec back as text (all keys explicit after dc_spec_build). Returns DC_OK. */
+dc_status dc_spec_write(const dc_spec *s, const char *path);
+/* The text dc_spec_write would write, malloc'd (caller frees). */
+char *dc_spec_to_string(const dc_spec *s);
+/* Input shape without the batch dimension (from `input = ...`): returns ndim, fills shape. */
+int dc_spec_input_shape(const dc_spec *s, int64_t *shape);
+/* Input dtype: DC_F32, or DC_I64 for token ids (`input_dtype = int64`). */
+dc_dtype dc_spec_input_dtype(const dc_spec *s);
+/* Number of layers / the type and name of layer i (as written in the file). */
+int dc_spec_n_layers(const dc_spec *s);
+const char *dc_spec_layer_type(const dc_spec *s, int i);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Data                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * dc_csv_load - read a numeric CSV file (plain or gzip, detected by zlib) into a heap float
+ * tensor [rows, cols]. skip_header skips the first line. Every row must have the same number of
+ * fields; a bad number gives DC_ERR_FORMAT with "file:line: column c: 'text' is not a number".
+ * Lines are limited to 1 MiB and tables to 2^31 cells.
+ */
+dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);
+
+/*
+ * dc_digits_load - the 8x8 digits of scikit-learn (1797 images; path NULL looks in the places
+ * Debian's python3-sklearn installs sklearn/datasets/data/digits.csv.gz). x receives [1797, 64]
+ * pixels scaled to [0, 1] (v/16), y int64 labels [1797]. Both are heap tensors for the caller.
+ */
+dc_status dc_digits_load(const char *path, dc_tensor **x, dc_tensor **y);
+
+/* An image classification set kept as bytes (converted to float per batch). */
+typedef struct dc_images {
+    int64_t n, c, h, w;   /* n images of c channels, h x w pixels */
+    uint8_t *pixels;      /* [n, c, h, w], owned */
+    int64_t *labels;      /* [n], owned */
+    int n_classes;        /* 1 + the largest label */
+} dc_images;
+
+/*
+ * dc_idx_load - read an MNIST-format pair of IDX files (raw or gzip): images (magic 0x00000803,
+ * uint8 [n, h, w]) and labels (0x00000801, uint8 [n]). Counts must agree; sizes are bounded
+ * (n <= 10^8, h, w <= 4096) and the data length checked. out is filled on success (free with
+ * dc_images_free); on failure it is left empty and the message names the file.
+ */
+dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_images *out);
+/*
+ * dc_fashion_mnist_load - Fashion-MNIST's train (60,000) or test (10,000) split from dir, or, when
+ * dir is NULL, from $DEEPC_DATA/fashion-mnist or /usr/share/datasets/fashion-mnist (Debian's
+ * dataset-fashion-mnist). A missing set names the package that provides it.
+ */
+dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out);
+void dc_images_free(dc_images *d);
+/* Images idx[0..n) as a float arena tensor [n, c, h, w] = (pixel/255 - mean)/std, and their
+ * labels as int64 [n] into *labels (if not NULL). */
+dc_tensor *dc_images_batch(dc_ctx *ctx, const dc_images *d, const int64_t *idx, int64_t n,
+                           float mean, float std, dc_tensor **labels);
+/* Class names of Fashion-MNIST ("T-shirt/top", ..., "Ankle boot"). */
+const char *dc_fashion_mnist_class(int k);
+
+/* Rows idx[0..n) of src (any dtype, first dimension indexed) into a new arena tensor [n, ...]. */
+dc_tensor *dc_gather_rows(dc_ctx *ctx, const dc_tensor *src, const int64_t *idx, int64_t n);
+
+/* Fraction of rows whose arg-max of logits [N, K] equals target [N] (int64); counts into *correct
+ * when not NULL. */
+double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *correct);
+
+/* Arg-max of each row of logits [N, K] into out[N]. */
+void dc_argmax_rows(const dc_tensor *logits, int64_t *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Datasets and the training loop                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_dataset dc_dataset;
+struct dc_dataset {
+    int64_t n;           /* number of examples */
+    int n_classes;       /* > 0: targets are int64 class indices; 0: float targets */
+    /* Examples idx[0..b) as arena tensors: inputs *x [b, ...] and targets *y. */
+    dc_status (*batch)(const dc_dataset *d, dc_ctx *ctx, const int64_t *idx, int64_t b,
+                       dc_tensor **x, dc_tensor **y);
+    void (*destroy)(dc_dataset *d); /* frees impl */
+    void *impl;
+};
+/* A dataset over image bytes (takes ownership of *imgs, which is emptied); pixels become
+ * (p/255 - mean)/std per batch. */
+dc_dataset *dc_dataset_images(dc_images *imgs, float mean, float std);
+/* A dataset over tensors x [n, ...] and y [n, ...] (takes ownership of both). y int64 [n] means
+ * classification (n_classes = 1 + max label). */
+dc_dataset *dc_dataset_tensors(dc_tensor *x, dc_tensor *y);
+void dc_dataset_free(dc_dataset *d);
+
+typedef enum dc_loss_kind {
+    DC_LOSS_CROSS_ENTROPY, DC_LOSS_MSE, DC_LOSS_L1, DC_LOSS_SMOOTH_L1, DC_LOSS_HUBER,
+    DC_LOSS_NLL, DC_LOSS_BCE, DC_LOSS_BCE_LOGITS
+} dc_loss_kind;
+dc_status dc_loss_kind_parse(const char *s, dc_loss_kind *out);
+/* The loss of kind k between the model output and the target, mean reduction. */
+dc_tensor *dc_loss(dc_ctx *ctx, dc_loss_kind k, dc_tensor *out, dc_tensor *target);
+
+typedef struct dc_train_opts {
+    int epochs;              /* 10 */
+    int64_t batch_size;      /* 64 */
+    uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
+    int shuffle;             /* 1: a seeded permutation every epoch */
+    dc_loss_kind loss;       /* cross-entropy */
+    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 */
+    dc_sched_cfg sched;      /* none; stepped once per epoch (plateau: on validation loss) */
+    float clip_norm;         /* > 0: clip the global gradient norm before each step */
+    int64_t val_size;        /* examples held out of train for validation (0: none) */
+    int64_t max_steps;       /* > 0: stop after this many steps */
+    int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch */
+    const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+} dc_train_opts;
+dc_train_opts dc_train_defaults(void);
+
+typedef struct dc_eval_result {
+    double loss, accuracy;   /* accuracy only for classification */
+    int64_t n, correct;
+    int n_classes;
+    int64_t *confusion;      /* [n_classes, n_classes]: row = true, column = predicted; malloc'd */
+} dc_eval_result;
+void dc_eval_result_free(dc_eval_result *r);
+
+/* Train m on d with o. Returns DC_OK, or an error (a non-finite loss stops training with
+ * DC_ERR_NUMERIC and a message naming the step). last (if not NULL) gets the final validation
+ * result (or the training figures when val_size is 0). */
+dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
+                   dc_eval_result *last);
+/* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
+dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
+                      int64_t batch, dc_loss_kind loss, dc_eval_result *r);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,7 @@
 /*
- * cli.h - the subcommands of the deepc CLI.
+ * cli.h - the subcommands of the deepc CLI and their shared helpers.
+ * Exit codes: 0 success, 1 a failure while running (a check failed, training diverged),
+ * 2 bad usage or bad input (unknown flag, malformed file, shape mismatch).
  */
 #ifndef DC_CLI_H
 #define DC_CLI_H
@@ -9,5 +11,26 @@
 
 int cmd_gradcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+/* Strict value parsing: 0 on success, -1 after printing "deepc: FLAG: ..." to stderr. */
+int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
+int arg_int(const char *flag, const char *val, int lo, int hi, int *out);
+int arg_float(const char *flag, const char *val, double lo, double hi, float *out);
+
+/* --data: fashion-mnist[:DIR] (train or test split), digits[:FILE], npy:X.npy,Y.npy. */
+dc_dataset *cli_load_data(const char *spec, int train);
+
+/* Parse and build a model spec; on failure print the message and return NULL. The spec is
+ * returned through *spec_out when not NULL (caller frees). */
+dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out);
+/* Load weights strictly (or partially) and print the report on failure. 0 or -1. */
+int cli_load_weights(dc_model *m, const char *path, int partial);
+/* Print a confusion matrix with class labels (names may be NULL). */
+void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int));
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers};
+static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers, &gc_conv};
 
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
 {

@@ -12,6 +12,11 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"train", cmd_train, "train a model spec on a dataset"},
+    {"eval", cmd_eval, "loss, accuracy and confusion matrix of trained weights"},
+    {"forward", cmd_forward, "eval-mode forward of a .npy batch, written as .npy"},
+    {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
+    {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
     {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
     {"version", cmd_version, "print the version and the GEMM backend"},
 };

@@ -18,6 +18,12 @@ static dc_tensor *linear_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
     return dc_linear(ctx, x, l->weight, l->bias);
 }
 
+/* x [..., I] -> y [..., O]: numel(y)·I multiply-accumulates. */
+static int64_t linear_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y)
+{
+    return y->numel * ((const linear *)m)->weight->shape[1];
+}
+
 dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,
                          dc_rng *rng)
 {
@@ -28,6 +34,7 @@ dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out,
     linear *l = dc_module_alloc(sizeof *l, "Linear", name, linear_forward);
     if (!l)
         return NULL;
+    l->base.macs = linear_macs;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(l->weight = dc_model_add_param(m, key, DC_F32, 2, DC_SHAPE(out, in), 0)))
         goto fail;
@@ -122,4 +129,49 @@ dc_module *dc_flatten_new(dc_model *m, const char *name)
 {
     (void)m;
     return dc_module_alloc(sizeof(dc_module), "Flatten", name, flatten_forward);
+}
+
+/* ---- multi-input joins ---- */
+
+static dc_tensor *add_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs, int n)
+{
+    dc_tensor *y = xs[0];
+    for (int i = 1; i < n; i++)
+        y = dc_add(ctx, y, xs[i]);
+    return y;
+}
+
+static dc_tensor *join_forward_one(dc_ctx *ctx, dc_module *m, dc_tensor *x)
+{
+    return m->forward_n(ctx, m, &x, 1);
+}
+
+dc_module *dc_add_new(dc_model *m, const char *name)
+{
+    (void)m;
+    dc_module *mod = dc_module_alloc(sizeof *mod, "Add", name, join_forward_one);
+    if (mod)
+        mod->forward_n = add_forward_n;
+    return mod;
+}
+
+typedef struct concat {
+    dc_module base;
+    int axis;
+} concat;
+
+static dc_tensor *concat_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs, int n)
+{
+    return dc_concat(ctx, xs, n, ((concat *)m)->axis);
+}
+
+dc_module *dc_concat_new(dc_model *m, const char *name, int axis)
+{
+    (void)m;
+    concat *c = dc_module_alloc(sizeof *c, "Concat", name, join_forward_one);
+    if (c) {
+        c->base.forward_n = concat_forward_n;
+        c->axis = axis;
+    }
+    return c ? &c->base : NULL;
 }

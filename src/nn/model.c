@@ -20,14 +20,27 @@ typedef struct entry {
     size_t goff;     /* byte offset in the grad block (trainable only) */
 } entry;
 
+typedef struct node {
+    dc_module *mod;
+    int n_in;
+    int in[DC_MAX_NODE_INPUTS]; /* earlier module indices or DC_MODEL_INPUT */
+} node;
+
 struct dc_model {
     entry *e;
     int n, cap;
     unsigned char *data, *grad;
     size_t data_bytes, grad_bytes;
-    dc_module **mods;
+    node *mods;
     int n_mods, cap_mods;
 };
+
+static void destroy_module(dc_module *mod)
+{
+    if (mod && mod->destroy)
+        mod->destroy(mod);
+    free(mod);
+}
 
 dc_model *dc_model_new(void)
 {
@@ -41,11 +54,8 @@ void dc_model_free(dc_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->n_mods; i++) {
-        if (m->mods[i]->destroy)
-            m->mods[i]->destroy(m->mods[i]);
-        free(m->mods[i]);
-    }
+    for (int i = 0; i < m->n_mods; i++)
+        destroy_module(m->mods[i].mod);
     for (int i = 0; i < m->n; i++) {
         free(m->e[i].name);
         free(m->e[i].t);
@@ -114,7 +124,7 @@ dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int
         if (grad)
             m->grad = grad;
     }
-    if (!t || !nm || !data || !grad) {
+    if (!t || !nm || !data || (!is_buffer && !grad)) {
         free(t);
         free(nm);
         repoint(m);
@@ -140,43 +150,107 @@ dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int
     return t;
 }
 
+dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, const int *inputs)
+{
+    dc_status st = DC_OK;
+    if (!m || !mod)
+        st = dc_err(DC_ERR_ARG, "dc_model_add: NULL model or module (did its _new fail?)");
+    else if (dc_model_find_module(m, mod->name) >= 0)
+        st = dc_err(DC_ERR_ARG, "dc_model_add: a layer called '%s' exists already", mod->name);
+    else if (n_inputs < 1 || n_inputs > DC_MAX_NODE_INPUTS)
+        st = dc_err(DC_ERR_ARG, "layer %s: %d inputs (1..%d allowed)", mod->name, n_inputs,
+                    DC_MAX_NODE_INPUTS);
+    else if (n_inputs > 1 && !mod->forward_n)
+        st = dc_err(DC_ERR_ARG, "layer %s (%s) takes one input, got %d", mod->name, mod->type,
+                    n_inputs);
+    for (int i = 0; st == DC_OK && i < n_inputs; i++)
+        if (inputs[i] < DC_MODEL_INPUT || inputs[i] >= m->n_mods)
+            st = dc_err(DC_ERR_ARG, "layer %s: input %d refers to no earlier layer", mod->name,
+                        inputs[i]);
+    if (st == DC_OK && m->n_mods == m->cap_mods) {
+        int cap = m->cap_mods ? m->cap_mods * 2 : 8;
+        node *p = realloc(m->mods, (size_t)cap * sizeof *p);
+        if (!p)
+            st = dc_err(DC_ERR_NOMEM, "dc_model_add: out of memory");
+        else {
+            m->mods = p;
+            m->cap_mods = cap;
+        }
+    }
+    if (st != DC_OK) {
+        destroy_module(mod);
+        return st;
+    }
+    node *nd = &m->mods[m->n_mods++];
+    nd->mod = mod;
+    nd->n_in = n_inputs;
+    memcpy(nd->in, inputs, (size_t)n_inputs * sizeof *inputs);
+    return DC_OK;
+}
+
 dc_status dc_model_add(dc_model *m, dc_module *mod)
 {
-    if (!m || !mod) {
-        free(mod);
-        return dc_err(DC_ERR_ARG, "dc_model_add: NULL model or module (did its _new fail?)");
+    int prev = m ? m->n_mods - 1 : DC_MODEL_INPUT;
+    return dc_model_add_from(m, mod, 1, &prev);
+}
+
+/* Run module i on its inputs taken from outs[] (or the model input x). */
+static dc_tensor *run_node(dc_ctx *ctx, const node *nd, dc_tensor *x, dc_tensor **outs)
+{
+    dc_tensor *xs[DC_MAX_NODE_INPUTS];
+    for (int k = 0; k < nd->n_in; k++) {
+        xs[k] = nd->in[k] == DC_MODEL_INPUT ? x : outs[nd->in[k]];
+        if (!xs[k])
+            return NULL;
     }
-    if (m->n_mods == m->cap_mods) {
-        int cap = m->cap_mods ? m->cap_mods * 2 : 8;
-        dc_module **p = realloc(m->mods, (size_t)cap * sizeof *p);
-        if (!p) {
-            if (mod->destroy)
-                mod->destroy(mod);
-            free(mod);
-            return dc_err(DC_ERR_NOMEM, "dc_model_add: out of memory");
+    if (nd->mod->forward_n)
+        return nd->mod->forward_n(ctx, nd->mod, xs, nd->n_in);
+    return nd->mod->forward(ctx, nd->mod, xs[0]);
+}
+
+dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs)
+{
+    if (!m || !x)
+        return NULL;
+    if (m->n_mods == 0)
+        return dc_err_null(DC_ERR_STATE, "dc_model_forward: the model has no layers");
+    for (int i = 0; i < m->n_mods; i++) {
+        outs[i] = run_node(ctx, &m->mods[i], x, outs);
+        if (!outs[i]) {
+            dc_err_prefix("layer %s (%s): ", m->mods[i].mod->name, m->mods[i].mod->type);
+            return NULL;
         }
-        m->mods = p;
-        m->cap_mods = cap;
     }
-    m->mods[m->n_mods++] = mod;
-    return DC_OK;
+    return outs[m->n_mods - 1];
 }
 
 dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
 {
-    for (int i = 0; i < m->n_mods && x; i++) {
-        x = m->mods[i]->forward(ctx, m->mods[i], x);
-        if (!x)
-            dc_err_prefix("layer %s (%s): ", m->mods[i]->name, m->mods[i]->type);
-    }
-    return x;
+    if (!m || !x)
+        return NULL;
+    dc_tensor **outs = dc_ctx_alloc(ctx, (size_t)(m->n_mods ? m->n_mods : 1) * sizeof *outs);
+    return outs ? dc_model_forward_all(ctx, m, x, outs) : NULL;
+}
+
+int dc_model_find_module(const dc_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_mods; i++)
+        if (strcmp(m->mods[i].mod->name, name) == 0)
+            return i;
+    return -1;
+}
+
+int dc_model_module_inputs(const dc_model *m, int i, const int **inputs)
+{
+    *inputs = m->mods[i].in;
+    return m->mods[i].n_in;
 }
 
 int dc_model_n_tensors(const dc_model *m) { return m->n; }
 dc_tensor *dc_model_tensor(const dc_model *m, int i) { return m->e[i].t; }
 int dc_model_is_buffer(const dc_model *m, int i) { return m->e[i].is_buffer; }
 int dc_model_n_modules(const dc_model *m) { return m->n_mods; }
-dc_module *dc_model_module(const dc_model *m, int i) { return m->mods[i]; }
+dc_module *dc_model_module(const dc_model *m, int i) { return m->mods[i].mod; }
 
 dc_tensor *dc_model_find(const dc_model *m, const char *name)
 {

@@ -1,0 +1,100 @@
+/*
+ * args.c - strict parsing of command-line values (no bare atoi: a bad number is an error that
+ * names the flag), and the --data argument shared by train/eval.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "core/internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    if (!val) {
+        fprintf(stderr, "deepc: %s needs a value\n", flag);
+        return -1;
+    }
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (end == val || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "deepc: %s: '%s' is not an integer in [%lld, %lld]\n", flag, val,
+                (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int arg_int(const char *flag, const char *val, int lo, int hi, int *out)
+{
+    int64_t v;
+    if (arg_i64(flag, val, lo, hi, &v))
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int arg_float(const char *flag, const char *val, double lo, double hi, float *out)
+{
+    char *end;
+    if (!val) {
+        fprintf(stderr, "deepc: %s needs a value\n", flag);
+        return -1;
+    }
+    errno = 0;
+    double v = strtod(val, &end);
+    if (end == val || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "deepc: %s: '%s' is not a number in [%g, %g]\n", flag, val, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+/* Fashion-MNIST normalisation (mean and std of the training pixels / 255). */
+#define FMNIST_MEAN 0.2860f
+#define FMNIST_STD 0.3530f
+
+/* npy:X.npy,Y.npy */
+static dc_dataset *load_npy_pair(const char *spec)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *comma = strchr(buf, ',');
+    if (!comma)
+        return dc_err_null(DC_ERR_ARG, "--data npy:X.npy,Y.npy needs two files separated by a "
+                           "comma");
+    *comma = '\0';
+    dc_tensor *x = dc_npy_load(buf);
+    dc_tensor *y = x ? dc_npy_load(comma + 1) : NULL;
+    if (!x || !y) {
+        dc_tensor_free(x);
+        return NULL;
+    }
+    return dc_dataset_tensors(x, y);
+}
+
+dc_dataset *cli_load_data(const char *spec, int train)
+{
+    if (!strncmp(spec, "fashion-mnist", 13) && (spec[13] == '\0' || spec[13] == ':')) {
+        dc_images im;
+        if (dc_fashion_mnist_load(spec[13] ? spec + 14 : NULL, train, &im) != DC_OK)
+            return NULL;
+        return dc_dataset_images(&im, FMNIST_MEAN, FMNIST_STD);
+    }
+    if (!strncmp(spec, "digits", 6) && (spec[6] == '\0' || spec[6] == ':')) {
+        dc_tensor *x, *y;
+        if (dc_digits_load(spec[6] ? spec + 7 : NULL, &x, &y) != DC_OK)
+            return NULL;
+        return dc_dataset_tensors(x, y);
+    }
+    if (!strncmp(spec, "npy:", 4))
+        return load_npy_pair(spec + 4);
+    return dc_err_null(DC_ERR_ARG, "unknown --data '%s' (fashion-mnist[:DIR], digits[:FILE], "
+                       "npy:X.npy,Y.npy)", spec);
+}

@@ -1,0 +1,482 @@
+/*
+ * cmd_model.c - deepc train / eval / forward / summary.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+{
+    dc_spec *s = dc_spec_parse_file(path);
+    dc_model *m = s ? dc_spec_build(s, rng) : NULL;
+    if (!m) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        dc_spec_free(s);
+        return NULL;
+    }
+    if (spec_out)
+        *spec_out = s;
+    else
+        dc_spec_free(s);
+    return m;
+}
+
+int cli_load_weights(dc_model *m, const char *path, int partial)
+{
+    dc_load_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (dc_model_load(m, path, !partial, &rep) != DC_OK) {
+        fprintf(stderr, "deepc: %s: %s\n%s%s", path, dc_last_error(), rep.text,
+                partial ? "" : "\n(--partial loads the tensors that match)\n");
+        return -1;
+    }
+    if (partial && (rep.n_missing || rep.n_unexpected || rep.n_mismatched))
+        fprintf(stderr, "deepc: partial load of %s: %d loaded\n%s\n", path, rep.n_loaded,
+                rep.text);
+    return 0;
+}
+
+void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
+{
+    int K = r->n_classes;
+    if (K <= 0 || K > 100 || !r->confusion)
+        return;
+    printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
+    for (int j = 0; j < K; j++)
+        printf(" %5d", j);
+    printf("\n");
+    for (int i = 0; i < K; i++) {
+        printf("%2d %-11.11s", i, name ? name(i) : "");
+        for (int j = 0; j < K; j++)
+            printf(" %5lld", (long long)r->confusion[i * K + j]);
+        printf("\n");
+    }
+}
+
+static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); }
+
+/* ---- train ---- */
+
+static void train_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: deepc train MODEL --data DATA [options]\n"
+        "  MODEL                 a model spec file (models/lenet5)\n"
+        "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy\n"
+        "  --epochs N            passes over the training set (10)\n"
+        "  --batch N             mini-batch size (64)\n"
+        "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
+        "  --lr X                learning rate (0.01)\n"
+        "  --momentum X          SGD / RMSprop momentum (0.9 for sgd)\n"
+        "  --weight-decay X      L2 penalty (AdamW: decoupled) (0)\n"
+        "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup | plateau\n"
+        "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
+        "  --clip X              clip the global gradient norm to X (off)\n"
+        "  --val N               hold N training examples out for validation (5000 for\n"
+        "                        fashion-mnist, 0 otherwise)\n"
+        "  --seed N              weights, data order and dropout (1)\n"
+        "  --threads N           kernel threads (all cores)\n"
+        "  --max-steps N         stop after N optimizer steps\n"
+        "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
+        "  --quiet               no progress output\n");
+}
+
+typedef struct train_args {
+    const char *model, *data, *out, *optimizer, *scheduler, *loss;
+    float lr, momentum, wd, clip;
+    int epochs, threads, quiet, lr_set, momentum_set;
+    int64_t batch, val, max_steps, seed;
+} train_args;
+
+static int parse_train_args(int argc, char **argv, train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->epochs = 10;
+    a->batch = 64;
+    a->seed = 1;
+    a->val = -1;
+    a->optimizer = "sgd";
+    a->scheduler = "none";
+    a->loss = "cross_entropy";
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = 0, takes = 1;
+        if (!strcmp(f, "--help")) {
+            train_usage(stdout);
+            return 1;
+        } else if (!strcmp(f, "--data")) a->data = v;
+        else if (!strcmp(f, "--out")) a->out = v;
+        else if (!strcmp(f, "--optimizer")) a->optimizer = v;
+        else if (!strcmp(f, "--scheduler")) a->scheduler = v;
+        else if (!strcmp(f, "--loss")) a->loss = v;
+        else if (!strcmp(f, "--epochs")) r = arg_int(f, v, 1, 1000000, &a->epochs);
+        else if (!strcmp(f, "--batch")) r = arg_i64(f, v, 1, 1 << 20, &a->batch);
+        else if (!strcmp(f, "--lr")) { r = arg_float(f, v, 0, 1e6, &a->lr); a->lr_set = 1; }
+        else if (!strcmp(f, "--momentum")) {
+            r = arg_float(f, v, 0, 1, &a->momentum);
+            a->momentum_set = 1;
+        } else if (!strcmp(f, "--weight-decay")) r = arg_float(f, v, 0, 1e3, &a->wd);
+        else if (!strcmp(f, "--clip")) r = arg_float(f, v, 0, 1e9, &a->clip);
+        else if (!strcmp(f, "--val")) r = arg_i64(f, v, 0, INT64_C(1) << 40, &a->val);
+        else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
+        else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
+        else if (!strcmp(f, "--max-steps")) r = arg_i64(f, v, 1, INT64_MAX, &a->max_steps);
+        else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
+        else if (f[0] == '-') {
+            fprintf(stderr, "deepc train: unknown option '%s'\n", f);
+            return -1;
+        } else if (!a->model) { a->model = f; takes = 0; }
+        else {
+            fprintf(stderr, "deepc train: unexpected argument '%s'\n", f);
+            return -1;
+        }
+        if (r)
+            return -1;
+        if (takes && !v) {
+            fprintf(stderr, "deepc train: %s needs a value\n", f);
+            return -1;
+        }
+        i += takes;
+    }
+    if (!a->model || !a->data) {
+        train_usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_opts(const train_args *a, dc_train_opts *o)
+{
+    dc_optim_kind ok;
+    dc_sched_kind sk;
+    *o = dc_train_defaults();
+    if (dc_optim_kind_parse(a->optimizer, &ok) || dc_sched_kind_parse(a->scheduler, &sk) ||
+        dc_loss_kind_parse(a->loss, &o->loss)) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        return -1;
+    }
+    o->optim = dc_optim_defaults(ok);
+    if (ok == DC_SGD)
+        o->optim.momentum = 0.9f;
+    if (a->lr_set)
+        o->optim.lr = a->lr;
+    if (a->momentum_set)
+        o->optim.momentum = a->momentum;
+    if (a->wd > 0)
+        o->optim.weight_decay = a->wd;
+    o->sched = dc_sched_defaults(sk);
+    if (sk == DC_SCHED_COSINE)
+        o->sched.t_max = a->epochs;
+    o->epochs = a->epochs;
+    o->batch_size = a->batch;
+    o->seed = (uint64_t)a->seed;
+    o->clip_norm = a->clip;
+    o->max_steps = a->max_steps;
+    o->progress = !a->quiet;
+    o->out_dir = a->out;
+    return 0;
+}
+
+static int ensure_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "deepc: cannot create %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The test split that goes with a training --data, or NULL when there is none. */
+static dc_dataset *load_test_split(const char *data)
+{
+    if (strncmp(data, "fashion-mnist", 13))
+        return NULL;
+    return cli_load_data(data, 0);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    dc_train_opts o;
+    int pr = parse_train_args(argc, argv, &a);
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    if (make_opts(&a, &o))
+        return 2;
+    if (a.threads)
+        dc_set_num_threads(a.threads);
+    dc_rng rng;
+    dc_rng_seed(&rng, (uint64_t)a.seed, 0);
+    dc_spec *spec = NULL;
+    dc_model *m = cli_load_model(a.model, &rng, &spec);
+    if (!m)
+        return 2;
+    dc_dataset *d = cli_load_data(a.data, 1);
+    int rc = 0;
+    if (!d) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        rc = 2;
+        goto out;
+    }
+    o.val_size = a.val >= 0 ? a.val : (!strncmp(a.data, "fashion-mnist", 13) ? 5000 : 0);
+    if (a.out && ensure_dir(a.out)) {
+        rc = 2;
+        goto out;
+    }
+    if (a.out) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/model.spec", a.out);
+        if (dc_spec_write(spec, p) != DC_OK) {
+            fprintf(stderr, "deepc train: %s\n", dc_last_error());
+            rc = 2;
+            goto out;
+        }
+    }
+    printf("training %s on %s: %lld examples (%lld for validation), %lld parameters, "
+           "%s lr %g, batch %lld, %d threads, gemm %s\n", a.model, a.data, (long long)d->n,
+           (long long)o.val_size, (long long)dc_model_n_trainable(m),
+           dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
+           dc_get_num_threads(), dc_gemm_backend());
+    double t0 = now_s();
+    dc_eval_result last;
+    if (dc_train(m, d, &o, &last) != DC_OK) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        rc = 1;
+        goto out;
+    }
+    dc_eval_result_free(&last);
+    printf("training time %.1fs\n", now_s() - t0);
+    dc_dataset *test = load_test_split(a.data);
+    if (test) {
+        dc_eval_result r;
+        if (dc_evaluate(m, test, NULL, 0, 256, o.loss, &r) == DC_OK) {
+            printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
+                   (long long)r.correct, (long long)r.n);
+            cli_print_confusion(&r, class_name_fmnist);
+        } else {
+            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
+            rc = 1;
+        }
+        dc_eval_result_free(&r);
+        dc_dataset_free(test);
+    }
+    if (a.out)
+        printf("weights: %s/model.safetensors\n", a.out);
+out:
+    dc_dataset_free(d);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *weights = NULL, *data = NULL, *loss = "cross_entropy";
+    int partial = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help")) {
+            printf("usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
+                   "[--partial]\n  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | "
+                   "npy:X.npy,Y.npy\n");
+            return 0;
+        } else if (!strcmp(f, "--partial")) partial = 1;
+        else if ((!strcmp(f, "--weights") || !strcmp(f, "--data") || !strcmp(f, "--loss")) && v) {
+            *(f[2] == 'w' ? &weights : f[2] == 'd' ? &data : &loss) = v;
+            i++;
+        } else if (f[0] != '-' && !model) model = f;
+        else {
+            fprintf(stderr, "deepc eval: bad argument '%s' (see --help)\n", f);
+            return 2;
+        }
+    }
+    if (!model || !weights || !data) {
+        fprintf(stderr, "usage: deepc eval MODEL --weights W.safetensors --data DATA\n");
+        return 2;
+    }
+    dc_loss_kind lk;
+    if (dc_loss_kind_parse(loss, &lk)) {
+        fprintf(stderr, "deepc eval: %s\n", dc_last_error());
+        return 2;
+    }
+    dc_model *m = cli_load_model(model, NULL, NULL);
+    if (!m)
+        return 2;
+    int rc = 0;
+    dc_dataset *d = NULL;
+    if (cli_load_weights(m, weights, partial)) {
+        rc = 2;
+        goto out;
+    }
+    if (!(d = cli_load_data(data, 0))) {
+        fprintf(stderr, "deepc eval: %s\n", dc_last_error());
+        rc = 2;
+        goto out;
+    }
+    dc_eval_result r;
+    if (dc_evaluate(m, d, NULL, 0, 256, lk, &r) != DC_OK) {
+        fprintf(stderr, "deepc eval: %s\n", dc_last_error());
+        rc = 2;
+        goto out;
+    }
+    printf("loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy, (long long)r.correct,
+           (long long)r.n);
+    cli_print_confusion(&r, !strncmp(data, "fashion-mnist", 13) ? class_name_fmnist : NULL);
+    dc_eval_result_free(&r);
+out:
+    dc_dataset_free(d);
+    dc_model_free(m);
+    return rc;
+}
+
+/* ---- forward ---- */
+
+int cmd_forward(int argc, char **argv)
+{
+    const char *model = NULL, *weights = NULL, *input = NULL, *output = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help")) {
+            printf("usage: deepc forward MODEL --weights W.safetensors --input X.npy --output "
+                   "Y.npy\n  Eval-mode forward of the whole batch in X.npy (first dim = "
+                   "batch).\n");
+            return 0;
+        } else if (!strcmp(f, "--weights") && v) weights = argv[++i];
+        else if (!strcmp(f, "--input") && v) input = argv[++i];
+        else if (!strcmp(f, "--output") && v) output = argv[++i];
+        else if (f[0] != '-' && !model) model = f;
+        else {
+            fprintf(stderr, "deepc forward: bad argument '%s' (see --help)\n", f);
+            return 2;
+        }
+    }
+    if (!model || !weights || !input || !output) {
+        fprintf(stderr, "usage: deepc forward MODEL --weights W --input X.npy --output Y.npy\n");
+        return 2;
+    }
+    dc_model *m = cli_load_model(model, NULL, NULL);
+    if (!m)
+        return 2;
+    int rc = 2;
+    dc_tensor *x = NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    if (!ctx || cli_load_weights(m, weights, 0))
+        goto out;
+    if (!(x = dc_npy_load(input))) {
+        fprintf(stderr, "deepc forward: %s\n", dc_last_error());
+        goto out;
+    }
+    dc_ctx_set_grad(ctx, 0);
+    dc_tensor *y = dc_model_forward(ctx, m, x);
+    if (!y || dc_npy_save(output, y) != DC_OK) {
+        fprintf(stderr, "deepc forward: %s\n", dc_last_error());
+        goto out;
+    }
+    rc = 0;
+out:
+    dc_tensor_free(x);
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    return rc;
+}
+
+/* ---- summary ---- */
+
+static int64_t module_params(const dc_model *m, const char *name)
+{
+    size_t k = strlen(name);
+    int64_t n = 0;
+    for (int i = 0; i < dc_model_n_tensors(m); i++) {
+        const dc_tensor *t = dc_model_tensor(m, i);
+        if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.')
+            n += t->numel;
+    }
+    return n;
+}
+
+static void print_count(int64_t v, char *buf, size_t n)
+{
+    char raw[32];
+    int len = snprintf(raw, sizeof raw, "%lld", (long long)v), k = 0;
+    for (int i = 0; i < len && (size_t)k + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0)
+            buf[k++] = ',';
+        buf[k++] = raw[i];
+    }
+    buf[k] = '\0';
+}
+
+int cmd_summary(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        printf("usage: deepc summary MODEL\n  Per layer: output shape, parameters, "
+               "multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation memory for one "
+               "example.\n");
+        return argc < 2 ? 2 : 0;
+    }
+    dc_spec *spec = NULL;
+    dc_model *m = cli_load_model(argv[1], NULL, &spec);
+    if (!m)
+        return 2;
+    int64_t shape[DC_MAX_DIMS + 1] = {1};
+    int nd = dc_spec_input_shape(spec, shape + 1) + 1;
+    dc_ctx *ctx = dc_ctx_new(0);
+    int nm = dc_model_n_modules(m);
+    dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
+    dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
+    dc_ctx_set_grad(ctx, 0);
+    if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
+        fprintf(stderr, "deepc summary: %s\n", dc_last_error());
+        dc_ctx_free(ctx);
+        dc_model_free(m);
+        dc_spec_free(spec);
+        return 2;
+    }
+    int64_t tp = 0, tm = 0, ta = 0;
+    char s[96], c1[32], c2[32], c3[32];
+    printf("%-14s %-18s %-20s %12s %14s %14s %10s\n", "layer", "type", "output (N=1)", "params",
+           "MACs", "FLOPs", "act. KiB");
+    for (int i = 0; i < nm; i++) {
+        dc_module *mod = dc_model_module(m, i);
+        const int *in;
+        dc_model_module_inputs(m, i, &in);
+        const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
+        int64_t p = module_params(m, mod->name);
+        int64_t macs = mod->macs ? mod->macs(mod, xin, outs[i]) : 0;
+        int64_t act = outs[i]->numel * 4;
+        tp += p;
+        tm += macs;
+        ta += act;
+        print_count(p, c1, sizeof c1);
+        print_count(macs, c2, sizeof c2);
+        print_count(2 * macs, c3, sizeof c3);
+        printf("%-14.14s %-18.18s %-20s %12s %14s %14s %10.1f\n", mod->name, mod->type,
+               dc_shape_str(outs[i], s, sizeof s), c1, c2, c3, (double)act / 1024);
+    }
+    print_count(tp, c1, sizeof c1);
+    print_count(tm, c2, sizeof c2);
+    print_count(2 * tm, c3, sizeof c3);
+    printf("%-14s %-18s %-20s %12s %14s %14s %10.1f\n", "total", "", "", c1, c2, c3,
+           (double)ta / 1024);
+    printf("parameters: %s trainable (%.1f KiB as float32); FLOPs count a multiply-add as 2\n",
+           c1, (double)tp * 4 / 1024);
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    return 0;
+}

@@ -1,0 +1,309 @@
+/*
+ * gc_conv.c - gradient-check cases for convolution, pooling and batch norm (ops and modules).
+ *
+ * Each case is a row of a config table; its setup stores a pointer to the row in *state, and a
+ * shared forward reads it. Max-pool inputs are tie-free: each plane is a random permutation of a
+ * grid spaced 0.1 apart, far more than twice the finite-difference step (<= 0.021 there).
+ */
+#include "gradcheck.h"
+
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv2d                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct conv_cfg {
+    int64_t N, C, H, W, O;
+    int kh, kw, bias;
+    dc_conv2d_opts o; /* stride_h, stride_w, pad t/b/l/r, dilation_h, dilation_w, groups */
+} conv_cfg;
+
+static const conv_cfg conv_cfgs[] = {
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}}, /* 0 plain */
+    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1}}, /* 1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1}}, /* 2 padding 1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 1, 2, 1, 1, 1, 1}}, /* 3 padding t0 b1 l2 r1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 2, 2, 1}}, /* 4 dilation 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 2}}, /* 5 groups 2 */
+    {2, 4, 7, 6, 4, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 4}}, /* 6 depthwise */
+    {2, 4, 7, 6, 6, 3, 3, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1}}, /* 7 no bias */
+    {2, 4, 7, 6, 6, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}}, /* 8 1x1 */
+    {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1}}, /* 9 1x1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2}}, /* 10 everything at once */
+    {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2}}, /* 11 1x1 groups 2 */
+};
+
+static int conv_setup(const conv_cfg *c, dc_rng *r, dc_tensor **ins)
+{
+    ins[0] = gc_param(r, 4, DC_SHAPE(c->N, c->C, c->H, c->W), -1, 1);
+    ins[1] = gc_param(r, 4, DC_SHAPE(c->O, c->C / c->o.groups, c->kh, c->kw), -0.5f, 0.5f);
+    ins[2] = c->bias ? gc_param(r, 1, DC_SHAPE(c->O), -0.5f, 0.5f) : NULL;
+    int n = c->bias ? 3 : 2;
+    for (int i = 0; i < n; i++)
+        if (!ins[i])
+            return -1;
+    return n;
+}
+
+static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    const conv_cfg *c = st;
+    return dc_conv2d(ctx, ins[0], ins[1], c->bias ? ins[2] : NULL, &c->o);
+}
+
+#define CONV_SETUP(i)                                                                     \
+    static int conv_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                      \
+    {                                                                                     \
+        *st = (void *)&conv_cfgs[i];                                                      \
+        return conv_setup(&conv_cfgs[i], r, ins);                                         \
+    }
+CONV_SETUP(0) CONV_SETUP(1) CONV_SETUP(2) CONV_SETUP(3) CONV_SETUP(4) CONV_SETUP(5)
+CONV_SETUP(6) CONV_SETUP(7) CONV_SETUP(8) CONV_SETUP(9) CONV_SETUP(10) CONV_SETUP(11)
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+enum { P_MAX, P_AVG, P_ADAPTIVE };
+typedef struct pool_cfg {
+    int kind;
+    int64_t N, C, H, W;
+    dc_pool2d_opts o; /* kh, kw, stride_h, stride_w, pad_h, pad_w, ceil_mode, count_include_pad */
+    int64_t oh, ow;   /* adaptive */
+} pool_cfg;
+
+static const pool_cfg pool_cfgs[] = {
+    {P_MAX, 2, 3, 7, 6, {2, 2, 0, 0, 0, 0, 0, 1}, 0, 0},      /* 0 k2 s2 */
+    {P_MAX, 2, 3, 7, 6, {3, 3, 2, 2, 1, 1, 0, 1}, 0, 0},      /* 1 k3 s2 p1 */
+    {P_MAX, 2, 3, 7, 6, {2, 2, 2, 2, 0, 0, 1, 1}, 0, 0},      /* 2 k2 s2 ceil */
+    {P_MAX, 2, 3, 5, 7, {3, 3, 3, 3, 1, 1, 1, 1}, 0, 0},      /* 3 k3 s3 p1 ceil (last window
+                                                                   dropped along H) */
+    {P_AVG, 2, 3, 7, 6, {2, 2, 0, 0, 0, 0, 0, 1}, 0, 0},      /* 4 k2 */
+    {P_AVG, 2, 3, 7, 6, {3, 3, 2, 2, 1, 1, 0, 1}, 0, 0},      /* 5 k3 s2 p1 include pad */
+    {P_AVG, 2, 3, 7, 6, {3, 3, 2, 2, 1, 1, 0, 0}, 0, 0},      /* 6 k3 s2 p1 exclude pad */
+    {P_AVG, 2, 3, 7, 6, {3, 3, 2, 2, 0, 0, 1, 1}, 0, 0},      /* 7 k3 s2 ceil */
+    {P_AVG, 2, 3, 7, 6, {3, 2, 2, 2, 1, 1, 1, 1}, 0, 0},      /* 8 k3x2 s2 p1 ceil include */
+    {P_AVG, 2, 3, 7, 6, {3, 2, 2, 2, 1, 1, 1, 0}, 0, 0},      /* 9 k3x2 s2 p1 ceil exclude */
+    {P_ADAPTIVE, 2, 3, 7, 6, {0, 0, 0, 0, 0, 0, 0, 0}, 1, 1}, /* 10 global */
+    {P_ADAPTIVE, 2, 3, 7, 6, {0, 0, 0, 0, 0, 0, 0, 0}, 3, 2}, /* 11 to 3x2 */
+    {P_ADAPTIVE, 2, 3, 7, 6, {0, 0, 0, 0, 0, 0, 0, 0}, 4, 4}, /* 12 overlapping bins */
+};
+
+/* Each H·W plane := a random permutation of {(k - HW/2)·0.1}. */
+static int tie_free(dc_rng *r, dc_tensor *x)
+{
+    const int64_t hw = x->shape[2] * x->shape[3];
+    int64_t *perm = malloc(sizeof *perm * (size_t)hw);
+    if (!perm)
+        return -1;
+    for (int64_t p = 0; p < x->numel / hw; p++) {
+        for (int64_t k = 0; k < hw; k++)
+            perm[k] = k;
+        dc_rng_shuffle(r, perm, hw);
+        for (int64_t k = 0; k < hw; k++)
+            dc_f32(x)[p * hw + k] = (float)(perm[k] - hw / 2) * 0.1f;
+    }
+    free(perm);
+    return 0;
+}
+
+static int pool_setup(const pool_cfg *c, dc_rng *r, dc_tensor **ins)
+{
+    ins[0] = gc_param(r, 4, DC_SHAPE(c->N, c->C, c->H, c->W), -1, 1);
+    if (!ins[0] || (c->kind == P_MAX && tie_free(r, ins[0]) != 0))
+        return -1;
+    return 1;
+}
+
+static dc_tensor *pool_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    const pool_cfg *c = st;
+    switch (c->kind) {
+    case P_MAX: return dc_max_pool2d(ctx, ins[0], &c->o);
+    case P_AVG: return dc_avg_pool2d(ctx, ins[0], &c->o);
+    default: return dc_adaptive_avg_pool2d(ctx, ins[0], c->oh, c->ow);
+    }
+}
+
+#define POOL_SETUP(i)                                                                     \
+    static int pool_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                      \
+    {                                                                                     \
+        *st = (void *)&pool_cfgs[i];                                                      \
+        return pool_setup(&pool_cfgs[i], r, ins);                                         \
+    }
+POOL_SETUP(0) POOL_SETUP(1) POOL_SETUP(2) POOL_SETUP(3) POOL_SETUP(4) POOL_SETUP(5)
+POOL_SETUP(6) POOL_SETUP(7) POOL_SETUP(8) POOL_SETUP(9) POOL_SETUP(10) POOL_SETUP(11)
+POOL_SETUP(12)
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch norm (op)                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct bn_cfg {
+    int ndim;
+    int64_t shape[4];
+    int affine, running; /* weight/bias given; running statistics given */
+} bn_cfg;
+
+static const bn_cfg bn_cfgs[] = {
+    {4, {4, 3, 5, 4}, 1, 1}, /* 0 2d */
+    {2, {8, 5}, 1, 1},       /* 1 1d [N, C] */
+    {3, {4, 3, 6}, 1, 1},    /* 2 1d [N, C, L] */
+    {4, {4, 3, 5, 4}, 0, 1}, /* 3 2d no affine */
+    {4, {4, 3, 5, 4}, 1, 0}, /* 4 2d no running statistics */
+};
+
+/* ins: x, weight, bias (if affine), then running_mean, running_var (if running), constants. */
+static int bn_setup(const bn_cfg *c, dc_rng *r, dc_tensor **ins)
+{
+    const int64_t C = c->shape[1];
+    int n = 0;
+    ins[n++] = gc_param(r, c->ndim, c->shape, -2, 2);
+    if (c->affine) {
+        ins[n++] = gc_param(r, 1, DC_SHAPE(C), 0.5f, 1.5f);
+        ins[n++] = gc_param(r, 1, DC_SHAPE(C), -0.5f, 0.5f);
+    }
+    if (c->running) {
+        ins[n++] = gc_const(r, 1, DC_SHAPE(C), -0.3f, 0.3f);
+        ins[n++] = gc_const(r, 1, DC_SHAPE(C), 0.5f, 1.5f);
+    }
+    for (int i = 0; i < n; i++)
+        if (!ins[i])
+            return -1;
+    return n;
+}
+
+static dc_tensor *bn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    const bn_cfg *c = st;
+    dc_tensor *w = c->affine ? ins[1] : NULL, *b = c->affine ? ins[2] : NULL;
+    dc_tensor *rm = c->running ? ins[c->affine ? 3 : 1] : NULL;
+    dc_tensor *rv = c->running ? ins[c->affine ? 4 : 2] : NULL;
+    return dc_batch_norm(ctx, ins[0], w, b, rm, rv, NULL, 0.1f, 1e-5f);
+}
+
+#define BN_SETUP(i)                                                                       \
+    static int bn_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                        \
+    {                                                                                     \
+        *st = (void *)&bn_cfgs[i];                                                        \
+        return bn_setup(&bn_cfgs[i], r, ins);                                             \
+    }
+BN_SETUP(0) BN_SETUP(1) BN_SETUP(2) BN_SETUP(3) BN_SETUP(4)
+
+/* ------------------------------------------------------------------------------------------ */
+/* modules: the model's trainable tensors are inputs; teardown frees the model                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct mod_state {
+    dc_model *model;
+    dc_module *mod;
+} mod_state;
+
+/* ins[0] = x; then every trainable tensor of the model. */
+static int mod_finish(dc_model *m, dc_module *mod, dc_tensor *x, dc_tensor **ins, void **st)
+{
+    mod_state *s = malloc(sizeof *s);
+    if (dc_model_add(m, mod) != DC_OK || !x || !s) { /* the model owns mod even on failure */
+        dc_tensor_free(x);
+        dc_model_free(m);
+        free(s);
+        return -1;
+    }
+    s->model = m;
+    s->mod = mod;
+    *st = s;
+    int n = 0;
+    ins[n++] = x;
+    for (int i = 0; i < dc_model_n_tensors(m) && n < GC_MAX_IN; i++)
+        if (!dc_model_is_buffer(m, i))
+            ins[n++] = dc_model_tensor(m, i);
+    return n;
+}
+
+static int conv_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
+{
+    dc_model *m = dc_model_new();
+    if (!m)
+        return -1;
+    dc_conv2d_opts o = dc_conv2d_defaults();
+    o.stride_h = o.stride_w = 2;
+    o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = 1;
+    dc_module *mod = dc_conv2d_new(m, "conv1", 4, 6, 3, 3, &o, 1, r);
+    return mod_finish(m, mod, gc_param(r, 4, DC_SHAPE(2, 4, 7, 6), -1, 1), ins, st);
+}
+
+static int bn_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
+{
+    dc_model *m = dc_model_new();
+    if (!m)
+        return -1;
+    dc_module *mod = dc_batch_norm_new(m, "bn1", 3, 0.1f, 1e-5f, 1);
+    if (mod) { /* move γ, β away from their 1, 0 init so every term shows */
+        dc_tensor_uniform(dc_model_find(m, "bn1.weight"), r, 0.5f, 1.5f);
+        dc_tensor_uniform(dc_model_find(m, "bn1.bias"), r, -0.5f, 0.5f);
+    }
+    return mod_finish(m, mod, gc_param(r, 4, DC_SHAPE(4, 3, 5, 4), -2, 2), ins, st);
+}
+
+static dc_tensor *mod_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    mod_state *s = st;
+    return s->mod->forward(ctx, s->mod, ins[0]);
+}
+
+static void mod_teardown(dc_tensor **ins, int n, void *st)
+{
+    mod_state *s = st;
+    dc_tensor_free(ins[0]);
+    if (s) {
+        dc_model_free(s->model);
+        free(s);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+#define CONV(i, name) {"conv2d " name, conv_setup_##i, conv_fwd, NULL, 0, 0, 0}
+#define POOL(i, name) {name, pool_setup_##i, pool_fwd, NULL, 0, 0, 0}
+#define BN(i, name, train) {"batch_norm " name, bn_setup_##i, bn_fwd, NULL, 0, 0, train}
+
+static const gc_case cases[] = {
+    CONV(0, "plain 3x3"),
+    CONV(1, "stride 2"),
+    CONV(2, "padding 1"),
+    CONV(3, "padding (0,1,2,1)"),
+    CONV(4, "dilation 2"),
+    CONV(5, "groups 2"),
+    CONV(6, "depthwise"),
+    CONV(7, "no bias"),
+    CONV(8, "1x1"),
+    CONV(9, "1x1 stride 2"),
+    CONV(10, "3x2 s(2,1) asym pad dil(2,1) g2"),
+    CONV(11, "1x1 groups 2"),
+    POOL(0, "max_pool2d k2 s2"),
+    POOL(1, "max_pool2d k3 s2 p1"),
+    POOL(2, "max_pool2d k2 s2 ceil"),
+    POOL(3, "max_pool2d k3 s3 p1 ceil (drop last)"),
+    POOL(4, "avg_pool2d k2"),
+    POOL(5, "avg_pool2d k3 s2 p1 count_include_pad"),
+    POOL(6, "avg_pool2d k3 s2 p1 exclude pad"),
+    POOL(7, "avg_pool2d k3 s2 ceil"),
+    POOL(8, "avg_pool2d k3x2 s2 p1 ceil include pad"),
+    POOL(9, "avg_pool2d k3x2 s2 p1 ceil exclude pad"),
+    POOL(10, "adaptive_avg_pool2d 7x6 -> 1x1"),
+    POOL(11, "adaptive_avg_pool2d 7x6 -> 3x2"),
+    POOL(12, "adaptive_avg_pool2d 7x6 -> 4x4"),
+    BN(0, "2d train", 1),
+    BN(1, "1d [N,C] train", 1),
+    BN(2, "1d [N,C,L] train", 1),
+    BN(3, "2d no affine train", 1),
+    BN(0, "2d eval (running stats)", 0),
+    BN(2, "1d [N,C,L] eval", 0),
+    BN(4, "2d no running stats eval", 0),
+    {"conv2d module Conv2d(4,6,3,s2,p1)", conv_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
+    {"batch_norm module BatchNorm2d train", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 1},
+    {"batch_norm module BatchNorm2d eval", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
+};
+
+const gc_list gc_conv = {cases, (int)(sizeof cases / sizeof *cases)};

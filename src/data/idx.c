@@ -1,0 +1,202 @@
+/*
+ * idx.c - MNIST-format IDX files (raw or gzip through zlib) and Fashion-MNIST.
+ *
+ * IDX: a 4-byte big-endian magic 0x0000TTDD (TT = 0x08 for uint8, DD = number of dims), one
+ * big-endian uint32 per dim, then the data. We accept uint8 images of 3 dims and labels of 1 dim.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define IDX_MAX_N 100000000
+#define IDX_MAX_SIDE 4096
+
+static bool read_exact(gzFile f, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n) {
+        unsigned chunk = n > (1u << 30) ? 1u << 30 : (unsigned)n;
+        int got = gzread(f, p, chunk);
+        if (got <= 0)
+            return false;
+        p += got;
+        n -= (size_t)got;
+    }
+    return true;
+}
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Read the header and data of an IDX file with `ndim` dims into a malloc'd buffer. */
+static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **data)
+{
+    *data = NULL;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char hdr[16];
+    dc_status st = DC_OK;
+    if (!read_exact(f, hdr, 4 + 4 * (size_t)ndim)) {
+        st = dc_err(DC_ERR_FORMAT, "%s: truncated IDX header", path);
+        goto out;
+    }
+    uint32_t magic = be32(hdr);
+    if (magic != (0x0800u | (uint32_t)ndim)) {
+        st = dc_err(DC_ERR_FORMAT, "%s: bad IDX magic 0x%08x (expected 0x%08x: uint8, %d dims)",
+                    path, magic, 0x0800u | (uint32_t)ndim, ndim);
+        goto out;
+    }
+    uint64_t total = 1;
+    for (int i = 0; i < ndim; i++) {
+        dims[i] = be32(hdr + 4 + 4 * i);
+        uint32_t cap = i == 0 ? IDX_MAX_N : IDX_MAX_SIDE;
+        if (dims[i] == 0 || dims[i] > cap) {
+            st = dc_err(DC_ERR_FORMAT, "%s: IDX dimension %d is %u (allowed 1..%u)", path, i,
+                        dims[i], cap);
+            goto out;
+        }
+        total *= dims[i];
+    }
+    if (total > (UINT64_C(1) << 36)) {
+        st = dc_err(DC_ERR_FORMAT, "%s: IDX data of %llu bytes is too large", path,
+                    (unsigned long long)total);
+        goto out;
+    }
+    *data = malloc((size_t)total);
+    if (!*data) {
+        st = dc_err(DC_ERR_NOMEM, "%s: cannot allocate %llu bytes", path,
+                    (unsigned long long)total);
+        goto out;
+    }
+    if (!read_exact(f, *data, (size_t)total)) {
+        st = dc_err(DC_ERR_FORMAT, "%s: truncated IDX data (expected %llu bytes)", path,
+                    (unsigned long long)total);
+        goto out;
+    }
+    unsigned char extra;
+    if (gzread(f, &extra, 1) > 0)
+        st = dc_err(DC_ERR_FORMAT, "%s: trailing bytes after the IDX data", path);
+out:
+    gzclose(f);
+    if (st != DC_OK) {
+        free(*data);
+        *data = NULL;
+    }
+    return st;
+}
+
+void dc_images_free(dc_images *d)
+{
+    if (!d)
+        return;
+    free(d->pixels);
+    free(d->labels);
+    memset(d, 0, sizeof *d);
+}
+
+dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_images *out)
+{
+    uint32_t idims[3] = {0, 0, 0}, ldims[3] = {0, 0, 0};
+    uint8_t *px = NULL, *lb = NULL;
+    memset(out, 0, sizeof *out);
+    dc_status st = idx_read(images_path, 3, idims, &px);
+    if (st == DC_OK)
+        st = idx_read(labels_path, 1, ldims, &lb);
+    if (st == DC_OK && ldims[0] != idims[0])
+        st = dc_err(DC_ERR_FORMAT, "%s has %u labels but %s has %u images", labels_path,
+                    ldims[0], images_path, idims[0]);
+    int64_t *labels = st == DC_OK ? malloc((size_t)ldims[0] * sizeof *labels) : NULL;
+    if (st == DC_OK && !labels)
+        st = dc_err(DC_ERR_NOMEM, "%s: out of memory", labels_path);
+    if (st != DC_OK) {
+        free(px);
+        free(lb);
+        free(labels);
+        return st;
+    }
+    int max_label = 0;
+    for (uint32_t i = 0; i < ldims[0]; i++) {
+        labels[i] = lb[i];
+        if (lb[i] > max_label)
+            max_label = lb[i];
+    }
+    free(lb);
+    *out = (dc_images){.n = idims[0], .c = 1, .h = idims[1], .w = idims[2], .pixels = px,
+                       .labels = labels, .n_classes = max_label + 1};
+    return DC_OK;
+}
+
+static bool file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out)
+{
+    char dbuf[512], ip[600], lp[600];
+    const char *prefix = train ? "train" : "t10k";
+    memset(out, 0, sizeof *out);
+    if (!dir) {
+        const char *env = getenv("DEEPC_DATA");
+        if (env && *env) {
+            snprintf(dbuf, sizeof dbuf, "%s/fashion-mnist", env);
+            dir = dbuf;
+        } else {
+            dir = "/usr/share/datasets/fashion-mnist";
+        }
+    }
+    snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    if (!file_exists(ip) || !file_exists(lp)) { /* also accept the un-gzipped names */
+        snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte", dir, prefix);
+        snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    }
+    if (!file_exists(ip) || !file_exists(lp))
+        return dc_err(DC_ERR_IO, "Fashion-MNIST not found in %s (%s-images-idx3-ubyte.gz); "
+                                 "install it with: apt-get install dataset-fashion-mnist, or "
+                                 "pass the directory that holds the IDX files", dir, prefix);
+    return dc_idx_load(ip, lp, out);
+}
+
+dc_tensor *dc_images_batch(dc_ctx *ctx, const dc_images *d, const int64_t *idx, int64_t n,
+                           float mean, float std, dc_tensor **labels)
+{
+    int64_t per = d->c * d->h * d->w;
+    dc_tensor *x = dc_empty(ctx, DC_F32, 4, DC_SHAPE(n, d->c, d->h, d->w));
+    dc_tensor *y = labels ? dc_empty(ctx, DC_I64, 1, DC_SHAPE(n)) : NULL;
+    if (!x || (labels && !y))
+        return NULL;
+    const float scale = 1.0f / (255.0f * std), shift = -mean / std;
+    float *restrict dst = dc_f32(x);
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= d->n)
+            return dc_err_null(DC_ERR_ARG, "images_batch: index %lld out of range [0, %lld)",
+                               (long long)idx[i], (long long)d->n);
+        const uint8_t *restrict src = d->pixels + idx[i] * per;
+        for (int64_t j = 0; j < per; j++)
+            dst[i * per + j] = (float)src[j] * scale + shift;
+        if (y)
+            dc_i64(y)[i] = d->labels[idx[i]];
+    }
+    if (labels)
+        *labels = y;
+    return x;
+}
+
+const char *dc_fashion_mnist_class(int k)
+{
+    static const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    return k >= 0 && k < 10 ? names[k] : "?";
+}

@@ -1,0 +1,397 @@
+/*
+ * conv_k.c - im2col / col2im, pooling and batch-norm kernels (see conv_k.h).
+ *
+ * Work is split over disjoint outputs only (col rows, N·C planes, channels); each reduction runs
+ * inside one thread in a fixed order, so results do not depend on the thread count.
+ */
+#include "kernels/conv_k.h"
+
+#include <math.h>
+
+/* Below this many touched elements a kernel stays on the calling thread. */
+#define PAR_MIN (INT64_C(1) << 15)
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The outputs j in [0, n_out) whose input position j·s + off lies in [0, n_in): [*lo, *hi). */
+static void valid_range(int64_t n_in, int64_t n_out, int s, int64_t off, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = n_in - off <= 0 ? 0 : (n_in - off + s - 1) / s;
+    a = min64(a, n_out);
+    b = min64(b, n_out);
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* im2col / col2im                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One row segment of col: dst[i·Wo + j] = xc[i·sh + p·dh - pt, j·sw + q·dw - pl] or 0.
+ * xc one input plane [H, W]; dst [Ho·Wo]. */
+static void im2col_row(const dc_k_conv_geom *g, const float *restrict xc, int p, int q,
+                       float *restrict dst)
+{
+    const int64_t W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw;
+    const int64_t offh = (int64_t)p * g->dh - g->pt, offw = (int64_t)q * g->dw - g->pl;
+    int64_t i0, i1, j0, j1;
+    valid_range(g->H, Ho, g->sh, offh, &i0, &i1);
+    valid_range(W, Wo, g->sw, offw, &j0, &j1);
+    /* short rows are common (14x14 maps): plain loops, no memcpy/memset calls */
+    for (int64_t i = 0; i < Ho; i++) {
+        float *restrict d = dst + i * Wo;
+        if (i < i0 || i >= i1) {
+            for (int64_t j = 0; j < Wo; j++)
+                d[j] = 0.0f;
+            continue;
+        }
+        const float *restrict s = xc + (i * g->sh + offh) * W;
+        for (int64_t j = 0; j < j0; j++)
+            d[j] = 0.0f;
+        if (sw == 1) {
+            for (int64_t j = j0; j < j1; j++)
+                d[j] = s[j + offw];
+        } else {
+            for (int64_t j = j0; j < j1; j++)
+                d[j] = s[j * sw + offw];
+        }
+        for (int64_t j = j1; j < Wo; j++)
+            d[j] = 0.0f;
+    }
+}
+
+void dc_k_im2col(const dc_k_conv_geom *g, int64_t nb, const float *x, float *col)
+{
+    const int64_t P = g->Ho * g->Wo, HW = g->H * g->W, kk = (int64_t)g->kh * g->kw;
+    const int64_t rows = g->C * kk, ld = nb * P, n_tasks = rows * nb;
+    /* task t fills row r = t / nb, image n = t % nb: consecutive tasks write adjacent memory */
+#pragma omp parallel for schedule(static) if (n_tasks * P > PAR_MIN)
+    for (int64_t t = 0; t < n_tasks; t++) {
+        const int64_t r = t / nb, n = t % nb, c = r / kk;
+        const int p = (int)(r % kk / g->kw), q = (int)(r % g->kw);
+        im2col_row(g, x + (n * g->C + c) * HW, p, q, col + r * ld + n * P);
+    }
+}
+
+/* dxc[i·sh + p·dh - pt, j·sw + q·dw - pl] += src[i·Wo + j] over the valid (i, j).
+ * dxc one plane [H, W]; src one row segment [Ho·Wo]. */
+static void col2im_row(const dc_k_conv_geom *g, const float *restrict src, int p, int q,
+                       float *restrict dxc)
+{
+    const int64_t W = g->W, Wo = g->Wo, sw = g->sw;
+    const int64_t offh = (int64_t)p * g->dh - g->pt, offw = (int64_t)q * g->dw - g->pl;
+    int64_t i0, i1, j0, j1;
+    valid_range(g->H, g->Ho, g->sh, offh, &i0, &i1);
+    valid_range(W, Wo, g->sw, offw, &j0, &j1);
+    for (int64_t i = i0; i < i1; i++) {
+        const float *restrict s = src + i * Wo;
+        float *restrict d = dxc + (i * g->sh + offh) * W + offw;
+        if (sw == 1) {
+            for (int64_t j = j0; j < j1; j++)
+                d[j] += s[j];
+        } else {
+            for (int64_t j = j0; j < j1; j++)
+                d[j * sw] += s[j];
+        }
+    }
+}
+
+void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, float *dx)
+{
+    const int64_t P = g->Ho * g->Wo, HW = g->H * g->W, kk = (int64_t)g->kh * g->kw;
+    const int64_t ld = nb * P, planes = nb * g->C;
+    /* one task per input plane (n, c): its kh·kw rows of col are added in order (p, q) */
+#pragma omp parallel for schedule(static) if (planes * kk * P > PAR_MIN)
+    for (int64_t t = 0; t < planes; t++) {
+        const int64_t n = t / g->C, c = t % g->C;
+        float *dxc = dx + t * HW;
+        for (int p = 0; p < g->kh; p++)
+            for (int q = 0; q < g->kw; q++) {
+                const int64_t r = (c * g->kh + p) * g->kw + q;
+                col2im_row(g, col + r * ld + n * P, p, q, dxc);
+            }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y,
+                       int32_t *idx)
+{
+    const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict xp = x + pl * H * W;
+        float *restrict yp = y + pl * Ho * Wo;
+        int32_t *restrict ip = idx + pl * Ho * Wo;
+        for (int64_t i = 0; i < Ho; i++) {
+            const int64_t h0 = max64(i * g->sh - g->ph, 0);
+            const int64_t h1 = min64(i * g->sh - g->ph + g->kh, H);
+            for (int64_t j = 0; j < Wo; j++) {
+                const int64_t w0 = max64(j * g->sw - g->pw, 0);
+                const int64_t w1 = min64(j * g->sw - g->pw + g->kw, W);
+                float best = -INFINITY;
+                int64_t at = h0 * W + w0;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) {
+                        const float v = xp[h * W + w];
+                        if (v > best || v != v) { /* first max; a NaN wins (PyTorch) */
+                            best = v;
+                            at = h * W + w;
+                        }
+                    }
+                yp[i * Wo + j] = best;
+                ip[i * Wo + j] = (int32_t)at;
+            }
+        }
+    }
+}
+
+void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
+                       const int32_t *idx, float *dx)
+{
+    const int64_t HW = g->H * g->W, P = g->Ho * g->Wo;
+#pragma omp parallel for schedule(static) if (planes * P > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict d = dy + pl * P;
+        const int32_t *restrict ip = idx + pl * P;
+        float *restrict dxp = dx + pl * HW;
+        for (int64_t k = 0; k < P; k++)
+            dxp[ip[k]] += d[k];
+    }
+}
+
+/* The clipped window of output (i, j) and its divisor (PyTorch avg_pool2d rules). */
+typedef struct win {
+    int64_t h0, h1, w0, w1;
+    float div;
+} win;
+
+static win avg_window(const dc_k_pool_geom *g, int64_t i, int64_t j)
+{
+    win r;
+    int64_t h0 = i * g->sh - g->ph, w0 = j * g->sw - g->pw;
+    int64_t h1 = min64(h0 + g->kh, g->H + g->ph), w1 = min64(w0 + g->kw, g->W + g->pw);
+    const int64_t padded = (h1 - h0) * (w1 - w0);
+    r.h0 = max64(h0, 0);
+    r.w0 = max64(w0, 0);
+    r.h1 = min64(h1, g->H);
+    r.w1 = min64(w1, g->W);
+    r.div = (float)(g->count_include_pad ? padded : (r.h1 - r.h0) * (r.w1 - r.w0));
+    return r;
+}
+
+void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y)
+{
+    const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict xp = x + pl * H * W;
+        float *restrict yp = y + pl * Ho * Wo;
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                const win r = avg_window(g, i, j);
+                float s = 0.0f;
+                if (r.h0 >= r.h1 || r.w0 >= r.w1) {
+                    yp[i * Wo + j] = 0.0f;
+                    continue;
+                }
+                for (int64_t h = r.h0; h < r.h1; h++)
+                    for (int64_t w = r.w0; w < r.w1; w++)
+                        s += xp[h * W + w];
+                yp[i * Wo + j] = s / r.div;
+            }
+    }
+}
+
+void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy, float *dx)
+{
+    const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict dyp = dy + pl * Ho * Wo;
+        float *restrict dxp = dx + pl * H * W;
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                const win r = avg_window(g, i, j);
+                if (r.h0 >= r.h1 || r.w0 >= r.w1)
+                    continue;
+                const float d = dyp[i * Wo + j] / r.div;
+                for (int64_t h = r.h0; h < r.h1; h++)
+                    for (int64_t w = r.w0; w < r.w1; w++)
+                        dxp[h * W + w] += d;
+            }
+    }
+}
+
+/* Adaptive bin edges: [floor(i·n/m), ceil((i+1)·n/m)). */
+static inline int64_t bin_lo(int64_t i, int64_t n, int64_t m) { return i * n / m; }
+static inline int64_t bin_hi(int64_t i, int64_t n, int64_t m) { return ((i + 1) * n + m - 1) / m; }
+
+void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
+                           const float *x, float *y)
+{
+#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict xp = x + pl * H * W;
+        float *restrict yp = y + pl * Ho * Wo;
+        for (int64_t i = 0; i < Ho; i++) {
+            const int64_t h0 = bin_lo(i, H, Ho), h1 = bin_hi(i, H, Ho);
+            for (int64_t j = 0; j < Wo; j++) {
+                const int64_t w0 = bin_lo(j, W, Wo), w1 = bin_hi(j, W, Wo);
+                float s = 0.0f;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++)
+                        s += xp[h * W + w];
+                /* PyTorch divides twice: sum / kh / kw */
+                yp[i * Wo + j] = s / (float)(h1 - h0) / (float)(w1 - w0);
+            }
+        }
+    }
+}
+
+void dc_k_adaptive_avg_bwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
+                           const float *dy, float *dx)
+{
+#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *restrict dyp = dy + pl * Ho * Wo;
+        float *restrict dxp = dx + pl * H * W;
+        for (int64_t i = 0; i < Ho; i++) {
+            const int64_t h0 = bin_lo(i, H, Ho), h1 = bin_hi(i, H, Ho);
+            for (int64_t j = 0; j < Wo; j++) {
+                const int64_t w0 = bin_lo(j, W, Wo), w1 = bin_hi(j, W, Wo);
+                const float d = dyp[i * Wo + j] / (float)(h1 - h0) / (float)(w1 - w0);
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++)
+                        dxp[h * W + w] += d;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch normalization                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Row reductions in double over 8 independent lanes (vectorisable, fixed order), the lanes
+ * then summed 0..7 and the tail added last. */
+#define LANES 8
+
+static double row_sum(const float *restrict x, int64_t n)
+{
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++)
+            acc[k] += (double)x[i + k];
+    double s = 0;
+    for (int k = 0; k < LANES; k++)
+        s += acc[k];
+    for (; i < n; i++)
+        s += (double)x[i];
+    return s;
+}
+
+double dc_k_plane_sum_f64(const float *x, int64_t n) { return row_sum(x, n); }
+
+/* Σ (x - m)² */
+static double row_sqdev(const float *restrict x, int64_t n, double m)
+{
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            const double d = (double)x[i + k] - m;
+            acc[k] += d * d;
+        }
+    double s = 0;
+    for (int k = 0; k < LANES; k++)
+        s += acc[k];
+    for (; i < n; i++) {
+        const double d = (double)x[i] - m;
+        s += d * d;
+    }
+    return s;
+}
+
+/* Σ dy·(x - m) */
+static double row_dotdev(const float *restrict x, const float *restrict dy, int64_t n, double m)
+{
+    double acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++)
+            acc[k] += (double)dy[i + k] * ((double)x[i + k] - m);
+    double s = 0;
+    for (int k = 0; k < LANES; k++)
+        s += acc[k];
+    for (; i < n; i++)
+        s += (double)dy[i] * ((double)x[i] - m);
+    return s;
+}
+
+void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var)
+{
+    const double M = (double)(N * L);
+#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int64_t n = 0; n < N; n++)
+            s += row_sum(x + (n * C + c) * L, L);
+        const double m = s / M;
+        for (int64_t n = 0; n < N; n++)
+            q += row_sqdev(x + (n * C + c) * L, L, m);
+        mean[c] = m;
+        var[c] = q / M;
+    }
+}
+
+void dc_k_bn_apply(int64_t N, int64_t C, int64_t L, const float *x, const float *scale,
+                   const float *shift, float *y)
+{
+#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
+    for (int64_t r = 0; r < N * C; r++) {
+        const float a = scale[r % C], b = shift[r % C];
+        const float *restrict xr = x + r * L;
+        float *restrict yr = y + r * L;
+        for (int64_t l = 0; l < L; l++)
+            yr[l] = xr[l] * a + b;
+    }
+}
+
+void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
+                      const float *mean, double *sum_dy, double *sum_dyxc)
+{
+#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0, q = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t off = (n * C + c) * L;
+            s += row_sum(dy + off, L);
+            q += row_dotdev(x + off, dy + off, L, (double)mean[c]);
+        }
+        sum_dy[c] = s;
+        sum_dyxc[c] = q;
+    }
+}
+
+void dc_k_bn_bwd_dx(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
+                    const float *mean, const float *a, const float *b, const float *e,
+                    float *dx)
+{
+#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
+    for (int64_t r = 0; r < N * C; r++) {
+        const int64_t c = r % C;
+        const float ac = a[c], bc = b[c], ec = e[c], mc = mean[c];
+        const float *restrict xr = x + r * L, *restrict dyr = dy + r * L;
+        float *restrict dxr = dx + r * L;
+        for (int64_t l = 0; l < L; l++)
+            dxr[l] += ac * dyr[l] + bc * (xr[l] - mc) + ec;
+    }
+}

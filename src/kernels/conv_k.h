@@ -1,0 +1,109 @@
+/*
+ * conv_k.h - raw-pointer kernels for 2-D convolution (im2col / col2im), pooling and batch
+ * normalization. NCHW, float32, contiguous. They know nothing of tensors or tapes.
+ *
+ * Threads: every kernel splits its work over disjoint outputs (rows of col, N·C planes, channels)
+ * and keeps each reduction inside one thread in a fixed order, so results are bitwise identical
+ * for any OpenMP thread count. Small problems stay on the calling thread.
+ */
+#ifndef DC_CONV_K_H
+#define DC_CONV_K_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* im2col / col2im                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Geometry of one convolution (per image). Padding may be asymmetric: pt/pl are the top/left
+ * padding; the bottom/right padding only shows up through Ho/Wo. */
+typedef struct dc_k_conv_geom {
+    int64_t C, H, W;   /* input channels (all groups) and size */
+    int64_t Ho, Wo;    /* output size */
+    int kh, kw;        /* kernel */
+    int sh, sw;        /* stride >= 1 */
+    int pt, pl;        /* top / left zero padding >= 0 */
+    int dh, dw;        /* dilation >= 1 */
+} dc_k_conv_geom;
+
+/*
+ * dc_k_im2col - unfold nb images into columns.
+ * col[(c·kh + p)·kw + q][n·P + i·Wo + j] = x[n, c, i·sh + p·dh - pt, j·sw + q·dw - pl]  (0 outside)
+ * x [nb, C, H, W]; col [C·kh·kw, nb·P] with row stride nb·P, P = Ho·Wo. Overwrites col.
+ */
+void dc_k_im2col(const dc_k_conv_geom *g, int64_t nb, const float *x, float *col);
+
+/*
+ * dc_k_col2im_add - the adjoint of dc_k_im2col: dx[n, c, ih, iw] += every col entry that
+ * im2col read from (n, c, ih, iw), in kernel-offset order (p, q). col [C·kh·kw, nb·P];
+ * dx [nb, C, H, W] is accumulated into.
+ */
+void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, float *dx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Geometry of a pooling window sweep over one H x W plane (symmetric padding ph/pw). */
+typedef struct dc_k_pool_geom {
+    int64_t H, W, Ho, Wo;
+    int kh, kw, sh, sw, ph, pw;
+    int count_include_pad; /* avg: divisor is the window clipped to the padded input */
+} dc_k_pool_geom;
+
+/* Max pooling over `planes` planes: y[p, i, j] = max of the window (first max wins on ties, NaN
+ * propagates), idx[p, i, j] = its position h·W + w in the plane. x [planes, H, W];
+ * y, idx [planes, Ho, Wo]. Every window must hold at least one input element. */
+void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y,
+                       int32_t *idx);
+/* dx[p, idx[p, i, j]] += dy[p, i, j]. */
+void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
+                       const int32_t *idx, float *dx);
+
+/* Average pooling with PyTorch's divisor: count_include_pad ? (window clipped to H+ph, W+pw)
+ * : (window clipped to the input). x [planes, H, W] -> y [planes, Ho, Wo]. */
+void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y);
+/* dx[window of (i, j)] += dy[i, j] / divisor. */
+void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy, float *dx);
+
+/* Adaptive average pooling: output row i averages input rows floor(i·H/Ho) .. ceil((i+1)·H/Ho)
+ * (exclusive), likewise for columns. x [planes, H, W] -> y [planes, Ho, Wo]. */
+void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
+                           const float *x, float *y);
+/* dx[bin of (i, j)] += dy[i, j] / |bin|. */
+void dc_k_adaptive_avg_bwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
+                           const float *dy, float *dx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch normalization over x [N, C, L] (L = H·W, or 1 for [N, C])                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Σ x[0..n) in double over 8 fixed lanes (vectorisable; same result for any thread count). */
+double dc_k_plane_sum_f64(const float *x, int64_t n);
+
+/* Per channel c, over the M = N·L elements x[n, c, l]: mean[c] = Σ x / M and
+ * var[c] = Σ (x - mean)² / M (biased), two passes in double, fixed order. */
+void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var);
+
+/* y[n, c, l] = x[n, c, l]·scale[c] + shift[c]. */
+void dc_k_bn_apply(int64_t N, int64_t C, int64_t L, const float *x, const float *scale,
+                   const float *shift, float *y);
+
+/* Per channel: sum_dy[c] = Σ dy, sum_dyxc[c] = Σ dy·(x - mean[c]), in double, fixed order. */
+void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
+                      const float *mean, double *sum_dy, double *sum_dyxc);
+
+/* dx[n, c, l] += a[c]·dy + b[c]·(x - mean[c]) + e[c]. */
+void dc_k_bn_bwd_dx(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
+                    const float *mean, const float *a, const float *b, const float *e,
+                    float *dx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DC_CONV_K_H */

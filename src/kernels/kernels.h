@@ -1,0 +1,54 @@
+/*
+ * kernels.h - raw-pointer compute kernels of deepc (GEMM, im2col, conv, pooling, fused cells,
+ * softmax-CE, eltwise). Kernels know nothing of tensors or tapes: they take pointers, sizes and
+ * strides only, so they can be tested, benchmarked and replaced on their own.
+ *
+ * Each kernel family has its own section below; append new sections, do not reorder.
+ */
+#ifndef DC_KERNELS_H
+#define DC_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* gemm                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * dc_gemm - single-precision general matrix multiply, row-major (like C, NOT like Fortran BLAS).
+ *
+ * C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C[M,N]
+ *
+ * op(A) = A     (stored [M,K], row stride lda >= K)  if !trans_a
+ *       = A^T   (A stored [K,M], row stride lda >= M) if trans_a
+ * op(B) = B     (stored [K,N], row stride ldb >= N)  if !trans_b
+ *       = B^T   (B stored [N,K], row stride ldb >= K) if trans_b
+ * C     [M,N], row stride ldc >= N.
+ *
+ * BLAS semantics: beta == 0 overwrites C (NaN/Inf already in C are ignored); alpha == 0 or K == 0
+ * gives C = beta * C without reading A or B; M == 0 or N == 0 does nothing. C must not alias A
+ * or B. The result is bitwise identical for any OpenMP thread count (threads split M or N only,
+ * never the K reduction). Uses OpenBLAS when built with -DDC_USE_CBLAS (unless forced built-in).
+ * Thread-safe: may be called concurrently from several threads (pack buffers are per thread).
+ */
+void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+             int64_t ldc);
+
+/* Name of the backend dc_gemm uses now: "openblas", "builtin-avx512", "builtin-avx2" or
+ * "builtin-generic". A constant string. */
+const char *dc_gemm_backend(void);
+
+/* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both).
+ * Process-wide; set it while no other thread is inside dc_gemm. */
+void dc_gemm_force_builtin(int on);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DC_KERNELS_H */

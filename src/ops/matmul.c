@@ -1,0 +1,171 @@
+/*
+ * matmul.c - matrix products on top of dc_gemm: dc_matmul (2-D, batched 3-D, 3-D times a shared
+ * 2-D right factor) and dc_linear (PyTorch F.linear). Gradients are accumulated by GEMMs with
+ * beta = 1, so a tensor used twice sums both contributions.
+ */
+#include "core/internal.h"
+#include "kernels/eltwise_k.h"
+
+static dc_status grad_of(dc_ctx *ctx, dc_tensor *t, float **g)
+{
+    *g = dc_grad(ctx, t);
+    return (!*g && t && (t->flags & DC_TF_REQUIRES_GRAD)) ? DC_ERR_NOMEM : DC_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* matmul                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+enum { MM_2D = 0, MM_BATCHED = 1, MM_SHARED = 2 };
+
+/* Sizes of a product: B batches of [M,K]·[K,N]; for MM_SHARED, B·M rows share b. */
+typedef struct mm_dims {
+    int mode;
+    int64_t B, M, K, N;
+} mm_dims;
+
+static bool mm_check(const dc_tensor *a, const dc_tensor *b, mm_dims *d)
+{
+    char s1[96], s2[96];
+    const int64_t *as = a->shape, *bs = b->shape;
+    if (a->ndim == 2 && b->ndim == 2)
+        *d = (mm_dims){MM_2D, 1, as[0], as[1], bs[1]};
+    else if (a->ndim == 3 && b->ndim == 3 && as[0] == bs[0])
+        *d = (mm_dims){MM_BATCHED, as[0], as[1], as[2], bs[2]};
+    else if (a->ndim == 3 && b->ndim == 2)
+        *d = (mm_dims){MM_SHARED, as[0], as[1], as[2], bs[1]};
+    else {
+        dc_err(DC_ERR_SHAPE, "matmul: expected [M,K]·[K,N], [B,M,K]·[B,K,N] or [B,M,K]·[K,N], "
+               "got %s · %s", dc_shape_str(a, s1, sizeof s1), dc_shape_str(b, s2, sizeof s2));
+        return false;
+    }
+    if (bs[b->ndim - 2] != d->K) {
+        dc_err(DC_ERR_SHAPE, "matmul: inner dimensions differ: %s · %s (%lld vs %lld)",
+               dc_shape_str(a, s1, sizeof s1), dc_shape_str(b, s2, sizeof s2),
+               (long long)d->K, (long long)bs[b->ndim - 2]);
+        return false;
+    }
+    return true;
+}
+
+static dc_status matmul_bwd(dc_ctx *ctx, dc_node *n)
+{ /* da += dy · bᵀ,  db += aᵀ · dy  (per batch; shared b sums over all B·M rows) */
+    dc_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    const int mode = (int)n->ia[0];
+    const int64_t Bn = n->ia[1], M = n->ia[2], K = n->ia[3], N = y->shape[y->ndim - 1];
+    float *da, *db;
+    if (grad_of(ctx, a, &da) != DC_OK || grad_of(ctx, b, &db) != DC_OK)
+        return DC_ERR_NOMEM;
+    const float *A = dc_f32(a), *Bm = dc_f32(b), *dy = y->grad;
+    if (mode != MM_BATCHED) {
+        const int64_t R = Bn * M; /* rows of a and y */
+        if (da)
+            dc_gemm(0, 1, R, K, N, 1.0f, dy, N, Bm, N, 1.0f, da, K);
+        if (db)
+            dc_gemm(1, 0, K, N, R, 1.0f, A, K, dy, N, 1.0f, db, N);
+        return DC_OK;
+    }
+    for (int64_t i = 0; i < Bn; i++) {
+        if (da)
+            dc_gemm(0, 1, M, K, N, 1.0f, dy + i * M * N, N, Bm + i * K * N, N, 1.0f,
+                    da + i * M * K, K);
+        if (db)
+            dc_gemm(1, 0, K, N, M, 1.0f, A + i * M * K, K, dy + i * M * N, N, 1.0f,
+                    db + i * K * N, N);
+    }
+    return DC_OK;
+}
+
+dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    mm_dims d;
+    if (!a || !b)
+        return NULL;
+    if (!dc_check_f32("matmul", a, "a") || !dc_check_f32("matmul", b, "b") || !mm_check(a, b, &d))
+        return NULL;
+    dc_tensor *y = d.mode == MM_2D ? dc_empty(ctx, DC_F32, 2, DC_SHAPE(d.M, d.N))
+                                   : dc_empty(ctx, DC_F32, 3, DC_SHAPE(d.B, d.M, d.N));
+    if (!y)
+        return NULL;
+    const float *A = dc_f32(a), *Bm = dc_f32(b);
+    float *Y = dc_f32(y);
+    if (d.mode != MM_BATCHED) /* one GEMM over all B·M rows */
+        dc_gemm(0, 0, d.B * d.M, d.N, d.K, 1.0f, A, d.K, Bm, d.N, 0.0f, Y, d.N);
+    else
+        for (int64_t i = 0; i < d.B; i++)
+            dc_gemm(0, 0, d.M, d.N, d.K, 1.0f, A + i * d.M * d.K, d.K, Bm + i * d.K * d.N, d.N,
+                    0.0f, Y + i * d.M * d.N, d.N);
+    dc_tensor *in[2] = {a, b};
+    dc_node *n = dc_record(ctx, "matmul", matmul_bwd, y, 2, in);
+    if (n) {
+        n->ia[0] = d.mode;
+        n->ia[1] = d.B;
+        n->ia[2] = d.M;
+        n->ia[3] = d.K;
+    }
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* linear                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static dc_status linear_bwd(dc_ctx *ctx, dc_node *n)
+{ /* x viewed [R, I]: dx += dy·W,  dW += dyᵀ·x,  db += Σ_rows dy */
+    dc_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
+    const int64_t O = w->shape[0], I = w->shape[1], R = y->numel / (O ? O : 1);
+    float *dx, *dw, *db;
+    if (grad_of(ctx, x, &dx) != DC_OK || grad_of(ctx, w, &dw) != DC_OK ||
+        grad_of(ctx, b, &db) != DC_OK)
+        return DC_ERR_NOMEM;
+    if (O == 0)
+        return DC_OK;
+    if (dx)
+        dc_gemm(0, 0, R, I, O, 1.0f, y->grad, O, dc_f32(w), I, 1.0f, dx, I);
+    if (dw)
+        dc_gemm(1, 0, O, I, R, 1.0f, y->grad, O, dc_f32(x), I, 1.0f, dw, I);
+    if (db)
+        dc_k_col_sum_acc(R, O, y->grad, db);
+    return DC_OK;
+}
+
+static bool linear_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *b)
+{
+    char s1[96], s2[96], s3[96];
+    if (!dc_check_f32("linear", x, "input") || !dc_check_f32("linear", w, "weight") ||
+        (b && !dc_check_f32("linear", b, "bias")))
+        return false;
+    if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1] ||
+        (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
+        dc_err(DC_ERR_SHAPE, "linear: expected input [..., I], weight [O, I], bias [O]; got "
+               "input %s, weight %s, bias %s", dc_shape_str(x, s1, sizeof s1),
+               dc_shape_str(w, s2, sizeof s2), b ? dc_shape_str(b, s3, sizeof s3) : "none");
+        return false;
+    }
+    return true;
+}
+
+dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
+{
+    if (!x || !w)
+        return NULL;
+    if (!linear_check(x, w, b))
+        return NULL;
+    const int64_t O = w->shape[0], I = w->shape[1];
+    int64_t shape[DC_MAX_DIMS], R = 1;
+    for (int d = 0; d < x->ndim - 1; d++) {
+        shape[d] = x->shape[d];
+        R *= x->shape[d];
+    }
+    shape[x->ndim - 1] = O;
+    dc_tensor *y = dc_empty(ctx, DC_F32, x->ndim, shape);
+    if (!y)
+        return NULL;
+    /* y[R, O] = x[R, I] · W[O, I]ᵀ, then the bias epilogue y[r, :] += b */
+    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
+    if (b)
+        dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
+    dc_tensor *in[3] = {x, w, b};
+    dc_record(ctx, "linear", linear_bwd, y, b ? 3 : 2, in);
+    return y;
+}

@@ -1,0 +1,166 @@
+/*
+ * norm.c - batch normalization (PyTorch BatchNorm1d/2d) over x viewed as [N, C, L].
+ *
+ * Batch statistics (training, or no running statistics), per channel over M = N·L elements:
+ *   μ = Σx / M,  σ² = Σ(x - μ)² / M  (biased; double, two passes, fixed order)
+ *   running_mean ← (1-m)·running_mean + m·μ,  running_var ← (1-m)·running_var + m·σ²·M/(M-1)
+ * Eval with running statistics: μ, σ² are the running values.
+ *   y = x·s + (β - μ·s),  s = γ/√(σ² + eps)
+ * Backward, x̂ = (x - μ)/√(σ² + eps):
+ *   dγ += Σ dy·x̂,  dβ += Σ dy
+ *   batch statistics: dx += γ/√(σ²+eps) · (dy - mean(dy) - x̂·mean(dy·x̂))
+ *   running statistics: dx += γ/√(σ²+eps) · dy
+ */
+#include "core/internal.h"
+#include "kernels/conv_k.h"
+
+#include <math.h>
+
+typedef struct bn_saved {
+    int64_t N, C, L;
+    int batch_stats;     /* statistics came from this batch */
+    float *mean, *invstd;/* [C] the μ and 1/√(σ² + eps) used */
+} bn_saved;
+
+static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
+{
+    const bn_saved *s = n->saved;
+    dc_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    float *dx = dc_grad(ctx, x), *dg = dc_grad(ctx, gamma), *db = dc_grad(ctx, beta);
+    const int64_t C = s->C;
+    double *sums = dc_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * C));
+    float *coef = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(3 * C));
+    if (!sums || !coef || (!dx && (x->flags & DC_TF_REQUIRES_GRAD)) ||
+        (!dg && gamma && (gamma->flags & DC_TF_REQUIRES_GRAD)) ||
+        (!db && beta && (beta->flags & DC_TF_REQUIRES_GRAD)))
+        return DC_ERR_NOMEM;
+    const float *dy = n->out->grad, *xd = dc_f32(x);
+    double *sum_dy = sums, *sum_dyxc = sums + C; /* Σ dy, Σ dy·(x - μ) */
+    dc_k_bn_bwd_sums(s->N, C, s->L, xd, dy, s->mean, sum_dy, sum_dyxc);
+    const double M = (double)(s->N * s->L);
+    for (int64_t c = 0; c < C; c++) {
+        const double is = s->invstd[c], k = (gamma ? (double)dc_f32(gamma)[c] : 1.0) * is;
+        if (dg)
+            dg[c] += (float)(sum_dyxc[c] * is);
+        if (db)
+            db[c] += (float)sum_dy[c];
+        coef[c] = (float)k;                                        /* a: · dy */
+        coef[C + c] = s->batch_stats ? (float)(-k * is * is * sum_dyxc[c] / M) : 0.0f; /* b */
+        coef[2 * C + c] = s->batch_stats ? (float)(-k * sum_dy[c] / M) : 0.0f;         /* e */
+    }
+    if (dx)
+        dc_k_bn_bwd_dx(s->N, C, s->L, xd, dy, s->mean, coef, coef + C, coef + 2 * C, dx);
+    return DC_OK;
+}
+
+/* A per-channel [C] float tensor or NULL. */
+static bool check_channel_vec(const dc_tensor *t, int64_t C, const char *what, const char *sx)
+{
+    char st[96];
+    if (!t)
+        return true;
+    if (!dc_check_f32("batch_norm", t, what))
+        return false;
+    if (t->ndim != 1 || t->shape[0] != C)
+        return dc_err(DC_ERR_SHAPE, "batch_norm: %s must be [%lld] for input %s, got %s", what,
+                      (long long)C, sx, dc_shape_str(t, st, sizeof st)), false;
+    return true;
+}
+
+static bool bn_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                     const dc_tensor *rm, const dc_tensor *rv, const dc_tensor *nbt)
+{
+    char sx[96];
+    if (!dc_check_f32("batch_norm", x, "input"))
+        return false;
+    dc_shape_str(x, sx, sizeof sx);
+    if (x->ndim < 2)
+        return dc_err(DC_ERR_SHAPE, "batch_norm: input must be [N, C], [N, C, L] or "
+                      "[N, C, H, W], got %s", sx), false;
+    const int64_t C = x->shape[1];
+    if (!check_channel_vec(w, C, "weight", sx) || !check_channel_vec(b, C, "bias", sx) ||
+        !check_channel_vec(rm, C, "running_mean", sx) ||
+        !check_channel_vec(rv, C, "running_var", sx))
+        return false;
+    if (!rm != !rv)
+        return dc_err(DC_ERR_ARG, "batch_norm: running_mean and running_var must both be given "
+                      "or both be NULL"), false;
+    if (nbt && (nbt->dtype != DC_I64 || nbt->numel != 1))
+        return dc_err(DC_ERR_ARG, "batch_norm: num_batches_tracked must be one int64"), false;
+    return true;
+}
+
+/* Batch statistics into s->mean / s->invstd; updates the running statistics when training. */
+static bool bn_batch_stats(dc_ctx *ctx, const dc_tensor *x, bn_saved *s, dc_tensor *rm,
+                           dc_tensor *rv, dc_tensor *nbt, float momentum, float eps)
+{
+    const int64_t C = s->C, M = s->N * s->L;
+    double *st = dc_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * C));
+    if (!st)
+        return false;
+    dc_k_bn_stats(s->N, C, s->L, dc_f32(x), st, st + C);
+    for (int64_t c = 0; c < C; c++) {
+        s->mean[c] = (float)st[c];
+        s->invstd[c] = (float)(1.0 / sqrt(st[C + c] + (double)eps));
+    }
+    if (rm && dc_ctx_training(ctx)) {
+        float *m = dc_f32(rm), *v = dc_f32(rv);
+        const double mo = momentum, unbias = (double)M / (double)(M - 1);
+        for (int64_t c = 0; c < C; c++) {
+            m[c] = (float)((1.0 - mo) * m[c] + mo * st[c]);
+            v[c] = (float)((1.0 - mo) * v[c] + mo * st[C + c] * unbias);
+        }
+        if (nbt)
+            dc_i64(nbt)[0] += 1;
+    }
+    return true;
+}
+
+dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
+                         dc_tensor *running_mean, dc_tensor *running_var,
+                         dc_tensor *num_batches_tracked, float momentum, float eps)
+{
+    char sx[96];
+    if (!x || !bn_check(x, weight, bias, running_mean, running_var, num_batches_tracked))
+        return NULL;
+    bn_saved *s = dc_ctx_alloc(ctx, sizeof *s);
+    if (!s)
+        return NULL;
+    s->N = x->shape[0];
+    s->C = x->shape[1];
+    s->L = 1;
+    for (int d = 2; d < x->ndim; d++)
+        s->L *= x->shape[d];
+    s->batch_stats = dc_ctx_training(ctx) || !running_mean;
+    if (s->batch_stats && s->N * s->L == 1)
+        return dc_err_null(DC_ERR_ARG, "batch_norm: Expected more than 1 value per channel when "
+                           "training, got input size %s", dc_shape_str(x, sx, sizeof sx));
+    const int64_t C = s->C;
+    s->mean = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1));
+    s->invstd = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(C ? C : 1));
+    float *scale = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(2 * C + 1)), *shift = scale + C;
+    dc_tensor *y = dc_empty_like(ctx, x);
+    if (!s->mean || !s->invstd || !scale || !y)
+        return NULL;
+    if (x->numel == 0)
+        return y;
+    if (s->batch_stats) {
+        if (!bn_batch_stats(ctx, x, s, running_mean, running_var, num_batches_tracked, momentum,
+                            eps))
+            return NULL;
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            s->mean[c] = dc_f32(running_mean)[c];
+            s->invstd[c] = (float)(1.0 / sqrt((double)dc_f32(running_var)[c] + (double)eps));
+        }
+    }
+    for (int64_t c = 0; c < C; c++) {
+        scale[c] = (weight ? dc_f32(weight)[c] : 1.0f) * s->invstd[c];
+        shift[c] = (bias ? dc_f32(bias)[c] : 0.0f) - s->mean[c] * scale[c];
+    }
+    dc_k_bn_apply(s->N, C, s->L, dc_f32(x), scale, shift, dc_f32(y));
+    dc_node *n = dc_record(ctx, "batch_norm", bn_bwd, y, 3, (dc_tensor *[]){x, weight, bias});
+    if (n)
+        n->saved = s;
+    return y;
+}
