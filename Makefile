@@ -50,7 +50,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test sanitize demo install clean accuracy bench fuzz examples
+.PHONY: all test sanitize demo demo-digits install clean accuracy bench fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
 
@@ -89,7 +89,14 @@ sanitize:
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  test
 
-demo: $(BUILD)/mlp_digits
+# The main job: LeNet-5 on Fashion-MNIST for one epoch, test accuracy and a few predictions.
+demo: $(BUILD)/deepc
+	@sh scripts/need-fashion-mnist.sh
+	./$(BUILD)/deepc train models/lenet5 --data fashion-mnist --epochs 1 --optimizer adam \
+	    --lr 0.002 --batch 64 --out $(BUILD)/demo
+
+# The first real program of the foundation: an MLP on the scikit-learn digits.
+demo-digits: $(BUILD)/mlp_digits
 	./$(BUILD)/mlp_digits
 
 install: all

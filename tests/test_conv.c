@@ -508,13 +508,11 @@ TEST(conv_pool_bn_errors_name_the_shapes)
     dc_ctx_free(ctx);
 }
 
-/* ---- chunked convolution == one image at a time ---- */
+/* ---- the recompute path == the keep-columns path ---- */
 
-/* [16, 8, 64, 64] with a 3x3 kernel: 72·4096 column floats per image, so the forward batches 7
- * images per chunk (7, 7, 2); each image alone takes the one-image path. */
-TEST(conv2d_chunked_equals_per_image)
+/* conv2d of the whole batch against one image at a time (same x, w, b, dy), 3x3 padding 1. */
+static void batch_vs_images(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O)
 {
-    const int64_t N = 16, C = 8, H = 64, W = 64, O = 4;
     dc_ctx *ctx = dc_ctx_new(0);
     dc_tensor *x = seq_t(4, DC_SHAPE(N, C, H, W), 37, 23, 11, 8);
     dc_tensor *w = seq_t(4, DC_SHAPE(O, C, 3, 3), 13, 17, 8, 16);
@@ -544,9 +542,9 @@ TEST(conv2d_chunked_equals_per_image)
     dc_ctx_reset(ctx);
     dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
     REQUIRE(y && dc_backward_with(ctx, y, dy) == DC_OK);
-    CHECK_ALLCLOSE("chunked y", dc_f32(y), ref, N * ys, 1e-5, 1e-5);
-    CHECK_ALLCLOSE("chunked dx", x->grad, dx_ref, x->numel, 1e-5, 1e-5);
-    CHECK_ALLCLOSE("chunked dw", w->grad, dw_ref, w->numel, 1e-4, 1e-3);
+    CHECK_ALLCLOSE("y", dc_f32(y), ref, N * ys, 1e-5, 1e-5);
+    CHECK_ALLCLOSE("dx", x->grad, dx_ref, x->numel, 1e-5, 1e-5);
+    CHECK_ALLCLOSE("dw", w->grad, dw_ref, w->numel, 1e-4, 1e-3);
     free(ref);
     free(dx_ref);
     free(dw_ref);
@@ -557,41 +555,51 @@ TEST(conv2d_chunked_equals_per_image)
     dc_ctx_free(ctx);
 }
 
+/* Too many column floats to keep for the whole batch, so backward recomputes them (each image
+ * alone keeps its own): large per-image GEMMs (one image at a time) and small ones (images over
+ * threads, per-thread scratch, partial dW sums). */
+TEST(conv2d_recomputed_columns_equal_kept_columns)
+{
+    batch_vs_images(3, 2, 300, 300, 2); /* 18·90000 floats per image */
+    batch_vs_images(700, 1, 28, 28, 2); /* 9·784 floats per image */
+}
+
 /* ---- thread-count independence ---- */
 
 typedef struct run_out {
-    float *y, *dx, *dw, *db, *dg;
+    float *y, *g[6]; /* output, then the gradients of x, w1, b1, gamma, w2, w3 */
 } run_out;
 
-/* conv -> batch norm (train) -> max pool -> avg pool -> adaptive avg, forward + backward. */
-static int run_net(dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *g, dc_tensor *be,
-                   dc_tensor *dyt, run_out *out)
+/* A LeNet-like stack, forward + backward: conv1 (small per-image GEMMs: images spread over
+ * threads, partial dW sums) -> batch norm (train) -> max pool -> conv2 (1x1) -> conv3 (large
+ * per-image GEMMs: one image at a time) -> avg pool -> adaptive avg. ins: x, w1, b1, gamma,
+ * w2, w3, beta, dy. */
+static int run_net(dc_tensor **in, run_out *out)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     if (!ctx)
         return -1;
     dc_ctx_set_training(ctx, 1);
-    dc_tensor_zero_grad(x);
-    dc_tensor_zero_grad(w);
-    dc_tensor_zero_grad(b);
-    dc_tensor_zero_grad(g);
-    dc_conv2d_opts o = dc_conv2d_defaults();
-    o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = 2;
+    for (int i = 0; i < 6; i++)
+        dc_tensor_zero_grad(in[i]);
+    dc_conv2d_opts p2 = dc_conv2d_defaults(), p1 = dc_conv2d_defaults();
+    p2.pad_top = p2.pad_bottom = p2.pad_left = p2.pad_right = 2;
+    p1.pad_top = p1.pad_bottom = p1.pad_left = p1.pad_right = 1;
     dc_pool2d_opts mp = dc_pool2d_defaults(2), ap = dc_pool2d_defaults(3);
     ap.stride_h = ap.stride_w = 1;
     ap.pad_h = ap.pad_w = 1;
-    dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
-    y = dc_batch_norm(ctx, y, g, be, NULL, NULL, NULL, 0.1f, 1e-5f);
+    dc_tensor *y = dc_conv2d(ctx, in[0], in[1], in[2], &p2);
+    y = dc_batch_norm(ctx, y, in[3], in[6], NULL, NULL, NULL, 0.1f, 1e-5f);
     y = dc_max_pool2d(ctx, y, &mp);
+    y = dc_conv2d(ctx, y, in[4], NULL, NULL);
+    y = dc_conv2d(ctx, y, in[5], NULL, &p1);
     y = dc_avg_pool2d(ctx, y, &ap);
     y = dc_adaptive_avg_pool2d(ctx, y, 3, 3);
-    int rc = (y && y->numel == dyt->numel && dc_backward_with(ctx, y, dyt) == DC_OK) ? 0 : -1;
+    int rc = y && y->numel == in[7]->numel && dc_backward_with(ctx, y, in[7]) == DC_OK ? 0 : -1;
     if (rc == 0) {
         memcpy(out->y, y->data, sizeof(float) * (size_t)y->numel);
-        memcpy(out->dx, x->grad, sizeof(float) * (size_t)x->numel);
-        memcpy(out->dw, w->grad, sizeof(float) * (size_t)w->numel);
-        memcpy(out->db, b->grad, sizeof(float) * (size_t)b->numel);
-        memcpy(out->dg, g->grad, sizeof(float) * (size_t)g->numel);
+        for (int i = 0; i < 6; i++)
+            memcpy(out->g[i], in[i]->grad, sizeof(float) * (size_t)in[i]->numel);
     }
     dc_ctx_free(ctx);
     return rc;
@@ -599,54 +607,44 @@ static int run_net(dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *g, dc_te
 
 TEST(conv_pool_bn_bitwise_identical_1_vs_2_threads)
 {
+    static const char *names[6] = {"dx", "dw1", "db1", "dgamma", "dw2", "dw3"};
     dc_rng r;
     dc_rng_seed(&r, 7, 3);
-    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(16, 6, 20, 20));
-    dc_tensor *w = dc_tensor_new(DC_F32, 4, DC_SHAPE(16, 6, 5, 5));
-    dc_tensor *b = dc_tensor_new(DC_F32, 1, DC_SHAPE(16));
-    dc_tensor *g = dc_tensor_new(DC_F32, 1, DC_SHAPE(16));
-    dc_tensor *be = dc_tensor_new(DC_F32, 1, DC_SHAPE(16));
-    dc_tensor *dy = dc_tensor_new(DC_F32, 4, DC_SHAPE(16, 16, 3, 3));
-    REQUIRE(x && w && b && g && be && dy);
-    dc_tensor_normal(x, &r, 0, 1);
-    dc_tensor_uniform(w, &r, -0.1f, 0.1f);
-    dc_tensor_uniform(b, &r, -0.1f, 0.1f);
-    dc_tensor_uniform(g, &r, 0.5f, 1.5f);
-    dc_tensor_normal(dy, &r, 0, 1);
-    REQUIRE(dc_tensor_requires_grad(x) == DC_OK && dc_tensor_requires_grad(w) == DC_OK &&
-            dc_tensor_requires_grad(b) == DC_OK && dc_tensor_requires_grad(g) == DC_OK);
+    dc_tensor *in[8] = {
+        dc_tensor_new(DC_F32, 4, DC_SHAPE(16, 1, 28, 28)), dc_tensor_new(DC_F32, 4,
+        DC_SHAPE(6, 1, 5, 5)), dc_tensor_new(DC_F32, 1, DC_SHAPE(6)), dc_tensor_new(DC_F32, 1,
+        DC_SHAPE(6)), dc_tensor_new(DC_F32, 4, DC_SHAPE(16, 6, 1, 1)), dc_tensor_new(DC_F32, 4,
+        DC_SHAPE(32, 16, 3, 3)), dc_tensor_new(DC_F32, 1, DC_SHAPE(6)), dc_tensor_new(DC_F32, 4,
+        DC_SHAPE(16, 32, 3, 3))};
+    for (int i = 0; i < 8; i++) {
+        REQUIRE(in[i]);
+        dc_tensor_uniform(in[i], &r, i == 3 ? 0.5f : -0.5f, i == 3 ? 1.5f : 0.5f);
+        if (i < 6)
+            REQUIRE(dc_tensor_requires_grad(in[i]) == DC_OK);
+    }
     run_out a[2];
     for (int k = 0; k < 2; k++) {
-        a[k].y = malloc(sizeof(float) * (size_t)dy->numel);
-        a[k].dx = malloc(sizeof(float) * (size_t)x->numel);
-        a[k].dw = malloc(sizeof(float) * (size_t)w->numel);
-        a[k].db = malloc(sizeof(float) * 16);
-        a[k].dg = malloc(sizeof(float) * 16);
-        REQUIRE(a[k].y && a[k].dx && a[k].dw && a[k].db && a[k].dg);
+        a[k].y = malloc(sizeof(float) * (size_t)in[7]->numel);
+        REQUIRE(a[k].y);
+        for (int i = 0; i < 6; i++)
+            REQUIRE((a[k].g[i] = malloc(sizeof(float) * (size_t)in[i]->numel)));
     }
     int old = dc_get_num_threads();
     dc_set_num_threads(1);
-    int rc0 = run_net(x, w, b, g, be, dy, &a[0]);
+    int rc0 = run_net(in, &a[0]);
     dc_set_num_threads(2);
-    int rc1 = run_net(x, w, b, g, be, dy, &a[1]);
+    int rc1 = run_net(in, &a[1]);
     dc_set_num_threads(old);
     REQUIRE(rc0 == 0 && rc1 == 0);
-    CHECK(memcmp(a[0].y, a[1].y, sizeof(float) * (size_t)dy->numel) == 0, "y differs");
-    CHECK(memcmp(a[0].dx, a[1].dx, sizeof(float) * (size_t)x->numel) == 0, "dx differs");
-    CHECK(memcmp(a[0].dw, a[1].dw, sizeof(float) * (size_t)w->numel) == 0, "dw differs");
-    CHECK(memcmp(a[0].db, a[1].db, sizeof(float) * 16) == 0, "db differs");
-    CHECK(memcmp(a[0].dg, a[1].dg, sizeof(float) * 16) == 0, "dgamma differs");
+    CHECK(memcmp(a[0].y, a[1].y, sizeof(float) * (size_t)in[7]->numel) == 0, "y differs");
+    for (int i = 0; i < 6; i++)
+        CHECK(memcmp(a[0].g[i], a[1].g[i], sizeof(float) * (size_t)in[i]->numel) == 0,
+              "%s differs between 1 and 2 threads", names[i]);
     for (int k = 0; k < 2; k++) {
         free(a[k].y);
-        free(a[k].dx);
-        free(a[k].dw);
-        free(a[k].db);
-        free(a[k].dg);
+        for (int i = 0; i < 6; i++)
+            free(a[k].g[i]);
     }
-    dc_tensor_free(x);
-    dc_tensor_free(w);
-    dc_tensor_free(b);
-    dc_tensor_free(g);
-    dc_tensor_free(be);
-    dc_tensor_free(dy);
+    for (int i = 0; i < 8; i++)
+        dc_tensor_free(in[i]);
 }

@@ -251,6 +251,9 @@ TEST(io_npy_fixtures_special)
     t = dc_npy_load(FIX "py2_long.npy");
     CHECK_I64("py2_long", t, 1, DC_SHAPE(3), 7, 8, 9);
     dc_tensor_free(t);
+    t = dc_npy_load(FIX "fortran_1d.npy");
+    CHECK_F32("fortran_1d", t, 2, DC_SHAPE(3, 1), 1, 2, 3);
+    dc_tensor_free(t);
     t = dc_npy_load(FIX "native_eq.npy");
     CHECK_F32("native_eq", t, 1, DC_SHAPE(2), 0.25f, -4);
     dc_tensor_free(t);
@@ -285,6 +288,11 @@ TEST(io_npy_bad_files)
     CHECK_ERR(FIX "no_such_file.npy", "cannot open");
     CHECK(dc_npy_load(FIX "bad") == NULL, "a directory was accepted");
     CHECK_ERR(FIX "bad", "not a regular file");
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.npy", t_tmpdir());
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK(dc_npy_load(fifo) == NULL, "a FIFO was accepted"); /* and opening it did not block */
+    CHECK_ERR(fifo, "not a regular file");
 }
 
 /* Every prefix of a good file and a sweep of single-byte changes: refused or read, never a

@@ -439,6 +439,10 @@ TEST(ops_reshape_flatten_transpose)
     CHECK(dc_f32(t)[1] == 12 && dc_f32(t)[2] == 4 && dc_f32(t)[6] == 1 && dc_f32(t)[23] == 23,
           "transpose(0,2): %g %g %g %g", dc_f32(t)[1], dc_f32(t)[2], dc_f32(t)[6],
           dc_f32(t)[23]);
+    dc_tensor *t20 = dc_transpose(ctx, x, 2, 0), *t11 = dc_transpose(ctx, x, 1, 1);
+    REQUIRE(t20 && t11);
+    CHECK_ALLCLOSE("transpose(2,0) = transpose(0,2)", dc_f32(t20), dc_f32(t), 24, 0, 0);
+    CHECK_ALLCLOSE("transpose(1,1) = copy", dc_f32(t11), v, 24, 0, 0);
     dc_ctx_free(ctx);
 }
 

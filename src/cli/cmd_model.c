@@ -199,6 +199,35 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Show what the model says about the first n examples of d. */
+static void print_predictions(dc_model *m, const dc_dataset *d, int n, const char *(*name)(int))
+{
+    dc_ctx *ctx = dc_ctx_new(0);
+    int64_t idx[16];
+    dc_tensor *x, *y;
+    if (!ctx || n > 16 || n > d->n)
+        goto out;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    dc_ctx_set_grad(ctx, 0);
+    if (d->batch(d, ctx, idx, n, &x, &y) != DC_OK)
+        goto out;
+    dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
+    if (!p || p->ndim != 2)
+        goto out;
+    int64_t K = p->shape[1], pred[16];
+    dc_argmax_rows(p, pred);
+    printf("predictions for the first %d test examples:\n", n);
+    for (int i = 0; i < n; i++) {
+        int64_t t = dc_i64(y)[i];
+        printf("  #%d  true %-12s predicted %-12s p=%.3f  %s\n", i, name((int)t),
+               name((int)pred[i]), (double)dc_f32(p)[i * K + pred[i]],
+               t == pred[i] ? "ok" : "WRONG");
+    }
+out:
+    dc_ctx_free(ctx);
+}
+
 /* The test split that goes with a training --data, or NULL when there is none. */
 static dc_dataset *load_test_split(const char *data)
 {
@@ -266,6 +295,8 @@ int cmd_train(int argc, char **argv)
             printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
                    (long long)r.correct, (long long)r.n);
             cli_print_confusion(&r, class_name_fmnist);
+            if (!a.quiet)
+                print_predictions(m, test, 8, class_name_fmnist);
         } else {
             fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
             rc = 1;

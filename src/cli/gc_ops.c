@@ -138,6 +138,7 @@ FWD(f_flatten01, dc_flatten(ctx, in[0], 0, 1))
 FWD(f_tr01, dc_transpose(ctx, in[0], 0, 1))
 FWD(f_tr02, dc_transpose(ctx, in[0], 0, 2))
 FWD(f_tr12, dc_transpose(ctx, in[0], 1, 2))
+FWD(f_tr20, dc_transpose(ctx, in[0], 2, 0))
 FWD(f_tr_4d, dc_transpose(ctx, in[0], 1, -1))
 FWD(f_cat0, dc_concat(ctx, in, 3, 0))
 FWD(f_cat1, dc_concat(ctx, in, 3, 1))
@@ -225,6 +226,7 @@ static const gc_case cases[] = {
     CASE("transpose 2d 0,1", s_34, f_tr01),
     CASE("transpose 3d 0,2", s_234, f_tr02),
     CASE("transpose 3d 1,2", s_234, f_tr12),
+    CASE("transpose 3d 2,0", s_234, f_tr20),
     CASE("transpose 4d 1,-1", s_2345, f_tr_4d),
     CASE("concat 3 axis 0", s_cat0, f_cat0),
     CASE("concat 3 axis 1 (one const)", s_cat1, f_cat1),

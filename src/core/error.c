@@ -54,11 +54,17 @@ void *dc_err_null(dc_status s, const char *fmt, ...)
 
 void dc_err_prefix(const char *fmt, ...)
 {
-    char old[sizeof last_msg], pre[512];
+    char old[sizeof last_msg];
     va_list ap;
     memcpy(old, last_msg, sizeof old);
     va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
+    int k = vsnprintf(last_msg, sizeof last_msg, fmt, ap);
     va_end(ap);
-    snprintf(last_msg, sizeof last_msg, "%s%s", pre, old);
+    if (k < 0)
+        k = 0;
+    if ((size_t)k < sizeof last_msg - 1) {
+        size_t room = sizeof last_msg - 1 - (size_t)k, n = strlen(old);
+        memcpy(last_msg + k, old, n < room ? n : room);
+        last_msg[(size_t)k + (n < room ? n : room)] = '\0';
+    }
 }

@@ -28,17 +28,24 @@ dc_status dc_io_open(dc_io_file *f, const char *path)
     f->size = 0;
     if (!path || !*path)
         return dc_err(DC_ERR_ARG, "open: empty file name");
-    f->f = fopen(path, "rb");
-    if (!f->f)
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f->f), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
-        dc_io_close(f);
+        close(fd);
         return dc_err(DC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
-        dc_io_close(f);
+        close(fd);
         return dc_err(DC_ERR_IO, "%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 || !(f->f = fdopen(fd, "rb"))) {
+        int e = errno;
+        close(fd);
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(e));
     }
     f->size = (int64_t)st.st_size;
     return DC_OK;

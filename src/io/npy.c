@@ -289,7 +289,10 @@ dc_tensor *dc_npy_load(const char *path)
     dc_tensor *t = NULL;
     if (read_header(&f, &h, &off) != DC_OK)
         goto done;
-    if (h.fortran) {
+    int n_big = 0; /* Fortran order is the same layout when at most one dim exceeds 1 */
+    for (int i = 0; i < h.ndim; i++)
+        n_big += h.shape[i] > 1;
+    if (h.fortran && n_big > 1) {
         dc_err(DC_ERR_FORMAT, "%s: Fortran order not supported; save with "
                "np.ascontiguousarray", path);
         goto done;

@@ -671,45 +671,47 @@ void dc_k_add_row(int64_t R, int64_t C, const float *restrict b, float *restrict
 /* Copies                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static void copy_rows(int nd, const int64_t *shape, const float *src, const int64_t *ss,
-                      float *dst, int accumulate, int64_t r0, int64_t r1)
+/* One tile of dc_k_swap_dims: dst[b, a, :] (+)= src[a, b, :] for a in [a0, a1), all b;
+ * sa / db are the strides of a in src and of b in dst, in elements. */
+static void swap_tile(int64_t a0, int64_t a1, int64_t B, int64_t inner, const float *src,
+                      int64_t sa, float *dst, int64_t db, int accumulate)
 {
-    int64_t idx[5] = {0};
-    const int64_t n = shape[nd - 1], is = ss[nd - 1];
-    int64_t os = row_offset(nd, shape, ss, r0, idx);
-    for (int64_t r = r0; r < r1; r++) {
-        const float *s = src + os;
-        float *d = dst + r * n;
-        if (accumulate) {
-            for (int64_t j = 0; j < n; j++) d[j] += s[j * is];
-        } else if (is == 1) {
-            memcpy(d, s, (size_t)n * sizeof *d);
-        } else {
-            for (int64_t j = 0; j < n; j++) d[j] = s[j * is];
+    enum { TL = 32 };
+    for (int64_t b0 = 0; b0 < B; b0 += TL) {
+        const int64_t b1 = b0 + TL < B ? b0 + TL : B;
+        for (int64_t b = b0; b < b1; b++) {
+            float *restrict d = dst + b * db;
+            const float *restrict s = src + b * inner;
+            if (inner == 1 && accumulate)
+                for (int64_t a = a0; a < a1; a++) d[a] += s[a * sa];
+            else if (inner == 1)
+                for (int64_t a = a0; a < a1; a++) d[a] = s[a * sa];
+            else
+                for (int64_t a = a0; a < a1; a++) {
+                    float *dp = d + a * inner;
+                    const float *sp = s + a * sa;
+                    if (accumulate)
+                        for (int64_t i = 0; i < inner; i++) dp[i] += sp[i];
+                    else
+                        memcpy(dp, sp, (size_t)inner * sizeof *dp);
+                }
         }
-        row_next(nd, shape, idx, ss, &os, NULL, NULL);
     }
 }
 
-void dc_k_strided_copy(int nd, const int64_t *shape, const float *src, const int64_t *ss,
-                       float *dst, int accumulate)
+void dc_k_swap_dims(int64_t outer, int64_t A, int64_t mid, int64_t B, int64_t inner,
+                    const float *src, float *dst, int accumulate)
 {
-    int64_t rows = 1;
-    for (int d = 0; d < nd - 1; d++)
-        rows *= shape[d];
-    if (rows == 0 || shape[nd - 1] == 0)
-        return;
-#ifdef _OPENMP
-    if (rows > 1 && rows * shape[nd - 1] >= DC_K_PAR_MIN) {
-#pragma omp parallel
-        {
-            const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-            copy_rows(nd, shape, src, ss, dst, accumulate, rows * t / nt, rows * (t + 1) / nt);
-        }
-        return;
+    enum { TL = 32 }; /* 32 x 32 tiles: the source lines of a tile stay in L1 */
+    const int64_t n_at = (A + TL - 1) / TL, tasks = outer * mid * n_at;
+    const int64_t sa = mid * B * inner, db = mid * A * inner;
+    PAR_FOR_IF(tasks > 1 && outer * A * mid * B * inner >= DC_K_PAR_MIN)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t om = t / n_at, a0 = t % n_at * TL, a1 = a0 + TL < A ? a0 + TL : A;
+        const int64_t o = om / mid, m = om % mid;
+        swap_tile(a0, a1, B, inner, src + (o * A * mid + m) * B * inner, sa,
+                  dst + (o * B * mid + m) * A * inner, db, accumulate);
     }
-#endif
-    copy_rows(nd, shape, src, ss, dst, accumulate, 0, rows);
 }
 
 void dc_k_slice_fwd(int64_t outer, int64_t K, int64_t inner, int64_t start, int64_t step,

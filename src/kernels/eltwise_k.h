@@ -107,10 +107,10 @@ void dc_k_add_row(int64_t R, int64_t C, const float *b, float *y);
 
 /* ---- copies ---- */
 
-/* dst[i] (+)= src[Σ idx·ss] over shape[nd] in row-major order (dst contiguous); accumulate != 0
- * adds instead of storing. Transposes and their gradients. */
-void dc_k_strided_copy(int nd, const int64_t *shape, const float *src, const int64_t *ss,
-                       float *dst, int accumulate);
+/* Swap two dimensions: src viewed as [outer, A, mid, B, inner] goes to dst [outer, B, mid, A,
+ * inner] (dst (+)= when accumulate). Tiled 32 x 32 over (A, B). Transposes and their gradients. */
+void dc_k_swap_dims(int64_t outer, int64_t A, int64_t mid, int64_t B, int64_t inner,
+                    const float *src, float *dst, int accumulate);
 /* A strided slice along K of (outer, K, inner): y[o, j, :] = x[o, start + j·step, :], j < cnt. */
 void dc_k_slice_fwd(int64_t outer, int64_t K, int64_t inner, int64_t start, int64_t step,
                     int64_t cnt, const float *x, float *y);

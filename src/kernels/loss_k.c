@@ -10,6 +10,13 @@
 #include <math.h>
 #include <stddef.h>
 
+#ifdef _OPENMP
+#define DC_PRAGMA(x) _Pragma(#x)
+#define PAR_FOR_IF(cond) DC_PRAGMA(omp parallel for schedule(static) if (cond))
+#else
+#define PAR_FOR_IF(cond)
+#endif
+
 /* Below these sizes a parallel region costs more than it saves. */
 #define PAR_ELEMS ((int64_t)1 << 16)
 #define PAR_CLASS ((int64_t)1 << 14)
@@ -30,11 +37,11 @@ void dc_k_grad_acc(int64_t n, const float *restrict v, const float *restrict g, 
                    float *restrict dst)
 {
     if (g) {
-#pragma omp parallel for if (n > PAR_ELEMS)
+        PAR_FOR_IF(n > PAR_ELEMS)
         for (int64_t i = 0; i < n; i++)
             dst[i] += s * g[i] * v[i];
     } else {
-#pragma omp parallel for if (n > PAR_ELEMS)
+        PAR_FOR_IF(n > PAR_ELEMS)
         for (int64_t i = 0; i < n; i++)
             dst[i] += s * v[i];
     }
@@ -45,7 +52,7 @@ void dc_k_grad_acc(int64_t n, const float *restrict v, const float *restrict g, 
 void dc_k_mse_fwd(int64_t n, const float *restrict x, const float *restrict y,
                   float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float d = x[i] - y[i];
         out[i] = d * d;
@@ -55,7 +62,7 @@ void dc_k_mse_fwd(int64_t n, const float *restrict x, const float *restrict y,
 void dc_k_mse_dx(int64_t n, const float *restrict x, const float *restrict y,
                  float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++)
         out[i] = 2.0f * (x[i] - y[i]);
 }
@@ -63,7 +70,7 @@ void dc_k_mse_dx(int64_t n, const float *restrict x, const float *restrict y,
 void dc_k_l1_fwd(int64_t n, const float *restrict x, const float *restrict y,
                  float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++)
         out[i] = fabsf(x[i] - y[i]);
 }
@@ -71,7 +78,7 @@ void dc_k_l1_fwd(int64_t n, const float *restrict x, const float *restrict y,
 void dc_k_l1_dx(int64_t n, const float *restrict x, const float *restrict y,
                 float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float d = x[i] - y[i];
         out[i] = (float)(d > 0.0f) - (float)(d < 0.0f);
@@ -82,7 +89,7 @@ void dc_k_smooth_l1_fwd(int64_t n, const float *restrict x, const float *restric
                         float *restrict out)
 {
     float half_inv = 0.5f / beta, half_beta = 0.5f * beta;
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float z = fabsf(x[i] - y[i]);
         out[i] = z < beta ? half_inv * z * z : z - half_beta;
@@ -92,7 +99,7 @@ void dc_k_smooth_l1_fwd(int64_t n, const float *restrict x, const float *restric
 void dc_k_smooth_l1_dx(int64_t n, const float *restrict x, const float *restrict y, float beta,
                        float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float d = x[i] - y[i];
         out[i] = d < -beta ? -1.0f : d > beta ? 1.0f : d / beta;
@@ -103,7 +110,7 @@ void dc_k_huber_fwd(int64_t n, const float *restrict x, const float *restrict y,
                     float *restrict out)
 {
     float half_delta = 0.5f * delta;
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float z = fabsf(x[i] - y[i]);
         out[i] = z < delta ? 0.5f * z * z : delta * (z - half_delta);
@@ -113,7 +120,7 @@ void dc_k_huber_fwd(int64_t n, const float *restrict x, const float *restrict y,
 void dc_k_huber_dx(int64_t n, const float *restrict x, const float *restrict y, float delta,
                    float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float d = x[i] - y[i];
         out[i] = d < -delta ? -delta : d > delta ? delta : d;
@@ -125,7 +132,7 @@ void dc_k_huber_dx(int64_t n, const float *restrict x, const float *restrict y, 
 void dc_k_bce_fwd(int64_t n, const float *restrict p, const float *restrict y,
                   float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++) {
         float lp = fmaxf(logf(p[i]), -100.0f), lq = fmaxf(log1pf(-p[i]), -100.0f);
         out[i] = (y[i] - 1.0f) * lq - y[i] * lp;
@@ -135,7 +142,7 @@ void dc_k_bce_fwd(int64_t n, const float *restrict p, const float *restrict y,
 void dc_k_bce_dp(int64_t n, const float *restrict p, const float *restrict y,
                  float *restrict out)
 {
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++)
         out[i] = (p[i] - y[i]) / fmaxf((1.0f - p[i]) * p[i], 1e-12f);
 }
@@ -144,7 +151,7 @@ void dc_k_bce_dy(int64_t n, const float *restrict p, const float *restrict y,
                  float *restrict out)
 {
     (void)y;
-#pragma omp parallel for if (n > PAR_ELEMS)
+    PAR_FOR_IF(n > PAR_ELEMS)
     for (int64_t i = 0; i < n; i++)
         out[i] = fmaxf(log1pf(-p[i]), -100.0f) - fmaxf(logf(p[i]), -100.0f);
 }
@@ -164,7 +171,7 @@ static inline float sigmoid(float x)
 void dc_k_bcel_fwd(int64_t rows, int64_t K, const float *restrict x, const float *restrict y,
                    const float *restrict pw, float *restrict out)
 {
-#pragma omp parallel for if (rows * K > PAR_ELEMS)
+    PAR_FOR_IF(rows * K > PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
@@ -176,7 +183,7 @@ void dc_k_bcel_fwd(int64_t rows, int64_t K, const float *restrict x, const float
 void dc_k_bcel_dx(int64_t rows, int64_t K, const float *restrict x, const float *restrict y,
                   const float *restrict pw, float *restrict out)
 {
-#pragma omp parallel for if (rows * K > PAR_ELEMS)
+    PAR_FOR_IF(rows * K > PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
@@ -189,7 +196,7 @@ void dc_k_bcel_dy(int64_t rows, int64_t K, const float *restrict x, const float 
                   const float *restrict pw, float *restrict out)
 {
     (void)y;
-#pragma omp parallel for if (rows * K > PAR_ELEMS)
+    PAR_FOR_IF(rows * K > PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
@@ -304,7 +311,7 @@ void dc_k_ce_idx_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
                      float *restrict loss, float *restrict wy)
 {
     int64_t rows = N * S;
-#pragma omp parallel for if (rows * K > PAR_CLASS)
+    PAR_FOR_IF(rows * K > PAR_CLASS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / S, s = r - n * S;
         const float *xr = x + n * K * S + s;
@@ -338,7 +345,7 @@ void dc_k_ce_idx_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
     int64_t rows = N * S;
     float eps_k = eps / (float)K;
     float wtot = (float)weight_total(K, w);
-#pragma omp parallel for if (rows * K > PAR_CLASS)
+    PAR_FOR_IF(rows * K > PAR_CLASS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t c = t[r];
         if (c == ignore)
@@ -363,7 +370,7 @@ void dc_k_ce_prob_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
 {
     int64_t rows = N * S;
     float keep = 1.0f - eps, eps_k = eps / (float)K;
-#pragma omp parallel for if (rows * K > PAR_CLASS)
+    PAR_FOR_IF(rows * K > PAR_CLASS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / S, s = r - n * S;
         const float *xr = x + n * K * S + s, *tr = t + n * K * S + s;
@@ -388,7 +395,7 @@ void dc_k_ce_prob_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
 {
     int64_t rows = N * S;
     float keep = 1.0f - eps, eps_k = eps / (float)K;
-#pragma omp parallel for if (rows * K > PAR_CLASS)
+    PAR_FOR_IF(rows * K > PAR_CLASS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / S, sp = r - n * S;
         const float *xr = x + n * K * S + sp, *tr = t + n * K * S + sp;
@@ -412,7 +419,7 @@ void dc_k_nll_fwd(int64_t N, int64_t K, int64_t S, const float *restrict lp,
                   float *restrict loss, float *restrict wy)
 {
     int64_t rows = N * S;
-#pragma omp parallel for if (rows > PAR_ELEMS)
+    PAR_FOR_IF(rows > PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / S, s = r - n * S, c = t[r];
         if (c == ignore) {
@@ -431,7 +438,7 @@ void dc_k_nll_bwd(int64_t N, int64_t K, int64_t S, const int64_t *restrict t,
                   float *restrict dlp)
 {
     int64_t rows = N * S;
-#pragma omp parallel for if (rows > PAR_ELEMS)
+    PAR_FOR_IF(rows > PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t n = r / S, sp = r - n * S, c = t[r];
         if (c == ignore)

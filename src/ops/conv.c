@@ -31,7 +31,7 @@
 #endif
 
 /* Per-image GEMMs below this many multiply-adds (O·P·G·K) spread images over threads. */
-#define SMALL_GEMM (INT64_C(1) << 21)
+#define SMALL_GEMM (INT64_C(1) << 18)
 /* Keep all images' columns from forward when they total at most this many floats (16 MiB);
  * also the cap on the partial dW buffers. */
 #define KEEP_COLS (INT64_C(1) << 22)

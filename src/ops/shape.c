@@ -129,47 +129,56 @@ dc_tensor *dc_flatten(dc_ctx *ctx, dc_tensor *a, int start_dim, int end_dim)
 /* transpose                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Strides of src (contiguous, shape `shape`) read in the order of dims swapped d0 <-> d1. */
-static void swapped_strides(int ndim, const int64_t *shape, int d0, int d1, int64_t *ss)
+/* View t as [outer, A, mid, B, inner] around the dims d0 < d1 (A = size d0, B = size d1);
+ * d0 == d1 swaps nothing: [1, 1, 1, 1, numel], a plain copy. */
+static void swap_split(const dc_tensor *t, int d0, int d1, int64_t *s5)
 {
-    int64_t st[DC_MAX_DIMS], s = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        st[d] = s;
-        s *= shape[d];
+    if (d0 == d1) {
+        s5[0] = s5[1] = s5[2] = s5[3] = 1;
+        s5[4] = t->numel;
+        return;
     }
-    for (int d = 0; d < ndim; d++)
-        ss[d] = st[d == d0 ? d1 : d == d1 ? d0 : d];
+    s5[0] = dims_prod(t, 0, d0);
+    s5[1] = t->shape[d0];
+    s5[2] = dims_prod(t, d0 + 1, d1);
+    s5[3] = t->shape[d1];
+    s5[4] = dims_prod(t, d1 + 1, t->ndim);
 }
 
 static dc_status transpose_bwd(dc_ctx *ctx, dc_node *n)
 { /* dx += dy with the two dims swapped back */
     dc_tensor *x = n->in[0], *y = n->out;
-    int64_t ss[DC_MAX_DIMS];
+    int64_t s[5];
     float *dx;
     if (grad_of(ctx, x, &dx) != DC_OK)
         return DC_ERR_NOMEM;
     if (!dx)
         return DC_OK;
-    swapped_strides(y->ndim, y->shape, (int)n->ia[0], (int)n->ia[1], ss);
-    dc_k_strided_copy(x->ndim, x->shape, y->grad, ss, dx, 1);
+    swap_split(y, (int)n->ia[0], (int)n->ia[1], s);
+    dc_k_swap_dims(s[0], s[1], s[2], s[3], s[4], y->grad, dx, 1);
     return DC_OK;
 }
 
 dc_tensor *dc_transpose(dc_ctx *ctx, dc_tensor *a, int dim0, int dim1)
 {
-    int64_t shape[DC_MAX_DIMS], ss[DC_MAX_DIMS];
+    int64_t shape[DC_MAX_DIMS], s[5];
     if (!a)
         return NULL;
     if (!dc_check_f32("transpose", a, "input") || !dc_check_axis("transpose", a->ndim, &dim0) ||
         !dc_check_axis("transpose", a->ndim, &dim1))
         return NULL;
+    if (dim0 > dim1) { /* the swap is symmetric */
+        const int t = dim0;
+        dim0 = dim1;
+        dim1 = t;
+    }
     for (int d = 0; d < a->ndim; d++)
         shape[d] = a->shape[d == dim0 ? dim1 : d == dim1 ? dim0 : d];
     dc_tensor *y = dc_empty(ctx, DC_F32, a->ndim, shape);
     if (!y)
         return NULL;
-    swapped_strides(a->ndim, a->shape, dim0, dim1, ss);
-    dc_k_strided_copy(a->ndim, shape, dc_f32(a), ss, dc_f32(y), 0);
+    swap_split(a, dim0, dim1, s);
+    dc_k_swap_dims(s[0], s[1], s[2], s[3], s[4], dc_f32(a), dc_f32(y), 0);
     dc_node *n = dc_record(ctx, "transpose", transpose_bwd, y, 1, &a);
     if (n) {
         n->ia[0] = dim0;

@@ -103,6 +103,10 @@ def good_npy():
     put(os.path.join(HERE, "py2_long.npy"),
         npy_raw("{'descr': '<i8', 'fortran_order': False, 'shape': (3L,), }",
                 np.array([7, 8, 9], "<i8").tobytes()))
+    # Fortran order with one non-trivial dim is the same bytes as C order
+    put(os.path.join(HERE, "fortran_1d.npy"),
+        npy_raw("{'descr': '<f4', 'fortran_order': True, 'shape': (3, 1), }",
+                np.array([1, 2, 3], "<f4").tobytes()))
     put(os.path.join(HERE, "native_eq.npy"),
         npy_raw("{'descr': '=f4', 'fortran_order': False, 'shape': (2,), }",
                 np.array([0.25, -4], "<f4").tobytes()))
