@@ -20,6 +20,8 @@ LDLIBS_BASE := -lz -lm -lpthread
 ifeq ($(OMP),1)
   CFLAGS_BASE += -fopenmp
   LDLIBS_BASE += -fopenmp
+else
+  CFLAGS_BASE += -Wno-unknown-pragmas
 endif
 
 ifeq ($(BLAS),auto)

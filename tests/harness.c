@@ -93,6 +93,9 @@ int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
+    /* as the deepc command does (docs/design.md, "Threads") */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
+        setenv("OMP_WAIT_POLICY", "passive", 0);
     snprintf(tmp_root, sizeof tmp_root, "/tmp/deepc-test-XXXXXX");
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");

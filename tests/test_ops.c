@@ -288,7 +288,8 @@ TEST(ops_shape_errors_name_both_shapes)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(ctx);
-    dc_tensor *a = dc_zeros(ctx, DC_F32, 2, DC_SHAPE(2, 3)), *b = dc_zeros(ctx, DC_F32, 1, DC_SHAPE(4));
+    dc_tensor *a = dc_zeros(ctx, DC_F32, 2, DC_SHAPE(2, 3));
+    dc_tensor *b = dc_zeros(ctx, DC_F32, 1, DC_SHAPE(4));
     CHECK(dc_add(ctx, a, b) == NULL, "[2,3]+[4] should fail");
     const char *e = dc_last_error();
     CHECK(strstr(e, "[2, 3]") && strstr(e, "[4]") && strstr(e, "add"), "message: %s", e);
@@ -317,7 +318,8 @@ TEST(ops_null_propagates_first_error)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(ctx);
-    dc_tensor *a = dc_zeros(ctx, DC_F32, 2, DC_SHAPE(2, 3)), *b = dc_zeros(ctx, DC_F32, 1, DC_SHAPE(4));
+    dc_tensor *a = dc_zeros(ctx, DC_F32, 2, DC_SHAPE(2, 3));
+    dc_tensor *b = dc_zeros(ctx, DC_F32, 1, DC_SHAPE(4));
     dc_tensor *bad = dc_add(ctx, a, b);
     char first[256];
     snprintf(first, sizeof first, "%s", dc_last_error());

@@ -56,9 +56,6 @@ int arg_float(const char *flag, const char *val, double lo, double hi, float *ou
     return 0;
 }
 
-/* Fashion-MNIST normalisation (mean and std of the training pixels / 255). */
-#define FMNIST_MEAN 0.2860f
-#define FMNIST_STD 0.3530f
 
 /* npy:X.npy,Y.npy */
 static dc_dataset *load_npy_pair(const char *spec)
@@ -85,7 +82,7 @@ dc_dataset *cli_load_data(const char *spec, int train)
         dc_images im;
         if (dc_fashion_mnist_load(spec[13] ? spec + 14 : NULL, train, &im) != DC_OK)
             return NULL;
-        return dc_dataset_images(&im, FMNIST_MEAN, FMNIST_STD);
+        return dc_dataset_images(&im, CLI_FMNIST_MEAN, CLI_FMNIST_STD);
     }
     if (!strncmp(spec, "digits", 6) && (spec[6] == '\0' || spec[6] == ':')) {
         dc_tensor *x, *y;

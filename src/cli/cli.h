@@ -16,11 +16,16 @@ int cmd_eval(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 /* Strict value parsing: 0 on success, -1 after printing "deepc: FLAG: ..." to stderr. */
 int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 int arg_int(const char *flag, const char *val, int lo, int hi, int *out);
 int arg_float(const char *flag, const char *val, double lo, double hi, float *out);
+
+/* Fashion-MNIST normalisation: mean and std of the training pixels / 255. */
+#define CLI_FMNIST_MEAN 0.2860f
+#define CLI_FMNIST_STD 0.3530f
 
 /* --data: fashion-mnist[:DIR] (train or test split), digits[:FILE], npy:X.npy,Y.npy. */
 dc_dataset *cli_load_data(const char *spec, int train);

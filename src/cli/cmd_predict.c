@@ -41,7 +41,7 @@ static void to_input(const uint8_t *src, int sw, int sh, int sc, float *dst, int
 int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *image = NULL;
-    float mean = 0.2860f, std = 0.3530f;
+    float mean = CLI_FMNIST_MEAN, std = CLI_FMNIST_STD;
     int invert = 0, top = 5;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

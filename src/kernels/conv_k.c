@@ -103,6 +103,7 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
 {
     const int64_t P = g->Ho * g->Wo, HW = g->H * g->W, kk = (int64_t)g->kh * g->kw;
     const int64_t ld = nb * P, planes = nb * g->C;
+    (void)kk; /* only the OpenMP size test reads it */
     /* one task per input plane (n, c): its kh·kw rows of col are added in order (p, q) */
 #pragma omp parallel for schedule(static) if (planes * kk * P > PAR_MIN)
     for (int64_t t = 0; t < planes; t++) {
@@ -120,10 +121,63 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
 /* pooling                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
+/* One window of max pooling: the first maximum in row-major window order; a NaN wins (like
+ * PyTorch: take v when v > best or v is NaN). Writes *y and *at (position h·W + w). */
+static void max_window(const float *restrict xp, int64_t W, int64_t h0, int64_t h1, int64_t w0,
+                       int64_t w1, float *y, int32_t *at)
+{
+    float best = -INFINITY;
+    int32_t a = (int32_t)(h0 * W + w0);
+    for (int64_t h = h0; h < h1; h++)
+        for (int64_t w = w0; w < w1; w++) {
+            const float v = xp[h * W + w];
+            if (v > best || v != v) {
+                best = v;
+                a = (int32_t)(h * W + w);
+            }
+        }
+    *y = best;
+    *at = a;
+}
+
+/* Output row i for the interior columns [ja, jb), whose windows lie inside the row: the same
+ * window order and rule as max_window, vectorised across j. */
+static void max_row_interior(const dc_k_pool_geom *g, const float *restrict xp, int64_t h0,
+                             int64_t h1, int64_t ja, int64_t jb, float *restrict yr,
+                             int32_t *restrict ir)
+{
+    const int64_t W = g->W, sw = g->sw;
+    for (int64_t j = ja; j < jb; j++) {
+        yr[j] = -INFINITY;
+        ir[j] = (int32_t)(h0 * W + j * sw - g->pw);
+    }
+    for (int64_t h = h0; h < h1; h++)
+        for (int q = 0; q < g->kw; q++) {
+            const int64_t off = h * W + q - g->pw;
+            for (int64_t j = ja; j < jb; j++) {
+                const float v = xp[off + j * sw], b = yr[j];
+                const int take = (v > b) | (v != v);
+                yr[j] = take ? v : b;
+                ir[j] = take ? (int32_t)(off + j * sw) : ir[j];
+            }
+        }
+}
+
+/* The interior output columns [*ja, *jb): j·sw - pw >= 0 and j·sw - pw + kw <= W, so their
+ * windows are not clipped horizontally. */
+static void interior_cols(const dc_k_pool_geom *g, int64_t *ja, int64_t *jb)
+{
+    const int64_t a = min64((g->pw + g->sw - 1) / g->sw, g->Wo), room = g->W - g->kw + g->pw;
+    *ja = a;
+    *jb = room < 0 ? a : max64(a, min64(g->Wo, room / g->sw + 1));
+}
+
 void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y,
                        int32_t *idx)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    int64_t ja, jb;
+    interior_cols(g, &ja, &jb);
 #pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *restrict xp = x + pl * H * W;
@@ -132,21 +186,14 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
         for (int64_t i = 0; i < Ho; i++) {
             const int64_t h0 = max64(i * g->sh - g->ph, 0);
             const int64_t h1 = min64(i * g->sh - g->ph + g->kh, H);
-            for (int64_t j = 0; j < Wo; j++) {
+            float *yr = yp + i * Wo;
+            int32_t *ir = ip + i * Wo;
+            max_row_interior(g, xp, h0, h1, ja, jb, yr, ir);
+            for (int64_t e = 0; e < ja + (Wo - jb); e++) { /* the clipped edge columns */
+                const int64_t j = e < ja ? e : jb + (e - ja);
                 const int64_t w0 = max64(j * g->sw - g->pw, 0);
                 const int64_t w1 = min64(j * g->sw - g->pw + g->kw, W);
-                float best = -INFINITY;
-                int64_t at = h0 * W + w0;
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) {
-                        const float v = xp[h * W + w];
-                        if (v > best || v != v) { /* first max; a NaN wins (PyTorch) */
-                            best = v;
-                            at = h * W + w;
-                        }
-                    }
-                yp[i * Wo + j] = best;
-                ip[i * Wo + j] = (int32_t)at;
+                max_window(xp, W, h0, h1, w0, w1, yr + j, ir + j);
             }
         }
     }
@@ -186,25 +233,74 @@ static win avg_window(const dc_k_pool_geom *g, int64_t i, int64_t j)
     return r;
 }
 
+/* Forward of output row i at the interior columns [ja, jb): their windows share the vertical
+ * extent and the divisor; sums run in the same (h, w) order as the edge windows. */
+static void avg_row_interior(const dc_k_pool_geom *g, const float *restrict xp, int64_t i,
+                             int64_t ja, int64_t jb, float *restrict yr)
+{
+    const int64_t W = g->W, sw = g->sw;
+    const win r = avg_window(g, i, ja);
+    for (int64_t j = ja; j < jb; j++)
+        yr[j] = 0.0f;
+    for (int64_t h = r.h0; h < r.h1; h++)
+        for (int q = 0; q < g->kw; q++) {
+            const int64_t off = h * W + q - g->pw;
+            for (int64_t j = ja; j < jb; j++)
+                yr[j] += xp[off + j * sw];
+        }
+    for (int64_t j = ja; j < jb; j++)
+        yr[j] = r.h0 < r.h1 ? yr[j] / r.div : 0.0f;
+}
+
+/* Forward of one (edge) window. */
+static float avg_one(const dc_k_pool_geom *g, const float *restrict xp, int64_t i, int64_t j)
+{
+    const win r = avg_window(g, i, j);
+    float s = 0.0f;
+    if (r.h0 >= r.h1 || r.w0 >= r.w1)
+        return 0.0f;
+    for (int64_t h = r.h0; h < r.h1; h++)
+        for (int64_t w = r.w0; w < r.w1; w++)
+            s += xp[h * g->W + w];
+    return s / r.div;
+}
+
 void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    int64_t ja, jb;
+    interior_cols(g, &ja, &jb);
 #pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
-        for (int64_t i = 0; i < Ho; i++)
-            for (int64_t j = 0; j < Wo; j++) {
-                const win r = avg_window(g, i, j);
-                float s = 0.0f;
-                if (r.h0 >= r.h1 || r.w0 >= r.w1) {
-                    yp[i * Wo + j] = 0.0f;
-                    continue;
-                }
-                for (int64_t h = r.h0; h < r.h1; h++)
-                    for (int64_t w = r.w0; w < r.w1; w++)
-                        s += xp[h * W + w];
-                yp[i * Wo + j] = s / r.div;
+        for (int64_t i = 0; i < Ho; i++) {
+            avg_row_interior(g, xp, i, ja, jb, yp + i * Wo);
+            for (int64_t e = 0; e < ja + (Wo - jb); e++) { /* the clipped edge columns */
+                const int64_t j = e < ja ? e : jb + (e - ja);
+                yp[i * Wo + j] = avg_one(g, xp, i, j);
+            }
+        }
+    }
+}
+
+/* dx[window of (i, j)] += dy[i, j] / divisor for the interior columns of row i, in (h, w, j)
+ * order. */
+static void avg_bwd_row_interior(const dc_k_pool_geom *g, const float *restrict dyr, int64_t i,
+                                 int64_t ja, int64_t jb, float *restrict dxp)
+{
+    const int64_t W = g->W, sw = g->sw;
+    const win r = avg_window(g, i, ja);
+    float d[256]; /* dy / divisor for a block of columns */
+    for (int64_t j0 = ja; j0 < jb; j0 += 256) {
+        const int64_t nj = min64(256, jb - j0);
+        for (int64_t k = 0; k < nj; k++)
+            d[k] = dyr[j0 + k] / r.div;
+        for (int64_t h = r.h0; h < r.h1; h++)
+            for (int q = 0; q < g->kw; q++) {
+                const int64_t off = h * W + q - g->pw + j0 * sw;
+                for (int64_t k = 0; k < nj; k++)
+                    dxp[off + k * sw] += d[k];
             }
     }
 }
@@ -212,12 +308,16 @@ void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
 void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy, float *dx)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    int64_t ja, jb;
+    interior_cols(g, &ja, &jb);
 #pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *restrict dyp = dy + pl * Ho * Wo;
         float *restrict dxp = dx + pl * H * W;
-        for (int64_t i = 0; i < Ho; i++)
-            for (int64_t j = 0; j < Wo; j++) {
+        for (int64_t i = 0; i < Ho; i++) {
+            avg_bwd_row_interior(g, dyp + i * Wo, i, ja, jb, dxp);
+            for (int64_t e = 0; e < ja + (Wo - jb); e++) {
+                const int64_t j = e < ja ? e : jb + (e - ja);
                 const win r = avg_window(g, i, j);
                 if (r.h0 >= r.h1 || r.w0 >= r.w1)
                     continue;
@@ -226,6 +326,7 @@ void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
                     for (int64_t w = r.w0; w < r.w1; w++)
                         dxp[h * W + w] += d;
             }
+        }
     }
 }
 
@@ -320,20 +421,29 @@ static double row_sqdev(const float *restrict x, int64_t n, double m)
     return s;
 }
 
-/* Σ dy·(x - m) */
-static double row_dotdev(const float *restrict x, const float *restrict dy, int64_t n, double m)
+/* *s_dy += Σ dy, *s_dyx += Σ dy·(x - m), in one pass */
+static void row_dy_sums(const float *restrict x, const float *restrict dy, int64_t n, double m,
+                        double *s_dy, double *s_dyx)
 {
-    double acc[LANES] = {0};
+    double a[LANES] = {0}, q[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++)
-            acc[k] += (double)dy[i + k] * ((double)x[i + k] - m);
-    double s = 0;
-    for (int k = 0; k < LANES; k++)
-        s += acc[k];
-    for (; i < n; i++)
-        s += (double)dy[i] * ((double)x[i] - m);
-    return s;
+        for (int k = 0; k < LANES; k++) {
+            const double d = (double)dy[i + k];
+            a[k] += d;
+            q[k] += d * ((double)x[i + k] - m);
+        }
+    double sa = 0, sq = 0;
+    for (int k = 0; k < LANES; k++) {
+        sa += a[k];
+        sq += q[k];
+    }
+    for (; i < n; i++) {
+        sa += (double)dy[i];
+        sq += (double)dy[i] * ((double)x[i] - m);
+    }
+    *s_dy += sa;
+    *s_dyx += sq;
 }
 
 void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var)
@@ -373,8 +483,7 @@ void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const flo
         double s = 0, q = 0;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * L;
-            s += row_sum(dy + off, L);
-            q += row_dotdev(x + off, dy + off, L, (double)mean[c]);
+            row_dy_sums(x + off, dy + off, L, (double)mean[c], &s, &q);
         }
         sum_dy[c] = s;
         sum_dyxc[c] = q;

@@ -1,6 +1,7 @@
 /*
- * eltwise_k.h - raw-pointer kernels for the elementwise ops, activations, softmax rows, broadcasting
- * binary loops, reductions and strided copies. No tensors, no tape: pointers, sizes, strides.
+ * eltwise_k.h - raw-pointer kernels for the elementwise ops, activations, softmax rows,
+ * broadcasting binary loops, reductions, dimension swaps and block copies. No tensors, no tape:
+ * pointers, sizes and strides only.
  *
  * Conventions: n is an element count; *_bwd kernels ADD (+=) into their gradient output (an input
  * may be used twice). Layouts "(outer, K, inner)" mean a contiguous array viewed as
@@ -93,8 +94,8 @@ void dc_k_log_softmax_bwd(int64_t outer, int64_t K, int64_t inner, const float *
 /* Σ x[n] in double: n is cut into at most 64 fixed blocks (boundaries depend on n only), summed
  * in parallel, and the block sums added in order. */
 double dc_k_sum_all(int64_t n, const float *x);
-/* y[outer, inner] = scale · Σ_K x[outer, K, inner] (double accumulation along K when inner == 1,
- * float in K order otherwise). */
+/* y[outer, inner] = scale · Σ_K x[outer, K, inner], accumulated in double in a fixed order (a
+ * whole row, inner == 1, as in dc_k_sum_all when outer == 1, else 8 interleaved partials). */
 void dc_k_sum_axis(int64_t outer, int64_t K, int64_t inner, float scale, const float *x,
                    float *y);
 /* dx[outer, K, inner] += scale · dy[outer, inner] */

@@ -21,6 +21,13 @@ static dc_tensor *conv2d_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
     return dc_conv2d(ctx, x, c->weight, c->bias, &c->o);
 }
 
+/* Each output element is a dot product of C/groups·kh·kw weights with the input window. */
+static int64_t conv2d_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y)
+{
+    const dc_tensor *w = ((const conv2d_mod *)m)->weight;
+    return y->numel * w->shape[1] * w->shape[2] * w->shape[3];
+}
+
 dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,
                          const dc_conv2d_opts *o, int bias, dc_rng *rng)
 {
@@ -40,6 +47,7 @@ dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out,
     if (!c)
         return NULL;
     c->o = opts;
+    c->base.macs = conv2d_macs;
     const int64_t cin = in / opts.groups;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(c->weight = dc_model_add_param(m, key, DC_F32, 4, DC_SHAPE(out, cin, kh, kw), 0)))

@@ -30,7 +30,9 @@
 #include <omp.h>
 #endif
 
-/* Per-image GEMMs below this many multiply-adds (O·P·G·K) spread images over threads. */
+/* Per-image GEMMs below this many multiply-adds (O·P·K) spread images over threads. It equals
+ * OpenBLAS's own threading threshold (M·N·K <= 4·65536), so GEMMs called concurrently from the
+ * OpenMP threads never start BLAS threads of their own. */
 #define SMALL_GEMM (INT64_C(1) << 18)
 /* Keep all images' columns from forward when they total at most this many floats (16 MiB);
  * also the cap on the partial dW buffers. */
@@ -287,13 +289,14 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
         conv_bwd_group(s, dc_f32(x), dc_f32(w), dy, dx, dwp, part != NULL, j * s->N / ng,
                        (j + 1) * s->N / ng, sc);
     }
-    if (part) /* dW += p_0 + p_1 + ... in group order */
-        for (int64_t i = 0; i < w->numel; i++) {
-            float acc = part[i];
-            for (int64_t j = 1; j < ng; j++)
-                acc += part[j * w->numel + i];
-            dw[i] += acc;
-        }
+    if (part) { /* dW += ((p_0 + p_1) + p_2) + ... in group order */
+        const int64_t wn = w->numel;
+        for (int64_t j = 1; j < ng; j++)
+            for (int64_t i = 0; i < wn; i++)
+                part[i] += part[j * wn + i];
+        for (int64_t i = 0; i < wn; i++)
+            dw[i] += part[i];
+    }
     return DC_OK;
 }
 
@@ -311,7 +314,9 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
         return NULL;
     const int64_t kp = col_floats(s);
     s->small = s->O * kp / s->G < SMALL_GEMM; /* O·P·K per image */
-    s->keep = !s->direct && s->N * kp <= KEEP_COLS;
+    /* only dW reads the columns again: keep them when it will be computed and they fit */
+    s->keep = !s->direct && dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
+              (w->flags & DC_TF_REQUIRES_GRAD) && s->N * kp <= KEEP_COLS;
     const int nt = s->small ? max_threads() : 1;
     float *scratch = NULL;
     s->col = s->keep ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->N * kp + 1)) : NULL;

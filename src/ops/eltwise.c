@@ -183,10 +183,25 @@ static dc_tensor *binary(dc_ctx *ctx, const char *name, dc_k_binary op, dc_tenso
     return y;
 }
 
-dc_tensor *dc_add(dc_ctx *ctx, dc_tensor *a, dc_tensor *b) { return binary(ctx, "add", DC_K_ADD, a, b); }
-dc_tensor *dc_sub(dc_ctx *ctx, dc_tensor *a, dc_tensor *b) { return binary(ctx, "sub", DC_K_SUB, a, b); }
-dc_tensor *dc_mul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b) { return binary(ctx, "mul", DC_K_MUL, a, b); }
-dc_tensor *dc_div(dc_ctx *ctx, dc_tensor *a, dc_tensor *b) { return binary(ctx, "div", DC_K_DIV, a, b); }
+dc_tensor *dc_add(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    return binary(ctx, "add", DC_K_ADD, a, b);
+}
+
+dc_tensor *dc_sub(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    return binary(ctx, "sub", DC_K_SUB, a, b);
+}
+
+dc_tensor *dc_mul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    return binary(ctx, "mul", DC_K_MUL, a, b);
+}
+
+dc_tensor *dc_div(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    return binary(ctx, "div", DC_K_DIV, a, b);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Unary and scalar ops                                                                       */
