@@ -101,6 +101,10 @@ demo: $(BUILD)/deepc
 demo-digits: $(BUILD)/mlp_digits
 	./$(BUILD)/mlp_digits
 
+# Train the CNNs of docs/results.md on Fashion-MNIST and check their accuracy targets (long).
+accuracy: $(BUILD)/deepc
+	DEEPC=$(BUILD)/deepc sh scripts/accuracy.sh $(MODELS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/

@@ -8,6 +8,7 @@
  *
  *   build/mlp_digits [path/to/digits.csv.gz] [--epochs N] [--seed S]
  */
+#define _POSIX_C_SOURCE 200809L
 #include "deepc.h"
 
 #include <stdio.h>

@@ -1,14 +1,17 @@
 /*
- * harness.c - registry and runner for the TEST() functions of tests/test_*.c.
+ * harness.c - registry and runner for the TEST() functions of tests/test_*.c, and the helpers
+ * several test files share (running the deepc command, PyTorch reference files).
  * Usage: test_runner [substring]   runs the tests whose name contains substring.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +82,184 @@ const char *t_tmpdir(void)
     if (system(cmd) != 0)
         fprintf(stderr, "cannot create %s\n", tmp_cur);
     return tmp_cur;
+}
+
+int t_run_deepc(char *out, size_t size, const char *fmt, ...)
+{
+    char args[2048], cmd[2600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", t_deepc_bin(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (out && size) {
+        size_t n = fread(out, 1, size - 1, p);
+        out[n] = '\0';
+    }
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int t_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    int ok = fputs(text, f) >= 0;
+    return (fclose(f) == 0) & ok;
+}
+
+/* ---- PyTorch reference files ---- */
+
+const char *t_ref_dir(const char *sub)
+{
+    static char dir[512];
+    const char *p = getenv("DEEPC_REF_DIR");
+    snprintf(dir, sizeof dir, "%s%s%s", p && *p ? p : "tests/ref", sub ? "/" : "",
+             sub ? sub : "");
+    return dir;
+}
+
+dc_tdict *t_ref_load(const char *dir, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
+    dc_tdict *d = dc_safetensors_read(path);
+    if (!d)
+        t_fail(__FILE__, __LINE__, "ref %s: cannot read %s: %s", name, path, dc_last_error());
+    return d;
+}
+
+void t_ref_compare(const char *cs, const char *tensor, const dc_tensor *got_t, const void *got,
+                   const dc_tensor *want)
+{
+    char what[200], gs[64], ws[64];
+    snprintf(what, sizeof what, "ref %s: %s", cs, tensor);
+    if (!want) {
+        t_fail(__FILE__, __LINE__, "%s: missing from the reference file", what);
+        return;
+    }
+    if (!got_t || !got) {
+        t_fail(__FILE__, __LINE__, "%s: deepc produced none (%s)", what, dc_last_error());
+        return;
+    }
+    if (got_t->dtype != want->dtype) {
+        t_fail(__FILE__, __LINE__, "%s: deepc dtype %d, expected %d", what, (int)got_t->dtype,
+               (int)want->dtype);
+        return;
+    }
+    if (!dc_same_shape(got_t, want))
+        t_fail(__FILE__, __LINE__, "%s: shape %s, expected %s", what,
+               dc_shape_str(got_t, gs, sizeof gs), dc_shape_str(want, ws, sizeof ws));
+    if (got_t->numel != want->numel)
+        return;
+    if (want->dtype == DC_F32) {
+        t_allclose(__FILE__, __LINE__, what, got, dc_f32(want), want->numel, T_REF_RTOL,
+                   T_REF_ATOL);
+        return;
+    }
+    if (want->dtype != DC_I64) {
+        t_fail(__FILE__, __LINE__, "%s: cannot compare dtype %d", what, (int)want->dtype);
+        return;
+    }
+    const int64_t *g = got, *w = dc_i64(want);
+    for (int64_t i = 0; i < want->numel; i++)
+        if (g[i] != w[i]) {
+            t_fail(__FILE__, __LINE__, "%s: element %lld is %lld, expected %lld", what,
+                   (long long)i, (long long)g[i], (long long)w[i]);
+            return;
+        }
+}
+
+int t_ref_inputs(const char *cs, const dc_tdict *d, dc_tensor **x, int max, int *n)
+{
+    char key[32];
+    for (*n = 0; *n < max; (*n)++) {
+        snprintf(key, sizeof key, "x%d", *n);
+        const dc_tensor *t = dc_tdict_get(d, key);
+        if (!t)
+            break;
+        snprintf(key, sizeof key, "dx%d", *n);
+        if (!(x[*n] = dc_tensor_clone(t)) ||
+            (dc_tdict_get(d, key) && dc_tensor_requires_grad(x[*n]) != DC_OK)) {
+            t_fail(__FILE__, __LINE__, "ref %s: cannot copy x%d: %s", cs, *n, dc_last_error());
+            (*n)++;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int t_ref_backward(dc_ctx *ctx, const char *cs, dc_tensor *y, const dc_tensor *dy)
+{
+    if (!dy) {
+        t_fail(__FILE__, __LINE__, "ref %s: dy missing from the reference file", cs);
+        return 0;
+    }
+    if (!dc_same_shape(y, dy) && y->numel == dy->numel)
+        dy = dc_wrap(ctx, DC_F32, y->ndim, y->shape, dy->data);
+    if (!dy || y->numel != dy->numel)
+        return 0;
+    if (dc_backward_with(ctx, y, dy) != DC_OK) {
+        t_fail(__FILE__, __LINE__, "ref %s: backward failed: %s", cs, dc_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+void t_ref_compare_grads(const char *cs, const dc_tdict *d, dc_tensor *const *x, int n)
+{
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "dx%d", i);
+        const dc_tensor *want = dc_tdict_get(d, key);
+        if (want)
+            t_ref_compare(cs, key, x[i], x[i]->grad, want);
+    }
+}
+
+void t_names_add(t_names *l, const char *name)
+{
+    if (l->n < (int)(sizeof l->name / sizeof *l->name))
+        l->name[l->n++] = name;
+}
+
+void t_ref_check_files(const char *dir, const t_names *tested, const char *except,
+                       const char *test_file)
+{
+    const char *const *names = tested->name;
+    const int n = tested->n;
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        t_fail(__FILE__, __LINE__, "ref: cannot open %s", dir);
+        return;
+    }
+    int seen = 0;
+    struct dirent *e;
+    const char *ext = ".safetensors";
+    size_t n_ext = strlen(ext);
+    while ((e = readdir(dp))) {
+        size_t len = strlen(e->d_name);
+        if (len <= n_ext || strcmp(e->d_name + len - n_ext, ext) != 0 ||
+            (except && strcmp(e->d_name, except) == 0))
+            continue;
+        int found = 0;
+        for (int i = 0; i < n && !found; i++)
+            found = strlen(names[i]) == len - n_ext &&
+                    strncmp(names[i], e->d_name, len - n_ext) == 0;
+        if (!found)
+            t_fail(__FILE__, __LINE__, "ref: %s/%s has no test in %s", dir, e->d_name, test_file);
+        seen++;
+    }
+    closedir(dp);
+    if (seen != n)
+        t_fail(__FILE__, __LINE__, "ref: %d reference files for %d tests", seen, n);
 }
 
 static void cleanup_tmp(void)

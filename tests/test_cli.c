@@ -5,43 +5,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-
-/* Run "deepc ARGS" capturing stdout+stderr into out (truncated); returns the exit code. */
-static int run(char *out, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int run(char *out, size_t size, const char *fmt, ...)
-{
-    char args[2048], cmd[2600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", t_deepc_bin(), args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = 0;
-    if (out && size) {
-        n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-    }
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static char out[1 << 16];
 
 TEST(cli_gradcheck_every_op_passes)
 {
-    int rc = run(out, sizeof out, "gradcheck");
+    int rc = t_run_deepc(out, sizeof out, "gradcheck");
     CHECK(rc == 0, "deepc gradcheck exited %d:\n%s", rc, out);
     static const char *must[] = {"add", "matmul", "linear", "sum", "reshape", "concat", "slice",
                                  "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax",
@@ -55,13 +26,13 @@ TEST(cli_gradcheck_every_op_passes)
 
 TEST(cli_usage_errors_exit_2)
 {
-    CHECK(run(out, sizeof out, "no-such-command") == 2, "unknown command should exit 2");
+    CHECK(t_run_deepc(out, sizeof out, "no-such-command") == 2, "unknown command should exit 2");
     CHECK(strstr(out, "unknown command"), "message: %s", out);
-    CHECK(run(out, sizeof out, "train models/lenet5 --data digits --epochs zero") == 2,
+    CHECK(t_run_deepc(out, sizeof out, "train models/lenet5 --data digits --epochs zero") == 2,
           "bad number should exit 2");
     CHECK(strstr(out, "--epochs") && strstr(out, "zero"), "message should name flag and "
           "value: %s", out);
-    CHECK(run(out, sizeof out, "train models/lenet5 --data nosuch") == 2, "bad --data");
+    CHECK(t_run_deepc(out, sizeof out, "train models/lenet5 --data nosuch") == 2, "bad --data");
     CHECK(strstr(out, "unknown --data"), "message: %s", out);
 }
 
@@ -70,18 +41,16 @@ TEST(cli_bad_spec_names_file_and_line)
     const char *dir = t_tmpdir();
     char path[512];
     snprintf(path, sizeof path, "%s/bad.spec", dir);
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("[input]\nshape = 4\n[linear fc]\nout_features = 3\nkernel = 5\n", f);
-    fclose(f);
-    int rc = run(out, sizeof out, "summary %s", path);
+    REQUIRE(t_write_text(path, "[input]\nshape = 4\n[linear fc]\nout_features = 3\n"
+                               "kernel = 5\n"));
+    int rc = t_run_deepc(out, sizeof out, "summary %s", path);
     CHECK(rc == 2, "bad spec should exit 2, got %d", rc);
     CHECK(strstr(out, "bad.spec:5") && strstr(out, "unknown key"), "message: %s", out);
 }
 
 TEST(cli_summary_lenet5)
 {
-    int rc = run(out, sizeof out, "summary models/lenet5");
+    int rc = t_run_deepc(out, sizeof out, "summary models/lenet5");
     CHECK(rc == 0, "summary exited %d: %s", rc, out);
     CHECK(strstr(out, "61,706") != NULL, "LeNet-5 should report 61,706 parameters:\n%s", out);
     CHECK(strstr(out, "[1, 16, 5, 5]") != NULL, "S4 output shape missing:\n%s", out);
@@ -115,23 +84,21 @@ TEST(cli_train_eval_forward_round_trip)
     char dir[512], spec[600];
     snprintf(dir, sizeof dir, "%s", tmp);
     snprintf(spec, sizeof spec, "%s/mlp.spec", dir);
-    FILE *f = fopen(spec, "w");
-    REQUIRE(f);
-    fputs("[input]\nshape = 4\n[linear fc1]\nout_features = 16\n[tanh]\n[linear fc2]\n"
-          "out_features = 3\n", f);
-    fclose(f);
+    REQUIRE(t_write_text(spec, "[input]\nshape = 4\n[linear fc1]\nout_features = 16\n[tanh]\n"
+                               "[linear fc2]\nout_features = 3\n"));
     write_blobs(dir, 300);
-    int rc = run(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 30 --batch 32 "
-                 "--optimizer adam --lr 0.01 --out %s/run --quiet", spec, dir, dir, dir);
+    int rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 30 "
+                         "--batch 32 --optimizer adam --lr 0.01 --out %s/run --quiet", spec, dir,
+                         dir, dir);
     CHECK(rc == 0, "train exited %d:\n%s", rc, out);
-    rc = run(out, sizeof out, "eval %s --weights %s/run/model.safetensors --data "
-             "npy:%s/x.npy,%s/y.npy", spec, dir, dir, dir);
+    rc = t_run_deepc(out, sizeof out, "eval %s --weights %s/run/model.safetensors --data "
+                     "npy:%s/x.npy,%s/y.npy", spec, dir, dir, dir);
     CHECK(rc == 0, "eval exited %d:\n%s", rc, out);
     const char *acc = strstr(out, "accuracy ");
     double a = acc ? atof(acc + 9) : 0;
     CHECK(a > 0.9, "blob accuracy %.3f should exceed 0.9:\n%s", a, out);
-    rc = run(out, sizeof out, "forward %s --weights %s/run/model.safetensors --input %s/x.npy "
-             "--output %s/y_pred.npy", spec, dir, dir, dir);
+    rc = t_run_deepc(out, sizeof out, "forward %s --weights %s/run/model.safetensors --input "
+                     "%s/x.npy --output %s/y_pred.npy", spec, dir, dir, dir);
     CHECK(rc == 0, "forward exited %d:\n%s", rc, out);
     char yp[600];
     snprintf(yp, sizeof yp, "%s/y_pred.npy", dir);
@@ -140,7 +107,7 @@ TEST(cli_train_eval_forward_round_trip)
           "forward output should be [300, 3]: %s", y ? "wrong shape" : dc_last_error());
     dc_tensor_free(y);
     /* The written spec re-reads to the same network (defaults echoed). */
-    rc = run(out, sizeof out, "summary %s/run/model.spec", dir);
+    rc = t_run_deepc(out, sizeof out, "summary %s/run/model.spec", dir);
     CHECK(rc == 0, "summary of the written spec exited %d: %s", rc, out);
 }
 
@@ -149,10 +116,7 @@ TEST(cli_weights_that_do_not_match_are_refused)
     const char *dir = t_tmpdir();
     char spec[512];
     snprintf(spec, sizeof spec, "%s/m.spec", dir);
-    FILE *f = fopen(spec, "w");
-    REQUIRE(f);
-    fputs("[input]\nshape = 4\n[linear fc1]\nout_features = 5\n", f);
-    fclose(f);
+    REQUIRE(t_write_text(spec, "[input]\nshape = 4\n[linear fc1]\nout_features = 5\n"));
     dc_model *m = dc_model_new();
     REQUIRE(dc_model_add(m, dc_linear_new(m, "fc1", 4, 6, 1, NULL)) == DC_OK);
     char w[600];
@@ -160,8 +124,8 @@ TEST(cli_weights_that_do_not_match_are_refused)
     REQUIRE(dc_model_save(m, w) == DC_OK);
     dc_model_free(m);
     write_blobs(dir, 9);
-    int rc = run(out, sizeof out, "forward %s --weights %s --input %s/x.npy --output %s/o.npy",
-                 spec, w, dir, dir);
+    int rc = t_run_deepc(out, sizeof out, "forward %s --weights %s --input %s/x.npy --output "
+                         "%s/o.npy", spec, w, dir, dir);
     CHECK(rc == 2, "mis-shaped weights should exit 2, got %d", rc);
     CHECK(strstr(out, "fc1.weight"), "the report should name fc1.weight:\n%s", out);
 }

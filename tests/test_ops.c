@@ -16,6 +16,10 @@
 /* An arena tensor of the given shape holding the listed values. */
 #define T(ctx, vals, ...) arena_from(ctx, NDIM(__VA_ARGS__), DC_SHAPE(__VA_ARGS__), vals)
 
+/* 0, 1, ..., 23: a [2, 3, 4] tensor whose element is its flat index */
+static const float IOTA24[24] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+
 static dc_tensor *arena_from(dc_ctx *ctx, int ndim, const int64_t *shape, const float *v)
 {
     dc_tensor *t = dc_empty(ctx, DC_F32, ndim, shape);
@@ -230,9 +234,8 @@ TEST(ops_broadcast_shapes_and_values)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(ctx);
-    float av[24], bv[3] = {10, 20, 30}, cv[4] = {1, 2, 3, 4};
-    for (int i = 0; i < 24; i++)
-        av[i] = (float)i;
+    const float *av = IOTA24;
+    float bv[3] = {10, 20, 30}, cv[4] = {1, 2, 3, 4};
     dc_tensor *a = T(ctx, av, 2, 3, 4), *b = T(ctx, bv, 3, 1), *c = T(ctx, cv, 4);
     dc_tensor *y = dc_add(ctx, a, b);
     REQUIRE(y);
@@ -395,10 +398,7 @@ TEST(ops_sum_mean_axes)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(ctx);
-    float v[24];
-    for (int i = 0; i < 24; i++)
-        v[i] = (float)i;
-    dc_tensor *x = T(ctx, v, 2, 3, 4);
+    dc_tensor *x = T(ctx, IOTA24, 2, 3, 4);
     dc_tensor *all = dc_sum(ctx, x, DC_ALL_AXES, 0), *allk = dc_mean(ctx, x, DC_ALL_AXES, 1);
     dc_tensor *s0 = dc_sum(ctx, x, 0, 0), *s1 = dc_sum(ctx, x, 1, 1), *m2 = dc_mean(ctx, x, -1, 0);
     REQUIRE(all && allk && s0 && s1 && m2);
@@ -422,10 +422,7 @@ TEST(ops_reshape_flatten_transpose)
 {
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(ctx);
-    float v[24];
-    for (int i = 0; i < 24; i++)
-        v[i] = (float)i;
-    dc_tensor *x = T(ctx, v, 2, 3, 4);
+    dc_tensor *x = T(ctx, IOTA24, 2, 3, 4);
     dc_tensor *r = dc_reshape(ctx, x, 3, DC_SHAPE(4, -1, 3));
     REQUIRE(r);
     CHECK_SHAPE(r, 4, 2, 3);
@@ -444,7 +441,7 @@ TEST(ops_reshape_flatten_transpose)
     dc_tensor *t20 = dc_transpose(ctx, x, 2, 0), *t11 = dc_transpose(ctx, x, 1, 1);
     REQUIRE(t20 && t11);
     CHECK_ALLCLOSE("transpose(2,0) = transpose(0,2)", dc_f32(t20), dc_f32(t), 24, 0, 0);
-    CHECK_ALLCLOSE("transpose(1,1) = copy", dc_f32(t11), v, 24, 0, 0);
+    CHECK_ALLCLOSE("transpose(1,1) = copy", dc_f32(t11), IOTA24, 24, 0, 0);
     dc_ctx_free(ctx);
 }
 

@@ -8,55 +8,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RTOL 1e-4
-#define ATOL 1e-5
 #define MAX_IN 8
 
-static const char *ref_dir(void)
-{
-    const char *p = getenv("DEEPC_REF_DIR");
-    return p && *p ? p : "tests/ref";
-}
-
-static dc_tdict *ref_load(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.safetensors", ref_dir(), name);
-    dc_tdict *d = dc_safetensors_read(path);
-    if (!d)
-        t_fail(__FILE__, __LINE__, "ref %s: cannot read %s: %s", name, path, dc_last_error());
-    return d;
-}
-
-/* Compare got (data of got_t's shape; may be NULL) with the reference tensor `want`: same shape,
- * then every element within RTOL/ATOL. The message names the case and the tensor. */
-static void ref_compare(const char *cs, const char *tensor, const dc_tensor *got_t,
-                        const float *got, const dc_tensor *want)
-{
-    char what[160], gs[64], ws[64];
-    snprintf(what, sizeof what, "ref %s: %s", cs, tensor);
-    if (!want) {
-        t_fail(__FILE__, __LINE__, "%s: missing from the reference file", what);
-        return;
-    }
-    if (!got_t || !got) {
-        t_fail(__FILE__, __LINE__, "%s: deepc produced none (%s)", what, dc_last_error());
-        return;
-    }
-    if (got_t->dtype != DC_F32) {
-        t_fail(__FILE__, __LINE__, "%s: deepc dtype %d, expected F32", what, (int)got_t->dtype);
-        return;
-    }
-    if (!dc_same_shape(got_t, want))
-        t_fail(__FILE__, __LINE__, "%s: shape %s, expected %s", what,
-               dc_shape_str(got_t, gs, sizeof gs), dc_shape_str(want, ws, sizeof ws));
-    if (got_t->numel == want->numel)
-        CHECK_ALLCLOSE(what, got, dc_f32(want), want->numel, RTOL, ATOL);
-}
+static dc_tdict *ref_load(const char *name) { return t_ref_load(t_ref_dir(NULL), name); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ops and losses                                                                             */
@@ -140,26 +97,6 @@ static dc_tensor *ref_apply(dc_ctx *ctx, const ref_op *c, dc_tensor **x, int n,
     return NULL;
 }
 
-/* Backward from y with the file's dy; a dy of another shape but the same size is re-wrapped so
- * that a shape mismatch (already reported) does not hide the gradient comparison. */
-static int ref_backward(dc_ctx *ctx, const char *cs, dc_tensor *y, const dc_tensor *dy)
-{
-    if (!dy) {
-        t_fail(__FILE__, __LINE__, "ref %s: dy missing from the reference file", cs);
-        return 0;
-    }
-    if (!dc_same_shape(y, dy) && y->numel == dy->numel)
-        dy = dc_wrap(ctx, DC_F32, y->ndim, y->shape, dy->data);
-    if (!dy || y->numel != dy->numel)
-        return 0;
-    dc_status st = dc_backward_with(ctx, y, dy);
-    if (st != DC_OK) {
-        t_fail(__FILE__, __LINE__, "ref %s: backward failed: %s", cs, dc_last_error());
-        return 0;
-    }
-    return 1;
-}
-
 /* Load case c, clone its inputs (requires_grad where the file has dx<i>), run, compare y and
  * every dx<i>. */
 static void run_op(const ref_op *c)
@@ -168,37 +105,15 @@ static void run_op(const ref_op *c)
     if (!d)
         return;
     dc_tensor *x[MAX_IN] = {0};
-    int n = 0, ok = 1;
-    char key[32];
-    for (; n < MAX_IN; n++) {
-        snprintf(key, sizeof key, "x%d", n);
-        const dc_tensor *t = dc_tdict_get(d, key);
-        if (!t)
-            break;
-        snprintf(key, sizeof key, "dx%d", n);
-        if (!(x[n] = dc_tensor_clone(t)) ||
-            (dc_tdict_get(d, key) && dc_tensor_requires_grad(x[n]) != DC_OK)) {
-            t_fail(__FILE__, __LINE__, "ref %s: cannot copy x%d: %s", c->name, n,
-                   dc_last_error());
-            ok = 0;
-            n++;
-            break;
-        }
-    }
+    int n = 0, ok = t_ref_inputs(c->name, d, x, MAX_IN, &n);
     dc_ctx *ctx = ok ? dc_ctx_new(0) : NULL;
     dc_tensor *y = ctx ? ref_apply(ctx, c, x, n, d) : NULL;
     if (ok && !y)
         t_fail(__FILE__, __LINE__, "ref %s: the op failed: %s", c->name, dc_last_error());
     if (y) {
-        ref_compare(c->name, "y", y, dc_f32(y), dc_tdict_get(d, "y"));
-        if (ref_backward(ctx, c->name, y, dc_tdict_get(d, "dy"))) {
-            for (int i = 0; i < n; i++) {
-                snprintf(key, sizeof key, "dx%d", i);
-                const dc_tensor *want = dc_tdict_get(d, key);
-                if (want)
-                    ref_compare(c->name, key, x[i], x[i]->grad, want);
-            }
-        }
+        t_ref_compare(c->name, "y", y, dc_f32(y), dc_tdict_get(d, "y"));
+        if (t_ref_backward(ctx, c->name, y, dc_tdict_get(d, "dy")))
+            t_ref_compare_grads(c->name, d, x, n);
     }
     dc_ctx_free(ctx);
     for (int i = 0; i < n; i++)
@@ -207,13 +122,8 @@ static void run_op(const ref_op *c)
 }
 
 /* The names of every case with a TEST, filled at load time (for ref_every_file_has_a_test). */
-static const char *ref_names[512];
-static int n_ref_names;
-static void ref_note(const char *name)
-{
-    if (n_ref_names < (int)(sizeof ref_names / sizeof *ref_names))
-        ref_names[n_ref_names++] = name;
-}
+static t_names ref_names;
+static void ref_note(const char *name) { t_names_add(&ref_names, name); }
 
 #define REF_OP(nm, ...)                                                                \
     static const ref_op refc_##nm = {.name = #nm, __VA_ARGS__};                        \
@@ -369,13 +279,13 @@ static void run_module_linear(const char *cs, int bias)
         t_fail(__FILE__, __LINE__, "ref %s: forward failed: %s", cs, dc_last_error());
         goto done;
     }
-    ref_compare(cs, "y", y, dc_f32(y), dc_tdict_get(d, "y"));
-    if (ref_backward(ctx, cs, y, dc_tdict_get(d, "dy"))) {
+    t_ref_compare(cs, "y", y, dc_f32(y), dc_tdict_get(d, "y"));
+    if (t_ref_backward(ctx, cs, y, dc_tdict_get(d, "dy"))) {
         dc_tensor *w = dc_model_find(m, "lin.weight"), *b = dc_model_find(m, "lin.bias");
-        ref_compare(cs, "dx0", x, x->grad, dc_tdict_get(d, "dx0"));
-        ref_compare(cs, "d.weight", w, w ? w->grad : NULL, dc_tdict_get(d, "d.weight"));
+        t_ref_compare(cs, "dx0", x, x->grad, dc_tdict_get(d, "dx0"));
+        t_ref_compare(cs, "d.weight", w, w ? w->grad : NULL, dc_tdict_get(d, "d.weight"));
         if (bias)
-            ref_compare(cs, "d.bias", b, b ? b->grad : NULL, dc_tdict_get(d, "d.bias"));
+            t_ref_compare(cs, "d.bias", b, b ? b->grad : NULL, dc_tdict_get(d, "d.bias"));
     }
 done:
     dc_tensor_free(x);
@@ -418,7 +328,7 @@ static dc_model *mlp_new(const char *cs)
         dc_model_free(m);
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/mlp_init.safetensors", ref_dir());
+    snprintf(path, sizeof path, "%s/mlp_init.safetensors", t_ref_dir(NULL));
     if (dc_model_load(m, path, 1, &rep) != DC_OK) {
         t_fail(__FILE__, __LINE__, "ref %s: strict dc_model_load(%s) failed: %s [%s]", cs, path,
                dc_last_error(), rep.text);
@@ -433,7 +343,7 @@ static void ref_compare_scalar(const char *cs, const char *key, float got, const
 {
     dc_tensor one = {.dtype = DC_F32, .ndim = 1, .shape = {1, 1, 1, 1, 1}, .numel = 1,
                      .data = &got};
-    ref_compare(cs, key, &one, &got, dc_tdict_get(d, key));
+    t_ref_compare(cs, key, &one, &got, dc_tdict_get(d, key));
 }
 
 /* One step k: forward, loss, backward, [clip], step, [scheduler]; compares as it goes. */
@@ -470,7 +380,7 @@ static int optim_one_step(const ref_optim *r, const char *cs, int k, dc_ctx *ctx
     for (int i = 0; i < 4; i++) {
         dc_tensor *p = dc_model_find(m, mlp_params[i]);
         snprintf(key, sizeof key, "step%d.%s", k, mlp_params[i]);
-        ref_compare(cs, key, p, p ? dc_f32(p) : NULL, dc_tdict_get(d, key));
+        t_ref_compare(cs, key, p, p ? dc_f32(p) : NULL, dc_tdict_get(d, key));
     }
     return !t_failed();
 }
@@ -496,7 +406,7 @@ static void run_optim(const ref_optim *r)
     if (ctx && (r->step_size <= 0 || s)) {
         for (int i = 0; i < 4; i++) {   /* the strict load gave the variant's initial weights */
             dc_tensor *p = dc_model_find(m, mlp_params[i]);
-            ref_compare(cs, mlp_params[i], p, p ? dc_f32(p) : NULL,
+            t_ref_compare(cs, mlp_params[i], p, p ? dc_f32(p) : NULL,
                         dc_tdict_get(d, mlp_params[i]));
         }
         /* stop at the first step that differs: the later ones only repeat it */
@@ -558,22 +468,6 @@ REF_OPTIM(adamw_amsgrad, ADAM(DC_ADAMW, .weight_decay = 0.1f, .amsgrad = 1))
 
 TEST(ref_every_file_has_a_test)
 {
-    DIR *dir = opendir(ref_dir());
-    REQUIRE(dir != NULL);
-    int seen = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        size_t len = strlen(e->d_name), ext = strlen(".safetensors");
-        if (len <= ext || strcmp(e->d_name + len - ext, ".safetensors") != 0 ||
-            strcmp(e->d_name, "mlp_init.safetensors") == 0)
-            continue;
-        int found = 0;
-        for (int i = 0; i < n_ref_names && !found; i++)
-            found = strlen(ref_names[i]) == len - ext &&
-                    strncmp(ref_names[i], e->d_name, len - ext) == 0;
-        CHECK(found, "ref: %s/%s has no test in tests/test_ref.c", ref_dir(), e->d_name);
-        seen++;
-    }
-    closedir(dir);
-    CHECK(seen == n_ref_names, "ref: %d reference files for %d tests", seen, n_ref_names);
+    t_ref_check_files(t_ref_dir(NULL), &ref_names, "mlp_init.safetensors",
+                      "tests/test_ref.c");
 }

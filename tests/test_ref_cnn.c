@@ -15,70 +15,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-#define RTOL 1e-4
-#define ATOL 1e-5
 #define MAX_IN 3
 
-static const char *cnn_dir(void)
-{
-    static char dir[512];
-    const char *p = getenv("DEEPC_REF_DIR");
-    snprintf(dir, sizeof dir, "%s/cnn", p && *p ? p : "tests/ref");
-    return dir;
-}
-
-static dc_tdict *cnn_load(const char *name)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s.safetensors", cnn_dir(), name);
-    dc_tdict *d = dc_safetensors_read(path);
-    if (!d)
-        t_fail(__FILE__, __LINE__, "ref %s: cannot read %s: %s", name, path, dc_last_error());
-    return d;
-}
-
-/* Compare got (data of got_t's shape; may be NULL) with the reference `want`: same dtype and
- * shape, then float elements within RTOL/ATOL and int64 elements exactly. */
-static void cnn_compare(const char *cs, const char *tensor, const dc_tensor *got_t,
-                        const void *got, const dc_tensor *want)
-{
-    char what[200], gs[64], ws[64];
-    snprintf(what, sizeof what, "ref %s: %s", cs, tensor);
-    if (!want) {
-        t_fail(__FILE__, __LINE__, "%s: missing from the reference file", what);
-        return;
-    }
-    if (!got_t || !got) {
-        t_fail(__FILE__, __LINE__, "%s: deepc produced none (%s)", what, dc_last_error());
-        return;
-    }
-    if (got_t->dtype != want->dtype) {
-        t_fail(__FILE__, __LINE__, "%s: deepc dtype %d, expected %d", what, (int)got_t->dtype,
-               (int)want->dtype);
-        return;
-    }
-    if (!dc_same_shape(got_t, want))
-        t_fail(__FILE__, __LINE__, "%s: shape %s, expected %s", what,
-               dc_shape_str(got_t, gs, sizeof gs), dc_shape_str(want, ws, sizeof ws));
-    if (got_t->numel != want->numel)
-        return;
-    if (want->dtype == DC_F32) {
-        CHECK_ALLCLOSE(what, got, dc_f32(want), want->numel, RTOL, ATOL);
-        return;
-    }
-    const int64_t *g = got, *w = dc_i64(want);
-    for (int64_t i = 0; i < want->numel; i++)
-        if (g[i] != w[i]) {
-            t_fail(__FILE__, __LINE__, "%s: element %lld is %lld, expected %lld", what,
-                   (long long)i, (long long)g[i], (long long)w[i]);
-            return;
-        }
-}
+static const char *cnn_dir(void) { return t_ref_dir("cnn"); }
+static dc_tdict *cnn_load(const char *name) { return t_ref_load(cnn_dir(), name); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ops: conv2d, pooling, batch norm                                                            */
@@ -130,43 +73,11 @@ static dc_tensor *cnn_apply(dc_ctx *ctx, const cnn_op *c, dc_tensor **x, int n, 
     return NULL;
 }
 
-/* Backward from y with the file's dy (re-wrapped when only the shape differs, so that a shape
- * mismatch, already reported, does not hide the gradient comparison). */
-static int cnn_backward(dc_ctx *ctx, const char *cs, dc_tensor *y, const dc_tensor *dy)
-{
-    if (!dy) {
-        t_fail(__FILE__, __LINE__, "ref %s: dy missing from the reference file", cs);
-        return 0;
-    }
-    if (!dc_same_shape(y, dy) && y->numel == dy->numel)
-        dy = dc_wrap(ctx, DC_F32, y->ndim, y->shape, dy->data);
-    if (!dy || y->numel != dy->numel)
-        return 0;
-    if (dc_backward_with(ctx, y, dy) != DC_OK) {
-        t_fail(__FILE__, __LINE__, "ref %s: backward failed: %s", cs, dc_last_error());
-        return 0;
-    }
-    return 1;
-}
-
 /* Copy x0.. (requires_grad where the file has dx<i>) and, for batch norm, the buffers. */
 static int cnn_inputs(const cnn_op *c, const dc_tdict *d, dc_tensor **x, int *n, dc_tensor **buf)
 {
-    char key[32];
-    for (*n = 0; *n < MAX_IN; (*n)++) {
-        snprintf(key, sizeof key, "x%d", *n);
-        const dc_tensor *t = dc_tdict_get(d, key);
-        if (!t)
-            break;
-        snprintf(key, sizeof key, "dx%d", *n);
-        if (!(x[*n] = dc_tensor_clone(t)) ||
-            (dc_tdict_get(d, key) && dc_tensor_requires_grad(x[*n]) != DC_OK)) {
-            t_fail(__FILE__, __LINE__, "ref %s: cannot copy x%d: %s", c->name, *n,
-                   dc_last_error());
-            (*n)++;
-            return 0;
-        }
-    }
+    if (!t_ref_inputs(c->name, d, x, MAX_IN, n))
+        return 0;
     for (int i = 0; c->kind == C_BN && i < 3; i++) {
         const dc_tensor *t = dc_tdict_get(d, bn_bufs[i]);
         if (!t || !(buf[i] = dc_tensor_clone(t))) {
@@ -191,18 +102,13 @@ static void run_cnn_op(const cnn_op *c)
     if (ctx && !y)
         t_fail(__FILE__, __LINE__, "ref %s: the op failed: %s", c->name, dc_last_error());
     if (y) {
-        cnn_compare(c->name, "y", y, y->data, dc_tdict_get(d, "y"));
+        t_ref_compare(c->name, "y", y, y->data, dc_tdict_get(d, "y"));
         for (int i = 0; c->kind == C_BN && i < 3; i++) {
             snprintf(key, sizeof key, "after.%s", bn_bufs[i]);
-            cnn_compare(c->name, key, buf[i], buf[i]->data, dc_tdict_get(d, key));
+            t_ref_compare(c->name, key, buf[i], buf[i]->data, dc_tdict_get(d, key));
         }
-        if (cnn_backward(ctx, c->name, y, dc_tdict_get(d, "dy")))
-            for (int i = 0; i < n; i++) {
-                snprintf(key, sizeof key, "dx%d", i);
-                const dc_tensor *want = dc_tdict_get(d, key);
-                if (want)
-                    cnn_compare(c->name, key, x[i], x[i]->grad, want);
-            }
+        if (t_ref_backward(ctx, c->name, y, dc_tdict_get(d, "dy")))
+            t_ref_compare_grads(c->name, d, x, n);
     }
     dc_ctx_free(ctx);
     for (int i = 0; i < MAX_IN; i++)
@@ -213,13 +119,8 @@ static void run_cnn_op(const cnn_op *c)
 }
 
 /* The files that have a TEST, filled at load time (for refcnn_every_file_has_a_test). */
-static const char *cnn_names[128];
-static int n_cnn_names;
-static void cnn_note(const char *name)
-{
-    if (n_cnn_names < (int)(sizeof cnn_names / sizeof *cnn_names))
-        cnn_names[n_cnn_names++] = name;
-}
+static t_names cnn_names;
+static void cnn_note(const char *name) { t_names_add(&cnn_names, name); }
 
 #define CNN_OP(nm, ...)                                                                \
     static const cnn_op cnnc_##nm = {.name = #nm, __VA_ARGS__};                        \
@@ -315,7 +216,7 @@ static void compare_state(const char *cs, const dc_model *m, const dc_tdict *d)
         const dc_tensor *t = dc_model_tensor(m, i);
         int buf = dc_model_is_buffer(m, i);
         snprintf(key, sizeof key, "%s.%s", buf ? "after" : "d", t->name);
-        cnn_compare(cs, key, t, buf ? t->data : (void *)t->grad, dc_tdict_get(d, key));
+        t_ref_compare(cs, key, t, buf ? t->data : (void *)t->grad, dc_tdict_get(d, key));
         n_par += !buf;
         n_buf += buf;
     }
@@ -350,9 +251,9 @@ static void run_model(const char *cs, dc_spec *s)
         t_fail(__FILE__, __LINE__, "ref %s: forward failed: %s", cs, dc_last_error());
         goto done;
     }
-    cnn_compare(cs, "logits", logits, logits->data, dc_tdict_get(d, "logits"));
+    t_ref_compare(cs, "logits", logits, logits->data, dc_tdict_get(d, "logits"));
     dc_tensor *loss1 = dc_reshape(ctx, loss, 1, DC_SHAPE(1));
-    cnn_compare(cs, "loss", loss1, loss1 ? loss1->data : NULL, dc_tdict_get(d, "loss"));
+    t_ref_compare(cs, "loss", loss1, loss1 ? loss1->data : NULL, dc_tdict_get(d, "loss"));
     if (dc_backward(ctx, loss) != DC_OK) {
         t_fail(__FILE__, __LINE__, "ref %s: backward failed: %s", cs, dc_last_error());
         goto done;
@@ -396,17 +297,12 @@ __attribute__((constructor)) static void cnnn_models(void)
 
 TEST(refcnn_cli_forward_torch_trained_lenet5)
 {
-    char y_path[600], cmd[2048], out[8192];
+    char y_path[600], out[8192];
     snprintf(y_path, sizeof y_path, "%s/y.npy", t_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s forward models/lenet5 --weights " TORCH_LENET
-             "/weights.safetensors --input " TORCH_LENET "/x.npy --output %s 2>&1",
-             t_deepc_bin(), y_path);
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p != NULL);
-    size_t len = fread(out, 1, sizeof out - 1, p);
-    out[len] = '\0';
-    int st = pclose(p), rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    CHECK(rc == 0, "%s exited %d:\n%s", cmd, rc, out);
+    int rc = t_run_deepc(out, sizeof out, "forward models/lenet5 --weights " TORCH_LENET
+                         "/weights.safetensors --input " TORCH_LENET "/x.npy --output %s",
+                         y_path);
+    CHECK(rc == 0, "deepc forward models/lenet5 ... --output %s exited %d:\n%s", y_path, rc, out);
     dc_tensor *got = rc == 0 ? dc_npy_load(y_path) : NULL;
     dc_tensor *want = dc_npy_load(TORCH_LENET "/y.npy");
     CHECK(want != NULL, "%s", dc_last_error());
@@ -427,21 +323,5 @@ TEST(refcnn_cli_forward_torch_trained_lenet5)
 
 TEST(refcnn_every_file_has_a_test)
 {
-    DIR *dir = opendir(cnn_dir());
-    REQUIRE(dir != NULL);
-    int seen = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        size_t len = strlen(e->d_name), ext = strlen(".safetensors");
-        if (len <= ext || strcmp(e->d_name + len - ext, ".safetensors") != 0)
-            continue;
-        int found = 0;
-        for (int i = 0; i < n_cnn_names && !found; i++)
-            found = strlen(cnn_names[i]) == len - ext &&
-                    strncmp(cnn_names[i], e->d_name, len - ext) == 0;
-        CHECK(found, "ref: %s/%s has no test in tests/test_ref_cnn.c", cnn_dir(), e->d_name);
-        seen++;
-    }
-    closedir(dir);
-    CHECK(seen == n_cnn_names, "ref: %d reference files for %d tests", seen, n_cnn_names);
+    t_ref_check_files(cnn_dir(), &cnn_names, NULL, "tests/test_ref_cnn.c");
 }

@@ -6,38 +6,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #define IMG 8         /* the tiny images are IMG x IMG */
 #define MARK 137      /* a gray level only the images use: seen in a PNG = images were drawn */
-
-/* Run "deepc show ARGS" capturing stdout+stderr into out; returns the exit code. */
-static int show(char *out, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int show(char *out, size_t size, const char *fmt, ...)
-{
-    char args[2048], cmd[2600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s show %s 2>&1", t_deepc_bin(), args);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static char out[1 << 16];
 
@@ -105,8 +79,7 @@ static int write_model(const char *dir, const char *name, const char *text)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s.spec", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+    if (!t_write_text(path, text))
         return -1;
     dc_rng rng;
     dc_rng_seed(&rng, 5, 0);
@@ -176,14 +149,15 @@ TEST(show_samples_grid_of_labelled_images)
 {
     const char *d = make_fixture();
     REQUIRE(d);
-    int rc = show(out, sizeof out, "samples --data fashion-mnist:%s --n 5 --out %s/s.png", d, d);
+    int rc = t_run_deepc(out, sizeof out, "show samples --data fashion-mnist:%s --n 5 --out "
+                         "%s/s.png", d, d);
     CHECK(rc == 0, "show samples exited %d:\n%s", rc, out);
     int mark = 0;
     /* 5 tiles of 8x8 drawn 10x: a 3x2 grid of 80-pixel tiles with captions. */
     if (check_png(d, "s.png", 3 * 80, 2 * 80 + 2 * 9, &mark) == 0)
         CHECK(mark, "s.png has no pixel of the images' gray %d", MARK);
-    rc = show(out, sizeof out, "samples --data fashion-mnist:%s --n 100 --seed 9 --out %s/r.png",
-              d, d);
+    rc = t_run_deepc(out, sizeof out, "show samples --data fashion-mnist:%s --n 100 --seed 9 "
+                     "--out %s/r.png", d, d);
     CHECK(rc == 0, "seeded samples (n above the set size) exited %d:\n%s", rc, out);
     check_png(d, "r.png", 5 * 80, 4 * 80, NULL);
 }
@@ -192,8 +166,8 @@ TEST(show_filters_of_the_first_conv)
 {
     const char *d = make_fixture();
     REQUIRE(d);
-    int rc = show(out, sizeof out, "filters %s/conv.spec --weights %s/conv.safetensors --out "
-                  "%s/f.png", d, d, d);
+    int rc = t_run_deepc(out, sizeof out, "show filters %s/conv.spec --weights "
+                         "%s/conv.safetensors --out %s/f.png", d, d, d);
     CHECK(rc == 0, "show filters exited %d:\n%s", rc, out);
     /* 3 output channels of one 3x3 kernel each, drawn at least 8x. */
     check_png(d, "f.png", 3 * 24, 24, NULL);
@@ -203,8 +177,9 @@ TEST(show_features_writes_input_and_every_conv_and_pool)
 {
     const char *d = make_fixture();
     REQUIRE(d);
-    int rc = show(out, sizeof out, "features %s/conv.spec --weights %s/conv.safetensors --data "
-                  "fashion-mnist:%s --index 4 --out %s/feat", d, d, d, d);
+    int rc = t_run_deepc(out, sizeof out, "show features %s/conv.spec --weights "
+                         "%s/conv.safetensors --data fashion-mnist:%s --index 4 --out %s/feat",
+                         d, d, d, d);
     CHECK(rc == 0, "show features exited %d:\n%s", rc, out);
     char fd[1024];
     snprintf(fd, sizeof fd, "%s/feat", d);
@@ -221,8 +196,9 @@ TEST(show_errors_grid)
 {
     const char *d = make_fixture();
     REQUIRE(d);
-    int rc = show(out, sizeof out, "errors %s/conv.spec --weights %s/conv.safetensors --data "
-                  "fashion-mnist:%s --n 4 --out %s/e.png", d, d, d, d);
+    int rc = t_run_deepc(out, sizeof out, "show errors %s/conv.spec --weights "
+                         "%s/conv.safetensors --data fashion-mnist:%s --n 4 --out %s/e.png", d,
+                         d, d, d);
     CHECK(rc == 0, "show errors exited %d:\n%s", rc, out);
     CHECK(strstr(out, "misclassified"), "no count of misclassified images:\n%s", out);
     check_png(d, "e.png", 80, 30, NULL);
@@ -254,13 +230,13 @@ TEST(show_bad_input_exits_2_and_writes_nothing)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char args[2048];
         snprintf(args, sizeof args, bad[i], d, d, d, d);
-        int rc = show(out, sizeof out, "%s", args);
+        int rc = t_run_deepc(out, sizeof out, "show %s", args);
         CHECK(rc == 2, "'show %s' should exit 2, got %d:\n%s", args, rc, out);
         CHECK(strstr(out, "deepc") != NULL, "'show %s' gave no message", args);
         CHECK(!exists(d, "x.png"), "'show %s' wrote x.png", args);
     }
-    CHECK(show(out, sizeof out, "--help") == 0 && strstr(out, "features"), "show --help:\n%s",
-          out);
+    CHECK(t_run_deepc(out, sizeof out, "show --help") == 0 && strstr(out, "features"),
+          "show --help:\n%s", out);
 }
 
 TEST(show_mismatched_input_shape_is_named)
@@ -271,8 +247,8 @@ TEST(show_mismatched_input_shape_is_named)
     snprintf(spec, sizeof spec, "%s/wide", d);
     REQUIRE(write_model(d, "wide", "[input]\nshape = 1, 6, 6\n[conv2d c1]\nout_channels = 2\n"
                                    "kernel = 3\n") == 0);
-    int rc = show(out, sizeof out, "features %s.spec --weights %s.safetensors --data "
-                  "fashion-mnist:%s --out %s/fw", spec, spec, d, d);
+    int rc = t_run_deepc(out, sizeof out, "show features %s.spec --weights %s.safetensors "
+                         "--data fashion-mnist:%s --out %s/fw", spec, spec, d, d);
     CHECK(rc == 2, "a model for 6x6 input on 8x8 images should exit 2, got %d:\n%s", rc, out);
     CHECK(strstr(out, "[1, 6, 6]") && strstr(out, "[1, 8, 8]"), "message: %s", out);
     CHECK(!exists(d, "fw"), "the output directory was created");

@@ -434,7 +434,9 @@ static int64_t module_params(const dc_model *m, const char *name)
     int64_t n = 0;
     for (int i = 0; i < dc_model_n_tensors(m); i++) {
         const dc_tensor *t = dc_model_tensor(m, i);
-        if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.')
+        /* "<module>.<key>" with a key of no dots: a layer "a" does not own "a.b.weight" */
+        if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.' &&
+            !strchr(t->name + k + 1, '.'))
             n += t->numel;
     }
     return n;
@@ -499,6 +501,9 @@ int cmd_summary(int argc, char **argv)
         printf("%-14.14s %-18.18s %-20s %12s %14s %14s %10.1f\n", mod->name, mod->type,
                dc_shape_str(outs[i], s, sizeof s), c1, c2, c3, (double)act / 1024);
     }
+    if (tp != dc_model_n_trainable(m))
+        fprintf(stderr, "deepc summary: %lld parameters belong to no layer\n",
+                (long long)(dc_model_n_trainable(m) - tp));
     print_count(tp, c1, sizeof c1);
     print_count(tm, c2, sizeof c2);
     print_count(2 * tm, c3, sizeof c3);

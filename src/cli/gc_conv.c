@@ -9,6 +9,23 @@
 
 #include <stdlib.h>
 
+/* <kind>_setup_<i>: point *st at row i of <kind>_cfgs and run <kind>_setup on that row. */
+#define CFG_SETUP(kind, i)                                                                \
+    static int kind##_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                    \
+    {                                                                                     \
+        *st = (void *)&kind##_cfgs[i];                                                    \
+        return kind##_setup(&kind##_cfgs[i], r, ins);                                     \
+    }
+
+/* n when ins[0..n) were all made, else -1. */
+static int all_made(dc_tensor **ins, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!ins[i])
+            return -1;
+    return n;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* conv2d                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
@@ -39,11 +56,7 @@ static int conv_setup(const conv_cfg *c, dc_rng *r, dc_tensor **ins)
     ins[0] = gc_param(r, 4, DC_SHAPE(c->N, c->C, c->H, c->W), -1, 1);
     ins[1] = gc_param(r, 4, DC_SHAPE(c->O, c->C / c->o.groups, c->kh, c->kw), -0.5f, 0.5f);
     ins[2] = c->bias ? gc_param(r, 1, DC_SHAPE(c->O), -0.5f, 0.5f) : NULL;
-    int n = c->bias ? 3 : 2;
-    for (int i = 0; i < n; i++)
-        if (!ins[i])
-            return -1;
-    return n;
+    return all_made(ins, c->bias ? 3 : 2);
 }
 
 static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
@@ -52,14 +65,9 @@ static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
     return dc_conv2d(ctx, ins[0], ins[1], c->bias ? ins[2] : NULL, &c->o);
 }
 
-#define CONV_SETUP(i)                                                                     \
-    static int conv_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                      \
-    {                                                                                     \
-        *st = (void *)&conv_cfgs[i];                                                      \
-        return conv_setup(&conv_cfgs[i], r, ins);                                         \
-    }
-CONV_SETUP(0) CONV_SETUP(1) CONV_SETUP(2) CONV_SETUP(3) CONV_SETUP(4) CONV_SETUP(5)
-CONV_SETUP(6) CONV_SETUP(7) CONV_SETUP(8) CONV_SETUP(9) CONV_SETUP(10) CONV_SETUP(11)
+CFG_SETUP(conv, 0) CFG_SETUP(conv, 1) CFG_SETUP(conv, 2) CFG_SETUP(conv, 3) CFG_SETUP(conv, 4)
+CFG_SETUP(conv, 5) CFG_SETUP(conv, 6) CFG_SETUP(conv, 7) CFG_SETUP(conv, 8) CFG_SETUP(conv, 9)
+CFG_SETUP(conv, 10) CFG_SETUP(conv, 11)
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
@@ -126,15 +134,9 @@ static dc_tensor *pool_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
     }
 }
 
-#define POOL_SETUP(i)                                                                     \
-    static int pool_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                      \
-    {                                                                                     \
-        *st = (void *)&pool_cfgs[i];                                                      \
-        return pool_setup(&pool_cfgs[i], r, ins);                                         \
-    }
-POOL_SETUP(0) POOL_SETUP(1) POOL_SETUP(2) POOL_SETUP(3) POOL_SETUP(4) POOL_SETUP(5)
-POOL_SETUP(6) POOL_SETUP(7) POOL_SETUP(8) POOL_SETUP(9) POOL_SETUP(10) POOL_SETUP(11)
-POOL_SETUP(12)
+CFG_SETUP(pool, 0) CFG_SETUP(pool, 1) CFG_SETUP(pool, 2) CFG_SETUP(pool, 3) CFG_SETUP(pool, 4)
+CFG_SETUP(pool, 5) CFG_SETUP(pool, 6) CFG_SETUP(pool, 7) CFG_SETUP(pool, 8) CFG_SETUP(pool, 9)
+CFG_SETUP(pool, 10) CFG_SETUP(pool, 11) CFG_SETUP(pool, 12)
 
 /* ------------------------------------------------------------------------------------------ */
 /* batch norm (op)                                                                             */
@@ -168,10 +170,7 @@ static int bn_setup(const bn_cfg *c, dc_rng *r, dc_tensor **ins)
         ins[n++] = gc_const(r, 1, DC_SHAPE(C), -0.3f, 0.3f);
         ins[n++] = gc_const(r, 1, DC_SHAPE(C), 0.5f, 1.5f);
     }
-    for (int i = 0; i < n; i++)
-        if (!ins[i])
-            return -1;
-    return n;
+    return all_made(ins, n);
 }
 
 static dc_tensor *bn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
@@ -183,13 +182,7 @@ static dc_tensor *bn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
     return dc_batch_norm(ctx, ins[0], w, b, rm, rv, NULL, 0.1f, 1e-5f);
 }
 
-#define BN_SETUP(i)                                                                       \
-    static int bn_setup_##i(dc_rng *r, dc_tensor **ins, void **st)                        \
-    {                                                                                     \
-        *st = (void *)&bn_cfgs[i];                                                        \
-        return bn_setup(&bn_cfgs[i], r, ins);                                             \
-    }
-BN_SETUP(0) BN_SETUP(1) BN_SETUP(2) BN_SETUP(3) BN_SETUP(4)
+CFG_SETUP(bn, 0) CFG_SETUP(bn, 1) CFG_SETUP(bn, 2) CFG_SETUP(bn, 3) CFG_SETUP(bn, 4)
 
 /* ------------------------------------------------------------------------------------------ */
 /* modules: the model's trainable tensors are inputs; teardown frees the model                 */

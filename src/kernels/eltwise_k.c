@@ -21,6 +21,14 @@
 #define PAR_FOR_IF(cond) (void)(cond); /* evaluated for nothing: keeps the flag "used" */
 #endif
 
+/* for (i < n) STMT, on the OpenMP team when `par` (each i independent: any thread count gives
+ * the same result) */
+#define EACH_I(...)                                                                          \
+    do {                                                                                     \
+        PAR_FOR_IF(par)                                                                      \
+        for (int64_t i = 0; i < n; i++) __VA_ARGS__;                                         \
+    } while (0)
+
 #define K_SQRT1_2 0.70710678118654752440f    /* 1/√2 */
 #define K_INV_SQRT_2PI 0.39894228040143267794f /* 1/√(2π) */
 #define K_SQRT_2_OVER_PI 0.79788456080286535588f /* √(2/π) */
@@ -35,42 +43,18 @@ void dc_k_unary_fwd(dc_k_unary op, int64_t n, float s, const float *restrict x,
 {
     const int par = n >= DC_K_PAR_MIN;
     switch (op) {
-    case DC_K_NEG:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = -x[i];
-        break;
-    case DC_K_EXP:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
-        break;
-    case DC_K_LOG:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]);
-        break;
-    case DC_K_SQRT:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]);
-        break;
-    case DC_K_ABS:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
-        break;
-    case DC_K_ADD_SCALAR:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] + s;
-        break;
-    case DC_K_MUL_SCALAR:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
-        break;
+    case DC_K_NEG: EACH_I(y[i] = -x[i]); break;
+    case DC_K_EXP: EACH_I(y[i] = expf(x[i])); break;
+    case DC_K_LOG: EACH_I(y[i] = logf(x[i])); break;
+    case DC_K_SQRT: EACH_I(y[i] = sqrtf(x[i])); break;
+    case DC_K_ABS: EACH_I(y[i] = fabsf(x[i])); break;
+    case DC_K_ADD_SCALAR: EACH_I(y[i] = x[i] + s); break;
+    case DC_K_MUL_SCALAR: EACH_I(y[i] = x[i] * s); break;
     case DC_K_POW_SCALAR:
-        if (s == 2.0f) {
-            PAR_FOR_IF(par)
-            for (int64_t i = 0; i < n; i++) y[i] = x[i] * x[i];
-        } else {
-            PAR_FOR_IF(par)
-            for (int64_t i = 0; i < n; i++) y[i] = powf(x[i], s);
-        }
+        if (s == 2.0f)
+            EACH_I(y[i] = x[i] * x[i]);
+        else
+            EACH_I(y[i] = powf(x[i], s));
         break;
     }
 }
@@ -80,45 +64,20 @@ void dc_k_unary_bwd(dc_k_unary op, int64_t n, float s, const float *restrict x,
 {
     const int par = n >= DC_K_PAR_MIN;
     switch (op) {
-    case DC_K_NEG:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] -= dy[i];
-        break;
-    case DC_K_EXP:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i];
-        break;
-    case DC_K_LOG:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] / x[i];
-        break;
-    case DC_K_SQRT:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * 0.5f / y[i];
-        break;
-    case DC_K_ABS:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++)
-            dx[i] += x[i] > 0.0f ? dy[i] : (x[i] < 0.0f ? -dy[i] : 0.0f);
-        break;
-    case DC_K_ADD_SCALAR:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-        break;
-    case DC_K_MUL_SCALAR:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * s;
-        break;
+    case DC_K_NEG: EACH_I(dx[i] -= dy[i]); break;
+    case DC_K_EXP: EACH_I(dx[i] += dy[i] * y[i]); break;
+    case DC_K_LOG: EACH_I(dx[i] += dy[i] / x[i]); break;
+    case DC_K_SQRT: EACH_I(dx[i] += dy[i] * 0.5f / y[i]); break;
+    case DC_K_ABS: EACH_I(dx[i] += x[i] > 0.0f ? dy[i] : (x[i] < 0.0f ? -dy[i] : 0.0f)); break;
+    case DC_K_ADD_SCALAR: EACH_I(dx[i] += dy[i]); break;
+    case DC_K_MUL_SCALAR: EACH_I(dx[i] += dy[i] * s); break;
     case DC_K_POW_SCALAR:
         if (s == 0.0f)
             break; /* x^0 = 1: zero gradient everywhere (PyTorch) */
-        if (s == 2.0f) {
-            PAR_FOR_IF(par)
-            for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * 2.0f * x[i];
-        } else {
-            PAR_FOR_IF(par)
-            for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * s * powf(x[i], s - 1.0f);
-        }
+        if (s == 2.0f)
+            EACH_I(dx[i] += dy[i] * 2.0f * x[i]);
+        else
+            EACH_I(dx[i] += dy[i] * s * powf(x[i], s - 1.0f));
         break;
     }
 }
@@ -132,22 +91,10 @@ void dc_k_binary_fwd(dc_k_binary op, int64_t n, const float *restrict a,
 {
     const int par = n >= DC_K_PAR_MIN;
     switch (op) {
-    case DC_K_ADD:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-        break;
-    case DC_K_SUB:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i];
-        break;
-    case DC_K_MUL:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
-        break;
-    case DC_K_DIV:
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i];
-        break;
+    case DC_K_ADD: EACH_I(y[i] = a[i] + b[i]); break;
+    case DC_K_SUB: EACH_I(y[i] = a[i] - b[i]); break;
+    case DC_K_MUL: EACH_I(y[i] = a[i] * b[i]); break;
+    case DC_K_DIV: EACH_I(y[i] = a[i] / b[i]); break;
     }
 }
 
@@ -156,23 +103,17 @@ static void binary_grad(dc_k_binary op, int is_b, int64_t n, const float *a, con
                         const float *y, const float *dy, float *d)
 {
     const int par = n >= DC_K_PAR_MIN;
-    if (op == DC_K_ADD || (op == DC_K_SUB && !is_b)) {
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) d[i] += dy[i];
-    } else if (op == DC_K_SUB) {
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) d[i] -= dy[i];
-    } else if (op == DC_K_MUL) {
-        const float *o = is_b ? a : b;
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) d[i] += dy[i] * o[i];
-    } else if (!is_b) { /* d(a/b)/da = 1/b */
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) d[i] += dy[i] / b[i];
-    } else { /* d(a/b)/db = -a/b² = -y/b */
-        PAR_FOR_IF(par)
-        for (int64_t i = 0; i < n; i++) d[i] -= dy[i] * y[i] / b[i];
-    }
+    const float *o = is_b ? a : b;
+    if (op == DC_K_ADD || (op == DC_K_SUB && !is_b))
+        EACH_I(d[i] += dy[i]);
+    else if (op == DC_K_SUB)
+        EACH_I(d[i] -= dy[i]);
+    else if (op == DC_K_MUL)
+        EACH_I(d[i] += dy[i] * o[i]);
+    else if (!is_b) /* d(a/b)/da = 1/b */
+        EACH_I(d[i] += dy[i] / b[i]);
+    else /* d(a/b)/db = -a/b² = -y/b */
+        EACH_I(d[i] -= dy[i] * y[i] / b[i]);
 }
 
 void dc_k_binary_bwd(dc_k_binary op, int64_t n, const float *a, const float *b, const float *y,

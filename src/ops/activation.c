@@ -14,128 +14,72 @@ static dc_status grad_of(dc_ctx *ctx, dc_tensor *t, float **g)
     return (!*g && t && (t->flags & DC_TF_REQUIRES_GRAD)) ? DC_ERR_NOMEM : DC_OK;
 }
 
-/* An arena output like x after the common checks; NULL if x is NULL or not float. */
-static dc_tensor *act_out(dc_ctx *ctx, const char *op, dc_tensor *x)
+/* ---- relu, leaky_relu, sigmoid, tanh, gelu: y = f(x; s) elementwise ---- */
+
+typedef enum act_kind {
+    ACT_RELU,    /* max(0, x);          dx += dy ⊙ [y > 0] */
+    ACT_LEAKY,   /* x > 0 ? x : s·x;    dx += dy ⊙ (x > 0 ? 1 : s) */
+    ACT_SIGMOID, /* 1/(1 + e^−x);       dx += dy ⊙ y(1 − y) */
+    ACT_TANH,    /* tanh x;             dx += dy ⊙ (1 − y²) */
+    ACT_GELU     /* x·Φ(x), s: tanh form; dx += dy ⊙ (Φ(x) + x·φ(x)), tanh form in eltwise_k.c */
+} act_kind;
+
+static dc_status act_bwd(dc_ctx *ctx, dc_node *n)
+{ /* dx += dy ⊙ f'(x), f' of the kind ia[0] with s = fa[0] (see act_kind) */
+    dc_tensor *x = n->in[0], *y = n->out;
+    const int64_t len = x->numel;
+    const float s = n->fa[0];
+    float *dx;
+    if (grad_of(ctx, x, &dx) != DC_OK)
+        return DC_ERR_NOMEM;
+    if (!dx)
+        return DC_OK;
+    switch ((act_kind)n->ia[0]) {
+    case ACT_RELU: dc_k_relu_bwd(len, dc_f32(y), y->grad, dx); break;
+    case ACT_LEAKY: dc_k_leaky_relu_bwd(len, s, dc_f32(x), y->grad, dx); break;
+    case ACT_SIGMOID: dc_k_sigmoid_bwd(len, dc_f32(y), y->grad, dx); break;
+    case ACT_TANH: dc_k_tanh_bwd(len, dc_f32(y), y->grad, dx); break;
+    case ACT_GELU: dc_k_gelu_bwd(len, s != 0.0f, dc_f32(x), y->grad, dx); break;
+    }
+    return DC_OK;
+}
+
+static dc_tensor *act(dc_ctx *ctx, const char *op, act_kind kind, dc_tensor *x, float s)
 {
     if (!x || !dc_check_f32(op, x, "input"))
         return NULL;
-    return dc_empty_like(ctx, x);
-}
-
-/* ---- relu, leaky_relu ---- */
-
-static dc_status relu_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy ⊙ [y > 0] */
-    dc_tensor *x = n->in[0], *y = n->out;
-    float *dx;
-    if (grad_of(ctx, x, &dx) != DC_OK)
-        return DC_ERR_NOMEM;
-    if (dx)
-        dc_k_relu_bwd(x->numel, dc_f32(y), y->grad, dx);
-    return DC_OK;
-}
-
-dc_tensor *dc_relu(dc_ctx *ctx, dc_tensor *x)
-{
-    dc_tensor *y = act_out(ctx, "relu", x);
+    dc_tensor *y = dc_empty_like(ctx, x);
     if (!y)
         return NULL;
-    dc_k_relu_fwd(x->numel, dc_f32(x), dc_f32(y));
-    dc_record(ctx, "relu", relu_bwd, y, 1, &x);
+    const int64_t len = x->numel;
+    switch (kind) {
+    case ACT_RELU: dc_k_relu_fwd(len, dc_f32(x), dc_f32(y)); break;
+    case ACT_LEAKY: dc_k_leaky_relu_fwd(len, s, dc_f32(x), dc_f32(y)); break;
+    case ACT_SIGMOID: dc_k_sigmoid_fwd(len, dc_f32(x), dc_f32(y)); break;
+    case ACT_TANH: dc_k_tanh_fwd(len, dc_f32(x), dc_f32(y)); break;
+    case ACT_GELU: dc_k_gelu_fwd(len, s != 0.0f, dc_f32(x), dc_f32(y)); break;
+    }
+    dc_node *n = dc_record(ctx, op, act_bwd, y, 1, &x);
+    if (n) {
+        n->ia[0] = kind;
+        n->fa[0] = s;
+    }
     return y;
 }
 
-static dc_status leaky_relu_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy ⊙ (x > 0 ? 1 : slope) */
-    dc_tensor *x = n->in[0], *y = n->out;
-    float *dx;
-    if (grad_of(ctx, x, &dx) != DC_OK)
-        return DC_ERR_NOMEM;
-    if (dx)
-        dc_k_leaky_relu_bwd(x->numel, n->fa[0], dc_f32(x), y->grad, dx);
-    return DC_OK;
-}
-
+dc_tensor *dc_relu(dc_ctx *ctx, dc_tensor *x) { return act(ctx, "relu", ACT_RELU, x, 0.0f); }
 dc_tensor *dc_leaky_relu(dc_ctx *ctx, dc_tensor *x, float slope)
 {
-    dc_tensor *y = act_out(ctx, "leaky_relu", x);
-    if (!y)
-        return NULL;
-    dc_k_leaky_relu_fwd(x->numel, slope, dc_f32(x), dc_f32(y));
-    dc_node *n = dc_record(ctx, "leaky_relu", leaky_relu_bwd, y, 1, &x);
-    if (n)
-        n->fa[0] = slope;
-    return y;
+    return act(ctx, "leaky_relu", ACT_LEAKY, x, slope);
 }
-
-/* ---- sigmoid, tanh ---- */
-
-static dc_status sigmoid_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy ⊙ y(1 − y) */
-    dc_tensor *x = n->in[0], *y = n->out;
-    float *dx;
-    if (grad_of(ctx, x, &dx) != DC_OK)
-        return DC_ERR_NOMEM;
-    if (dx)
-        dc_k_sigmoid_bwd(x->numel, dc_f32(y), y->grad, dx);
-    return DC_OK;
-}
-
 dc_tensor *dc_sigmoid(dc_ctx *ctx, dc_tensor *x)
 {
-    dc_tensor *y = act_out(ctx, "sigmoid", x);
-    if (!y)
-        return NULL;
-    dc_k_sigmoid_fwd(x->numel, dc_f32(x), dc_f32(y));
-    dc_record(ctx, "sigmoid", sigmoid_bwd, y, 1, &x);
-    return y;
+    return act(ctx, "sigmoid", ACT_SIGMOID, x, 0.0f);
 }
-
-static dc_status tanh_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy ⊙ (1 − y²) */
-    dc_tensor *x = n->in[0], *y = n->out;
-    float *dx;
-    if (grad_of(ctx, x, &dx) != DC_OK)
-        return DC_ERR_NOMEM;
-    if (dx)
-        dc_k_tanh_bwd(x->numel, dc_f32(y), y->grad, dx);
-    return DC_OK;
-}
-
-dc_tensor *dc_tanh(dc_ctx *ctx, dc_tensor *x)
-{
-    dc_tensor *y = act_out(ctx, "tanh", x);
-    if (!y)
-        return NULL;
-    dc_k_tanh_fwd(x->numel, dc_f32(x), dc_f32(y));
-    dc_record(ctx, "tanh", tanh_bwd, y, 1, &x);
-    return y;
-}
-
-/* ---- gelu ---- */
-
-static dc_status gelu_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy ⊙ gelu'(x) (exact: Φ(x) + x·φ(x); tanh form: see kernels/eltwise_k.c) */
-    dc_tensor *x = n->in[0], *y = n->out;
-    float *dx;
-    if (grad_of(ctx, x, &dx) != DC_OK)
-        return DC_ERR_NOMEM;
-    if (dx)
-        dc_k_gelu_bwd(x->numel, (int)n->ia[0], dc_f32(x), y->grad, dx);
-    return DC_OK;
-}
-
+dc_tensor *dc_tanh(dc_ctx *ctx, dc_tensor *x) { return act(ctx, "tanh", ACT_TANH, x, 0.0f); }
 dc_tensor *dc_gelu(dc_ctx *ctx, dc_tensor *x, int approximate)
 {
-    dc_tensor *y = act_out(ctx, "gelu", x);
-    if (!y)
-        return NULL;
-    approximate = approximate != 0;
-    dc_k_gelu_fwd(x->numel, approximate, dc_f32(x), dc_f32(y));
-    dc_node *n = dc_record(ctx, "gelu", gelu_bwd, y, 1, &x);
-    if (n)
-        n->ia[0] = approximate;
-    return y;
+    return act(ctx, "gelu", ACT_GELU, x, approximate ? 1.0f : 0.0f);
 }
 
 /* ---- softmax, log_softmax ---- */

@@ -70,39 +70,20 @@ typedef struct ew_args {
     const float *pw; /* pos_weight [K] in the arena, or NULL */
 } ew_args;
 
-/* out[i] = ℓ(x_i, y_i). */
-static void ew_forward(const ew_args *a, int64_t n, const float *x, const float *y, float *out)
+/* out[i] = ℓ(x_i, y_i), or ∂ℓ_i/∂x_i when dx is set. */
+static void ew_eval(const ew_args *a, bool dx, int64_t n, const float *x, const float *y,
+                    float *out)
 {
-    switch (a->kind) {
-    case EW_MSE: dc_k_mse_fwd(n, x, y, out); break;
-    case EW_L1: dc_k_l1_fwd(n, x, y, out); break;
-    case EW_SMOOTH_L1:
-        if (a->param > 0.0f)
-            dc_k_smooth_l1_fwd(n, x, y, a->param, out);
-        else
-            dc_k_l1_fwd(n, x, y, out); /* beta == 0 is L1, as in PyTorch */
-        break;
-    case EW_HUBER: dc_k_huber_fwd(n, x, y, a->param, out); break;
-    case EW_BCE: dc_k_bce_fwd(n, x, y, out); break;
-    case EW_BCEL: dc_k_bcel_fwd(a->K ? n / a->K : 0, a->K, x, y, a->pw, out); break;
-    }
-}
-
-/* out[i] = ∂ℓ_i/∂x_i. */
-static void ew_dx(const ew_args *a, int64_t n, const float *x, const float *y, float *out)
-{
-    switch (a->kind) {
-    case EW_MSE: dc_k_mse_dx(n, x, y, out); break;
-    case EW_L1: dc_k_l1_dx(n, x, y, out); break;
-    case EW_SMOOTH_L1:
-        if (a->param > 0.0f)
-            dc_k_smooth_l1_dx(n, x, y, a->param, out);
-        else
-            dc_k_l1_dx(n, x, y, out);
-        break;
-    case EW_HUBER: dc_k_huber_dx(n, x, y, a->param, out); break;
-    case EW_BCE: dc_k_bce_dp(n, x, y, out); break;
-    case EW_BCEL: dc_k_bcel_dx(a->K ? n / a->K : 0, a->K, x, y, a->pw, out); break;
+    const int64_t rows = a->K ? n / a->K : 0; /* BCE with logits: x, y [rows, K] */
+    /* smooth L1 with beta == 0 is L1, as in PyTorch */
+    const enum ew_kind k = a->kind == EW_SMOOTH_L1 && !(a->param > 0.0f) ? EW_L1 : a->kind;
+    switch (k) {
+    case EW_MSE: (dx ? dc_k_mse_dx : dc_k_mse_fwd)(n, x, y, out); break;
+    case EW_L1: (dx ? dc_k_l1_dx : dc_k_l1_fwd)(n, x, y, out); break;
+    case EW_SMOOTH_L1: (dx ? dc_k_smooth_l1_dx : dc_k_smooth_l1_fwd)(n, x, y, a->param, out); break;
+    case EW_HUBER: (dx ? dc_k_huber_dx : dc_k_huber_fwd)(n, x, y, a->param, out); break;
+    case EW_BCE: (dx ? dc_k_bce_dp : dc_k_bce_fwd)(n, x, y, out); break;
+    case EW_BCEL: (dx ? dc_k_bcel_dx : dc_k_bcel_fwd)(rows, a->K, x, y, a->pw, out); break;
     }
 }
 
@@ -128,7 +109,7 @@ static dc_status ew_bwd(dc_ctx *ctx, dc_node *nd)
         return DC_ERR_NOMEM;
     const float *xp = dc_f32(x), *yp = dc_f32(y);
     if (dx || (dy && a->kind < EW_BCE)) {
-        ew_dx(a, n, xp, yp, v);
+        ew_eval(a, true, n, xp, yp, v);
         if (dx)
             dc_k_grad_acc(n, v, g, s, dx);
         if (dy && a->kind < EW_BCE)
@@ -216,7 +197,7 @@ static dc_tensor *ew_loss(dc_ctx *ctx, ew_args a, dc_tensor *x, dc_tensor *y,
     } else if (!(v = dc_ctx_alloc(ctx, (size_t)n * sizeof *v))) {
         return NULL;
     }
-    ew_forward(&a, n, dc_f32(x), dc_f32(y), v);
+    ew_eval(&a, false, n, dc_f32(x), dc_f32(y), v);
     if (a.red != DC_NONE && !(out = scalar_of(ctx, n, v, a.red == DC_MEAN ? (double)n : 1.0)))
         return NULL;
     ew_args *saved = dc_ctx_alloc(ctx, sizeof *saved);

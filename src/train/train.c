@@ -172,7 +172,7 @@ typedef struct run {
 } run;
 
 /* One pass over order[0..n_train). Returns the mean loss and accuracy through *loss, *acc. */
-static dc_status train_epoch(run *r, int ep, double *loss, double *acc)
+static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t *n_seen)
 {
     const dc_train_opts *o = r->o;
     double loss_sum = 0, t0 = now_s();
@@ -218,6 +218,7 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc)
         if (o->max_steps > 0 && r->step >= o->max_steps)
             break;
     }
+    *n_seen = seen;
     *loss = seen ? loss_sum / (double)seen : 0;
     *acc = seen ? (double)correct / (double)seen : 0;
     return DC_OK;
@@ -263,7 +264,8 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
     r.prog.t0 = now_s();
     for (int ep = 1; ep <= o->epochs && st == DC_OK; ep++) {
         double loss = 0, acc = 0, t0 = now_s();
-        if ((st = train_epoch(&r, ep, &loss, &acc)) != DC_OK)
+        int64_t seen = 0;
+        if ((st = train_epoch(&r, ep, &loss, &acc, &seen)) != DC_OK)
             break;
         double dt = now_s() - t0;
         dc_eval_result v = {0};
@@ -276,7 +278,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
             if (o->val_size > 0)
                 printf("  val_loss %.4f  val_acc %.4f", v.loss, v.accuracy);
             printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r.opt), dt,
-                   (double)r.n_train / dt);
+                   (double)seen / dt);
             fflush(stdout);
         }
         if (sched)

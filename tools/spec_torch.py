@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Build a PyTorch module from a deepc model spec (docs/model-format.md).
+
+The module's state_dict keys equal deepc's parameter names (a layer called "layer1.0.conv1"
+becomes the nested submodule layer1 -> 0 -> conv1), so weights move between the two with
+safetensors files and no renaming:
+
+    import spec_torch
+    model = spec_torch.build("models/lenet5")
+    y = model(torch.zeros(8, 1, 28, 28))
+
+Only what deepc's spec builder knows is accepted; sizes that deepc infers (in_channels,
+in_features, num_features) are inferred here the same way, by running each layer once on a
+zero batch. Used by bench/train_torch.py to time PyTorch on exactly the model deepc trains.
+"""
+import math
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def parse(path):
+    """[(type, name, {key: value}, line)] in file order."""
+    layers = []
+    with open(path) as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("["):
+                head = line.strip("[]").split()
+                layers.append([head[0].lower(), head[1] if len(head) > 1 else "", {}, no])
+            else:
+                key, val = (s.strip() for s in line.split("=", 1))
+                layers[-1][2][key] = val
+    return layers
+
+
+def ints(v):
+    return [int(s) for s in v.split(",")]
+
+
+def pair(v, default):
+    p = ints(v) if v is not None else [default]
+    return (p[0], p[-1])
+
+
+class Join(nn.Module):
+    def __init__(self, kind, axis=1):
+        super().__init__()
+        self.kind, self.axis = kind, axis
+
+    def forward(self, *xs):
+        if self.kind == "add":
+            y = xs[0]
+            for x in xs[1:]:
+                y = y + x
+            return y
+        return torch.cat(xs, self.axis)
+
+
+class SamePad(nn.Module):
+    """Explicit (possibly asymmetric) zero padding before a conv, as deepc's 4-value padding."""
+
+    def __init__(self, conv, pads):
+        super().__init__()
+        self.conv, self.pads = conv, pads  # pads = (left, right, top, bottom)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, self.pads))
+
+
+def make_layer(t, kv, x):
+    """A torch module for one spec section, given an example input x."""
+    if t == "linear":
+        return nn.Linear(x.shape[-1], int(kv["out_features"]), bias=kv.get("bias", "true") == "true")
+    if t == "conv2d":
+        kh, kw = pair(kv["kernel"], 1)
+        sh, sw = pair(kv.get("stride"), 1)
+        dh, dw = pair(kv.get("dilation"), 1)
+        conv = nn.Conv2d(x.shape[1], int(kv["out_channels"]), (kh, kw), (sh, sw), 0, (dh, dw),
+                         int(kv.get("groups", 1)), bias=kv.get("bias", "true") == "true")
+        p = kv.get("padding", "0")
+        if p == "valid":
+            p = "0"
+        if p == "same":
+            pads = []
+            for n, k, s, d in ((x.shape[3], kw, sw, dw), (x.shape[2], kh, sh, dh)):
+                out = math.ceil(n / s)
+                total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
+                pads += [total // 2, total - total // 2]
+            return SamePad(conv, tuple(pads))
+        p = ints(p)
+        if len(p) == 4:
+            return SamePad(conv, (p[2], p[3], p[0], p[1]))
+        conv.padding = (p[0], p[-1])
+        return conv
+    if t in ("maxpool2d", "avgpool2d"):
+        k = pair(kv["kernel"], 1)
+        s = pair(kv.get("stride"), k[0]) if kv.get("stride") else k
+        p = pair(kv.get("padding"), 0)
+        ceil = kv.get("ceil_mode", "false") == "true"
+        if t == "maxpool2d":
+            return nn.MaxPool2d(k, s, p, ceil_mode=ceil)
+        return nn.AvgPool2d(k, s, p, ceil_mode=ceil,
+                            count_include_pad=kv.get("count_include_pad", "true") == "true")
+    if t == "adaptiveavgpool2d":
+        return nn.AdaptiveAvgPool2d(pair(kv.get("output"), 1))
+    if t in ("batchnorm1d", "batchnorm2d"):
+        cls = nn.BatchNorm2d if t == "batchnorm2d" else nn.BatchNorm1d
+        return cls(x.shape[1], eps=float(kv.get("eps", 1e-5)), momentum=float(kv.get("momentum", 0.1)),
+                   affine=kv.get("affine", "true") == "true")
+    simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+    if t in simple:
+        return simple[t]()
+    if t == "softmax":
+        return nn.Softmax(-1)
+    if t == "logsoftmax":
+        return nn.LogSoftmax(-1)
+    if t == "leakyrelu":
+        return nn.LeakyReLU(float(kv.get("negative_slope", 0.01)))
+    if t == "dropout":
+        return nn.Dropout(float(kv.get("p", 0.5)))
+    if t == "flatten":
+        return nn.Flatten()
+    if t == "add":
+        return Join("add")
+    if t == "concat":
+        return Join("concat", int(kv.get("axis", 1)))
+    raise ValueError(f"spec_torch: layer type '{t}' is not supported")
+
+
+class SpecNet(nn.Module):
+    def __init__(self, path):
+        super().__init__()
+        layers = parse(path)
+        if not layers or layers[0][0] != "input":
+            raise ValueError(f"{path}: the first section must be [input]")
+        self.in_shape = tuple(ints(layers[0][2]["shape"]))
+        self.order = []  # (name, [input names])
+        outs = {"input": torch.zeros((1,) + self.in_shape)}
+        counters = set()
+        prev = "input"
+        for t, name, kv, _ in layers[1:]:
+            if not name:
+                k = 1
+                while f"{t}{k}" in counters:
+                    k += 1
+                name = f"{t}{k}"
+            counters.add(name)
+            ins = [s.strip() for s in kv["input"].split(",")] if "input" in kv else [prev]
+            mod = make_layer(t, kv, outs[ins[0]])
+            self._attach(name, mod)
+            mod.eval()
+            with torch.no_grad():
+                outs[name] = mod(*[outs[i] for i in ins])
+            mod.train()
+            self.order.append((name, ins))
+            prev = name
+
+    def _attach(self, name, mod):
+        parts = name.split(".")
+        parent = self
+        for p in parts[:-1]:
+            if not hasattr(parent, p):
+                parent.add_module(p, nn.Module())
+            parent = getattr(parent, p)
+        parent.add_module(parts[-1], mod)
+
+    def _get(self, name):
+        m = self
+        for p in name.split("."):
+            m = getattr(m, p)
+        return m
+
+    def forward(self, x):
+        outs = {"input": x}
+        for name, ins in self.order:
+            outs[name] = self._get(name)(*[outs[i] for i in ins])
+        return outs[self.order[-1][0]]
+
+
+def build(path):
+    return SpecNet(path)
+
+
+if __name__ == "__main__":
+    net = build(sys.argv[1])
+    print(net)
+    print("parameters:", sum(p.numel() for p in net.parameters()))
