@@ -1,18 +1,24 @@
 /*
- * test_gemm_standalone.c - dc_gemm against a double-accumulated reference (standalone; the suite
- * gets a port of it).
+ * test_gemm_standalone.c - dc_gemm against a double-accumulated reference (standalone, not part of
+ * the suite; the suite gets a port of it).
  *
- * Proves: for random shapes (M, N, K in 0..300, plus shapes that cross the cache blocks), all four
- * transpose combinations, leading dimensions larger than the rows, alpha/beta variations including
- * beta == 0 over a NaN-filled C and alpha == 0 over NaN inputs:
- *   |C - C_ref| <= 1e-5 * (|alpha| sum_k |a_ik||b_kj| + |beta c_ij|) element-wise,
- *   elements of C outside [M,N] (the ldc padding) are untouched,
+ * Proves, for random shapes (M, N, K in 0..300) and fixed shapes that cross every kernel's blocks
+ * and special paths, all four transpose combinations, leading dimensions larger than the rows,
+ * alpha/beta variations including beta == 0 over a NaN-filled C and alpha == 0 over NaN inputs:
+ *   |C - C_ref| <= 1e-5 * (|alpha| sum_k |a_ik b_kj| + |beta c_ij|) element-wise,
+ *   elements of C outside [M,N] (the ldc padding) are bitwise untouched,
  *   results at 1 and 2 OpenMP threads are bitwise identical,
- *   with -DDC_USE_CBLAS: the built-in and OpenBLAS backends agree to the same tolerance.
+ *   with -DDC_USE_CBLAS: the OpenBLAS backend meets the same bound.
  *
- * Build: gcc -std=c11 -O2 -fopenmp -Isrc/kernels tests/test_gemm_standalone.c src/kernels/gemm.c
- *        -o tg -lm   (optionally -DDC_USE_CBLAS ... -lopenblas). Exits non-zero on any failure.
+ * The Makefile globs tests/test_*.c into the suite's runner, so without DC_GEMM_STANDALONE_TEST
+ * this file compiles to nothing. Build and run it alone:
+ *   gcc -std=c11 -O2 -fopenmp -DDC_GEMM_STANDALONE_TEST -Isrc/kernels tests/test_gemm_standalone.c
+ *       src/kernels/gemm.c -o tg -lm && ./tg
+ * (add -DDC_USE_CBLAS ... -lopenblas to check OpenBLAS too). Exits non-zero on any failure.
  */
+#ifndef DC_GEMM_STANDALONE_TEST
+typedef int dc_test_gemm_standalone_is_empty; /* ISO C wants a non-empty translation unit */
+#else
 #define _POSIX_C_SOURCE 200809L
 
 #include "kernels.h"
@@ -28,6 +34,7 @@
 
 static int n_pass, n_fail;
 
+/* xorshift32: a reproducible stream of test data. */
 static unsigned rng_state = 12345u;
 static unsigned rng_u32(void)
 {
@@ -47,7 +54,7 @@ typedef struct problem {
     float *A, *B, *C0; /* C0: C before the call */
 } problem;
 
-/* Allocate and fill a problem; extra = padding added to each leading dimension. */
+/* Allocate and fill a problem; each leading dimension gets 0..extra floats of padding. */
 static problem make_problem(int ta, int tb, int64_t M, int64_t N, int64_t K, int extra,
                             float alpha, float beta)
 {
@@ -57,22 +64,20 @@ static problem make_problem(int ta, int tb, int64_t M, int64_t N, int64_t K, int
     p.lda = a_cols + rng_int(0, extra);
     p.ldb = b_cols + rng_int(0, extra);
     p.ldc = N + rng_int(0, extra);
-    const size_t na = (size_t)(a_rows * p.lda) + 1, nb = (size_t)(b_rows * p.ldb) + 1;
+    /* exact sizes (no slack): reading past the end of A or B is caught by ASan */
+    const size_t na = a_rows && a_cols ? (size_t)((a_rows - 1) * p.lda + a_cols) : 0;
+    const size_t nb = b_rows && b_cols ? (size_t)((b_rows - 1) * p.ldb + b_cols) : 0;
     const size_t nc = (size_t)(M * p.ldc) + 1;
-    p.A = malloc(na * sizeof(float));
-    p.B = malloc(nb * sizeof(float));
+    p.A = malloc((na ? na : 1) * sizeof(float));
+    p.B = malloc((nb ? nb : 1) * sizeof(float));
     p.C0 = malloc(nc * sizeof(float));
     if (!p.A || !p.B || !p.C0) {
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    for (size_t i = 0; i < na; i++) p.A[i] = rng_float();
-    for (size_t i = 0; i < nb; i++) p.B[i] = rng_float();
+    for (size_t i = 0; i < na; i++) p.A[i] = alpha == 0.0f ? NAN : rng_float();
+    for (size_t i = 0; i < nb; i++) p.B[i] = alpha == 0.0f ? NAN : rng_float();
     for (size_t i = 0; i < nc; i++) p.C0[i] = beta == 0.0f ? NAN : rng_float();
-    if (alpha == 0.0f) { /* BLAS does not read A or B then */
-        for (size_t i = 0; i < na; i++) p.A[i] = NAN;
-        for (size_t i = 0; i < nb; i++) p.B[i] = NAN;
-    }
     return p;
 }
 
@@ -90,8 +95,8 @@ static float *run_gemm(const problem *p)
     return C;
 }
 
-/* Worst error of C against the double reference in units of the bound; padding must be intact
- * (returns INFINITY otherwise). */
+/* Worst error of C against the double reference in units of the bound (INFINITY when the ldc
+ * padding changed or a result is NaN). */
 static double check_result(const problem *p, const float *C)
 {
     double worst = 0.0;
@@ -115,12 +120,13 @@ static double check_result(const problem *p, const float *C)
                 bound += fabs((double)p->beta * c0);
             }
             const double err = fabs(got - ref) / (1e-5 * bound + 1e-30);
-            if (!(err <= worst)) worst = isnan(err) ? INFINITY : err; /* NaN counts as failure */
+            if (!(err <= worst)) worst = isnan(err) ? INFINITY : err;
         }
     }
     return worst;
 }
 
+/* Count one check; print the problem on failure. */
 static void report(int ok, const problem *p, const char *what, double err)
 {
     if (ok) {
@@ -143,8 +149,8 @@ static void set_threads(int nt)
 #endif
 }
 
-/* All checks on one problem: accuracy (1 thread), 1 vs 2 threads bitwise, builtin vs BLAS. */
-static void test_problem(problem *p)
+/* All checks on one problem: accuracy (1 thread), 1 vs 2 threads bitwise, OpenBLAS accuracy. */
+static void test_problem(const problem *p)
 {
     dc_gemm_force_builtin(1);
     set_threads(1);
@@ -169,7 +175,7 @@ static void test_problem(problem *p)
 static const float alphas[] = {1.0f, -0.5f, 2.5f, 0.0f};
 static const float betas[] = {0.0f, 1.0f, 0.7f, -1.3f};
 
-/* Random shapes in 0..300 (half of them small, to hit the edges often). */
+/* Random shapes in 0..300 (half of them in 0..40, to hit the edges often). */
 static void test_random(int n_cases)
 {
     for (int t = 0; t < n_cases; t++) {
@@ -184,13 +190,16 @@ static void test_random(int n_cases)
     }
 }
 
-/* Fixed shapes: tiny ones, and ones that cross the MC / KC / NC blocks of every kernel. */
+/* Fixed shapes: tiny ones, small-M ones (direct and dot paths), deep-learning ones, and ones that
+ * cross the MC / KC / NC blocks of every kernel. */
 static void test_fixed(void)
 {
     static const int64_t shapes[][3] = {
-        {1, 1, 1},    {1, 1, 7},     {1, 37, 1},    {37, 1, 1},    {1, 300, 300},
-        {300, 1, 300}, {2, 3, 0},    {64, 120, 400}, {400, 64, 300}, {13, 33, 1000},
-        {200, 200, 513}, {390, 70, 64}, {7, 4100, 9},  {1, 5000, 3},  {500, 500, 20}};
+        {1, 1, 1},     {1, 1, 7},      {1, 37, 1},    {37, 1, 1},     {1, 300, 300},
+        {300, 1, 300}, {2, 3, 0},      {6, 784, 25},  {16, 100, 150}, {1, 120, 400},
+        {3, 130, 517}, {24, 70, 33},   {25, 70, 33},  {64, 120, 400}, {400, 64, 300},
+        {13, 33, 1000}, {200, 200, 513}, {390, 70, 64}, {7, 4100, 9},  {1, 5000, 3},
+        {500, 500, 20}, {64, 10, 84},   {8, 2000, 300}, {100, 300, 200}, {128, 1024, 16}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -201,11 +210,39 @@ static void test_fixed(void)
             }
 }
 
+/* dc_gemm called from inside a parallel region (one product per thread, as a kernel looping over
+ * a batch would): each result equals the same product computed alone, bitwise. */
+static void test_nested(void)
+{
+#ifdef _OPENMP
+    enum { N_PROB = 4 };
+    problem p[N_PROB];
+    float *alone[N_PROB], *inside[N_PROB];
+    for (int i = 0; i < N_PROB; i++) {
+        p[i] = make_problem(i & 1, i >> 1, 70 + i, 90, 130, 2, 1.0f, 0.5f);
+        set_threads(2);
+        alone[i] = run_gemm(&p[i]);
+    }
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+    for (int i = 0; i < N_PROB; i++) inside[i] = run_gemm(&p[i]);
+    for (int i = 0; i < N_PROB; i++) {
+        const size_t nbytes = ((size_t)(p[i].M * p[i].ldc) + 1) * sizeof(float);
+        report(memcmp(alone[i], inside[i], nbytes) == 0, &p[i], "alone vs in a parallel region", 0);
+        free(alone[i]), free(inside[i]);
+        free_problem(&p[i]);
+    }
+#endif
+}
+
 int main(void)
 {
     printf("dc_gemm backend: %s\n", dc_gemm_backend());
     test_fixed();
     test_random(400);
+    dc_gemm_force_builtin(1);
+    test_nested();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
+
+#endif /* DC_GEMM_STANDALONE_TEST */

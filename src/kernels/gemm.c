@@ -1,41 +1,45 @@
 /*
- * gemm.c - single-precision GEMM for deepc: a built-in packed, cache-blocked kernel with runtime
+ * gemm.c - single-precision GEMM for deepc: a built-in packed, cache-blocked GEMM with run-time
  * SIMD dispatch, and an optional CBLAS (OpenBLAS) backend behind the same entry point.
  *
- *   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C        (row-major, see kernels.h)
+ *   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C          (row-major; see kernels.h)
  *
- * Blocking scheme (GotoBLAS / BLIS, written for row-major C):
+ * Blocking (GotoBLAS / BLIS, written for row-major C; sizes for the AVX-512 kernel):
  *
- *   for jc in N step NC                    B block      op(B)[KC,NC] packed once  -> Bp (L3/L2)
- *     for pc in K step KC                  the K reduction, always in order 0, KC, 2KC, ...
- *       pack op(B)[pc:+KC, jc:+NC] into NR-column panels: Bp[j/NR][k][NR]
- *       for ic in M step MC
- *         pack op(A)[ic:+MC, pc:+KC] into MR-row panels:  Ap[i/MR][k][MR]       (L2)
- *         for jr in NC step NR             one B micro-panel (KC x NR, in L1) ...
- *           for ir in MC step MR           ... meets every A micro-panel (MR x KC)
+ *   for jc in N step NC=512                                   B block    op(B)[KC,NC]   (L2)
+ *     for pc in K step KC<=256      the K reduction, always in the order 0, KC, 2KC, ...
+ *       pack op(B)[pc:+KC, jc:+NC] into NR-column panels  Bp[j/NR][k][NR]
+ *       for ic in M step MC=192                               A block    op(A)[MC,KC]   (L2)
+ *         pack op(A)[ic:+MC, pc:+KC] into MR-row panels   Ap[i/MR][k][MR]
+ *         for jr in NC step NR                                one B micro-panel (L1) ...
+ *           for ir in MC step MR                              ... meets every A micro-panel
  *             micro-kernel: C[ir:+MR, jr:+NR] = alpha * Ap_ir · Bp_jr + beta' * C
  *
- * The micro-kernel keeps the MR x NR tile of C in vector registers: per k it loads one NR-wide
- * row of the B panel and broadcasts the MR values of the A panel (MR*NR/W FMAs). beta' is the
- * caller's beta for the first K block and 1 afterwards. Panels are zero-padded to MR/NR, so the
- * kernel never branches on size; a tile sticking out of C is computed into a local MR x NR tile
- * and copied back (same instructions, so edge and interior elements round identically).
+ * The micro-kernel keeps an MR x NR tile of C in vector registers: per k it loads one NR-wide row
+ * of the B panel and broadcasts MR values of the A panel. beta' is the caller's beta for the first
+ * K block and 1 after it. Panels are zero-padded to MR / NR. Edge tiles: the AVX-512 kernel has
+ * one compiled body per row count (1..12) and masks the columns; the AVX2 and portable kernels
+ * compute a partial tile on a local copy. Either way an element of C gets the same operations
+ * wherever it sits in a tile.
  *
  * Kernels (chosen at run time with __builtin_cpu_supports; the file builds with plain -O3):
- *   AVX-512F   MR x NR = 12 x 32  (24 zmm accumulators)
- *   AVX2+FMA   MR x NR =  6 x 16  (12 ymm accumulators)
- *   generic    MR x NR =  4 x 8   (portable C, auto-vectorised; also the only path off x86-64)
+ *   AVX-512F   12 x 32 (24 zmm accumulators), ~85% of the FMA peak from L1
+ *   AVX2+FMA    6 x 16 (12 ymm accumulators)
+ *   generic     4 x  8 (portable C, auto-vectorised; the only kernel off x86-64)
+ * Two AVX-512 shortcuts for the small M of deep-learning GEMMs (batch rows, output channels):
+ *   - op(B) = B and M <= 128: the kernel reads the rows of B in place (no B packing);
+ *   - op(A) = A, op(B) = B^T, M <= 16 and K >= 16 M: dot products of rows, no packing at all.
  *
- * Threads: OpenMP splits C into one contiguous range of rows or columns per thread (aligned to
- * MR/NR); every thread runs the whole blocked algorithm on its range with its own pack buffers.
- * K is never split and the K blocking depends on K alone, so each C element sees the same
- * sequence of floating-point operations for any thread count: results are bitwise identical.
- * Small products (M*N*K below DC_GEMM_PAR_MIN) stay on the calling thread.
+ * Threads (OpenMP): C is cut into one contiguous range of rows or columns per thread (whole
+ * tiles); each thread runs the algorithm above on its range with its own pack buffers. K is never
+ * split, and the K blocking and the path depend on M, N, K alone, so every element of C gets the
+ * same floating-point operations for any thread count: results are bitwise identical. Products
+ * with M*N*K < DC_GEMM_PAR_MIN, and calls made inside a parallel region, stay on one thread.
  *
- * Memory: the pack buffers are thread-local (_Thread_local pointer + capacity), grown on demand
- * and reused, so the steady state does no allocation. They live as long as their thread (OpenMP
- * pool threads and the main thread keep theirs until exit; a short-lived thread leaks its buffer
- * of at most a few MB). If allocation fails, a slow unpacked loop computes the same product.
+ * Memory: the pack buffers are thread-local (_Thread_local pointer + capacity), grown on demand and
+ * reused, so the steady state allocates nothing. A buffer lives as long as its thread (OpenMP pool
+ * threads and the main thread keep theirs, at most ~0.7 MB each, until exit; a short-lived thread
+ * that calls dc_gemm leaks its buffer). If an allocation fails, a slow unpacked loop does the job.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -43,6 +47,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,35 +67,72 @@
 #include <limits.h>
 #endif
 
-/* Work (M*N*K multiply-adds) below which dc_gemm does not start threads. */
+/* Tuning knobs (measured on a 2-vCPU AVX-512 KVM guest; override with -D for experiments). */
+
+/* M*N*K below which dc_gemm stays on one thread: ~10 us of work. Waking a passive OpenMP thread
+ * (OMP_WAIT_POLICY=passive, which deepc sets) costs a few us; with spinning threads two threads
+ * already pay from ~2.5e5. */
 #ifndef DC_GEMM_PAR_MIN
-#define DC_GEMM_PAR_MIN 262144.0
+#define DC_GEMM_PAR_MIN 1048576.0
+#endif
+/* Largest M for which op(B) = B may be read in place rather than packed (see gemm_direct_b). */
+#ifndef DC_GEMM_DIRECT_B_MAX_M
+#define DC_GEMM_DIRECT_B_MAX_M 128
+#endif
+/* Largest M for the dot-product path (which also needs K >= 16 M). */
+#ifndef DC_GEMM_DOT_MAX_M
+#define DC_GEMM_DOT_MAX_M 16
+#endif
+/* Highest kernel family to use, for tests: 2 AVX-512, 1 AVX2, 0 generic. */
+#ifndef DC_GEMM_MAX_ISA
+#define DC_GEMM_MAX_ISA 2
 #endif
 
-/* Largest micro-tile over all kernels (sizes the on-stack edge tile). */
-#define DC_GEMM_MAX_MR 16
-#define DC_GEMM_MAX_NR 32
+/* ------------------------------------------------------------------------------------------ */
+/* Types                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
 
 /* Micro-kernel: C[m,n] (row stride ldc) = alpha * sum_k Ap[k][0:m]^T Bp[k][0:n] + beta * C for
- * m <= MR, n <= NR, where Ap is a packed MR x kc panel ([kc][MR]) and Bp a packed kc x NR panel
- * ([kc][NR], 64-byte aligned), both zero-padded. beta == 0 overwrites C without reading it.
- * kc >= 1. Every element gets the same operation sequence whatever m and n are. */
+ * m <= MR, n <= NR, kc >= 1. Ap is a packed panel [kc][MR] (zero-padded); Bp is a kc x NR panel
+ * with row stride ldbp: packed [kc][NR] (zero-padded, ldbp == NR) or, for kernels with direct_b,
+ * the rows of B itself (ldbp == ldb; only n columns are read). beta == 0: C is not read. */
 typedef void (*gemm_ukernel)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                             float *restrict c, int64_t ldc, float alpha, float beta, int m,
-                             int n);
+                             int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
+                             float beta, int m, int n);
 
-/* dst[k*w + r] = src[r*ld + k] for r < rows, k < kc: rows of src become columns of a panel. */
+/* Panel transpose: dst[k*w + r] = src[r*ld + k] for r < rows, k < kc. */
 typedef void (*gemm_transpose_fn)(const float *restrict src, int64_t ld, int rows, int64_t kc,
                                   int w, float *restrict dst);
 
-/* One kernel with its packing and blocking (mc % mr == 0, nc % nr == 0, kc % 8 == 0). */
+/* Dot-product kernel: c[0:n] = alpha * a[0:K] · B[0:n, 0:K]^T + beta * c[0:n] for one row a and
+ * n <= 8 rows of B (row stride ldb), both contiguous along K. */
+typedef void (*gemm_dot_fn)(int n, int64_t K, const float *restrict a, const float *restrict B,
+                            int64_t ldb, float *restrict c, float alpha, float beta);
+
+/* A kernel family with its packing and blocking (mc % mr == 0, nc % nr == 0, kc % 8 == 0). */
 typedef struct gemm_arch {
     const char *name;
     gemm_ukernel kernel;
     gemm_transpose_fn transpose;
+    gemm_dot_fn dot_nt; /* NULL: no dot-product path */
     int mr, nr;
+    int direct_b;       /* the kernel can read rows of B in place */
     int64_t mc, kc, nc;
 } gemm_arch;
+
+/* One product C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C (arguments as dc_gemm). */
+typedef struct gemm_args {
+    int ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int64_t lda, ldb, ldc;
+} gemm_args;
+
+/* How a product is computed; chosen from the whole product, never from one thread's share (the
+ * two paths round differently). */
+typedef enum gemm_path { GEMM_PACKED, GEMM_DOT } gemm_path;
 
 /* Set by dc_gemm_force_builtin(); only read by dc_gemm. */
 static int g_force_builtin;
@@ -98,17 +140,21 @@ static int g_force_builtin;
 static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* A kernel that only does full MR x NR tiles (same arguments as gemm_ukernel without m, n). */
+/* ------------------------------------------------------------------------------------------ */
+/* Portable kernel and transpose                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A kernel for full MR x NR tiles only: gemm_ukernel without ldbp (B packed), m and n. */
 typedef void (*gemm_full_kernel)(int64_t kc, const float *restrict ap, const float *restrict bp,
                                  float *restrict c, int64_t ldc, float alpha, float beta);
 
-/* Partial tile C[m,n] through a full kernel: run it on a local mr x nr copy of the tile, then copy
- * the m x n part back. Same instructions as a full tile, so the same rounding. */
+/* Partial tile C[m,n] through a full mr x nr kernel (mr * nr <= 96): run it on a local copy of the
+ * tile, copy the m x n part back. Same instructions as a full tile, so the same rounding. */
 static void tile_via_buffer(gemm_full_kernel full, int mr, int nr, int64_t kc, const float *ap,
                             const float *bp, float *c, int64_t ldc, float alpha, float beta, int m,
                             int n)
 {
-    _Alignas(64) float tile[DC_GEMM_MAX_MR * DC_GEMM_MAX_NR];
+    _Alignas(64) float tile[96];
     if (beta != 0.0f) {
         memset(tile, 0, sizeof(float) * (size_t)mr * (size_t)nr);
         for (int i = 0; i < m; i++) memcpy(tile + i * nr, c + i * ldc, sizeof(float) * (size_t)n);
@@ -116,10 +162,6 @@ static void tile_via_buffer(gemm_full_kernel full, int mr, int nr, int64_t kc, c
     full(kc, ap, bp, tile, nr, alpha, beta);
     for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * nr, sizeof(float) * (size_t)n);
 }
-
-/* ------------------------------------------------------------------------------------------ */
-/* Portable kernel and packing                                                                 */
-/* ------------------------------------------------------------------------------------------ */
 
 /* Portable full 4 x 8 tile; shapes as gemm_full_kernel. The fixed-size loops vectorise. */
 static void full_generic_4x8(int64_t kc, const float *restrict ap, const float *restrict bp,
@@ -147,8 +189,10 @@ static void full_generic_4x8(int64_t kc, const float *restrict ap, const float *
 
 /* gemm_ukernel for the portable 4 x 8 tile. */
 static void ukernel_generic(int64_t kc, const float *restrict ap, const float *restrict bp,
-                            float *restrict c, int64_t ldc, float alpha, float beta, int m, int n)
+                            int64_t ldbp, float *restrict c, int64_t ldc, float alpha, float beta,
+                            int m, int n)
 {
+    (void)ldbp; /* B is always packed: 8 */
     if (m == 4 && n == 8)
         full_generic_4x8(kc, ap, bp, c, ldc, alpha, beta);
     else
@@ -169,42 +213,50 @@ static void transpose_generic(const float *restrict src, int64_t ld, int rows, i
 /* x86-64 kernels and packing (compiled for AVX2 / AVX-512 by target attributes)              */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Apply X to the row indices of the 6-row AVX2 tile (named accumulators stay in registers). */
+#define AVX2_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define AVX2_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
+#define AVX2_FMA(r)                                                                              \
+    {                                                                                            \
+        const __m256 a = _mm256_broadcast_ss(ap + r);                                            \
+        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                               \
+        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                               \
+    }
+#define AVX2_STORE(r)                                                                            \
+    {                                                                                            \
+        float *cr = c + r * ldc;                                                                 \
+        __m256 v0 = _mm256_mul_ps(va, c##r##0), v1 = _mm256_mul_ps(va, c##r##1);                 \
+        if (beta != 0.0f) {                                                                      \
+            v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v0);                                   \
+            v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), v1);                               \
+        }                                                                                        \
+        _mm256_storeu_ps(cr, v0);                                                                \
+        _mm256_storeu_ps(cr + 8, v1);                                                            \
+    }
+
 /* Full AVX2+FMA 6 x 16 tile; shapes as gemm_full_kernel. 12 ymm accumulators, 2 B loads and
  * 6 broadcasts per k. */
 __attribute__((target("avx2,fma"))) static void
 full_avx2_6x16(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
                int64_t ldc, float alpha, float beta)
 {
-    __m256 c0[6], c1[6];
-    for (int r = 0; r < 6; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+    AVX2_FOR_ROWS(AVX2_DECL)
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
-        for (int r = 0; r < 6; r++) {
-            const __m256 a = _mm256_broadcast_ss(ap + r);
-            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
-        }
+        AVX2_FOR_ROWS(AVX2_FMA)
         ap += 6;
         bp += 16;
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    for (int r = 0; r < 6; r++) {
-        float *cr = c + r * ldc;
-        __m256 v0 = _mm256_mul_ps(va, c0[r]), v1 = _mm256_mul_ps(va, c1[r]);
-        if (beta != 0.0f) {
-            v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v0);
-            v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), v1);
-        }
-        _mm256_storeu_ps(cr, v0);
-        _mm256_storeu_ps(cr + 8, v1);
-    }
+    AVX2_FOR_ROWS(AVX2_STORE)
 }
 
 /* gemm_ukernel for the AVX2 6 x 16 tile. */
 __attribute__((target("avx2,fma"))) static void
-ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-             int64_t ldc, float alpha, float beta, int m, int n)
+ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, int64_t ldbp,
+             float *restrict c, int64_t ldc, float alpha, float beta, int m, int n)
 {
+    (void)ldbp; /* B is always packed: 16 */
     if (m == 6 && n == 16)
         full_avx2_6x16(kc, ap, bp, c, ldc, alpha, beta);
     else
@@ -214,54 +266,77 @@ ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, flo
 #define A512_MR 12
 #define A512_NR 32
 
+/* One 16-lane vector of a row of an AVX-512 tile: c[lanes] = alpha * acc + beta * c[lanes]. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+avx512_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
+{
+    __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
+    if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(lanes, c), v);
+    _mm512_mask_storeu_ps(c, lanes, v);
+}
+
+/* Apply X to the row indices of the 12-row AVX-512 tile. The accumulators are named variables
+ * (c<r>0, c<r>1), not an array, so that they stay in registers. */
+#define A512_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define A512_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+#define A512_PREFETCH(r)                                                                         \
+    if (m > r) {                                                                                 \
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                  \
+        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);                             \
+    }
+#define A512_FMA(r)                                                                              \
+    if (m > r) {                                                                                 \
+        const __m512 a = _mm512_set1_ps(ap[r]);                                                  \
+        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
+        if (nv == 2) c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                  \
+    }
+#define A512_STORE(r)                                                                            \
+    if (m > r) {                                                                                 \
+        avx512_store_vec(c + r * ldc, c##r##0, alpha, beta, n0);                                 \
+        if (nv == 2) avx512_store_vec(c + r * ldc + 16, c##r##1, alpha, beta, n1);               \
+    }
+
 /*
- * AVX-512 micro-kernel body for the first m rows of a 12 x 32 tile; shapes as gemm_ukernel, with
- * the n columns given as two 16-lane masks. 2*m zmm accumulators; per k, 2 B loads and m
- * broadcasts. Inlined into one function per m, so m is a constant and the loops unroll.
+ * AVX-512 micro-kernel body for the first m rows and nv 16-lane vectors (1 or 2) of a 12 x 32
+ * tile; shapes as gemm_ukernel, with the n columns given as two 16-lane masks. masked: read B under
+ * the masks too (edge tiles, so that rows of B read in place are never over-read); else all
+ * columns. m*nv zmm accumulators; per k, nv B loads and m broadcasts. Inlined into one function
+ * per (m, nv, masked), so the untaken rows and vectors vanish.
  */
 __attribute__((target("avx512f"), always_inline)) static inline void
-avx512_body(const int m, int64_t kc, const float *restrict ap, const float *restrict bp,
-            float *restrict c, int64_t ldc, float alpha, float beta, __mmask16 n0, __mmask16 n1)
+avx512_body(const int m, const int nv, const int masked, int64_t kc, const float *restrict ap,
+            const float *restrict bp, int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
+            float beta, __mmask16 n0, __mmask16 n1)
 {
-    __m512 c0[A512_MR], c1[A512_MR];
-    for (int r = 0; r < m; r++) {
-        c0[r] = c1[r] = _mm512_setzero_ps();
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
-    }
+    A512_FOR_ROWS(A512_DECL)
+    A512_FOR_ROWS(A512_PREFETCH)
     for (int64_t k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-        for (int r = 0; r < m; r++) {
-            const __m512 a = _mm512_set1_ps(ap[r]);
-            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
-        }
+        const __m512 b0 = masked ? _mm512_maskz_loadu_ps(n0, bp) : _mm512_loadu_ps(bp);
+        const __m512 b1 = nv == 1   ? b0
+                          : masked ? _mm512_maskz_loadu_ps(n1, bp + 16)
+                                   : _mm512_loadu_ps(bp + 16);
+        A512_FOR_ROWS(A512_FMA)
         ap += A512_MR;
-        bp += A512_NR;
+        bp += ldbp;
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < m; r++) {
-        float *cr = c + r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, c0[r]), v1 = _mm512_mul_ps(va, c1[r]);
-        if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(n0, cr), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(n1, cr + 16), v1);
-        }
-        _mm512_mask_storeu_ps(cr, n0, v0);
-        _mm512_mask_storeu_ps(cr + 16, n1, v1);
-    }
+    A512_FOR_ROWS(A512_STORE)
 }
 
 typedef void (*avx512_rows_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                               float *restrict c, int64_t ldc, float alpha, float beta,
-                               __mmask16 n0, __mmask16 n1);
+                               int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
+                               float beta, __mmask16 n0, __mmask16 n1);
 
 #define DC_A512_ROWS(M_)                                                                         \
     __attribute__((target("avx512f"))) static void avx512_rows_##M_(                            \
-        int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,      \
-        int64_t ldc, float alpha, float beta, __mmask16 n0, __mmask16 n1)                       \
+        int64_t kc, const float *restrict ap, const float *restrict bp, int64_t ldbp,           \
+        float *restrict c, int64_t ldc, float alpha, float beta, __mmask16 n0, __mmask16 n1)     \
     {                                                                                            \
-        avx512_body(M_, kc, ap, bp, c, ldc, alpha, beta, n0, n1);                                \
+        if (n1 == 0xFFFF)                                                                        \
+            avx512_body(M_, 2, 0, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
+        else if (n1 != 0)                                                                        \
+            avx512_body(M_, 2, 1, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
+        else                                                                                     \
+            avx512_body(M_, 1, 1, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
     }
 DC_A512_ROWS(1)
 DC_A512_ROWS(2)
@@ -279,7 +354,8 @@ DC_A512_ROWS(12)
 
 /* gemm_ukernel for the AVX-512 12 x 32 tile: picks the body for m rows, masks the n columns. */
 static void ukernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp,
-                           float *restrict c, int64_t ldc, float alpha, float beta, int m, int n)
+                           int64_t ldbp, float *restrict c, int64_t ldc, float alpha, float beta,
+                           int m, int n)
 {
     static const avx512_rows_fn rows[A512_MR + 1] = {
         NULL,            avx512_rows_1,  avx512_rows_2, avx512_rows_3, avx512_rows_4,
@@ -287,7 +363,7 @@ static void ukernel_avx512(int64_t kc, const float *restrict ap, const float *re
         avx512_rows_10,  avx512_rows_11, avx512_rows_12};
     const unsigned n0 = n >= 16 ? 0xFFFFu : (1u << n) - 1u;
     const unsigned n1 = n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u;
-    rows[m](kc, ap, bp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
+    rows[m](kc, ap, bp, ldbp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
 }
 
 /* dst[t*w + i] = src[i*ld + t] for an 8 x 8 block (8 rows of src become 8 columns of dst). */
@@ -336,38 +412,65 @@ transpose_avx2(const float *restrict src, int64_t ld, int rows, int64_t kc, int 
     const int64_t kc8 = kc & ~(int64_t)7;
     int r = 0;
     for (; r + 8 <= rows; r += 8)
-        for (int64_t k = 0; k < kc8; k += 8) transpose_8x8(src + r * ld + k, ld, dst + k * w + r, w);
+        for (int64_t k = 0; k < kc8; k += 8)
+            transpose_8x8(src + r * ld + k, ld, dst + k * w + r, w);
     for (; r + 4 <= rows; r += 4)
-        for (int64_t k = 0; k < kc8; k += 8) transpose_4x8(src + r * ld + k, ld, dst + k * w + r, w);
+        for (int64_t k = 0; k < kc8; k += 8)
+            transpose_4x8(src + r * ld + k, ld, dst + k * w + r, w);
     for (int i = 0; i < rows; i++) /* rows r.. entirely, and the k tail of every row */
         for (int64_t k = i < r ? kc8 : 0; k < kc; k++) dst[k * w + i] = src[i * ld + k];
 }
 
-#ifndef DC_GEMM_KC512
-#define DC_GEMM_KC512 256
-#endif
-#ifndef DC_GEMM_MC512
-#define DC_GEMM_MC512 192
-#endif
-#ifndef DC_GEMM_NC512
-#define DC_GEMM_NC512 512
-#endif
+/* Apply X to the 8 B rows of a dot-product kernel (named accumulators stay in registers). */
+#define DOT_FOR_J(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define DOT_DECL(j)                                                                              \
+    const float *b##j = B + (j < n ? j : n - 1) * ldb;                                           \
+    __m512 acc##j = _mm512_setzero_ps();
+#define DOT_FMA(j) acc##j = _mm512_fmadd_ps(va, _mm512_loadu_ps(b##j + k), acc##j);
+#define DOT_FMA_TAIL(j) acc##j = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(tail, b##j + k), acc##j);
+#define DOT_STORE(j)                                                                             \
+    if (j < n) {                                                                                 \
+        float v = alpha * _mm512_reduce_add_ps(acc##j);                                          \
+        if (beta != 0.0f) {                                                                      \
+            const float t = beta * c[j];                                                         \
+            v = v + t;                                                                           \
+        }                                                                                        \
+        c[j] = v;                                                                                \
+    }
 
-static const gemm_arch arch_avx512 = {"builtin-avx512", ukernel_avx512, transpose_avx2, A512_MR,
-                                      A512_NR, DC_GEMM_MC512, DC_GEMM_KC512, DC_GEMM_NC512};
-static const gemm_arch arch_avx2 = {"builtin-avx2", ukernel_avx2, transpose_avx2, 6, 16, 96, 256,
-                                    512};
+/*
+ * AVX-512 gemm_dot_fn: c[0:n] = alpha * a[0:K] · B[0:n, 0:K]^T + beta * c[0:n]. 16 lanes of
+ * partial sums per output, then a fixed reduction tree. Rows past n repeat row n - 1 (unused).
+ */
+__attribute__((target("avx512f"))) static void
+dot_nt_avx512(int n, int64_t K, const float *restrict a, const float *restrict B, int64_t ldb,
+              float *restrict c, float alpha, float beta)
+{
+    DOT_FOR_J(DOT_DECL)
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m512 va = _mm512_loadu_ps(a + k);
+        DOT_FOR_J(DOT_FMA)
+    }
+    if (k < K) {
+        const __mmask16 tail = (__mmask16)((1u << (K - k)) - 1u);
+        const __m512 va = _mm512_maskz_loadu_ps(tail, a + k);
+        DOT_FOR_J(DOT_FMA_TAIL)
+    }
+    DOT_FOR_J(DOT_STORE)
+}
+
+/* AVX-512 blocking: a B micro-panel is KC x 32 floats = 32 KB (L1), the A block 192 x KC (L2). */
+static const gemm_arch arch_avx512 = {"builtin-avx512", ukernel_avx512, transpose_avx2,
+                                      dot_nt_avx512, A512_MR, A512_NR, 1, 192, 256, 512};
+static const gemm_arch arch_avx2 = {"builtin-avx2", ukernel_avx2, transpose_avx2, NULL, 6, 16, 0,
+                                    96, 256, 512};
 #endif /* DC_GEMM_X86 */
 
-static const gemm_arch arch_generic = {"builtin-generic", ukernel_generic, transpose_generic, 4, 8,
-                                       128, 256, 512};
+static const gemm_arch arch_generic = {"builtin-generic", ukernel_generic, transpose_generic, NULL,
+                                       4, 8, 0, 128, 256, 512};
 
-/* Highest kernel dc_gemm may pick (for tests and benchmarks): 2 AVX-512, 1 AVX2, 0 generic. */
-#ifndef DC_GEMM_MAX_ISA
-#define DC_GEMM_MAX_ISA 2
-#endif
-
-/* The kernel for this CPU. Cheap (a few loads), so it is asked on every call, not cached. */
+/* The kernel family for this CPU. Cheap (a few loads), so it is asked on every call. */
 static const gemm_arch *gemm_select_arch(void)
 {
 #if DC_GEMM_X86
@@ -433,120 +536,153 @@ static void pack_b(const gemm_arch *ar, int trans, const float *b, int64_t ldb, 
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Blocked driver                                                                              */
+/* Blocked and dot-product drivers                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-/* C[mc,nc] (row stride ldc) = alpha * Ap · Bp + beta * C for packed blocks Ap (mc x kc, in
- * mr-row panels) and Bp (kc x nc, in nr-column panels), tile by tile. */
+/* C[mc,nc] (row stride ldc) = alpha * Ap · Bp + beta * C for the packed block Ap (mc x kc, in
+ * mr-row panels) and the block Bp (kc x nc, rows ldbp apart, nr-column panels b_step floats
+ * apart: packed, or B in place), tile by tile with the B panel outermost. */
 static void macro_kernel(const gemm_arch *ar, int64_t mc, int64_t nc, int64_t kc, float alpha,
-                         const float *Ap, const float *Bp, float beta, float *C, int64_t ldc)
+                         const float *Ap, const float *Bp, int64_t ldbp, int64_t b_step,
+                         float beta, float *C, int64_t ldc)
 {
     const int mr = ar->mr, nr = ar->nr;
-#ifndef DC_JR_OUTER
-    for (int64_t ir = 0; ir < mc; ir += mr) {
-        const int mb = (int)min_i64(mr, mc - ir);
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-            const int nb = (int)min_i64(nr, nc - jr);
-#else
     for (int64_t jr = 0; jr < nc; jr += nr) {
         const int nb = (int)min_i64(nr, nc - jr);
+        const float *bp = Bp + jr / nr * b_step;
         for (int64_t ir = 0; ir < mc; ir += mr) {
             const int mb = (int)min_i64(mr, mc - ir);
-#endif
-            ar->kernel(kc, Ap + ir * kc, Bp + jr * kc, C + ir * ldc + jr, ldc, alpha, beta, mb, nb);
+            ar->kernel(kc, Ap + ir * kc, bp, ldbp, C + ir * ldc + jr, ldc, alpha, beta, mb, nb);
         }
     }
 }
 
-/* The K block size for a given K: <= ar->kc, a multiple of 8, and the blocks near equal so the
- * last one is not tiny. Depends on K and the kernel only (never on threads), which keeps results
- * bitwise reproducible. */
+/* The K block size for K: <= ar->kc, a multiple of 8, the blocks near equal so that the last is
+ * not tiny. Depends on K and the kernel only (never on threads), for bitwise reproducibility. */
 static int64_t gemm_kc(const gemm_arch *ar, int64_t K)
 {
     const int64_t nblk = (K + ar->kc - 1) / ar->kc;
     return min_i64(ar->kc, round_up((K + nblk - 1) / nblk, 8));
 }
 
-/*
- * The blocked algorithm (see the file comment) on op(A)[M,K] · op(B)[K,N] into C[M,N], with the
- * pack buffer buf of gemm_buf_floats(ar, M, N, K) floats. M, N, K >= 1.
- */
-static void gemm_blocked(const gemm_arch *ar, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                         float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                         float beta, float *C, int64_t ldc, float *buf)
+/* Dot products beat packing while their reductions are amortised over K (measured: K >= 16 M). */
+static gemm_path gemm_choose_path(const gemm_arch *ar, const gemm_args *g)
 {
-    const int64_t KC = gemm_kc(ar, K);
-    const int64_t MC = min_i64(ar->mc, round_up(M, ar->mr));
+    const int dot = ar->dot_nt && !g->ta && g->tb && g->M <= DC_GEMM_DOT_MAX_M && g->K >= 16 * g->M;
+    return dot ? GEMM_DOT : GEMM_PACKED;
+}
+
+/* Read op(B) = B in place when few A panels reuse it, so that packing costs more than it saves:
+ * M <= 16, or M <= 128 unless the rows of B are a multiple of 4 KB apart (then they share L1 sets
+ * and pages; measured 5-20% slower than packing). Same values, same operations: this choice does
+ * not change results. */
+static int gemm_direct_b(const gemm_arch *ar, const gemm_args *g)
+{
+    return ar->direct_b && !g->tb &&
+           (g->M <= 16 || (g->M <= DC_GEMM_DIRECT_B_MAX_M && g->ldb % 1024 != 0));
+}
+
+/* Floats of pack buffer gemm_blocked needs for g. */
+static size_t gemm_buf_floats(const gemm_arch *ar, const gemm_args *g)
+{
+    const int64_t KC = gemm_kc(ar, g->K), MC = min_i64(ar->mc, round_up(g->M, ar->mr));
+    const int64_t NC = gemm_direct_b(ar, g) ? 0 : min_i64(ar->nc, round_up(g->N, ar->nr));
+    return (size_t)(round_up(MC * KC, 16) + KC * NC);
+}
+
+/* The blocked algorithm (file comment) on g (M, N, K >= 1), with a 64-byte aligned pack buffer
+ * buf of gemm_buf_floats(ar, g) floats. */
+static void gemm_blocked(const gemm_arch *ar, const gemm_args *g, float *buf)
+{
+    const int64_t KC = gemm_kc(ar, g->K), MC = min_i64(ar->mc, round_up(g->M, ar->mr));
+    const int64_t lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    const int direct = gemm_direct_b(ar, g);
     float *Ap = buf, *Bp = buf + round_up(MC * KC, 16);
-    for (int64_t jc = 0; jc < N; jc += ar->nc) {
-        const int64_t nc = min_i64(ar->nc, N - jc);
-        for (int64_t pc = 0; pc < K; pc += KC) {
-            const int64_t kc = min_i64(KC, K - pc);
-            const float beta_k = pc == 0 ? beta : 1.0f;
-            pack_b(ar, tb, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, kc, nc, Bp);
-            for (int64_t ic = 0; ic < M; ic += MC) {
-                const int64_t mc = min_i64(MC, M - ic);
-                pack_a(ar, ta, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, mc, kc, Ap);
-                macro_kernel(ar, mc, nc, kc, alpha, Ap, Bp, beta_k, C + ic * ldc + jc, ldc);
+    for (int64_t jc = 0; jc < g->N; jc += ar->nc) {
+        const int64_t nc = min_i64(ar->nc, g->N - jc);
+        for (int64_t pc = 0; pc < g->K; pc += KC) {
+            const int64_t kc = min_i64(KC, g->K - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            const float *b = g->tb ? g->B + jc * ldb + pc : g->B + pc * ldb + jc;
+            if (!direct) pack_b(ar, g->tb, b, ldb, kc, nc, Bp);
+            for (int64_t ic = 0; ic < g->M; ic += MC) {
+                const int64_t mc = min_i64(MC, g->M - ic);
+                float *c = g->C + ic * ldc + jc;
+                pack_a(ar, g->ta, g->ta ? g->A + pc * lda + ic : g->A + ic * lda + pc, lda, mc,
+                       kc, Ap);
+                if (direct)
+                    macro_kernel(ar, mc, nc, kc, g->alpha, Ap, b, ldb, ar->nr, beta, c, ldc);
+                else
+                    macro_kernel(ar, mc, nc, kc, g->alpha, Ap, Bp, ar->nr, ar->nr * kc, beta, c,
+                                 ldc);
             }
         }
     }
 }
 
-/* Floats of pack buffer gemm_blocked needs for an [M,N,K] problem. */
-static size_t gemm_buf_floats(const gemm_arch *ar, int64_t M, int64_t N, int64_t K)
+/* The dot-product path on g (op(A) = A, op(B) = B^T): 8 columns of C at a time, all its rows. */
+static void gemm_dot(const gemm_arch *ar, const gemm_args *g)
 {
-    const int64_t KC = gemm_kc(ar, K);
-    const int64_t MC = min_i64(ar->mc, round_up(M, ar->mr));
-    const int64_t NC = min_i64(ar->nc, round_up(N, ar->nr));
-    return (size_t)(round_up(MC * KC, 16) + KC * NC);
+    for (int64_t j = 0; j < g->N; j += 8)
+        for (int64_t i = 0; i < g->M; i++)
+            ar->dot_nt((int)min_i64(8, g->N - j), g->K, g->A + i * g->lda, g->B + j * g->ldb,
+                       g->ldb, g->C + i * g->ldc + j, g->alpha, g->beta);
 }
 
 /* This thread's pack buffer, grown to at least n floats (64-byte aligned); NULL if out of
- * memory. The buffer is owned by the thread and reused by every later call on it. */
+ * memory. The buffer is owned by the thread and reused by every later call on it; a pthread key
+ * destructor frees it when the thread ends (OpenMP pool threads, user threads). */
+static pthread_key_t gemm_key;
+static pthread_once_t gemm_key_once = PTHREAD_ONCE_INIT;
+static void gemm_key_init(void) { (void)pthread_key_create(&gemm_key, free); }
+
 static float *gemm_thread_buffer(size_t n)
 {
     static _Thread_local float *buf;
     static _Thread_local size_t cap;
     if (n > cap) {
         void *p = NULL;
+        pthread_once(&gemm_key_once, gemm_key_init);
         free(buf);
         buf = NULL;
         cap = 0;
+        (void)pthread_setspecific(gemm_key, NULL);
         n = (n + 1023) & ~(size_t)1023; /* grow in 4 KiB steps */
         if (posix_memalign(&p, 64, n * sizeof(float)) != 0) return NULL;
         buf = p;
         cap = n;
+        (void)pthread_setspecific(gemm_key, buf);
     }
     return buf;
 }
 
 /* Unpacked fallback when no pack buffer can be had: same semantics, slow. */
-static void gemm_unpacked(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                          float *C, int64_t ldc)
+static void gemm_unpacked(const gemm_args *g)
 {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
+    for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = 0; j < g->N; j++) {
             float s = 0.0f;
-            for (int64_t k = 0; k < K; k++)
-                s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-            float v = alpha * s;
-            if (beta != 0.0f) v += beta * C[i * ldc + j];
-            C[i * ldc + j] = v;
+            for (int64_t k = 0; k < g->K; k++)
+                s += (g->ta ? g->A[k * g->lda + i] : g->A[i * g->lda + k]) *
+                     (g->tb ? g->B[j * g->ldb + k] : g->B[k * g->ldb + j]);
+            float v = g->alpha * s;
+            if (g->beta != 0.0f) v += g->beta * g->C[i * g->ldc + j];
+            g->C[i * g->ldc + j] = v;
         }
 }
 
-/* One thread's share: the blocked algorithm with this thread's buffer (or the fallback). */
-static void gemm_serial(const gemm_arch *ar, int ta, int tb, int64_t M, int64_t N, int64_t K,
-                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                        float beta, float *C, int64_t ldc)
+/* g (or one thread's share of a product) on the calling thread, along path. */
+static void gemm_serial(const gemm_arch *ar, gemm_path path, const gemm_args *g)
 {
-    float *buf = gemm_thread_buffer(gemm_buf_floats(ar, M, N, K));
+    if (path == GEMM_DOT) {
+        gemm_dot(ar, g);
+        return;
+    }
+    float *buf = gemm_thread_buffer(gemm_buf_floats(ar, g));
     if (buf)
-        gemm_blocked(ar, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf);
+        gemm_blocked(ar, g, buf);
     else
-        gemm_unpacked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_unpacked(g);
 }
 
 /* C[M,N] = beta * C (beta == 0: zeros, whatever C held). */
@@ -565,44 +701,61 @@ static void gemm_scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc
 /* Threads and entry points                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Number of threads for an [M,N,K] product: 1 when small or already inside a parallel region,
- * never more than the number of mr/nr tiles along the split dimension (*split_n, see below). */
-static int gemm_threads(const gemm_arch *ar, int64_t M, int64_t N, int64_t K, int *split_n)
+/* Number of threads for g: 1 when small or already inside a parallel region, else at most one per
+ * unit_m rows or unit_n columns along the split dimension (*split_n: columns). */
+static int gemm_threads(const gemm_args *g, int64_t unit_m, int64_t unit_n, int *split_n)
 {
-    const int64_t tiles_m = (M + ar->mr - 1) / ar->mr, tiles_n = (N + ar->nr - 1) / ar->nr;
+    const int64_t tiles_m = (g->M + unit_m - 1) / unit_m, tiles_n = (g->N + unit_n - 1) / unit_n;
     *split_n = tiles_n >= tiles_m;
 #ifdef _OPENMP
-    if ((double)M * (double)N * (double)K < DC_GEMM_PAR_MIN || omp_in_parallel()) return 1;
+    if ((double)g->M * (double)g->N * (double)g->K < DC_GEMM_PAR_MIN || omp_in_parallel())
+        return 1;
     const int64_t tiles = *split_n ? tiles_n : tiles_m;
     const int nt = omp_get_max_threads();
     return tiles < nt ? (int)tiles : nt;
 #else
-    (void)K;
     return 1;
 #endif
 }
 
-/* Split the product over nt threads: thread t gets a contiguous, tile-aligned range of columns
- * (split_n) or rows of C and runs gemm_serial on it. */
-static void gemm_parallel(const gemm_arch *ar, int nt, int split_n, int ta, int tb, int64_t M,
-                          int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                          const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* Thread t's share of g split in nt: a contiguous range of whole units (unit rows or columns of
+ * C; the last one may be partial) and the matching rows of op(A) or columns of op(B). */
+static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t, int nt)
 {
-    const int64_t unit = split_n ? ar->nr : ar->mr, len = split_n ? N : M;
-    const int64_t tiles = (len + unit - 1) / unit;
+    gemm_args s = *g;
+    const int64_t len = split_n ? g->N : g->M, units = (len + unit - 1) / unit;
+    const int64_t lo = min_i64(len, units * t / nt * unit);
+    const int64_t hi = min_i64(len, units * (t + 1) / nt * unit);
+    if (split_n) {
+        s.N = hi - lo;
+        s.B = g->tb ? g->B + lo * g->ldb : g->B + lo;
+        s.C = g->C + lo;
+    } else {
+        s.M = hi - lo;
+        s.A = g->ta ? g->A + lo : g->A + lo * g->lda;
+        s.C = g->C + lo * g->ldc;
+    }
+    return s;
+}
+
+/* g with the built-in kernels, on as many threads as it is worth. */
+static void gemm_builtin(const gemm_args *g)
+{
+    const gemm_arch *ar = gemm_select_arch();
+    const gemm_path path = gemm_choose_path(ar, g);
+    const int64_t unit_m = path == GEMM_DOT ? g->M : ar->mr, unit_n = path == GEMM_DOT ? 8 : ar->nr;
+    int split_n;
+    const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
+    if (nt <= 1) {
+        gemm_serial(ar, path, g);
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
 #endif
     for (int t = 0; t < nt; t++) {
-        const int64_t lo = min_i64(len, tiles * t / nt * unit);
-        const int64_t hi = min_i64(len, tiles * (t + 1) / nt * unit);
-        if (hi <= lo) continue;
-        if (split_n)
-            gemm_serial(ar, ta, tb, M, hi - lo, K, alpha, A, lda,
-                        tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
-        else
-            gemm_serial(ar, ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda,
-                        B, ldb, beta, C + lo * ldc, ldc);
+        const gemm_args s = gemm_share(g, split_n, split_n ? unit_n : unit_m, t, nt);
+        if (s.M > 0 && s.N > 0) gemm_serial(ar, path, &s);
     }
 }
 
@@ -638,14 +791,8 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
         gemm_cblas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;
 #endif
-    const gemm_arch *ar = gemm_select_arch();
-    int split_n;
-    const int nt = gemm_threads(ar, M, N, K, &split_n);
-    if (nt <= 1)
-        gemm_serial(ar, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
-        gemm_parallel(ar, nt, split_n, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-                      C, ldc);
+    const gemm_args g = {trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    gemm_builtin(&g);
 }
 
 /* See kernels.h. */

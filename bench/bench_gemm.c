@@ -10,7 +10,7 @@
  *   bench_gemm --builtin        force the built-in kernel (when built with -DDC_USE_CBLAS)
  *   bench_gemm M N K [M N K..]  those shapes instead of the squares (e.g. 64 120 400)
  *
- * Build: gcc -std=c11 -O3 -fopenmp -Isrc/kernels tests/bench_gemm.c src/kernels/gemm.c -o bg
+ * Build: gcc -std=c11 -O3 -fopenmp -Isrc/kernels bench/bench_gemm.c src/kernels/gemm.c -o bg
  *        (add -DDC_USE_CBLAS -lopenblas to compare with OpenBLAS; OPENBLAS_CORETYPE=Haswell)
  */
 #define _POSIX_C_SOURCE 200809L
