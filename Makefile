@@ -94,7 +94,7 @@ sanitize:
 # The main job: LeNet-5 on Fashion-MNIST for one epoch, test accuracy and a few predictions.
 demo: $(BUILD)/deepc
 	@sh scripts/need-fashion-mnist.sh
-	./$(BUILD)/deepc train models/lenet5 --data fashion-mnist --epochs 1 --optimizer adam \
+	./$(BUILD)/deepc train models/lenet5 --data fashion-mnist --epochs 1 --optimizer adam --threads 1 \
 	    --lr 0.002 --batch 64 --out $(BUILD)/demo
 
 # The first real program of the foundation: an MLP on the scikit-learn digits.

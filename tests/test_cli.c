@@ -129,3 +129,59 @@ TEST(cli_weights_that_do_not_match_are_refused)
     CHECK(rc == 2, "mis-shaped weights should exit 2, got %d", rc);
     CHECK(strstr(out, "fc1.weight"), "the report should name fc1.weight:\n%s", out);
 }
+
+TEST(cli_summary_every_shipped_model_counts_each_parameter_once)
+{
+    /* parameter totals as PyTorch counts them for the same nets (tools/spec_torch.py) */
+    static const struct {
+        const char *model, *params;
+    } want[] = {{"lenet5", "61,706"}, {"alexnet", "2,273,642"}, {"vgg_small", "437,738"},
+                {"resnet", "272,186"}, {"googlenet", "59,122"}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int rc = t_run_deepc(out, sizeof out, "summary models/%s", want[i].model);
+        CHECK(rc == 0, "summary %s exited %d: %s", want[i].model, rc, out);
+        char line[64];
+        snprintf(line, sizeof line, "parameters: %s trainable", want[i].params);
+        CHECK(strstr(out, line) != NULL, "%s should report %s parameters:\n%s", want[i].model,
+              want[i].params, out);
+        CHECK(strstr(out, "belong to no layer") == NULL, "%s: unowned parameters", want[i].model);
+    }
+}
+
+TEST(cli_predict_reads_png_and_pgm)
+{
+    const char *dir = t_tmpdir();
+    char spec[512], w[512], png[512], pgm[512];
+    snprintf(spec, sizeof spec, "%s/m.spec", dir);
+    snprintf(w, sizeof w, "%s/w.safetensors", dir);
+    snprintf(png, sizeof png, "%s/x.png", dir);
+    snprintf(pgm, sizeof pgm, "%s/x.pgm", dir);
+    t_write_text(spec, "[input]\nshape = 1, 8, 8\n[flatten]\n[linear fc]\nout_features = 3\n");
+    dc_model *m = dc_model_new();
+    REQUIRE(dc_model_add(m, dc_flatten_new(m, "flatten1")) == DC_OK);
+    REQUIRE(dc_model_add(m, dc_linear_new(m, "fc", 64, 3, 1, NULL)) == DC_OK);
+    dc_f32(dc_model_find(m, "fc.bias"))[2] = 5.0f; /* class 2 wins whatever the image */
+    REQUIRE(dc_model_save(m, w) == DC_OK);
+    dc_model_free(m);
+    uint8_t px[16 * 16 * 3];
+    for (int i = 0; i < (int)sizeof px; i++)
+        px[i] = (uint8_t)(i * 7);
+    REQUIRE(dc_png_write(png, 16, 16, 3, px) == DC_OK);
+    char hdr[32];
+    int k = snprintf(hdr, sizeof hdr, "P5\n16 16\n255\n");
+    FILE *f = fopen(pgm, "wb");
+    REQUIRE(f);
+    fwrite(hdr, 1, (size_t)k, f);
+    fwrite(px, 1, 256, f);
+    fclose(f);
+    const char *imgs[] = {png, pgm};
+    for (int i = 0; i < 2; i++) {
+        int rc = t_run_deepc(out, sizeof out, "predict %s --weights %s --image %s --top 3", spec,
+                             w, imgs[i]);
+        CHECK(rc == 0 && !strncmp(out, "2 ", 2), "predict on %s exited %d:\n%s", imgs[i], rc,
+              out);
+    }
+    t_write_text(pgm, "P5\n16 16\n255\nshort");
+    CHECK(t_run_deepc(out, sizeof out, "predict %s --weights %s --image %s", spec, w, pgm) == 2 &&
+          strstr(out, "truncated"), "truncated image should exit 2:\n%s", out);
+}
