@@ -319,6 +319,18 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
                          dc_tensor *num_batches_tracked, float momentum, float eps);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Recurrent layers: RNN, LSTM, GRU (PyTorch semantics and state_dict names)                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* (recurrent section: filled by the recurrent-layers work) */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sequence pieces: embedding, one-hot, time-step selection                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* (sequence section: filled by the sequence-pieces work) */
+
+/* ------------------------------------------------------------------------------------------ */
 /* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */
 /* ------------------------------------------------------------------------------------------ */
 
