@@ -328,7 +328,65 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
 /* Sequence pieces: embedding, one-hot, time-step selection                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* (sequence section: filled by the sequence-pieces work) */
+/*
+ * dc_embedding - look up rows of a table (PyTorch F.embedding).
+ *
+ * y[p, e] = w[ids[p], e]   for every position p of ids
+ *
+ * ids          int64 [...] (0 to 4 dims), each in [0, V); not differentiable
+ * w            float [V, E]
+ * padding_idx  a row in [0, V) whose positions send no gradient to w (PyTorch padding_idx; the
+ *              forward still reads the row), or -1 for none
+ * Returns y [..., E] (the shape of ids plus E), an arena tensor living until dc_ctx_reset().
+ * Backward adds dw[ids[p], :] += dy[p, :] position by position in order (repeated ids accumulate;
+ * bitwise the same at any thread count), skipping positions whose id is padding_idx.
+ * Errors: DC_ERR_DTYPE (ids not int64, w not float32), DC_ERR_SHAPE (w not 2-D, ids with more
+ * than 4 dims), DC_ERR_ARG for an id out of [0, V) (the message names its position and value) or
+ * a padding_idx out of [-1, V).
+ */
+dc_tensor *dc_embedding(dc_ctx *ctx, dc_tensor *ids, dc_tensor *w, int64_t padding_idx);
+
+/*
+ * dc_one_hot - y[p, k] = (ids[p] == k) as float (PyTorch F.one_hot(ids, K).float()).
+ * ids int64 [...] (0 to 4 dims), each in [0, K); K >= 1. Returns float [..., K] (arena). Not
+ * differentiable: nothing is recorded. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (too many dims),
+ * DC_ERR_ARG (K < 1, or an id out of range: the message names its position and value).
+ */
+dc_tensor *dc_one_hot(dc_ctx *ctx, dc_tensor *ids, int64_t K);
+
+/*
+ * dc_select_step - one time step of a batch-first sequence: y[n, f] = x[n, t, f] (x[:, t]).
+ * x [N, T, F]; t in [-T, T) (negative counts from the end: -1 is the last step) -> y [N, F].
+ * Backward adds dx[n, t, :] += dy[n, :]. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (x not 3-D),
+ * DC_ERR_ARG (t out of range).
+ */
+dc_tensor *dc_select_step(dc_ctx *ctx, dc_tensor *x, int64_t t);
+
+/*
+ * dc_select_last - the last valid step of each sequence of a padded batch (many-to-one):
+ * y[n, f] = x[n, lengths[n] - 1, f]   (PyTorch x.gather(1, (lengths - 1) expanded).squeeze(1))
+ * x [N, T, F]; lengths int64 [N], each in [1, T], or NULL for all T (then y = x[:, -1]).
+ * Returns y [N, F] (arena). Backward adds dx[n, lengths[n] - 1, :] += dy[n, :]; lengths get no
+ * gradient. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (x not 3-D, lengths not [N]), DC_ERR_ARG (a length
+ * out of [1, T]: the message names the sequence and the length).
+ */
+dc_tensor *dc_select_last(dc_ctx *ctx, dc_tensor *x, dc_tensor *lengths);
+
+/* The modules below are declared with `struct dc_model` / `struct dc_module` (the typedefs come
+ * later, in the Models section); they are the same types. */
+struct dc_model;
+struct dc_module;
+
+/* Embedding module (PyTorch nn.Embedding): parameter "<name>.weight" [num_embeddings,
+ * embedding_dim], initialised N(0, 1) with the padding_idx row zeroed (rng NULL leaves zeros).
+ * padding_idx in [0, num_embeddings) or -1 for none. Its forward takes int64 ids [...] and gives
+ * [..., embedding_dim]. Returns NULL with DC_ERR_ARG for non-positive sizes or a bad padding_idx. */
+struct dc_module *dc_embedding_new(struct dc_model *m, const char *name, int64_t num_embeddings,
+                                   int64_t embedding_dim, int64_t padding_idx, dc_rng *rng);
+/* A module selecting time step `step` of x [N, T, F] (dc_select_step; -1 = the last). */
+struct dc_module *dc_last_step_new(struct dc_model *m, const char *name, int64_t step);
+/* A module turning int64 ids [...] into one-hot floats [..., num_classes] (dc_one_hot). */
+struct dc_module *dc_one_hot_new(struct dc_model *m, const char *name, int64_t num_classes);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */

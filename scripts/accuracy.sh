@@ -5,7 +5,7 @@
 set -eu
 DEEPC=${DEEPC:-build/deepc}
 OUT=${OUT:-build/accuracy}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 mkdir -p "$OUT"
 sh scripts/need-fashion-mnist.sh
 
