@@ -322,7 +322,65 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
 /* Recurrent layers: RNN, LSTM, GRU (PyTorch semantics and state_dict names)                  */
 /* ------------------------------------------------------------------------------------------ */
 
-/* (recurrent section: filled by the recurrent-layers work) */
+typedef struct dc_model dc_model;   /* (declared again in "Models and modules") */
+typedef struct dc_module dc_module;
+
+/* Cell kinds. Gate rows of weight_ih [G·H, I] / weight_hh [G·H, H] / biases [G·H] are in
+ * PyTorch's order: RNN G = 1; LSTM G = 4 (i, f, g, o); GRU G = 3 (r, z, n). */
+typedef enum dc_rnn_kind { DC_RNN_TANH, DC_RNN_RELU, DC_LSTM, DC_GRU } dc_rnn_kind;
+
+/*
+ * dc_rnn_layer - one layer in one direction over a whole sequence (the op behind the modules).
+ *   RNN:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
+ *   LSTM: i, f, o = σ(·), g = tanh(·) of W_ih x_t + b_ih + W_hh h_{t-1} + b_hh (rows i, f, g, o);
+ *         c_t = f⊙c_{t-1} + i⊙g;  h_t = o⊙tanh(c_t)
+ *   GRU:  r, z = σ(W_i· x_t + b_i· + W_h· h_{t-1} + b_h·);
+ *         n = tanh(W_in x_t + b_in + r⊙(W_hn h_{t-1} + b_hn));  h_t = (1 − z)⊙n + z⊙h_{t-1}
+ * x [T, N, I] (time first); w_ih [G·H, I], w_hh [G·H, H], b_ih, b_hh [G·H] or NULL (no bias);
+ * h0, c0: N·H elements ([N, H] or [1, N, H]) or NULL for zeros (c0 LSTM only). reverse != 0 runs
+ * t = T−1 .. 0 (the backward direction of a bidirectional layer).
+ * Returns a packed arena tensor [T + 1, N, H] (LSTM: [T + 2, N, H]): rows 0..T−1 are h_t in time
+ * order, row T the final hidden state (h_{T−1}, or h_0 when reverse), row T + 1 the final cell
+ * state. Take pieces with dc_slice (gradients flow back through it). One GEMM projects the inputs
+ * of all steps, one GEMM per step the recurrent part; backward through time uses the activated
+ * gates saved per step and accumulates dW with GEMMs (beta = 1). Grads of every input that
+ * requires grad are added to. Errors: DC_ERR_SHAPE / DC_ERR_DTYPE naming the tensor.
+ */
+dc_tensor *dc_rnn_layer(dc_ctx *ctx, dc_rnn_kind kind, dc_tensor *x, dc_tensor *w_ih,
+                        dc_tensor *w_hh, dc_tensor *b_ih, dc_tensor *b_hh, dc_tensor *h0,
+                        dc_tensor *c0, int reverse);
+
+typedef struct dc_rnn_opts {
+    dc_rnn_kind kind;
+    int64_t input_size, hidden_size; /* I, H (> 0) */
+    int num_layers;                  /* L >= 1 (PyTorch default 1) */
+    int bias;                        /* 1: bias_ih, bias_hh (default) */
+    int batch_first;                 /* 1: x [N, T, I], out [N, T, D·H]; 0: [T, N, ...] */
+    int bidirectional;               /* 1: D = 2 (a reverse direction per layer) */
+    float dropout;                   /* p of dc_dropout on the outputs of every layer but the
+                                        last, active in training mode only (PyTorch) */
+} dc_rnn_opts;
+/* kind, sizes as given; num_layers 1, bias 1, batch_first 0 (PyTorch), bidirectional 0. */
+dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden_size);
+
+/*
+ * dc_rnn_new - nn.RNN / nn.LSTM / nn.GRU module ("RNN", "LSTM", "GRU"). For every layer k and
+ * direction, parameters "<name>.weight_ih_l<k>[_reverse]" [G·H, I_k] (I_0 = I, else D·H),
+ * "weight_hh_l<k>" [G·H, H], "bias_ih_l<k>", "bias_hh_l<k>" [G·H], registered in PyTorch's
+ * state_dict order and initialised U(±1/√H) (rng NULL leaves zeros). Its forward returns the
+ * output sequence only (zero initial states). Owned by the model. NULL with DC_ERR_ARG on bad
+ * options.
+ */
+dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rng *rng);
+/*
+ * dc_rnn_forward - run an RNN/LSTM/GRU module with optional initial states, returning also the
+ * final ones. x [N, T, I] (batch_first) or [T, N, I]; h0, c0 [L·D, N, H] or NULL (zeros; c0
+ * LSTM only), index k·D + d as in PyTorch. Returns out [N, T, D·H] (or [T, N, D·H]): the last
+ * layer's h_t, directions concatenated (forward first). *h_n, *c_n (may be NULL; *c_n gets NULL
+ * for RNN/GRU) receive the final states [L·D, N, H]. All are arena tensors on the tape.
+ */
+dc_tensor *dc_rnn_forward(dc_ctx *ctx, dc_module *rnn, dc_tensor *x, dc_tensor *h0,
+                          dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sequence pieces: embedding, one-hot, time-step selection                                   */

@@ -304,6 +304,56 @@ static dc_module *build_concat(bctx *b)
     return b->st ? NULL : dc_concat_new(b->m, b->l->name, axis);
 }
 
+/* ---- sequence pieces: embedding, last_step, onehot ---- */
+
+static dc_module *build_embedding(bctx *b)
+{
+    int64_t V = get_int(b, "num_embeddings", NULL, 1, INT64_C(1) << 31);
+    int64_t E = get_int(b, "embedding_dim", NULL, 1, INT64_C(1) << 24);
+    int64_t pad = -1;
+    spec_kv *kv = get_kv(b, "padding_idx", "none");
+    if (kv && !b->st && strcmp(kv->val, "none"))
+        parse_ints(b, kv, &pad, 1, 1, 0, V - 1);
+    return b->st ? NULL : dc_embedding_new(b->m, b->l->name, V, E, pad, b->rng);
+}
+
+static dc_module *build_last_step(bctx *b)
+{
+    int64_t step = get_int(b, "step", "-1", -(INT64_C(1) << 40), INT64_C(1) << 40);
+    return b->st ? NULL : dc_last_step_new(b->m, b->l->name, step);
+}
+
+static dc_module *build_onehot(bctx *b)
+{
+    int64_t K = get_int(b, "num_classes", NULL, 1, INT64_C(1) << 24);
+    return b->st ? NULL : dc_one_hot_new(b->m, b->l->name, K);
+}
+
+/* rnn / lstm / gru: input [N, T, I] (batch_first, the spec default) or [T, N, I]. */
+static dc_module *build_rnn(bctx *b)
+{
+    const char *t = b->l->type;
+    dc_rnn_kind kind = !strcmp(t, "lstm") ? DC_LSTM : !strcmp(t, "gru") ? DC_GRU : DC_RNN_TANH;
+    int64_t in = in_dim(b, -1, 3);
+    if (!b->st && b->x->ndim != 3)
+        BAD(b, NULL, "needs a sequence input [N, T, I] (batch included)");
+    check_in(b, "input_size", in);
+    dc_rnn_opts o = dc_rnn_defaults(kind, in, get_int(b, "hidden_size", NULL, 1, 1 << 20));
+    o.num_layers = (int)get_int(b, "num_layers", "1", 1, 16);
+    if (kind == DC_RNN_TANH) {
+        spec_kv *kv = get_kv(b, "nonlinearity", "tanh");
+        if (kv && !b->st && !strcmp(kv->val, "relu"))
+            o.kind = DC_RNN_RELU;
+        else if (kv && !b->st && strcmp(kv->val, "tanh"))
+            BAD(b, kv, "'%s' is not tanh or relu", kv->val);
+    }
+    o.bias = get_bool(b, "bias", "true");
+    o.batch_first = get_bool(b, "batch_first", "true");
+    o.bidirectional = get_bool(b, "bidirectional", "false");
+    o.dropout = (float)get_float(b, "dropout", "0", 0, 0.999999);
+    return b->st ? NULL : dc_rnn_new(b->m, b->l->name, &o, b->rng);
+}
+
 typedef dc_module *(*build_fn)(bctx *b);
 static const struct {
     const char *type;
@@ -329,6 +379,16 @@ static const struct {
     {"flatten", build_flatten, ""},
     {"add", build_add, ""},
     {"concat", build_concat, "axis"},
+    {"rnn", build_rnn,
+     "hidden_size, num_layers, nonlinearity, bias, batch_first, bidirectional, dropout, "
+     "input_size"},
+    {"lstm", build_rnn,
+     "hidden_size, num_layers, bias, batch_first, bidirectional, dropout, input_size"},
+    {"gru", build_rnn,
+     "hidden_size, num_layers, bias, batch_first, bidirectional, dropout, input_size"},
+    {"embedding", build_embedding, "num_embeddings, embedding_dim, padding_idx"},
+    {"last_step", build_last_step, "step"},
+    {"onehot", build_onehot, "num_classes"},
 };
 #define N_BUILDERS ((int)(sizeof builders / sizeof *builders))
 
