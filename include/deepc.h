@@ -820,6 +820,202 @@ double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *co
 void dc_argmax_rows(const dc_tensor *logits, int64_t *out);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Text and sampling: a byte vocabulary, text files, TBPTT streams, sampling from logits      */
+/* ------------------------------------------------------------------------------------------ */
+
+#define DC_VOCAB_MAX 256
+/* A byte-level vocabulary: ids 0..n-1 name distinct bytes (dc_vocab_build: in ascending byte
+ * order). A plain value; nothing to free. */
+typedef struct dc_vocab {
+    int n;                 /* number of symbols, 1..256 */
+    uint8_t to_byte[256];  /* id -> byte, for ids in [0, n) */
+    int16_t to_id[256];    /* byte -> id, or -1 for a byte not in the vocabulary */
+} dc_vocab;
+
+/* dc_vocab_build - the sorted set of the distinct bytes of text[0..n) (n >= 1) into *out.
+ * Errors: DC_ERR_ARG (NULL, or an empty text). */
+dc_status dc_vocab_build(const uint8_t *text, size_t n, dc_vocab *out);
+/* dc_vocab_encode - ids[i] = v->to_id[text[i]] for i < n (ids: caller memory, int64 [n]).
+ * DC_ERR_ARG when a byte is not in the vocabulary (the message names its offset and value). */
+dc_status dc_vocab_encode(const dc_vocab *v, const uint8_t *text, size_t n, int64_t *ids);
+/*
+ * dc_vocab_save - write v as text, atomically (temp file, fsync, rename):
+ *     deepc-vocab 1\n  <n>\n  then n lines of two hex digits, the byte of id 0, 1, ..., n-1
+ * dc_vocab_load - read such a file into *out (ids in file order; any order of distinct bytes is
+ * accepted). Hardened: files over 4096 bytes, a bad header, a count outside 1..256, a line that is
+ * not two hex digits, a byte listed twice, fewer or more lines than the count: DC_ERR_FORMAT with
+ * a message that starts with the path (and names the line). *out is untouched on failure.
+ */
+dc_status dc_vocab_save(const dc_vocab *v, const char *path);
+dc_status dc_vocab_load(const char *path, dc_vocab *out);
+
+#define DC_TEXT_DEFAULT_CAP ((size_t)1 << 28) /* 256 MiB */
+/*
+ * dc_text_load - the bytes of a text file, or of every file in a directory concatenated in
+ * byte-wise name order (not recursive). In a directory, names starting with '.' or ending in
+ * ".dat", symbolic links, subdirectories and other non-regular files are skipped (this reads
+ * Debian's /usr/share/games/fortunes/: the .dat files are strfile indexes, the .u8 files symlinks
+ * to the text). cap: the most bytes read in all (0: DC_TEXT_DEFAULT_CAP); more is DC_ERR_FORMAT,
+ * not a silent cut. *text receives a malloc'd buffer (free() it) of *n >= 1 bytes, plus a NUL
+ * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap,
+ * no text at all), DC_ERR_NOMEM.
+ */
+dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
+
+/*
+ * dc_text_split - train/validation split of n symbols: validation is the last
+ * n_val = floor(n · val_fraction) symbols, training the first *n_train = n - n_val.
+ * val_fraction in [0, 1). DC_ERR_ARG for a bad fraction, fewer than 2 training symbols, or a
+ * validation part of 1 symbol (no next-symbol target; 0 is allowed).
+ */
+dc_status dc_text_split(size_t n, double val_fraction, size_t *n_train);
+
+/*
+ * dc_text_stream - id sequence split into B parallel streams for truncated BPTT (PyTorch
+ * word_language_model's batchify + get_batch). With L = floor(n / B) (the last n - B·L ids are
+ * dropped), stream b is ids[b·L .. (b+1)·L). Each pass yields chunks at pos = 0, T, 2T, ...:
+ *     x[b, t] = ids[b·L + pos + t],  y[b, t] = ids[b·L + pos + t + 1],  t < min(T, L - 1 - pos)
+ * so chunk k+1 of row b continues where chunk k ended: carry the RNN state across chunks (row b of
+ * the state belongs to stream b), detached with dc_detach. The last chunk of a pass may be shorter.
+ */
+typedef struct dc_text_stream {
+    int64_t *ids;     /* [B, L] int64, owned */
+    int64_t B, L, T;  /* streams, ids per stream, chunk length */
+    int64_t pos;      /* start of the next chunk in every stream, 0 .. L - 1 */
+} dc_text_stream;
+/* ids[0..n) are copied. B >= 1, T >= 1, L >= 2. NULL with DC_ERR_ARG / DC_ERR_NOMEM. */
+dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int64_t T);
+void dc_text_stream_free(dc_text_stream *s);
+/* Next chunk: *x, *y receive int64 arena tensors [B, t] (1 <= t <= T; live until dc_ctx_reset)
+ * and pos advances by t. At the end of a pass (pos == L - 1) both receive NULL and DC_OK is
+ * returned; dc_text_stream_rewind starts the next pass. Errors: DC_ERR_ARG, DC_ERR_NOMEM. */
+dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_tensor **y);
+/* pos = 0. */
+void dc_text_stream_rewind(dc_text_stream *s);
+/* Chunks per pass: ceil((L - 1) / T). */
+int64_t dc_text_stream_chunks(const dc_text_stream *s);
+
+/*
+ * dc_sample_logits - draw an index from logits[0..K) (one row of a model's output).
+ * temperature == 0: the arg-max (the first on ties), no random number drawn. top_k == 1: the same.
+ * Otherwise p_i ∝ exp((l_i - max l) / temperature) in double, restricted to the i whose logit is
+ * >= the top_k-th largest (ties at that value all stay, like nanoGPT; top_k <= 0 or >= K: all),
+ * and i is drawn by inverting the cumulative sum with one 53-bit uniform from rng (two
+ * dc_rng_u32 calls), so the same seed gives the same sequence. -inf logits get p = 0.
+ * Returns the index, or -1 with DC_ERR_ARG (NULL logits, K < 1, temperature < 0, NaN or inf, rng
+ * NULL when one is needed) or DC_ERR_NUMERIC (a NaN or +inf logit, or all -inf). Allocates nothing;
+ * the top_k threshold costs O(K·top_k).
+ */
+int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Time series: named CSV columns, sliding windows, chronological split, baselines            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A CSV table with a header row: the numeric columns by name, rows in file order. */
+typedef struct dc_table {
+    int64_t n_rows;
+    int n_cols;          /* numeric columns */
+    char **names;        /* [n_cols] their header names, owned */
+    double *data;        /* [n_rows, n_cols] row-major, owned */
+    int n_skipped;
+    char **skipped;      /* [n_skipped] names of the columns that are not numeric (dates, text) */
+} dc_table;
+
+/*
+ * dc_table_load - read a CSV file (plain or gzip, detected by zlib) whose first non-blank line
+ * names the columns. Fields are split at delim; a field may be quoted ("a,b", "" for a quote);
+ * blank lines are ignored. A column is numeric when its field in the first data row is a whole
+ * finite number (strtod); other columns (dates, categories) are skipped and listed in
+ * t->skipped. Every row must have as many fields as the header; a numeric column whose field is
+ * not a finite number later on (a missing value) is an error. Bounds: lines 1 MiB, 4096 columns,
+ * names 255 bytes, 2^31 cells. Errors (NULL): DC_ERR_IO (cannot open), DC_ERR_FORMAT with
+ * "file:line: ..." (ragged row, bad number, duplicate column name, no data rows, no numeric
+ * column), DC_ERR_NOMEM. Free with dc_table_free.
+ */
+dc_table *dc_table_load(const char *path, char delim);
+void dc_table_free(dc_table *t);
+/* The index of numeric column name in t, or -1 with DC_ERR_ARG and a message that lists the
+ * numeric columns (and the skipped ones). */
+int dc_table_column(const dc_table *t, const char *name);
+
+typedef enum dc_split { DC_SPLIT_TRAIN = 0, DC_SPLIT_VAL = 1, DC_SPLIT_TEST = 2 } dc_split;
+
+/*
+ * Windows of a table for forecasting one target column h steps ahead from the previous W rows
+ * of F feature columns. The R rows are split in time order: the first n_rows[0] are training
+ * rows, the next n_rows[1] validation, the last n_rows[2] test. A window belongs to the part
+ * that holds its target row τ, so no target crosses a boundary (a validation or test window may
+ * read inputs from the rows before its part: they are its past). Window i of part p:
+ *   τ = row0[p] + i,   x[p][i, k, f] = (v(τ − h − W + 1 + k, f) − mean[f]) / std[f],  k < W
+ *   y[p][i, 0] = (target(τ) − target_mean) / target_std
+ * mean, std and target_mean, target_std are fitted on the training rows only (population std;
+ * a constant column keeps std 1). Predictions ŷ (normalised) are de-normalised as
+ * ŷ · target_std + target_mean.
+ */
+typedef struct dc_series {
+    int window, horizon;       /* W >= 1, h >= 1 */
+    int n_features;            /* F */
+    char **features;           /* [F] column names, owned */
+    char *target;              /* target column name, owned */
+    int target_feature;        /* index of the target among the features, or -1 */
+    double *mean, *std;        /* [F] normalisation, fitted on training rows */
+    double target_mean, target_std;
+    int64_t n_total_rows;      /* R */
+    double *target_raw;        /* [R] the target column in original units, owned */
+    int64_t n_rows[3];         /* table rows in each part */
+    int64_t row0[3];           /* target row of the first window of each part */
+    int64_t n[3];              /* windows in each part (validation / test may have 0) */
+    dc_tensor *x[3];           /* [n[p], W, F] heap tensors, owned */
+    dc_tensor *y[3];           /* [n[p], 1] heap tensors, owned */
+} dc_series;
+
+/*
+ * dc_series_windows - make the windows of t (read above). inputs: n_inputs names of numeric
+ * columns (n_inputs 0: all numeric columns in table order); target: a numeric column, which need
+ * not be among the inputs. n_rows[1] = round(R · val_frac), n_rows[2] = round(R · test_frac),
+ * the rest is training. The table is only read (it may be freed afterwards). Errors (NULL):
+ * DC_ERR_ARG for window or horizon < 1, fractions < 0 or val + test >= 1, an unknown or
+ * non-numeric column (the message lists the available ones), an input named twice, or too few
+ * training rows for one window; DC_ERR_NOMEM. Free with dc_series_free.
+ */
+dc_series *dc_series_windows(const dc_table *t, const char *const *inputs, int n_inputs,
+                             const char *target, int window, int horizon, double val_frac,
+                             double test_frac);
+void dc_series_free(dc_series *s);
+/* A dataset (for dc_train / dc_evaluate, float targets: regression) over copies of the x and y
+ * of one part; the caller frees it with dc_dataset_free. DC_ERR_ARG if the part is empty. */
+struct dc_dataset *dc_series_dataset(const dc_series *s, dc_split part);
+
+/* Forecast errors in the target's original units over n windows. */
+typedef struct dc_forecast_score {
+    int64_t n;
+    double mae;    /* Σ |ŷ − y| / n */
+    double rmse;   /* sqrt(Σ (ŷ − y)² / n) */
+} dc_forecast_score;
+
+/* dc_series_score - score normalised predictions pred[0..n[part]) (e.g. a model's outputs on
+ * x[part]) after de-normalising them. DC_ERR_ARG (empty part, NULL), DC_ERR_NUMERIC (non-finite
+ * prediction). */
+dc_status dc_series_score(const dc_series *s, dc_split part, const float *pred,
+                          dc_forecast_score *out);
+/* dc_baseline_persistence - the test score of ŷ(τ) = target(τ − h): the target's last value
+ * before the forecast (for h = 1, tomorrow = today). Needs a non-empty test part. */
+dc_status dc_baseline_persistence(const dc_series *s, dc_forecast_score *test);
+/*
+ * dc_baseline_linear_ar - a linear autoregressive model fitted on the training windows, scored
+ * on the test windows. Regressors x: all_features == 0: the normalised target column over the
+ * window ([W], whether or not the target is an input); all_features != 0: the whole normalised
+ * window x[i] flattened ([W·F]). ŷ = ȳ + w·(x − x̄) (normalised, then de-normalised), with
+ * x̄, ȳ the training means and w solving the ridge normal equations in double by Cholesky:
+ *     (Xcᵀ Xc / n + λ I) w = Xcᵀ yc / n      (Xc, yc centred; the intercept is not penalised)
+ * ridge = λ (0: 1e-6). At most 2048 regressors. Errors: DC_ERR_ARG (empty test part, ridge < 0,
+ * too many regressors), DC_ERR_NUMERIC (not positive definite), DC_ERR_NOMEM.
+ */
+dc_status dc_baseline_linear_ar(const dc_series *s, int all_features, double ridge,
+                                dc_forecast_score *test);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Datasets and the training loop                                                             */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -282,6 +282,7 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
     if ((dw && ng > 1 && !part) || (!s->direct && !s->keep && !scratch))
         return DC_ERR_NOMEM;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
+    (void)work; /* read by the OpenMP size test only */
 #pragma omp parallel for schedule(static) num_threads(nt) if (ng > 1 && work > PAR_MIN)
     for (int64_t j = 0; j < ng; j++) {
         float *sc = scratch ? scratch + thread_id() * kp : NULL;
@@ -325,6 +326,7 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
     if ((s->keep && !s->col) || (!s->direct && !s->keep && !scratch))
         return NULL;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
+    (void)work; /* read by the OpenMP size test only */
     const float *xd = dc_f32(x), *wd = dc_f32(w), *bd = b ? dc_f32(b) : NULL;
 #pragma omp parallel for schedule(static) num_threads(nt) if (s->small && work > PAR_MIN)
     for (int64_t n = 0; n < s->N; n++) {
