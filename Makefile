@@ -14,7 +14,7 @@ BLAS    ?= auto
 OPT     ?= -O3
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_BASE := -std=c11 $(OPT) -fno-math-errno -g $(WARN) -fPIC -Iinclude -Isrc $(EXTRA_CFLAGS)
+CFLAGS_BASE := -std=c11 $(OPT) -fno-math-errno -fno-trapping-math -g $(WARN) -fPIC -Iinclude -Isrc $(EXTRA_CFLAGS)
 LDLIBS_BASE := -lz -lm -lpthread
 
 ifeq ($(OMP),1)

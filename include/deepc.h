@@ -445,6 +445,90 @@ struct dc_module *dc_embedding_new(struct dc_model *m, const char *name, int64_t
 struct dc_module *dc_last_step_new(struct dc_model *m, const char *name, int64_t step);
 /* A module turning int64 ids [...] into one-hot floats [..., num_classes] (dc_one_hot). */
 struct dc_module *dc_one_hot_new(struct dc_model *m, const char *name, int64_t num_classes);
+/* Views that keep or move the batch dimension (dc_reshape underneath: no copy; backward adds dy
+ * into dx element by element). Their forwards return NULL with DC_ERR_SHAPE when the input does
+ * not fit (the message names the module and the shapes).
+ * Reshape: x [N, ...] -> [N, shape[0..ndim)] (torch Flatten then Unflatten(1, shape)); ndim in
+ * [1, 4], sizes >= 1 or one -1 (inferred from the elements per example). DC_ERR_ARG otherwise. */
+struct dc_module *dc_reshape_new(struct dc_model *m, const char *name, int ndim,
+                                 const int64_t *shape);
+/* FoldTime: x [N, T, ...] -> [N·T, ...] (x.flatten(0, 1)), so a frame model (a conv stack) runs
+ * on every step of a clip. */
+struct dc_module *dc_fold_time_new(struct dc_model *m, const char *name);
+/* UnfoldTime: x [N·T, ...] -> [N, T, ...] (x.unflatten(0, (-1, T))) with T = steps >= 1; the
+ * first dim must be a multiple of T. DC_ERR_ARG for steps < 1. */
+struct dc_module *dc_unfold_time_new(struct dc_model *m, const char *name, int64_t steps);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Encoder-decoder (seq2seq, docs/seq2seq.md): embedding -> RNN encoder whose final states      */
+/* start an RNN decoder -> linear over the target vocabulary. Driven from C (decoding is a loop) */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dc_seq2seq_opts {
+    dc_rnn_kind kind;             /* cell of encoder and decoder: DC_GRU (default), DC_LSTM, ... */
+    int64_t src_vocab, tgt_vocab; /* V_s, V_t: token ids are in [0, V) */
+    int64_t embed_dim;            /* E (default 32) */
+    int64_t hidden_size;          /* H (default 128), shared by encoder and decoder */
+    int num_layers;               /* L (default 1), shared: state k of the encoder starts layer k */
+    int64_t pad_id;               /* padding id of both vocabularies: embedding padding_idx and
+                                     the loss's ignore_index; -1 for none (default) */
+    int64_t bos_id, eos_id;       /* target-vocabulary ids that start / end every target */
+} dc_seq2seq_opts;
+/* GRU, E 32, H 128, L 1, no padding; the vocabularies and bos/eos as given. */
+dc_seq2seq_opts dc_seq2seq_defaults(int64_t src_vocab, int64_t tgt_vocab, int64_t bos_id,
+                                    int64_t eos_id);
+
+typedef struct dc_seq2seq dc_seq2seq;
+/*
+ * dc_seq2seq_new - a model with the parameters (PyTorch state_dict names, in this order)
+ *   enc_embed.weight [V_s, E]; encoder.{weight_ih,weight_hh,bias_ih,bias_hh}_l<k>;
+ *   dec_embed.weight [V_t, E]; decoder.{...}_l<k>; out.weight [V_t, H], out.bias [V_t]
+ * initialised like PyTorch from rng (NULL: zeros). Free with dc_seq2seq_free. NULL with
+ * DC_ERR_ARG for bad sizes or ids out of the vocabularies.
+ */
+dc_seq2seq *dc_seq2seq_new(const dc_seq2seq_opts *o, dc_rng *rng);
+void dc_seq2seq_free(dc_seq2seq *s);
+/* The parameters, for dc_optim_new / dc_model_save / dc_model_load (owned by s). */
+struct dc_model *dc_seq2seq_model(dc_seq2seq *s);
+const dc_seq2seq_opts *dc_seq2seq_options(const dc_seq2seq *s);
+
+/*
+ * dc_seq2seq_encode - run the encoder over src int64 [N, S] (S >= 1) and return its final states
+ * [L, N, H] into *h (and *c for LSTM, else NULL): the states after reading all S tokens, so the
+ * sources of one batch should share one length (bucketing): pads would be read as input. Arena
+ * tensors on the tape.
+ */
+dc_status dc_seq2seq_encode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor **h,
+                            dc_tensor **c);
+/*
+ * dc_seq2seq_decode - run the decoder over tokens prev int64 [N, T] from states h0 (c0) [L, N, H]
+ * and return logits [N, T, V_t]; *h_n, *c_n (may be NULL) receive the states after step T - 1.
+ *   e_t = dec_embed[prev_t],  (o_t, state_t) = cell(e_t, state_{t-1}),  logits_t = W o_t + b
+ * Teacher forcing passes prev = [BOS, y_0 .. y_{T-2}] at once; greedy decoding passes one token
+ * with T = 1 and the states of the step before: both give the same logits.
+ */
+dc_tensor *dc_seq2seq_decode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *prev, dc_tensor *h0,
+                             dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
+/*
+ * dc_seq2seq_loss - teacher-forced cross-entropy of targets tgt int64 [N, T] given src [N, S]:
+ * tgt holds each target followed by eos_id (then pad_id up to T when lengths differ). The decoder
+ * reads [BOS, tgt_0 .. tgt_{T-2}] and is scored on tgt_0 .. tgt_{T-1}, mean over non-pad tokens.
+ * *n_correct / *n_tokens (may be NULL) receive the arg-max hits / scored tokens. Returns the scalar
+ * loss (arena, on the tape) or NULL.
+ */
+dc_tensor *dc_seq2seq_loss(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor *tgt,
+                           int64_t *n_correct, int64_t *n_tokens);
+/*
+ * dc_seq2seq_greedy - greedy decoding of src int64 [N, S] without recording: encode, then from
+ * BOS feed each step's arg-max back in, one step at a time carrying the decoder states, until
+ * every row has produced eos_id or max_len tokens. out (caller memory, int64 [N, max_len])
+ * receives each row's tokens including its EOS, the rest filled with pad_id (or -1 when unset);
+ * out_len [N] the count per row (EOS included). logits (float [N, max_len, V_t], may be NULL)
+ * receives the logits of every step run (rows of steps not run are left as they are). Uses the
+ * arena of ctx (reset by the caller afterwards).
+ */
+dc_status dc_seq2seq_greedy(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, int64_t max_len,
+                            int64_t *out, int64_t *out_len, float *logits);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */
@@ -509,7 +593,12 @@ struct dc_module {
     void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
     /* Multiply-accumulates of one forward from x to y (for summaries), or NULL for none. */
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
+    /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
+    void (*carry)(dc_module *m, int mode);
 };
+#define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
+#define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */
+#define DC_CARRY_RESET 2 /* forget the carried states, keep the mode */
 
 /* An empty model. */
 dc_model *dc_model_new(void);
@@ -524,6 +613,17 @@ void dc_model_free(dc_model *m);
  */
 dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
                               const int64_t *shape, int is_buffer);
+/*
+ * dc_model_set_carry - truncated BPTT and generation. With carry on, every RNN/LSTM/GRU module of
+ * m starts each forward from the final states of its previous forward instead of zeros, when the
+ * batch size is the same (else from zeros). The carried states are copies: no gradient flows back
+ * into the previous forward (PyTorch's hidden = hidden.detach() between chunks). Row b of the
+ * state belongs to row b of the batch. Turning carry on or off forgets the carried states;
+ * dc_model_reset_state forgets them and keeps the mode (a new pass, a new sequence).
+ */
+void dc_model_set_carry(dc_model *m, int on);
+void dc_model_reset_state(dc_model *m);
+
 /* Append a module fed by the previous module's output (the model input for the first one).
  * Takes ownership even on failure. Returns DC_OK or an error (duplicate name, NULL module). */
 dc_status dc_model_add(dc_model *m, dc_module *mod);
@@ -740,6 +840,14 @@ typedef struct dc_spec dc_spec;
 dc_spec *dc_spec_parse_file(const char *path);
 dc_spec *dc_spec_parse_string(const char *text, const char *name);
 void dc_spec_free(dc_spec *s);
+/*
+ * dc_spec_define - give a value to a spec variable before dc_spec_build: every value written
+ * exactly "$name" becomes value. The CLI defines $vocab, the size of a text's vocabulary, so that
+ * one spec (models/char_lstm) fits any corpus. Returns the number of values replaced (0 is not an
+ * error), or -1 with DC_ERR_ARG for a bad name or a value over 255 bytes. A variable left
+ * undefined is reported by dc_spec_build at its file:line.
+ */
+int dc_spec_define(dc_spec *s, const char *name, const char *value);
 /*
  * dc_spec_build - make the model the spec describes: layers in file order, each fed by the layer
  * before it or by the layers its `input =` names. Input sizes (in_channels, in_features) are
@@ -1045,6 +1153,19 @@ dc_status dc_loss_kind_parse(const char *s, dc_loss_kind *out);
 /* The loss of kind k between the model output and the target, mean reduction. */
 dc_tensor *dc_loss(dc_ctx *ctx, dc_loss_kind k, dc_tensor *out, dc_tensor *target);
 
+/* Training-time augmentation of image batches [N, C, H, W] (the CIFAR ResNet recipe): shift by a
+ * random offset in [-crop_pad, crop_pad] in both directions, padding with the image's smallest
+ * value (torchvision's RandomCrop(size, padding) on black-background images), then mirror left-right
+ * with probability 1/2 when hflip. Validation, test and inference batches are never augmented. */
+typedef struct dc_augment {
+    int crop_pad; /* 0: no crop */
+    int hflip;    /* 0 / 1 */
+} dc_augment;
+/* Parse "crop=N,flip", "flip", "crop=N" or "none". */
+dc_status dc_augment_parse(const char *s, dc_augment *a);
+/* Augment x in place with draws from rng (three per image: shift y, shift x, flip). */
+dc_status dc_augment_images(dc_ctx *ctx, dc_tensor *x, const dc_augment *a, dc_rng *rng);
+
 typedef struct dc_train_opts {
     int epochs;              /* 10 */
     int64_t batch_size;      /* 64 */
@@ -1058,6 +1179,8 @@ typedef struct dc_train_opts {
     int64_t max_steps;       /* > 0: stop after this many steps */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch */
     const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+    dc_augment augment;      /* none; training batches only, with its own seeded stream */
+    int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
 } dc_train_opts;
 dc_train_opts dc_train_defaults(void);
 
@@ -1077,6 +1200,30 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
                       int64_t batch, dc_loss_kind loss, dc_eval_result *r);
+
+/*
+ * Language models (char-RNN): next-symbol prediction over an id sequence with truncated BPTT.
+ * The training ids are cut into o->batch_size parallel streams (dc_text_stream); every epoch walks
+ * them in chunks of o->bptt steps, carrying each stream's RNN state from chunk to chunk, detached
+ * (dc_model_set_carry), from zeros at the start of an epoch. Per chunk: logits = m(x) [B, t, V],
+ * loss = mean cross-entropy over the B·t positions, backward, clip (o->clip_norm), step. The
+ * scheduler steps once per epoch; weights go to o->out_dir/model.safetensors after every epoch.
+ * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear).
+ */
+typedef struct dc_lm_result {
+    double train_loss;   /* mean cross-entropy of the last epoch, nats per symbol */
+    double val_loss;     /* on the validation ids (0 without them), nats per symbol */
+    double val_bpc;      /* val_loss / ln 2: bits per character */
+    double tokens_per_s; /* training positions per second over the last epoch */
+    int64_t steps;
+} dc_lm_result;
+dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
+                      const int64_t *val_ids, int64_t n_val, const dc_train_opts *o,
+                      dc_lm_result *last);
+/* Mean cross-entropy (nats per symbol) of m predicting ids[1..n) from ids[0..n-1), in eval mode
+ * with states carried over b streams of chunks of t steps (PyTorch's evaluate()). */
+dc_status dc_evaluate_lm(dc_model *m, const int64_t *ids, int64_t n, int64_t b, int64_t t,
+                         double *loss);
 
 #ifdef __cplusplus
 }

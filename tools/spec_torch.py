@@ -72,6 +72,64 @@ class SamePad(nn.Module):
         return self.conv(F.pad(x, self.pads))
 
 
+def _seq_output(cls):
+    """nn.RNN / nn.LSTM / nn.GRU giving only the output sequence (deepc's rnn layers), with the
+    same state_dict keys (weight_ih_l0, ...) as the plain PyTorch module."""
+
+    class SeqOnly(cls):
+        def forward(self, x):
+            return super().forward(x)[0]
+
+    SeqOnly.__name__ = cls.__name__
+    return SeqOnly
+
+
+class Lambda(nn.Module):
+    """A parameter-free function of the input (fold_time, unfold_time, last_step, onehot)."""
+
+    def __init__(self, fn, text):
+        super().__init__()
+        self.fn, self.text = fn, text
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def extra_repr(self):
+        return self.text
+
+
+def make_view(t, kv, x):
+    """The layers that only move data: a torch module, or None if t is not one of them."""
+    if t == "reshape":
+        return nn.Sequential(nn.Flatten(), nn.Unflatten(1, tuple(ints(kv["shape"]))))
+    if t == "fold_time":
+        return Lambda(lambda v: v.flatten(0, 1), "flatten(0, 1)")
+    if t == "unfold_time":
+        steps = int(kv["steps"])
+        return Lambda(lambda v: v.unflatten(0, (-1, steps)), f"unflatten(0, (-1, {steps}))")
+    if t == "last_step":
+        step = int(kv.get("step", -1))
+        return Lambda(lambda v: v[:, step], f"x[:, {step}]")
+    if t == "onehot":
+        k = int(kv["num_classes"])
+        return Lambda(lambda v: F.one_hot(v, k).float(), f"one_hot({k})")
+    return None
+
+
+def make_rnn(t, kv, x):
+    """rnn / lstm / gru (batch_first defaults to true in specs), or None."""
+    if t not in ("rnn", "lstm", "gru"):
+        return None
+    flag = lambda k, d: kv.get(k, d) == "true"  # noqa: E731
+    args = dict(input_size=x.shape[-1], hidden_size=int(kv["hidden_size"]),
+                num_layers=int(kv.get("num_layers", 1)), bias=flag("bias", "true"),
+                batch_first=flag("batch_first", "true"), dropout=float(kv.get("dropout", 0)),
+                bidirectional=flag("bidirectional", "false"))
+    if t == "rnn":
+        return _seq_output(nn.RNN)(nonlinearity=kv.get("nonlinearity", "tanh"), **args)
+    return _seq_output(nn.LSTM if t == "lstm" else nn.GRU)(**args)
+
+
 def make_layer(t, kv, x):
     """A torch module for one spec section, given an example input x."""
     if t == "linear":
@@ -129,6 +187,15 @@ def make_layer(t, kv, x):
         return Join("add")
     if t == "concat":
         return Join("concat", int(kv.get("axis", 1)))
+    if t == "embedding":
+        pad = kv.get("padding_idx", "none")
+        return nn.Embedding(int(kv["num_embeddings"]), int(kv["embedding_dim"]),
+                            padding_idx=None if pad == "none" else int(pad))
+    mod = make_view(t, kv, x)
+    if mod is None:
+        mod = make_rnn(t, kv, x)
+    if mod is not None:
+        return mod
     raise ValueError(f"spec_torch: layer type '{t}' is not supported")
 
 
@@ -140,7 +207,8 @@ class SpecNet(nn.Module):
             raise ValueError(f"{path}: the first section must be [input]")
         self.in_shape = tuple(ints(layers[0][2]["shape"]))
         self.order = []  # (name, [input names])
-        outs = {"input": torch.zeros((1,) + self.in_shape)}
+        dtype = torch.int64 if layers[0][2].get("dtype") == "int64" else torch.float32
+        outs = {"input": torch.zeros((1,) + self.in_shape, dtype=dtype)}
         counters = set()
         prev = "input"
         for t, name, kv, _ in layers[1:]:

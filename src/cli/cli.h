@@ -9,6 +9,8 @@
 #include "deepc.h"
 #include "gradcheck.h"
 
+#include <stdio.h>
+
 int cmd_gradcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -17,6 +19,30 @@ int cmd_forward(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+/* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
+ * (cmd_series.c) paths. */
+typedef struct train_args {
+    const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
+    float lr, momentum, wd, clip;
+    int epochs, threads, quiet, lr_set, momentum_set, wd_set;
+    int64_t batch, val, max_steps, seed;
+    int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
+} train_args;
+/* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
+ * dc_train_opts (-1 on a bad name). */
+int cli_parse_train_args(int argc, char **argv, train_args *a);
+int cli_train_opts(const train_args *a, dc_train_opts *o);
+void cli_train_usage(FILE *f);
+/* train --data text:FILE (character language model, truncated BPTT) */
+int cmd_train_text(const train_args *a, const dc_train_opts *o);
+/* train --data csv:... (time-series regression) */
+int cmd_train_series(const train_args *a, const dc_train_opts *o);
+/* mkdir unless it exists (0), else print why (-1). */
+int cli_ensure_dir(const char *dir);
+/* Monotonic seconds. */
+double cli_now_s(void);
 
 /* Strict value parsing: 0 on success, -1 after printing "deepc: FLAG: ..." to stderr. */
 int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);

@@ -63,12 +63,13 @@ static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); 
 
 /* ---- train ---- */
 
-static void train_usage(FILE *f)
+void cli_train_usage(FILE *f)
 {
     fprintf(f,
         "usage: deepc train MODEL --data DATA [options]\n"
         "  MODEL                 a model spec file (models/lenet5)\n"
-        "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy\n"
+        "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy |\n"
+        "                        text:FILE (char language model) | csv:FILE,... | weather\n"
         "  --epochs N            passes over the training set (10)\n"
         "  --batch N             mini-batch size (64)\n"
         "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
@@ -78,23 +79,19 @@ static void train_usage(FILE *f)
         "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup | plateau\n"
         "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
         "  --clip X              clip the global gradient norm to X (off)\n"
+        "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
+        "                        left-right mirroring of training images (none)\n"
         "  --val N               hold N training examples out for validation (5000 for\n"
         "                        fashion-mnist, 0 otherwise)\n"
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
+        "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
         "  --max-steps N         stop after N optimizer steps\n"
         "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
         "  --quiet               no progress output\n");
 }
 
-typedef struct train_args {
-    const char *model, *data, *out, *optimizer, *scheduler, *loss;
-    float lr, momentum, wd, clip;
-    int epochs, threads, quiet, lr_set, momentum_set;
-    int64_t batch, val, max_steps, seed;
-} train_args;
-
-static int parse_train_args(int argc, char **argv, train_args *a)
+int cli_parse_train_args(int argc, char **argv, train_args *a)
 {
     memset(a, 0, sizeof *a);
     a->epochs = 10;
@@ -108,24 +105,29 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = 0, takes = 1;
         if (!strcmp(f, "--help")) {
-            train_usage(stdout);
+            cli_train_usage(stdout);
             return 1;
         } else if (!strcmp(f, "--data")) a->data = v;
         else if (!strcmp(f, "--out")) a->out = v;
         else if (!strcmp(f, "--optimizer")) a->optimizer = v;
         else if (!strcmp(f, "--scheduler")) a->scheduler = v;
         else if (!strcmp(f, "--loss")) a->loss = v;
+        else if (!strcmp(f, "--augment")) a->augment = v;
         else if (!strcmp(f, "--epochs")) r = arg_int(f, v, 1, 1000000, &a->epochs);
         else if (!strcmp(f, "--batch")) r = arg_i64(f, v, 1, 1 << 20, &a->batch);
         else if (!strcmp(f, "--lr")) { r = arg_float(f, v, 0, 1e6, &a->lr); a->lr_set = 1; }
         else if (!strcmp(f, "--momentum")) {
             r = arg_float(f, v, 0, 1, &a->momentum);
             a->momentum_set = 1;
-        } else if (!strcmp(f, "--weight-decay")) r = arg_float(f, v, 0, 1e3, &a->wd);
+        } else if (!strcmp(f, "--weight-decay")) {
+            r = arg_float(f, v, 0, 1e3, &a->wd);
+            a->wd_set = 1;
+        }
         else if (!strcmp(f, "--clip")) r = arg_float(f, v, 0, 1e9, &a->clip);
         else if (!strcmp(f, "--val")) r = arg_i64(f, v, 0, INT64_C(1) << 40, &a->val);
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
         else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
+        else if (!strcmp(f, "--bptt")) r = arg_i64(f, v, 1, 100000, &a->bptt);
         else if (!strcmp(f, "--max-steps")) r = arg_i64(f, v, 1, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
@@ -145,19 +147,19 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         i += takes;
     }
     if (!a->model || !a->data) {
-        train_usage(stderr);
+        cli_train_usage(stderr);
         return -1;
     }
     return 0;
 }
 
-static int make_opts(const train_args *a, dc_train_opts *o)
+int cli_train_opts(const train_args *a, dc_train_opts *o)
 {
     dc_optim_kind ok;
     dc_sched_kind sk;
     *o = dc_train_defaults();
     if (dc_optim_kind_parse(a->optimizer, &ok) || dc_sched_kind_parse(a->scheduler, &sk) ||
-        dc_loss_kind_parse(a->loss, &o->loss)) {
+        dc_loss_kind_parse(a->loss, &o->loss) || dc_augment_parse(a->augment, &o->augment)) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
         return -1;
     }
@@ -168,7 +170,7 @@ static int make_opts(const train_args *a, dc_train_opts *o)
         o->optim.lr = a->lr;
     if (a->momentum_set)
         o->optim.momentum = a->momentum;
-    if (a->wd > 0)
+    if (a->wd_set) /* also 0: turns AdamW's default 0.01 off */
         o->optim.weight_decay = a->wd;
     o->sched = dc_sched_defaults(sk);
     if (sk == DC_SCHED_COSINE)
@@ -183,7 +185,7 @@ static int make_opts(const train_args *a, dc_train_opts *o)
     return 0;
 }
 
-static int ensure_dir(const char *dir)
+int cli_ensure_dir(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "deepc: cannot create %s: %s\n", dir, strerror(errno));
@@ -192,7 +194,7 @@ static int ensure_dir(const char *dir)
     return 0;
 }
 
-static double now_s(void)
+double cli_now_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -240,11 +242,15 @@ int cmd_train(int argc, char **argv)
 {
     train_args a;
     dc_train_opts o;
-    int pr = parse_train_args(argc, argv, &a);
+    int pr = cli_parse_train_args(argc, argv, &a);
     if (pr)
         return pr > 0 ? 0 : 2;
-    if (make_opts(&a, &o))
+    if (cli_train_opts(&a, &o))
         return 2;
+    if (!strncmp(a.data, "text:", 5))
+        return cmd_train_text(&a, &o);
+    if (!strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather"))
+        return cmd_train_series(&a, &o);
     if (a.threads)
         dc_set_num_threads(a.threads);
     dc_rng rng;
@@ -261,7 +267,7 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     o.val_size = a.val >= 0 ? a.val : (!strncmp(a.data, "fashion-mnist", 13) ? 5000 : 0);
-    if (a.out && ensure_dir(a.out)) {
+    if (a.out && cli_ensure_dir(a.out)) {
         rc = 2;
         goto out;
     }
@@ -279,7 +285,7 @@ int cmd_train(int argc, char **argv)
            (long long)o.val_size, (long long)dc_model_n_trainable(m),
            dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
            dc_get_num_threads(), dc_gemm_backend());
-    double t0 = now_s();
+    double t0 = cli_now_s();
     dc_eval_result last;
     if (dc_train(m, d, &o, &last) != DC_OK) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
@@ -287,7 +293,7 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     dc_eval_result_free(&last);
-    printf("training time %.1fs\n", now_s() - t0);
+    printf("training time %.1fs\n", cli_now_s() - t0);
     dc_dataset *test = load_test_split(a.data);
     if (test) {
         dc_eval_result r;

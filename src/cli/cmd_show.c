@@ -1,12 +1,14 @@
 /*
  * cmd_show.c - deepc show: the pictures the notes use to explain convolution, as PNG files:
  * a grid of dataset samples with their labels, the first convolution's filters, the feature maps
- * of every conv and pooling layer for one input, and the misclassified test images.
+ * of every conv and pooling layer for one input, and the misclassified test images; and a
+ * time-series forecast against the actual values as an SVG chart (plot.h).
  * All inputs are loaded and checked before anything is written (exit 2 when they are not right).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "font.h"
+#include "plot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -176,12 +178,15 @@ static void show_usage(FILE *f)
         "                           --out DIR\n"
         "       deepc show errors MODEL --weights W --data fashion-mnist[:DIR] [--n 36]\n"
         "                         --out F.png\n"
+        "       deepc show forecast MODEL --weights W --data csv:FILE,...|weather --out F.svg\n"
         "  samples   the first n training images (a seeded random n with --seed), labelled\n"
         "  filters   every kernel of the first Conv2d layer: a cell per output channel with its\n"
         "            in-channels side by side; gray is 0, white/black +-max|w| of the layer\n"
         "  features  test image I through the model (eval mode): DIR/input.png and\n"
         "            DIR/<layer>.png for every conv and pooling layer, each map min-max scaled\n"
         "  errors    the first n misclassified test images, captioned true>predicted\n"
+        "  forecast  a line chart of the model's forecasts over the test windows against the\n"
+        "            actual values (--data as in deepc train), with the test MAE and RMSE\n"
         "Exit 0 ok, 1 a picture could not be written, 2 bad usage or input.\n");
 }
 
@@ -217,6 +222,7 @@ static int parse_show_args(int argc, char **argv, show_args *a)
         {"filters", 1, A_WEIGHTS, A_WEIGHTS},
         {"features", 1, A_WEIGHTS | A_DATA | A_INDEX, A_WEIGHTS | A_DATA},
         {"errors", 1, A_WEIGHTS | A_DATA | A_N, A_WEIGHTS | A_DATA},
+        {"forecast", 1, A_WEIGHTS | A_DATA, A_WEIGHTS | A_DATA},
     };
     static const char *names[] = {"--data", "--weights", "--n", "--seed", "--index"};
     memset(a, 0, sizeof *a);
@@ -229,7 +235,7 @@ static int parse_show_args(int argc, char **argv, show_args *a)
         k++;
     if (k == nk) {
         fprintf(stderr, "deepc show: unknown picture '%s' (samples, filters, features, "
-                        "errors)\n", argv[1]);
+                        "errors, forecast)\n", argv[1]);
         return -1;
     }
     a->what = kinds[k].what;
@@ -719,5 +725,7 @@ int cmd_show(int argc, char **argv)
         return show_filters(&a);
     if (!strcmp(a.what, "features"))
         return show_features(&a);
+    if (!strcmp(a.what, "forecast"))
+        return cli_show_forecast(a.model, a.weights, a.data, a.out);
     return show_errors(&a);
 }

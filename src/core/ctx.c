@@ -303,13 +303,22 @@ dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x)
 
 /* ---- threads ---- */
 
+#ifdef DC_USE_CBLAS
+void openblas_set_num_threads(int n); /* OpenBLAS keeps its own thread pool */
+#endif
+
 void dc_set_num_threads(int n)
 {
 #ifdef _OPENMP
-    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+    const int nt = n > 0 ? n : omp_get_num_procs();
+    omp_set_num_threads(nt);
 #else
-    (void)n;
+    const int nt = n > 0 ? n : 1;
 #endif
+#ifdef DC_USE_CBLAS
+    openblas_set_num_threads(nt);
+#endif
+    (void)nt;
 }
 
 int dc_get_num_threads(void)

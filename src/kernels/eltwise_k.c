@@ -1,12 +1,13 @@
 /*
  * eltwise_k.c - elementwise, activation, softmax, broadcasting, reduction and copy kernels.
  *
- * Loops are contiguous and written to auto-vectorise; math calls (expf, tanhf, erff) are the only
- * per-element calls. Threads: cheap loops go parallel above DC_K_PAR_MIN elements, splitting only
+ * Loops are contiguous and written to auto-vectorise; sigmoid and tanh use fastmath.h (inline,
+ * vectorisable), the other math calls (expf, erff) are the only per-element calls. Threads: cheap loops go parallel above DC_K_PAR_MIN elements, splitting only
  * independent outputs, so every result is bitwise the same for any thread count; reductions keep
  * a fixed order (fixed blocks, summed in order).
  */
 #include "kernels/eltwise_k.h"
+#include "kernels/fastmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -289,11 +290,11 @@ void dc_k_leaky_relu_bwd(int64_t n, float slope, const float *restrict x,
     for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
 }
 
-void dc_k_sigmoid_fwd(int64_t n, const float *restrict x, float *restrict y)
+DC_CLONES void dc_k_sigmoid_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
     PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
     for (int64_t i = 0; i < n; i++) {
-        const float e = expf(-fabsf(x[i])); /* in (0, 1]: never overflows */
+        const float e = dc_fast_expf(-fabsf(x[i])); /* in (0, 1]: never overflows */
         y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     }
 }
@@ -305,10 +306,10 @@ void dc_k_sigmoid_bwd(int64_t n, const float *restrict y, const float *restrict 
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
 }
 
-void dc_k_tanh_fwd(int64_t n, const float *restrict x, float *restrict y)
+DC_CLONES void dc_k_tanh_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
     PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = dc_fast_tanhf(x[i]);
 }
 
 void dc_k_tanh_bwd(int64_t n, const float *restrict y, const float *restrict dy,

@@ -297,3 +297,14 @@ bool dc_join_name(char *buf, size_t size, const char *prefix, const char *suffix
                     : snprintf(buf, size, "%s", suffix);
     return k >= 0 && (size_t)k < size;
 }
+
+static void carry_all(dc_model *m, int mode)
+{
+    for (int i = 0; m && i < m->n_mods; i++)
+        if (m->mods[i].mod->carry)
+            m->mods[i].mod->carry(m->mods[i].mod, mode);
+}
+
+void dc_model_set_carry(dc_model *m, int on) { carry_all(m, on ? DC_CARRY_ON : DC_CARRY_OFF); }
+
+void dc_model_reset_state(dc_model *m) { carry_all(m, DC_CARRY_RESET); }

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define RNN_MAX_LAYERS 16
 
@@ -16,6 +17,8 @@ typedef struct rnn_mod {
     dc_module base;
     dc_rnn_opts o;
     dc_tensor *p[RNN_MAX_LAYERS][2][4]; /* [layer][direction]: w_ih, w_hh, b_ih, b_hh (or NULL) */
+    int carry;                          /* DC_CARRY_ON: start from the last final states */
+    dc_tensor *h, *c;                   /* carried final states [L·D, N, H] (heap), or NULL */
 } rnn_mod;
 
 dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden_size)
@@ -26,9 +29,69 @@ dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden
 
 static int64_t rnn_gates(dc_rnn_kind k) { return k == DC_LSTM ? 4 : k == DC_GRU ? 3 : 1; }
 
+static void forget_state(rnn_mod *r)
+{
+    dc_tensor_free(r->h);
+    dc_tensor_free(r->c);
+    r->h = r->c = NULL;
+}
+
+static void rnn_carry(dc_module *m, int mode)
+{
+    rnn_mod *r = (rnn_mod *)m;
+    forget_state(r);
+    if (mode != DC_CARRY_RESET)
+        r->carry = mode == DC_CARRY_ON;
+}
+
+static void rnn_destroy(dc_module *m) { forget_state((rnn_mod *)m); }
+
+/* An arena copy of a carried state: the forward reads it again during backward (dW_hh needs
+ * h_0), after the carried state has been overwritten with this forward's final state. */
+static dc_tensor *arena_copy(dc_ctx *ctx, const dc_tensor *s)
+{
+    if (!s)
+        return NULL;
+    dc_tensor *t = dc_empty(ctx, DC_F32, s->ndim, s->shape);
+    if (t)
+        memcpy(t->data, s->data, sizeof(float) * (size_t)s->numel);
+    return t;
+}
+
+/* *dst = a heap copy of src (reusing *dst when the shape matches). */
+static dc_status keep_copy(dc_tensor **dst, const dc_tensor *src)
+{
+    if (!src)
+        return DC_OK;
+    if (!*dst || !dc_same_shape(*dst, src)) {
+        dc_tensor_free(*dst);
+        if (!(*dst = dc_tensor_new(DC_F32, src->ndim, src->shape)))
+            return DC_ERR_NOMEM;
+    }
+    memcpy((*dst)->data, src->data, sizeof(float) * (size_t)src->numel);
+    return DC_OK;
+}
+
 static dc_tensor *rnn_module_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
 {
-    return dc_rnn_forward(ctx, m, x, NULL, NULL, NULL, NULL);
+    rnn_mod *r = (rnn_mod *)m;
+    if (!r->carry)
+        return dc_rnn_forward(ctx, m, x, NULL, NULL, NULL, NULL);
+    if (!x)
+        return NULL;
+    const int64_t N = x->ndim == 3 ? x->shape[r->o.batch_first ? 0 : 1] : -1;
+    dc_tensor *h0 = NULL, *c0 = NULL, *hn = NULL, *cn = NULL;
+    if (r->h && r->h->shape[1] == N) {
+        if (!(h0 = arena_copy(ctx, r->h)) || (r->c && !(c0 = arena_copy(ctx, r->c))))
+            return NULL;
+    }
+    dc_tensor *y = dc_rnn_forward(ctx, m, x, h0, c0, &hn, &cn);
+    if (y && (keep_copy(&r->h, hn) != DC_OK || keep_copy(&r->c, cn) != DC_OK)) {
+        forget_state(r);
+        return dc_err_null(DC_ERR_NOMEM, "%s %s: out of memory for the carried state",
+                           m->type, m->name);
+    }
+    return y;
 }
 
 /* Per step: G·H·(I_k + H) multiply-accumulates per layer and direction. */
@@ -72,6 +135,8 @@ dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rn
         return NULL;
     r->o = *o;
     r->base.macs = rnn_macs;
+    r->base.carry = rnn_carry;
+    r->base.destroy = rnn_destroy;
     const int64_t H = o->hidden_size, GH = rnn_gates(o->kind) * H;
     const int D = o->bidirectional ? 2 : 1;
     for (int k = 0; k < o->num_layers; k++)

@@ -35,9 +35,13 @@ static void bad_value(bctx *b, const spec_kv *kv, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] %s: %s", b->s->file,
+    if (kv && kv->val[0] == '$') /* a spec variable (dc_spec_define) that nothing defined */
+        snprintf(msg, sizeof msg, "'%.40s' is an undefined variable (`deepc train --data "
+                 "text:...` defines $vocab; other commands take the DIR/model.spec written with "
+                 "the weights)", kv->val);
+    b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] %s%s%s", b->s->file,
                    kv && kv->line ? kv->line : b->l->line, b->l->type, b->l->name,
-                   kv ? kv->key : "", msg);
+                   kv ? kv->key : "", kv ? ": " : "", msg);
 }
 
 /* The value of key, or NULL after echoing def (if def is not NULL) as the value used. */
@@ -329,6 +333,63 @@ static dc_module *build_onehot(bctx *b)
     return b->st ? NULL : dc_one_hot_new(b->m, b->l->name, K);
 }
 
+/* ---- views: reshape (keeps the batch), fold_time / unfold_time (time <-> batch) ---- */
+
+/* shape = s_1, ..., s_k (k <= 4, one may be -1): [N, ...] -> [N, s_1, ..., s_k]. The builder
+ * checks the sizes against the elements of one example, so a mismatch names this line. */
+static dc_module *build_reshape(bctx *b)
+{
+    int64_t shape[DC_MAX_DIMS - 1], per = 1, known = 1;
+    int n_neg = 0;
+    char s[96];
+    spec_kv *kv = require_kv(b, "shape", "the sizes after the batch dimension, e.g. 28, 28");
+    int n = kv && !b->st ? parse_ints(b, kv, shape, 1, DC_MAX_DIMS - 1, -1, 1 << 24) : -1;
+    for (int d = 1; d < b->x->ndim; d++)
+        per *= b->x->shape[d];
+    for (int i = 0; i < n; i++) { /* known saturates at per + 1: no overflow, still a misfit */
+        int64_t v = shape[i] == -1 ? 1 : shape[i];
+        n_neg += shape[i] == -1;
+        known = v > 0 && known > per / v ? per + 1 : known * v;
+        if (shape[i] == 0)
+            BAD(b, kv, "sizes must be >= 1 (or -1 for one inferred size), got 0");
+    }
+    if (!b->st && n_neg > 1)
+        BAD(b, kv, "only one size may be -1, got '%s'", kv->val);
+    else if (!b->st && b->x->ndim < 1)
+        BAD(b, kv, "needs an input with a batch dimension");
+    else if (!b->st && (n_neg ? per % known != 0 : per != known))
+        BAD(b, kv, "'%s' does not fit the %lld elements of one example (input %s)", kv->val,
+            (long long)per, dc_shape_str(b->x, s, sizeof s));
+    return b->st ? NULL : dc_reshape_new(b->m, b->l->name, n, shape);
+}
+
+static dc_module *build_fold_time(bctx *b)
+{
+    char s[96];
+    if (b->x->ndim < 2)
+        b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] needs a sequence [N, T, ...] (batch "
+                       "included), got %s", b->s->file, b->l->line, b->l->type, b->l->name,
+                       dc_shape_str(b->x, s, sizeof s));
+    return b->st ? NULL : dc_fold_time_new(b->m, b->l->name);
+}
+
+/* Shape inference runs on a batch of one, so the rows of the input are the steps of one example:
+ * steps must equal the first dim (any other divisor would change the batch size). */
+static dc_module *build_unfold_time(bctx *b)
+{
+    char s[96];
+    int64_t T = get_int(b, "steps", NULL, 1, INT64_C(1) << 31);
+    if (!b->st && (b->x->ndim < 1 || b->x->ndim >= DC_MAX_DIMS))
+        b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] needs an input [N·T, ...] with 1 to %d "
+                       "dims, got %s", b->s->file, b->l->line, b->l->type, b->l->name,
+                       DC_MAX_DIMS - 1, dc_shape_str(b->x, s, sizeof s));
+    else if (!b->st && b->x->shape[0] != T)
+        BAD(b, spec_kv_find(b->l, "steps"), "%lld does not match the %lld steps folded into "
+            "the batch (a batch of one reaches this layer as %s; use fold_time before it)",
+            (long long)T, (long long)b->x->shape[0], dc_shape_str(b->x, s, sizeof s));
+    return b->st ? NULL : dc_unfold_time_new(b->m, b->l->name, T);
+}
+
 /* rnn / lstm / gru: input [N, T, I] (batch_first, the spec default) or [T, N, I]. */
 static dc_module *build_rnn(bctx *b)
 {
@@ -389,6 +450,9 @@ static const struct {
     {"embedding", build_embedding, "num_embeddings, embedding_dim, padding_idx"},
     {"last_step", build_last_step, "step"},
     {"onehot", build_onehot, "num_classes"},
+    {"reshape", build_reshape, "shape"},
+    {"fold_time", build_fold_time, ""},
+    {"unfold_time", build_unfold_time, "steps"},
 };
 #define N_BUILDERS ((int)(sizeof builders / sizeof *builders))
 

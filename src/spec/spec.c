@@ -295,4 +295,21 @@ int dc_spec_input_shape(const dc_spec *s, int64_t *shape)
 
 dc_dtype dc_spec_input_dtype(const dc_spec *s) { return s->in_dtype; }
 int dc_spec_n_layers(const dc_spec *s) { return s->n; }
+
+int dc_spec_define(dc_spec *s, const char *name, const char *value)
+{
+    if (!s || !name || !*name || !value || strlen(name) > 30 || strlen(value) > 255)
+        return dc_err(DC_ERR_ARG, "spec_define: need a spec, a name of 1..30 bytes and a value "
+                      "of at most 255 bytes"), -1;
+    int n = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int j = 0; j < s->l[i].n_kv; j++) {
+            char *v = s->l[i].kv[j].val;
+            if (v[0] == '$' && !strcmp(v + 1, name)) {
+                snprintf(v, sizeof s->l[i].kv[j].val, "%s", value);
+                n++;
+            }
+        }
+    return n;
+}
 const char *dc_spec_layer_type(const dc_spec *s, int i) { return s->l[i].type; }

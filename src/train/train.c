@@ -166,7 +166,7 @@ typedef struct run {
     const dc_train_opts *o;
     dc_optim *opt;
     dc_ctx *ctx;
-    dc_rng rng;
+    dc_rng rng, aug_rng;
     int64_t *order, n_train, step;
     progress prog;
 } run;
@@ -184,6 +184,8 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
         int64_t b = r->n_train - i < o->batch_size ? r->n_train - i : o->batch_size;
         dc_tensor *x, *y;
         dc_status st = r->d->batch(r->d, r->ctx, r->order + i, b, &x, &y);
+        if (st == DC_OK && (o->augment.crop_pad > 0 || o->augment.hflip))
+            st = dc_augment_images(r->ctx, x, &o->augment, &r->aug_rng);
         dc_tensor *out = st ? NULL : dc_model_forward(r->ctx, r->m, x);
         dc_tensor *l = out ? dc_loss(r->ctx, o->loss, out, y) : NULL;
         if (!l)
@@ -245,6 +247,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
         return dc_err(DC_ERR_ARG, "train: need batch > 0, epochs > 0 and 0 <= validation "
                       "examples < %lld", (long long)d->n);
     dc_rng_seed(&r.rng, o->seed, 0x5eed);
+    dc_rng_seed(&r.aug_rng, o->seed, 0xa06);
     r.n_train = d->n - o->val_size;
     r.order = malloc((size_t)d->n * sizeof *r.order);
     r.ctx = dc_ctx_new(0);

@@ -1,0 +1,266 @@
+/*
+ * cmd_text.c - the character language model on the command line:
+ *   deepc train MODEL --data text:PATH ...   truncated-BPTT training (dc_train_lm), the
+ *                                             vocabulary and the resolved spec saved with the weights
+ *   deepc generate MODEL --weights W ...      sampling from the softmax, one character at a time
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parse MODEL, give $vocab the vocabulary size, build it. */
+static dc_model *load_lm(const char *path, const dc_vocab *v, dc_rng *rng, dc_spec **spec_out)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", v->n);
+    dc_spec *s = dc_spec_parse_file(path);
+    if (s && dc_spec_define(s, "vocab", num) < 0) {
+        dc_spec_free(s);
+        s = NULL;
+    }
+    dc_model *m = s ? dc_spec_build(s, rng) : NULL;
+    if (!m) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        dc_spec_free(s);
+        return NULL;
+    }
+    *spec_out = s;
+    return m;
+}
+
+/* Write len sampled characters after prime to out (prime itself first). Carry on: the prime runs
+ * through the network once, then every sampled id is fed back as a [1, 1] input. */
+static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t len, float temp,
+                    int top_k, dc_rng *rng, FILE *out)
+{
+    const size_t np = strlen(prime);
+    dc_ctx *ctx = dc_ctx_new(0);
+    int64_t *ids = malloc((np ? np : 1) * sizeof *ids);
+    int rc = -1;
+    if (!ctx || !ids)
+        goto done;
+    if (np == 0) /* no prime: start from the vocabulary's first symbol (a newline in fortunes) */
+        ids[0] = 0;
+    else if (dc_vocab_encode(v, (const uint8_t *)prime, np, ids) != DC_OK)
+        goto done;
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    dc_model_set_carry(m, 1);
+    fwrite(prime, 1, np, out);
+    int64_t n_in = np ? (int64_t)np : 1;
+    for (int64_t i = 0; i < len; i++) {
+        dc_tensor *x = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, n_in));
+        if (!x)
+            goto done;
+        memcpy(x->data, ids, sizeof(int64_t) * (size_t)n_in);
+        dc_tensor *y = dc_model_forward(ctx, m, x);
+        if (y && (y->ndim != 3 || y->shape[2] != v->n)) {
+            fprintf(stderr, "deepc generate: the model must give logits [1, t, %d]\n", v->n);
+            rc = -2;
+            goto done;
+        }
+        if (!y)
+            goto done;
+        const float *last = dc_f32(y) + (n_in - 1) * v->n;
+        int k = dc_sample_logits(last, v->n, temp, top_k, rng);
+        if (k < 0)
+            goto done;
+        fputc(v->to_byte[k], out);
+        ids[0] = k;
+        n_in = 1;
+        dc_ctx_reset(ctx);
+    }
+    fputc('\n', out);
+    rc = 0;
+done:
+    dc_model_set_carry(m, 0);
+    if (rc == -1)
+        fprintf(stderr, "deepc generate: %s\n", dc_last_error());
+    free(ids);
+    dc_ctx_free(ctx);
+    return rc;
+}
+
+/* The text, its vocabulary and its ids. */
+typedef struct corpus {
+    uint8_t *text;
+    size_t n;
+    dc_vocab v;
+    int64_t *ids;
+} corpus;
+
+static int load_corpus(const char *path, corpus *c)
+{
+    memset(c, 0, sizeof *c);
+    if (dc_text_load(path, 0, &c->text, &c->n) != DC_OK ||
+        dc_vocab_build(c->text, c->n, &c->v) != DC_OK)
+        goto fail;
+    if (!(c->ids = malloc(c->n * sizeof *c->ids))) {
+        fprintf(stderr, "deepc train: %s: out of memory for %zu ids\n", path, c->n);
+        free(c->text);
+        return -1;
+    }
+    if (dc_vocab_encode(&c->v, c->text, c->n, c->ids) != DC_OK)
+        goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    free(c->text);
+    free(c->ids);
+    return -1;
+}
+
+static int save_artifacts(const dc_spec *s, const dc_vocab *v, const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/model.spec", dir);
+    if (dc_spec_write(s, p) == DC_OK) {
+        snprintf(p, sizeof p, "%s/vocab.txt", dir);
+        if (dc_vocab_save(v, p) == DC_OK)
+            return 0;
+    }
+    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    return -1;
+}
+
+int cmd_train_text(const train_args *a, const dc_train_opts *o0)
+{
+    dc_train_opts o = *o0;
+    corpus c;
+    dc_spec *spec = NULL;
+    dc_rng rng;
+    if (load_corpus(a->data + 5, &c))
+        return 2;
+    /* validation: the last 10% of the text unless --val N (symbols) says otherwise */
+    size_t n_train = c.n;
+    int rc = 2;
+    if (a->val >= 0 && (size_t)a->val < c.n)
+        n_train = c.n - (size_t)a->val;
+    else if (dc_text_split(c.n, 0.1, &n_train) != DC_OK) {
+        fprintf(stderr, "deepc train: %s: %s\n", a->data + 5, dc_last_error());
+        goto out;
+    }
+    if (a->threads)
+        dc_set_num_threads(a->threads);
+    dc_rng_seed(&rng, (uint64_t)a->seed, 0);
+    dc_model *m = load_lm(a->model, &c.v, &rng, &spec);
+    if (!m)
+        goto out;
+    if (a->out && (cli_ensure_dir(a->out) || save_artifacts(spec, &c.v, a->out)))
+        goto out_m;
+    o.bptt = a->bptt > 0 ? a->bptt : 64;
+    printf("training %s on %s: %zu characters (%zu for validation), vocabulary %d, %lld "
+           "parameters, %s lr %g, %lld streams x %lld steps, %d threads\n", a->model, a->data + 5,
+           c.n, c.n - n_train, c.v.n, (long long)dc_model_n_trainable(m),
+           dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
+           (long long)o.bptt, dc_get_num_threads());
+    dc_lm_result r;
+    double t0 = cli_now_s();
+    if (dc_train_lm(m, c.ids, (int64_t)n_train, c.ids + n_train, (int64_t)(c.n - n_train), &o,
+                    &r) != DC_OK) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        rc = 1;
+        goto out_m;
+    }
+    printf("training time %.1fs, %lld steps, %.0f tokens/s\n", cli_now_s() - t0,
+           (long long)r.steps, r.tokens_per_s);
+    if (c.n > n_train)
+        printf("validation: loss %.4f nats/char, %.4f bits/char\n", r.val_loss, r.val_bpc);
+    if (!a->quiet) {
+        printf("sample (temperature 0.8):\n");
+        dc_rng srng;
+        dc_rng_seed(&srng, (uint64_t)a->seed, 7);
+        generate(m, &c.v, "", 200, 0.8f, 0, &srng, stdout);
+    }
+    if (a->out)
+        printf("weights: %s/model.safetensors (spec %s/model.spec, vocabulary %s/vocab.txt)\n",
+               a->out, a->out, a->out);
+    rc = 0;
+out_m:
+    dc_model_free(m);
+out:
+    dc_spec_free(spec);
+    free(c.text);
+    free(c.ids);
+    return rc;
+}
+
+static void generate_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: deepc generate MODEL --weights W.safetensors [options]\n"
+        "  MODEL                 the spec the weights were trained with (DIR/model.spec)\n"
+        "  --vocab FILE          the vocabulary (default: vocab.txt next to the weights)\n"
+        "  --prime TEXT          text to start from (default: none)\n"
+        "  --length N            characters to generate (500)\n"
+        "  --temperature T       softmax temperature; 0 picks the most likely (1)\n"
+        "  --top-k K             sample among the K most likely only (0: all)\n"
+        "  --seed S              the same seed gives the same text (1)\n");
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *model = NULL, *weights = NULL, *vocab = NULL, *prime = "";
+    int64_t length = 500, seed = 1;
+    float temp = 1.0f;
+    int top_k = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = 0, takes = 1;
+        if (!strcmp(f, "--help")) {
+            generate_usage(stdout);
+            return 0;
+        } else if (!strcmp(f, "--weights")) weights = v;
+        else if (!strcmp(f, "--vocab")) vocab = v;
+        else if (!strcmp(f, "--prime")) prime = v;
+        else if (!strcmp(f, "--length")) r = arg_i64(f, v, 0, INT64_C(1) << 30, &length);
+        else if (!strcmp(f, "--temperature")) r = arg_float(f, v, 0, 100, &temp);
+        else if (!strcmp(f, "--top-k")) r = arg_int(f, v, 0, 256, &top_k);
+        else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &seed);
+        else if (f[0] == '-') {
+            fprintf(stderr, "deepc generate: unknown option '%s'\n", f);
+            return 2;
+        } else if (!model) { model = f; takes = 0; }
+        else {
+            fprintf(stderr, "deepc generate: unexpected argument '%s'\n", f);
+            return 2;
+        }
+        if (r)
+            return 2;
+        if (takes && !v) {
+            fprintf(stderr, "deepc generate: %s needs a value\n", f);
+            return 2;
+        }
+        i += takes;
+    }
+    if (!model || !weights) {
+        generate_usage(stderr);
+        return 2;
+    }
+    char vpath[1024];
+    if (!vocab) { /* vocab.txt in the directory of the weights */
+        const char *slash = strrchr(weights, '/');
+        int dir = slash ? (int)(slash - weights) : 1;
+        snprintf(vpath, sizeof vpath, "%.*s/vocab.txt", dir, slash ? weights : ".");
+        vocab = vpath;
+    }
+    dc_vocab v;
+    if (dc_vocab_load(vocab, &v) != DC_OK) {
+        fprintf(stderr, "deepc generate: %s\n", dc_last_error());
+        return 2;
+    }
+    dc_spec *spec = NULL;
+    dc_model *m = load_lm(model, &v, NULL, &spec);
+    int rc = 2;
+    if (m && cli_load_weights(m, weights, 0) == 0) {
+        dc_rng rng;
+        dc_rng_seed(&rng, (uint64_t)seed, 7);
+        rc = generate(m, &v, prime, length, temp, top_k, &rng, stdout) ? 2 : 0;
+    }
+    dc_model_free(m);
+    dc_spec_free(spec);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * plot.h - SVG line charts for the CLI (plot_svg.c), and `deepc show forecast`, which draws one
+ * from a trained time-series model (cmd_series.c).
+ */
+#ifndef DC_CLI_PLOT_H
+#define DC_CLI_PLOT_H
+
+#include <stdint.h>
+
+/* One line of a chart. */
+typedef struct plot_line {
+    const char *label;  /* legend text (escaped when written) */
+    const double *y;    /* [n] values; a NaN or inf leaves a gap in the line */
+    const char *color;  /* an SVG colour written as given ("#1f77b4"): not user text */
+    int dashed;         /* 1: a dashed stroke */
+} plot_line;
+
+typedef struct plot_chart {
+    const char *title, *x_label, *y_label; /* any text (escaped when written); may be NULL */
+    const double *x;                       /* [n] positions along the x axis, finite */
+    int64_t n;                             /* points per line, >= 1 */
+    const plot_line *lines;                /* [n_lines], 1..8 */
+    int n_lines;
+    int width, height;                     /* pixels; 0 picks 960 x 440 */
+} plot_chart;
+
+/*
+ * plot_svg_write - write c to path as a standalone SVG 1.1 file: a title, axes with "nice" tick
+ * values (1, 2 or 5 times a power of ten) and light grid lines, the axis labels, one <polyline>
+ * per unbroken run of finite points of each line, and a legend. The y range covers every finite
+ * value of every line. Written atomically (a temporary file renamed over path). Returns 0, or
+ * -1 after printing a message that names path (bad chart, no finite value, a write failure).
+ */
+int plot_svg_write(const char *path, const plot_chart *c);
+
+/*
+ * cli_show_forecast - `deepc show forecast MODEL --weights W --data DATA --out F.svg`: the
+ * model's forecasts over the test windows of DATA (csv:FILE,... or weather, as in deepc train)
+ * against the actual values, in the target's original units, with the test MAE and RMSE in the
+ * title. Returns the exit code: 0, 1 (the file could not be written), 2 (bad input).
+ */
+int cli_show_forecast(const char *model, const char *weights, const char *data,
+                      const char *out);
+
+#endif
