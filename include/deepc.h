@@ -18,6 +18,7 @@
 #ifndef DEEPC_H
 #define DEEPC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,8 @@ typedef enum dc_status {
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */
 const char *dc_last_error(void);
+/* The status that went with that message (DC_OK if none). */
+dc_status dc_last_status(void);
 /* A short constant name for a status ("shape error"). */
 const char *dc_status_str(dc_status s);
 /* Forget the last error on this thread. */
@@ -157,6 +160,8 @@ void dc_ctx_set_check_numerics(dc_ctx *ctx, int on);
 /* With check_numerics on: the name of the first op since the last reset whose output held a NaN
  * or Inf (its message is in dc_last_error()), or NULL. */
 const char *dc_ctx_first_nonfinite(const dc_ctx *ctx);
+/* ... and the model layer it ran in (NULL outside dc_model_forward). */
+const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx);
 
 /* An uninitialised float/int tensor in the arena (lives until dc_ctx_reset). */
 dc_tensor *dc_empty(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
@@ -777,6 +782,10 @@ void dc_sched_free(dc_sched *s);
 /* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
 void dc_sched_step(dc_sched *s, float metric);
 int64_t dc_sched_epoch(const dc_sched *s);
+/* Scheduler state for checkpoints as one line of text (exact: doubles in %a); returns the
+ * length snprintf would write. _load checks the kind and sets the optimizer's lr. */
+int dc_sched_state_save(const dc_sched *s, char *buf, size_t n);
+dc_status dc_sched_state_load(dc_sched *s, const char *text);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files: .npy tensors, .safetensors state dicts                                              */
@@ -794,10 +803,14 @@ typedef struct dc_tdict {
     int n;
     char **names;
     dc_tensor **tensors;
+    int n_meta;          /* the file's "__metadata__" string pairs (dc_safetensors_read) */
+    char **meta_keys, **meta_vals;
 } dc_tdict;
 void dc_tdict_free(dc_tdict *d);
 /* The tensor named name, or NULL. */
 dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
+/* The metadata value of key, or NULL. */
+const char *dc_tdict_meta(const dc_tdict *d, const char *key);
 
 /* Read every tensor of a .safetensors file. F32, I64, I32 -> as is / I64; F64, F16, BF16 -> F32.
  * Returns NULL with a message for a malformed, truncated or hostile file. */
@@ -805,6 +818,10 @@ dc_tdict *dc_safetensors_read(const char *path);
 /* Write n named tensors (F32 or I64) atomically, names sorted as the format requires. */
 dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
                                const dc_tensor *const *tensors);
+/* The same with n_meta "__metadata__" string pairs (valid UTF-8; "format" is always "pt"). */
+dc_status dc_safetensors_write_meta(const char *path, int n, const char *const *names,
+                                    const dc_tensor *const *tensors, int n_meta,
+                                    const char *const *keys, const char *const *vals);
 
 /* Write an 8-bit PNG: channels 1 (gray) or 3 (RGB), pixels [h, w, channels]. */
 dc_status dc_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels);
@@ -1177,10 +1194,20 @@ typedef struct dc_train_opts {
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
     int64_t max_steps;       /* > 0: stop after this many steps */
-    int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch */
+    int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
+                                object per epoch on stdout */
     const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
     dc_augment augment;      /* none; training batches only, with its own seeded stream */
     int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
+    /* Checkpoints (out_dir/checkpoint, see dc_checkpoint_save): written after every epoch, every
+     * save_every steps (> 0) and when *stop becomes non-zero (a signal handler's flag), after
+     * which dc_train returns DC_ERR_STATE with a message saying how to resume. */
+    int64_t save_every;
+    volatile sig_atomic_t *stop;
+    const char *resume;      /* a checkpoint to continue exactly (the same data and options) */
+    const char *spec_text;   /* stored in checkpoints (what `deepc train --resume` rebuilds) */
+    const char *args_text;
+    int check_numerics;      /* check every op's output: a NaN names its op and layer */
 } dc_train_opts;
 dc_train_opts dc_train_defaults(void);
 
@@ -1200,6 +1227,34 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
                       int64_t batch, dc_loss_kind loss, dc_eval_result *r);
+
+/*
+ * Checkpoints: one .safetensors file with everything needed to resume training exactly - the
+ * model's tensors ("model.<name>"), the optimizer state ("optim.<param>.<key>"), the data order
+ * of the epoch in progress ("train.order", int64 [n]) and, as metadata, the counters, both RNG
+ * states, the scheduler state, the model spec and the hyper-parameters, and a CRC32 over all of it.
+ * Written atomically (temp file, fsync, rename, directory fsync).
+ */
+typedef struct dc_checkpoint_info {
+    int64_t epoch;       /* epochs completed */
+    int64_t step;        /* optimizer steps taken */
+    int64_t pos;         /* examples of epoch + 1 done (0 at an epoch boundary) */
+    int64_t optim_steps; /* the optimizer's own step counter (read back by _load / _peek) */
+    dc_rng rng, aug_rng; /* data order and dropout; augmentation */
+    char *spec, *args;   /* model spec text and hyper-parameters (_load / _peek: malloc'd) */
+} dc_checkpoint_info;
+/* Save m, opt's state (when it has taken a step), sched (or NULL) and order (or NULL). */
+dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
+                             const dc_sched *sched, const dc_checkpoint_info *info,
+                             const dc_tensor *order);
+/* Verify the file completely (format, every key and shape against m / opt / order, CRC) and only
+ * then restore m, opt, sched and order and fill *info. On failure nothing is changed and the
+ * message names the file and the problem. Free info's strings with dc_checkpoint_info_free. */
+dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
+                             dc_checkpoint_info *info, dc_tensor *order);
+/* Verify the file and read its counters, spec and args without a model. */
+dc_status dc_checkpoint_peek(const char *path, dc_checkpoint_info *info);
+void dc_checkpoint_info_free(dc_checkpoint_info *c);
 
 /*
  * Language models (char-RNN): next-symbol prediction over an id sequence with truncated BPTT.

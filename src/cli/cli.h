@@ -25,10 +25,14 @@ int cmd_generate(int argc, char **argv);
  * (cmd_series.c) paths. */
 typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
+    const char *init;   /* --init W.safetensors: start from these weights (strict) */
+    const char *resume; /* --resume DIR: continue DIR/checkpoint */
     float lr, momentum, wd, clip;
-    int epochs, threads, quiet, lr_set, momentum_set, wd_set;
+    int epochs, threads, quiet, lr_set, momentum_set, wd_set, epochs_set, no_shuffle, json;
+    int check_numerics;
     int64_t batch, val, max_steps, seed;
     int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
+    int64_t save_every; /* --save-every N: a checkpoint every N steps too (0: per epoch only) */
 } train_args;
 /* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
  * dc_train_opts (-1 on a bad name). */

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,10 @@ void cli_train_usage(FILE *f)
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
-        "  --max-steps N         stop after N optimizer steps\n"
+        "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as many\n"
+        "                        epochs as that takes); also --max-steps\n"
+        "  --init W.safetensors  start from these weights instead of a random init\n"
+        "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
         "  --quiet               no progress output\n");
 }
@@ -113,7 +117,15 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--scheduler")) a->scheduler = v;
         else if (!strcmp(f, "--loss")) a->loss = v;
         else if (!strcmp(f, "--augment")) a->augment = v;
-        else if (!strcmp(f, "--epochs")) r = arg_int(f, v, 1, 1000000, &a->epochs);
+        else if (!strcmp(f, "--epochs")) {
+            r = arg_int(f, v, 1, 1000000, &a->epochs);
+            a->epochs_set = 1;
+        } else if (!strcmp(f, "--init")) a->init = v;
+        else if (!strcmp(f, "--resume")) a->resume = v;
+        else if (!strcmp(f, "--no-shuffle")) { a->no_shuffle = 1; takes = 0; }
+        else if (!strcmp(f, "--check-numerics")) { a->check_numerics = 1; takes = 0; }
+        else if (!strcmp(f, "--json")) { a->json = 1; takes = 0; }
+        else if (!strcmp(f, "--save-every")) r = arg_i64(f, v, 1, INT64_MAX, &a->save_every);
         else if (!strcmp(f, "--batch")) r = arg_i64(f, v, 1, 1 << 20, &a->batch);
         else if (!strcmp(f, "--lr")) { r = arg_float(f, v, 0, 1e6, &a->lr); a->lr_set = 1; }
         else if (!strcmp(f, "--momentum")) {
@@ -128,7 +140,8 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
         else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
         else if (!strcmp(f, "--bptt")) r = arg_i64(f, v, 1, 100000, &a->bptt);
-        else if (!strcmp(f, "--max-steps")) r = arg_i64(f, v, 1, INT64_MAX, &a->max_steps);
+        else if (!strcmp(f, "--max-steps") || !strcmp(f, "--steps"))
+            r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
             fprintf(stderr, "deepc train: unknown option '%s'\n", f);
@@ -180,6 +193,7 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     o->seed = (uint64_t)a->seed;
     o->clip_norm = a->clip;
     o->max_steps = a->max_steps;
+    o->shuffle = !a->no_shuffle;
     o->progress = !a->quiet;
     o->out_dir = a->out;
     return 0;
@@ -238,28 +252,147 @@ static dc_dataset *load_test_split(const char *data)
     return cli_load_data(data, 0);
 }
 
+typedef struct resume_args resume_args;
+static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
+                            const char *args_text);
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
+/* argv[1..argc) without "--resume X", joined by 0x1f (stored in checkpoints). */
+static char *join_args(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 1; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    char *s = malloc(n), *p = s;
+    if (!s)
+        return NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume")) {
+            i++;
+            continue;
+        }
+        size_t k = strlen(argv[i]);
+        if (p != s)
+            *p++ = 0x1f;
+        memcpy(p, argv[i], k);
+        p += k;
+    }
+    *p = 0;
+    return s;
+}
+
+/* The value of flag in argv, or NULL. */
+static const char *find_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag))
+            return argv[i + 1];
+    return NULL;
+}
+
+/* --resume DIR: *av = "train", the checkpoint's stored arguments, then argv[1..]. */
+struct resume_args {
+    dc_checkpoint_info ck;
+    char path[1024];
+    char **av;
+    int ac;
+};
+
+static int load_resume(const char *dir, int argc, char **argv, resume_args *ra)
+{
+    snprintf(ra->path, sizeof ra->path, "%s/checkpoint", dir);
+    if (dc_checkpoint_peek(ra->path, &ra->ck) != DC_OK) {
+        fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
+        return -1;
+    }
+    int n = 1;
+    for (const char *c = ra->ck.args; *c; c++)
+        n += *c == 0x1f;
+    ra->av = calloc((size_t)(n + argc + 1), sizeof *ra->av);
+    if (!ra->av)
+        return -1;
+    ra->av[ra->ac++] = argv[0];
+    for (char *c = ra->ck.args, *start = c; *ra->ck.args; c++)
+        if (*c == 0x1f || *c == 0) {
+            int end = *c == 0;
+            *c = 0;
+            ra->av[ra->ac++] = start;
+            start = c + 1;
+            if (end)
+                break;
+        }
+    for (int i = 1; i < argc; i++)
+        ra->av[ra->ac++] = argv[i];
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     dc_train_opts o;
-    int pr = cli_parse_train_args(argc, argv, &a);
-    if (pr)
-        return pr > 0 ? 0 : 2;
+    resume_args ra = {0};
+    const char *resume = find_flag(argc, argv, "--resume");
+    char *args_text = NULL;
+    int rc = 2;
+    if (resume && load_resume(resume, argc, argv, &ra))
+        goto early;
+    /* what the checkpoints store: the whole command line (stored + new flags when resuming) */
+    if (!(args_text = resume ? join_args(ra.ac, ra.av) : join_args(argc, argv)))
+        goto early;
+    int pr = resume ? cli_parse_train_args(ra.ac, ra.av, &a)
+                    : cli_parse_train_args(argc, argv, &a);
+    if (pr) {
+        rc = pr > 0 ? 0 : 2;
+        goto early;
+    }
     if (cli_train_opts(&a, &o))
-        return 2;
-    if (!strncmp(a.data, "text:", 5))
-        return cmd_train_text(&a, &o);
-    if (!strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather"))
-        return cmd_train_series(&a, &o);
+        goto early;
+    if (!strncmp(a.data, "text:", 5) || !strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
+        if (resume) {
+            fprintf(stderr, "deepc train: --resume works for image and tensor data (not %s)\n",
+                    a.data);
+            goto early;
+        }
+        rc = !strncmp(a.data, "text:", 5) ? cmd_train_text(&a, &o) : cmd_train_series(&a, &o);
+        goto early;
+    }
+    rc = cmd_train_images(&a, &o, resume ? &ra : NULL, args_text);
+early:
+    free(args_text);
+    free(ra.av);
+    dc_checkpoint_info_free(&ra.ck);
+    return rc;
+}
+
+static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
+                            const char *args_text)
+{
+    train_args a = *ap;
+    dc_train_opts o = *op;
     if (a.threads)
         dc_set_num_threads(a.threads);
     dc_rng rng;
     dc_rng_seed(&rng, (uint64_t)a.seed, 0);
     dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(a.model, &rng, &spec);
-    if (!m)
+    dc_model *m = NULL;
+    if (ra) { /* the model the checkpoint was written with */
+        spec = dc_spec_parse_string(ra->ck.spec, ra->path);
+        m = spec ? dc_spec_build(spec, &rng) : NULL;
+        if (!m)
+            fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
+        o.resume = ra->path;
+    } else {
+        m = cli_load_model(a.model, &rng, &spec);
+    }
+    if (!m) {
+        dc_spec_free(spec);
         return 2;
+    }
     dc_dataset *d = cli_load_data(a.data, 1);
+    char *spec_text = NULL;
     int rc = 0;
     if (!d) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
@@ -267,6 +400,24 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     o.val_size = a.val >= 0 ? a.val : (!strncmp(a.data, "fashion-mnist", 13) ? 5000 : 0);
+    if (a.max_steps > 0 && !a.epochs_set && d->n > o.val_size) { /* --steps alone: enough epochs */
+        const int64_t per = (d->n - o.val_size + o.batch_size - 1) / o.batch_size;
+        const int64_t ep = (a.max_steps + per - 1) / per;
+        o.epochs = ep > 1000000 ? 1000000 : (int)ep;
+        if (o.sched.kind == DC_SCHED_COSINE)
+            o.sched.t_max = o.epochs;
+    }
+    if (a.init && !ra && cli_load_weights(m, a.init, 0) != 0) {
+        rc = 2;
+        goto out;
+    }
+    spec_text = dc_spec_to_string(spec);
+    o.spec_text = spec_text;
+    o.args_text = args_text;
+    o.save_every = a.save_every;
+    o.check_numerics = a.check_numerics;
+    if (a.json)
+        o.progress = 2;
     if (a.out && cli_ensure_dir(a.out)) {
         rc = 2;
         goto out;
@@ -280,39 +431,53 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
     }
-    printf("training %s on %s: %lld examples (%lld for validation), %lld parameters, "
-           "%s lr %g, batch %lld, %d threads, gemm %s\n", a.model, a.data, (long long)d->n,
-           (long long)o.val_size, (long long)dc_model_n_trainable(m),
-           dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
-           dc_get_num_threads(), dc_gemm_backend());
+    if (!a.json)
+        printf("%s %s on %s: %lld examples (%lld for validation), %lld parameters, %s lr %g, "
+               "batch %lld, %d threads, gemm %s\n", ra ? "resuming" : "training", a.model,
+               a.data, (long long)d->n, (long long)o.val_size,
+               (long long)dc_model_n_trainable(m), dc_optim_kind_name(o.optim.kind),
+               (double)o.optim.lr, (long long)o.batch_size, dc_get_num_threads(),
+               dc_gemm_backend());
     double t0 = cli_now_s();
     dc_eval_result last;
-    if (dc_train(m, d, &o, &last) != DC_OK) {
+    g_stop = 0;
+    o.stop = &g_stop;
+    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
+    dc_status tst = dc_train(m, d, &o, &last);
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+    if (tst != DC_OK) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        rc = 1;
+        rc = g_stop ? 128 + (int)g_stop : 1; /* 130 after SIGINT, 143 after SIGTERM */
         goto out;
     }
     dc_eval_result_free(&last);
-    printf("training time %.1fs\n", cli_now_s() - t0);
+    if (!a.json)
+        printf("training time %.1fs\n", cli_now_s() - t0);
     dc_dataset *test = load_test_split(a.data);
     if (test) {
         dc_eval_result r;
-        if (dc_evaluate(m, test, NULL, 0, 256, o.loss, &r) == DC_OK) {
+        if (dc_evaluate(m, test, NULL, 0, 256, o.loss, &r) != DC_OK) {
+            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
+            rc = 1;
+        } else if (a.json) {
+            printf("{\"test_loss\": %.6g, \"test_acc\": %.6g, \"n\": %lld}\n", r.loss,
+                   r.accuracy, (long long)r.n);
+        } else {
             printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
                    (long long)r.correct, (long long)r.n);
             cli_print_confusion(&r, class_name_fmnist);
             if (!a.quiet)
                 print_predictions(m, test, 8, class_name_fmnist);
-        } else {
-            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
-            rc = 1;
         }
         dc_eval_result_free(&r);
         dc_dataset_free(test);
     }
-    if (a.out)
-        printf("weights: %s/model.safetensors\n", a.out);
+    if (a.out && !a.json)
+        printf("weights: %s/model.safetensors, checkpoint: %s/checkpoint, log: %s/log.csv\n",
+               a.out, a.out, a.out);
 out:
+    free(spec_text);
     dc_dataset_free(d);
     dc_model_free(m);
     dc_spec_free(spec);

@@ -41,6 +41,11 @@ int main(int argc, char **argv)
      * region. docs/design.md, "Threads". */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
         setenv("OMP_WAIT_POLICY", "passive", 0);
+    /* DEEPC_GEMM=builtin: the built-in GEMM even when OpenBLAS is linked in (its reduction order
+     * is fixed, so results do not depend on the thread count: docs/design.md, "Determinism") */
+    const char *gemm = getenv("DEEPC_GEMM");
+    if (gemm && !strcmp(gemm, "builtin"))
+        dc_gemm_force_builtin(1);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

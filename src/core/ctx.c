@@ -34,6 +34,8 @@ struct dc_ctx {
     int64_t tape_len, tape_cap;
     int grad_enabled, training, check_numerics;
     const char *first_nonfinite; /* op whose output first held a NaN/Inf (check_numerics) */
+    const char *scope;           /* the layer running now (dc_model_forward), or NULL */
+    const char *first_scope;     /* the layer of first_nonfinite */
     dc_rng *rng;
 };
 
@@ -134,6 +136,7 @@ void dc_ctx_reset(dc_ctx *ctx)
     ctx->total_used = 0;
     ctx->tape_len = 0;
     ctx->first_nonfinite = NULL;
+    ctx->first_scope = NULL;
 }
 
 int dc_ctx_set_grad(dc_ctx *ctx, int enabled)
@@ -166,6 +169,8 @@ int64_t dc_ctx_tape_len(const dc_ctx *ctx) { return ctx->tape_len; }
 void dc_ctx_set_check_numerics(dc_ctx *ctx, int on) { ctx->check_numerics = on != 0; }
 bool dc_ctx_checking_numerics(const dc_ctx *ctx) { return ctx->check_numerics; }
 const char *dc_ctx_first_nonfinite(const dc_ctx *ctx) { return ctx->first_nonfinite; }
+const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx) { return ctx->first_scope; }
+void dc_ctx_set_scope(dc_ctx *ctx, const char *layer) { ctx->scope = layer; }
 
 /* ---- tape ---- */
 
@@ -209,8 +214,10 @@ dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *ou
                    dc_tensor *const *in)
 {
     out->name = op;
-    if (ctx->check_numerics && !ctx->first_nonfinite && check_finite(op, out) != DC_OK)
+    if (ctx->check_numerics && !ctx->first_nonfinite && check_finite(op, out) != DC_OK) {
         ctx->first_nonfinite = op;
+        ctx->first_scope = ctx->scope;
+    }
     if (!dc_needs_grad(ctx, n_in, in))
         return NULL;
     dc_node *n = dc_ctx_alloc(ctx, sizeof *n);

@@ -7,10 +7,17 @@
 #include <string.h>
 
 static _Thread_local char last_msg[1024];
+static _Thread_local dc_status last_status;
 
 const char *dc_last_error(void) { return last_msg; }
 
-void dc_clear_error(void) { last_msg[0] = '\0'; }
+dc_status dc_last_status(void) { return last_msg[0] ? last_status : DC_OK; }
+
+void dc_clear_error(void)
+{
+    last_msg[0] = '\0';
+    last_status = DC_OK;
+}
 
 const char *dc_status_str(dc_status s)
 {
@@ -35,6 +42,7 @@ static void set_msg(const char *fmt, va_list ap)
 
 dc_status dc_err(dc_status s, const char *fmt, ...)
 {
+    last_status = s;
     va_list ap;
     va_start(ap, fmt);
     set_msg(fmt, ap);
@@ -48,7 +56,7 @@ void *dc_err_null(dc_status s, const char *fmt, ...)
     va_start(ap, fmt);
     set_msg(fmt, ap);
     va_end(ap);
-    (void)s;
+    last_status = s;
     return NULL;
 }
 

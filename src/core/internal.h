@@ -68,6 +68,8 @@ bool dc_check_axis(const char *op, int ndim, int *axis);
 
 /* ---- numerics ---- */
 bool dc_ctx_checking_numerics(const dc_ctx *ctx);
+/* The layer whose ops run now (set by dc_model_forward_all; NULL outside a model). */
+void dc_ctx_set_scope(dc_ctx *ctx, const char *layer);
 
 /* ---- overflow-checked sizes ---- */
 /* *out = product of shape; false if negative or it overflows (or exceeds 2^40 elements). */

@@ -37,7 +37,39 @@ void dc_tdict_free(dc_tdict *d)
     }
     free(d->names);
     free(d->tensors);
+    for (int i = 0; i < d->n_meta; i++) {
+        free(d->meta_keys[i]);
+        free(d->meta_vals[i]);
+    }
+    free(d->meta_keys);
+    free(d->meta_vals);
     free(d);
+}
+
+const char *dc_tdict_meta(const dc_tdict *d, const char *key)
+{
+    for (int i = 0; d && key && i < d->n_meta; i++)
+        if (!strcmp(d->meta_keys[i], key))
+            return d->meta_vals[i];
+    return NULL;
+}
+
+/* Copy the "__metadata__" object at node v (already checked to hold strings) into d. */
+static dc_status copy_metadata(const char *path, const dc_json *doc, int32_t v, dc_tdict *d)
+{
+    const int32_t n = doc->nodes[v].n;
+    d->meta_keys = calloc(n ? (size_t)n : 1, sizeof *d->meta_keys);
+    d->meta_vals = calloc(n ? (size_t)n : 1, sizeof *d->meta_vals);
+    if (!d->meta_keys || !d->meta_vals)
+        return dc_err(DC_ERR_NOMEM, "%s: out of memory for the metadata", path);
+    for (int32_t k = v + 1, m = 0; m < n; m++, k = doc->nodes[k + 1].end) {
+        d->meta_keys[m] = strdup(doc->nodes[k].s);
+        d->meta_vals[m] = strdup(doc->nodes[k + 1].s);
+        d->n_meta = m + 1;
+        if (!d->meta_keys[m] || !d->meta_vals[m])
+            return dc_err(DC_ERR_NOMEM, "%s: out of memory for the metadata", path);
+    }
+    return DC_OK;
 }
 
 dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name)
@@ -312,6 +344,14 @@ static dc_tdict *st_read(const char *path, dc_status *status)
         *status = parse_entries(path, &doc, f.size - buf_off, &e, &n);
     if (*status == DC_OK)
         d = load_entries(&f, e, n, buf_off, status);
+    for (int32_t k = 1, m = 0; d && *status == DC_OK && m < doc.nodes[0].n;
+         m++, k = doc.nodes[k + 1].end)
+        if (strcmp(doc.nodes[k].s, "__metadata__") == 0)
+            *status = copy_metadata(path, &doc, k + 1, d);
+    if (*status && d) {
+        dc_tdict_free(d);
+        d = NULL;
+    }
     free(e);
     dc_json_free(&doc);
     dc_io_close(&f);
@@ -385,6 +425,8 @@ typedef struct st_out {
     const dc_tensor *const *tensors;
     int *order;
     int n;
+    int n_meta;
+    const char *const *keys, *const *vals;
     sbuf hdr;
 } st_out;
 
@@ -438,7 +480,14 @@ static void build_header(st_out *o)
 {
     sbuf *b = &o->hdr;
     int64_t off = 0;
-    sb_add(b, "{\"__metadata__\":{\"format\":\"pt\"}");
+    sb_add(b, "{\"__metadata__\":{\"format\":\"pt\"");
+    for (int i = 0; i < o->n_meta; i++) {
+        sb_add(b, ",");
+        sb_json_str(b, o->keys[i]);
+        sb_add(b, ":");
+        sb_json_str(b, o->vals[i]);
+    }
+    sb_add(b, "}");
     for (int i = 0; i < o->n; i++) {
         const dc_tensor *t = o->tensors[o->order[i]];
         int64_t bytes = t->numel * (t->dtype == DC_I64 ? 8 : 4);
@@ -458,10 +507,25 @@ static void build_header(st_out *o)
 dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
                                const dc_tensor *const *tensors)
 {
-    st_out o = {.names = names, .tensors = tensors, .n = n};
-    if (!path || n < 0 || (n > 0 && (!names || !tensors)))
+    return dc_safetensors_write_meta(path, n, names, tensors, 0, NULL, NULL);
+}
+
+dc_status dc_safetensors_write_meta(const char *path, int n, const char *const *names,
+                                    const dc_tensor *const *tensors, int n_meta,
+                                    const char *const *keys, const char *const *vals)
+{
+    st_out o = {.names = names, .tensors = tensors, .n = n, .n_meta = n_meta, .keys = keys,
+                .vals = vals};
+    if (!path || n < 0 || (n > 0 && (!names || !tensors)) || n_meta < 0 ||
+        (n_meta > 0 && (!keys || !vals)))
         return dc_err(DC_ERR_ARG, "%s: dc_safetensors_write: bad arguments",
                       path ? path : "(null)");
+    for (int i = 0; i < n_meta; i++)
+        if (!keys[i] || !vals[i] || !strcmp(keys[i], "format") ||
+            !dc_json_utf8_valid(keys[i], strlen(keys[i])) ||
+            !dc_json_utf8_valid(vals[i], strlen(vals[i])))
+            return dc_err(DC_ERR_ARG, "%s: metadata %d: a key other than \"format\" and a value, "
+                          "both valid UTF-8, are needed", path, i);
     o.order = malloc((size_t)(n ? n : 1) * sizeof *o.order);
     if (!o.order)
         return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);

@@ -215,7 +215,9 @@ dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tenso
     if (m->n_mods == 0)
         return dc_err_null(DC_ERR_STATE, "dc_model_forward: the model has no layers");
     for (int i = 0; i < m->n_mods; i++) {
+        dc_ctx_set_scope(ctx, m->mods[i].mod->name);
         outs[i] = run_node(ctx, &m->mods[i], x, outs);
+        dc_ctx_set_scope(ctx, NULL);
         if (!outs[i]) {
             dc_err_prefix("layer %s (%s): ", m->mods[i].mod->name, m->mods[i].mod->type);
             return NULL;

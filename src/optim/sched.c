@@ -13,6 +13,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,3 +227,33 @@ void dc_sched_step(dc_sched *s, float metric)
 }
 
 int64_t dc_sched_epoch(const dc_sched *s) { return s ? s->epoch : 0; }
+
+/* "kind epoch lr best bad cooldown", the doubles in %a (hexadecimal: exact round trip). */
+int dc_sched_state_save(const dc_sched *s, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s %lld %a %a %d %d", sched_names[s->cfg.kind],
+                    (long long)s->epoch, s->lr, s->best, s->bad, s->cooldown);
+}
+
+dc_status dc_sched_state_load(dc_sched *s, const char *text)
+{
+    char kind[32];
+    long long epoch;
+    double lr, best;
+    int bad, cooldown, used = 0;
+    if (!text || sscanf(text, "%31s %lld %la %la %d %d%n", kind, &epoch, &lr, &best, &bad,
+                        &cooldown, &used) != 6 || text[used] != '\0' || epoch < 0 ||
+        !(lr >= 0) || bad < 0 || cooldown < 0)
+        return dc_err(DC_ERR_FORMAT, "scheduler state '%.80s' is not \"kind epoch lr best bad "
+                      "cooldown\"", text ? text : "");
+    if (strcmp(kind, sched_names[s->cfg.kind]))
+        return dc_err(DC_ERR_ARG, "the checkpoint's scheduler is %s, this run's is %s", kind,
+                      sched_names[s->cfg.kind]);
+    s->epoch = epoch;
+    s->lr = lr;
+    s->best = best;
+    s->bad = bad;
+    s->cooldown = cooldown;
+    dc_optim_set_lr(s->o, (float)lr);
+    return DC_OK;
+}

@@ -165,58 +165,144 @@ typedef struct run {
     const dc_dataset *d;
     const dc_train_opts *o;
     dc_optim *opt;
+    dc_sched *sched;
     dc_ctx *ctx;
     dc_rng rng, aug_rng;
-    int64_t *order, n_train, step;
+    dc_tensor *order;    /* int64 [n]: the data order; the last val_size are held out */
+    int64_t n_train, step;
+    int64_t epochs_done; /* completed epochs */
+    int64_t pos;         /* examples of the epoch in progress done */
+    double t_start;      /* for log.csv's elapsed_s */
+    FILE *log;           /* out_dir/log.csv or NULL */
     progress prog;
 } run;
 
-/* One pass over order[0..n_train). Returns the mean loss and accuracy through *loss, *acc. */
+static void path_in(char *buf, size_t n, const char *dir, const char *name)
+{
+    snprintf(buf, n, "%s/%s", dir, name);
+}
+
+static dc_status save_checkpoint(run *r)
+{
+    if (!r->o->out_dir)
+        return DC_OK;
+    char path[1024];
+    path_in(path, sizeof path, r->o->out_dir, "checkpoint");
+    dc_checkpoint_info info = {.epoch = r->epochs_done, .step = r->step, .pos = r->pos,
+                               .rng = r->rng, .aug_rng = r->aug_rng,
+                               .spec = (char *)r->o->spec_text, .args = (char *)r->o->args_text};
+    return dc_checkpoint_save(path, r->m, r->opt, r->sched, &info, r->order);
+}
+
+/* One row of log.csv (val_loss, val_acc empty when negative). */
+static void log_row(run *r, double loss, double acc, double vloss, double vacc, double gnorm,
+                    double rate)
+{
+    if (!r->log)
+        return;
+    fprintf(r->log, "%lld,%lld,%.6g,%.6g,", (long long)r->step, (long long)r->epochs_done + 1,
+            loss, acc);
+    if (vloss >= 0)
+        fprintf(r->log, "%.6g,%.6g,", vloss, vacc);
+    else
+        fputs(",,", r->log);
+    fprintf(r->log, "%.6g,%.6g,%.1f,%.3f\n", (double)dc_optim_lr(r->opt), gnorm, rate,
+            now_s() - r->t_start);
+    fflush(r->log);
+}
+
+/* A non-finite loss: name the step and, with check_numerics, the op and layer where the first
+ * NaN/Inf appeared. */
+static dc_status bad_loss(run *r, int ep, float lv)
+{
+    const char *op = dc_ctx_first_nonfinite(r->ctx), *layer = dc_ctx_first_nonfinite_layer(r->ctx);
+    char where[256] = "";
+    if (op)
+        snprintf(where, sizeof where, "; it first appeared in the output of %s%s%s", op,
+                 layer ? " in layer " : "", layer ? layer : "");
+    else if (!dc_ctx_checking_numerics(r->ctx))
+        snprintf(where, sizeof where, " (--check-numerics finds the op and layer where it "
+                 "starts)");
+    return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s%s; lower the learning "
+                  "rate (now %g) or clip gradients (--clip)%s", (long long)r->step + 1, ep,
+                  isnan(lv) ? "NaN" : "Inf", where, (double)dc_optim_lr(r->opt),
+                  r->o->out_dir ? "; the last checkpoint, if any, is kept" : "");
+}
+
+/* Forward, loss, backward, clip and step on one batch. *gnorm: the gradient norm (logged). */
+static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, float *lv,
+                            dc_tensor **out, double *gnorm)
+{
+    const dc_train_opts *o = r->o;
+    *out = dc_model_forward(r->ctx, r->m, x);
+    dc_tensor *l = *out ? dc_loss(r->ctx, o->loss, *out, y) : NULL;
+    if (!l)
+        return DC_ERR_ARG;
+    *lv = dc_f32(l)[0];
+    if (!isfinite(*lv))
+        return bad_loss(r, ep, *lv);
+    dc_optim_zero_grad(r->opt);
+    dc_status st = dc_backward(r->ctx, l);
+    if (st != DC_OK)
+        return st;
+    *gnorm = o->clip_norm > 0 ? (double)dc_clip_grad_norm(r->m, o->clip_norm)
+             : r->log ? (double)dc_grad_norm(r->m) : 0.0;
+    if ((st = dc_optim_step(r->opt)) != DC_OK)
+        dc_err_prefix("step %lld (epoch %d): ", (long long)r->step + 1, ep);
+    return st;
+}
+
+/* The rest of one pass over order[pos..n_train). Mean loss and accuracy through *loss, *acc. */
 static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t *n_seen)
 {
     const dc_train_opts *o = r->o;
     double loss_sum = 0, t0 = now_s();
     int64_t seen = 0, correct = 0;
-    if (o->shuffle)
-        dc_rng_shuffle(&r->rng, r->order, r->n_train);
+    int64_t *order = dc_i64(r->order);
+    if (o->shuffle && r->pos == 0)
+        dc_rng_shuffle(&r->rng, order, r->n_train);
     dc_ctx_set_training(r->ctx, 1);
-    for (int64_t i = 0; i < r->n_train; i += o->batch_size) {
+    dc_ctx_set_check_numerics(r->ctx, o->check_numerics);
+    while (r->pos < r->n_train) {
+        const int64_t i = r->pos;
         int64_t b = r->n_train - i < o->batch_size ? r->n_train - i : o->batch_size;
-        dc_tensor *x, *y;
-        dc_status st = r->d->batch(r->d, r->ctx, r->order + i, b, &x, &y);
+        dc_tensor *x, *y, *out = NULL;
+        float lv = 0;
+        double gnorm = 0;
+        dc_status st = r->d->batch(r->d, r->ctx, order + i, b, &x, &y);
         if (st == DC_OK && (o->augment.crop_pad > 0 || o->augment.hflip))
             st = dc_augment_images(r->ctx, x, &o->augment, &r->aug_rng);
-        dc_tensor *out = st ? NULL : dc_model_forward(r->ctx, r->m, x);
-        dc_tensor *l = out ? dc_loss(r->ctx, o->loss, out, y) : NULL;
-        if (!l)
-            return st ? st : DC_ERR_ARG;
-        float lv = dc_f32(l)[0];
-        if (!isfinite(lv))
-            return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s; lower the "
-                          "learning rate (now %g) or clip gradients (--clip)",
-                          (long long)r->step + 1, ep, isnan(lv) ? "NaN" : "Inf",
-                          (double)dc_optim_lr(r->opt));
-        dc_optim_zero_grad(r->opt);
-        if ((st = dc_backward(r->ctx, l)) != DC_OK)
+        if (st == DC_OK)
+            st = train_step(r, ep, x, y, &lv, &out, &gnorm);
+        if (st != DC_OK)
             return st;
-        if (o->clip_norm > 0)
-            dc_clip_grad_norm(r->m, o->clip_norm);
-        if ((st = dc_optim_step(r->opt)) != DC_OK) {
-            dc_err_prefix("step %lld: ", (long long)r->step + 1);
-            return st;
-        }
         r->step++;
+        r->pos += b;
         loss_sum += (double)lv * (double)b;
         seen += b;
-        if (r->d->n_classes > 0 && out->ndim == 2) {
+        const int classify = r->d->n_classes > 0 && out->ndim == 2; /* out dies at the reset */
+        if (classify) {
             int64_t ok = 0;
             dc_accuracy(out, y, &ok);
             correct += ok;
         }
         dc_ctx_reset(r->ctx);
-        double dt = now_s() - t0;
-        draw_bar(&r->prog, ep, o->epochs, seen, r->n_train, loss_sum / (double)seen,
-                 (double)correct / (double)seen, dt > 0 ? (double)seen / dt : 0);
+        double dt = now_s() - t0, rate = dt > 0 ? (double)seen / dt : 0;
+        draw_bar(&r->prog, ep, o->epochs, r->pos, r->n_train, loss_sum / (double)seen,
+                 (double)correct / (double)seen, rate);
+        if (r->step % 10 == 0)
+            log_row(r, lv, classify ? (double)correct / (double)seen : 0, -1, 0, gnorm, rate);
+        if (o->save_every > 0 && r->step % o->save_every == 0 && r->pos < r->n_train &&
+            (st = save_checkpoint(r)) != DC_OK)
+            return st;
+        if (o->stop && *o->stop) {
+            if ((st = save_checkpoint(r)) != DC_OK)
+                return st;
+            return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %d, %lld of %lld "
+                          "examples)%s%s%s", (long long)r->step, ep, (long long)r->pos,
+                          (long long)r->n_train, o->out_dir ? ": checkpoint saved; continue "
+                          "with: deepc train --resume " : "", o->out_dir ? o->out_dir : "", "");
+        }
         if (o->max_steps > 0 && r->step >= o->max_steps)
             break;
     }
@@ -231,76 +317,156 @@ static dc_status save_weights(const dc_model *m, const char *dir)
     char path[1024];
     if (!dir)
         return DC_OK;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    path_in(path, sizeof path, dir, "model.safetensors");
     return dc_model_save(m, path);
+}
+
+/* Open out_dir/log.csv: a new file with its header, or on resume the old rows up to `step`. */
+static FILE *open_log(const char *dir, int64_t step, int resumed)
+{
+    char path[1024], tmp[1040], line[512];
+    path_in(path, sizeof path, dir, "log.csv");
+    FILE *old = resumed ? fopen(path, "r") : NULL;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(old ? tmp : path, "w");
+    if (!f) {
+        if (old)
+            fclose(old);
+        return NULL;
+    }
+    fputs("step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s\n", f);
+    if (old) {
+        while (fgets(line, sizeof line, old))
+            if (line[0] >= '0' && line[0] <= '9' && strtoll(line, NULL, 10) <= step)
+                fputs(line, f);
+        fclose(old);
+        fflush(f);
+        if (rename(tmp, path) != 0) {
+            fclose(f);
+            return NULL;
+        }
+    }
+    return f;
+}
+
+/* Set up r: order (fresh or from the checkpoint), optimizer, scheduler, log. */
+static dc_status train_setup(run *r, const dc_train_opts *o)
+{
+    const dc_dataset *d = r->d;
+    dc_rng_seed(&r->rng, o->seed, 0x5eed);
+    dc_rng_seed(&r->aug_rng, o->seed, 0xa06);
+    r->n_train = d->n - o->val_size;
+    r->order = dc_tensor_new(DC_I64, 1, DC_SHAPE(d->n));
+    r->ctx = dc_ctx_new(0);
+    r->opt = dc_optim_new(r->m, &o->optim);
+    if (r->opt && o->sched.kind != DC_SCHED_NONE)
+        r->sched = dc_sched_new(r->opt, &o->sched);
+    if (!r->order || !r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
+        return r->order && r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
+    dc_ctx_set_rng(r->ctx, &r->rng);
+    if (o->resume) {
+        dc_checkpoint_info info;
+        dc_status st = dc_checkpoint_load(o->resume, r->m, r->opt, r->sched, &info, r->order);
+        if (st != DC_OK)
+            return st;
+        r->step = info.step;
+        r->epochs_done = info.epoch;
+        r->pos = info.pos;
+        r->rng = info.rng;
+        r->aug_rng = info.aug_rng;
+        dc_checkpoint_info_free(&info);
+    } else {
+        int64_t *order = dc_i64(r->order);
+        for (int64_t i = 0; i < d->n; i++)
+            order[i] = i;
+        if (o->val_size > 0) /* a fixed seeded hold-out: the last val_size of one permutation */
+            dc_rng_shuffle(&r->rng, order, d->n);
+    }
+    if (o->out_dir && !(r->log = open_log(o->out_dir, r->step, o->resume != NULL)))
+        return dc_err(DC_ERR_IO, "%s/log.csv: cannot write", o->out_dir);
+    return DC_OK;
+}
+
+/* After epoch ep: validation, the epoch line, the scheduler, weights, checkpoint. */
+static dc_status end_epoch(run *r, int ep, double loss, double acc, int64_t seen, double dt,
+                           dc_eval_result *last)
+{
+    const dc_train_opts *o = r->o;
+    dc_eval_result v = {0};
+    dc_status st = DC_OK;
+    if (o->val_size > 0)
+        st = dc_evaluate(r->m, r->d, dc_i64(r->order) + r->n_train, o->val_size, 256, o->loss,
+                         &v);
+    if (st == DC_OK && o->progress == 2) { /* --json: one object per epoch */
+        printf("{\"epoch\": %d, \"step\": %lld, \"loss\": %.6g, \"acc\": %.6g", ep,
+               (long long)r->step, loss, acc);
+        if (o->val_size > 0)
+            printf(", \"val_loss\": %.6g, \"val_acc\": %.6g", v.loss, v.accuracy);
+        printf(", \"lr\": %.6g, \"seconds\": %.3f, \"ex_per_s\": %.1f}\n",
+               (double)dc_optim_lr(r->opt), dt, dt > 0 ? (double)seen / dt : 0.0);
+        fflush(stdout);
+    } else if (st == DC_OK && r->prog.mode) {
+        if (r->prog.mode == 1)
+            fputc('\n', stderr);
+        printf("epoch %d/%d  loss %.4f  acc %.4f", ep, o->epochs, loss, acc);
+        if (o->val_size > 0)
+            printf("  val_loss %.4f  val_acc %.4f", v.loss, v.accuracy);
+        printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r->opt), dt,
+               dt > 0 ? (double)seen / dt : 0.0);
+        fflush(stdout);
+    }
+    if (st == DC_OK)
+        log_row(r, loss, acc, o->val_size > 0 ? v.loss : -1, v.accuracy, 0,
+                dt > 0 ? (double)seen / dt : 0.0);
+    if (r->sched)
+        dc_sched_step(r->sched, (float)(o->val_size > 0 ? v.loss : loss));
+    r->epochs_done = ep;
+    r->pos = 0;
+    if (st == DC_OK)
+        st = save_weights(r->m, o->out_dir);
+    if (st == DC_OK)
+        st = save_checkpoint(r);
+    if (last) {
+        dc_eval_result_free(last);
+        *last = o->val_size > 0 ? v : (dc_eval_result){.loss = loss, .accuracy = acc};
+    } else {
+        dc_eval_result_free(&v);
+    }
+    return st;
 }
 
 dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
                    dc_eval_result *last)
 {
     run r = {.m = m, .d = d, .o = o};
-    dc_status st = DC_OK;
-    dc_sched *sched = NULL;
     if (last)
         memset(last, 0, sizeof *last);
     if (o->batch_size <= 0 || o->epochs <= 0 || o->val_size < 0 || o->val_size >= d->n)
         return dc_err(DC_ERR_ARG, "train: need batch > 0, epochs > 0 and 0 <= validation "
                       "examples < %lld", (long long)d->n);
-    dc_rng_seed(&r.rng, o->seed, 0x5eed);
-    dc_rng_seed(&r.aug_rng, o->seed, 0xa06);
-    r.n_train = d->n - o->val_size;
-    r.order = malloc((size_t)d->n * sizeof *r.order);
-    r.ctx = dc_ctx_new(0);
-    r.opt = dc_optim_new(m, &o->optim);
-    if (r.opt && o->sched.kind != DC_SCHED_NONE)
-        sched = dc_sched_new(r.opt, &o->sched);
-    if (!r.order || !r.ctx || !r.opt || (o->sched.kind != DC_SCHED_NONE && !sched)) {
-        st = r.order && r.ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
-        goto out;
-    }
-    dc_ctx_set_rng(r.ctx, &r.rng);
-    for (int64_t i = 0; i < d->n; i++)
-        r.order[i] = i;
-    if (o->val_size > 0) /* a fixed seeded hold-out: the last val_size of one permutation */
-        dc_rng_shuffle(&r.rng, r.order, d->n);
-    r.prog.mode = o->progress == 0 ? 0 : (isatty(2) ? 1 : 2);
-    r.prog.t0 = now_s();
-    for (int ep = 1; ep <= o->epochs && st == DC_OK; ep++) {
+    dc_status st = train_setup(&r, o);
+    r.prog.mode = o->progress != 1 ? 0 : (isatty(2) ? 1 : 2);
+    r.prog.t0 = r.t_start = now_s();
+    for (int ep = (int)r.epochs_done + 1; ep <= o->epochs && st == DC_OK; ep++) {
         double loss = 0, acc = 0, t0 = now_s();
         int64_t seen = 0;
         if ((st = train_epoch(&r, ep, &loss, &acc, &seen)) != DC_OK)
             break;
-        double dt = now_s() - t0;
-        dc_eval_result v = {0};
-        if (o->val_size > 0)
-            st = dc_evaluate(m, d, r.order + r.n_train, o->val_size, 256, o->loss, &v);
-        if (st == DC_OK && r.prog.mode) {
-            if (r.prog.mode == 1)
-                fputc('\n', stderr);
-            printf("epoch %d/%d  loss %.4f  acc %.4f", ep, o->epochs, loss, acc);
-            if (o->val_size > 0)
-                printf("  val_loss %.4f  val_acc %.4f", v.loss, v.accuracy);
-            printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r.opt), dt,
-                   (double)seen / dt);
-            fflush(stdout);
+        if (o->max_steps > 0 && r.step >= o->max_steps && r.pos < r.n_train) {
+            st = save_weights(m, o->out_dir); /* stopped inside an epoch */
+            if (st == DC_OK)
+                st = save_checkpoint(&r);
+            break;
         }
-        if (sched)
-            dc_sched_step(sched, (float)(o->val_size > 0 ? v.loss : loss));
-        if (st == DC_OK)
-            st = save_weights(m, o->out_dir);
-        if (last) {
-            dc_eval_result_free(last);
-            *last = o->val_size > 0 ? v : (dc_eval_result){.loss = loss, .accuracy = acc};
-        } else {
-            dc_eval_result_free(&v);
-        }
+        st = end_epoch(&r, ep, loss, acc, seen, now_s() - t0, last);
         if (o->max_steps > 0 && r.step >= o->max_steps)
             break;
     }
-out:
-    dc_sched_free(sched);
+    if (r.log)
+        fclose(r.log);
+    dc_sched_free(r.sched);
     dc_optim_free(r.opt);
     dc_ctx_free(r.ctx);
-    free(r.order);
+    dc_tensor_free(r.order);
     return st;
 }
