@@ -52,7 +52,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test sanitize demo demo-digits install clean accuracy bench fuzz examples
+.PHONY: all test sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
 
@@ -104,6 +104,10 @@ demo-digits: $(BUILD)/mlp_digits
 # Train the CNNs of docs/results.md on Fashion-MNIST and check their accuracy targets (long).
 accuracy: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/accuracy.sh $(MODELS)
+
+# The RNN / LSTM / GRU comparison of docs/results.md on Debian's fortunes (about 6 minutes).
+lm-table: $(BUILD)/deepc
+	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

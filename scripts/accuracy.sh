@@ -1,7 +1,7 @@
 #!/bin/sh
-# make accuracy: train the CNNs of docs/results.md on Fashion-MNIST and check their test accuracy
+# make accuracy: train the image classifiers of docs/results.md on Fashion-MNIST and check their test accuracy
 # against the targets. Each run's full log goes to $OUT/<model>.log (default build/accuracy).
-# Usage: scripts/accuracy.sh [model ...]   (lenet5 vgg_small resnet by default)
+# Usage: scripts/accuracy.sh [model ...]   (lenet5 vgg_small resnet fmnist_gru by default)
 set -eu
 DEEPC=${DEEPC:-build/deepc}
 OUT=${OUT:-build/accuracy}
@@ -12,9 +12,10 @@ sh scripts/need-fashion-mnist.sh
 # model | target | settings (the commands of docs/results.md)
 runs='lenet5|0.900|--epochs 15 --optimizer adam --lr 0.002 --scheduler cosine --batch 64
 vgg_small|0.925|--epochs 10 --optimizer adam --lr 0.001 --scheduler cosine --batch 64
-resnet|0.935|--epochs 12 --optimizer adam --lr 0.001 --scheduler cosine --batch 64'
+resnet|0.935|--epochs 15 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 5e-4 --scheduler cosine --batch 128 --augment crop=2,flip
+fmnist_gru|0.885|--epochs 15 --optimizer adam --lr 0.001 --scheduler cosine --batch 64'
 
-want="${*:-lenet5 vgg_small resnet}"
+want="${*:-lenet5 vgg_small resnet fmnist_gru}"
 status=0
 printf '%-10s %8s %8s %10s  %s\n' model target test wall result
 echo "$runs" | while IFS='|' read -r model target args; do

@@ -94,7 +94,8 @@ TEST(ckpt_kill9_and_sigint_lose_nothing)
                  "%s " TRAIN " --epochs 6 --save-every 5 --out %s/k%d > %s/k%d.out 2>&1 & "
                  "p=$!; i=0; while [ ! -e %s/k%d/checkpoint ] && [ $i -lt 400 ]; do "
                  "sleep 0.01; i=$((i+1)); done; sleep 0.%d; kill -%s $p; "
-                 "{ wait $p; } 2>/dev/null; echo $? > %s/k%d.rc", t_deepc_bin(), d, d, d, s, d, s, d, s, 1 + 2 * s, sig[s], d, s);
+                 "{ wait $p; } 2>/dev/null; echo $? > %s/k%d.rc",
+                 t_deepc_bin(), d, d, d, s, d, s, d, s, 1 + 2 * s, sig[s], d, s);
         CHECK(system(cmd) == 0, "shell: %s", cmd);
         snprintf(a, sizeof a, "%s/k%d.rc", d, s);
         FILE *f = fopen(a, "r");
