@@ -77,6 +77,15 @@ TEST(ckpt_resume_after_stop_is_bitwise_exact)
           "log.csv header: %s", line);
     if (f)
         fclose(f);
+    rc = t_run_deepc(out, sizeof out, "plot %s/straight", d);
+    snprintf(a, sizeof a, "%s/straight/loss.svg", d);
+    f = fopen(a, "r");
+    CHECK(rc == 0 && f && fgets(line, sizeof line, f) && strstr(line, "<?xml"),
+          "deepc plot: rc %d %s", rc, out);
+    if (f)
+        fclose(f);
+    rc = t_run_deepc(out, sizeof out, "plot %s/no-such-run", d);
+    CHECK(rc == 2 && strstr(out, "log.csv"), "plot of a missing run: %d %s", rc, out);
 }
 
 /* kill -9 at an arbitrary moment: the checkpoint left behind is whole, and resuming from it

@@ -17,6 +17,7 @@ static const struct {
     {"train", cmd_train, "train a model spec on a dataset"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of trained weights"},
     {"forward", cmd_forward, "eval-mode forward of a .npy batch, written as .npy"},
+    {"plot", cmd_plot, "SVG training curves from a run's log.csv"},
     {"generate", cmd_generate, "sample text from a trained character language model"},
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
