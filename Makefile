@@ -83,6 +83,16 @@ $(BUILD)/%: examples/%.c $(BUILD)/libdeepc.a
 
 examples: $(EX_BIN)
 
+# Every peer workload for deepc and its peers in one run, then the table (long: about 40 min).
+bench: $(BUILD)/deepc $(BUILD)/bench_deepc $(BUILD)/bench_gemm
+	BUILD=$(BUILD) sh bench/run.sh
+
+$(BUILD)/bench_gemm: bench/bench_gemm.c src/kernels/gemm.c
+	$(CC) $(CFLAGS) -Isrc/kernels $(LDFLAGS) -o $@ bench/bench_gemm.c src/kernels/gemm.c $(LDLIBS)
+
+$(BUILD)/bench_deepc: bench/bench_deepc.c $(BUILD)/libdeepc.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
+
 test: $(BUILD)/test_runner $(BUILD)/deepc
 	DEEPC_BIN=$(BUILD)/deepc ./$(BUILD)/test_runner
 

@@ -12,7 +12,7 @@ sh scripts/need-fashion-mnist.sh
 # model | target | settings (the commands of docs/results.md)
 runs='lenet5|0.900|--epochs 15 --optimizer adam --lr 0.002 --scheduler cosine --batch 64
 vgg_small|0.925|--epochs 10 --optimizer adam --lr 0.001 --scheduler cosine --batch 64
-resnet|0.935|--epochs 15 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 5e-4 --scheduler cosine --batch 128 --augment crop=2,flip
+resnet|0.935|--epochs 20 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 5e-4 --scheduler cosine --batch 128 --augment crop=2,flip
 fmnist_gru|0.885|--epochs 15 --optimizer adam --lr 0.001 --scheduler cosine --batch 64'
 
 want="${*:-lenet5 vgg_small resnet fmnist_gru}"

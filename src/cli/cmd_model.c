@@ -33,8 +33,10 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
     dc_load_report rep;
     memset(&rep, 0, sizeof rep);
     if (dc_model_load(m, path, !partial, &rep) != DC_OK) {
-        fprintf(stderr, "deepc: %s: %s\n%s%s", path, dc_last_error(), rep.text,
-                partial ? "" : "\n(--partial loads the tensors that match)\n");
+        const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
+        fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
+                strstr(e, path) ? "" : ": ", e,
+                partial ? "" : "(--partial loads the tensors that match)\n");
         return -1;
     }
     if (partial && (rep.n_missing || rep.n_unexpected || rep.n_mismatched))

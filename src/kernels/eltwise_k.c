@@ -69,7 +69,9 @@ void dc_k_unary_bwd(dc_k_unary op, int64_t n, float s, const float *restrict x,
     case DC_K_EXP: EACH_I(dx[i] += dy[i] * y[i]); break;
     case DC_K_LOG: EACH_I(dx[i] += dy[i] / x[i]); break;
     case DC_K_SQRT: EACH_I(dx[i] += dy[i] * 0.5f / y[i]); break;
-    case DC_K_ABS: EACH_I(dx[i] += x[i] > 0.0f ? dy[i] : (x[i] < 0.0f ? -dy[i] : 0.0f)); break;
+    case DC_K_ABS: /* dy loaded unconditionally so that the selects vectorise */
+        EACH_I({ const float g = dy[i]; dx[i] += x[i] > 0.0f ? g : x[i] < 0.0f ? -g : 0.0f; });
+        break;
     case DC_K_ADD_SCALAR: EACH_I(dx[i] += dy[i]); break;
     case DC_K_MUL_SCALAR: EACH_I(dx[i] += dy[i] * s); break;
     case DC_K_POW_SCALAR:
@@ -274,7 +276,10 @@ void dc_k_relu_bwd(int64_t n, const float *restrict y, const float *restrict dy,
                    float *restrict dx)
 {
     PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) { /* load dy unconditionally: the select vectorises */
+        const float g = dy[i];
+        dx[i] += y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 void dc_k_leaky_relu_fwd(int64_t n, float slope, const float *restrict x, float *restrict y)

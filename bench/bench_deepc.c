@@ -1,0 +1,413 @@
+/*
+ * bench_deepc.c - deepc's side of the peer workloads (../shared/bench/peers/README.md), with the
+ * same definitions and protocols as the PyTorch scripts there; prints one JSON object per line.
+ *
+ *   bench_deepc w1 [epochs]      LeNet-5 training on Fashion-MNIST, SGD 0.01 momentum 0.9,
+ *                                batch 64, pixels in [0, 1]; 50 warm-up steps on a throw-away
+ *                                copy, then epochs (3) timed separately: images/s min / median
+ *   bench_deepc w2               LeNet-5 inference (eval, no grad): batch-1 latency (median of
+ *                                2,000 calls after 200 warm-up) and batch-256 images/s
+ *   bench_deepc w3 lstm|gru|rnn  char LM on Debian's fortunes (printable ASCII + newline):
+ *                                Embedding 64 -> 2 x 256 -> Linear, 32 streams x 64 steps, Adam
+ *                                2e-3, clip 5, carried state; 10 warm-up steps, 3 windows of 100
+ *                                steps: tokens/s best / median
+ *   bench_deepc w6               the ResNet-style net on 3x32x32 random data, batch 32: SGD 0.01
+ *                                momentum 0.9 train steps (3 warm-up, 5 x 3) and eval forwards
+ *                                (3 warm-up, 5 x 5): images/s best / median
+ * Threads: --threads N (default: all). The thread count and GEMM backend go into the JSON.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deepc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double best(const double *v, int n)
+{
+    double b = v[0];
+    for (int i = 1; i < n; i++)
+        b = v[i] > b ? v[i] : b;
+    return b;
+}
+
+static dc_model *build(const char *text, const char *name, uint64_t seed)
+{
+    dc_spec *s = dc_spec_parse_string(text, name);
+    dc_rng r;
+    dc_rng_seed(&r, seed, 0);
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    if (!m)
+        fprintf(stderr, "bench: %s\n", dc_last_error());
+    dc_spec_free(s);
+    return m;
+}
+
+static const char *LENET =
+    "[input]\nshape = 1, 28, 28\n[conv2d c1]\nout_channels = 6\nkernel = 5\npadding = 2\n[relu]\n"
+    "[maxpool2d]\nkernel = 2\n[conv2d c2]\nout_channels = 16\nkernel = 5\n[relu]\n[maxpool2d]\n"
+    "kernel = 2\n[flatten]\n[linear f1]\nout_features = 120\n[relu]\n[linear f2]\n"
+    "out_features = 84\n[relu]\n[linear f3]\nout_features = 10\n";
+
+static void header(const char *w)
+{
+    printf("{\"workload\": \"%s\", \"threads\": %d, \"gemm\": \"%s\"", w, dc_get_num_threads(),
+           dc_gemm_backend());
+}
+
+/* One SGD step of m on batch (x, y). */
+static int sgd_step(dc_ctx *ctx, dc_model *m, dc_optim *o, dc_tensor *x, dc_tensor *y)
+{
+    dc_tensor *l = dc_cross_entropy(ctx, dc_model_forward(ctx, m, x), y, NULL);
+    if (!l)
+        return -1;
+    dc_optim_zero_grad(o);
+    int rc = dc_backward(ctx, l) == DC_OK && dc_optim_step(o) == DC_OK ? 0 : -1;
+    dc_ctx_reset(ctx);
+    return rc;
+}
+
+static int w1(int epochs)
+{
+    dc_images tr;
+    if (dc_fashion_mnist_load(NULL, 1, &tr) != DC_OK) {
+        fprintf(stderr, "bench w1: %s\n", dc_last_error());
+        return 1;
+    }
+    dc_model *m = build(LENET, "lenet5", 0), *warm = build(LENET, "lenet5", 0);
+    dc_optim_cfg c = dc_optim_defaults(DC_SGD);
+    c.lr = 0.01f;
+    c.momentum = 0.9f;
+    dc_optim *o = m ? dc_optim_new(m, &c) : NULL, *ow = warm ? dc_optim_new(warm, &c) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    int64_t *idx = malloc((size_t)tr.n * sizeof *idx);
+    double ips[64];
+    if (!o || !ow || !ctx || !idx || epochs < 1 || epochs > 64)
+        return 1;
+    dc_rng r;
+    dc_rng_seed(&r, 1234, 0);
+    for (int64_t i = 0; i < tr.n; i++)
+        idx[i] = i;
+    for (int s = 0; s < 50; s++) { /* warm-up on a throw-away copy */
+        dc_tensor *y, *x = dc_images_batch(ctx, &tr, idx + 64 * s, 64, 0.0f, 1.0f, &y);
+        if (!x || sgd_step(ctx, warm, ow, x, y))
+            return 1;
+    }
+    for (int e = 0; e < epochs; e++) {
+        dc_rng_shuffle(&r, idx, tr.n);
+        double t0 = now_s();
+        for (int64_t i = 0; i < tr.n; i += 64) {
+            int64_t b = tr.n - i < 64 ? tr.n - i : 64;
+            dc_tensor *y, *x = dc_images_batch(ctx, &tr, idx + i, b, 0.0f, 1.0f, &y);
+            if (!x || sgd_step(ctx, m, o, x, y))
+                return 1;
+        }
+        ips[e] = (double)tr.n / (now_s() - t0);
+    }
+    header("w1_lenet_train");
+    printf(", \"images_per_s_best\": %.0f, \"images_per_s_median\": %.0f, \"epochs\": %d}\n",
+           best(ips, epochs), median(ips, epochs), epochs);
+    dc_optim_free(o);
+    dc_optim_free(ow);
+    dc_model_free(m);
+    dc_model_free(warm);
+    dc_ctx_free(ctx);
+    dc_images_free(&tr);
+    free(idx);
+    return 0;
+}
+
+static int w2(void)
+{
+    dc_model *m = build(LENET, "lenet5", 0);
+    dc_ctx *ctx = dc_ctx_new(0);
+    if (!m || !ctx)
+        return 1;
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    dc_rng r;
+    dc_rng_seed(&r, 5, 0);
+    dc_tensor *x1 = dc_tensor_new(DC_F32, 4, DC_SHAPE(1, 1, 28, 28));
+    dc_tensor *x256 = dc_tensor_new(DC_F32, 4, DC_SHAPE(256, 1, 28, 28));
+    dc_tensor_uniform(x1, &r, 0, 1);
+    dc_tensor_uniform(x256, &r, 0, 1);
+    enum { N1 = 2000 };
+    static double lat[N1];
+    for (int i = 0; i < 200 + N1; i++) {
+        double t0 = now_s();
+        if (!dc_model_forward(ctx, m, x1))
+            return 1;
+        dc_ctx_reset(ctx);
+        if (i >= 200)
+            lat[i - 200] = now_s() - t0;
+    }
+    double thr[5];
+    for (int i = 0; i < 3; i++) {
+        dc_model_forward(ctx, m, x256);
+        dc_ctx_reset(ctx);
+    }
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        for (int k = 0; k < 10; k++) {
+            if (!dc_model_forward(ctx, m, x256))
+                return 1;
+            dc_ctx_reset(ctx);
+        }
+        thr[rep] = 2560.0 / (now_s() - t0);
+    }
+    double med = median(lat, N1);
+    header("w2_lenet_infer");
+    printf(", \"batch1_latency_us_median\": %.1f, \"batch1_latency_us_min\": %.1f, "
+           "\"batch256_images_per_s_best\": %.0f, \"batch256_images_per_s_median\": %.0f}\n",
+           1e6 * med, 1e6 * lat[0], best(thr, 5), median(thr, 5));
+    dc_tensor_free(x1);
+    dc_tensor_free(x256);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    return 0;
+}
+
+/* The fortunes text as the peer reads it: printable ASCII and newlines. */
+static int64_t *fortunes_ids(int64_t *n, int *V)
+{
+    uint8_t *t;
+    size_t len;
+    if (dc_text_load("/usr/share/games/fortunes", 0, &t, &len) != DC_OK) {
+        fprintf(stderr, "bench w3: %s\n", dc_last_error());
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((t[i] >= 0x20 && t[i] <= 0x7e) || t[i] == '\n')
+            t[k++] = t[i];
+    dc_vocab v;
+    int64_t *ids = malloc(k * sizeof *ids);
+    if (!ids || dc_vocab_build(t, k, &v) != DC_OK || dc_vocab_encode(&v, t, k, ids) != DC_OK) {
+        free(t);
+        free(ids);
+        return NULL;
+    }
+    free(t);
+    *n = (int64_t)k;
+    *V = v.n;
+    return ids;
+}
+
+static int w3(const char *cell)
+{
+    int64_t n;
+    int V;
+    int64_t *ids = fortunes_ids(&n, &V);
+    if (!ids)
+        return 1;
+    char spec[512];
+    snprintf(spec, sizeof spec, "[input]\nshape = 64\ndtype = int64\n[embedding e]\n"
+             "num_embeddings = %d\nembedding_dim = 64\n[%s rnn]\nhidden_size = 256\n"
+             "num_layers = 2\n[linear out]\nout_features = %d\n", V, cell, V);
+    dc_model *m = build(spec, cell, 0);
+    dc_optim_cfg c = dc_optim_defaults(DC_ADAM);
+    c.lr = 2e-3f;
+    dc_optim *o = m ? dc_optim_new(m, &c) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_text_stream *s = dc_text_stream_new(ids, n, 32, 64);
+    if (!o || !ctx || !s)
+        return 1;
+    dc_model_set_carry(m, 1);
+    dc_ctx_set_training(ctx, 1);
+    double tps[3], t0 = 0;
+    for (int step = 0; step < 310; step++) {
+        if (step >= 10 && (step - 10) % 100 == 0)
+            t0 = now_s();
+        dc_tensor *x, *y;
+        if (dc_text_stream_next(s, ctx, &x, &y) != DC_OK)
+            return 1;
+        if (!x) { /* a pass ended: start again from zeros, like the peer */
+            dc_text_stream_rewind(s);
+            dc_model_reset_state(m);
+            step--;
+            continue;
+        }
+        const int64_t B = y->shape[0], T = y->shape[1];
+        dc_tensor *logits = dc_model_forward(ctx, m, x);
+        dc_tensor *l = dc_cross_entropy(ctx, dc_reshape(ctx, logits, 2, DC_SHAPE(B * T, V)),
+                                        dc_reshape(ctx, y, 1, DC_SHAPE(B * T)), NULL);
+        if (!l)
+            return 1;
+        dc_optim_zero_grad(o);
+        if (dc_backward(ctx, l) != DC_OK)
+            return 1;
+        dc_clip_grad_norm(m, 5.0f);
+        if (dc_optim_step(o) != DC_OK)
+            return 1;
+        dc_ctx_reset(ctx);
+        if (step >= 10 && (step - 10) % 100 == 99)
+            tps[(step - 10) / 100] = 100.0 * 32 * 64 / (now_s() - t0);
+    }
+    char w[32];
+    snprintf(w, sizeof w, "w3_charlm_%s", cell);
+    header(w);
+    printf(", \"tokens_per_s_best\": %.0f, \"tokens_per_s_median\": %.0f}\n", best(tps, 3),
+           median(tps, 3));
+    dc_text_stream_free(s);
+    dc_optim_free(o);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    free(ids);
+    return 0;
+}
+
+/* The W6 net: stem conv 3->64 + BN + ReLU, 4 basic blocks at 64 channels, avg pool, FC 10. */
+static char *w6_spec(void)
+{
+    char *s = malloc(8192);
+    if (!s)
+        return NULL;
+    int k = snprintf(s, 8192, "[input]\nshape = 3, 32, 32\n[conv2d stem]\nout_channels = 64\n"
+                     "kernel = 3\npadding = 1\nbias = false\n[batchnorm2d bn]\n[relu r0]\n");
+    const char *prev = "r0";
+    char names[4][16];
+    for (int b = 0; b < 4; b++) {
+        snprintf(names[b], sizeof names[b], "b%d.out", b);
+        k += snprintf(s + k, (size_t)(8192 - k),
+                      "[conv2d b%d.c1]\ninput = %s\nout_channels = 64\nkernel = 3\npadding = 1\n"
+                      "bias = false\n[batchnorm2d b%d.bn1]\n[relu b%d.r1]\n[conv2d b%d.c2]\n"
+                      "out_channels = 64\nkernel = 3\npadding = 1\nbias = false\n"
+                      "[batchnorm2d b%d.bn2]\n[add b%d.add]\ninput = b%d.bn2, %s\n"
+                      "[relu b%d.out]\n", b, prev, b, b, b, b, b, b, prev, b);
+        prev = names[b];
+    }
+    snprintf(s + k, (size_t)(8192 - k), "[adaptiveavgpool2d pool]\noutput = 1\n[flatten]\n"
+             "[linear fc]\nout_features = 10\n");
+    return s;
+}
+
+static int w6(void)
+{
+    char *spec = w6_spec();
+    dc_model *m = spec ? build(spec, "w6", 0) : NULL;
+    free(spec);
+    dc_optim_cfg c = dc_optim_defaults(DC_SGD);
+    c.lr = 0.01f;
+    c.momentum = 0.9f;
+    dc_optim *o = m ? dc_optim_new(m, &c) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(32, 3, 32, 32));
+    dc_tensor *y = dc_tensor_new(DC_I64, 1, DC_SHAPE(32));
+    if (!o || !ctx || !x || !y)
+        return 1;
+    dc_rng r;
+    dc_rng_seed(&r, 0, 0);
+    dc_tensor_normal(x, &r, 0, 1);
+    for (int i = 0; i < 32; i++)
+        dc_i64(y)[i] = dc_rng_below(&r, 10);
+    double tr[5], inf[5];
+    dc_ctx_set_training(ctx, 1);
+    for (int i = 0; i < 3; i++)
+        if (sgd_step(ctx, m, o, x, y))
+            return 1;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        for (int k = 0; k < 3; k++)
+            if (sgd_step(ctx, m, o, x, y))
+                return 1;
+        tr[rep] = 96.0 / (now_s() - t0);
+    }
+    dc_ctx_set_training(ctx, 0);
+    dc_ctx_set_grad(ctx, 0);
+    for (int rep = -1; rep < 5; rep++) {
+        double t0 = now_s();
+        for (int k = 0; k < (rep < 0 ? 3 : 5); k++) {
+            if (!dc_model_forward(ctx, m, x))
+                return 1;
+            dc_ctx_reset(ctx);
+        }
+        if (rep >= 0)
+            inf[rep] = 160.0 / (now_s() - t0);
+    }
+    header("w6_resnet");
+    printf(", \"train_images_per_s_best\": %.1f, \"train_images_per_s_median\": %.1f, "
+           "\"infer_images_per_s_best\": %.1f, \"infer_images_per_s_median\": %.1f}\n",
+           best(tr, 5), median(tr, 5), best(inf, 5), median(inf, 5));
+    dc_tensor_free(x);
+    dc_tensor_free(y);
+    dc_optim_free(o);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    return 0;
+}
+
+/* Files for the CLI start-up figure: DIR/lenet.safetensors (seeded init) and DIR/img.pgm. */
+static int prepare(const char *dir)
+{
+    char p[1024];
+    dc_spec *s = dc_spec_parse_file("models/lenet5"); /* the CLI's names: c1, c3, ..., out */
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    dc_spec_free(s);
+    snprintf(p, sizeof p, "%s/lenet.safetensors", dir);
+    if (!m || dc_model_save(m, p) != DC_OK)
+        return 1;
+    dc_model_free(m);
+    snprintf(p, sizeof p, "%s/img.pgm", dir);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        return 1;
+    fprintf(f, "P5\n28 28\n255\n");
+    for (int i = 0; i < 784; i++)
+        fputc((i * 37) % 256, f);
+    return fclose(f) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 0, i = 1;
+    if (!getenv("OMP_WAIT_POLICY")) { /* as the CLI does (src/cli/main.c): libgomp reads it */
+        setenv("OMP_WAIT_POLICY", "passive", 0); /* before main, hence the exec */
+        execv("/proc/self/exe", argv);
+    }
+    if (argc > 2 && !strcmp(argv[1], "--threads")) {
+        threads = atoi(argv[2]);
+        i = 3;
+    }
+    if (getenv("DEEPC_GEMM") && !strcmp(getenv("DEEPC_GEMM"), "builtin"))
+        dc_gemm_force_builtin(1);
+    dc_set_num_threads(threads);
+    if (i >= argc) {
+        fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6\n");
+        return 2;
+    }
+    const char *w = argv[i];
+    if (!strcmp(w, "prepare") && i + 1 < argc)
+        return prepare(argv[i + 1]);
+    if (!strcmp(w, "w1"))
+        return w1(i + 1 < argc ? atoi(argv[i + 1]) : 3);
+    if (!strcmp(w, "w2"))
+        return w2();
+    if (!strcmp(w, "w3") && i + 1 < argc)
+        return w3(argv[i + 1]);
+    if (!strcmp(w, "w6"))
+        return w6();
+    fprintf(stderr, "bench_deepc: unknown workload '%s'\n", w);
+    return 2;
+}

@@ -1,0 +1,57 @@
+#!/bin/sh
+# make bench: every workload of ../shared/bench/peers/README.md for deepc and its peers in the same
+# run, at 1 and 2 threads, deepc REPS times (median), then a table of figures and ratios
+# (deepc ÷ the peer's best thread setting): bench/table.py. Results in $OUT (build/bench).
+# The peer side is the shared scripts themselves (run_all.sh), not a copy; it is skipped with a
+# note when PyTorch is not installed. WORKLOADS picks a subset (default: w5 w1 w2 w3 w6).
+set -u
+BUILD=${BUILD:-build}
+OUT=${OUT:-build/bench}
+REPS=${REPS:-3}
+PEERS=${PEERS:-../shared/bench/peers}
+WORKLOADS=${WORKLOADS:-w5 w1 w2 w3 w6}
+B=$BUILD/bench_deepc
+mkdir -p "$OUT/deepc" "$OUT/peers"
+: > "$OUT/deepc/results.jsonl"
+
+deepc() { # THREADS ARGS...: one JSON line per repetition, with peak RSS (KiB) added
+    t=$1; shift
+    for r in $(seq "$REPS"); do
+        /usr/bin/time -f '%M' -o "$OUT/deepc/rss.txt" "$B" --threads "$t" "$@" > "$OUT/deepc/one.json" \
+            || { echo "bench_deepc $* failed" >&2; return 1; }
+        rss=$(tail -1 "$OUT/deepc/rss.txt")
+        sed "s/}\$/, \"rep\": $r, \"peak_rss_kb\": $rss}/" "$OUT/deepc/one.json" >> "$OUT/deepc/results.jsonl"
+    done
+}
+
+for w in $WORKLOADS; do
+    echo "== $(date +%T) deepc $w"
+    case $w in
+    w1) for t in 1 2; do deepc $t w1 3; done ;;
+    w2) for t in 1 2; do deepc $t w2; done ;;
+    w3) for c in lstm gru rnn; do for t in 1 2; do deepc $t w3 $c; done; done ;;
+    w5) for t in 1 2; do
+            OMP_NUM_THREADS=$t "$BUILD/bench_gemm" --builtin > "$OUT/deepc/w5_t$t.txt" 2>&1 \
+                || "$BUILD/bench_gemm" > "$OUT/deepc/w5_t$t.txt" 2>&1
+        done ;;
+    w6) for t in 1 2; do deepc $t w6; done ;;
+    esac
+done
+
+# CLI start + load LeNet-5 + predict one image: wall ms of each of 11 runs
+"$B" prepare "$OUT/deepc" && for r in $(seq 11); do
+    s=$(date +%s%N)
+    "$BUILD/deepc" predict models/lenet5 --weights "$OUT/deepc/lenet.safetensors" \
+        --image "$OUT/deepc/img.pgm" > /dev/null || break
+    echo $(( ($(date +%s%N) - s) / 1000 ))
+done > "$OUT/deepc/cli_us.txt"
+
+if /usr/bin/python3 -c 'import torch' 2> /dev/null && [ -x "$PEERS/run_all.sh" ]; then
+    echo "== $(date +%T) peers ($PEERS/run_all.sh)"
+    PEERS_RESULTS=$(readlink -f "$OUT/peers") PEERS_BUILD=$(readlink -f "$OUT/peers-bin") \
+        "$PEERS/run_all.sh" $WORKLOADS
+else
+    echo "== peers skipped: PyTorch (/usr/bin/python3 with torch, Debian python3-torch) or" \
+         "$PEERS/run_all.sh is missing"
+fi
+/usr/bin/python3 bench/table.py "$OUT"
