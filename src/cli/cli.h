@@ -31,9 +31,14 @@ typedef struct train_args {
     float lr, momentum, wd, clip;
     int epochs, threads, quiet, lr_set, momentum_set, wd_set, epochs_set, no_shuffle, json;
     int check_numerics;
+    int nesterov, centered, amsgrad; /* sgd --nesterov, rmsprop --centered, adam[w] --amsgrad */
+    int betas_set;
+    float beta1, beta2;              /* adam[w] --betas B1,B2 */
     int64_t batch, val, max_steps, seed;
     int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
     int64_t save_every; /* --save-every N: a checkpoint every N steps too (0: per epoch only) */
+    int step_size, n_milestones, milestones[16]; /* --step-size, --milestones (schedulers) */
+    float gamma;                                   /* --gamma (0: the scheduler's default) */
 } train_args;
 /* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
  * dc_train_opts (-1 on a bad name). */

@@ -79,7 +79,14 @@ void cli_train_usage(FILE *f)
         "  --lr X                learning rate (0.01)\n"
         "  --momentum X          SGD / RMSprop momentum (0.9 for sgd)\n"
         "  --weight-decay X      L2 penalty (AdamW: decoupled) (0)\n"
+        "  --nesterov            SGD: Nesterov momentum (needs --momentum > 0)\n"
+        "  --centered            RMSprop: divide by the centered second moment\n"
+        "  --amsgrad             Adam / AdamW: the AMSGrad variant\n"
+        "  --betas B1,B2         Adam / AdamW moment decays (0.9,0.999)\n"
         "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup | plateau\n"
+        "  --step-size N         step: decay every N epochs (1)\n"
+        "  --milestones A,B,...  multistep: the epochs to decay at (required)\n"
+        "  --gamma X             step / multistep / exponential: the factor (0.1; exponential 0.9)\n"
         "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
         "  --clip X              clip the global gradient norm to X (off)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
@@ -95,6 +102,53 @@ void cli_train_usage(FILE *f)
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
         "  --quiet               no progress output\n");
+}
+
+/* --milestones A,B,...: up to 16 ascending epochs >= 1. 0 or -1 after a message. */
+static int arg_milestones(const char *flag, const char *val, train_args *a)
+{
+    const char *p = val;
+    a->n_milestones = 0;
+    while (p && *p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1000000 || a->n_milestones == 16 ||
+            (a->n_milestones && v <= a->milestones[a->n_milestones - 1]) ||
+            (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "deepc: %s: expected up to 16 ascending epochs like 30,60,90, got "
+                    "'%s'\n", flag, val);
+            return -1;
+        }
+        a->milestones[a->n_milestones++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (a->n_milestones == 0) {
+        fprintf(stderr, "deepc: %s needs a value\n", flag);
+        return -1;
+    }
+    return 0;
+}
+
+/* --betas B1,B2: two numbers in [0, 1). 0 or -1 after a message. */
+static int arg_betas(const char *flag, const char *val, train_args *a)
+{
+    char b1[64];
+    const char *comma = val ? strchr(val, ',') : NULL;
+    if (!comma || (size_t)(comma - val) >= sizeof b1) {
+        fprintf(stderr, "deepc: %s: expected B1,B2 (two numbers in [0, 1)), got '%s'\n", flag,
+                val ? val : "");
+        return -1;
+    }
+    memcpy(b1, val, (size_t)(comma - val));
+    b1[comma - val] = '\0';
+    if (arg_float(flag, b1, 0, 1, &a->beta1) || arg_float(flag, comma + 1, 0, 1, &a->beta2))
+        return -1;
+    if (a->beta1 >= 1 || a->beta2 >= 1) {
+        fprintf(stderr, "deepc: %s: each beta must be < 1, got '%s'\n", flag, val);
+        return -1;
+    }
+    a->betas_set = 1;
+    return 0;
 }
 
 int cli_parse_train_args(int argc, char **argv, train_args *a)
@@ -127,6 +181,13 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--no-shuffle")) { a->no_shuffle = 1; takes = 0; }
         else if (!strcmp(f, "--check-numerics")) { a->check_numerics = 1; takes = 0; }
         else if (!strcmp(f, "--json")) { a->json = 1; takes = 0; }
+        else if (!strcmp(f, "--nesterov")) { a->nesterov = 1; takes = 0; }
+        else if (!strcmp(f, "--centered")) { a->centered = 1; takes = 0; }
+        else if (!strcmp(f, "--amsgrad")) { a->amsgrad = 1; takes = 0; }
+        else if (!strcmp(f, "--betas")) r = arg_betas(f, v, a);
+        else if (!strcmp(f, "--milestones")) r = arg_milestones(f, v, a);
+        else if (!strcmp(f, "--step-size")) r = arg_int(f, v, 1, 1000000, &a->step_size);
+        else if (!strcmp(f, "--gamma")) r = arg_float(f, v, 0, 1, &a->gamma);
         else if (!strcmp(f, "--save-every")) r = arg_i64(f, v, 1, INT64_MAX, &a->save_every);
         else if (!strcmp(f, "--batch")) r = arg_i64(f, v, 1, 1 << 20, &a->batch);
         else if (!strcmp(f, "--lr")) { r = arg_float(f, v, 0, 1e6, &a->lr); a->lr_set = 1; }
@@ -187,9 +248,37 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
         o->optim.momentum = a->momentum;
     if (a->wd_set) /* also 0: turns AdamW's default 0.01 off */
         o->optim.weight_decay = a->wd;
+    const int adam = ok == DC_ADAM || ok == DC_ADAMW;
+    const char *bad = a->nesterov && ok != DC_SGD ? "--nesterov"
+                      : a->centered && ok != DC_RMSPROP ? "--centered"
+                      : a->amsgrad && !adam ? "--amsgrad" : a->betas_set && !adam ? "--betas"
+                      : NULL;
+    if (bad) {
+        fprintf(stderr, "deepc train: %s is not an option of %s\n", bad, dc_optim_kind_name(ok));
+        return -1;
+    }
+    o->optim.nesterov = a->nesterov;
+    o->optim.centered = a->centered;
+    o->optim.amsgrad = a->amsgrad;
+    if (a->betas_set) {
+        o->optim.beta1 = a->beta1;
+        o->optim.beta2 = a->beta2;
+    }
     o->sched = dc_sched_defaults(sk);
     if (sk == DC_SCHED_COSINE)
         o->sched.t_max = a->epochs;
+    if (sk == DC_SCHED_STEP)
+        o->sched.step_size = a->step_size > 0 ? a->step_size : 1;
+    if (sk == DC_SCHED_MULTISTEP) {
+        if (a->n_milestones == 0) {
+            fprintf(stderr, "deepc train: --scheduler multistep needs --milestones A,B,...\n");
+            return -1;
+        }
+        memcpy(o->sched.milestones, a->milestones, sizeof a->milestones);
+        o->sched.n_milestones = a->n_milestones;
+    }
+    if (a->gamma > 0)
+        o->sched.gamma = a->gamma;
     o->epochs = a->epochs;
     o->batch_size = a->batch;
     o->seed = (uint64_t)a->seed;
