@@ -163,6 +163,32 @@ static void max_row_interior(const dc_k_pool_geom *g, const float *restrict xp, 
         }
 }
 
+/* 2x2 windows, stride 2, no padding, all inside the input (LeNet, VGG): the four candidates in
+ * max_window's order and rule, every load unconditional so that the loop vectorises. */
+static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t i,
+                        float *restrict yr, int32_t *restrict ir)
+{
+    const float *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;
+    const int32_t base = (int32_t)(2 * i * W), w = (int32_t)W;
+    for (int64_t j = 0; j < Wo; j++) {
+        const int32_t p = base + 2 * (int32_t)j;
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        float best = a; /* a NaN or anything beats the -inf start, and -inf keeps position p */
+        int32_t at = p;
+        int take = (b > best) | (b != b);
+        best = take ? b : best;
+        at = take ? p + 1 : at;
+        take = (c > best) | (c != c);
+        best = take ? c : best;
+        at = take ? p + w : at;
+        take = (d > best) | (d != d);
+        best = take ? d : best;
+        at = take ? p + w + 1 : at;
+        yr[j] = best;
+        ir[j] = at;
+    }
+}
+
 /* The interior output columns [*ja, *jb): j·sw - pw >= 0 and j·sw - pw + kw <= W, so their
  * windows are not clipped horizontally. */
 static void interior_cols(const dc_k_pool_geom *g, int64_t *ja, int64_t *jb)
@@ -176,6 +202,8 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                        int32_t *idx)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int fast2 = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+                      g->pw == 0 && 2 * Ho <= H && 2 * Wo <= W;
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
 #pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
@@ -183,7 +211,9 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
         int32_t *restrict ip = idx + pl * Ho * Wo;
-        for (int64_t i = 0; i < Ho; i++) {
+        for (int64_t i = 0; fast2 && i < Ho; i++)
+            max_row_2x2(xp, W, Wo, i, yp + i * Wo, ip + i * Wo);
+        for (int64_t i = 0; !fast2 && i < Ho; i++) {
             const int64_t h0 = max64(i * g->sh - g->ph, 0);
             const int64_t h1 = min64(i * g->sh - g->ph + g->kh, H);
             float *yr = yp + i * Wo;
