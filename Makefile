@@ -4,7 +4,8 @@
 #   make sanitize   the suite under ASan + UBSan (in build/san)
 #   make demo       the main job
 #   make install PREFIX=/usr/local
-# Options: CC=clang, BLAS=0 (force the built-in GEMM), OMP=0 (no OpenMP), BUILD=dir, DEBUG=1.
+# Options: CC=clang, BLAS=0 (force the built-in GEMM), OMP=0 (no OpenMP), MPI=1 (Open MPI),
+#          BUILD=dir.
 
 CC      ?= cc
 BUILD   ?= build
@@ -36,6 +37,13 @@ ifeq ($(BLAS),1)
   LDLIBS_BASE += $(shell pkg-config --libs openblas)
 endif
 
+# MPI=1: data-parallel training over Open MPI (src/train/dist.c; docs/distributed.md)
+MPI     ?= 0
+ifeq ($(MPI),1)
+  CFLAGS_BASE += -DDC_USE_MPI $(shell mpicc --showme:compile)
+  LDLIBS_BASE += $(shell mpicc --showme:link)
+endif
+
 CFLAGS  := $(CFLAGS_BASE) $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 LDLIBS  := $(LDLIBS_BASE)
@@ -52,7 +60,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
+.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
 
@@ -96,6 +104,11 @@ $(BUILD)/bench_deepc: bench/bench_deepc.c $(BUILD)/libdeepc.a
 test: $(BUILD)/test_runner $(BUILD)/deepc
 	DEEPC_BIN=$(BUILD)/deepc ./$(BUILD)/test_runner
 
+# Data-parallel equivalence and fault tests under mpirun (needs libopenmpi-dev, openmpi-bin).
+test-mpi:
+	$(MAKE) MPI=1 BUILD=build/mpi build/mpi/deepc
+	DEEPC=build/mpi/deepc sh tests/mpi/run.sh
+
 sanitize:
 	$(MAKE) BUILD=build/san OPT=-O1 \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
@@ -132,3 +145,57 @@ clean:
 	rm -rf build
 
 -include $(DEPS)
+
+# ==========================================================================================
+# fuzzing (tests/fuzz/README.md)
+#   make fuzz-build                 build/fuzz/fuzz_<name>: libFuzzer + ASan + UBSan (clang)
+#   make fuzz FUZZ_SECONDS=60       run each harness that long on a copy of its seed corpus
+#   make fuzz FUZZ_TARGETS="npy spec"   only some harnesses
+# The library is rebuilt for fuzzing without OpenBLAS and OpenMP (like BLAS=0 OMP=0). New
+# inputs go to build/fuzz/corpus-<name> (kept between runs), crashes to build/fuzz/crashes/.
+# A checkpoint harness (dc_checkpoint_peek / _load) will be added once that format is final.
+# ==========================================================================================
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_RSS_MB  ?= 2048
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.PHONY: fuzz-build
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libdeepc.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_DIR)/libdeepc.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libdeepc.a -lz -lm -lpthread
+
+fuzz-build: $(FUZZ_BIN)
+
+# One harness after another; every one runs even if an earlier one crashed, then the target
+# fails if any did. The executions come from libFuzzer's -print_final_stats=1.
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_DIR)/crashes; fail=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$t && cp tests/fuzz/corpus/$$t/* $(FUZZ_DIR)/corpus-$$t/; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
+	  if ./$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=$(FUZZ_RSS_MB) \
+	       -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/$$t- \
+	       $(FUZZ_DIR)/corpus-$$t > $(FUZZ_DIR)/fuzz_$$t.log 2>&1; then r=ok; \
+	  else r=CRASH; fail="$$fail $$t"; tail -n 60 $(FUZZ_DIR)/fuzz_$$t.log; fi; \
+	  n=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/fuzz_$$t.log); \
+	  c=$$(ls $(FUZZ_DIR)/corpus-$$t | wc -l); \
+	  echo "fuzz_$$t: $$r, $${n:-?} executions, corpus $$c files"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz: crashes in:$$fail (inputs in $(FUZZ_DIR)/crashes/)"; \
+	  exit 1; fi
+
+-include $(FUZZ_LIB_OBJ:.o=.d)

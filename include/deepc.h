@@ -1229,6 +1229,23 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int6
                       int64_t batch, dc_loss_kind loss, dc_eval_result *r);
 
 /*
+ * Data-parallel training over MPI (`make MPI=1`; docs/distributed.md). Without MPI these are the
+ * one-process versions: rank 0 of a world of 1. dc_train uses them: rank 0's weights are broadcast,
+ * every global batch is split into per-rank slices, gradients are scaled by slice / batch and
+ * summed over the ranks (dc_dist_allreduce_grads, 4 MiB buckets of the model's gradient block),
+ * metrics are summed (dc_dist_sum); only rank 0 prints and writes files.
+ */
+dc_status dc_dist_init(int *argc, char ***argv);
+void dc_dist_finalize(void);
+int dc_dist_rank(void);
+int dc_dist_size(void);
+dc_status dc_dist_broadcast_model(dc_model *m);
+dc_status dc_dist_allreduce_grads(dc_model *m, float scale);
+dc_status dc_dist_sum(double *v, int n);
+/* Seconds this rank has spent in MPI calls (waiting included). */
+double dc_dist_comm_seconds(void);
+
+/*
  * Checkpoints: one .safetensors file with everything needed to resume training exactly - the
  * model's tensors ("model.<name>"), the optimizer state ("optim.<param>.<key>"), the data order
  * of the epoch in progress ("train.order", int64 [n]) and, as metadata, the counters, both RNG

@@ -463,6 +463,8 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
 {
     train_args a = *ap;
     dc_train_opts o = *op;
+    if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
+        return 1;
     if (a.threads)
         dc_set_num_threads(a.threads);
     dc_rng rng;
@@ -513,7 +515,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
         rc = 2;
         goto out;
     }
-    if (a.out) {
+    if (a.out && dc_dist_rank() == 0) {
         char p[1024];
         snprintf(p, sizeof p, "%s/model.spec", a.out);
         if (dc_spec_write(spec, p) != DC_OK) {
@@ -545,6 +547,9 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
     dc_eval_result_free(&last);
     if (!a.json)
         printf("training time %.1fs\n", cli_now_s() - t0);
+    if (!a.json && dc_dist_size() > 1)
+        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
+               dc_dist_size(), dc_dist_comm_seconds());
     dc_dataset *test = load_test_split(a.data);
     if (test) {
         dc_eval_result r;

@@ -130,6 +130,8 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0)
 {
     dc_train_opts o = *o0;
     corpus c;
+    if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
+        return 1;
     dc_spec *spec = NULL;
     dc_rng rng;
     if (load_corpus(a->data + 5, &c))
@@ -149,7 +151,8 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0)
     dc_model *m = load_lm(a->model, &c.v, &rng, &spec);
     if (!m)
         goto out;
-    if (a->out && (cli_ensure_dir(a->out) || save_artifacts(spec, &c.v, a->out)))
+    if (a->out && (cli_ensure_dir(a->out) ||
+                   (dc_dist_rank() == 0 && save_artifacts(spec, &c.v, a->out))))
         goto out_m;
     o.bptt = a->bptt > 0 ? a->bptt : 64;
     printf("training %s on %s: %zu characters (%zu for validation), vocabulary %d, %lld "
@@ -167,6 +170,9 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0)
     }
     printf("training time %.1fs, %lld steps, %.0f tokens/s\n", cli_now_s() - t0,
            (long long)r.steps, r.tokens_per_s);
+    if (dc_dist_size() > 1)
+        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
+               dc_dist_size(), dc_dist_comm_seconds());
     if (c.n > n_train)
         printf("validation: loss %.4f nats/char, %.4f bits/char\n", r.val_loss, r.val_bpc);
     if (!a->quiet) {

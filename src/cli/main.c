@@ -18,6 +18,7 @@ static const struct {
     {"train", cmd_train, "train a model spec on a dataset"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of trained weights"},
     {"forward", cmd_forward, "eval-mode forward of a .npy batch, written as .npy"},
+    {"compare", cmd_compare, "whether two .safetensors files match within a tolerance"},
     {"plot", cmd_plot, "SVG training curves from a run's log.csv"},
     {"generate", cmd_generate, "sample text from a trained character language model"},
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
@@ -34,6 +35,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'deepc <command> --help' describes each command.\n");
 }
+
+static int run_command(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
@@ -54,6 +57,18 @@ int main(int argc, char **argv)
     const char *gemm = getenv("DEEPC_GEMM");
     if (gemm && !strcmp(gemm, "builtin"))
         dc_gemm_force_builtin(1);
+    /* under mpirun: MPI_Init here (a no-op without MPI=1); ranks other than 0 stay quiet */
+    if (dc_dist_init(&argc, &argv) != DC_OK) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        return 1;
+    }
+    int rc = run_command(argc, argv);
+    dc_dist_finalize();
+    return rc;
+}
+
+static int run_command(int argc, char **argv)
+{
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -78,6 +78,9 @@ bool dc_shape_numel(int ndim, const int64_t *shape, int64_t *out);
 /* ---- modules ---- */
 /* Allocate a module struct of `size` bytes (zeroed) with its base fields filled. */
 void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forward_fn fwd);
+/* The model's gradient block: *n floats holding every trainable tensor's gradient (padding
+ * between tensors, if any, stays zero). */
+float *dc_model_grad_block(const dc_model *m, int64_t *n);
 /* "<prefix>.<suffix>" into buf; false if it does not fit. */
 bool dc_join_name(char *buf, size_t size, const char *prefix, const char *suffix);
 

@@ -35,6 +35,38 @@ static uint32_t be32(const unsigned char *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/* Read exactly total data bytes into a new buffer *data. The header's sizes are not trusted
+ * with memory (a gzip stream's length is unknown until it is read): the buffer starts at 1 MiB
+ * and doubles as the data arrives, so a short file that claims gigabytes costs little. */
+static dc_status read_data(gzFile f, size_t total, uint8_t **data, const char *path)
+{
+    size_t cap = total < ((size_t)1 << 20) ? total : (size_t)1 << 20, have = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf && have < total) {
+        if (have == cap) {
+            size_t grow = cap > total - cap ? total : 2 * cap;
+            uint8_t *p = realloc(buf, grow);
+            if (!p)
+                break;
+            buf = p;
+            cap = grow;
+        }
+        if (!read_exact(f, buf + have, cap - have)) {
+            free(buf);
+            return dc_err(DC_ERR_FORMAT, "%s: truncated IDX data (expected %llu bytes)", path,
+                          (unsigned long long)total);
+        }
+        have = cap;
+    }
+    if (have < total) {
+        free(buf);
+        return dc_err(DC_ERR_NOMEM, "%s: cannot allocate %llu bytes", path,
+                      (unsigned long long)total);
+    }
+    *data = buf;
+    return DC_OK;
+}
+
 /* Read the header and data of an IDX file with `ndim` dims into a malloc'd buffer. */
 static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **data)
 {
@@ -70,17 +102,9 @@ static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t 
                     (unsigned long long)total);
         goto out;
     }
-    *data = malloc((size_t)total);
-    if (!*data) {
-        st = dc_err(DC_ERR_NOMEM, "%s: cannot allocate %llu bytes", path,
-                    (unsigned long long)total);
+    st = read_data(f, (size_t)total, data, path);
+    if (st != DC_OK)
         goto out;
-    }
-    if (!read_exact(f, *data, (size_t)total)) {
-        st = dc_err(DC_ERR_FORMAT, "%s: truncated IDX data (expected %llu bytes)", path,
-                    (unsigned long long)total);
-        goto out;
-    }
     unsigned char extra;
     if (gzread(f, &extra, 1) > 0)
         st = dc_err(DC_ERR_FORMAT, "%s: trailing bytes after the IDX data", path);

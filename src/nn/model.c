@@ -310,3 +310,9 @@ static void carry_all(dc_model *m, int mode)
 void dc_model_set_carry(dc_model *m, int on) { carry_all(m, on ? DC_CARRY_ON : DC_CARRY_OFF); }
 
 void dc_model_reset_state(dc_model *m) { carry_all(m, DC_CARRY_RESET); }
+
+float *dc_model_grad_block(const dc_model *m, int64_t *n)
+{
+    *n = (int64_t)(m->grad_bytes / sizeof(float)); /* every trainable gradient, model order */
+    return (float *)m->grad;
+}

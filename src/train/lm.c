@@ -80,19 +80,43 @@ typedef struct lm_run {
 } lm_run;
 
 /* One chunk: forward with the carried state, loss, backward, clip, step. */
+/* Rows [lo, hi) of an int64 [B, t] chunk (this rank's streams). */
+static dc_tensor *stream_rows(dc_ctx *ctx, const dc_tensor *t, int64_t lo, int64_t hi)
+{
+    dc_tensor *s = dc_empty(ctx, DC_I64, 2, DC_SHAPE(hi - lo, t->shape[1]));
+    if (s)
+        memcpy(s->data, dc_i64(t) + lo * t->shape[1],
+               sizeof(int64_t) * (size_t)((hi - lo) * t->shape[1]));
+    return s;
+}
+
+/* One chunk: forward with the carried state, loss, backward, clip, step. With several ranks
+ * (dc_dist_size), rank k owns streams [B·k/R, B·(k+1)/R): its gradients are weighted by its share
+ * and summed, so every rank takes the step of the whole batch of streams. */
 static dc_status lm_step(lm_run *r, dc_tensor *x, dc_tensor *y, int ep, double *lv)
 {
-    dc_tensor *l = lm_loss(r->ctx, dc_model_forward(r->ctx, r->m, x), y);
-    if (!l)
+    const int R = dc_dist_size(), k = dc_dist_rank();
+    const int64_t B = x->shape[0], lo = B * k / R, hi = B * (k + 1) / R;
+    if (R > 1) {
+        x = stream_rows(r->ctx, x, lo, hi);
+        y = stream_rows(r->ctx, y, lo, hi);
+    }
+    dc_tensor *l = hi > lo ? lm_loss(r->ctx, dc_model_forward(r->ctx, r->m, x), y) : NULL;
+    if (hi > lo && !l)
         return DC_ERR_ARG;
-    *lv = dc_f32(l)[0];
+    double m = l ? (double)dc_f32(l)[0] * (double)(hi - lo) : 0.0;
+    dc_status st = dc_dist_sum(&m, 1);
+    if (st != DC_OK)
+        return st;
+    *lv = m / (double)B;
     if (!isfinite(*lv))
         return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s; lower the learning "
                       "rate (now %g) or clip gradients (--clip)", (long long)r->step + 1, ep,
                       isnan(*lv) ? "NaN" : "Inf", (double)dc_optim_lr(r->opt));
     dc_optim_zero_grad(r->opt);
-    dc_status st = dc_backward(r->ctx, l);
-    if (st != DC_OK)
+    if (l && (st = dc_backward(r->ctx, l)) != DC_OK)
+        return st;
+    if (R > 1 && (st = dc_dist_allreduce_grads(r->m, (float)(hi - lo) / (float)B)) != DC_OK)
         return st;
     if (r->o->clip_norm > 0)
         dc_clip_grad_norm(r->m, r->o->clip_norm);
@@ -116,13 +140,14 @@ static dc_status lm_epoch(lm_run *r, int ep, double *loss, double *tps)
         double lv = 0;
         if ((st = dc_text_stream_next(r->s, r->ctx, &x, &y)) != DC_OK || !x)
             break;
+        const int64_t positions = y->numel; /* of all ranks' streams */
         if ((st = lm_step(r, x, y, ep, &lv)) != DC_OK)
             break;
-        sum += lv * (double)y->numel;
-        count += y->numel;
+        sum += lv * (double)positions;
+        count += positions;
         dc_ctx_reset(r->ctx);
         chunk++;
-        if (r->o->progress && isatty(2)) {
+        if (r->o->progress && isatty(2) && dc_dist_rank() == 0) {
             double dt = now_s() - t0;
             fprintf(stderr, "\repoch %d/%d  chunk %lld/%lld  loss %.4f  %.0f tok/s   ", ep,
                     r->o->epochs, (long long)chunk, (long long)chunks, sum / (double)count,
@@ -132,7 +157,7 @@ static dc_status lm_epoch(lm_run *r, int ep, double *loss, double *tps)
             break;
     }
     dc_model_set_carry(r->m, 0);
-    if (r->o->progress && isatty(2))
+    if (r->o->progress && isatty(2) && dc_dist_rank() == 0)
         fputc('\n', stderr);
     double dt = now_s() - t0;
     *loss = count ? sum / (double)count : 0;
@@ -143,7 +168,7 @@ static dc_status lm_epoch(lm_run *r, int ep, double *loss, double *tps)
 static dc_status lm_save(const dc_model *m, const char *dir)
 {
     char path[1024];
-    if (!dir)
+    if (!dir || dc_dist_rank() != 0)
         return DC_OK;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     return dc_model_save(m, path);
@@ -168,6 +193,8 @@ dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
         sched = dc_sched_new(r.opt, &o->sched);
     dc_status st = r.s && r.ctx && r.opt && (o->sched.kind == DC_SCHED_NONE || sched)
                        ? DC_OK : DC_ERR_ARG;
+    if (st == DC_OK) /* every rank starts from rank 0's weights */
+        st = dc_dist_broadcast_model(m);
     for (int ep = 1; ep <= o->epochs && st == DC_OK; ep++) {
         double t0 = now_s();
         if ((st = lm_epoch(&r, ep, &res.train_loss, &res.tokens_per_s)) != DC_OK)
@@ -177,7 +204,7 @@ dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
             break;
         res.val_bpc = res.val_loss / log(2.0);
         res.steps = r.step;
-        if (o->progress) {
+        if (o->progress && dc_dist_rank() == 0) {
             printf("epoch %d/%d  loss %.4f (%.3f bpc)", ep, o->epochs, res.train_loss,
                    res.train_loss / log(2.0));
             if (n_val > 1)

@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +185,7 @@ static void path_in(char *buf, size_t n, const char *dir, const char *name)
 
 static dc_status save_checkpoint(run *r)
 {
-    if (!r->o->out_dir)
+    if (!r->o->out_dir || dc_dist_rank() != 0) /* rank 0 alone writes files */
         return DC_OK;
     char path[1024];
     path_in(path, sizeof path, r->o->out_dir, "checkpoint");
@@ -229,21 +230,62 @@ static dc_status bad_loss(run *r, int ep, float lv)
                   r->o->out_dir ? "; the last checkpoint, if any, is kept" : "");
 }
 
-/* Forward, loss, backward, clip and step on one batch. *gnorm: the gradient norm (logged). */
-static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, float *lv,
-                            dc_tensor **out, double *gnorm)
+/* Rows [lo, hi) of t as a new arena tensor (any dtype). */
+static dc_tensor *rows(dc_ctx *ctx, const dc_tensor *t, int64_t lo, int64_t hi)
+{
+    int64_t shape[DC_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = hi - lo;
+    dc_tensor *s = dc_empty(ctx, t->dtype, t->ndim, shape);
+    const size_t row = (size_t)(t->numel / (t->shape[0] ? t->shape[0] : 1)) *
+                       (t->dtype == DC_I64 ? 8 : 4);
+    if (s && hi > lo)
+        memcpy(s->data, (const char *)t->data + (size_t)lo * row, row * (size_t)(hi - lo));
+    return s;
+}
+
+/* One optimizer step on the global batch (x, y) of b examples. With several ranks, this rank
+ * computes its slice [lo, hi) and the gradients and metrics are summed over the ranks, so every
+ * rank takes the same step. *lv: the batch's mean loss; *correct: its correct predictions;
+ * *classify: whether the output is class scores. */
+static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t b, double *lv,
+                            double *correct, int *classify, double *gnorm)
 {
     const dc_train_opts *o = r->o;
-    *out = dc_model_forward(r->ctx, r->m, x);
-    dc_tensor *l = *out ? dc_loss(r->ctx, o->loss, *out, y) : NULL;
-    if (!l)
-        return DC_ERR_ARG;
-    *lv = dc_f32(l)[0];
-    if (!isfinite(*lv))
-        return bad_loss(r, ep, *lv);
-    dc_optim_zero_grad(r->opt);
-    dc_status st = dc_backward(r->ctx, l);
+    const int R = dc_dist_size(), k = dc_dist_rank();
+    const int64_t lo = b * k / R, hi = b * (k + 1) / R;
+    if (R > 1) {
+        x = rows(r->ctx, x, lo, hi);
+        y = rows(r->ctx, y, lo, hi);
+    }
+    dc_tensor *out = NULL, *l = NULL;
+    double m[4] = {0, 0, 0, o->stop && *o->stop ? 1 : 0}; /* loss·n, correct, classify, stop */
+    if (hi > lo) {
+        out = dc_model_forward(r->ctx, r->m, x);
+        if (!(l = out ? dc_loss(r->ctx, o->loss, out, y) : NULL))
+            return DC_ERR_ARG;
+        m[0] = (double)dc_f32(l)[0] * (double)(hi - lo);
+        m[2] = r->d->n_classes > 0 && out->ndim == 2;
+        if (m[2]) {
+            int64_t ok = 0;
+            dc_accuracy(out, y, &ok);
+            m[1] = (double)ok;
+        }
+    }
+    dc_status st = dc_dist_sum(m, 4); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
+        return st;
+    *lv = m[0] / (double)b;
+    *correct = m[1];
+    *classify = m[2] > 0;
+    if (m[3] > 0 && o->stop)
+        *o->stop = *o->stop ? *o->stop : SIGTERM;
+    if (!isfinite(*lv))
+        return bad_loss(r, ep, (float)*lv);
+    dc_optim_zero_grad(r->opt);
+    if (l && (st = dc_backward(r->ctx, l)) != DC_OK)
+        return st;
+    if (R > 1 && (st = dc_dist_allreduce_grads(r->m, (float)(hi - lo) / (float)b)) != DC_OK)
         return st;
     *gnorm = o->clip_norm > 0 ? (double)dc_clip_grad_norm(r->m, o->clip_norm)
              : r->log ? (double)dc_grad_norm(r->m) : 0.0;
@@ -256,8 +298,8 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, float *l
 static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t *n_seen)
 {
     const dc_train_opts *o = r->o;
-    double loss_sum = 0, t0 = now_s();
-    int64_t seen = 0, correct = 0;
+    double loss_sum = 0, correct = 0, t0 = now_s();
+    int64_t seen = 0;
     int64_t *order = dc_i64(r->order);
     if (o->shuffle && r->pos == 0)
         dc_rng_shuffle(&r->rng, order, r->n_train);
@@ -266,32 +308,27 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
     while (r->pos < r->n_train) {
         const int64_t i = r->pos;
         int64_t b = r->n_train - i < o->batch_size ? r->n_train - i : o->batch_size;
-        dc_tensor *x, *y, *out = NULL;
-        float lv = 0;
-        double gnorm = 0;
+        dc_tensor *x, *y;
+        double lv = 0, ok = 0, gnorm = 0;
+        int classify = 0;
         dc_status st = r->d->batch(r->d, r->ctx, order + i, b, &x, &y);
         if (st == DC_OK && (o->augment.crop_pad > 0 || o->augment.hflip))
-            st = dc_augment_images(r->ctx, x, &o->augment, &r->aug_rng);
+            st = dc_augment_images(r->ctx, x, &o->augment, &r->aug_rng); /* the whole batch */
         if (st == DC_OK)
-            st = train_step(r, ep, x, y, &lv, &out, &gnorm);
+            st = train_step(r, ep, x, y, b, &lv, &ok, &classify, &gnorm);
         if (st != DC_OK)
             return st;
         r->step++;
         r->pos += b;
-        loss_sum += (double)lv * (double)b;
+        loss_sum += lv * (double)b;
+        correct += ok;
         seen += b;
-        const int classify = r->d->n_classes > 0 && out->ndim == 2; /* out dies at the reset */
-        if (classify) {
-            int64_t ok = 0;
-            dc_accuracy(out, y, &ok);
-            correct += ok;
-        }
         dc_ctx_reset(r->ctx);
         double dt = now_s() - t0, rate = dt > 0 ? (double)seen / dt : 0;
         draw_bar(&r->prog, ep, o->epochs, r->pos, r->n_train, loss_sum / (double)seen,
-                 (double)correct / (double)seen, rate);
+                 correct / (double)seen, rate);
         if (r->step % 10 == 0)
-            log_row(r, lv, classify ? (double)correct / (double)seen : 0, -1, 0, gnorm, rate);
+            log_row(r, lv, classify ? correct / (double)seen : 0, -1, 0, gnorm, rate);
         if (o->save_every > 0 && r->step % o->save_every == 0 && r->pos < r->n_train &&
             (st = save_checkpoint(r)) != DC_OK)
             return st;
@@ -299,23 +336,23 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
             if ((st = save_checkpoint(r)) != DC_OK)
                 return st;
             return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %d, %lld of %lld "
-                          "examples)%s%s%s", (long long)r->step, ep, (long long)r->pos,
+                          "examples)%s%s", (long long)r->step, ep, (long long)r->pos,
                           (long long)r->n_train, o->out_dir ? ": checkpoint saved; continue "
-                          "with: deepc train --resume " : "", o->out_dir ? o->out_dir : "", "");
+                          "with: deepc train --resume " : "", o->out_dir ? o->out_dir : "");
         }
         if (o->max_steps > 0 && r->step >= o->max_steps)
             break;
     }
     *n_seen = seen;
     *loss = seen ? loss_sum / (double)seen : 0;
-    *acc = seen ? (double)correct / (double)seen : 0;
+    *acc = seen ? correct / (double)seen : 0;
     return DC_OK;
 }
 
 static dc_status save_weights(const dc_model *m, const char *dir)
 {
     char path[1024];
-    if (!dir)
+    if (!dir || dc_dist_rank() != 0)
         return DC_OK;
     path_in(path, sizeof path, dir, "model.safetensors");
     return dc_model_save(m, path);
@@ -364,9 +401,10 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     if (!r->order || !r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
         return r->order && r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
     dc_ctx_set_rng(r->ctx, &r->rng);
+    dc_status st;
     if (o->resume) {
         dc_checkpoint_info info;
-        dc_status st = dc_checkpoint_load(o->resume, r->m, r->opt, r->sched, &info, r->order);
+        st = dc_checkpoint_load(o->resume, r->m, r->opt, r->sched, &info, r->order);
         if (st != DC_OK)
             return st;
         r->step = info.step;
@@ -382,7 +420,10 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
         if (o->val_size > 0) /* a fixed seeded hold-out: the last val_size of one permutation */
             dc_rng_shuffle(&r->rng, order, d->n);
     }
-    if (o->out_dir && !(r->log = open_log(o->out_dir, r->step, o->resume != NULL)))
+    if ((st = dc_dist_broadcast_model(r->m)) != DC_OK) /* every rank starts from rank 0's */
+        return st;
+    if (o->out_dir && dc_dist_rank() == 0 &&
+        !(r->log = open_log(o->out_dir, r->step, o->resume != NULL)))
         return dc_err(DC_ERR_IO, "%s/log.csv: cannot write", o->out_dir);
     return DC_OK;
 }
@@ -397,7 +438,7 @@ static dc_status end_epoch(run *r, int ep, double loss, double acc, int64_t seen
     if (o->val_size > 0)
         st = dc_evaluate(r->m, r->d, dc_i64(r->order) + r->n_train, o->val_size, 256, o->loss,
                          &v);
-    if (st == DC_OK && o->progress == 2) { /* --json: one object per epoch */
+    if (st == DC_OK && o->progress == 2 && dc_dist_rank() == 0) { /* --json: per epoch */
         printf("{\"epoch\": %d, \"step\": %lld, \"loss\": %.6g, \"acc\": %.6g", ep,
                (long long)r->step, loss, acc);
         if (o->val_size > 0)
@@ -445,7 +486,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
         return dc_err(DC_ERR_ARG, "train: need batch > 0, epochs > 0 and 0 <= validation "
                       "examples < %lld", (long long)d->n);
     dc_status st = train_setup(&r, o);
-    r.prog.mode = o->progress != 1 ? 0 : (isatty(2) ? 1 : 2);
+    r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
     r.prog.t0 = r.t_start = now_s();
     for (int ep = (int)r.epochs_done + 1; ep <= o->epochs && st == DC_OK; ep++) {
         double loss = 0, acc = 0, t0 = now_s();
