@@ -1242,6 +1242,11 @@ int dc_dist_size(void);
 dc_status dc_dist_broadcast_model(dc_model *m);
 dc_status dc_dist_allreduce_grads(dc_model *m, float scale);
 dc_status dc_dist_sum(double *v, int n);
+/* BatchNorm in training mode with the statistics of the global batch (PyTorch SyncBatchNorm)
+ * instead of each rank's slice: two small allreduces per layer forward, one backward. Off by
+ * default; every rank's slice must be non-empty. */
+void dc_dist_set_sync_bn(int on);
+int dc_dist_sync_bn(void);
 /* Seconds this rank has spent in MPI calls (waiting included). */
 double dc_dist_comm_seconds(void);
 

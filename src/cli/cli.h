@@ -31,7 +31,7 @@ typedef struct train_args {
     const char *resume; /* --resume DIR: continue DIR/checkpoint */
     float lr, momentum, wd, clip;
     int epochs, threads, quiet, lr_set, momentum_set, wd_set, epochs_set, no_shuffle, json;
-    int check_numerics;
+    int check_numerics, sync_bn;
     int nesterov, centered, amsgrad; /* sgd --nesterov, rmsprop --centered, adam[w] --amsgrad */
     int betas_set;
     float beta1, beta2;              /* adam[w] --betas B1,B2 */

@@ -100,6 +100,7 @@ void cli_train_usage(FILE *f)
         "                        epochs as that takes); also --max-steps\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
+        "  --sync-bn             under mpirun: BatchNorm statistics of the global batch\n"
         "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
         "  --quiet               no progress output\n");
 }
@@ -181,6 +182,7 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--no-shuffle")) { a->no_shuffle = 1; takes = 0; }
         else if (!strcmp(f, "--check-numerics")) { a->check_numerics = 1; takes = 0; }
         else if (!strcmp(f, "--json")) { a->json = 1; takes = 0; }
+        else if (!strcmp(f, "--sync-bn")) { a->sync_bn = 1; takes = 0; }
         else if (!strcmp(f, "--nesterov")) { a->nesterov = 1; takes = 0; }
         else if (!strcmp(f, "--centered")) { a->centered = 1; takes = 0; }
         else if (!strcmp(f, "--amsgrad")) { a->amsgrad = 1; takes = 0; }
@@ -509,6 +511,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
     o.args_text = args_text;
     o.save_every = a.save_every;
     o.check_numerics = a.check_numerics;
+    dc_dist_set_sync_bn(a.sync_bn);
     if (a.json)
         o.progress = 2;
     if (a.out && cli_ensure_dir(a.out)) {

@@ -20,7 +20,43 @@ typedef struct bn_saved {
     int64_t N, C, L;
     int batch_stats;     /* statistics came from this batch */
     float *mean, *invstd;/* [C] the μ and 1/√(σ² + eps) used */
+    int sync;            /* statistics of the global batch over all ranks (--sync-bn) */
+    double n_all;        /* sync: examples in the global batch (Σ of every rank's N) */
 } bn_saved;
+
+/*
+ * Synchronised BatchNorm (data-parallel training with dc_dist_set_sync_bn): μ and σ² are those of
+ * the global batch. Forward: the ranks sum [N_k, N_k·μ_k] (-> μ), then [M2_k + n_k(μ_k - μ)²]
+ * (-> σ², the exact pooled variance). Backward: each rank's dy is the gradient of its own mean
+ * loss, i.e. (n/n_k)× its share of the global one, so the ranks sum (n_k/n)·[Σdy, Σdy·(x - μ)] and
+ * each rank scales the correction terms back by n/n_k. With one rank this is plain BatchNorm.
+ */
+static dc_status bn_sync_stats(const bn_saved *s, double *st, double *n_all)
+{
+    const int64_t C = s->C;
+    const double nk = (double)(s->N * s->L);
+    double buf[1 + 2 * 1024], *v = C <= 1024 ? buf : NULL;
+    if (!v)
+        return dc_err(DC_ERR_ARG, "batch_norm: --sync-bn supports up to 1024 channels");
+    v[0] = (double)s->N;
+    for (int64_t c = 0; c < C; c++)
+        v[1 + c] = nk * st[c];
+    dc_status e = dc_dist_sum(v, (int)(1 + C));
+    if (e != DC_OK)
+        return e;
+    *n_all = v[0];
+    const double m_all = v[0] * (double)s->L;
+    for (int64_t c = 0; c < C; c++) {
+        const double mu = v[1 + c] / m_all, d = st[c] - mu;
+        v[1 + C + c] = st[C + c] * nk + nk * d * d; /* this rank's Σ(x - μ)² */
+        st[c] = mu;
+    }
+    if ((e = dc_dist_sum(v + 1 + C, (int)C)) != DC_OK)
+        return e;
+    for (int64_t c = 0; c < C; c++)
+        st[C + c] = v[1 + C + c] / m_all;
+    return DC_OK;
+}
 
 static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
 {
@@ -37,7 +73,20 @@ static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
     const float *dy = n->out->grad, *xd = dc_f32(x);
     double *sum_dy = sums, *sum_dyxc = sums + C; /* Σ dy, Σ dy·(x - μ) */
     dc_k_bn_bwd_sums(s->N, C, s->L, xd, dy, s->mean, sum_dy, sum_dyxc);
-    const double M = (double)(s->N * s->L);
+    double M = (double)(s->N * s->L), ratio = 1.0; /* ratio: n / n_k (sync) */
+    double *g = sums;
+    if (s->sync) { /* the corrections use the global sums; dγ, dβ stay this rank's */
+        g = dc_ctx_alloc(ctx, sizeof(double) * (size_t)(2 * C));
+        if (!g)
+            return DC_ERR_NOMEM;
+        ratio = s->n_all / (double)s->N;
+        for (int64_t c = 0; c < 2 * C; c++)
+            g[c] = sums[c] / ratio;
+        dc_status e = dc_dist_sum(g, (int)(2 * C));
+        if (e != DC_OK)
+            return e;
+        M = s->n_all * (double)s->L;
+    }
     for (int64_t c = 0; c < C; c++) {
         const double is = s->invstd[c], k = (gamma ? (double)dc_f32(gamma)[c] : 1.0) * is;
         if (dg)
@@ -45,8 +94,8 @@ static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
         if (db)
             db[c] += (float)sum_dy[c];
         coef[c] = (float)k;                                        /* a: · dy */
-        coef[C + c] = s->batch_stats ? (float)(-k * is * is * sum_dyxc[c] / M) : 0.0f; /* b */
-        coef[2 * C + c] = s->batch_stats ? (float)(-k * sum_dy[c] / M) : 0.0f;         /* e */
+        coef[C + c] = s->batch_stats ? (float)(-k * is * is * g[C + c] * ratio / M) : 0.0f;
+        coef[2 * C + c] = s->batch_stats ? (float)(-k * g[c] * ratio / M) : 0.0f; /* b, e */
     }
     if (dx)
         dc_k_bn_bwd_dx(s->N, C, s->L, xd, dy, s->mean, coef, coef + C, coef + 2 * C, dx);
@@ -99,13 +148,19 @@ static bool bn_batch_stats(dc_ctx *ctx, const dc_tensor *x, bn_saved *s, dc_tens
     if (!st)
         return false;
     dc_k_bn_stats(s->N, C, s->L, dc_f32(x), st, st + C);
+    double M_used = (double)M;
+    if (s->sync) {
+        if (bn_sync_stats(s, st, &s->n_all) != DC_OK)
+            return false;
+        M_used = s->n_all * (double)s->L;
+    }
     for (int64_t c = 0; c < C; c++) {
         s->mean[c] = (float)st[c];
         s->invstd[c] = (float)(1.0 / sqrt(st[C + c] + (double)eps));
     }
     if (rm && dc_ctx_training(ctx)) {
         float *m = dc_f32(rm), *v = dc_f32(rv);
-        const double mo = momentum, unbias = (double)M / (double)(M - 1);
+        const double mo = momentum, unbias = M_used / (M_used - 1);
         for (int64_t c = 0; c < C; c++) {
             m[c] = (float)((1.0 - mo) * m[c] + mo * st[c]);
             v[c] = (float)((1.0 - mo) * v[c] + mo * st[C + c] * unbias);
@@ -132,6 +187,7 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
     for (int d = 2; d < x->ndim; d++)
         s->L *= x->shape[d];
     s->batch_stats = dc_ctx_training(ctx) || !running_mean;
+    s->sync = s->batch_stats && dc_ctx_training(ctx) && dc_dist_sync_bn() && dc_dist_size() > 1;
     if (s->batch_stats && s->N * s->L == 1)
         return dc_err_null(DC_ERR_ARG, "batch_norm: Expected more than 1 value per channel when "
                            "training, got input size %s", dc_shape_str(x, sx, sizeof sx));

@@ -55,6 +55,9 @@ void dc_dist_finalize(void)
 }
 
 int dc_dist_rank(void) { return g_rank; }
+static int g_sync_bn;
+void dc_dist_set_sync_bn(int on) { g_sync_bn = on != 0; }
+int dc_dist_sync_bn(void) { return g_sync_bn; }
 double dc_dist_comm_seconds(void) { return g_comm_s; }
 int dc_dist_size(void) { return g_size; }
 

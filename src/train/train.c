@@ -255,6 +255,10 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
     const int R = dc_dist_size(), k = dc_dist_rank();
     const int64_t lo = b * k / R, hi = b * (k + 1) / R;
     if (R > 1) {
+        if (hi == lo && dc_dist_sync_bn())
+            return dc_err(DC_ERR_ARG, "step %lld: a batch of %lld cannot give each of %d ranks an "
+                          "example, which synchronised BatchNorm needs", (long long)r->step + 1,
+                          (long long)b, R);
         x = rows(r->ctx, x, lo, hi);
         y = rows(r->ctx, y, lo, hi);
     }

@@ -38,6 +38,17 @@ for case in "sgd|--optimizer sgd --lr 0.05 --momentum 0.9 --batch 64" \
     check "mpi_equivalence_$name" $? "$out $(cat "$T/${name}_2.log")"
 done
 
+# BatchNorm: --sync-bn gives the one-process statistics (and weights); local statistics do not
+printf '[input]\nshape = 64\n[linear fc1]\nout_features = 32\n[batchnorm1d bn]\n[relu]\n[linear fc2]\nout_features = 10\n' > "$T/bn.spec"
+bn() { $MPIRUN "$1" "$DEEPC" train "$T/bn.spec" --data digits --optimizer sgd --lr 0.05 \
+    --momentum 0.9 --batch 64 --steps 25 --threads 1 --quiet --out "$T/$2" $3 > "$T/$2.log" 2>&1; }
+bn 1 bn_1 "" && bn 2 bn_sync --sync-bn && bn 2 bn_local ""
+rc=$?
+out=$("$DEEPC" compare "$T/bn_1/model.safetensors" "$T/bn_sync/model.safetensors" --rtol 1e-5 2>&1)
+out2=$("$DEEPC" compare "$T/bn_1/model.safetensors" "$T/bn_local/model.safetensors" --rtol 1e-5 2>&1)
+[ $rc -eq 0 ] && echo "$out" | grep -q "match$" && echo "$out2" | grep -q "DIFFERENT$"
+check mpi_sync_batchnorm_equals_one_process $? "sync: $out; local: $out2"
+
 # the character language model (truncated BPTT, streams split over the ranks)
 head -c 60000 /usr/share/games/fortunes/computers > "$T/text.txt" 2>/dev/null || \
     awk 'BEGIN { for (i = 0; i < 3000; i++) printf "the %d cat sat on the mat\n", i }' > "$T/text.txt"
