@@ -893,7 +893,8 @@ const char *dc_spec_layer_type(const dc_spec *s, int i);
 /*
  * dc_csv_load - read a numeric CSV file (plain or gzip, detected by zlib) into a heap float
  * tensor [rows, cols]. skip_header skips the first line. Every row must have the same number of
- * fields; a bad number gives DC_ERR_FORMAT with "file:line: column c: 'text' is not a number".
+ * fields; a bad number (nan and inf included) gives DC_ERR_FORMAT with "file:line: column c:
+ * 'text' is not a finite number"; damaged gzip data is reported as such.
  * Lines are limited to 1 MiB and tables to 2^31 cells.
  */
 dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);

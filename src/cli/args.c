@@ -73,6 +73,16 @@ static dc_dataset *load_npy_pair(const char *spec)
         dc_tensor_free(x);
         return NULL;
     }
+    const dc_tensor *t[2] = {x, y};
+    for (int k = 0; k < 2; k++) /* training data must be finite: say so here, not at step 1 */
+        for (int64_t i = 0; t[k]->dtype == DC_F32 && i < t[k]->numel; i++)
+            if (!isfinite(dc_f32(t[k])[i])) {
+                dc_err(DC_ERR_NUMERIC, "%.900s: element %lld is not a finite number",
+                       k ? comma + 1 : buf, (long long)i);
+                dc_tensor_free(x);
+                dc_tensor_free(y);
+                return NULL;
+            }
     return dc_dataset_tensors(x, y);
 }
 

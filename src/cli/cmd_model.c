@@ -36,7 +36,7 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
         const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
         fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
                 strstr(e, path) ? "" : ": ", e,
-                partial ? "" : "(--partial loads the tensors that match)\n");
+                partial || !strstr(e, "refused") ? "" : "(--partial loads the tensors that match)\n");
         return -1;
     }
     if (partial && (rep.n_missing || rep.n_unexpected || rep.n_mismatched))
@@ -86,7 +86,7 @@ void cli_train_usage(FILE *f)
         "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup | plateau\n"
         "  --step-size N         step: decay every N epochs (1)\n"
         "  --milestones A,B,...  multistep: the epochs to decay at (required)\n"
-        "  --gamma X             step / multistep / exponential: the factor (0.1; exponential 0.9)\n"
+        "  --gamma X             step / multistep / exponential: the factor (0.1)\n"
         "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
         "  --clip X              clip the global gradient norm to X (off)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
@@ -101,6 +101,10 @@ void cli_train_usage(FILE *f)
         "  --init W.safetensors  start from these weights instead of a random init\n"
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --sync-bn             under mpirun: BatchNorm statistics of the global batch\n"
+        "  --resume DIR          continue DIR/checkpoint exactly (then the flags given here)\n"
+        "  --save-every N        a checkpoint every N steps too (always: every epoch, signals)\n"
+        "  --check-numerics      check every op's output; a NaN/Inf names its op and layer\n"
+        "  --json                one JSON object per epoch on stdout instead of the bar\n"
         "  --out DIR             write DIR/model.safetensors and DIR/model.spec\n"
         "  --quiet               no progress output\n");
 }

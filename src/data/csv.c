@@ -48,15 +48,18 @@ static int64_t parse_line(char *line, char delim, fbuf *b, const char *path, int
         char *q = end;
         while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
             q++;
-        if (end == p || (*q != delim && *q != '\0') || errno == ERANGE) {
+        /* nan and inf parse, but are never data: refuse them here, not at a NaN loss later */
+        const bool finite = end != p && isfinite(v);
+        if (!finite || (*q != delim && *q != '\0') || errno == ERANGE) {
             char text[32];
             size_t k = 0;
             while (p[k] && p[k] != delim && p[k] != '\n' && k < sizeof text - 1)
                 k++;
             memcpy(text, p, k);
             text[k] = '\0';
-            dc_err(DC_ERR_FORMAT, "%s:%lld: column %lld: '%s' is not a number", path,
-                   (long long)lineno, (long long)cols + 1, text);
+            dc_err(DC_ERR_FORMAT, "%s:%lld: column %lld: '%s' is not a %snumber", path,
+                   (long long)lineno, (long long)cols + 1, text,
+                   end != p && !isfinite(v) ? "finite " : "");
             return -1;
         }
         if (!fbuf_push(b, v)) {
@@ -68,6 +71,23 @@ static int64_t parse_line(char *line, char delim, fbuf *b, const char *path, int
             return cols;
         p = q + 1;
     }
+}
+
+/* A damaged or cut gzip stream ends in a partial last line: when a row is bad, report the damage
+ * (DC_ERR_FORMAT; a failed read: DC_ERR_IO) rather than the row it cut. DC_OK when the stream is
+ * fine. */
+static dc_status stream_damage(gzFile f, const char *path)
+{
+    int zerr;
+    const char *zmsg = gzerror(f, &zerr);
+    if (zerr == Z_OK || zerr == Z_STREAM_END)
+        return DC_OK;
+    size_t k = strlen(path); /* zlib's message repeats the path: "<path>: <what>" */
+    if (!strncmp(zmsg, path, k) && !strncmp(zmsg + k, ": ", 2))
+        zmsg += k + 2;
+    if (zerr == Z_ERRNO) /* read(2) failed: a directory, an I/O error */
+        return dc_err(DC_ERR_IO, "%s: cannot read: %s", path, zmsg);
+    return dc_err(DC_ERR_FORMAT, "%s: damaged or truncated gzip data (%s)", path, zmsg);
 }
 
 static bool blank(const char *s)
@@ -102,22 +122,21 @@ dc_tensor *dc_csv_load(const char *path, int skip_header, char delim)
         if ((skip_header && lineno == 1) || blank(line))
             continue;
         int64_t c = parse_line(line, delim, &b, path, lineno);
-        if (c < 0)
+        if (c < 0) {
+            stream_damage(f, path);
             goto out;
+        }
         if (cols >= 0 && c != cols) {
-            dc_err(DC_ERR_FORMAT, "%s:%lld: %lld fields, expected %lld like the first row",
-                   path, (long long)lineno, (long long)c, (long long)cols);
+            if (stream_damage(f, path) == DC_OK)
+                dc_err(DC_ERR_FORMAT, "%s:%lld: %lld fields, expected %lld like the first row",
+                       path, (long long)lineno, (long long)c, (long long)cols);
             goto out;
         }
         cols = c;
         rows++;
     }
-    int zerr;
-    const char *zmsg = gzerror(f, &zerr);
-    if (zerr != Z_OK && zerr != Z_STREAM_END) {
-        dc_err(DC_ERR_FORMAT, "%s: read error: %s", path, zmsg);
+    if (stream_damage(f, path) != DC_OK)
         goto out;
-    }
     if (rows == 0) {
         dc_err(DC_ERR_FORMAT, "%s: no data rows", path);
         goto out;

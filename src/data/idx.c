@@ -30,6 +30,22 @@ static bool read_exact(gzFile f, void *buf, size_t n)
     return true;
 }
 
+/* Why a read came up short: a read error (DC_ERR_IO), a damaged gzip stream (zlib says so), else
+ * the file ended (both DC_ERR_FORMAT). what names the part that was being read. */
+static dc_status short_read(gzFile f, const char *path, const char *what)
+{
+    int zerr;
+    const char *zmsg = gzerror(f, &zerr);
+    if (zerr == Z_OK || zerr == Z_STREAM_END || zerr == Z_BUF_ERROR)
+        return dc_err(DC_ERR_FORMAT, "%s: truncated IDX %s", path, what);
+    size_t k = strlen(path); /* zlib's message repeats the path: "<path>: <what>" */
+    if (!strncmp(zmsg, path, k) && !strncmp(zmsg + k, ": ", 2))
+        zmsg += k + 2;
+    if (zerr == Z_ERRNO) /* read(2) failed: a directory, an I/O error */
+        return dc_err(DC_ERR_IO, "%s: cannot read the IDX %s: %s", path, what, zmsg);
+    return dc_err(DC_ERR_FORMAT, "%s: damaged gzip data in the IDX %s (%s)", path, what, zmsg);
+}
+
 static uint32_t be32(const unsigned char *b)
 {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -53,8 +69,9 @@ static dc_status read_data(gzFile f, size_t total, uint8_t **data, const char *p
         }
         if (!read_exact(f, buf + have, cap - have)) {
             free(buf);
-            return dc_err(DC_ERR_FORMAT, "%s: truncated IDX data (expected %llu bytes)", path,
-                          (unsigned long long)total);
+            char what[64];
+            snprintf(what, sizeof what, "data (expected %llu bytes)", (unsigned long long)total);
+            return short_read(f, path, what);
         }
         have = cap;
     }
@@ -77,7 +94,7 @@ static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t 
     unsigned char hdr[16];
     dc_status st = DC_OK;
     if (!read_exact(f, hdr, 4 + 4 * (size_t)ndim)) {
-        st = dc_err(DC_ERR_FORMAT, "%s: truncated IDX header", path);
+        st = short_read(f, path, "header");
         goto out;
     }
     uint32_t magic = be32(hdr);

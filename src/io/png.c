@@ -113,11 +113,13 @@ static unsigned char *slurp(const char *path, size_t *n)
         buf = p;
         cap *= 2;
     }
-    int err = ferror(f);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0; /* a directory: EISDIR */
     fclose(f);
-    if (!buf || err) {
+    if (!buf)
+        return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", path);
+    if (err) {
         free(buf);
-        return dc_err_null(buf ? DC_ERR_IO : DC_ERR_NOMEM, "%s: cannot read", path);
+        return dc_err_null(DC_ERR_IO, "%s: cannot read: %s", path, strerror(err));
     }
     *n = len;
     return buf;
