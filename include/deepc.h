@@ -1242,6 +1242,11 @@ int dc_dist_rank(void);
 int dc_dist_size(void);
 dc_status dc_dist_broadcast_model(dc_model *m);
 dc_status dc_dist_allreduce_grads(dc_model *m, float scale);
+/* The same allreduce overlapped with the backward pass: call _begin before dc_backward on ctx
+ * (it hooks the tape walk: a bucket's allreduce starts once its last user has run) and _end after
+ * it (starts what is left and waits). One process: _end is the plain scale. */
+dc_status dc_dist_overlap_begin(dc_ctx *ctx, dc_model *m, float scale);
+dc_status dc_dist_overlap_end(dc_ctx *ctx, dc_model *m);
 dc_status dc_dist_sum(double *v, int n);
 /* BatchNorm in training mode with the statistics of the global batch (PyTorch SyncBatchNorm)
  * instead of each rank's slice: two small allreduces per layer forward, one backward. Off by

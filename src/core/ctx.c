@@ -35,6 +35,8 @@ struct dc_ctx {
     int grad_enabled, training, check_numerics;
     const char *first_nonfinite; /* op whose output first held a NaN/Inf (check_numerics) */
     const char *scope;           /* the layer running now (dc_model_forward), or NULL */
+    dc_backward_hook hook;       /* called before backward (-1) and after each tape node */
+    void *hook_user;
     const char *first_scope;     /* the layer of first_nonfinite */
     dc_rng *rng;
 };
@@ -258,18 +260,29 @@ float *dc_grad(dc_ctx *ctx, dc_tensor *t)
 
 static dc_status run_backward(dc_ctx *ctx)
 {
-    for (int64_t i = ctx->tape_len - 1; i >= 0; i--) {
+    dc_status s = ctx->hook ? ctx->hook(ctx, -1, ctx->hook_user) : DC_OK;
+    for (int64_t i = ctx->tape_len - 1; i >= 0 && s == DC_OK; i--) {
         dc_node *n = ctx->tape[i];
-        if (!n->out->grad)
-            continue;
-        dc_status s = n->backward(ctx, n);
-        if (s != DC_OK) {
+        if (n->out->grad && (s = n->backward(ctx, n)) != DC_OK) {
             dc_err_prefix("backward of %s: ", n->op);
             return s;
         }
+        if (ctx->hook)
+            s = ctx->hook(ctx, i, ctx->hook_user);
     }
     ctx->tape_len = 0;
-    return DC_OK;
+    return s;
+}
+
+void dc_ctx_set_backward_hook(dc_ctx *ctx, dc_backward_hook fn, void *user)
+{
+    ctx->hook = fn;
+    ctx->hook_user = user;
+}
+
+const dc_node *dc_ctx_tape_node(const dc_ctx *ctx, int64_t i)
+{
+    return i >= 0 && i < ctx->tape_len ? ctx->tape[i] : NULL;
 }
 
 dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy)

@@ -68,6 +68,14 @@ bool dc_check_axis(const char *op, int ndim, int *axis);
 
 /* ---- numerics ---- */
 bool dc_ctx_checking_numerics(const dc_ctx *ctx);
+/* A function run by dc_backward once before the tape (node -1) and after each node's backward
+ * (its tape index, from the last to 0): data-parallel training starts a gradient bucket's
+ * allreduce as soon as the last node that adds into it has run. An error stops the backward. */
+typedef dc_status (*dc_backward_hook)(dc_ctx *ctx, int64_t node, void *user);
+void dc_ctx_set_backward_hook(dc_ctx *ctx, dc_backward_hook fn, void *user);
+/* Tape node i (0 <= i < dc_ctx_tape_len), or NULL. */
+const dc_node *dc_ctx_tape_node(const dc_ctx *ctx, int64_t i);
+
 /* The layer whose ops run now (set by dc_model_forward_all; NULL outside a model). */
 void dc_ctx_set_scope(dc_ctx *ctx, const char *layer);
 

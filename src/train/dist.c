@@ -113,6 +113,130 @@ dc_status dc_dist_allreduce_grads(dc_model *m, float scale)
     return DC_OK;
 }
 
+/*
+ * Overlap: with dc_dist_overlap_begin the gradient allreduce runs during the backward pass. The
+ * gradient block is cut into buckets of DIST_OVERLAP floats; before the tape runs, each bucket
+ * gets the smallest tape index of a node that reads a parameter lying in it (backward visits the
+ * tape from the end, so after that node the bucket's gradients are final: usually the last
+ * layers' buckets first). After that node the bucket is scaled and its MPI_Iallreduce started;
+ * every later node calls MPI_Testall so that Open MPI progresses the transfers. dc_dist_overlap_end
+ * starts what is left (parameters unused this step) and waits for all.
+ */
+#define DIST_OVERLAP (1 << 18) /* floats per overlapped bucket: 1 MiB */
+#define DIST_MAX_BUCKETS 4096
+
+typedef struct overlap {
+    float *g;
+    int64_t n, nb;
+    float scale;
+    int64_t ready[DIST_MAX_BUCKETS]; /* tape index after which bucket b is final, or -1 */
+    int started[DIST_MAX_BUCKETS];
+#ifdef DC_USE_MPI
+    MPI_Request req[DIST_MAX_BUCKETS];
+#endif
+} overlap;
+
+static overlap g_ov;
+
+static dc_status start_bucket(overlap *o, int64_t b)
+{
+    const int64_t off = b * DIST_OVERLAP, k = o->n - off < DIST_OVERLAP ? o->n - off : DIST_OVERLAP;
+    for (int64_t i = 0; o->scale != 1.0f && i < k; i++)
+        o->g[off + i] *= o->scale;
+    o->started[b] = 1;
+#ifdef DC_USE_MPI
+    const double t0 = MPI_Wtime();
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, o->g + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                            &o->req[b]);
+    g_comm_s += MPI_Wtime() - t0;
+    if (rc != MPI_SUCCESS)
+        return mpi_fail(rc, "gradient allreduce");
+#endif
+    return DC_OK;
+}
+
+/* The tape: which bucket each parameter input falls in, and the last node that reads it. */
+static void plan_buckets(overlap *o, const dc_ctx *ctx)
+{
+    for (int64_t b = 0; b < o->nb; b++)
+        o->ready[b] = -1;
+    for (int64_t i = 0; i < dc_ctx_tape_len(ctx); i++) {
+        const dc_node *nd = dc_ctx_tape_node(ctx, i);
+        for (int k = 0; nd && k < nd->n_in; k++) {
+            const dc_tensor *t = nd->ins[k];
+            if (!t || !(t->flags & DC_TF_PARAM) || !t->grad || t->grad < o->g ||
+                t->grad >= o->g + o->n)
+                continue;
+            const int64_t first = (t->grad - o->g) / DIST_OVERLAP,
+                          last = (t->grad - o->g + t->numel - 1) / DIST_OVERLAP;
+            for (int64_t b = first; b <= last && b < o->nb; b++)
+                if (o->ready[b] < 0 || i < o->ready[b])
+                    o->ready[b] = i;
+        }
+    }
+}
+
+static dc_status overlap_hook(dc_ctx *ctx, int64_t node, void *user)
+{
+    overlap *o = user;
+    if (node < 0) {
+        plan_buckets(o, ctx);
+        return DC_OK;
+    }
+    for (int64_t b = 0; b < o->nb; b++)
+        if (!o->started[b] && o->ready[b] == node) {
+            dc_status st = start_bucket(o, b);
+            if (st != DC_OK)
+                return st;
+        }
+#ifdef DC_USE_MPI
+    int done;
+    MPI_Testall((int)o->nb, o->req, &done, MPI_STATUSES_IGNORE);
+#endif
+    return DC_OK;
+}
+
+dc_status dc_dist_overlap_begin(dc_ctx *ctx, dc_model *m, float scale)
+{
+    overlap *o = &g_ov;
+    o->g = dc_model_grad_block(m, &o->n);
+    o->nb = (o->n + DIST_OVERLAP - 1) / DIST_OVERLAP;
+    o->scale = scale;
+    if (g_size == 1 || o->nb > DIST_MAX_BUCKETS) { /* no MPI, or too big: after the backward */
+        o->nb = 0;
+        return DC_OK;
+    }
+    for (int64_t b = 0; b < o->nb; b++) {
+        o->started[b] = 0;
+#ifdef DC_USE_MPI
+        o->req[b] = MPI_REQUEST_NULL;
+#endif
+    }
+    dc_ctx_set_backward_hook(ctx, overlap_hook, o);
+    return DC_OK;
+}
+
+dc_status dc_dist_overlap_end(dc_ctx *ctx, dc_model *m)
+{
+    overlap *o = &g_ov;
+    dc_ctx_set_backward_hook(ctx, NULL, NULL);
+    if (o->nb == 0)
+        return dc_dist_allreduce_grads(m, o->scale);
+    dc_status st = DC_OK;
+    for (int64_t b = 0; b < o->nb && st == DC_OK; b++)
+        if (!o->started[b])
+            st = start_bucket(o, b);
+#ifdef DC_USE_MPI
+    const double t0 = MPI_Wtime();
+    int rc = MPI_Waitall((int)o->nb, o->req, MPI_STATUSES_IGNORE);
+    g_comm_s += MPI_Wtime() - t0;
+    if (st == DC_OK && rc != MPI_SUCCESS)
+        st = mpi_fail(rc, "gradient allreduce");
+#endif
+    o->nb = 0;
+    return st;
+}
+
 dc_status dc_dist_sum(double *v, int n)
 {
 #ifdef DC_USE_MPI

@@ -263,7 +263,8 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
         y = rows(r->ctx, y, lo, hi);
     }
     dc_tensor *out = NULL, *l = NULL;
-    double m[4] = {0, 0, 0, o->stop && *o->stop ? 1 : 0}; /* loss·n, correct, classify, stop */
+    /* loss·n, correct, classify, stop request, ranks with an empty slice */
+    double m[5] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1};
     if (hi > lo) {
         out = dc_model_forward(r->ctx, r->m, x);
         if (!(l = out ? dc_loss(r->ctx, o->loss, out, y) : NULL))
@@ -276,7 +277,7 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
             m[1] = (double)ok;
         }
     }
-    dc_status st = dc_dist_sum(m, 4); /* every rank sees the same loss and stop request */
+    dc_status st = dc_dist_sum(m, 5); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
         return st;
     *lv = m[0] / (double)b;
@@ -287,9 +288,17 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
     if (!isfinite(*lv))
         return bad_loss(r, ep, (float)*lv);
     dc_optim_zero_grad(r->opt);
-    if (l && (st = dc_backward(r->ctx, l)) != DC_OK)
+    /* overlapped allreduce: every rank must start the buckets in the same (tape) order, which a
+     * rank without examples cannot know, so then all ranks reduce after the backward */
+    const float share = (float)(hi - lo) / (float)b;
+    if (R > 1 && m[4] == 0 && (st = dc_dist_overlap_begin(r->ctx, r->m, share)) != DC_OK)
         return st;
-    if (R > 1 && (st = dc_dist_allreduce_grads(r->m, (float)(hi - lo) / (float)b)) != DC_OK)
+    if (l && (st = dc_backward(r->ctx, l)) != DC_OK) {
+        dc_ctx_set_backward_hook(r->ctx, NULL, NULL);
+        return st;
+    }
+    if (R > 1 && (st = m[4] == 0 ? dc_dist_overlap_end(r->ctx, r->m)
+                                  : dc_dist_allreduce_grads(r->m, share)) != DC_OK)
         return st;
     *gnorm = o->clip_norm > 0 ? (double)dc_clip_grad_norm(r->m, o->clip_norm)
              : r->log ? (double)dc_grad_norm(r->m) : 0.0;
