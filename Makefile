@@ -153,13 +153,12 @@ clean:
 #   make fuzz FUZZ_TARGETS="npy spec"   only some harnesses
 # The library is rebuilt for fuzzing without OpenBLAS and OpenMP (like BLAS=0 OMP=0). New
 # inputs go to build/fuzz/corpus-<name> (kept between runs), crashes to build/fuzz/crashes/.
-# A checkpoint harness (dc_checkpoint_peek / _load) will be added once that format is final.
 # ==========================================================================================
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image checkpoint
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
