@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <math.h>
@@ -73,22 +74,6 @@ static int64_t parse_line(char *line, char delim, fbuf *b, const char *path, int
     }
 }
 
-/* A damaged or cut gzip stream ends in a partial last line: when a row is bad, report the damage
- * (DC_ERR_FORMAT; a failed read: DC_ERR_IO) rather than the row it cut. DC_OK when the stream is
- * fine. */
-static dc_status stream_damage(gzFile f, const char *path)
-{
-    int zerr;
-    const char *zmsg = gzerror(f, &zerr);
-    if (zerr == Z_OK || zerr == Z_STREAM_END)
-        return DC_OK;
-    size_t k = strlen(path); /* zlib's message repeats the path: "<path>: <what>" */
-    if (!strncmp(zmsg, path, k) && !strncmp(zmsg + k, ": ", 2))
-        zmsg += k + 2;
-    if (zerr == Z_ERRNO) /* read(2) failed: a directory, an I/O error */
-        return dc_err(DC_ERR_IO, "%s: cannot read: %s", path, zmsg);
-    return dc_err(DC_ERR_FORMAT, "%s: damaged or truncated gzip data (%s)", path, zmsg);
-}
 
 static bool blank(const char *s)
 {
@@ -123,11 +108,11 @@ dc_tensor *dc_csv_load(const char *path, int skip_header, char delim)
             continue;
         int64_t c = parse_line(line, delim, &b, path, lineno);
         if (c < 0) {
-            stream_damage(f, path);
+            dc_io_gz_damage(f, path);
             goto out;
         }
         if (cols >= 0 && c != cols) {
-            if (stream_damage(f, path) == DC_OK)
+            if (dc_io_gz_damage(f, path) == DC_OK)
                 dc_err(DC_ERR_FORMAT, "%s:%lld: %lld fields, expected %lld like the first row",
                        path, (long long)lineno, (long long)c, (long long)cols);
             goto out;
@@ -135,7 +120,7 @@ dc_tensor *dc_csv_load(const char *path, int skip_header, char delim)
         cols = c;
         rows++;
     }
-    if (stream_damage(f, path) != DC_OK)
+    if (dc_io_gz_damage(f, path) != DC_OK)
         goto out;
     if (rows == 0) {
         dc_err(DC_ERR_FORMAT, "%s: no data rows", path);

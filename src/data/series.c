@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <math.h>
@@ -201,22 +202,6 @@ static dc_status table_row(char **f, int n, int64_t row, bool *numeric, dbuf *b,
     return DC_OK;
 }
 
-/* A damaged or cut gzip stream ends in a partial last line: when a row is bad, report the damage
- * (DC_ERR_FORMAT; a failed read: DC_ERR_IO) rather than the row it cut. DC_OK when the stream is
- * fine. */
-static dc_status stream_damage(gzFile f, const char *path)
-{
-    int zerr;
-    const char *zmsg = gzerror(f, &zerr);
-    if (zerr == Z_OK || zerr == Z_STREAM_END)
-        return DC_OK;
-    size_t k = strlen(path); /* zlib's message repeats the path: "<path>: <what>" */
-    if (!strncmp(zmsg, path, k) && !strncmp(zmsg + k, ": ", 2))
-        zmsg += k + 2;
-    if (zerr == Z_ERRNO) /* read(2) failed: a directory, an I/O error */
-        return dc_err(DC_ERR_IO, "%s: cannot read: %s", path, zmsg);
-    return dc_err(DC_ERR_FORMAT, "%s: damaged or truncated gzip data (%s)", path, zmsg);
-}
 
 /* Read every line of f into t (names, numeric values); the caller frees what is left. */
 static dc_status table_read(gzFile f, char *line, char **fields, const char *path, char delim,
@@ -232,7 +217,7 @@ static dc_status table_read(gzFile f, char *line, char **fields, const char *pat
         if (blank(line))
             continue;
         int n = split_fields(line, delim, fields);
-        if (n < 0 && stream_damage(f, path) == DC_OK)
+        if (n < 0 && dc_io_gz_damage(f, path) == DC_OK)
             return dc_err(DC_ERR_FORMAT, "%s:%lld: unclosed quote or more than %d fields", path,
                           (long long)lineno, COLS_MAX);
         if (n < 0)
@@ -246,19 +231,19 @@ static dc_status table_read(gzFile f, char *line, char **fields, const char *pat
                 return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
             continue;
         }
-        if (n != *n_all && stream_damage(f, path) == DC_OK)
+        if (n != *n_all && dc_io_gz_damage(f, path) == DC_OK)
             return dc_err(DC_ERR_FORMAT, "%s:%lld: %d fields, expected %d like the header", path,
                           (long long)lineno, n, *n_all);
         if (n != *n_all)
             return DC_ERR_FORMAT;
         dc_status s = table_row(fields, n, rows, *numeric, b, path, lineno, *all);
-        if (s && s != DC_ERR_NOMEM && stream_damage(f, path) != DC_OK)
+        if (s && s != DC_ERR_NOMEM && dc_io_gz_damage(f, path) != DC_OK)
             return DC_ERR_FORMAT;
         if (s)
             return s;
         rows++;
     }
-    if (stream_damage(f, path) != DC_OK)
+    if (dc_io_gz_damage(f, path) != DC_OK)
         return DC_ERR_FORMAT;
     if (rows == 0)
         return dc_err(DC_ERR_FORMAT, "%s: no data rows after the header", path);

@@ -325,3 +325,18 @@ dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user)
     fsync_dir_of(path);
     return DC_OK;
 }
+
+/* See io.h. */
+dc_status dc_io_gz_damage(gzFile f, const char *path)
+{
+    int zerr;
+    const char *zmsg = gzerror(f, &zerr);
+    if (zerr == Z_OK || zerr == Z_STREAM_END)
+        return DC_OK;
+    size_t k = strlen(path); /* zlib's message repeats the path: "<path>: <what>" */
+    if (!strncmp(zmsg, path, k) && !strncmp(zmsg + k, ": ", 2))
+        zmsg += k + 2;
+    if (zerr == Z_ERRNO) /* read(2) failed: a directory, an I/O error */
+        return dc_err(DC_ERR_IO, "%s: cannot read: %s", path, zmsg);
+    return dc_err(DC_ERR_FORMAT, "%s: damaged or truncated gzip data (%s)", path, zmsg);
+}

@@ -11,6 +11,7 @@
 #include "core/internal.h"
 
 #include <stdio.h>
+#include <zlib.h>
 
 /* An open regular file for reading, with its size taken once at open. */
 typedef struct dc_io_file {
@@ -66,5 +67,10 @@ int dc_io_fwrite_tensor_le(FILE *f, const dc_tensor *t);
  * path is untouched, and DC_ERR_IO names the step and the reason.
  */
 dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user);
+
+/* After a short or bad read from a gzip (or plain) stream: the stream's own failure, reported as
+ * "<path>: damaged or truncated gzip data (...)" (DC_ERR_FORMAT) or "<path>: cannot read: ..."
+ * (DC_ERR_IO), so that a cut file is not blamed on the row it cut; DC_OK when the stream is fine. */
+dc_status dc_io_gz_damage(gzFile f, const char *path);
 
 #endif
