@@ -369,6 +369,7 @@ static const bad_case other_cases[] = {
     {PREDICT, "image/truncated.png", 2, {"truncated PNG chunk"}},
     {PREDICT, "image/chunk_past_eof.png", 2, {"truncated PNG chunk"}},
     {PREDICT, "image/huge.png", 2, {"unsupported PNG (100000x100000"}},
+    {PREDICT, "image/size_lie.png", 2, {"claims 16384x16384 pixels but holds only"}},
     {PREDICT, "image/depth16.png", 2, {"depth 16"}},
     {PREDICT, "image/palette.png", 2, {"color type 3"}},
     {PREDICT, "image/interlaced.png", 2, {"interlaced"}},

@@ -202,6 +202,11 @@ static dc_status png_decode(const char *path, const unsigned char *buf, size_t n
     int bpp = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 4 ? 2 : 4;
     size_t stride = (size_t)W * (size_t)bpp;
     uLongf raw_n = (uLongf)((stride + 1) * H);
+    /* Deflate expands at most about 1032:1, so image data shorter than that cannot hold the
+     * size IHDR claims: refuse before allocating rather than reserve memory for a lie. */
+    if (st == DC_OK && raw_n / 1032 > zlen + 64)
+        st = dc_err(DC_ERR_FORMAT, "%s: PNG claims %ux%u pixels but holds only %zu bytes of "
+                    "image data", path, W, H, zlen);
     unsigned char *raw = st == DC_OK ? malloc(raw_n) : NULL;
     if (st == DC_OK && !raw)
         st = dc_err(DC_ERR_NOMEM, "%s: out of memory", path);

@@ -395,6 +395,7 @@ def main():
     good_png = png(8, 8)
     put("image/truncated.png", good_png[:45])
     put("image/huge.png", png(100000, 100000, idat=zlib.compress(b"\0" * 64)))
+    put("image/size_lie.png", png(16384, 16384, idat=zlib.compress(b"\0" * 64)))
     put("image/depth16.png", png(8, 8, depth=16, rows=b"".join(b"\0" + bytes(16)
                                                                 for _ in range(8))))
     put("image/palette.png", png(8, 8, ctype=3))
