@@ -5,6 +5,7 @@
  * inside one thread in a fixed order, so results do not depend on the thread count.
  */
 #include "kernels/conv_k.h"
+#include "kernels/par.h"
 
 #include <math.h>
 
@@ -68,12 +69,11 @@ void dc_k_im2col(const dc_k_conv_geom *g, int64_t nb, const float *x, float *col
     const int64_t P = g->Ho * g->Wo, HW = g->H * g->W, kk = (int64_t)g->kh * g->kw;
     const int64_t rows = g->C * kk, ld = nb * P, n_tasks = rows * nb;
     /* task t fills row r = t / nb, image n = t % nb: consecutive tasks write adjacent memory */
-#pragma omp parallel for schedule(static) if (n_tasks * P > PAR_MIN)
-    for (int64_t t = 0; t < n_tasks; t++) {
+    DC_PAR_FOR(n_tasks * P > PAR_MIN, t, n_tasks, {
         const int64_t r = t / nb, n = t % nb, c = r / kk;
         const int p = (int)(r % kk / g->kw), q = (int)(r % g->kw);
         im2col_row(g, x + (n * g->C + c) * HW, p, q, col + r * ld + n * P);
-    }
+    });
 }
 
 /* dxc[i·sh + p·dh - pt, j·sw + q·dw - pl] += src[i·Wo + j] over the valid (i, j).
@@ -103,10 +103,8 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
 {
     const int64_t P = g->Ho * g->Wo, HW = g->H * g->W, kk = (int64_t)g->kh * g->kw;
     const int64_t ld = nb * P, planes = nb * g->C;
-    (void)kk; /* only the OpenMP size test reads it */
     /* one task per input plane (n, c): its kh·kw rows of col are added in order (p, q) */
-#pragma omp parallel for schedule(static) if (planes * kk * P > PAR_MIN)
-    for (int64_t t = 0; t < planes; t++) {
+    DC_PAR_FOR(planes * kk * P > PAR_MIN, t, planes, {
         const int64_t n = t / g->C, c = t % g->C;
         float *dxc = dx + t * HW;
         for (int p = 0; p < g->kh; p++)
@@ -114,7 +112,7 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
                 const int64_t r = (c * g->kh + p) * g->kw + q;
                 col2im_row(g, col + r * ld + n * P, p, q, dxc);
             }
-    }
+    });
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -206,8 +204,7 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                       g->pw == 0 && 2 * Ho <= H && 2 * Wo <= W;
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
-#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
         int32_t *restrict ip = idx + pl * Ho * Wo;
@@ -226,21 +223,20 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                 max_window(xp, W, h0, h1, w0, w1, yr + j, ir + j);
             }
         }
-    }
+    });
 }
 
 void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
                        const int32_t *idx, float *dx)
 {
     const int64_t HW = g->H * g->W, P = g->Ho * g->Wo;
-#pragma omp parallel for schedule(static) if (planes * P > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * P > PAR_MIN, pl, planes, {
         const float *restrict d = dy + pl * P;
         const int32_t *restrict ip = idx + pl * P;
         float *restrict dxp = dx + pl * HW;
         for (int64_t k = 0; k < P; k++)
             dxp[ip[k]] += d[k];
-    }
+    });
 }
 
 /* The clipped window of output (i, j) and its divisor (PyTorch avg_pool2d rules). */
@@ -300,8 +296,7 @@ void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
-#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
         for (int64_t i = 0; i < Ho; i++) {
@@ -311,7 +306,7 @@ void dc_k_avg_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                 yp[i * Wo + j] = avg_one(g, xp, i, j);
             }
         }
-    }
+    });
 }
 
 /* dx[window of (i, j)] += dy[i, j] / divisor for the interior columns of row i, in (h, w, j)
@@ -340,8 +335,7 @@ void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
-#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict dyp = dy + pl * Ho * Wo;
         float *restrict dxp = dx + pl * H * W;
         for (int64_t i = 0; i < Ho; i++) {
@@ -357,7 +351,7 @@ void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
                         dxp[h * W + w] += d;
             }
         }
-    }
+    });
 }
 
 /* Adaptive bin edges: [floor(i·n/m), ceil((i+1)·n/m)). */
@@ -367,8 +361,7 @@ static inline int64_t bin_hi(int64_t i, int64_t n, int64_t m) { return ((i + 1) 
 void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
                            const float *x, float *y)
 {
-#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
         for (int64_t i = 0; i < Ho; i++) {
@@ -383,14 +376,13 @@ void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t
                 yp[i * Wo + j] = s / (float)(h1 - h0) / (float)(w1 - w0);
             }
         }
-    }
+    });
 }
 
 void dc_k_adaptive_avg_bwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
                            const float *dy, float *dx)
 {
-#pragma omp parallel for schedule(static) if (planes * H * W > PAR_MIN)
-    for (int64_t pl = 0; pl < planes; pl++) {
+    DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict dyp = dy + pl * Ho * Wo;
         float *restrict dxp = dx + pl * H * W;
         for (int64_t i = 0; i < Ho; i++) {
@@ -403,7 +395,7 @@ void dc_k_adaptive_avg_bwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t
                         dxp[h * W + w] += d;
             }
         }
-    }
+    });
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -479,8 +471,7 @@ static void row_dy_sums(const float *restrict x, const float *restrict dy, int64
 void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var)
 {
     const double M = (double)(N * L);
-#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
+    DC_PAR_FOR(N * C * L > PAR_MIN, c, C, {
         double s = 0, q = 0;
         for (int64_t n = 0; n < N; n++)
             s += row_sum(x + (n * C + c) * L, L);
@@ -489,27 +480,25 @@ void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean
             q += row_sqdev(x + (n * C + c) * L, L, m);
         mean[c] = m;
         var[c] = q / M;
-    }
+    });
 }
 
 void dc_k_bn_apply(int64_t N, int64_t C, int64_t L, const float *x, const float *scale,
                    const float *shift, float *y)
 {
-#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
-    for (int64_t r = 0; r < N * C; r++) {
+    DC_PAR_FOR(N * C * L > PAR_MIN, r, N * C, {
         const float a = scale[r % C], b = shift[r % C];
         const float *restrict xr = x + r * L;
         float *restrict yr = y + r * L;
         for (int64_t l = 0; l < L; l++)
             yr[l] = xr[l] * a + b;
-    }
+    });
 }
 
 void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
                       const float *mean, double *sum_dy, double *sum_dyxc)
 {
-#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
+    DC_PAR_FOR(N * C * L > PAR_MIN, c, C, {
         double s = 0, q = 0;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * L;
@@ -517,20 +506,19 @@ void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const flo
         }
         sum_dy[c] = s;
         sum_dyxc[c] = q;
-    }
+    });
 }
 
 void dc_k_bn_bwd_dx(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
                     const float *mean, const float *a, const float *b, const float *e,
                     float *dx)
 {
-#pragma omp parallel for schedule(static) if (N * C * L > PAR_MIN)
-    for (int64_t r = 0; r < N * C; r++) {
+    DC_PAR_FOR(N * C * L > PAR_MIN, r, N * C, {
         const int64_t c = r % C;
         const float ac = a[c], bc = b[c], ec = e[c], mc = mean[c];
         const float *restrict xr = x + r * L, *restrict dyr = dy + r * L;
         float *restrict dxr = dx + r * L;
         for (int64_t l = 0; l < L; l++)
             dxr[l] += ac * dyr[l] + bc * (xr[l] - mc) + ec;
-    }
+    });
 }

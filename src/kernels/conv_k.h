@@ -9,6 +9,7 @@
 #ifndef DC_CONV_K_H
 #define DC_CONV_K_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -43,6 +44,34 @@ void dc_k_im2col(const dc_k_conv_geom *g, int64_t nb, const float *x, float *col
  * dx [nb, C, H, W] is accumulated into.
  */
 void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, float *dx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* direct convolution (conv_direct.c)                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* How dc_k_conv_direct_fwd vectorises a convolution: not at all (use im2col + GEMM), along
+ * output rows (few output channels) or along output channels. */
+typedef enum dc_k_direct_layout {
+    DC_K_DIRECT_NONE,
+    DC_K_DIRECT_ROWS,
+    DC_K_DIRECT_CHANS
+} dc_k_direct_layout;
+
+/* The layout for g with O output channels and one group: NONE unless stride and dilation are 1,
+ * the channel counts are small and this CPU has the kernels (AVX-512). */
+dc_k_direct_layout dc_k_conv_direct_layout(const dc_k_conv_geom *g, int64_t O);
+/* Floats of the packed weights and biases, and of one image's padded copy (scratch). */
+size_t dc_k_conv_direct_wfloats(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L);
+size_t dc_k_conv_direct_xfloats(const dc_k_conv_geom *g);
+/* Pack w [O, C, kh, kw] and b [O] (or NULL) into wp for layout L (once per batch). */
+void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                           const float *w, const float *b, float *wp);
+/* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image; xp: scratch of
+ * dc_k_conv_direct_xfloats(g). Every output sums its taps in the order (c, ky, kx). */
+void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                          const float *wp, const float *x, float *y, float *xp);
+/* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
+void dc_k_conv_direct_force_generic(int on);
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */

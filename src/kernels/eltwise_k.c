@@ -2,11 +2,13 @@
  * eltwise_k.c - elementwise, activation, softmax, broadcasting, reduction and copy kernels.
  *
  * Loops are contiguous and written to auto-vectorise; sigmoid and tanh use fastmath.h (inline,
- * vectorisable), the other math calls (expf, erff) are the only per-element calls. Threads: cheap loops go parallel above DC_K_PAR_MIN elements, splitting only
+ * vectorisable), the other math calls (expf, erff) are the only per-element calls. Threads:
+ * cheap loops go parallel above DC_K_PAR_MIN elements (kernels/par.h), splitting only
  * independent outputs, so every result is bitwise the same for any thread count; reductions keep
  * a fixed order (fixed blocks, summed in order).
  */
 #include "kernels/eltwise_k.h"
+#include "kernels/par.h"
 #include "kernels/fastmath.h"
 
 #include <math.h>
@@ -15,20 +17,9 @@
 #include <omp.h>
 #endif
 
-#ifdef _OPENMP
-#define DC_PRAGMA(x) _Pragma(#x)
-#define PAR_FOR_IF(cond) DC_PRAGMA(omp parallel for schedule(static) if (cond))
-#else
-#define PAR_FOR_IF(cond) (void)(cond); /* evaluated for nothing: keeps the flag "used" */
-#endif
-
 /* for (i < n) STMT, on the OpenMP team when `par` (each i independent: any thread count gives
  * the same result) */
-#define EACH_I(...)                                                                          \
-    do {                                                                                     \
-        PAR_FOR_IF(par)                                                                      \
-        for (int64_t i = 0; i < n; i++) __VA_ARGS__;                                         \
-    } while (0)
+#define EACH_I(...) DC_PAR_FOR(par, i, n, { __VA_ARGS__; })
 
 #define K_SQRT1_2 0.70710678118654752440f    /* 1/√2 */
 #define K_INV_SQRT_2PI 0.39894228040143267794f /* 1/√(2π) */
@@ -226,7 +217,7 @@ void dc_k_bcast_fwd(dc_k_binary op, int nd, const int64_t *shape, const float *a
     if (rows == 0 || shape[nd - 1] == 0)
         return;
 #ifdef _OPENMP
-    if (rows > 1 && rows * shape[nd - 1] >= DC_K_PAR_MIN) {
+    if (rows > 1 && rows * shape[nd - 1] >= DC_K_PAR_MIN && dc_par_ok()) {
 #pragma omp parallel
         {
             const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -268,74 +259,66 @@ void dc_k_sum_to(int nd, const int64_t *shape, const float *g, float alpha, floa
 
 void dc_k_relu_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN */
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { y[i] = x[i] < 0.0f ? 0.0f : x[i]; }); /* NaN stays NaN */
 }
 
 void dc_k_relu_bwd(int64_t n, const float *restrict y, const float *restrict dy,
                    float *restrict dx)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) { /* load dy unconditionally: the select vectorises */
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { /* load dy unconditionally: the select vectorises */
         const float g = dy[i];
         dx[i] += y[i] > 0.0f ? g : 0.0f;
-    }
+    });
 }
 
 void dc_k_leaky_relu_fwd(int64_t n, float slope, const float *restrict x, float *restrict y)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { y[i] = x[i] > 0.0f ? x[i] : slope * x[i]; });
 }
 
 void dc_k_leaky_relu_bwd(int64_t n, float slope, const float *restrict x,
                          const float *restrict dy, float *restrict dx)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i]; });
 }
 
 DC_CLONES void dc_k_sigmoid_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, {
         const float e = dc_fast_expf(-fabsf(x[i])); /* in (0, 1]: never overflows */
         y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    }
+    });
 }
 
 void dc_k_sigmoid_bwd(int64_t n, const float *restrict y, const float *restrict dy,
                       float *restrict dx)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dx[i] += dy[i] * y[i] * (1.0f - y[i]); });
 }
 
 DC_CLONES void dc_k_tanh_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-    for (int64_t i = 0; i < n; i++) y[i] = dc_fast_tanhf(x[i]);
+    DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, { y[i] = dc_fast_tanhf(x[i]); });
 }
 
 void dc_k_tanh_bwd(int64_t n, const float *restrict y, const float *restrict dy,
                    float *restrict dx)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dx[i] += dy[i] * (1.0f - y[i] * y[i]); });
 }
 
 void dc_k_gelu_fwd(int64_t n, int approximate, const float *restrict x, float *restrict y)
 {
     if (approximate) { /* x/2·(1 + tanh(√(2/π)(x + 0.044715x³))) */
-        PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-        for (int64_t i = 0; i < n; i++) {
+        DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, {
             const float v = x[i];
             const float t = tanhf(K_SQRT_2_OVER_PI * (v + K_GELU_C * v * v * v));
             y[i] = 0.5f * v * (1.0f + t);
-        }
+        });
     } else { /* x/2·(1 + erf(x/√2)) */
-        PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * K_SQRT1_2));
+        DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, {
+            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * K_SQRT1_2));
+        });
     }
 }
 
@@ -344,22 +327,20 @@ void dc_k_gelu_bwd(int64_t n, int approximate, const float *restrict x,
 {
     if (approximate) {
         /* d = ½(1+t) + ½x(1−t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)) */
-        PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-        for (int64_t i = 0; i < n; i++) {
+        DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, {
             const float v = x[i], v2 = v * v;
             const float t = tanhf(K_SQRT_2_OVER_PI * (v + K_GELU_C * v2 * v));
             const float dinner = K_SQRT_2_OVER_PI * (1.0f + 3.0f * K_GELU_C * v2);
             dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * dinner);
-        }
+        });
     } else {
         /* d = Φ(x) + x·φ(x) = ½(1 + erf(x/√2)) + x·e^(−x²/2)/√(2π) */
-        PAR_FOR_IF(n >= DC_K_PAR_MIN / 8)
-        for (int64_t i = 0; i < n; i++) {
+        DC_PAR_FOR(n >= DC_K_PAR_MIN / 8, i, n, {
             const float v = x[i];
             const float cdf = 0.5f * (1.0f + erff(v * K_SQRT1_2));
             const float pdf = expf(-0.5f * v * v) * K_INV_SQRT_2PI;
             dx[i] += dy[i] * (cdf + v * pdf);
-        }
+        });
     }
 }
 
@@ -400,8 +381,7 @@ void dc_k_softmax_fwd(int64_t outer, int64_t K, int64_t inner, const float *x, f
     if (K == 0 || inner == 0)
         return;
     if (inner == 1) {
-        PAR_FOR_IF(outer > 1 && outer * K >= DC_K_PAR_MIN / 8)
-        for (int64_t o = 0; o < outer; o++) {
+        DC_PAR_FOR(outer > 1 && outer * K >= DC_K_PAR_MIN / 8, o, outer, {
             const float *xr = x + o * K;
             float *yr = y + o * K;
             const float m = row_max(K, xr);
@@ -412,7 +392,7 @@ void dc_k_softmax_fwd(int64_t outer, int64_t K, int64_t inner, const float *x, f
             }
             const float inv = 1.0f / s;
             for (int64_t k = 0; k < K; k++) yr[k] *= inv;
-        }
+        });
         return;
     }
     float *mx = scratch, *s = scratch + inner;
@@ -431,8 +411,7 @@ void dc_k_log_softmax_fwd(int64_t outer, int64_t K, int64_t inner, const float *
     if (K == 0 || inner == 0)
         return;
     if (inner == 1) { /* y = (x - max) - log Σ e^(x - max) */
-        PAR_FOR_IF(outer > 1 && outer * K >= DC_K_PAR_MIN / 8)
-        for (int64_t o = 0; o < outer; o++) {
+        DC_PAR_FOR(outer > 1 && outer * K >= DC_K_PAR_MIN / 8, o, outer, {
             const float *xr = x + o * K;
             float *yr = y + o * K;
             const float m = row_max(K, xr);
@@ -440,7 +419,7 @@ void dc_k_log_softmax_fwd(int64_t outer, int64_t K, int64_t inner, const float *
             for (int64_t k = 0; k < K; k++) s += expf(xr[k] - m);
             const float ls = logf(s);
             for (int64_t k = 0; k < K; k++) yr[k] = (xr[k] - m) - ls;
-        }
+        });
         return;
     }
     float *mx = scratch, *s = scratch + inner;
@@ -461,14 +440,13 @@ void dc_k_softmax_bwd(int64_t outer, int64_t K, int64_t inner, const float *y, c
     if (K == 0 || inner == 0)
         return;
     if (inner == 1) { /* dx += y ⊙ (dy − Σ dy·y) */
-        PAR_FOR_IF(outer > 1 && outer * K >= DC_K_PAR_MIN)
-        for (int64_t o = 0; o < outer; o++) {
+        DC_PAR_FOR(outer > 1 && outer * K >= DC_K_PAR_MIN, o, outer, {
             const float *yr = y + o * K, *gr = dy + o * K;
             float *dr = dx + o * K;
             float dot = 0.0f;
             for (int64_t k = 0; k < K; k++) dot += gr[k] * yr[k];
             for (int64_t k = 0; k < K; k++) dr[k] += yr[k] * (gr[k] - dot);
-        }
+        });
         return;
     }
     float *dot = scratch;
@@ -492,14 +470,13 @@ void dc_k_log_softmax_bwd(int64_t outer, int64_t K, int64_t inner, const float *
     if (K == 0 || inner == 0)
         return;
     if (inner == 1) { /* dx += dy − e^y · Σ dy */
-        PAR_FOR_IF(outer > 1 && outer * K >= DC_K_PAR_MIN / 8)
-        for (int64_t o = 0; o < outer; o++) {
+        DC_PAR_FOR(outer > 1 && outer * K >= DC_K_PAR_MIN / 8, o, outer, {
             const float *yr = y + o * K, *gr = dy + o * K;
             float *dr = dx + o * K;
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++) s += gr[k];
             for (int64_t k = 0; k < K; k++) dr[k] += gr[k] - expf(yr[k]) * s;
-        }
+        });
         return;
     }
     float *s = scratch;
@@ -538,11 +515,10 @@ double dc_k_sum_all(int64_t n, const float *x)
     enum { NB = 64, MIN_BLOCK = 4096 };
     double part[NB];
     const int64_t nb = n < (int64_t)NB * MIN_BLOCK ? (n + MIN_BLOCK - 1) / MIN_BLOCK : NB;
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t b = 0; b < nb; b++) {
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, b, nb, {
         const int64_t lo = n * b / nb, hi = n * (b + 1) / nb;
         part[b] = sum_block(x + lo, hi - lo);
-    }
+    });
     double s = 0.0;
     for (int64_t b = 0; b < nb; b++) s += part[b];
     return s;
@@ -558,13 +534,11 @@ void dc_k_sum_axis(int64_t outer, int64_t K, int64_t inner, float scale, const f
             y[0] = (float)(dc_k_sum_all(K, x) * scale);
             return;
         }
-        PAR_FOR_IF(par)
-        for (int64_t o = 0; o < outer; o++) y[o] = (float)(sum_block(x + o * K, K) * scale);
+        DC_PAR_FOR(par, o, outer, { y[o] = (float)(sum_block(x + o * K, K) * scale); });
         return;
     }
     const int64_t n_ch = (inner + CH - 1) / CH;
-    PAR_FOR_IF(par)
-    for (int64_t t = 0; t < outer * n_ch; t++) {
+    DC_PAR_FOR(par, t, outer * n_ch, {
         const int64_t o = t / n_ch, i0 = t % n_ch * CH;
         const int64_t w = inner - i0 < CH ? inner - i0 : CH;
         const float *xb = x + o * K * inner + i0;
@@ -574,26 +548,24 @@ void dc_k_sum_axis(int64_t outer, int64_t K, int64_t inner, float scale, const f
             for (int64_t i = 0; i < w; i++) acc[i] += (double)xb[k * inner + i];
         float *yb = y + o * inner + i0;
         for (int64_t i = 0; i < w; i++) yb[i] = (float)(acc[i] * scale);
-    }
+    });
 }
 
 void dc_k_sum_axis_bwd(int64_t outer, int64_t K, int64_t inner, float scale, const float *dy,
                        float *dx)
 {
-    PAR_FOR_IF(outer * K * inner >= DC_K_PAR_MIN)
-    for (int64_t r = 0; r < outer * K; r++) {
+    DC_PAR_FOR(outer * K * inner >= DC_K_PAR_MIN, r, outer * K, {
         const float *g = dy + (r / K) * inner;
         float *d = dx + r * inner;
         for (int64_t i = 0; i < inner; i++) d[i] += scale * g[i];
-    }
+    });
 }
 
 void dc_k_col_sum_acc(int64_t R, int64_t C, const float *dy, float *db)
 {
     enum { CH = 256 };
     const int64_t n_ch = (C + CH - 1) / CH;
-    PAR_FOR_IF(n_ch > 1 && R * C >= DC_K_PAR_MIN)
-    for (int64_t t = 0; t < n_ch; t++) {
+    DC_PAR_FOR(n_ch > 1 && R * C >= DC_K_PAR_MIN, t, n_ch, {
         const int64_t c0 = t * CH, w = C - c0 < CH ? C - c0 : CH;
         double acc[CH];
         for (int64_t c = 0; c < w; c++) acc[c] = 0.0;
@@ -602,16 +574,15 @@ void dc_k_col_sum_acc(int64_t R, int64_t C, const float *dy, float *db)
             for (int64_t c = 0; c < w; c++) acc[c] += (double)g[c];
         }
         for (int64_t c = 0; c < w; c++) db[c0 + c] += (float)acc[c];
-    }
+    });
 }
 
 void dc_k_add_row(int64_t R, int64_t C, const float *restrict b, float *restrict y)
 {
-    PAR_FOR_IF(R > 1 && R * C >= DC_K_PAR_MIN)
-    for (int64_t r = 0; r < R; r++) {
+    DC_PAR_FOR(R > 1 && R * C >= DC_K_PAR_MIN, r, R, {
         float *yr = y + r * C;
         for (int64_t c = 0; c < C; c++) yr[c] += b[c];
-    }
+    });
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -652,53 +623,50 @@ void dc_k_swap_dims(int64_t outer, int64_t A, int64_t mid, int64_t B, int64_t in
     enum { TL = 32 }; /* 32 x 32 tiles: the source lines of a tile stay in L1 */
     const int64_t n_at = (A + TL - 1) / TL, tasks = outer * mid * n_at;
     const int64_t sa = mid * B * inner, db = mid * A * inner;
-    PAR_FOR_IF(tasks > 1 && outer * A * mid * B * inner >= DC_K_PAR_MIN)
-    for (int64_t t = 0; t < tasks; t++) {
+    DC_PAR_FOR(tasks > 1 && outer * A * mid * B * inner >= DC_K_PAR_MIN, t, tasks, {
         const int64_t om = t / n_at, a0 = t % n_at * TL, a1 = a0 + TL < A ? a0 + TL : A;
         const int64_t o = om / mid, m = om % mid;
         swap_tile(a0, a1, B, inner, src + (o * A * mid + m) * B * inner, sa,
                   dst + (o * B * mid + m) * A * inner, db, accumulate);
-    }
+    });
 }
 
 void dc_k_slice_fwd(int64_t outer, int64_t K, int64_t inner, int64_t start, int64_t step,
                     int64_t cnt, const float *x, float *y)
 {
-    PAR_FOR_IF(outer > 1 && outer * cnt * inner >= DC_K_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
+    DC_PAR_FOR(outer > 1 && outer * cnt * inner >= DC_K_PAR_MIN, o, outer, {
         for (int64_t j = 0; j < cnt; j++)
             memcpy(y + (o * cnt + j) * inner, x + (o * K + start + j * step) * inner,
                    (size_t)inner * sizeof *y);
+    });
 }
 
 void dc_k_slice_bwd(int64_t outer, int64_t K, int64_t inner, int64_t start, int64_t step,
                     int64_t cnt, const float *dy, float *dx)
 {
-    PAR_FOR_IF(outer > 1 && outer * cnt * inner >= DC_K_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
+    DC_PAR_FOR(outer > 1 && outer * cnt * inner >= DC_K_PAR_MIN, o, outer, {
         for (int64_t j = 0; j < cnt; j++) {
             const float *g = dy + (o * cnt + j) * inner;
             float *d = dx + (o * K + start + j * step) * inner;
             for (int64_t i = 0; i < inner; i++) d[i] += g[i];
         }
+    });
 }
 
 void dc_k_block_copy(int64_t outer, int64_t n, const float *src, int64_t ld_src, float *dst,
                      int64_t ld_dst, int accumulate)
 {
-    PAR_FOR_IF(outer > 1 && outer * n >= DC_K_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++) {
+    DC_PAR_FOR(outer > 1 && outer * n >= DC_K_PAR_MIN, o, outer, {
         const float *s = src + o * ld_src;
         float *d = dst + o * ld_dst;
         if (accumulate)
             for (int64_t j = 0; j < n; j++) d[j] += s[j];
         else
             memcpy(d, s, (size_t)n * sizeof *d);
-    }
+    });
 }
 
 void dc_k_acc(int64_t n, const float *restrict src, float *restrict dst)
 {
-    PAR_FOR_IF(n >= DC_K_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dst[i] += src[i]; });
 }

@@ -7,15 +7,10 @@
  */
 #include "kernels/loss_k.h"
 
+#include "kernels/par.h"
+
 #include <math.h>
 #include <stddef.h>
-
-#ifdef _OPENMP
-#define DC_PRAGMA(x) _Pragma(#x)
-#define PAR_FOR_IF(cond) DC_PRAGMA(omp parallel for schedule(static) if (cond))
-#else
-#define PAR_FOR_IF(cond)
-#endif
 
 /* Below these sizes a parallel region costs more than it saves. */
 #define PAR_ELEMS ((int64_t)1 << 16)
@@ -37,13 +32,9 @@ void dc_k_grad_acc(int64_t n, const float *restrict v, const float *restrict g, 
                    float *restrict dst)
 {
     if (g) {
-        PAR_FOR_IF(n > PAR_ELEMS)
-        for (int64_t i = 0; i < n; i++)
-            dst[i] += s * g[i] * v[i];
+        DC_PAR_FOR(n > PAR_ELEMS, i, n, { dst[i] += s * g[i] * v[i]; });
     } else {
-        PAR_FOR_IF(n > PAR_ELEMS)
-        for (int64_t i = 0; i < n; i++)
-            dst[i] += s * v[i];
+        DC_PAR_FOR(n > PAR_ELEMS, i, n, { dst[i] += s * v[i]; });
     }
 }
 
@@ -52,79 +43,69 @@ void dc_k_grad_acc(int64_t n, const float *restrict v, const float *restrict g, 
 void dc_k_mse_fwd(int64_t n, const float *restrict x, const float *restrict y,
                   float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float d = x[i] - y[i];
         out[i] = d * d;
-    }
+    });
 }
 
 void dc_k_mse_dx(int64_t n, const float *restrict x, const float *restrict y,
                  float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++)
-        out[i] = 2.0f * (x[i] - y[i]);
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, { out[i] = 2.0f * (x[i] - y[i]); });
 }
 
 void dc_k_l1_fwd(int64_t n, const float *restrict x, const float *restrict y,
                  float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++)
-        out[i] = fabsf(x[i] - y[i]);
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, { out[i] = fabsf(x[i] - y[i]); });
 }
 
 void dc_k_l1_dx(int64_t n, const float *restrict x, const float *restrict y,
                 float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float d = x[i] - y[i];
         out[i] = (float)(d > 0.0f) - (float)(d < 0.0f);
-    }
+    });
 }
 
 void dc_k_smooth_l1_fwd(int64_t n, const float *restrict x, const float *restrict y, float beta,
                         float *restrict out)
 {
     float half_inv = 0.5f / beta, half_beta = 0.5f * beta;
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float z = fabsf(x[i] - y[i]);
         out[i] = z < beta ? half_inv * z * z : z - half_beta;
-    }
+    });
 }
 
 void dc_k_smooth_l1_dx(int64_t n, const float *restrict x, const float *restrict y, float beta,
                        float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float d = x[i] - y[i];
         out[i] = d < -beta ? -1.0f : d > beta ? 1.0f : d / beta;
-    }
+    });
 }
 
 void dc_k_huber_fwd(int64_t n, const float *restrict x, const float *restrict y, float delta,
                     float *restrict out)
 {
     float half_delta = 0.5f * delta;
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float z = fabsf(x[i] - y[i]);
         out[i] = z < delta ? 0.5f * z * z : delta * (z - half_delta);
-    }
+    });
 }
 
 void dc_k_huber_dx(int64_t n, const float *restrict x, const float *restrict y, float delta,
                    float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float d = x[i] - y[i];
         out[i] = d < -delta ? -delta : d > delta ? delta : d;
-    }
+    });
 }
 
 /* ---- binary cross-entropy on probabilities ---- */
@@ -132,28 +113,27 @@ void dc_k_huber_dx(int64_t n, const float *restrict x, const float *restrict y, 
 void dc_k_bce_fwd(int64_t n, const float *restrict p, const float *restrict y,
                   float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++) {
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         float lp = fmaxf(logf(p[i]), -100.0f), lq = fmaxf(log1pf(-p[i]), -100.0f);
         out[i] = (y[i] - 1.0f) * lq - y[i] * lp;
-    }
+    });
 }
 
 void dc_k_bce_dp(int64_t n, const float *restrict p, const float *restrict y,
                  float *restrict out)
 {
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++)
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         out[i] = (p[i] - y[i]) / fmaxf((1.0f - p[i]) * p[i], 1e-12f);
+    });
 }
 
 void dc_k_bce_dy(int64_t n, const float *restrict p, const float *restrict y,
                  float *restrict out)
 {
     (void)y;
-    PAR_FOR_IF(n > PAR_ELEMS)
-    for (int64_t i = 0; i < n; i++)
+    DC_PAR_FOR(n > PAR_ELEMS, i, n, {
         out[i] = fmaxf(log1pf(-p[i]), -100.0f) - fmaxf(logf(p[i]), -100.0f);
+    });
 }
 
 /* ---- binary cross-entropy on logits ---- */
@@ -171,37 +151,37 @@ static inline float sigmoid(float x)
 void dc_k_bcel_fwd(int64_t rows, int64_t K, const float *restrict x, const float *restrict y,
                    const float *restrict pw, float *restrict out)
 {
-    PAR_FOR_IF(rows * K > PAR_ELEMS)
-    for (int64_t r = 0; r < rows; r++)
+    DC_PAR_FOR(rows * K > PAR_ELEMS, r, rows, {
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
             float lw = pw ? 1.0f + (pw[k] - 1.0f) * y[i] : 1.0f;
             out[i] = (1.0f - y[i]) * x[i] + lw * softplus_neg(x[i]);
         }
+    });
 }
 
 void dc_k_bcel_dx(int64_t rows, int64_t K, const float *restrict x, const float *restrict y,
                   const float *restrict pw, float *restrict out)
 {
-    PAR_FOR_IF(rows * K > PAR_ELEMS)
-    for (int64_t r = 0; r < rows; r++)
+    DC_PAR_FOR(rows * K > PAR_ELEMS, r, rows, {
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
             float w = pw ? pw[k] : 1.0f;
             out[i] = (1.0f + (w - 1.0f) * y[i]) * sigmoid(x[i]) - w * y[i];
         }
+    });
 }
 
 void dc_k_bcel_dy(int64_t rows, int64_t K, const float *restrict x, const float *restrict y,
                   const float *restrict pw, float *restrict out)
 {
     (void)y;
-    PAR_FOR_IF(rows * K > PAR_ELEMS)
-    for (int64_t r = 0; r < rows; r++)
+    DC_PAR_FOR(rows * K > PAR_ELEMS, r, rows, {
         for (int64_t k = 0; k < K; k++) {
             int64_t i = r * K + k;
             out[i] = pw ? -x[i] + (pw[k] - 1.0f) * softplus_neg(x[i]) : -x[i];
         }
+    });
 }
 
 /* ---- cross-entropy ---- */
@@ -311,8 +291,7 @@ void dc_k_ce_idx_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
                      float *restrict loss, float *restrict wy)
 {
     int64_t rows = N * S;
-    PAR_FOR_IF(rows * K > PAR_CLASS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows * K > PAR_CLASS, r, rows, {
         int64_t n = r / S, s = r - n * S;
         const float *xr = x + n * K * S + s;
         if (S == 1)
@@ -334,7 +313,7 @@ void dc_k_ce_idx_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
             loss[r] = nll;
         }
         wy[r] = wt;
-    }
+    });
 }
 
 void dc_k_ce_idx_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
@@ -345,8 +324,7 @@ void dc_k_ce_idx_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
     int64_t rows = N * S;
     float eps_k = eps / (float)K;
     float wtot = (float)weight_total(K, w);
-    PAR_FOR_IF(rows * K > PAR_CLASS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows * K > PAR_CLASS, r, rows, {
         int64_t c = t[r];
         if (c == ignore)
             continue;
@@ -361,7 +339,7 @@ void dc_k_ce_idx_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
         else
             row_softmax_acc(K, S, xr, m[r], ls[r], w, a, eps_k, cr, dr);
         dr[c * S] -= cr * (1.0f - eps) * wt;
-    }
+    });
 }
 
 void dc_k_ce_prob_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
@@ -370,8 +348,7 @@ void dc_k_ce_prob_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
 {
     int64_t rows = N * S;
     float keep = 1.0f - eps, eps_k = eps / (float)K;
-    PAR_FOR_IF(rows * K > PAR_CLASS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows * K > PAR_CLASS, r, rows, {
         int64_t n = r / S, s = r - n * S;
         const float *xr = x + n * K * S + s, *tr = t + n * K * S + s;
         if (S == 1)
@@ -385,7 +362,7 @@ void dc_k_ce_prob_fwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
             acc += (double)((w ? w[k] : 1.0f) * q * lp);
         }
         loss[r] = (float)-acc;
-    }
+    });
 }
 
 void dc_k_ce_prob_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
@@ -395,8 +372,7 @@ void dc_k_ce_prob_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
 {
     int64_t rows = N * S;
     float keep = 1.0f - eps, eps_k = eps / (float)K;
-    PAR_FOR_IF(rows * K > PAR_CLASS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows * K > PAR_CLASS, r, rows, {
         int64_t n = r / S, sp = r - n * S;
         const float *xr = x + n * K * S + sp, *tr = t + n * K * S + sp;
         float *dr = dx + n * K * S + sp;
@@ -409,7 +385,7 @@ void dc_k_ce_prob_bwd(int64_t N, int64_t K, int64_t S, const float *restrict x,
             float p = exp_nonpos((xr[k * S] - m[r]) - ls[r]);
             dr[k * S] += cr * ((float)a * p - wq);
         }
-    }
+    });
 }
 
 /* ---- negative log-likelihood ---- */
@@ -419,8 +395,7 @@ void dc_k_nll_fwd(int64_t N, int64_t K, int64_t S, const float *restrict lp,
                   float *restrict loss, float *restrict wy)
 {
     int64_t rows = N * S;
-    PAR_FOR_IF(rows > PAR_ELEMS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows > PAR_ELEMS, r, rows, {
         int64_t n = r / S, s = r - n * S, c = t[r];
         if (c == ignore) {
             loss[r] = 0.0f;
@@ -430,7 +405,7 @@ void dc_k_nll_fwd(int64_t N, int64_t K, int64_t S, const float *restrict lp,
         float wt = w ? w[c] : 1.0f;
         loss[r] = -wt * lp[(n * K + c) * S + s];
         wy[r] = wt;
-    }
+    });
 }
 
 void dc_k_nll_bwd(int64_t N, int64_t K, int64_t S, const int64_t *restrict t,
@@ -438,11 +413,10 @@ void dc_k_nll_bwd(int64_t N, int64_t K, int64_t S, const int64_t *restrict t,
                   float *restrict dlp)
 {
     int64_t rows = N * S;
-    PAR_FOR_IF(rows > PAR_ELEMS)
-    for (int64_t r = 0; r < rows; r++) {
+    DC_PAR_FOR(rows > PAR_ELEMS, r, rows, {
         int64_t n = r / S, sp = r - n * S, c = t[r];
         if (c == ignore)
             continue;
         dlp[(n * K + c) * S + sp] -= s * (g ? g[r] : 1.0f) * (w ? w[c] : 1.0f);
-    }
+    });
 }

@@ -25,6 +25,10 @@
  */
 #include "core/internal.h"
 #include "kernels/conv_k.h"
+#include "kernels/par.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -87,6 +91,8 @@ typedef struct conv_saved {
     int small;        /* per-image GEMMs are small: spread images over threads */
     int keep;         /* col holds every image's columns, kept from forward */
     float *col;       /* keep: [N][G·K, P]; else NULL */
+    dc_k_direct_layout layout; /* forward by direct convolution (conv_direct.c), not GEMM */
+    const float *wp;  /* layout: the packed weights and bias */
 } conv_saved;
 
 static bool check_opts(const dc_conv2d_opts *o)
@@ -110,24 +116,27 @@ static bool conv_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *
     if (!dc_check_f32("conv2d", x, "input") || !dc_check_f32("conv2d", w, "weight") ||
         (b && !dc_check_f32("conv2d", b, "bias")) || !check_opts(o))
         return false;
-    dc_shape_str(x, sx, sizeof sx);
-    dc_shape_str(w, sw, sizeof sw);
     if (x->ndim != 4 || w->ndim != 4)
         return dc_err(DC_ERR_SHAPE, "conv2d: input must be [N, C, H, W] and weight "
-                      "[O, C/groups, kh, kw], got input %s and weight %s", sx, sw), false;
+                      "[O, C/groups, kh, kw], got input %s and weight %s",
+                      dc_shape_str(x, sx, sizeof sx), dc_shape_str(w, sw, sizeof sw)), false;
     const int64_t C = x->shape[1], O = w->shape[0], G = o->groups;
     if (C % G != 0 || O % G != 0)
         return dc_err(DC_ERR_SHAPE, "conv2d: groups %lld must divide the input channels (input "
-                      "%s) and the output channels (weight %s)", (long long)G, sx, sw), false;
+                      "%s) and the output channels (weight %s)", (long long)G,
+                      dc_shape_str(x, sx, sizeof sx), dc_shape_str(w, sw, sizeof sw)), false;
     if (w->shape[1] * G != C)
         return dc_err(DC_ERR_SHAPE, "conv2d: input %s has %lld channels, but weight %s with "
-                      "groups %lld expects %lld", sx, (long long)C, sw, (long long)G,
+                      "groups %lld expects %lld", dc_shape_str(x, sx, sizeof sx), (long long)C,
+                      dc_shape_str(w, sw, sizeof sw), (long long)G,
                       (long long)(w->shape[1] * G)), false;
     if (b && (b->ndim != 1 || b->shape[0] != O))
         return dc_err(DC_ERR_SHAPE, "conv2d: bias must be [%lld] for weight %s, got %s",
-                      (long long)O, sw, dc_shape_str(b, sb, sizeof sb)), false;
+                      (long long)O, dc_shape_str(w, sw, sizeof sw),
+                      dc_shape_str(b, sb, sizeof sb)), false;
     if (w->shape[2] > 1 << 20 || w->shape[3] > 1 << 20 || w->shape[2] < 1 || w->shape[3] < 1)
-        return dc_err(DC_ERR_SHAPE, "conv2d: bad kernel size in weight %s", sw), false;
+        return dc_err(DC_ERR_SHAPE, "conv2d: bad kernel size in weight %s",
+                      dc_shape_str(w, sw, sizeof sw)), false;
     dc_k_conv_geom *g = &s->g;
     *g = (dc_k_conv_geom){.C = C, .H = x->shape[2], .W = x->shape[3], .kh = (int)w->shape[2],
                           .kw = (int)w->shape[3], .sh = o->stride_h, .sw = o->stride_w,
@@ -140,7 +149,8 @@ static bool conv_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *
                       "padded input %lldx%lld (input %s, weight %s, padding top %d bottom %d "
                       "left %d right %d)", g->kh, g->kw, g->dh, g->dw,
                       (long long)(g->H + o->pad_top + o->pad_bottom),
-                      (long long)(g->W + o->pad_left + o->pad_right), sx, sw, o->pad_top,
+                      (long long)(g->W + o->pad_left + o->pad_right),
+                      dc_shape_str(x, sx, sizeof sx), dc_shape_str(w, sw, sizeof sw), o->pad_top,
                       o->pad_bottom, o->pad_left, o->pad_right), false;
     s->N = x->shape[0];
     s->O = O;
@@ -148,6 +158,17 @@ static bool conv_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *
     s->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && o->pad_top == 0 &&
                 o->pad_bottom == 0 && o->pad_left == 0 && o->pad_right == 0;
     return true;
+}
+
+/* The direct kernels, unless DEEPC_CONV=gemm asks for im2col + GEMM everywhere (to compare). */
+static int direct_conv_enabled(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("DEEPC_CONV");
+        on = !(e && !strcmp(e, "gemm"));
+    }
+    return on;
 }
 
 static int max_threads(void)
@@ -159,11 +180,14 @@ static int max_threads(void)
 #endif
 }
 
-static int thread_id(void)
+/* This thread's scratch slot among nt: its number in the team, or any slot when the loop runs on
+ * one thread (maybe a thread of a caller's own parallel region, numbered beyond nt). */
+static int thread_id(int nt)
 {
 #ifdef _OPENMP
-    return omp_get_thread_num();
+    return omp_get_thread_num() % nt;
 #else
+    (void)nt;
     return 0;
 #endif
 }
@@ -174,7 +198,8 @@ static int64_t col_floats(const conv_saved *s)
     return s->g.C * s->g.kh * s->g.kw * s->g.Ho * s->g.Wo;
 }
 
-/* y[n] = W · im2col(x[n]) + b. col: scratch [G·K, P] for this image (unused when direct). */
+/* y[n] = W · im2col(x[n]) + b. col: scratch [G·K, P] for this image (unused when direct), or
+ * the padded image for the direct layout. */
 static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, const float *b,
                            float *y, int64_t n, float *col)
 {
@@ -182,6 +207,10 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     const int64_t P = g->Ho * g->Wo, Og = s->O / s->G, K = g->C / s->G * g->kh * g->kw;
     const float *xn = x + n * g->C * g->H * g->W;
     float *yn = y + n * s->O * P;
+    if (s->layout != DC_K_DIRECT_NONE) {
+        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col);
+        return;
+    }
     if (!s->direct)
         dc_k_im2col(g, 1, xn, col);
     const float *c = s->direct ? xn : col;
@@ -230,13 +259,12 @@ static void conv_bwd_image(const conv_saved *s, const float *x, const float *w, 
 static void bias_grad(const conv_saved *s, const float *dy, float *db)
 {
     const int64_t P = s->g.Ho * s->g.Wo, O = s->O;
-#pragma omp parallel for schedule(static) if (s->N * O * P > PAR_MIN)
-    for (int64_t o = 0; o < O; o++) {
+    DC_PAR_FOR(s->N * O * P > PAR_MIN, o, O, {
         double acc = 0;
         for (int64_t n = 0; n < s->N; n++)
             acc += dc_k_plane_sum_f64(dy + (n * O + o) * P, P);
         db[o] += (float)acc;
-    }
+    });
 }
 
 /* Number of partial dW sums: 1 (accumulate straight into dW) unless images run in parallel. */
@@ -282,14 +310,12 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
     if ((dw && ng > 1 && !part) || (!s->direct && !s->keep && !scratch))
         return DC_ERR_NOMEM;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
-    (void)work; /* read by the OpenMP size test only */
-#pragma omp parallel for schedule(static) num_threads(nt) if (ng > 1 && work > PAR_MIN)
-    for (int64_t j = 0; j < ng; j++) {
-        float *sc = scratch ? scratch + thread_id() * kp : NULL;
+    DC_PAR_FOR_NT(ng > 1 && work > PAR_MIN, nt, j, ng, {
+        float *sc = scratch ? scratch + thread_id(nt) * kp : NULL;
         float *dwp = !dw ? NULL : part ? part + j * w->numel : dw;
         conv_bwd_group(s, dc_f32(x), dc_f32(w), dy, dx, dwp, part != NULL, j * s->N / ng,
                        (j + 1) * s->N / ng, sc);
-    }
+    });
     if (part) { /* dW += ((p_0 + p_1) + p_2) + ... in group order */
         const int64_t wn = w->numel;
         for (int64_t j = 1; j < ng; j++)
@@ -315,24 +341,34 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
         return NULL;
     const int64_t kp = col_floats(s);
     s->small = s->O * kp / s->G < SMALL_GEMM; /* O·P·K per image */
-    /* only dW reads the columns again: keep them when it will be computed and they fit */
-    s->keep = !s->direct && dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
+    s->layout = s->G == 1 && !s->direct && direct_conv_enabled()
+                    ? dc_k_conv_direct_layout(&s->g, s->O) : DC_K_DIRECT_NONE;
+    /* only dW reads the columns again: keep them when it will be computed and they fit (the
+     * direct forward makes none: backward then builds them one image at a time) */
+    s->keep = !s->direct && !s->layout && dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
               (w->flags & DC_TF_REQUIRES_GRAD) && s->N * kp <= KEEP_COLS;
     const int nt = s->small ? max_threads() : 1;
-    float *scratch = NULL;
+    const int64_t per_thread = s->layout ? (int64_t)dc_k_conv_direct_xfloats(&s->g) : kp;
+    float *scratch = NULL, *wp = NULL;
     s->col = s->keep ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->N * kp + 1)) : NULL;
     if (!s->direct && !s->keep)
-        scratch = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(nt * kp));
-    if ((s->keep && !s->col) || (!s->direct && !s->keep && !scratch))
+        scratch = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(nt * per_thread));
+    if (s->layout) {
+        wp = dc_ctx_alloc(ctx, sizeof(float) * dc_k_conv_direct_wfloats(&s->g, s->O, s->layout));
+        if (wp)
+            dc_k_conv_direct_pack(&s->g, s->O, s->layout, dc_f32(w), b ? dc_f32(b) : NULL, wp);
+        s->wp = wp;
+    }
+    if ((s->keep && !s->col) || (!s->direct && !s->keep && !scratch) || (s->layout && !wp))
         return NULL;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
-    (void)work; /* read by the OpenMP size test only */
     const float *xd = dc_f32(x), *wd = dc_f32(w), *bd = b ? dc_f32(b) : NULL;
-#pragma omp parallel for schedule(static) num_threads(nt) if (s->small && work > PAR_MIN)
-    for (int64_t n = 0; n < s->N; n++) {
-        float *col = s->keep ? s->col + n * kp : scratch ? scratch + thread_id() * kp : NULL;
+    DC_PAR_FOR_NT(s->small && work > PAR_MIN, nt, n, s->N, {
+        float *col = s->keep      ? s->col + n * kp
+                     : scratch ? scratch + thread_id(nt) * per_thread
+                               : NULL;
         conv_fwd_image(s, xd, wd, bd, dc_f32(y), n, col);
-    }
+    });
     dc_node *nd = dc_record(ctx, "conv2d", conv_bwd, y, 3, (dc_tensor *[]){x, w, b});
     if (nd)
         nd->saved = s;

@@ -103,16 +103,18 @@ static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
 }
 
 /* A per-channel [C] float tensor or NULL. */
-static bool check_channel_vec(const dc_tensor *t, int64_t C, const char *what, const char *sx)
+static bool check_channel_vec(const dc_tensor *t, int64_t C, const char *what,
+                              const dc_tensor *x)
 {
-    char st[96];
+    char st[96], sx[96];
     if (!t)
         return true;
     if (!dc_check_f32("batch_norm", t, what))
         return false;
     if (t->ndim != 1 || t->shape[0] != C)
         return dc_err(DC_ERR_SHAPE, "batch_norm: %s must be [%lld] for input %s, got %s", what,
-                      (long long)C, sx, dc_shape_str(t, st, sizeof st)), false;
+                      (long long)C, dc_shape_str(x, sx, sizeof sx),
+                      dc_shape_str(t, st, sizeof st)), false;
     return true;
 }
 
@@ -122,14 +124,13 @@ static bool bn_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
     char sx[96];
     if (!dc_check_f32("batch_norm", x, "input"))
         return false;
-    dc_shape_str(x, sx, sizeof sx);
     if (x->ndim < 2)
         return dc_err(DC_ERR_SHAPE, "batch_norm: input must be [N, C], [N, C, L] or "
-                      "[N, C, H, W], got %s", sx), false;
+                      "[N, C, H, W], got %s", dc_shape_str(x, sx, sizeof sx)), false;
     const int64_t C = x->shape[1];
-    if (!check_channel_vec(w, C, "weight", sx) || !check_channel_vec(b, C, "bias", sx) ||
-        !check_channel_vec(rm, C, "running_mean", sx) ||
-        !check_channel_vec(rv, C, "running_var", sx))
+    if (!check_channel_vec(w, C, "weight", x) || !check_channel_vec(b, C, "bias", x) ||
+        !check_channel_vec(rm, C, "running_mean", x) ||
+        !check_channel_vec(rv, C, "running_var", x))
         return false;
     if (!rm != !rv)
         return dc_err(DC_ERR_ARG, "batch_norm: running_mean and running_var must both be given "

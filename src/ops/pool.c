@@ -39,9 +39,9 @@ static bool pool_geom(const char *op, const dc_tensor *x, const dc_pool2d_opts *
         return dc_err(DC_ERR_ARG, "%s: options missing", op), false;
     if (!dc_check_f32(op, x, "input"))
         return false;
-    dc_shape_str(x, sx, sizeof sx);
     if (x->ndim != 4)
-        return dc_err(DC_ERR_SHAPE, "%s: input must be [N, C, H, W], got %s", op, sx), false;
+        return dc_err(DC_ERR_SHAPE, "%s: input must be [N, C, H, W], got %s", op,
+                      dc_shape_str(x, sx, sizeof sx)), false;
     const int sh = o->stride_h ? o->stride_h : o->kh, sw = o->stride_w ? o->stride_w : o->kw;
     if (o->kh < 1 || o->kw < 1 || sh < 1 || sw < 1 || o->pad_h < 0 || o->pad_w < 0)
         return dc_err(DC_ERR_ARG, "%s: kernel %dx%d and stride %dx%d must be >= 1, padding "
@@ -56,8 +56,8 @@ static bool pool_geom(const char *op, const dc_tensor *x, const dc_pool2d_opts *
     g->Wo = pool_out(g->W, o->kw, sw, o->pad_w, o->ceil_mode);
     if (g->Ho < 1 || g->Wo < 1)
         return dc_err(DC_ERR_SHAPE, "%s: input %s is too small for kernel %dx%d with padding "
-                      "%dx%d (output would be %lldx%lld)", op, sx, o->kh, o->kw, o->pad_h,
-                      o->pad_w, (long long)g->Ho, (long long)g->Wo), false;
+                      "%dx%d (output would be %lldx%lld)", op, dc_shape_str(x, sx, sizeof sx), o->kh,
+                      o->kw, o->pad_h, o->pad_w, (long long)g->Ho, (long long)g->Wo), false;
     if (g->H * g->W > INT32_MAX)
         return dc_err(DC_ERR_SHAPE, "%s: plane %lldx%lld too large", op, (long long)g->H,
                       (long long)g->W), false;

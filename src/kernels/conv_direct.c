@@ -1,0 +1,306 @@
+/*
+ * conv_direct.c - direct 2-D convolution (stride 1, dilation 1, one group) for small channel
+ * counts, where im2col + GEMM wastes most of its time copying columns and filling tiles that are
+ * mostly padding (LeNet-5's C1 is a 6 x 25 by 25 x 784 product; C3 16 x 150 by 150 x 100).
+ *
+ * The image is first copied into a zero-padded buffer xp [C][Hp][Wp] (Hp = Ho + kh - 1,
+ * Wp ≥ Wo + kw - 1 rounded so whole vectors can be loaded), so the inner loops have no bounds
+ * tests. Two register-blocked layouts, chosen by how many vector lanes each would fill:
+ *
+ *   ROWS  (few output channels, wide rows; C1): a vector holds 16 adjacent output pixels of one
+ *         row; 6 or 8 output channels x 2 such vectors are accumulated together. Per tap
+ *         (c, ky, kx): 2 input loads, OB weight broadcasts, 2·OB FMAs.
+ *   CHANS (output channels a multiple of 16; C3 and most deeper layers): a vector holds 16
+ *         output channels of one pixel; 8 pixels x up to 2 channel vectors are accumulated
+ *         together. Per tap: 1 or 2 weight loads, 8 input broadcasts, 8 or 16 FMAs. The block
+ *         is written back through a small transpose.
+ *
+ * Both sum every output in the same order (c, ky, kx), whatever the thread count. The kernels
+ * use AVX-512 (run-time check); dc_k_conv_direct_ok says no elsewhere and the caller keeps
+ * im2col + GEMM. A portable scalar version of the same contract serves the tests
+ * (dc_k_conv_direct_force_generic).
+ */
+#include "kernels/conv_k.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DC_DIRECT_X86 1
+#include <immintrin.h>
+#else
+#define DC_DIRECT_X86 0
+#endif
+
+enum { VL = 16, ROWS_OB = 8, CHANS_PB = 8 };
+
+static int g_force_generic;
+
+void dc_k_conv_direct_force_generic(int on) { g_force_generic = on != 0; }
+
+static int has_avx512(void)
+{
+#if DC_DIRECT_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* Lanes filled by each layout, as a fraction of what it computes. */
+static double rows_fill(const dc_k_conv_geom *g, int64_t O)
+{
+    const int ob = O <= 6 ? 6 : ROWS_OB;
+    return (double)g->Wo / (double)round_up(g->Wo, VL) * (double)O / (double)round_up(O, ob);
+}
+
+static double chans_fill(int64_t O) { return (double)O / (double)round_up(O, VL); }
+
+dc_k_direct_layout dc_k_conv_direct_layout(const dc_k_conv_geom *g, int64_t O)
+{
+    if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || O < 1)
+        return DC_K_DIRECT_NONE;
+    /* only where a column matrix is small: deep layers are GEMM-bound and im2col pays off */
+    const int64_t K = g->C * g->kh * g->kw;
+    if (K > 1024 || O > 64 || g->Wo > 4096)
+        return DC_K_DIRECT_NONE;
+    if (!g_force_generic && !has_avx512())
+        return DC_K_DIRECT_NONE;
+    const double r = rows_fill(g, O), c = chans_fill(O);
+    if (r < 0.5 && c < 0.75)
+        return DC_K_DIRECT_NONE;
+    return c >= r ? DC_K_DIRECT_CHANS : DC_K_DIRECT_ROWS;
+}
+
+/* Padded plane sizes. */
+static void padded(const dc_k_conv_geom *g, int64_t *Hp, int64_t *Wp)
+{
+    *Hp = g->Ho + g->kh - 1;
+    *Wp = round_up(g->Wo, VL) + g->kw - 1;
+}
+
+/* Output channels per block of the layout (its weight panel width). */
+static int block_o(dc_k_direct_layout L, int64_t O)
+{
+    if (L == DC_K_DIRECT_CHANS)
+        return O > VL ? 2 * VL : VL;
+    return O <= 6 ? 6 : ROWS_OB;
+}
+
+size_t dc_k_conv_direct_wfloats(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L)
+{
+    const int64_t ob = block_o(L, O);
+    return (size_t)(round_up(O, ob) * (g->C * g->kh * g->kw + 1));
+}
+
+size_t dc_k_conv_direct_xfloats(const dc_k_conv_geom *g)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    return (size_t)(g->C * Hp * Wp + VL); /* + VL: a tail vector may read past the last row */
+}
+
+/* wp[blk][tap][ob] (tap = (c·kh + ky)·kw + kx), zero for channels beyond O, then the biases
+ * bp[blk][ob]. */
+void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                           const float *w, const float *b, float *wp)
+{
+    const int64_t ob = block_o(L, O), T = g->C * g->kh * g->kw, nb = (O + ob - 1) / ob;
+    float *bp = wp + nb * ob * T;
+    for (int64_t blk = 0; blk < nb; blk++)
+        for (int64_t o = 0; o < ob; o++) {
+            const int64_t oo = blk * ob + o;
+            float *dst = wp + blk * ob * T + o;
+            for (int64_t t = 0; t < T; t++)
+                dst[t * ob] = oo < O ? w[oo * T + t] : 0.0f;
+            bp[blk * ob + o] = oo < O && b ? b[oo] : 0.0f;
+        }
+}
+
+static void pad_image(const dc_k_conv_geom *g, const float *x, float *xp)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    memset(xp, 0, sizeof(float) * (size_t)(g->C * Hp * Wp + VL));
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->H; i++) {
+            const int64_t r = i + g->pt;
+            if (r >= Hp)
+                break;
+            /* columns that no output reads (x wider than the padded span) are dropped */
+            const int64_t n = g->W + g->pl <= Wp ? g->W : Wp - g->pl;
+            if (n > 0)
+                memcpy(xp + (c * Hp + r) * Wp + g->pl, x + (c * g->H + i) * g->W,
+                       sizeof(float) * (size_t)n);
+        }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Portable reference                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                           const float *wp, const float *xp, float *y)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    const int64_t ob = block_o(L, O), T = g->C * g->kh * g->kw, nb = (O + ob - 1) / ob;
+    const float *bp = wp + nb * ob * T;
+    for (int64_t o = 0; o < O; o++) {
+        const float *wo = wp + o / ob * ob * T + o % ob;
+        for (int64_t i = 0; i < g->Ho; i++)
+            for (int64_t j = 0; j < g->Wo; j++) {
+                float acc = bp[o];
+                for (int64_t c = 0; c < g->C; c++)
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++)
+                            acc += wo[((c * g->kh + ky) * g->kw + kx) * ob] *
+                                   xp[(c * Hp + i + ky) * Wp + j + kx];
+                y[(o * g->Ho + i) * g->Wo + j] = acc;
+            }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* AVX-512 kernels                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+#if DC_DIRECT_X86
+/* ROWS: output vectors ("slots") are (row i, 16 columns from 16v); two at a time, OB channels. */
+#define ROWS_BODY(OB)                                                                            \
+    for (int64_t blk = 0; blk < nb; blk++) {                                                     \
+        const float *wb = wp + blk * OB * T, *bb = bp + blk * OB;                                \
+        const int64_t o0 = blk * OB;                                                             \
+        for (int64_t s = 0; s < slots; s += 2) {                                                 \
+            const int64_t s1 = s + 1 < slots ? s + 1 : s;                                        \
+            const int64_t ia = s / nv, ja = s % nv * VL, ib = s1 / nv, jb = s1 % nv * VL;        \
+            const __mmask16 ma = (__mmask16)((1u << (g->Wo - ja < VL ? g->Wo - ja : VL)) - 1);   \
+            const __mmask16 mb = s + 1 < slots                                                   \
+                ? (__mmask16)((1u << (g->Wo - jb < VL ? g->Wo - jb : VL)) - 1) : 0;             \
+            __m512 a[OB], bacc[OB];                                                              \
+            for (int o = 0; o < OB; o++)                                                         \
+                a[o] = bacc[o] = _mm512_set1_ps(bb[o]);                                          \
+            const float *wt = wb;                                                                \
+            for (int64_t c = 0; c < g->C; c++)                                                   \
+                for (int ky = 0; ky < g->kh; ky++) {                                             \
+                    const float *ra = xp + (c * Hp + ia + ky) * Wp + ja;                         \
+                    const float *rb = xp + (c * Hp + ib + ky) * Wp + jb;                         \
+                    for (int kx = 0; kx < g->kw; kx++, wt += OB) {                               \
+                        const __m512 xa = _mm512_loadu_ps(ra + kx);                              \
+                        const __m512 xb = _mm512_loadu_ps(rb + kx);                              \
+                        for (int o = 0; o < OB; o++) {                                           \
+                            const __m512 wv = _mm512_set1_ps(wt[o]);                             \
+                            a[o] = _mm512_fmadd_ps(wv, xa, a[o]);                                \
+                            bacc[o] = _mm512_fmadd_ps(wv, xb, bacc[o]);                          \
+                        }                                                                        \
+                    }                                                                            \
+                }                                                                                \
+            for (int o = 0; o < OB && o0 + o < O; o++) {                                         \
+                float *yo = y + (o0 + o) * P;                                                    \
+                _mm512_mask_storeu_ps(yo + ia * g->Wo + ja, ma, a[o]);                           \
+                _mm512_mask_storeu_ps(yo + ib * g->Wo + jb, mb, bacc[o]);                        \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+__attribute__((target("avx512f"))) static void
+rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    const int64_t P = g->Ho * g->Wo, T = g->C * g->kh * g->kw, nv = round_up(g->Wo, VL) / VL;
+    const int64_t slots = g->Ho * nv;
+    if (O <= 6) {
+        const int64_t nb = 1;
+        const float *bp = wp + 6 * T;
+        ROWS_BODY(6)
+    } else {
+        const int64_t nb = (O + ROWS_OB - 1) / ROWS_OB;
+        const float *bp = wp + nb * ROWS_OB * T;
+        ROWS_BODY(ROWS_OB)
+    }
+}
+#undef ROWS_BODY
+
+/* CHANS: CHANS_PB pixels (consecutive in row-major order, any rows) x NV channel vectors. */
+#define CHANS_BODY(NV)                                                                           \
+    for (int64_t blk = 0; blk < nb; blk++) {                                                     \
+        const float *wb = wp + blk * NV * VL * T, *bb = bp + blk * NV * VL;                      \
+        const int64_t o0 = blk * NV * VL;                                                        \
+        for (int64_t p0 = 0; p0 < P; p0 += CHANS_PB) {                                           \
+            const int64_t np = P - p0 < CHANS_PB ? P - p0 : CHANS_PB;                            \
+            int64_t off[CHANS_PB];                                                               \
+            for (int k = 0; k < CHANS_PB; k++) {                                                 \
+                const int64_t p = p0 + (k < np ? k : 0);                                         \
+                off[k] = p / g->Wo * Wp + p % g->Wo;                                             \
+            }                                                                                    \
+            __m512 acc[CHANS_PB][NV];                                                            \
+            for (int v = 0; v < NV; v++) {                                                       \
+                const __m512 bv = _mm512_loadu_ps(bb + v * VL);                                  \
+                for (int k = 0; k < CHANS_PB; k++)                                               \
+                    acc[k][v] = bv;                                                              \
+            }                                                                                    \
+            const float *wt = wb;                                                                \
+            for (int64_t c = 0; c < g->C; c++)                                                   \
+                for (int ky = 0; ky < g->kh; ky++) {                                             \
+                    const float *r = xp + (c * Hp + ky) * Wp;                                    \
+                    for (int kx = 0; kx < g->kw; kx++, wt += NV * VL) {                          \
+                        __m512 wv[NV];                                                           \
+                        for (int v = 0; v < NV; v++)                                             \
+                            wv[v] = _mm512_loadu_ps(wt + v * VL);                                \
+                        for (int k = 0; k < CHANS_PB; k++) {                                     \
+                            const __m512 xv = _mm512_set1_ps(r[off[k] + kx]);                    \
+                            for (int v = 0; v < NV; v++)                                         \
+                                acc[k][v] = _mm512_fmadd_ps(wv[v], xv, acc[k][v]);               \
+                        }                                                                        \
+                    }                                                                            \
+                }                                                                                \
+            float tmp[CHANS_PB][NV * VL];                                                        \
+            for (int k = 0; k < CHANS_PB; k++)                                                   \
+                for (int v = 0; v < NV; v++)                                                     \
+                    _mm512_storeu_ps(tmp[k] + v * VL, acc[k][v]);                                \
+            const int64_t on = O - o0 < NV * VL ? O - o0 : NV * VL;                              \
+            for (int64_t o = 0; o < on; o++)                                                     \
+                for (int64_t k = 0; k < np; k++)                                                 \
+                    y[(o0 + o) * P + p0 + k] = tmp[k][o];                                        \
+        }                                                                                        \
+    }
+
+__attribute__((target("avx512f"))) static void
+chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    const int64_t P = g->Ho * g->Wo, T = g->C * g->kh * g->kw;
+    if (O <= VL) {
+        const int64_t nb = 1;
+        const float *bp = wp + VL * T;
+        CHANS_BODY(1)
+    } else {
+        const int64_t nb = (O + 2 * VL - 1) / (2 * VL);
+        const float *bp = wp + nb * 2 * VL * T;
+        CHANS_BODY(2)
+    }
+}
+#undef CHANS_BODY
+#endif
+
+/* See conv_k.h. */
+void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                          const float *wp, const float *x, float *y, float *xp)
+{
+    pad_image(g, x, xp);
+#if DC_DIRECT_X86
+    if (!g_force_generic) {
+        if (L == DC_K_DIRECT_ROWS)
+            rows_avx512(g, O, wp, xp, y);
+        else
+            chans_avx512(g, O, wp, xp, y);
+        return;
+    }
+#endif
+    direct_generic(g, O, L, wp, xp, y);
+}
