@@ -6,10 +6,26 @@
  * direct path equals im2col + GEMM's within float rounding.
  */
 #include "harness.h"
+#include "core/internal.h"
 #include "kernels/conv_k.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Worst |got - want| over n elements within tol, else a failed check naming the element. */
+#define CHECK_ALLCLOSE_D(what, name, got, want, n, tol)                                         \
+    do {                                                                                       \
+        double worst_ = 0;                                                                     \
+        int64_t at_ = 0;                                                                       \
+        for (int64_t i_ = 0; i_ < (n); i_++) {                                                 \
+            const double e_ = isnan((got)[i_]) ? INFINITY : fabs((got)[i_] - (want)[i_]);      \
+            if (!(e_ <= worst_)) worst_ = e_, at_ = i_;                                        \
+        }                                                                                      \
+        CHECK(worst_ <= (tol), "%s: %s: worst error %g at %lld (got %g, want %g; tol %g)",     \
+              what, name, worst_, (long long)at_, (double)(got)[at_], (want)[at_],             \
+              (double)(tol));                                                                  \
+    } while (0)
 
 typedef struct dgeom {
     int C, H, W, O, kh, kw, pt, pb, pl, pr;
@@ -130,4 +146,164 @@ TEST(conv_direct_layout_choice)
     g.C = 512;
     CHECK(dc_k_conv_direct_layout(&g, 16) == DC_K_DIRECT_NONE, "deep layers stay on GEMM");
     dc_k_conv_direct_force_generic(0);
+}
+
+/* ---- backward kernels ---- */
+
+/* dX and dW of one case through the direct kernels against plain double loops. */
+static void check_backward(const dgeom *d, const char *what)
+{
+    dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
+                        .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
+    g.Ho = dc_conv_out_size(d->H, d->kh, 1, 1, d->pt, d->pb);
+    g.Wo = dc_conv_out_size(d->W, d->kw, 1, 1, d->pl, d->pr);
+    enum { N = 3 };
+    const int64_t nx = (int64_t)d->C * d->H * d->W, nw = (int64_t)d->O * d->C * d->kh * d->kw;
+    const int64_t ny = d->O * g.Ho * g.Wo, xs = (int64_t)dc_k_conv_direct_xfloats(&g);
+    float *x = malloc(sizeof(float) * (size_t)(N * nx)), *w = malloc(sizeof(float) * (size_t)nw);
+    float *dy = malloc(sizeof(float) * (size_t)(N * ny)), *dw = calloc((size_t)nw, sizeof(float));
+    float *xp = malloc(sizeof(float) * (size_t)(N * xs)), *wr = malloc(sizeof(float) * (size_t)nw);
+    float *dx = malloc(sizeof(float) * (size_t)nx);
+    double *want_dw = calloc((size_t)nw, sizeof(double)), *want_dx = malloc(sizeof(double) * (size_t)nx);
+    if (!x || !w || !dy || !dw || !xp || !wr || !dx || !want_dw || !want_dx) {
+        CHECK(0, "out of memory");
+        goto out;
+    }
+    dc_rng r;
+    dc_rng_seed(&r, (uint64_t)(d->C * 7 + d->O), 1);
+    for (int64_t i = 0; i < N * nx; i++) x[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
+    for (int64_t i = 0; i < nw; i++) w[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
+    for (int64_t i = 0; i < N * ny; i++) dy[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
+    /* dW[o,c,p,q] = Σ_n Σ_(i,j) dy[n,o,i,j] · x[n,c,i+p-pt,j+q-pl] */
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < d->O; o++)
+            for (int c = 0; c < d->C; c++)
+                for (int p = 0; p < d->kh; p++)
+                    for (int q = 0; q < d->kw; q++)
+                        for (int i = 0; i < g.Ho; i++)
+                            for (int j = 0; j < g.Wo; j++) {
+                                const int a = i + p - d->pt, b = j + q - d->pl;
+                                if (a >= 0 && a < d->H && b >= 0 && b < d->W)
+                                    want_dw[((o * d->C + c) * d->kh + p) * d->kw + q] +=
+                                        (double)dy[((n * d->O + o) * g.Ho + i) * g.Wo + j] *
+                                        x[((n * d->C + c) * d->H + a) * d->W + b];
+                            }
+    for (int n = 0; n < N; n++)
+        dc_k_conv_direct_pad(&g, x + n * nx, xp + n * xs);
+    dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw, 1);
+    const double tol = 1e-6 * (double)(N * g.Ho * g.Wo + 1) * 4;
+    CHECK_ALLCLOSE_D(what, "dW", dw, want_dw, nw, tol);
+    /* dX of image 0 */
+    dc_k_conv_geom gx;
+    CHECK(dc_k_conv_direct_dx_geom(&g, d->O, &gx), "%s: no dX geometry", what);
+    for (int64_t i = 0; i < nx; i++) want_dx[i] = 0;
+    for (int o = 0; o < d->O; o++)
+        for (int c = 0; c < d->C; c++)
+            for (int p = 0; p < d->kh; p++)
+                for (int q = 0; q < d->kw; q++)
+                    for (int i = 0; i < g.Ho; i++)
+                        for (int j = 0; j < g.Wo; j++) {
+                            const int a = i + p - d->pt, b = j + q - d->pl;
+                            if (a >= 0 && a < d->H && b >= 0 && b < d->W)
+                                want_dx[(c * d->H + a) * d->W + b] +=
+                                    (double)w[((o * d->C + c) * d->kh + p) * d->kw + q] *
+                                    dy[(o * g.Ho + i) * g.Wo + j];
+                        }
+    const dc_k_direct_layout L = DC_K_DIRECT_ROWS;
+    for (int k = 0; k < 2; k++) {
+        const dc_k_direct_layout LL = k ? DC_K_DIRECT_CHANS : L;
+        float *wp = malloc(sizeof(float) * dc_k_conv_direct_wfloats(&gx, d->C, LL));
+        float *sc = malloc(sizeof(float) * dc_k_conv_direct_xfloats(&gx));
+        if (wp && sc) {
+            dc_k_conv_direct_rotate(&g, d->O, w, wr);
+            dc_k_conv_direct_pack(&gx, d->C, LL, wr, NULL, wp);
+            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc);
+            CHECK_ALLCLOSE_D(what, k ? "dX (channels)" : "dX (rows)", dx, want_dx, nx,
+                             1e-6 * (double)(d->O * d->kh * d->kw + 1) * 4);
+        }
+        free(wp), free(sc);
+    }
+out:
+    free(x), free(w), free(dy), free(dw), free(xp), free(wr), free(dx), free(want_dw), free(want_dx);
+}
+
+TEST(conv_direct_backward_kernels_match_plain_loops)
+{
+    for (int k = 0; k < 2; k++) {
+        __builtin_cpu_init();
+        if (k == 0 && !__builtin_cpu_supports("avx512f"))
+            continue; /* the portable pass below still runs */
+        dc_k_conv_direct_force_generic(k);
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
+            check_backward(&CASES[i], k ? "portable" : "AVX-512");
+    }
+    dc_k_conv_direct_force_generic(0);
+}
+
+/* ---- the op ---- */
+
+typedef struct conv_run {
+    float y[4 * 6 * 28 * 28], dx[4 * 6 * 14 * 14], dw[16 * 6 * 25], db[16];
+} conv_run;
+
+/* conv2d forward and backward (loss Σ y·dy) of fixed data through whichever path is on. */
+static int run_conv(int direct, int64_t N, int64_t C, int64_t H, int64_t O, int pad,
+                    conv_run *out)
+{
+    dc_conv_direct_enable(direct);
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_rng r;
+    dc_rng_seed(&r, 77, 0);
+    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(N, C, H, H));
+    dc_tensor *w = dc_tensor_new(DC_F32, 4, DC_SHAPE(O, C, 5, 5));
+    dc_tensor *b = dc_tensor_new(DC_F32, 1, DC_SHAPE(O));
+    int ok = 0;
+    if (ctx && x && w && b) {
+        dc_tensor_uniform(x, &r, -1, 1);
+        dc_tensor_uniform(w, &r, -0.3f, 0.3f);
+        dc_tensor_uniform(b, &r, -0.3f, 0.3f);
+        dc_tensor_requires_grad(x);
+        dc_tensor_requires_grad(w);
+        dc_tensor_requires_grad(b);
+        dc_conv2d_opts o = dc_conv2d_defaults();
+        o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = pad;
+        dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
+        dc_tensor *dy = y ? dc_tensor_new(DC_F32, y->ndim, y->shape) : NULL;
+        if (dy) {
+            dc_tensor_uniform(dy, &r, -1, 1);
+            dc_tensor *l = dc_sum(ctx, dc_mul(ctx, y, dy), DC_ALL_AXES, 0);
+            if (l && dc_backward(ctx, l) == DC_OK && (size_t)y->numel <= sizeof out->y / 4 &&
+                (size_t)x->numel <= sizeof out->dx / 4 && (size_t)w->numel <= sizeof out->dw / 4) {
+                memcpy(out->y, y->data, sizeof(float) * (size_t)y->numel);
+                memcpy(out->dx, x->grad, sizeof(float) * (size_t)x->numel);
+                memcpy(out->dw, w->grad, sizeof(float) * (size_t)w->numel);
+                memcpy(out->db, b->grad, sizeof(float) * (size_t)b->numel);
+                ok = 1;
+            }
+        }
+        dc_tensor_free(dy);
+    }
+    dc_tensor_free(x), dc_tensor_free(w), dc_tensor_free(b);
+    dc_ctx_free(ctx);
+    dc_conv_direct_enable(1);
+    return ok;
+}
+
+/* LeNet-5's C1 and C3 through the direct kernels give what im2col + GEMM gives (on a CPU
+ * without them both runs take the GEMM path and agree trivially). */
+TEST(conv2d_direct_path_equals_gemm_path)
+{
+    static conv_run a, b;
+    static const struct { int64_t N, C, H, O; int pad; } shapes[] = {{4, 1, 28, 6, 2},
+                                                                      {4, 6, 14, 16, 0}};
+    for (int k = 0; k < 2; k++) {
+        const int64_t N = shapes[k].N, C = shapes[k].C, H = shapes[k].H, O = shapes[k].O;
+        const int64_t Ho = H + 2 * shapes[k].pad - 4;
+        REQUIRE(run_conv(1, N, C, H, O, shapes[k].pad, &a));
+        REQUIRE(run_conv(0, N, C, H, O, shapes[k].pad, &b));
+        CHECK_ALLCLOSE("y", a.y, b.y, N * O * Ho * Ho, 1e-5, 1e-5);
+        CHECK_ALLCLOSE("dx", a.dx, b.dx, N * C * H * H, 1e-5, 1e-5);
+        CHECK_ALLCLOSE("dw", a.dw, b.dw, O * C * 25, 1e-5, 1e-4);
+        CHECK_ALLCLOSE("db", a.db, b.db, O, 1e-6, 1e-6);
+    }
 }

@@ -49,6 +49,10 @@ static const conv_cfg conv_cfgs[] = {
     {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1}}, /* 9 1x1 stride 2 */
     {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2}}, /* 10 everything at once */
     {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2}}, /* 11 1x1 groups 2 */
+    /* shapes that take the direct kernels (conv_direct.c) where the CPU has them */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1}},  /* 12 rows layout */
+    {2, 3, 5, 5, 16, 3, 3, 1, {1, 1, 1, 0, 2, 1, 1, 1, 1}},  /* 13 channels layout, asym pad */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}},  /* 14 LeNet-5's C3, smaller */
 };
 
 static int conv_setup(const conv_cfg *c, dc_rng *r, dc_tensor **ins)
@@ -67,7 +71,8 @@ static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 
 CFG_SETUP(conv, 0) CFG_SETUP(conv, 1) CFG_SETUP(conv, 2) CFG_SETUP(conv, 3) CFG_SETUP(conv, 4)
 CFG_SETUP(conv, 5) CFG_SETUP(conv, 6) CFG_SETUP(conv, 7) CFG_SETUP(conv, 8) CFG_SETUP(conv, 9)
-CFG_SETUP(conv, 10) CFG_SETUP(conv, 11)
+CFG_SETUP(conv, 10) CFG_SETUP(conv, 11) CFG_SETUP(conv, 12) CFG_SETUP(conv, 13)
+CFG_SETUP(conv, 14)
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
@@ -274,6 +279,9 @@ static const gc_case cases[] = {
     CONV(9, "1x1 stride 2"),
     CONV(10, "3x2 s(2,1) asym pad dil(2,1) g2"),
     CONV(11, "1x1 groups 2"),
+    CONV(12, "direct rows 3x3 p1"),
+    CONV(13, "direct channels 3x3 asym pad"),
+    CONV(14, "direct channels 5x5 (C3)"),
     POOL(0, "max_pool2d k2 s2"),
     POOL(1, "max_pool2d k3 s2 p1"),
     POOL(2, "max_pool2d k2 s2 ceil"),

@@ -79,6 +79,11 @@ const dc_node *dc_ctx_tape_node(const dc_ctx *ctx, int64_t i);
 /* The layer whose ops run now (set by dc_model_forward_all; NULL outside a model). */
 void dc_ctx_set_scope(dc_ctx *ctx, const char *layer);
 
+/* ---- ops ---- */
+/* 0 makes dc_conv2d use im2col + GEMM even where the direct kernels apply (tests; the
+ * environment's DEEPC_CONV=gemm does the same), 1 allows them again. */
+void dc_conv_direct_enable(int on);
+
 /* ---- overflow-checked sizes ---- */
 /* *out = product of shape; false if negative or it overflows (or exceeds 2^40 elements). */
 bool dc_shape_numel(int ndim, const int64_t *shape, int64_t *out);

@@ -21,6 +21,7 @@
  * (dc_k_conv_direct_force_generic).
  */
 #include "kernels/conv_k.h"
+#include "kernels/par.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -120,7 +121,7 @@ void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
         }
 }
 
-static void pad_image(const dc_k_conv_geom *g, const float *x, float *xp)
+void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp)
 {
     int64_t Hp, Wp;
     padded(g, &Hp, &Wp);
@@ -292,7 +293,14 @@ chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *x
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
                           const float *wp, const float *x, float *y, float *xp)
 {
-    pad_image(g, x, xp);
+    dc_k_conv_direct_pad(g, x, xp);
+    dc_k_conv_direct_fwd_padded(g, O, L, wp, xp, y);
+}
+
+/* See conv_k.h. */
+void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                                 const float *wp, const float *xp, float *y)
+{
 #if DC_DIRECT_X86
     if (!g_force_generic) {
         if (L == DC_K_DIRECT_ROWS)
@@ -303,4 +311,121 @@ void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout
     }
 #endif
     direct_generic(g, O, L, wp, xp, y);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backward                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* dX is the convolution of dy, padded by k - 1 - p, with the weights turned by 180° and their
+ * two channel axes swapped: a forward problem of its own. */
+int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom *gx)
+{
+    const int64_t pb = g->Ho - g->H - g->pt + g->kh - 1, pr = g->Wo - g->W - g->pl + g->kw - 1;
+    if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->pt > g->kh - 1 ||
+        g->pl > g->kw - 1 || pb > g->kh - 1 || pr > g->kw - 1 || pb < 0 || pr < 0)
+        return 0;
+    *gx = (dc_k_conv_geom){.C = O, .H = g->Ho, .W = g->Wo, .Ho = g->H, .Wo = g->W, .kh = g->kh,
+                           .kw = g->kw, .sh = 1, .sw = 1, .pt = g->kh - 1 - g->pt,
+                           .pl = g->kw - 1 - g->pl, .dh = 1, .dw = 1};
+    return 1;
+}
+
+void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr)
+{
+    const int64_t C = g->C, kk = (int64_t)g->kh * g->kw;
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t t = 0; t < kk; t++)
+                wr[(c * O + o) * kk + (kk - 1 - t)] = w[(o * C + c) * kk + t];
+}
+
+/* One task of dW: output channels [o0, o0 + on) (on <= DW_OB), input channel c, kernel row ky. */
+enum { DW_OB = 4 };
+
+static void dw_generic(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
+                       int64_t xs, const float *dy, float *dw, int64_t o0, int64_t on,
+                       int64_t c, int ky)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    const int64_t P = g->Ho * g->Wo, kk = (int64_t)g->kh * g->kw;
+    for (int64_t o = o0; o < o0 + on; o++)
+        for (int kx = 0; kx < g->kw; kx++) {
+            float acc = 0.0f;
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t i = 0; i < g->Ho; i++)
+                    for (int64_t j = 0; j < g->Wo; j++)
+                        acc += dy[(n * O + o) * P + i * g->Wo + j] *
+                               xp[n * xs + (c * Hp + i + ky) * Wp + j + kx];
+            dw[(o * g->C + c) * kk + ky * g->kw + kx] += acc;
+        }
+}
+
+#if DC_DIRECT_X86
+/* acc[o][kx] over 16-pixel vectors of each output row: per vector DW_OB dy loads and KW input
+ * loads feed DW_OB·KW FMAs. Lanes past the row end load dy as 0. */
+#define DW_BODY(KW)                                                                              \
+    do {                                                                                         \
+        __m512 acc[DW_OB][KW];                                                                   \
+        for (int o = 0; o < DW_OB; o++)                                                          \
+            for (int q = 0; q < KW; q++)                                                         \
+                acc[o][q] = _mm512_setzero_ps();                                                 \
+        for (int64_t n = 0; n < N; n++)                                                          \
+            for (int64_t i = 0; i < g->Ho; i++) {                                                \
+                const float *xr = xp + n * xs + (c * Hp + i + ky) * Wp;                          \
+                const float *dr = dy + (n * O + o0) * P + i * g->Wo;                             \
+                for (int64_t j = 0; j < g->Wo; j += VL) {                                        \
+                    const int64_t left = g->Wo - j;                                              \
+                    const __mmask16 m = (__mmask16)(left >= VL ? 0xffff : (1u << left) - 1);     \
+                    __m512 d[DW_OB];                                                             \
+                    for (int o = 0; o < DW_OB; o++)                                              \
+                        d[o] = _mm512_maskz_loadu_ps(o < on ? m : 0, dr + (o < on ? o : 0) * P + j); \
+                    for (int q = 0; q < KW; q++) {                                               \
+                        const __m512 xv = _mm512_loadu_ps(xr + j + q);                           \
+                        for (int o = 0; o < DW_OB; o++)                                          \
+                            acc[o][q] = _mm512_fmadd_ps(d[o], xv, acc[o][q]);                    \
+                    }                                                                            \
+                }                                                                                \
+            }                                                                                    \
+        for (int o = 0; o < on; o++)                                                             \
+            for (int q = 0; q < KW; q++)                                                         \
+                dw[((o0 + o) * g->C + c) * kk + ky * g->kw + q] +=                               \
+                    _mm512_reduce_add_ps(acc[o][q]);                                             \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void
+dw_avx512(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp, int64_t xs,
+          const float *dy, float *dw, int64_t o0, int64_t on, int64_t c, int ky)
+{
+    int64_t Hp, Wp;
+    padded(g, &Hp, &Wp);
+    const int64_t P = g->Ho * g->Wo, kk = (int64_t)g->kh * g->kw;
+    switch (g->kw) {
+    case 1: DW_BODY(1); break;
+    case 2: DW_BODY(2); break;
+    case 3: DW_BODY(3); break;
+    case 5: DW_BODY(5); break;
+    case 7: DW_BODY(7); break;
+    default: dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky); break;
+    }
+}
+#undef DW_BODY
+#endif
+
+void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
+                         int64_t xs, const float *dy, float *dw, int par)
+{
+    const int64_t nob = (O + DW_OB - 1) / DW_OB, tasks = nob * g->C * g->kh;
+    DC_PAR_FOR(par, t, tasks, {
+        const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
+        const int ky = (int)(t % g->kh);
+        const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
+#if DC_DIRECT_X86
+        if (!g_force_generic)
+            dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
+        else
+#endif
+            dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
+    });
 }

@@ -70,6 +70,20 @@ void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
  * dc_k_conv_direct_xfloats(g). Every output sums its taps in the order (c, ky, kx). */
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
                           const float *wp, const float *x, float *y, float *xp);
+/* The same on an image already padded by dc_k_conv_direct_pad (xp, as the scratch above). */
+void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp);
+void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
+                                 const float *wp, const float *xp, float *y);
+/* Backward. dX of one image is the forward convolution of its dy under the geometry *gx (from
+ * dc_k_conv_direct_dx_geom; 0 if the padding does not allow it) with the weights that
+ * dc_k_conv_direct_rotate writes: wr [C, O, kh, kw] = w [O, C, kh, kw] turned by 180°.
+ * dc_k_conv_direct_dw: dw [O, C, kh, kw] += Σ_n Σ_(i,j) dy[n, o, i, j] · xp_n[c, i + ky, j + kx]
+ * over the N padded images xp (image n at xp + n·xs), each element summed by one thread in a
+ * fixed order (images, rows, then the vector lanes); on the OpenMP team when par. */
+int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom *gx);
+void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr);
+void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
+                         int64_t xs, const float *dy, float *dw, int par);
 /* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
 void dc_k_conv_direct_force_generic(int on);
 

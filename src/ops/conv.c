@@ -93,6 +93,8 @@ typedef struct conv_saved {
     float *col;       /* keep: [N][G·K, P]; else NULL */
     dc_k_direct_layout layout; /* forward by direct convolution (conv_direct.c), not GEMM */
     const float *wp;  /* layout: the packed weights and bias */
+    float *xpad;      /* layout, dW wanted: every image padded, [N][xs] (no columns at all) */
+    int64_t xs;       /* layout: floats of one padded image */
 } conv_saved;
 
 static bool check_opts(const dc_conv2d_opts *o)
@@ -160,15 +162,19 @@ static bool conv_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *
     return true;
 }
 
-/* The direct kernels, unless DEEPC_CONV=gemm asks for im2col + GEMM everywhere (to compare). */
+/* The direct kernels, unless DEEPC_CONV=gemm asks for im2col + GEMM everywhere (to compare)
+ * or a test turned them off. */
+static int g_direct = -1;
+
+void dc_conv_direct_enable(int on) { g_direct = on != 0; }
+
 static int direct_conv_enabled(void)
 {
-    static int on = -1;
-    if (on < 0) {
+    if (g_direct < 0) {
         const char *e = getenv("DEEPC_CONV");
-        on = !(e && !strcmp(e, "gemm"));
+        g_direct = !(e && !strcmp(e, "gemm"));
     }
-    return on;
+    return g_direct;
 }
 
 static int max_threads(void)
@@ -288,6 +294,38 @@ static void conv_bwd_group(const conv_saved *s, const float *x, const float *w, 
     }
 }
 
+/* dx += dX by the direct kernels: the forward convolution of each image's dy with the turned
+ * weights. 1 when done, 0 when this geometry has no direct path, -1 out of memory. */
+static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, const float *dy,
+                          float *dx)
+{
+    const dc_k_conv_geom *g = &s->g;
+    dc_k_conv_geom gx;
+    if (!dc_k_conv_direct_dx_geom(g, s->O, &gx))
+        return 0;
+    const dc_k_direct_layout L = dc_k_conv_direct_layout(&gx, g->C);
+    if (L == DC_K_DIRECT_NONE)
+        return 0;
+    const int64_t CHW = g->C * g->H * g->W, OP = s->O * g->Ho * g->Wo;
+    const int64_t per = (int64_t)dc_k_conv_direct_xfloats(&gx) + CHW;
+    const int nt = max_threads();
+    float *wr = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->O * g->C * g->kh * g->kw));
+    float *wp = dc_ctx_alloc(ctx, sizeof(float) * dc_k_conv_direct_wfloats(&gx, g->C, L));
+    float *sc = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(nt * per));
+    if (!wr || !wp || !sc)
+        return -1;
+    dc_k_conv_direct_rotate(g, s->O, w, wr);
+    dc_k_conv_direct_pack(&gx, g->C, L, wr, NULL, wp);
+    const double work = (double)s->N * (double)OP * (double)(g->C * g->kh * g->kw);
+    DC_PAR_FOR_NT(work > PAR_MIN, nt, n, s->N, {
+        float *xp = sc + thread_id(nt) * per, *out = xp + (per - CHW), *d = dx + n * CHW;
+        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp);
+        for (int64_t i = 0; i < CHW; i++)
+            d[i] += out[i];
+    });
+    return 1;
+}
+
 static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
 {
     const conv_saved *s = nd->saved;
@@ -299,8 +337,21 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
     const float *dy = nd->out->grad;
     if (db)
         bias_grad(s, dy, db);
+    if (s->layout && dw && s->xpad && s->N > 0) { /* direct dW from the padded images */
+        const dc_k_conv_geom *g = &s->g;
+        const double work = (double)s->N * (double)s->O * (double)col_floats(s);
+        dc_k_conv_direct_dw(g, s->O, s->N, s->xpad, s->xs, dy, dw, work > PAR_MIN);
+        dw = NULL;
+    }
+    if (s->layout && dx && s->N > 0) {
+        const int r = conv_dx_direct(ctx, s, dc_f32(w), dy, dx);
+        if (r < 0)
+            return DC_ERR_NOMEM;
+        if (r > 0)
+            dx = NULL;
+    }
     if ((!dx && !dw) || s->N == 0)
-        return DC_OK;
+        return DC_OK; /* what is left goes by columns and GEMM */
     const int64_t ng = n_groups(s, w->numel), kp = col_floats(s);
     const int nt = s->small ? max_threads() : 1;
     float *part = dw && ng > 1 ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(ng * w->numel))
@@ -343,15 +394,19 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
     s->small = s->O * kp / s->G < SMALL_GEMM; /* O·P·K per image */
     s->layout = s->G == 1 && !s->direct && direct_conv_enabled()
                     ? dc_k_conv_direct_layout(&s->g, s->O) : DC_K_DIRECT_NONE;
-    /* only dW reads the columns again: keep them when it will be computed and they fit (the
-     * direct forward makes none: backward then builds them one image at a time) */
-    s->keep = !s->direct && !s->layout && dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
-              (w->flags & DC_TF_REQUIRES_GRAD) && s->N * kp <= KEEP_COLS;
+    /* only dW reads the columns again: keep them when it will be computed and they fit; the
+     * direct path keeps the padded images instead (backward's direct dW reads them) */
+    const int want_dw = dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
+                        (w->flags & DC_TF_REQUIRES_GRAD);
+    s->xs = s->layout ? (int64_t)dc_k_conv_direct_xfloats(&s->g) : 0;
+    s->keep = !s->direct && !s->layout && want_dw && s->N * kp <= KEEP_COLS;
+    const int keep_pad = s->layout && want_dw && s->N * s->xs <= KEEP_COLS;
     const int nt = s->small ? max_threads() : 1;
-    const int64_t per_thread = s->layout ? (int64_t)dc_k_conv_direct_xfloats(&s->g) : kp;
+    const int64_t per_thread = s->layout ? s->xs : kp;
     float *scratch = NULL, *wp = NULL;
     s->col = s->keep ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->N * kp + 1)) : NULL;
-    if (!s->direct && !s->keep)
+    s->xpad = keep_pad ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->N * s->xs)) : NULL;
+    if (!s->direct && !s->keep && !s->xpad)
         scratch = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(nt * per_thread));
     if (s->layout) {
         wp = dc_ctx_alloc(ctx, sizeof(float) * dc_k_conv_direct_wfloats(&s->g, s->O, s->layout));
@@ -359,12 +414,14 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
             dc_k_conv_direct_pack(&s->g, s->O, s->layout, dc_f32(w), b ? dc_f32(b) : NULL, wp);
         s->wp = wp;
     }
-    if ((s->keep && !s->col) || (!s->direct && !s->keep && !scratch) || (s->layout && !wp))
+    if ((s->keep && !s->col) || (keep_pad && !s->xpad) ||
+        (!s->direct && !s->keep && !keep_pad && !scratch) || (s->layout && !wp))
         return NULL;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
     const float *xd = dc_f32(x), *wd = dc_f32(w), *bd = b ? dc_f32(b) : NULL;
     DC_PAR_FOR_NT(s->small && work > PAR_MIN, nt, n, s->N, {
         float *col = s->keep      ? s->col + n * kp
+                     : s->xpad ? s->xpad + n * s->xs
                      : scratch ? scratch + thread_id(nt) * per_thread
                                : NULL;
         conv_fwd_image(s, xd, wd, bd, dc_f32(y), n, col);
