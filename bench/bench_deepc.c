@@ -382,8 +382,9 @@ static int prepare(const char *dir)
 int main(int argc, char **argv)
 {
     int threads = 0, i = 1;
-    if (!getenv("OMP_WAIT_POLICY")) { /* as the CLI does (src/cli/main.c): libgomp reads it */
-        setenv("OMP_WAIT_POLICY", "passive", 0); /* before main, hence the exec */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        /* as the CLI does (src/cli/main.c): libgomp reads it before main, hence the exec */
+        setenv("GOMP_SPINCOUNT", DC_SPINCOUNT, 0);
         execv("/proc/self/exe", argv);
     }
     if (argc > 2 && !strcmp(argv[1], "--threads")) {

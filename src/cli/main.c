@@ -47,7 +47,7 @@ int main(int argc, char **argv)
      * setting the variable here is too late for this process: set it and exec ourselves once
      * (about 1 ms); if the exec fails, run on as we are. docs/design.md, "Threads". */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("OMP_WAIT_POLICY", "passive", 0);
+        setenv("GOMP_SPINCOUNT", DC_SPINCOUNT, 0);
 #ifdef __linux__
         execv("/proc/self/exe", argv);
 #endif

@@ -408,7 +408,10 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
     const int64_t n_weights = s->O * s->g.C * s->g.kh * s->g.kw;
     const int keep_pad = s->layout && want_dw && n_weights <= DW_DIRECT_MAX &&
                          s->N * s->xs <= KEEP_COLS;
-    const int nt = s->small ? max_threads() : 1;
+    /* images go to threads when each one's GEMM is small, and always for the direct kernels
+     * (single-threaded per image) */
+    const int by_image = (s->small || s->layout) && s->N > 1;
+    const int nt = by_image ? max_threads() : 1;
     const int64_t per_thread = s->layout ? s->xs : kp;
     float *scratch = NULL, *wp = NULL;
     s->col = s->keep ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)(s->N * kp + 1)) : NULL;
@@ -426,7 +429,7 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
         return NULL;
     const double work = (double)s->N * (double)s->O * (double)kp / (double)s->G;
     const float *xd = dc_f32(x), *wd = dc_f32(w), *bd = b ? dc_f32(b) : NULL;
-    DC_PAR_FOR_NT(s->small && work > PAR_MIN, nt, n, s->N, {
+    DC_PAR_FOR_NT(by_image && work > PAR_MIN, nt, n, s->N, {
         float *col = s->keep      ? s->col + n * kp
                      : s->xpad ? s->xpad + n * s->xs
                      : scratch ? scratch + thread_id(nt) * per_thread
