@@ -190,7 +190,10 @@ static void check_backward(const dgeom *d, const char *what)
                             }
     for (int n = 0; n < N; n++)
         dc_k_conv_direct_pad(&g, x + n * nx, xp + n * xs);
-    dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw, 1);
+    const size_t nsc = dc_k_conv_direct_dw_scratch(&g, d->O, N);
+    float *dyt = nsc ? malloc(sizeof(float) * nsc) : NULL;
+    dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw, dyt, 1);
+    free(dyt);
     const double tol = 1e-6 * (double)(N * g.Ho * g.Wo + 1) * 4;
     CHECK_ALLCLOSE_D(what, "dW", dw, want_dw, nw, tol);
     /* dX of image 0 */

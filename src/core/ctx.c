@@ -323,9 +323,6 @@ dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x)
 
 /* ---- threads ---- */
 
-#ifdef DC_USE_CBLAS
-void openblas_set_num_threads(int n); /* OpenBLAS keeps its own thread pool */
-#endif
 
 void dc_set_num_threads(int n)
 {
@@ -334,9 +331,6 @@ void dc_set_num_threads(int n)
     omp_set_num_threads(nt);
 #else
     const int nt = n > 0 ? n : 1;
-#endif
-#ifdef DC_USE_CBLAS
-    openblas_set_num_threads(nt);
 #endif
     (void)nt;
 }

@@ -83,7 +83,10 @@ void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct
 int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom *gx);
 void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr);
 void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
-                         int64_t xs, const float *dy, float *dw, int par);
+                         int64_t xs, const float *dy, float *dw, float *scratch, int par);
+/* Floats of the scratch that lets dc_k_conv_direct_dw vectorise along output channels (dy
+ * transposed); 0 when that does not apply (then scratch may be NULL). */
+size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N);
 /* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
 void dc_k_conv_direct_force_generic(int on);
 

@@ -342,7 +342,9 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
     if (s->layout && dw && s->xpad && s->N > 0) { /* direct dW from the padded images */
         const dc_k_conv_geom *g = &s->g;
         const double work = (double)s->N * (double)s->O * (double)col_floats(s);
-        dc_k_conv_direct_dw(g, s->O, s->N, s->xpad, s->xs, dy, dw, work > PAR_MIN);
+        const size_t nsc = dc_k_conv_direct_dw_scratch(g, s->O, s->N);
+        float *sc = nsc ? dc_ctx_alloc(ctx, sizeof(float) * nsc) : NULL;
+        dc_k_conv_direct_dw(g, s->O, s->N, s->xpad, s->xs, dy, dw, sc, work > PAR_MIN);
         dw = NULL;
     }
     if (s->layout && dx && s->N > 0) {
