@@ -39,6 +39,9 @@ static const dgeom CASES[] = {
     {4, 6, 6, 3, 1, 1, 0, 0, 0, 0},     /* 1x1 */
     {5, 11, 13, 48, 3, 3, 1, 1, 1, 1},  /* 48 channels: a full and a half 32-block */
     {16, 8, 8, 16, 3, 3, 1, 1, 1, 1},
+    {40, 6, 7, 40, 3, 3, 1, 1, 1, 1},   /* channels in chunks: partial sums between them */
+    {8, 5, 9, 64, 3, 3, 1, 1, 1, 1},    /* 64 channels: blocks of 4 vectors x 6 pixels */
+    {72, 4, 6, 128, 3, 3, 1, 1, 1, 1},  /* ... in chunks, two blocks */
 };
 
 static void reference(const dgeom *d, int Ho, int Wo, const float *x, const float *w,
@@ -308,5 +311,38 @@ TEST(conv2d_direct_path_equals_gemm_path)
         CHECK_ALLCLOSE("dx", a.dx, b.dx, N * C * H * H, 1e-5, 1e-5);
         CHECK_ALLCLOSE("dw", a.dw, b.dw, O * C * 25, 1e-5, 1e-4);
         CHECK_ALLCLOSE("db", a.db, b.db, O, 1e-6, 1e-6);
+    }
+}
+
+/* ---- max pooling without positions (inference) ---- */
+
+/* 2x2 max pooling in a no-grad context (values only, vector code) equals the training path
+ * (values and positions) bit for bit, NaN, -inf and ties included, for row lengths that leave
+ * partial vectors. */
+TEST(max_pool2d_inference_values_equal_training_values)
+{
+    static const int64_t widths[] = {28, 29, 10, 40, 64, 3};
+    for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
+        const int64_t W = widths[k], H = 6;
+        dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(2, 3, H, W));
+        REQUIRE(x);
+        dc_rng r;
+        dc_rng_seed(&r, (uint64_t)W, 0);
+        float *v = dc_f32(x);
+        for (int64_t i = 0; i < x->numel; i++) {
+            const float u = dc_rng_uniform(&r);
+            v[i] = u < 0.05f ? NAN : u < 0.1f ? -INFINITY : u < 0.3f ? 0.5f : u;
+        }
+        dc_pool2d_opts o = {.kh = 2, .kw = 2};
+        dc_ctx *a = dc_ctx_new(0), *b = dc_ctx_new(0);
+        REQUIRE(a && b);
+        dc_ctx_set_grad(a, 0);
+        dc_tensor_requires_grad(x);
+        dc_tensor *ya = dc_max_pool2d(a, x, &o), *yb = dc_max_pool2d(b, x, &o);
+        REQUIRE(ya && yb);
+        CHECK(!memcmp(ya->data, yb->data, sizeof(float) * (size_t)ya->numel),
+              "width %lld: inference and training max pooling differ", (long long)W);
+        dc_ctx_free(a), dc_ctx_free(b);
+        dc_tensor_free(x);
     }
 }

@@ -23,7 +23,9 @@
 #include "kernels/conv_k.h"
 #include "kernels/par.h"
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -39,7 +41,7 @@ static int g_force_generic;
 
 void dc_k_conv_direct_force_generic(int on) { g_force_generic = on != 0; }
 
-static int has_avx512(void)
+int dc_k_have_avx512(void)
 {
 #if DC_DIRECT_X86
     __builtin_cpu_init();
@@ -68,7 +70,7 @@ dc_k_direct_layout dc_k_conv_direct_layout(const dc_k_conv_geom *g, int64_t O)
     const int64_t K = g->C * g->kh * g->kw;
     if (K > 1024 || O > 64 || g->Wo > 4096)
         return DC_K_DIRECT_NONE;
-    if (!g_force_generic && !has_avx512())
+    if (!g_force_generic && !dc_k_have_avx512())
         return DC_K_DIRECT_NONE;
     const double r = rows_fill(g, O), c = chans_fill(O);
     if (r < 0.5 && c < 0.75)
@@ -87,7 +89,7 @@ static void padded(const dc_k_conv_geom *g, int64_t *Hp, int64_t *Wp)
 static int block_o(dc_k_direct_layout L, int64_t O)
 {
     if (L == DC_K_DIRECT_CHANS)
-        return O > VL ? 2 * VL : VL;
+        return O <= VL ? VL : O % (4 * VL) == 0 ? 4 * VL : 2 * VL;
     return O <= 6 ? 6 : ROWS_OB;
 }
 
@@ -111,14 +113,19 @@ void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
 {
     const int64_t ob = block_o(L, O), T = g->C * g->kh * g->kw, nb = (O + ob - 1) / ob;
     float *bp = wp + nb * ob * T;
-    for (int64_t blk = 0; blk < nb; blk++)
-        for (int64_t o = 0; o < ob; o++) {
-            const int64_t oo = blk * ob + o;
-            float *dst = wp + blk * ob * T + o;
-            for (int64_t t = 0; t < T; t++)
-                dst[t * ob] = oo < O ? w[oo * T + t] : 0.0f;
-            bp[blk * ob + o] = oo < O && b ? b[oo] : 0.0f;
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const int64_t on = O - blk * ob < ob ? O - blk * ob : ob; /* real channels */
+        const float *src = w + blk * ob * T;
+        float *dst = wp + blk * ob * T;
+        for (int64_t t = 0; t < T; t++, dst += ob) { /* written in order, read ob streams */
+            for (int64_t o = 0; o < on; o++)
+                dst[o] = src[o * T + t];
+            for (int64_t o = on; o < ob; o++)
+                dst[o] = 0.0f;
         }
+        for (int64_t o = 0; o < ob; o++)
+            bp[blk * ob + o] = o < on && b ? b[blk * ob + o] : 0.0f;
+    }
 }
 
 void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp)
@@ -226,64 +233,113 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
 }
 #undef ROWS_BODY
 
-/* CHANS: CHANS_PB pixels (consecutive in row-major order, any rows) x NV channel vectors. */
-#define CHANS_BODY(NV)                                                                           \
+/* CHANS: CHANS_PB pixels (consecutive in row-major order, any rows) x NV channel vectors.
+ * The weights of a block of 32 channels take kh·kw·C·128 bytes (72 KB for 64 channels 3x3),
+ * more than L1: the input channels go in chunks of CC whose weights fit in 16 KB, every pixel
+ * block runs over a chunk before the next chunk starts, and the partial sums wait in `part`
+ * ([P][NV·16], this thread's buffer) between chunks. */
+#define CHANS_BODY(NV, PB)                                                                           \
     for (int64_t blk = 0; blk < nb; blk++) {                                                     \
         const float *wb = wp + blk * NV * VL * T, *bb = bp + blk * NV * VL;                      \
         const int64_t o0 = blk * NV * VL;                                                        \
-        for (int64_t p0 = 0; p0 < P; p0 += CHANS_PB) {                                           \
-            const int64_t np = P - p0 < CHANS_PB ? P - p0 : CHANS_PB;                            \
-            int64_t off[CHANS_PB];                                                               \
-            for (int k = 0; k < CHANS_PB; k++) {                                                 \
-                const int64_t p = p0 + (k < np ? k : 0);                                         \
-                off[k] = p / g->Wo * Wp + p % g->Wo;                                             \
-            }                                                                                    \
-            __m512 acc[CHANS_PB][NV];                                                            \
-            for (int v = 0; v < NV; v++) {                                                       \
-                const __m512 bv = _mm512_loadu_ps(bb + v * VL);                                  \
-                for (int k = 0; k < CHANS_PB; k++)                                               \
-                    acc[k][v] = bv;                                                              \
-            }                                                                                    \
-            const float *wt = wb;                                                                \
-            for (int64_t c = 0; c < g->C; c++)                                                   \
-                for (int ky = 0; ky < g->kh; ky++) {                                             \
-                    const float *r = xp + (c * Hp + ky) * Wp;                                    \
-                    for (int kx = 0; kx < g->kw; kx++, wt += NV * VL) {                          \
-                        __m512 wv[NV];                                                           \
-                        for (int v = 0; v < NV; v++)                                             \
-                            wv[v] = _mm512_loadu_ps(wt + v * VL);                                \
-                        for (int k = 0; k < CHANS_PB; k++) {                                     \
-                            const __m512 xv = _mm512_set1_ps(r[off[k] + kx]);                    \
+        for (int64_t c0 = 0; c0 < g->C; c0 += CC) {                                              \
+            const int64_t c1 = c0 + CC < g->C ? c0 + CC : g->C;                                  \
+            const int first = c0 == 0, last = c1 == g->C;                                        \
+            for (int64_t p0 = 0; p0 < P; p0 += PB) {                                       \
+                const int64_t np = P - p0 < PB ? P - p0 : PB;                        \
+                int64_t off[PB];                                                           \
+                for (int k = 0; k < PB; k++) {                                             \
+                    const int64_t p = p0 + (k < np ? k : 0);                                     \
+                    off[k] = p / g->Wo * Wp + p % g->Wo;                                         \
+                }                                                                                \
+                __m512 acc[PB][NV];                                                        \
+                float *pp = part + p0 * (NV * VL);                                               \
+                for (int v = 0; v < NV; v++) {                                                   \
+                    const __m512 bv = _mm512_loadu_ps(bb + v * VL);                              \
+                    for (int k = 0; k < PB; k++)                                           \
+                        acc[k][v] = first ? bv : _mm512_loadu_ps(pp + k * NV * VL + v * VL);     \
+                }                                                                                \
+                const float *wt = wb + c0 * g->kh * g->kw * NV * VL;                             \
+                for (int64_t c = c0; c < c1; c++)                                                \
+                    for (int ky = 0; ky < g->kh; ky++) {                                         \
+                        const float *r = xp + (c * Hp + ky) * Wp;                                \
+                        for (int kx = 0; kx < g->kw; kx++, wt += NV * VL) {                      \
+                            __m512 wv[NV];                                                       \
                             for (int v = 0; v < NV; v++)                                         \
-                                acc[k][v] = _mm512_fmadd_ps(wv[v], xv, acc[k][v]);               \
+                                wv[v] = _mm512_loadu_ps(wt + v * VL);                            \
+                            for (int k = 0; k < PB; k++) {                                 \
+                                const __m512 xv = _mm512_set1_ps(r[off[k] + kx]);                \
+                                for (int v = 0; v < NV; v++)                                     \
+                                    acc[k][v] = _mm512_fmadd_ps(wv[v], xv, acc[k][v]);           \
+                            }                                                                    \
                         }                                                                        \
                     }                                                                            \
+                if (!last) {                                                                     \
+                    for (int k = 0; k < PB; k++)                                           \
+                        for (int v = 0; v < NV; v++)                                             \
+                            _mm512_storeu_ps(pp + k * NV * VL + v * VL, acc[k][v]);              \
+                    continue;                                                                    \
                 }                                                                                \
-            float tmp[CHANS_PB][NV * VL];                                                        \
-            for (int k = 0; k < CHANS_PB; k++)                                                   \
-                for (int v = 0; v < NV; v++)                                                     \
-                    _mm512_storeu_ps(tmp[k] + v * VL, acc[k][v]);                                \
-            const int64_t on = O - o0 < NV * VL ? O - o0 : NV * VL;                              \
-            for (int64_t o = 0; o < on; o++)                                                     \
-                for (int64_t k = 0; k < np; k++)                                                 \
-                    y[(o0 + o) * P + p0 + k] = tmp[k][o];                                        \
+                float tmp[PB][NV * VL];                                                    \
+                for (int k = 0; k < PB; k++)                                               \
+                    for (int v = 0; v < NV; v++)                                                 \
+                        _mm512_storeu_ps(tmp[k] + v * VL, acc[k][v]);                            \
+                const int64_t on = O - o0 < NV * VL ? O - o0 : NV * VL;                          \
+                for (int64_t o = 0; o < on; o++)                                                 \
+                    for (int64_t k = 0; k < np; k++)                                             \
+                        y[(o0 + o) * P + p0 + k] = tmp[k][o];                                    \
+            }                                                                                    \
         }                                                                                        \
     }
+
+/* This thread's buffer of at least n floats, kept for the thread's life (a key destructor frees
+ * it when the thread ends); NULL if it cannot grow. */
+static pthread_key_t part_key;
+static pthread_once_t part_once = PTHREAD_ONCE_INIT;
+static void part_key_init(void) { (void)pthread_key_create(&part_key, free); }
+
+static float *part_buffer(size_t n)
+{
+    static _Thread_local float *buf;
+    static _Thread_local size_t cap;
+    if (n > cap) {
+        pthread_once(&part_once, part_key_init);
+        free(buf);
+        buf = malloc(sizeof(float) * n);
+        cap = buf ? n : 0;
+        (void)pthread_setspecific(part_key, buf);
+    }
+    return buf;
+}
 
 __attribute__((target("avx512f"))) static void
 chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y)
 {
     int64_t Hp, Wp;
     padded(g, &Hp, &Wp);
-    const int64_t P = g->Ho * g->Wo, T = g->C * g->kh * g->kw;
-    if (O <= VL) {
+    const int64_t P = g->Ho * g->Wo, T = g->C * g->kh * g->kw, kk = (int64_t)g->kh * g->kw;
+    const int nv = O <= VL ? 1 : O % (4 * VL) == 0 ? 4 : 2;
+    /* input channels per chunk: their weights for one block fit in 16 KB */
+    int64_t CC = 4096 / (kk * nv * VL);
+    CC = CC < 1 ? 1 : CC;
+    float *part = NULL;
+    if (CC < g->C) {
+        part = part_buffer((size_t)(round_up(P, 24) * nv * VL)); /* blocks of 6 or 8 pixels */
+        if (!part)
+            CC = g->C; /* no buffer: one chunk, as fast as the L2 allows */
+    }
+    if (nv == 1) {
         const int64_t nb = 1;
         const float *bp = wp + VL * T;
-        CHANS_BODY(1)
-    } else {
+        CHANS_BODY(1, CHANS_PB)
+    } else if (nv == 2) {
         const int64_t nb = (O + 2 * VL - 1) / (2 * VL);
         const float *bp = wp + nb * 2 * VL * T;
-        CHANS_BODY(2)
+        CHANS_BODY(2, CHANS_PB)
+    } else {
+        const int64_t nb = O / (4 * VL);
+        const float *bp = wp + nb * 4 * VL * T;
+        CHANS_BODY(4, 6)
     }
 }
 #undef CHANS_BODY

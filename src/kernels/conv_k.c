@@ -8,6 +8,9 @@
 #include "kernels/par.h"
 
 #include <math.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 /* Below this many touched elements a kernel stays on the calling thread. */
 #define PAR_MIN (INT64_C(1) << 15)
@@ -187,6 +190,64 @@ static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t
     }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* max_row_2x2_values for 16 outputs at a time: even and odd columns apart by a permute, the
+ * same rule (a NaN or a strictly larger value takes over, in the order a, b, c, d). */
+__attribute__((target("avx512f"))) static void
+max_row_2x2_avx512(const float *restrict r0, const float *restrict r1, int64_t Wo,
+                   float *restrict yr)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < Wo; j += 16) {
+        const int64_t n = Wo - j < 16 ? Wo - j : 16; /* outputs; 2n inputs per row */
+        const __mmask16 lo = (__mmask16)(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
+        const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xffff : (1u << (2 * n - 16)) - 1);
+        const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j);
+        const __m512 a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
+        const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j);
+        const __m512 c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
+        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+        const __m512 cand[3] = {_mm512_permutex2var_ps(a0, odd, a1),
+                                _mm512_permutex2var_ps(c0, even, c1),
+                                _mm512_permutex2var_ps(c0, odd, c1)};
+        for (int k = 0; k < 3; k++) {
+            const __mmask16 take = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
+                                   _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
+            best = _mm512_mask_blend_ps(take, best, cand[k]);
+        }
+        _mm512_mask_storeu_ps(yr + j, (__mmask16)((1u << n) - 1), best);
+    }
+}
+#endif
+
+/* max_row_2x2 without the positions (inference: nothing will route a gradient back). */
+static void max_row_2x2_values(const float *restrict xp, int64_t W, int64_t Wo, int64_t i,
+                               float *restrict yr)
+{
+    const float *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (dc_k_have_avx512()) {
+        max_row_2x2_avx512(r0, r1, Wo, yr);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < Wo; j++) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        float best = a;
+        best = (b > best) | (b != b) ? b : best;
+        best = (c > best) | (c != c) ? c : best;
+        best = (d > best) | (d != d) ? d : best;
+        yr[j] = best;
+    }
+}
+
+int dc_k_max_pool_is_2x2(const dc_k_pool_geom *g)
+{
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+           2 * g->Ho <= g->H && 2 * g->Wo <= g->W;
+}
+
 /* The interior output columns [*ja, *jb): j·sw - pw >= 0 and j·sw - pw + kw <= W, so their
  * windows are not clipped horizontally. */
 static void interior_cols(const dc_k_pool_geom *g, int64_t *ja, int64_t *jb)
@@ -200,15 +261,16 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                        int32_t *idx)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
-    const int fast2 = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
-                      g->pw == 0 && 2 * Ho <= H && 2 * Wo <= W;
+    const int fast2 = dc_k_max_pool_is_2x2(g);
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
     DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
-        int32_t *restrict ip = idx + pl * Ho * Wo;
-        for (int64_t i = 0; fast2 && i < Ho; i++)
+        int32_t *restrict ip = idx ? idx + pl * Ho * Wo : NULL;
+        for (int64_t i = 0; fast2 && !ip && i < Ho; i++)
+            max_row_2x2_values(xp, W, Wo, i, yp + i * Wo);
+        for (int64_t i = 0; fast2 && ip && i < Ho; i++)
             max_row_2x2(xp, W, Wo, i, yp + i * Wo, ip + i * Wo);
         for (int64_t i = 0; !fast2 && i < Ho; i++) {
             const int64_t h0 = max64(i * g->sh - g->ph, 0);

@@ -88,6 +88,8 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
  * transposed); 0 when that does not apply (then scratch may be NULL). */
 size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N);
 /* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
+/* Whether this CPU runs AVX-512F (the vector kernels of conv_direct.c and conv_k.c). */
+int dc_k_have_avx512(void);
 void dc_k_conv_direct_force_generic(int on);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -104,6 +106,8 @@ typedef struct dc_k_pool_geom {
 /* Max pooling over `planes` planes: y[p, i, j] = max of the window (first max wins on ties, NaN
  * propagates), idx[p, i, j] = its position h·W + w in the plane. x [planes, H, W];
  * y, idx [planes, Ho, Wo]. Every window must hold at least one input element. */
+/* 2x2 windows, stride 2, no padding: idx may then be NULL (values only, for inference). */
+int dc_k_max_pool_is_2x2(const dc_k_pool_geom *g);
 void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y,
                        int32_t *idx);
 /* dx[p, idx[p, i, j]] += dy[p, i, j]. */

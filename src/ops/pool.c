@@ -89,8 +89,11 @@ dc_tensor *dc_max_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o)
         return NULL;
     const int64_t planes = x->shape[0] * x->shape[1];
     dc_tensor *y = dc_empty(ctx, DC_F32, 4, DC_SHAPE(x->shape[0], x->shape[1], s->g.Ho, s->g.Wo));
-    s->idx = y ? dc_ctx_alloc(ctx, sizeof(int32_t) * (size_t)(y->numel ? y->numel : 1)) : NULL;
-    if (!s->idx)
+    /* the argmax positions serve backward only: inference on 2x2 windows goes without */
+    const int need_idx = dc_needs_grad(ctx, 1, &x) || !dc_k_max_pool_is_2x2(&s->g);
+    s->idx = y && need_idx ? dc_ctx_alloc(ctx, sizeof(int32_t) * (size_t)(y->numel ? y->numel : 1))
+                           : NULL;
+    if (!y || (need_idx && !s->idx))
         return NULL;
     dc_k_max_pool_fwd(&s->g, planes, dc_f32(x), dc_f32(y), s->idx);
     dc_node *n = dc_record(ctx, "max_pool2d", max_pool_bwd, y, 1, &x);
