@@ -384,7 +384,8 @@ int main(int argc, char **argv)
     int threads = 0, i = 1;
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
         /* as the CLI does (src/cli/main.c): libgomp reads it before main, hence the exec */
-        setenv("GOMP_SPINCOUNT", DC_SPINCOUNT, 0);
+        setenv("GOMP_SPINCOUNT", dc_spincount_default(), 0);
+        setenv("OPENBLAS_NUM_THREADS", "1", 0);
         execv("/proc/self/exe", argv);
     }
     if (argc > 2 && !strcmp(argv[1], "--threads")) {

@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     int first = 1;
     /* spin briefly, then sleep, while waiting, as the deepc command does (docs/design.md) */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
-        setenv("GOMP_SPINCOUNT", "3000", 0); /* DC_SPINCOUNT in deepc.h */
+        setenv("GOMP_SPINCOUNT", "30000", 0); /* dc_spincount_default() on a quiet machine */
     if (argc > 1 && strcmp(argv[1], "--builtin") == 0) {
         dc_gemm_force_builtin(1);
         first = 2;

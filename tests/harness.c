@@ -276,7 +276,7 @@ int main(int argc, char **argv)
     int passed = 0, failed = 0;
     /* as the deepc command does (docs/design.md, "Threads") */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
-        setenv("GOMP_SPINCOUNT", DC_SPINCOUNT, 0);
+        setenv("GOMP_SPINCOUNT", dc_spincount_default(), 0);
     snprintf(tmp_root, sizeof tmp_root, "/tmp/deepc-test-XXXXXX");
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");

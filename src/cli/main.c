@@ -40,14 +40,18 @@ static int run_command(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    /* OpenMP threads that spin while waiting turn a busy 2-core machine into a 10x slowdown
-     * (measured: LeNet-5 training 15.6 s spinning vs 1.2 s passive with another job running),
-     * and a one-image predict from 2.4 ms of work into 16 ms of CPU. Sleep instead, unless the
-     * user chose a policy. libgomp reads its environment in a constructor, before main, so
-     * setting the variable here is too late for this process: set it and exec ourselves once
-     * (about 1 ms); if the exec fails, run on as we are. docs/design.md, "Threads". */
+    /* OpenMP threads that spin without end while waiting turn a busy 2-core machine into a 10x
+     * slowdown (LeNet-5 training 15.6 s spinning vs 1.2 s passive with another job running),
+     * and a one-image predict from 2.4 ms of work into 16 ms of CPU; threads that sleep at once
+     * make every parallel region pay a wake-up. So spin a little: dc_spincount_default() picks
+     * the count from how busy the machine is. OpenBLAS runs on one thread (dc_gemm splits big
+     * products over the OpenMP threads), so it need not start a pool of its own at load.
+     * libgomp and OpenBLAS read their environment in constructors, before main, so setting
+     * the variables here is too late for this process: set them and exec ourselves once (about
+     * 1 ms); if the exec fails, run on as we are. docs/design.md, "Threads". */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
-        setenv("GOMP_SPINCOUNT", DC_SPINCOUNT, 0);
+        setenv("GOMP_SPINCOUNT", dc_spincount_default(), 0);
+        setenv("OPENBLAS_NUM_THREADS", "1", 0);
 #ifdef __linux__
         execv("/proc/self/exe", argv);
 #endif

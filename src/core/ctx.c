@@ -15,6 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef __linux__
+#include <dirent.h>
+#endif
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -333,6 +338,71 @@ void dc_set_num_threads(int n)
     const int nt = n > 0 ? n : 1;
 #endif
     (void)nt;
+}
+
+#ifdef __linux__
+/* Runnable tasks on the machine now (/proc/stat's procs_running, this process included), or -1. */
+static long procs_running(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    long running = -1;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "procs_running ", 14)) {
+                running = strtol(line + 14, NULL, 10);
+                break;
+            }
+        fclose(f);
+    }
+    return running;
+}
+#endif
+
+/* This process's runnable threads (/proc/self/task/<tid>/stat in state R; a library such as
+ * OpenBLAS may start threads of its own when it is loaded), at least 1. */
+static long own_running(void)
+{
+    long n = 0;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        const size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[got] = 0;
+        const char *close = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+        n += close && close[1] == ' ' && close[2] == 'R';
+    }
+    if (d)
+        closedir(d);
+    return n > 0 ? n : 1;
+}
+
+/* See deepc.h. A single reading often catches a kernel thread or a short-lived process: the
+ * machine counts as quiet when any of up to five readings, 0.2 ms apart, leaves a core for each
+ * thread (the first reading decides at once on a quiet machine). */
+const char *dc_spincount_default(void)
+{
+#ifdef __linux__
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *e = getenv("OMP_NUM_THREADS");
+    long want = e ? strtol(e, NULL, 10) : ncpu;
+    want = want < 1 || want > ncpu ? ncpu : want;
+    for (int i = 0; i < 5 && ncpu >= 1; i++) {
+        const long running = procs_running();
+        if (running < 1)
+            break;
+        if ((running - own_running()) + want <= ncpu)
+            return "30000";
+        nanosleep(&(struct timespec){.tv_nsec = 200000}, NULL);
+    }
+#endif
+    return "3000";
 }
 
 int dc_get_num_threads(void)

@@ -70,7 +70,7 @@
 /* Tuning knobs (measured on a 2-vCPU AVX-512 KVM guest; override with -D for experiments). */
 
 /* M*N*K below which dc_gemm stays on one thread: ~10 us of work. Waking a sleeping OpenMP thread
- * costs a few us (deepc's threads spin only briefly: DC_SPINCOUNT in deepc.h); with spinning
+ * costs a few us (deepc's threads spin only briefly: dc_spincount_default in deepc.h); with spinning
  * threads two threads already pay from ~2.5e5. */
 #ifndef DC_GEMM_PAR_MIN
 #define DC_GEMM_PAR_MIN 1048576.0
