@@ -25,9 +25,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#ifdef DC_USE_CBLAS
-void openblas_set_num_threads(int n);
-#endif
 
 /* Monotonic time in seconds. */
 static double now(void)
@@ -43,14 +40,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Use nt threads in dc_gemm (OpenMP pool, and OpenBLAS's own pool when it is the backend). */
+/* Use nt threads in dc_gemm (the OpenMP pool; with OpenBLAS, dc_gemm splits the product over
+ * it and runs OpenBLAS on one thread per share). */
 static void set_threads(int nt)
 {
 #ifdef _OPENMP
     omp_set_num_threads(nt);
-#endif
-#ifdef DC_USE_CBLAS
-    openblas_set_num_threads(nt);
 #endif
     (void)nt;
 }

@@ -461,8 +461,18 @@ dot_nt_avx512(int n, int64_t K, const float *restrict a, const float *restrict B
 }
 
 /* AVX-512 blocking: a B micro-panel is KC x 32 floats = 32 KB (L1), the A block 192 x KC (L2). */
+#ifndef DC_A512_MC
+#define DC_A512_MC 192
+#endif
+#ifndef DC_A512_KC
+#define DC_A512_KC 256
+#endif
+#ifndef DC_A512_NC
+#define DC_A512_NC 512
+#endif
 static const gemm_arch arch_avx512 = {"builtin-avx512", ukernel_avx512, transpose_avx2,
-                                      dot_nt_avx512, A512_MR, A512_NR, 1, 192, 256, 512};
+                                      dot_nt_avx512, A512_MR, A512_NR, 1, DC_A512_MC, DC_A512_KC,
+                                      DC_A512_NC};
 static const gemm_arch arch_avx2 = {"builtin-avx2", ukernel_avx2, transpose_avx2, NULL, 6, 16, 0,
                                     96, 256, 512};
 #endif /* DC_GEMM_X86 */
