@@ -394,6 +394,8 @@ int main(int argc, char **argv)
     }
     if (getenv("DEEPC_GEMM") && !strcmp(getenv("DEEPC_GEMM"), "builtin"))
         dc_gemm_force_builtin(1);
+    else if (getenv("DEEPC_GEMM") && !strcmp(getenv("DEEPC_GEMM"), "openblas"))
+        dc_gemm_prefer_blas();
     dc_set_num_threads(threads);
     if (i >= argc) {
         fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6\n");

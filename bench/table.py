@@ -80,8 +80,10 @@ for label, w, key, pglob, pkey, lower, target in table:
 # W5: the built-in GEMM's best GFLOP/s per size against OpenBLAS's best from the peers' run at
 # the same thread count (its auto-selected and its Haswell kernels: w5_gemm_t*, _haswell_t*)
 def openblas_best(threads, n):
-    best = None
-    for p in glob.glob(os.path.join(out, "peers", f"w5_gemm*_t{threads}.json")):
+    best = None  # the C peer prints its JSON to stdout: run_all.sh keeps it as NAME.log
+    for p in glob.glob(os.path.join(out, "peers", f"w5_gemm*_t{threads}.*")):
+        if not p.endswith((".json", ".log")):
+            continue
         try:
             with open(p) as f:
                 res = json.load(f).get("results", [])
@@ -89,7 +91,7 @@ def openblas_best(threads, n):
             continue
         for r in res:
             if r.get("n") == n and (best is None or r["gflops_best"] > best[0]):
-                best = (r["gflops_best"], os.path.basename(p)[:-5])
+                best = (r["gflops_best"], os.path.splitext(os.path.basename(p))[0])
     return best
 
 

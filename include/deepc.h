@@ -204,15 +204,19 @@ int dc_get_num_threads(void);
 /*
  * dc_gemm - C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major.
  * op(A) = A, or A^T when trans_a (A stored [K, M]); likewise B. lda/ldb/ldc are row strides.
- * beta == 0 overwrites C. Goes to CBLAS when built with OpenBLAS, else to the built-in kernel.
+ * beta == 0 overwrites C. The built-in kernel, or CBLAS when built with OpenBLAS on a CPU without
+ * AVX-512 (dc_gemm_force_builtin, dc_gemm_prefer_blas).
  */
 void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
              int64_t ldc);
 /* "openblas", "builtin-avx512", "builtin-avx2" or "builtin-generic". */
 const char *dc_gemm_backend(void);
-/* Use the built-in GEMM even in a BLAS build (1 = on). */
+/* Use the built-in GEMM even in a BLAS build (1 = on; 0 = the default choice: OpenBLAS only on
+ * CPUs without AVX-512, where the built-in kernel is the slower one). dc_gemm_prefer_blas: use
+ * OpenBLAS whenever it is linked in (DEEPC_GEMM=openblas). */
 void dc_gemm_force_builtin(int on);
+void dc_gemm_prefer_blas(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ops. Each returns a new arena tensor recorded on the tape (when grad is on and an input     */

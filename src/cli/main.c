@@ -56,11 +56,14 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
 #endif
     }
-    /* DEEPC_GEMM=builtin: the built-in GEMM even when OpenBLAS is linked in (its reduction order
-     * is fixed, so results do not depend on the thread count: docs/design.md, "Determinism") */
+    /* DEEPC_GEMM=builtin: the built-in GEMM even where OpenBLAS would be used (its reduction
+     * order is fixed, so results do not depend on the thread count: docs/design.md,
+     * "Determinism"); DEEPC_GEMM=openblas: OpenBLAS whenever it is linked in */
     const char *gemm = getenv("DEEPC_GEMM");
     if (gemm && !strcmp(gemm, "builtin"))
         dc_gemm_force_builtin(1);
+    else if (gemm && !strcmp(gemm, "openblas"))
+        dc_gemm_prefer_blas();
     /* under mpirun: MPI_Init here (a no-op without MPI=1); ranks other than 0 stay quiet */
     if (dc_dist_init(&argc, &argv) != DC_OK) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());

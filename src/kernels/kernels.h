@@ -43,9 +43,12 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
  * "builtin-generic". A constant string. */
 const char *dc_gemm_backend(void);
 
-/* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both).
- * Process-wide; set it while no other thread is inside dc_gemm. */
+/* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
+ * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
+ * dc_gemm_prefer_blas: OpenBLAS whenever it is linked in. Process-wide; set them while no other
+ * thread is inside dc_gemm. */
 void dc_gemm_force_builtin(int on);
+void dc_gemm_prefer_blas(void);
 
 #ifdef __cplusplus
 }
