@@ -34,30 +34,42 @@ DC_CLONES void k_rnn_cell_bwd(int64_t N, int64_t H, int relu, const float *restr
             dpre[k] = dh[k] * (1.0f - h[k] * h[k]);
 }
 
-DC_CLONES void k_lstm_cell_fwd(int64_t N, int64_t H, const float *gx, const float *hg, const float *c_prev,
-                     float *gates, float *c, float *h)
+/* i, f, o = σ, g = tanh of one row's four gate slices, c = i⊙g (the helpers below explain the
+ * restrict parameters) */
+static inline void lstm_fwd_row(int64_t H, const float *restrict px, const float *restrict ph,
+                                float *restrict gi, float *restrict gf, float *restrict gg,
+                                float *restrict go, float *restrict cr)
+{
+    for (int64_t j = 0; j < H; j++) {
+        const float i = sigm(px[j] + ph[j]);
+        const float f = sigm(px[H + j] + ph[H + j]);
+        const float g = dc_fast_tanhf(px[2 * H + j] + ph[2 * H + j]);
+        const float o = sigm(px[3 * H + j] + ph[3 * H + j]);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = o;
+        cr[j] = i * g;
+    }
+}
+
+static inline void lstm_out_row(int64_t H, const float *restrict gf, const float *restrict go,
+                                const float *restrict cp, float *restrict cr, float *restrict hr)
+{
+    if (cp) /* branch-free passes so that each loop vectorises */
+        for (int64_t j = 0; j < H; j++)
+            cr[j] += gf[j] * cp[j];
+    for (int64_t j = 0; j < H; j++)
+        hr[j] = go[j] * dc_fast_tanhf(cr[j]);
+}
+
+DC_CLONES void k_lstm_cell_fwd(int64_t N, int64_t H, const float *gx, const float *hg,
+                               const float *c_prev, float *gates, float *c, float *h)
 {
     for (int64_t r = 0; r < N; r++) {
-        const float *restrict px = gx + r * 4 * H, *restrict ph = hg + r * 4 * H;
-        const float *restrict cp = c_prev ? c_prev + r * H : 0;
-        float *restrict gt = gates + r * 4 * H, *restrict cr = c + r * H, *restrict hr = h + r * H;
-        for (int64_t j = 0; j < H; j++) {
-            float i = sigm(px[j] + ph[j]);
-            float f = sigm(px[H + j] + ph[H + j]);
-            float g = dc_fast_tanhf(px[2 * H + j] + ph[2 * H + j]);
-            float o = sigm(px[3 * H + j] + ph[3 * H + j]);
-            gt[j] = i;
-            gt[H + j] = f;
-            gt[2 * H + j] = g;
-            gt[3 * H + j] = o;
-            cr[j] = i * g;
-        }
-        /* three branch-free passes so that each loop vectorises */
-        if (cp)
-            for (int64_t j = 0; j < H; j++)
-                cr[j] += gt[H + j] * cp[j];
-        for (int64_t j = 0; j < H; j++)
-            hr[j] = gt[3 * H + j] * dc_fast_tanhf(cr[j]);
+        float *gt = gates + r * 4 * H, *cr = c + r * H;
+        lstm_fwd_row(H, gx + r * 4 * H, hg + r * 4 * H, gt, gt + H, gt + 2 * H, gt + 3 * H, cr);
+        lstm_out_row(H, gt + H, gt + 3 * H, c_prev ? c_prev + r * H : NULL, cr, h + r * H);
     }
 }
 
