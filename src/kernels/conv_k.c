@@ -235,9 +235,9 @@ static void max_row_2x2_values(const float *restrict xp, int64_t W, int64_t Wo, 
     for (int64_t j = 0; j < Wo; j++) {
         const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
         float best = a;
-        best = (b > best) | (b != b) ? b : best;
-        best = (c > best) | (c != c) ? c : best;
-        best = (d > best) | (d != d) ? d : best;
+        best = ((b > best) | (b != b)) ? b : best;
+        best = ((c > best) | (c != c)) ? c : best;
+        best = ((d > best) | (d != d)) ? d : best;
         yr[j] = best;
     }
 }

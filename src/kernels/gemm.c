@@ -496,6 +496,7 @@ static const gemm_arch *gemm_select_arch(void)
  * has no AVX-512: with it the built-in GEMM measured faster than OpenBLAS 0.3.21 here (square
  * 128-2048: 170-200 GFLOP/s against 138-178 on one core; the recurrent and convolution
  * workloads 2-15% faster end to end) and its reduction order is fixed. */
+#ifdef DC_USE_CBLAS
 static int gemm_use_blas(void)
 {
     if (g_force_builtin)
@@ -506,6 +507,7 @@ static int gemm_use_blas(void)
     return 1;
 #endif
 }
+#endif
 
 /* ------------------------------------------------------------------------------------------ */
 /* Packing                                                                                     */
