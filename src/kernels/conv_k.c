@@ -164,6 +164,42 @@ static void max_row_interior(const dc_k_pool_geom *g, const float *restrict xp, 
         }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* max_row_2x2 (values and positions) for 16 outputs at a time, the same rule and order. */
+__attribute__((target("avx512f"))) static void
+max_row_2x2_idx_avx512(const float *restrict r0, const float *restrict r1, int64_t Wo,
+                       int32_t base, int32_t w, float *restrict yr, int32_t *restrict ir)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < Wo; j += 16) {
+        const int64_t n = Wo - j < 16 ? Wo - j : 16;
+        const __mmask16 lo = (__mmask16)(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
+        const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xffff : (1u << (2 * n - 16)) - 1);
+        const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j);
+        const __m512 a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
+        const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j);
+        const __m512 c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
+        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+        const __m512i p = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * (int32_t)j), even);
+        __m512i at = p;
+        const __m512 cand[3] = {_mm512_permutex2var_ps(a0, odd, a1),
+                                _mm512_permutex2var_ps(c0, even, c1),
+                                _mm512_permutex2var_ps(c0, odd, c1)};
+        const int32_t off[3] = {1, w, w + 1};
+        for (int k = 0; k < 3; k++) {
+            const __mmask16 take = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
+                                   _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
+            best = _mm512_mask_blend_ps(take, best, cand[k]);
+            at = _mm512_mask_blend_epi32(take, at, _mm512_add_epi32(p, _mm512_set1_epi32(off[k])));
+        }
+        const __mmask16 out = (__mmask16)((1u << n) - 1);
+        _mm512_mask_storeu_ps(yr + j, out, best);
+        _mm512_mask_storeu_epi32(ir + j, out, at);
+    }
+}
+#endif
+
 /* 2x2 windows, stride 2, no padding, all inside the input (LeNet, VGG): the four candidates in
  * max_window's order and rule, every load unconditional so that the loop vectorises. */
 static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t i,
@@ -171,6 +207,12 @@ static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t
 {
     const float *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;
     const int32_t base = (int32_t)(2 * i * W), w = (int32_t)W;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (dc_k_have_avx512()) {
+        max_row_2x2_idx_avx512(r0, r1, Wo, base, w, yr, ir);
+        return;
+    }
+#endif
     for (int64_t j = 0; j < Wo; j++) {
         const int32_t p = base + 2 * (int32_t)j;
         const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
