@@ -44,8 +44,14 @@ void dc_k_conv_direct_force_generic(int on) { g_force_generic = on != 0; }
 int dc_k_have_avx512(void)
 {
 #if DC_DIRECT_X86
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    static _Atomic int have = -1; /* asked once; threads racing here store the same answer */
+    int h = have;
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") != 0;
+        have = h;
+    }
+    return h;
 #else
     return 0;
 #endif

@@ -165,28 +165,29 @@ static void max_row_interior(const dc_k_pool_geom *g, const float *restrict xp, 
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* max_row_2x2 (values and positions) for 16 outputs at a time, the same rule and order. */
+/* max_row_2x2 for 16 outputs at a time: even and odd columns apart by a permute, the same rule
+ * and order; positions only when ir is not NULL. */
 __attribute__((target("avx512f"))) static void
-max_row_2x2_idx_avx512(const float *restrict r0, const float *restrict r1, int64_t Wo,
-                       int32_t base, int32_t w, float *restrict yr, int32_t *restrict ir)
+max_row_2x2_avx512(const float *restrict r0, const float *restrict r1, int64_t Wo, int32_t base,
+                   int32_t w, float *restrict yr, int32_t *restrict ir)
 {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const int32_t off[3] = {1, w, w + 1};
     for (int64_t j = 0; j < Wo; j += 16) {
-        const int64_t n = Wo - j < 16 ? Wo - j : 16;
+        const int64_t n = Wo - j < 16 ? Wo - j : 16; /* outputs; 2n inputs per row */
         const __mmask16 lo = (__mmask16)(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
         const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xffff : (1u << (2 * n - 16)) - 1);
         const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j);
         const __m512 a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
         const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j);
         const __m512 c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
-        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
-        const __m512i p = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * (int32_t)j), even);
-        __m512i at = p;
         const __m512 cand[3] = {_mm512_permutex2var_ps(a0, odd, a1),
                                 _mm512_permutex2var_ps(c0, even, c1),
                                 _mm512_permutex2var_ps(c0, odd, c1)};
-        const int32_t off[3] = {1, w, w + 1};
+        const __m512i p = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * (int32_t)j), even);
+        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+        __m512i at = p;
         for (int k = 0; k < 3; k++) {
             const __mmask16 take = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
                                    _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
@@ -195,23 +196,28 @@ max_row_2x2_idx_avx512(const float *restrict r0, const float *restrict r1, int64
         }
         const __mmask16 out = (__mmask16)((1u << n) - 1);
         _mm512_mask_storeu_ps(yr + j, out, best);
-        _mm512_mask_storeu_epi32(ir + j, out, at);
+        if (ir)
+            _mm512_mask_storeu_epi32(ir + j, out, at);
     }
 }
 #endif
 
 /* 2x2 windows, stride 2, no padding, all inside the input (LeNet, VGG): the four candidates in
- * max_window's order and rule, every load unconditional so that the loop vectorises. */
-static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t i,
+ * max_window's order and rule, every load unconditional so that the loop vectorises. Positions
+ * only when ir is not NULL (inference: nothing will route a gradient back). vec: the AVX-512
+ * path (asked once per call of the kernel, not per row). */
+static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t i, int vec,
                         float *restrict yr, int32_t *restrict ir)
 {
     const float *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;
     const int32_t base = (int32_t)(2 * i * W), w = (int32_t)W;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (dc_k_have_avx512()) {
-        max_row_2x2_idx_avx512(r0, r1, Wo, base, w, yr, ir);
+    if (vec) {
+        max_row_2x2_avx512(r0, r1, Wo, base, w, yr, ir);
         return;
     }
+#else
+    (void)vec;
 #endif
     for (int64_t j = 0; j < Wo; j++) {
         const int32_t p = base + 2 * (int32_t)j;
@@ -228,59 +234,8 @@ static void max_row_2x2(const float *restrict xp, int64_t W, int64_t Wo, int64_t
         best = take ? d : best;
         at = take ? p + w + 1 : at;
         yr[j] = best;
-        ir[j] = at;
-    }
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* max_row_2x2_values for 16 outputs at a time: even and odd columns apart by a permute, the
- * same rule (a NaN or a strictly larger value takes over, in the order a, b, c, d). */
-__attribute__((target("avx512f"))) static void
-max_row_2x2_avx512(const float *restrict r0, const float *restrict r1, int64_t Wo,
-                   float *restrict yr)
-{
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int64_t j = 0; j < Wo; j += 16) {
-        const int64_t n = Wo - j < 16 ? Wo - j : 16; /* outputs; 2n inputs per row */
-        const __mmask16 lo = (__mmask16)(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
-        const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xffff : (1u << (2 * n - 16)) - 1);
-        const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j);
-        const __m512 a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
-        const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j);
-        const __m512 c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
-        __m512 best = _mm512_permutex2var_ps(a0, even, a1);
-        const __m512 cand[3] = {_mm512_permutex2var_ps(a0, odd, a1),
-                                _mm512_permutex2var_ps(c0, even, c1),
-                                _mm512_permutex2var_ps(c0, odd, c1)};
-        for (int k = 0; k < 3; k++) {
-            const __mmask16 take = _mm512_cmp_ps_mask(cand[k], best, _CMP_GT_OQ) |
-                                   _mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q);
-            best = _mm512_mask_blend_ps(take, best, cand[k]);
-        }
-        _mm512_mask_storeu_ps(yr + j, (__mmask16)((1u << n) - 1), best);
-    }
-}
-#endif
-
-/* max_row_2x2 without the positions (inference: nothing will route a gradient back). */
-static void max_row_2x2_values(const float *restrict xp, int64_t W, int64_t Wo, int64_t i,
-                               float *restrict yr)
-{
-    const float *restrict r0 = xp + 2 * i * W, *restrict r1 = r0 + W;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (dc_k_have_avx512()) {
-        max_row_2x2_avx512(r0, r1, Wo, yr);
-        return;
-    }
-#endif
-    for (int64_t j = 0; j < Wo; j++) {
-        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-        float best = a;
-        best = ((b > best) | (b != b)) ? b : best;
-        best = ((c > best) | (c != c)) ? c : best;
-        best = ((d > best) | (d != d)) ? d : best;
-        yr[j] = best;
+        if (ir)
+            ir[j] = at;
     }
 }
 
@@ -303,17 +258,15 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
                        int32_t *idx)
 {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
-    const int fast2 = dc_k_max_pool_is_2x2(g);
+    const int fast2 = dc_k_max_pool_is_2x2(g), vec = fast2 && dc_k_have_avx512();
     int64_t ja, jb;
     interior_cols(g, &ja, &jb);
     DC_PAR_FOR(planes * H * W > PAR_MIN, pl, planes, {
         const float *restrict xp = x + pl * H * W;
         float *restrict yp = y + pl * Ho * Wo;
         int32_t *restrict ip = idx ? idx + pl * Ho * Wo : NULL;
-        for (int64_t i = 0; fast2 && !ip && i < Ho; i++)
-            max_row_2x2_values(xp, W, Wo, i, yp + i * Wo);
-        for (int64_t i = 0; fast2 && ip && i < Ho; i++)
-            max_row_2x2(xp, W, Wo, i, yp + i * Wo, ip + i * Wo);
+        for (int64_t i = 0; fast2 && i < Ho; i++)
+            max_row_2x2(xp, W, Wo, i, vec, yp + i * Wo, ip ? ip + i * Wo : NULL);
         for (int64_t i = 0; !fast2 && i < Ho; i++) {
             const int64_t h0 = max64(i * g->sh - g->ph, 0);
             const int64_t h1 = min64(i * g->sh - g->ph + g->kh, H);

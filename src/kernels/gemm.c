@@ -765,16 +765,17 @@ static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t
     return s;
 }
 
-/* g with the built-in kernels, on as many threads as it is worth. */
-static void gemm_builtin(const gemm_args *g)
+/* Run fn on g on as many threads as it is worth (gemm_threads), each on its share of whole
+ * unit_m rows or unit_n columns; ctx is passed through. */
+typedef void (*gemm_share_fn)(const gemm_args *g, const void *ctx);
+
+static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_share_fn fn,
+                       const void *ctx)
 {
-    const gemm_arch *ar = gemm_select_arch();
-    const gemm_path path = gemm_choose_path(ar, g);
-    const int64_t unit_m = path == GEMM_DOT ? g->M : ar->mr, unit_n = path == GEMM_DOT ? 8 : ar->nr;
     int split_n;
     const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
     if (nt <= 1) {
-        gemm_serial(ar, path, g);
+        fn(g, ctx);
         return;
     }
 #ifdef _OPENMP
@@ -782,8 +783,27 @@ static void gemm_builtin(const gemm_args *g)
 #endif
     for (int t = 0; t < nt; t++) {
         const gemm_args s = gemm_share(g, split_n, split_n ? unit_n : unit_m, t, nt);
-        if (s.M > 0 && s.N > 0) gemm_serial(ar, path, &s);
+        if (s.M > 0 && s.N > 0) fn(&s, ctx);
     }
+}
+
+typedef struct builtin_ctx {
+    const gemm_arch *ar;
+    gemm_path path;
+} builtin_ctx;
+
+static void builtin_share(const gemm_args *g, const void *ctx)
+{
+    const builtin_ctx *b = ctx;
+    gemm_serial(b->ar, b->path, g);
+}
+
+/* g with the built-in kernels, on as many threads as it is worth. */
+static void gemm_builtin(const gemm_args *g)
+{
+    const builtin_ctx b = {gemm_select_arch(), gemm_choose_path(gemm_select_arch(), g)};
+    const int dot = b.path == GEMM_DOT;
+    gemm_split(g, dot ? g->M : b.ar->mr, dot ? 8 : b.ar->nr, builtin_share, &b);
 }
 
 #ifdef DC_USE_CBLAS
@@ -808,6 +828,12 @@ static void cblas_call(const gemm_args *g)
 
 static void cblas_one_thread(void) { openblas_set_num_threads(1); }
 
+static void cblas_share(const gemm_args *g, const void *ctx)
+{
+    (void)ctx;
+    cblas_call(g);
+}
+
 /* OpenBLAS on g, on one OpenBLAS thread: a product worth several threads is split along M or N
  * over deepc's own OpenMP threads, each share one OpenBLAS call. Two thread pools on the same
  * cores fight: OpenBLAS's idle workers spin in sched_yield while OpenMP's wait for the core
@@ -819,20 +845,7 @@ static int gemm_cblas(const gemm_args *g)
     if (!cblas_fits(g))
         return 0;
     pthread_once(&once, cblas_one_thread);
-    int split_n;
-    const int nt = gemm_threads(g, 16, 64, &split_n);
-    if (nt <= 1) {
-        cblas_call(g);
-        return 1;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-#endif
-    for (int t = 0; t < nt; t++) {
-        const gemm_args s = gemm_share(g, split_n, split_n ? 64 : 16, t, nt);
-        if (s.M > 0 && s.N > 0)
-            cblas_call(&s);
-    }
+    gemm_split(g, 16, 64, cblas_share, NULL);
     return 1;
 }
 #endif
