@@ -21,11 +21,10 @@
  * (dc_k_conv_direct_force_generic).
  */
 #include "kernels/conv_k.h"
+#include "kernels/kernels.h"
 #include "kernels/par.h"
 
-#include <pthread.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -243,7 +242,7 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
  * The weights of a block of 32 channels take kh·kw·C·128 bytes (72 KB for 64 channels 3x3),
  * more than L1: the input channels go in chunks of CC whose weights fit in 16 KB, every pixel
  * block runs over a chunk before the next chunk starts, and the partial sums wait in `part`
- * ([P][NV·16], this thread's buffer) between chunks. */
+ * ([P][NV·16], this thread's GEMM scratch: no GEMM runs in here) between chunks. */
 #define CHANS_BODY(NV, PB)                                                                           \
     for (int64_t blk = 0; blk < nb; blk++) {                                                     \
         const float *wb = wp + blk * NV * VL * T, *bb = bp + blk * NV * VL;                      \
@@ -298,26 +297,6 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
         }                                                                                        \
     }
 
-/* This thread's buffer of at least n floats, kept for the thread's life (a key destructor frees
- * it when the thread ends); NULL if it cannot grow. */
-static pthread_key_t part_key;
-static pthread_once_t part_once = PTHREAD_ONCE_INIT;
-static void part_key_init(void) { (void)pthread_key_create(&part_key, free); }
-
-static float *part_buffer(size_t n)
-{
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    if (n > cap) {
-        pthread_once(&part_once, part_key_init);
-        free(buf);
-        buf = malloc(sizeof(float) * n);
-        cap = buf ? n : 0;
-        (void)pthread_setspecific(part_key, buf);
-    }
-    return buf;
-}
-
 __attribute__((target("avx512f"))) static void
 chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y)
 {
@@ -330,7 +309,7 @@ chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *x
     CC = CC < 1 ? 1 : CC;
     float *part = NULL;
     if (CC < g->C) {
-        part = part_buffer((size_t)(round_up(P, 24) * nv * VL)); /* blocks of 6 or 8 pixels */
+        part = dc_k_thread_buffer((size_t)(round_up(P, 24) * nv * VL)); /* 6 or 8 pixels */
         if (!part)
             CC = g->C; /* no buffer: one chunk, as fast as the L2 allows */
     }

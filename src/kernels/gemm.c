@@ -656,14 +656,14 @@ static void gemm_dot(const gemm_arch *ar, const gemm_args *g)
                        g->ldb, g->C + i * g->ldc + j, g->alpha, g->beta);
 }
 
-/* This thread's pack buffer, grown to at least n floats (64-byte aligned); NULL if out of
- * memory. The buffer is owned by the thread and reused by every later call on it; a pthread key
- * destructor frees it when the thread ends (OpenMP pool threads, user threads). */
+/* See kernels.h: this thread's pack buffer, grown to at least n floats (64-byte aligned); NULL
+ * if out of memory. The buffer is owned by the thread and reused by every later call on it; a
+ * pthread key destructor frees it when the thread ends (OpenMP pool threads, user threads). */
 static pthread_key_t gemm_key;
 static pthread_once_t gemm_key_once = PTHREAD_ONCE_INIT;
 static void gemm_key_init(void) { (void)pthread_key_create(&gemm_key, free); }
 
-static float *gemm_thread_buffer(size_t n)
+float *dc_k_thread_buffer(size_t n)
 {
     static _Thread_local float *buf;
     static _Thread_local size_t cap;
@@ -705,7 +705,7 @@ static void gemm_serial(const gemm_arch *ar, gemm_path path, const gemm_args *g)
         gemm_dot(ar, g);
         return;
     }
-    float *buf = gemm_thread_buffer(gemm_buf_floats(ar, g));
+    float *buf = dc_k_thread_buffer(gemm_buf_floats(ar, g));
     if (buf)
         gemm_blocked(ar, g, buf);
     else

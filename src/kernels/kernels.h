@@ -8,6 +8,7 @@
 #ifndef DC_KERNELS_H
 #define DC_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -42,6 +43,11 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
 /* Name of the backend dc_gemm uses now: "openblas", "builtin-avx512", "builtin-avx2" or
  * "builtin-generic". A constant string. */
 const char *dc_gemm_backend(void);
+
+/* This thread's scratch of at least n floats (64-byte aligned; NULL if out of memory): the
+ * GEMM's pack buffer, lent to other kernels that call no GEMM while they hold it. Valid until
+ * the thread's next dc_gemm or dc_k_thread_buffer call. */
+float *dc_k_thread_buffer(size_t n);
 
 /* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
