@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -25,6 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(HERE, "corpus")
 IO = os.path.join(ROOT, "tests", "data", "io")
+sys.path.insert(0, IO)
+from make_fixtures import st_bytes  # noqa: E402
 
 
 def put(name, data):
@@ -69,23 +72,7 @@ def npy():
 
 # ---- safetensors: the tiny model of fuzz_safetensors.c, other dtypes, the bad fixtures ----
 
-ORDER = ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64"]
-
-
-def st_bytes(tensors, metadata=None):
-    """tensors: {name: (dtype, shape, raw bytes)}, laid out like the reference implementation."""
-    names = sorted(tensors, key=lambda n: (-ORDER.index(tensors[n][0]), n))
-    header, buf = {}, b""
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for n in names:
-        dtype, shape, raw = tensors[n]
-        header[n] = {"dtype": dtype, "shape": list(shape),
-                     "data_offsets": [len(buf), len(buf) + len(raw)]}
-        buf += raw
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    return struct.pack("<Q", len(h)) + h + buf
+# st_bytes: the same writer the I/O fixtures use (tests/data/io/make_fixtures.py)
 
 
 def f32(shape, start=0.0):
