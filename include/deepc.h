@@ -286,6 +286,8 @@ typedef struct dc_conv2d_opts {
     int pad_top, pad_bottom, pad_left, pad_right; /* zero padding, may be asymmetric */
     int dilation_h, dilation_w;   /* >= 1 */
     int groups;                   /* >= 1; C and O divisible by it (C == O == groups: depthwise) */
+    int relu;                     /* 1: y = max(0, conv + b) in the same pass (Conv2d + ReLU;
+                                     backward masks dy by y > 0); 0: plain convolution */
 } dc_conv2d_opts;
 /* stride 1, no padding, dilation 1, groups 1. */
 dc_conv2d_opts dc_conv2d_defaults(void);
@@ -611,6 +613,15 @@ struct dc_module {
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
     /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
     void (*carry)(dc_module *m, int mode);
+    /* Optional: run this module and up to n_next modules after it (next[k] reads only the
+     * output of the one before it, which nothing else reads) as one op. Returns the output of
+     * the last module absorbed and sets *used to how many of next[] it absorbed; returns NULL
+     * with *used = 0 to decline (the modules then run one by one). dc_model_forward asks;
+     * dc_model_forward_all, which shows every layer's output, never does. Conv2d absorbs a
+     * ReLU (training and inference) and, in inference without gradients, a BatchNorm folded
+     * into its weights, then a ReLU. */
+    dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
+                       int n_next, int *used);
 };
 #define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
 #define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */

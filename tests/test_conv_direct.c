@@ -42,6 +42,8 @@ static const dgeom CASES[] = {
     {40, 6, 7, 40, 3, 3, 1, 1, 1, 1},   /* channels in chunks: partial sums between them */
     {8, 5, 9, 64, 3, 3, 1, 1, 1, 1},    /* 64 channels: blocks of 4 vectors x 6 pixels */
     {72, 4, 6, 128, 3, 3, 1, 1, 1, 1},  /* ... in chunks, two blocks */
+    {3, 32, 32, 64, 3, 3, 1, 1, 1, 1},  /* ResNet stem: 64 slots, the last group of 3 partial */
+    {64, 10, 16, 24, 3, 3, 1, 1, 1, 1}, /* 3 slots span rows; 24 channels: 3 blocks of 8 */
 };
 
 static void reference(const dgeom *d, int Ho, int Wo, const float *x, const float *w,
@@ -63,8 +65,9 @@ static void reference(const dgeom *d, int Ho, int Wo, const float *x, const floa
             }
 }
 
-/* Run one case through layout L; 1 if every output is within float rounding of the reference. */
-static int check_case(const dgeom *d, dc_k_direct_layout L, const char *what)
+/* Run one case through layout L (with the fused ReLU when relu); 1 if every output is within
+ * float rounding of the reference. */
+static int check_case(const dgeom *d, dc_k_direct_layout L, int relu, const char *what)
 {
     dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
                         .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
@@ -86,8 +89,10 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, const char *what)
         for (int i = 0; i < d->O; i++) b[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
         for (int64_t i = 0; i < ny; i++) y[i] = NAN; /* every output must be written */
         reference(d, (int)g.Ho, (int)g.Wo, x, w, b, want);
+        for (int64_t i = 0; i < ny && relu; i++)
+            want[i] = want[i] < 0 ? 0 : want[i];
         dc_k_conv_direct_pack(&g, d->O, L, w, b, wp);
-        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp);
+        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, relu);
         double worst = 0;
         int64_t at = 0;
         const double tol = 1e-6 * (d->C * d->kh * d->kw + 1);
@@ -96,8 +101,9 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, const char *what)
             if (!(e <= worst)) worst = e, at = i;
         }
         ok = worst <= tol;
-        CHECK(ok, "%s, %s, C=%d %dx%d O=%d k=%dx%d pad %d,%d,%d,%d: worst error %g at %lld "
+        CHECK(ok, "%s, %s%s, C=%d %dx%d O=%d k=%dx%d pad %d,%d,%d,%d: worst error %g at %lld "
               "(got %g, want %g; tolerance %g)", what, L == DC_K_DIRECT_ROWS ? "rows" : "chans",
+              relu ? " + relu" : "",
               d->C, d->H, d->W, d->O, d->kh, d->kw, d->pt, d->pb, d->pl, d->pr, worst,
               (long long)at, (double)y[at], want[at], tol);
     }
@@ -108,10 +114,11 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, const char *what)
 TEST(conv_direct_portable_kernels_match_a_plain_convolution)
 {
     dc_k_conv_direct_force_generic(1);
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-        check_case(&CASES[i], DC_K_DIRECT_ROWS, "portable");
-        check_case(&CASES[i], DC_K_DIRECT_CHANS, "portable");
-    }
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
+        for (int relu = 0; relu < 2; relu++) {
+            check_case(&CASES[i], DC_K_DIRECT_ROWS, relu, "portable");
+            check_case(&CASES[i], DC_K_DIRECT_CHANS, relu, "portable");
+        }
     dc_k_conv_direct_force_generic(0);
 }
 
@@ -128,10 +135,11 @@ TEST(conv_direct_vector_kernels_match_a_plain_convolution)
         return;
     }
     CHECK(L == DC_K_DIRECT_ROWS, "LeNet-5's C1 should go by rows, got layout %d", (int)L);
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-        check_case(&CASES[i], DC_K_DIRECT_ROWS, "AVX-512");
-        check_case(&CASES[i], DC_K_DIRECT_CHANS, "AVX-512");
-    }
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
+        for (int relu = 0; relu < 2; relu++) {
+            check_case(&CASES[i], DC_K_DIRECT_ROWS, relu, "AVX-512");
+            check_case(&CASES[i], DC_K_DIRECT_CHANS, relu, "AVX-512");
+        }
 }
 
 TEST(conv_direct_layout_choice)
@@ -140,6 +148,10 @@ TEST(conv_direct_layout_choice)
     dc_k_conv_geom g = {.C = 6, .H = 14, .W = 14, .Ho = 10, .Wo = 10, .kh = 5, .kw = 5,
                         .sh = 1, .sw = 1, .dh = 1, .dw = 1};
     CHECK(dc_k_conv_direct_layout(&g, 16) == DC_K_DIRECT_CHANS, "C3 (16 channels, rows of 10)");
+    dc_k_conv_geom r = {.C = 64, .H = 32, .W = 32, .Ho = 32, .Wo = 32, .kh = 3, .kw = 3,
+                        .sh = 1, .sw = 1, .pt = 1, .pl = 1, .dh = 1, .dw = 1};
+    CHECK(dc_k_conv_direct_layout(&r, 64) == DC_K_DIRECT_ROWS,
+          "64 channels on rows of 32 fill both layouts: rows (no transpose) should win");
     g.sh = 2;
     CHECK(dc_k_conv_direct_layout(&g, 16) == DC_K_DIRECT_NONE, "stride 2 has no direct path");
     g.sh = 1;
@@ -223,7 +235,7 @@ static void check_backward(const dgeom *d, const char *what)
         if (wp && sc) {
             dc_k_conv_direct_rotate(&g, d->O, w, wr);
             dc_k_conv_direct_pack(&gx, d->C, LL, wr, NULL, wp);
-            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc);
+            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, 0);
             CHECK_ALLCLOSE_D(what, k ? "dX (channels)" : "dX (rows)", dx, want_dx, nx,
                              1e-6 * (double)(d->O * d->kh * d->kw + 1) * 4);
         }

@@ -7,6 +7,7 @@
  */
 #include "gradcheck.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* <kind>_setup_<i>: point *st at row i of <kind>_cfgs and run <kind>_setup on that row. */
@@ -33,34 +34,82 @@ static int all_made(dc_tensor **ins, int n)
 typedef struct conv_cfg {
     int64_t N, C, H, W, O;
     int kh, kw, bias;
-    dc_conv2d_opts o; /* stride_h, stride_w, pad t/b/l/r, dilation_h, dilation_w, groups */
+    dc_conv2d_opts o; /* stride_h, stride_w, pad t/b/l/r, dilation_h, dilation_w, groups, relu */
 } conv_cfg;
 
 static const conv_cfg conv_cfgs[] = {
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}}, /* 0 plain */
-    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1}}, /* 1 stride 2 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1}}, /* 2 padding 1 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 1, 2, 1, 1, 1, 1}}, /* 3 padding t0 b1 l2 r1 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 2, 2, 1}}, /* 4 dilation 2 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 2}}, /* 5 groups 2 */
-    {2, 4, 7, 6, 4, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 4}}, /* 6 depthwise */
-    {2, 4, 7, 6, 6, 3, 3, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1}}, /* 7 no bias */
-    {2, 4, 7, 6, 6, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}}, /* 8 1x1 */
-    {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1}}, /* 9 1x1 stride 2 */
-    {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2}}, /* 10 everything at once */
-    {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2}}, /* 11 1x1 groups 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 0 plain */
+    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}}, /* 2 padding 1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 1, 2, 1, 1, 1, 1, 0}}, /* 3 padding t0 b1 l2 r1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 2, 2, 1, 0}}, /* 4 dilation 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 2, 0}}, /* 5 groups 2 */
+    {2, 4, 7, 6, 4, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 4, 0}}, /* 6 depthwise */
+    {2, 4, 7, 6, 6, 3, 3, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}}, /* 7 no bias */
+    {2, 4, 7, 6, 6, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 8 1x1 */
+    {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 9 1x1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2, 0}}, /* 10 everything at once */
+    {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2, 0}}, /* 11 1x1 groups 2 */
     /* shapes that take the direct kernels (conv_direct.c) where the CPU has them */
-    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1}},  /* 12 rows layout */
-    {2, 3, 5, 5, 16, 3, 3, 1, {1, 1, 1, 0, 2, 1, 1, 1, 1}},  /* 13 channels layout, asym pad */
-    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1}},  /* 14 LeNet-5's C3, smaller */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}},  /* 12 rows layout */
+    {2, 3, 5, 5, 16, 3, 3, 1, {1, 1, 1, 0, 2, 1, 1, 1, 1, 0}},  /* 13 channels layout, asym pad */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}},  /* 14 LeNet-5's C3, smaller */
+    /* ReLU fused into the convolution (bias moved off the kink: conv_setup) */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},  /* 15 rows layout */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 1}},  /* 16 channels layout */
+    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 1, 1, 1, 1, 1, 1, 1, 1}},   /* 17 stride 2: columns + GEMM */
 };
+
+static int cmp_float(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* With the fused ReLU, no output may sit near the kink at 0: a finite-difference step moves an
+ * output by at most 0.01 here (|x| <= 1, |w| <= 0.5, |b| <= 1: step 0.01). Each channel's bias
+ * is set so that 0 falls in the middle of the widest gap between its outputs (searched between
+ * the 1/8 and 7/8 quantiles, so both sides of the kink are exercised); the gap must be wider
+ * than 0.03. */
+static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
+{
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_conv2d_opts o = c->o;
+    o.relu = 0;
+    int ok = 0;
+    if (ctx) {
+        dc_ctx_set_grad(ctx, 0);
+        dc_tensor *z = dc_conv2d(ctx, ins[0], ins[1], NULL, &o);
+        const int64_t P = z ? z->shape[2] * z->shape[3] : 0, n = c->N * P;
+        float *v = z ? malloc(sizeof *v * (size_t)n) : NULL;
+        ok = v != NULL;
+        for (int64_t ch = 0; ok && ch < c->O; ch++) {
+            for (int64_t i = 0; i < c->N; i++)
+                for (int64_t p = 0; p < P; p++)
+                    v[i * P + p] = dc_f32(z)[(i * c->O + ch) * P + p];
+            qsort(v, (size_t)n, sizeof *v, cmp_float);
+            int64_t best = n / 8;
+            for (int64_t k = n / 8; k < 7 * n / 8 && k + 1 < n; k++)
+                if (v[k + 1] - v[k] > v[best + 1] - v[best])
+                    best = k;
+            ok = v[best + 1] - v[best] > 0.03f;
+            dc_f32(ins[2])[ch] = -0.5f * (v[best] + v[best + 1]);
+        }
+        free(v);
+        dc_ctx_free(ctx);
+    }
+    if (!ok)
+        fprintf(stderr, "conv2d+relu gradcheck: no kink-free bias for this draw\n");
+    return ok;
+}
 
 static int conv_setup(const conv_cfg *c, dc_rng *r, dc_tensor **ins)
 {
     ins[0] = gc_param(r, 4, DC_SHAPE(c->N, c->C, c->H, c->W), -1, 1);
     ins[1] = gc_param(r, 4, DC_SHAPE(c->O, c->C / c->o.groups, c->kh, c->kw), -0.5f, 0.5f);
     ins[2] = c->bias ? gc_param(r, 1, DC_SHAPE(c->O), -0.5f, 0.5f) : NULL;
-    return all_made(ins, c->bias ? 3 : 2);
+    const int n = all_made(ins, c->bias ? 3 : 2);
+    return n > 0 && c->o.relu && !conv_relu_off_kink(c, ins) ? -1 : n;
 }
 
 static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
@@ -72,7 +121,7 @@ static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 CFG_SETUP(conv, 0) CFG_SETUP(conv, 1) CFG_SETUP(conv, 2) CFG_SETUP(conv, 3) CFG_SETUP(conv, 4)
 CFG_SETUP(conv, 5) CFG_SETUP(conv, 6) CFG_SETUP(conv, 7) CFG_SETUP(conv, 8) CFG_SETUP(conv, 9)
 CFG_SETUP(conv, 10) CFG_SETUP(conv, 11) CFG_SETUP(conv, 12) CFG_SETUP(conv, 13)
-CFG_SETUP(conv, 14)
+CFG_SETUP(conv, 14) CFG_SETUP(conv, 15) CFG_SETUP(conv, 16) CFG_SETUP(conv, 17)
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
@@ -282,6 +331,9 @@ static const gc_case cases[] = {
     CONV(12, "direct rows 3x3 p1"),
     CONV(13, "direct channels 3x3 asym pad"),
     CONV(14, "direct channels 5x5 (C3)"),
+    CONV(15, "fused relu, direct rows"),
+    CONV(16, "fused relu, direct channels 5x5"),
+    CONV(17, "fused relu, stride 2 (columns)"),
     POOL(0, "max_pool2d k2 s2"),
     POOL(1, "max_pool2d k3 s2 p1"),
     POOL(2, "max_pool2d k2 s2 ceil"),

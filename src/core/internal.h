@@ -55,6 +55,20 @@ bool dc_needs_grad(const dc_ctx *ctx, int n_in, dc_tensor *const *in);
 /* The gradient buffer of t for backward: NULL if t does not require grad; otherwise t->grad,
  * allocated zeroed in the arena on first use. */
 float *dc_grad(dc_ctx *ctx, dc_tensor *t);
+/* The same for a backward that writes every element of the gradient: when t has none yet it is
+ * allocated without zeroing and *fresh = 1 (store, do not add); else *fresh = 0 (add). Saves a
+ * memset and a read of each element on the first (usually only) contribution. */
+float *dc_grad_fresh(dc_ctx *ctx, dc_tensor *t, int *fresh);
+/* A buffer of n_out floats kept in ctx across resets for something computed from a[0..na) and
+ * b[0..nb) (b may be NULL with nb 0) under `key` (say, weights packed for one layout): *hit = 1
+ * when the buffer kept for these addresses already holds the result for sources equal, element
+ * for element, to these, so the caller skips the work; else the caller must fill it. Correct
+ * whatever is done to the weights in between (the check is by value; the addresses only pick
+ * the buffer). NULL (compute elsewhere) above PREP_MAX_FLOATS in all or out of memory. Up to 16
+ * buffers per ctx, replaced round robin. */
+#define PREP_MAX_FLOATS ((size_t)1 << 18)
+float *dc_ctx_prepared(dc_ctx *ctx, uint64_t key, const float *a, size_t na, const float *b,
+                       size_t nb, size_t n_out, int *hit);
 /* An arena tensor with the shape of x. */
 dc_tensor *dc_empty_like(dc_ctx *ctx, const dc_tensor *x);
 /* The tensor header only, sharing `data` with another tensor (a view). */
@@ -91,6 +105,12 @@ bool dc_shape_numel(int ndim, const int64_t *shape, int64_t *out);
 /* ---- modules ---- */
 /* Allocate a module struct of `size` bytes (zeroed) with its base fields filled. */
 void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forward_fn fwd);
+/* True for a ReLU activation module (dc_act_new with DC_ACT_RELU). */
+bool dc_module_is_relu(const dc_module *m);
+/* Batch norm with fixed statistics as y = x·scale + shift per channel: scale = γ/√(var + eps),
+ * shift = β - mean·scale (γ = 1, β = 0 when NULL), exactly as dc_batch_norm's eval mode. */
+void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const float *mean,
+                       const float *var, float eps, float *scale, float *shift);
 /* The model's gradient block: *n floats holding every trainable tensor's gradient (padding
  * between tensors, if any, stays zero). */
 float *dc_model_grad_block(const dc_model *m, int64_t *n);

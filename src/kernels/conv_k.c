@@ -8,6 +8,7 @@
 #include "kernels/par.h"
 
 #include <math.h>
+#include <string.h>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #endif
@@ -283,7 +284,7 @@ void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, 
     });
 }
 
-void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
+void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy, int fresh,
                        const int32_t *idx, float *dx)
 {
     const int64_t HW = g->H * g->W, P = g->Ho * g->Wo;
@@ -291,6 +292,8 @@ void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
         const float *restrict d = dy + pl * P;
         const int32_t *restrict ip = idx + pl * P;
         float *restrict dxp = dx + pl * HW;
+        if (fresh) /* zeroed plane by plane, while it is in cache for the scatter */
+            memset(dxp, 0, sizeof(float) * (size_t)HW);
         for (int64_t k = 0; k < P; k++)
             dxp[ip[k]] += d[k];
     });

@@ -66,14 +66,14 @@ size_t dc_k_conv_direct_xfloats(const dc_k_conv_geom *g);
 /* Pack w [O, C, kh, kw] and b [O] (or NULL) into wp for layout L (once per batch). */
 void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
                            const float *w, const float *b, float *wp);
-/* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image; xp: scratch of
+/* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image, then max(0, ·) when relu; xp: scratch of
  * dc_k_conv_direct_xfloats(g). Every output sums its taps in the order (c, ky, kx). */
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                          const float *wp, const float *x, float *y, float *xp);
+                          const float *wp, const float *x, float *y, float *xp, int relu);
 /* The same on an image already padded by dc_k_conv_direct_pad (xp, as the scratch above). */
 void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp);
 void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                                 const float *wp, const float *xp, float *y);
+                                 const float *wp, const float *xp, float *y, int relu);
 /* Backward. dX of one image is the forward convolution of its dy under the geometry *gx (from
  * dc_k_conv_direct_dx_geom; 0 if the padding does not allow it) with the weights that
  * dc_k_conv_direct_rotate writes: wr [C, O, kh, kw] = w [O, C, kh, kw] turned by 180°.
@@ -110,8 +110,8 @@ typedef struct dc_k_pool_geom {
 int dc_k_max_pool_is_2x2(const dc_k_pool_geom *g);
 void dc_k_max_pool_fwd(const dc_k_pool_geom *g, int64_t planes, const float *x, float *y,
                        int32_t *idx);
-/* dx[p, idx[p, i, j]] += dy[p, i, j]. */
-void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
+/* dx[p, idx[p, i, j]] += dy[p, i, j]; with fresh, each plane of dx is zeroed first. */
+void dc_k_max_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy, int fresh,
                        const int32_t *idx, float *dx);
 
 /* Average pooling with PyTorch's divisor: count_include_pad ? (window clipped to H+ph, W+pw)

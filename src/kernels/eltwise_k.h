@@ -62,7 +62,8 @@ void dc_k_sum_to(int nd, const int64_t *shape, const float *g, float alpha, floa
 /* ---- activations ---- */
 
 void dc_k_relu_fwd(int64_t n, const float *x, float *y);                 /* max(0, x) */
-void dc_k_relu_bwd(int64_t n, const float *y, const float *dy, float *dx); /* += dy·[y > 0] */
+/* dx += dy·[y > 0]; with fresh, dx = dy·[y > 0] (dx not read) */
+void dc_k_relu_bwd(int64_t n, const float *y, const float *dy, float *dx, int fresh);
 void dc_k_leaky_relu_fwd(int64_t n, float slope, const float *x, float *y);
 void dc_k_leaky_relu_bwd(int64_t n, float slope, const float *x, const float *dy, float *dx);
 /* 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below: no overflow either way. */

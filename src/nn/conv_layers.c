@@ -21,6 +21,64 @@ static dc_tensor *conv2d_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
     return dc_conv2d(ctx, x, c->weight, c->bias, &c->o);
 }
 
+static dc_tensor *bn_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x);
+
+typedef struct bn_mod {
+    dc_module base;
+    float momentum, eps;
+    dc_tensor *weight, *bias;            /* [C] or NULL (affine = 0) */
+    dc_tensor *running_mean, *running_var; /* [C] buffers */
+    dc_tensor *num_batches_tracked;      /* int64 [] buffer */
+} bn_mod;
+
+/* Conv2d [+ BatchNorm] [+ ReLU] as one convolution (see dc_module.fuse). The batch norm folds
+ * in only with fixed statistics and no gradient wanted: w'[o] = w[o]·scale[o],
+ * b'[o] = b[o]·scale[o] + shift[o] (dc_bn_scale_shift); the ReLU is applied as the convolution
+ * stores (dc_conv2d_opts.relu). */
+static dc_tensor *conv2d_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
+                              int n_next, int *used)
+{
+    conv2d_mod *c = (conv2d_mod *)m;
+    const bn_mod *bn = NULL;
+    int k = 0;
+    *used = 0;
+    if (c->o.relu)
+        return NULL; /* a ReLU of its own comes before anything that follows */
+    if (n_next > 0 && next[0]->forward == bn_forward) {
+        bn = (const bn_mod *)next[0];
+        dc_tensor *ins[] = {x, c->weight, c->bias, bn->weight, bn->bias};
+        if (dc_ctx_training(ctx) || !bn->running_mean || !bn->running_var ||
+            bn->running_mean->numel != c->weight->shape[0] || dc_needs_grad(ctx, 5, ins))
+            return NULL; /* batch statistics, or gradients through the fold: no fusion */
+        k = 1;
+    }
+    dc_conv2d_opts o = c->o;
+    o.relu = k < n_next && dc_module_is_relu(next[k]);
+    k += o.relu;
+    if (k == 0)
+        return NULL;
+    dc_tensor *w = c->weight, *b = c->bias;
+    if (bn) {
+        const int64_t O = w->shape[0], per = w->numel / O;
+        w = dc_empty(ctx, DC_F32, w->ndim, w->shape);
+        b = dc_empty(ctx, DC_F32, 1, DC_SHAPE(O));
+        float *scale = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(2 * O)), *shift = scale + O;
+        if (!w || !b || !scale)
+            return NULL;
+        dc_bn_scale_shift(O, bn->weight ? dc_f32(bn->weight) : NULL,
+                          bn->bias ? dc_f32(bn->bias) : NULL, dc_f32(bn->running_mean),
+                          dc_f32(bn->running_var), bn->eps, scale, shift);
+        for (int64_t i = 0; i < O; i++) {
+            for (int64_t j = 0; j < per; j++)
+                dc_f32(w)[i * per + j] = dc_f32(c->weight)[i * per + j] * scale[i];
+            dc_f32(b)[i] = (c->bias ? dc_f32(c->bias)[i] : 0.0f) * scale[i] + shift[i];
+        }
+    }
+    dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
+    *used = y ? k : 0;
+    return y;
+}
+
 /* Each output element is a dot product of C/groups·kh·kw weights with the input window. */
 static int64_t conv2d_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y)
 {
@@ -48,6 +106,7 @@ dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out,
         return NULL;
     c->o = opts;
     c->base.macs = conv2d_macs;
+    c->base.fuse = conv2d_fuse;
     const int64_t cin = in / opts.groups;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(c->weight = dc_model_add_param(m, key, DC_F32, 4, DC_SHAPE(out, cin, kh, kw), 0)))
@@ -128,14 +187,6 @@ dc_module *dc_adaptive_avg_pool2d_new(dc_model *m, const char *name, int64_t oh,
     }
     return p ? &p->base : NULL;
 }
-
-typedef struct bn_mod {
-    dc_module base;
-    float momentum, eps;
-    dc_tensor *weight, *bias;            /* [C] or NULL (affine = 0) */
-    dc_tensor *running_mean, *running_var; /* [C] buffers */
-    dc_tensor *num_batches_tracked;      /* int64 [] buffer */
-} bn_mod;
 
 /* Training mode (ctx flag): batch statistics, running statistics updated; eval: running ones. */
 static dc_tensor *bn_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)

@@ -97,6 +97,11 @@ static dc_tensor *act_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
     return dc_err_null(DC_ERR_ARG, "activation %s: unknown kind", m->name);
 }
 
+bool dc_module_is_relu(const dc_module *m)
+{
+    return m && m->forward == act_forward && ((const act *)m)->kind == DC_ACT_RELU;
+}
+
 static const char *act_type(dc_act k)
 {
     static const char *names[] = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax",

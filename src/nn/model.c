@@ -208,22 +208,68 @@ static dc_tensor *run_node(dc_ctx *ctx, const node *nd, dc_tensor *x, dc_tensor 
     return nd->mod->forward(ctx, nd->mod, xs[0]);
 }
 
-dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs)
+enum { MAX_FUSED = 2 }; /* modules one module may absorb (Conv2d: BatchNorm, ReLU) */
+
+/* Offer node i the run of nodes after it that only pass one output on to the next: each takes
+ * the previous node's output alone, and nothing else reads it (readers[j]: nodes reading
+ * output j, plus one for the model's output). Returns how many it absorbed (outs[i..i+k] all
+ * hold the fused output), or 0. */
+static int try_fuse(dc_ctx *ctx, dc_model *m, int i, dc_tensor *x, dc_tensor **outs,
+                    const int *readers)
+{
+    const node *nd = &m->mods[i];
+    dc_module *next[MAX_FUSED];
+    int k = 0, used = 0;
+    if (!nd->mod->fuse || nd->n_in != 1)
+        return 0;
+    while (k < MAX_FUSED && i + k + 1 < m->n_mods && readers[i + k] == 1 &&
+           m->mods[i + k + 1].n_in == 1 && m->mods[i + k + 1].in[0] == i + k) {
+        next[k] = m->mods[i + k + 1].mod;
+        k++;
+    }
+    if (k == 0)
+        return 0;
+    dc_tensor *in = nd->in[0] == DC_MODEL_INPUT ? x : outs[nd->in[0]];
+    dc_tensor *y = in ? nd->mod->fuse(ctx, nd->mod, in, next, k, &used) : NULL;
+    for (int j = 0; y && j <= used; j++)
+        outs[i + j] = y;
+    return y ? used : 0;
+}
+
+/* Every node in order; with fuse, a module may run the next ones with it (try_fuse). */
+static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse)
 {
     if (!m || !x)
         return NULL;
     if (m->n_mods == 0)
         return dc_err_null(DC_ERR_STATE, "dc_model_forward: the model has no layers");
+    int *readers = NULL;
+    if (fuse && (readers = dc_ctx_alloc(ctx, sizeof *readers * (size_t)m->n_mods))) {
+        memset(readers, 0, sizeof *readers * (size_t)m->n_mods);
+        readers[m->n_mods - 1] = 1;
+        for (int i = 0; i < m->n_mods; i++)
+            for (int k = 0; k < m->mods[i].n_in; k++)
+                if (m->mods[i].in[k] != DC_MODEL_INPUT)
+                    readers[m->mods[i].in[k]]++;
+    }
     for (int i = 0; i < m->n_mods; i++) {
         dc_ctx_set_scope(ctx, m->mods[i].mod->name);
-        outs[i] = run_node(ctx, &m->mods[i], x, outs);
+        const int used = readers ? try_fuse(ctx, m, i, x, outs, readers) : 0;
+        if (!used)
+            outs[i] = run_node(ctx, &m->mods[i], x, outs);
         dc_ctx_set_scope(ctx, NULL);
         if (!outs[i]) {
             dc_err_prefix("layer %s (%s): ", m->mods[i].mod->name, m->mods[i].mod->type);
             return NULL;
         }
+        i += used;
     }
     return outs[m->n_mods - 1];
+}
+
+dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs)
+{
+    return forward(ctx, m, x, outs, 0);
 }
 
 dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
@@ -231,7 +277,7 @@ dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
     if (!m || !x)
         return NULL;
     dc_tensor **outs = dc_ctx_alloc(ctx, (size_t)(m->n_mods ? m->n_mods : 1) * sizeof *outs);
-    return outs ? dc_model_forward_all(ctx, m, x, outs) : NULL;
+    return outs ? forward(ctx, m, x, outs, 1) : NULL;
 }
 
 int dc_model_find_module(const dc_model *m, const char *name)

@@ -30,12 +30,19 @@ static dc_status act_bwd(dc_ctx *ctx, dc_node *n)
     const int64_t len = x->numel;
     const float s = n->fa[0];
     float *dx;
+    if ((act_kind)n->ia[0] == ACT_RELU) { /* often the first to reach dx: store, no memset */
+        int fresh;
+        dx = dc_grad_fresh(ctx, x, &fresh);
+        if (dx)
+            dc_k_relu_bwd(len, dc_f32(y), y->grad, dx, fresh);
+        return dx || !(x->flags & DC_TF_REQUIRES_GRAD) ? DC_OK : DC_ERR_NOMEM;
+    }
     if (grad_of(ctx, x, &dx) != DC_OK)
         return DC_ERR_NOMEM;
     if (!dx)
         return DC_OK;
     switch ((act_kind)n->ia[0]) {
-    case ACT_RELU: dc_k_relu_bwd(len, dc_f32(y), y->grad, dx); break;
+    case ACT_RELU: break;
     case ACT_LEAKY: dc_k_leaky_relu_bwd(len, s, dc_f32(x), y->grad, dx); break;
     case ACT_SIGMOID: dc_k_sigmoid_bwd(len, dc_f32(y), y->grad, dx); break;
     case ACT_TANH: dc_k_tanh_bwd(len, dc_f32(y), y->grad, dx); break;

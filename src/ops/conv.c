@@ -96,6 +96,7 @@ typedef struct conv_saved {
     dc_k_direct_layout layout; /* forward by direct convolution (conv_direct.c), not GEMM */
     const float *wp;  /* layout: the packed weights and bias */
     float *xpad;      /* layout, dW wanted: every image padded, [N][xs] (no columns at all) */
+    int relu;         /* fused max(0, ·): backward masks dy by y > 0 first */
     int64_t xs;       /* layout: floats of one padded image */
 } conv_saved;
 
@@ -159,6 +160,7 @@ static bool conv_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *
     s->N = x->shape[0];
     s->O = O;
     s->G = G;
+    s->relu = o->relu != 0;
     s->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && o->pad_top == 0 &&
                 o->pad_bottom == 0 && o->pad_left == 0 && o->pad_right == 0;
     return true;
@@ -216,7 +218,7 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     const float *xn = x + n * g->C * g->H * g->W;
     float *yn = y + n * s->O * P;
     if (s->layout != DC_K_DIRECT_NONE) {
-        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col);
+        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, s->relu);
         return;
     }
     if (!s->direct)
@@ -225,10 +227,18 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     for (int64_t gi = 0; gi < s->G; gi++)
         dc_gemm(0, 0, Og, P, K, 1.0f, w + gi * Og * K, K, c + gi * K * P, P, 0.0f,
                 yn + gi * Og * P, P);
-    if (b)
-        for (int64_t o = 0; o < s->O; o++)
+    for (int64_t o = 0; o < s->O && (b || s->relu); o++) { /* bias and ReLU while in cache */
+        const float bo = b ? b[o] : 0.0f;
+        float *restrict yo = yn + o * P;
+        if (s->relu)
+            for (int64_t p = 0; p < P; p++) {
+                const float v = yo[p] + bo;
+                yo[p] = v < 0.0f ? 0.0f : v; /* NaN stays NaN, as dc_relu */
+            }
+        else
             for (int64_t p = 0; p < P; p++)
-                yn[o * P + p] += b[o];
+                yo[p] += bo;
+    }
 }
 
 /* Backward of image n: dwp (the partial or final dW, or NULL) += dy[n] · col_nᵀ, with beta 0
@@ -263,15 +273,29 @@ static void conv_bwd_image(const conv_saved *s, const float *x, const float *w, 
         dc_k_col2im_add(g, 1, col, dx + n * CHW);
 }
 
-/* db[o] += Σ_n Σ_p dy[n, o, p], in double, n then p in order. */
-static void bias_grad(const conv_saved *s, const float *dy, float *db)
+/* db[o] += Σ_n Σ_p dy[n, o, p], in double, n then p in order (db may be NULL). With the fused
+ * ReLU, first dym = dy ⊙ [y > 0] (the gradient before the ReLU), and the sum is over dym. */
+static void bias_grad(const conv_saved *s, const float *dy, const float *y, float *dym,
+                      float *db)
 {
     const int64_t P = s->g.Ho * s->g.Wo, O = s->O;
     DC_PAR_FOR(s->N * O * P > PAR_MIN, o, O, {
         double acc = 0;
-        for (int64_t n = 0; n < s->N; n++)
-            acc += dc_k_plane_sum_f64(dy + (n * O + o) * P, P);
-        db[o] += (float)acc;
+        for (int64_t n = 0; n < s->N; n++) {
+            const int64_t at = (n * O + o) * P;
+            if (dym) {
+                const float *restrict yp = y + at, *restrict dp = dy + at;
+                float *restrict mp = dym + at;
+                for (int64_t p = 0; p < P; p++) {
+                    const float d = dp[p]; /* loaded unconditionally: the select vectorises */
+                    mp[p] = yp[p] > 0.0f ? d : 0.0f;
+                }
+            }
+            if (db)
+                acc += dc_k_plane_sum_f64((dym ? dym : dy) + at, P);
+        }
+        if (db)
+            db[o] += (float)acc;
     });
 }
 
@@ -297,9 +321,10 @@ static void conv_bwd_group(const conv_saved *s, const float *x, const float *w, 
 }
 
 /* dx += dX by the direct kernels: the forward convolution of each image's dy with the turned
- * weights. 1 when done, 0 when this geometry has no direct path, -1 out of memory. */
+ * weights (dx = dX, written straight, when fresh). 1 when done, 0 when this geometry has no
+ * direct path, -1 out of memory. */
 static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, const float *dy,
-                          float *dx)
+                          float *dx, int fresh)
 {
     const dc_k_conv_geom *g = &s->g;
     dc_k_conv_geom gx;
@@ -320,9 +345,10 @@ static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, cons
     dc_k_conv_direct_pack(&gx, g->C, L, wr, NULL, wp);
     const double work = (double)s->N * (double)OP * (double)(g->C * g->kh * g->kw);
     DC_PAR_FOR_NT(work > PAR_MIN, nt, n, s->N, {
-        float *xp = sc + thread_id(nt) * per, *out = xp + (per - CHW), *d = dx + n * CHW;
-        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp);
-        for (int64_t i = 0; i < CHW; i++)
+        float *xp = sc + thread_id(nt) * per, *d = dx + n * CHW;
+        float *out = fresh ? d : xp + (per - CHW);
+        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, 0);
+        for (int64_t i = 0; i < CHW && !fresh; i++)
             d[i] += out[i];
     });
     return 1;
@@ -332,13 +358,18 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
 {
     const conv_saved *s = nd->saved;
     dc_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    float *dx = dc_grad(ctx, x), *dw = dc_grad(ctx, w), *db = dc_grad(ctx, b);
+    int fresh; /* dx not written yet: the direct dX stores instead of adding */
+    float *dx = dc_grad_fresh(ctx, x, &fresh), *dw = dc_grad(ctx, w), *db = dc_grad(ctx, b);
     if ((!dx && (x->flags & DC_TF_REQUIRES_GRAD)) || (!dw && (w->flags & DC_TF_REQUIRES_GRAD)) ||
         (!db && b && (b->flags & DC_TF_REQUIRES_GRAD)))
         return DC_ERR_NOMEM;
     const float *dy = nd->out->grad;
-    if (db)
-        bias_grad(s, dy, db);
+    float *dym = s->relu ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)nd->out->numel) : NULL;
+    if (s->relu && !dym)
+        return DC_ERR_NOMEM;
+    if (db || dym)
+        bias_grad(s, dy, dc_f32(nd->out), dym, db);
+    dy = dym ? dym : dy;
     if (s->layout && dw && s->xpad && s->N > 0) { /* direct dW from the padded images */
         const dc_k_conv_geom *g = &s->g;
         const double work = (double)s->N * (double)s->O * (double)col_floats(s);
@@ -348,12 +379,14 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
         dw = NULL;
     }
     if (s->layout && dx && s->N > 0) {
-        const int r = conv_dx_direct(ctx, s, dc_f32(w), dy, dx);
+        const int r = conv_dx_direct(ctx, s, dc_f32(w), dy, dx, fresh);
         if (r < 0)
             return DC_ERR_NOMEM;
         if (r > 0)
             dx = NULL;
     }
+    if (dx && fresh) /* the column path adds */
+        memset(dx, 0, sizeof(float) * (size_t)x->numel);
     if ((!dx && !dw) || s->N == 0)
         return DC_OK; /* what is left goes by columns and GEMM */
     const int64_t ng = n_groups(s, w->numel), kp = col_floats(s);
@@ -400,8 +433,8 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                     ? dc_k_conv_direct_layout(&s->g, s->O) : DC_K_DIRECT_NONE;
     /* only dW reads the columns again: keep them when it will be computed and they fit; the
      * direct path keeps the padded images instead (backward's direct dW reads them) */
-    const int want_dw = dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b}) &&
-                        (w->flags & DC_TF_REQUIRES_GRAD);
+    const int recorded = dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b});
+    const int want_dw = recorded && (w->flags & DC_TF_REQUIRES_GRAD);
     s->xs = s->layout ? (int64_t)dc_k_conv_direct_xfloats(&s->g) : 0;
     s->keep = !s->direct && !s->layout && want_dw && s->N * kp <= KEEP_COLS;
     /* direct dW reads every image for each block of weights: it wins over columns + GEMM
@@ -421,8 +454,19 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
     if (!s->direct && !s->keep && !s->xpad)
         scratch = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(nt * per_thread));
     if (s->layout) {
-        wp = dc_ctx_alloc(ctx, sizeof(float) * dc_k_conv_direct_wfloats(&s->g, s->O, s->layout));
-        if (wp)
+        /* inference keeps the packed weights in ctx while they stay the same (batch 1 spent 8%
+         * of its time packing); training changes them every step */
+        const size_t nwp = dc_k_conv_direct_wfloats(&s->g, s->O, s->layout);
+        const uint64_t key = (uint64_t)s->layout << 56 ^ (uint64_t)s->O << 32 ^
+                             (uint64_t)s->g.kh << 16 ^ (uint64_t)s->g.kw;
+        int hit = 0;
+        wp = recorded ? NULL
+                      : dc_ctx_prepared(ctx, key, dc_f32(w), (size_t)w->numel,
+                                        b ? dc_f32(b) : NULL, b ? (size_t)b->numel : 0, nwp,
+                                        &hit);
+        if (!wp)
+            wp = dc_ctx_alloc(ctx, sizeof(float) * nwp);
+        if (wp && !hit)
             dc_k_conv_direct_pack(&s->g, s->O, s->layout, dc_f32(w), b ? dc_f32(b) : NULL, wp);
         s->wp = wp;
     }

@@ -172,6 +172,16 @@ static bool bn_batch_stats(dc_ctx *ctx, const dc_tensor *x, bn_saved *s, dc_tens
     return true;
 }
 
+void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const float *mean,
+                       const float *var, float eps, float *scale, float *shift)
+{
+    for (int64_t c = 0; c < C; c++) {
+        const float invstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+        scale[c] = (weight ? weight[c] : 1.0f) * invstd;
+        shift[c] = (bias ? bias[c] : 0.0f) - mean[c] * scale[c];
+    }
+}
+
 dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
                          dc_tensor *running_mean, dc_tensor *running_var,
                          dc_tensor *num_batches_tracked, float momentum, float eps)
@@ -205,15 +215,17 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
         if (!bn_batch_stats(ctx, x, s, running_mean, running_var, num_batches_tracked, momentum,
                             eps))
             return NULL;
+        for (int64_t c = 0; c < C; c++) {
+            scale[c] = (weight ? dc_f32(weight)[c] : 1.0f) * s->invstd[c];
+            shift[c] = (bias ? dc_f32(bias)[c] : 0.0f) - s->mean[c] * scale[c];
+        }
     } else {
+        dc_bn_scale_shift(C, weight ? dc_f32(weight) : NULL, bias ? dc_f32(bias) : NULL,
+                          dc_f32(running_mean), dc_f32(running_var), eps, scale, shift);
         for (int64_t c = 0; c < C; c++) {
             s->mean[c] = dc_f32(running_mean)[c];
             s->invstd[c] = (float)(1.0 / sqrt((double)dc_f32(running_var)[c] + (double)eps));
         }
-    }
-    for (int64_t c = 0; c < C; c++) {
-        scale[c] = (weight ? dc_f32(weight)[c] : 1.0f) * s->invstd[c];
-        shift[c] = (bias ? dc_f32(bias)[c] : 0.0f) - s->mean[c] * scale[c];
     }
     dc_k_bn_apply(s->N, C, s->L, dc_f32(x), scale, shift, dc_f32(y));
     dc_node *n = dc_record(ctx, "batch_norm", bn_bwd, y, 3, (dc_tensor *[]){x, weight, bias});

@@ -73,10 +73,11 @@ static dc_status max_pool_bwd(dc_ctx *ctx, dc_node *n) /* dx[argmax] += dy */
 {
     dc_tensor *x = n->in[0];
     const pool_saved *s = n->saved;
-    float *dx = dc_grad(ctx, x);
+    int fresh;
+    float *dx = dc_grad_fresh(ctx, x, &fresh);
     if (!dx)
         return (x->flags & DC_TF_REQUIRES_GRAD) ? DC_ERR_NOMEM : DC_OK;
-    dc_k_max_pool_bwd(&s->g, x->shape[0] * x->shape[1], n->out->grad, s->idx, dx);
+    dc_k_max_pool_bwd(&s->g, x->shape[0] * x->shape[1], n->out->grad, fresh, s->idx, dx);
     return DC_OK;
 }
 
