@@ -305,6 +305,11 @@ int64_t dc_conv_out_size(int64_t in, int k, int stride, int dilation, int before
  */
 dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                      const dc_conv2d_opts *o);
+/* The same plus a residual: y = conv2d(x, w, b) + res, then max(0, ·) when o->relu; res has
+ * the output's shape [N, O, Ho, Wo]. A ResNet block's last convolution, its skip connection and
+ * the ReLU after them in one pass. Backward adds the (masked) dy into dres as well. */
+dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
+                         const dc_conv2d_opts *o);
 
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
@@ -613,15 +618,16 @@ struct dc_module {
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
     /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
     void (*carry)(dc_module *m, int mode);
-    /* Optional: run this module and up to n_next modules after it (next[k] reads only the
-     * output of the one before it, which nothing else reads) as one op. Returns the output of
-     * the last module absorbed and sets *used to how many of next[] it absorbed; returns NULL
-     * with *used = 0 to decline (the modules then run one by one). dc_model_forward asks;
-     * dc_model_forward_all, which shows every layer's output, never does. Conv2d absorbs a
-     * ReLU (training and inference) and, in inference without gradients, a BatchNorm folded
-     * into its weights, then a ReLU. */
+    /* Optional: run this module and up to n_next modules after it as one op. next[k] reads
+     * the output of the one before it, which nothing else reads, and at most one other tensor,
+     * side[k] (NULL for none: an Add's skip connection). Returns the output of the last module
+     * absorbed and sets *used to how many of next[] it absorbed; returns NULL with *used = 0 to
+     * decline (the modules then run one by one). dc_model_forward asks; dc_model_forward_all,
+     * which shows every layer's output, never does. Conv2d absorbs, in this order: a BatchNorm
+     * folded into its weights (inference without gradients only), an Add of a tensor of its
+     * output's shape, a ReLU. */
     dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
-                       int n_next, int *used);
+                       dc_tensor *const *side, int n_next, int *used);
 };
 #define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
 #define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */

@@ -65,9 +65,9 @@ static void reference(const dgeom *d, int Ho, int Wo, const float *x, const floa
             }
 }
 
-/* Run one case through layout L (with the fused ReLU when relu); 1 if every output is within
- * float rounding of the reference. */
-static int check_case(const dgeom *d, dc_k_direct_layout L, int relu, const char *what)
+/* Run one case through layout L (mode bit 0: the fused ReLU; bit 1: a residual added before
+ * it); 1 if every output is within float rounding of the reference. */
+static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char *what)
 {
     dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
                         .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
@@ -80,8 +80,10 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int relu, const char
     float *wp = malloc(sizeof(float) * dc_k_conv_direct_wfloats(&g, d->O, L));
     float *xp = malloc(sizeof(float) * dc_k_conv_direct_xfloats(&g));
     double *want = malloc(sizeof(double) * (size_t)ny);
+    float *res = mode & 2 ? malloc(sizeof(float) * (size_t)ny) : NULL;
+    const int relu = mode & 1;
     int ok = 0;
-    if (x && w && b && y && wp && xp && want) {
+    if (x && w && b && y && wp && xp && want && (res || !(mode & 2))) {
         dc_rng r;
         dc_rng_seed(&r, (uint64_t)(d->C * 131 + d->O), 0);
         for (int64_t i = 0; i < nx; i++) x[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
@@ -89,10 +91,14 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int relu, const char
         for (int i = 0; i < d->O; i++) b[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
         for (int64_t i = 0; i < ny; i++) y[i] = NAN; /* every output must be written */
         reference(d, (int)g.Ho, (int)g.Wo, x, w, b, want);
+        for (int64_t i = 0; i < ny && res; i++) {
+            res[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
+            want[i] += res[i];
+        }
         for (int64_t i = 0; i < ny && relu; i++)
             want[i] = want[i] < 0 ? 0 : want[i];
         dc_k_conv_direct_pack(&g, d->O, L, w, b, wp);
-        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, relu);
+        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, res, relu);
         double worst = 0;
         int64_t at = 0;
         const double tol = 1e-6 * (d->C * d->kh * d->kw + 1);
@@ -103,11 +109,11 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int relu, const char
         ok = worst <= tol;
         CHECK(ok, "%s, %s%s, C=%d %dx%d O=%d k=%dx%d pad %d,%d,%d,%d: worst error %g at %lld "
               "(got %g, want %g; tolerance %g)", what, L == DC_K_DIRECT_ROWS ? "rows" : "chans",
-              relu ? " + relu" : "",
+              mode == 3 ? " + residual + relu" : mode == 2 ? " + residual" : relu ? " + relu" : "",
               d->C, d->H, d->W, d->O, d->kh, d->kw, d->pt, d->pb, d->pl, d->pr, worst,
               (long long)at, (double)y[at], want[at], tol);
     }
-    free(x), free(w), free(b), free(y), free(wp), free(xp), free(want);
+    free(x), free(w), free(b), free(y), free(wp), free(xp), free(want), free(res);
     return ok;
 }
 
@@ -115,9 +121,9 @@ TEST(conv_direct_portable_kernels_match_a_plain_convolution)
 {
     dc_k_conv_direct_force_generic(1);
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-        for (int relu = 0; relu < 2; relu++) {
-            check_case(&CASES[i], DC_K_DIRECT_ROWS, relu, "portable");
-            check_case(&CASES[i], DC_K_DIRECT_CHANS, relu, "portable");
+        for (int mode = 0; mode < 4; mode++) {
+            check_case(&CASES[i], DC_K_DIRECT_ROWS, mode, "portable");
+            check_case(&CASES[i], DC_K_DIRECT_CHANS, mode, "portable");
         }
     dc_k_conv_direct_force_generic(0);
 }
@@ -136,9 +142,9 @@ TEST(conv_direct_vector_kernels_match_a_plain_convolution)
     }
     CHECK(L == DC_K_DIRECT_ROWS, "LeNet-5's C1 should go by rows, got layout %d", (int)L);
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-        for (int relu = 0; relu < 2; relu++) {
-            check_case(&CASES[i], DC_K_DIRECT_ROWS, relu, "AVX-512");
-            check_case(&CASES[i], DC_K_DIRECT_CHANS, relu, "AVX-512");
+        for (int mode = 0; mode < 4; mode++) {
+            check_case(&CASES[i], DC_K_DIRECT_ROWS, mode, "AVX-512");
+            check_case(&CASES[i], DC_K_DIRECT_CHANS, mode, "AVX-512");
         }
 }
 
@@ -235,7 +241,7 @@ static void check_backward(const dgeom *d, const char *what)
         if (wp && sc) {
             dc_k_conv_direct_rotate(&g, d->O, w, wr);
             dc_k_conv_direct_pack(&gx, d->C, LL, wr, NULL, wp);
-            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, 0);
+            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, NULL, 0);
             CHECK_ALLCLOSE_D(what, k ? "dX (channels)" : "dX (rows)", dx, want_dx, nx,
                              1e-6 * (double)(d->O * d->kh * d->kw + 1) * 4);
         }

@@ -35,29 +35,34 @@ typedef struct conv_cfg {
     int64_t N, C, H, W, O;
     int kh, kw, bias;
     dc_conv2d_opts o; /* stride_h, stride_w, pad t/b/l/r, dilation_h, dilation_w, groups, relu */
+    int res;          /* dc_conv2d_add: a residual input of the output's shape */
 } conv_cfg;
 
 static const conv_cfg conv_cfgs[] = {
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 0 plain */
-    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 1 stride 2 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}}, /* 2 padding 1 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 1, 2, 1, 1, 1, 1, 0}}, /* 3 padding t0 b1 l2 r1 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 2, 2, 1, 0}}, /* 4 dilation 2 */
-    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 2, 0}}, /* 5 groups 2 */
-    {2, 4, 7, 6, 4, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 4, 0}}, /* 6 depthwise */
-    {2, 4, 7, 6, 6, 3, 3, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}}, /* 7 no bias */
-    {2, 4, 7, 6, 6, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 8 1x1 */
-    {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}}, /* 9 1x1 stride 2 */
-    {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2, 0}}, /* 10 everything at once */
-    {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2, 0}}, /* 11 1x1 groups 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}, 0}, /* 0 plain */
+    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}, 0}, /* 1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 0}, /* 2 padding 1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 1, 2, 1, 1, 1, 1, 0}, 0}, /* 3 padding t0 b1 l2 r1 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 0, 0, 0, 0, 2, 2, 1, 0}, 0}, /* 4 dilation 2 */
+    {2, 4, 7, 6, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 2, 0}, 0}, /* 5 groups 2 */
+    {2, 4, 7, 6, 4, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 4, 0}, 0}, /* 6 depthwise */
+    {2, 4, 7, 6, 6, 3, 3, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 0}, /* 7 no bias */
+    {2, 4, 7, 6, 6, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}, 0}, /* 8 1x1 */
+    {2, 4, 7, 6, 6, 1, 1, 1, {2, 2, 0, 0, 0, 0, 1, 1, 1, 0}, 0}, /* 9 1x1 stride 2 */
+    {2, 4, 7, 6, 6, 3, 2, 1, {2, 1, 2, 0, 1, 0, 2, 1, 2, 0}, 0}, /* 10 everything at once */
+    {2, 4, 7, 6, 8, 1, 1, 1, {1, 1, 0, 0, 0, 0, 1, 1, 2, 0}, 0}, /* 11 1x1 groups 2 */
     /* shapes that take the direct kernels (conv_direct.c) where the CPU has them */
-    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}},  /* 12 rows layout */
-    {2, 3, 5, 5, 16, 3, 3, 1, {1, 1, 1, 0, 2, 1, 1, 1, 1, 0}},  /* 13 channels layout, asym pad */
-    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}},  /* 14 LeNet-5's C3, smaller */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 0},  /* 12 rows layout */
+    {2, 3, 5, 5, 16, 3, 3, 1, {1, 1, 1, 0, 2, 1, 1, 1, 1, 0}, 0},  /* 13 channels layout, asym pad */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 0}, 0},  /* 14 LeNet-5's C3, smaller */
     /* ReLU fused into the convolution (bias moved off the kink: conv_setup) */
-    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},  /* 15 rows layout */
-    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 1}},  /* 16 channels layout */
-    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 1, 1, 1, 1, 1, 1, 1, 1}},   /* 17 stride 2: columns + GEMM */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0},  /* 15 rows layout */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 0},  /* 16 channels layout */
+    {2, 4, 7, 6, 6, 3, 3, 1, {2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, 0},   /* 17 stride 2: columns + GEMM */
+    /* a residual added before the (fused) ReLU: dc_conv2d_add */
+    {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 1},  /* 18 rows layout, relu */
+    {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 1},  /* 19 channels layout, relu */
+    {2, 4, 7, 6, 6, 3, 3, 0, {2, 2, 1, 1, 1, 1, 1, 1, 1, 0}, 1},   /* 20 columns, no relu/bias */
 };
 
 static int cmp_float(const void *a, const void *b)
@@ -79,7 +84,7 @@ static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
     int ok = 0;
     if (ctx) {
         dc_ctx_set_grad(ctx, 0);
-        dc_tensor *z = dc_conv2d(ctx, ins[0], ins[1], NULL, &o);
+        dc_tensor *z = dc_conv2d_add(ctx, ins[0], ins[1], NULL, c->res ? ins[3] : NULL, &o);
         const int64_t P = z ? z->shape[2] * z->shape[3] : 0, n = c->N * P;
         float *v = z ? malloc(sizeof *v * (size_t)n) : NULL;
         ok = v != NULL;
@@ -107,14 +112,23 @@ static int conv_setup(const conv_cfg *c, dc_rng *r, dc_tensor **ins)
 {
     ins[0] = gc_param(r, 4, DC_SHAPE(c->N, c->C, c->H, c->W), -1, 1);
     ins[1] = gc_param(r, 4, DC_SHAPE(c->O, c->C / c->o.groups, c->kh, c->kw), -0.5f, 0.5f);
-    ins[2] = c->bias ? gc_param(r, 1, DC_SHAPE(c->O), -0.5f, 0.5f) : NULL;
-    const int n = all_made(ins, c->bias ? 3 : 2);
+    ins[2] = c->bias || c->res ? gc_param(r, 1, DC_SHAPE(c->O), -0.5f, 0.5f) : NULL;
+    if (c->res) { /* [N, O, Ho, Wo] */
+        const int64_t Ho = dc_conv_out_size(c->H, c->kh, c->o.stride_h, c->o.dilation_h,
+                                            c->o.pad_top, c->o.pad_bottom);
+        const int64_t Wo = dc_conv_out_size(c->W, c->kw, c->o.stride_w, c->o.dilation_w,
+                                            c->o.pad_left, c->o.pad_right);
+        ins[3] = gc_param(r, 4, DC_SHAPE(c->N, c->O, Ho, Wo), -1, 1);
+    }
+    const int n = all_made(ins, c->res ? 4 : c->bias ? 3 : 2);
     return n > 0 && c->o.relu && !conv_relu_off_kink(c, ins) ? -1 : n;
 }
 
 static dc_tensor *conv_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 {
     const conv_cfg *c = st;
+    if (c->res)
+        return dc_conv2d_add(ctx, ins[0], ins[1], c->bias ? ins[2] : NULL, ins[3], &c->o);
     return dc_conv2d(ctx, ins[0], ins[1], c->bias ? ins[2] : NULL, &c->o);
 }
 
@@ -122,6 +136,7 @@ CFG_SETUP(conv, 0) CFG_SETUP(conv, 1) CFG_SETUP(conv, 2) CFG_SETUP(conv, 3) CFG_
 CFG_SETUP(conv, 5) CFG_SETUP(conv, 6) CFG_SETUP(conv, 7) CFG_SETUP(conv, 8) CFG_SETUP(conv, 9)
 CFG_SETUP(conv, 10) CFG_SETUP(conv, 11) CFG_SETUP(conv, 12) CFG_SETUP(conv, 13)
 CFG_SETUP(conv, 14) CFG_SETUP(conv, 15) CFG_SETUP(conv, 16) CFG_SETUP(conv, 17)
+CFG_SETUP(conv, 18) CFG_SETUP(conv, 19) CFG_SETUP(conv, 20)
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
@@ -334,6 +349,9 @@ static const gc_case cases[] = {
     CONV(15, "fused relu, direct rows"),
     CONV(16, "fused relu, direct channels 5x5"),
     CONV(17, "fused relu, stride 2 (columns)"),
+    CONV(18, "+ residual, relu, direct rows"),
+    CONV(19, "+ residual, relu, direct channels 5x5"),
+    CONV(20, "+ residual, stride 2 (columns)"),
     POOL(0, "max_pool2d k2 s2"),
     POOL(1, "max_pool2d k3 s2 p1"),
     POOL(2, "max_pool2d k2 s2 ceil"),

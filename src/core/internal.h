@@ -107,6 +107,8 @@ bool dc_shape_numel(int ndim, const int64_t *shape, int64_t *out);
 void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forward_fn fwd);
 /* True for a ReLU activation module (dc_act_new with DC_ACT_RELU). */
 bool dc_module_is_relu(const dc_module *m);
+/* True for an Add module (dc_add_new). */
+bool dc_module_is_add(const dc_module *m);
 /* Batch norm with fixed statistics as y = x·scale + shift per channel: scale = γ/√(var + eps),
  * shift = β - mean·scale (γ = 1, β = 0 when NULL), exactly as dc_batch_norm's eval mode. */
 void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const float *mean,

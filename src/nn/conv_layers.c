@@ -31,12 +31,26 @@ typedef struct bn_mod {
     dc_tensor *num_batches_tracked;      /* int64 [] buffer */
 } bn_mod;
 
-/* Conv2d [+ BatchNorm] [+ ReLU] as one convolution (see dc_module.fuse). The batch norm folds
- * in only with fixed statistics and no gradient wanted: w'[o] = w[o]·scale[o],
- * b'[o] = b[o]·scale[o] + shift[o] (dc_bn_scale_shift); the ReLU is applied as the convolution
- * stores (dc_conv2d_opts.relu). */
+/* Whether t has the shape of c's output for input x (an Add without broadcasting). */
+static bool is_output_shape(const conv2d_mod *c, const dc_tensor *x, const dc_tensor *t)
+{
+    const dc_conv2d_opts *o = &c->o;
+    const dc_tensor *w = c->weight;
+    return t && t->ndim == 4 && x->ndim == 4 && t->shape[0] == x->shape[0] &&
+           t->shape[1] == w->shape[0] &&
+           t->shape[2] == dc_conv_out_size(x->shape[2], (int)w->shape[2], o->stride_h,
+                                           o->dilation_h, o->pad_top, o->pad_bottom) &&
+           t->shape[3] == dc_conv_out_size(x->shape[3], (int)w->shape[3], o->stride_w,
+                                           o->dilation_w, o->pad_left, o->pad_right);
+}
+
+/* Conv2d [+ BatchNorm] [+ Add] [+ ReLU] as one convolution (see dc_module.fuse). The batch
+ * norm folds in only with fixed statistics and no gradient wanted: w'[o] = w[o]·scale[o],
+ * b'[o] = b[o]·scale[o] + shift[o] (dc_bn_scale_shift); the Add's other operand must have the
+ * output's shape (a ResNet block's skip connection: dc_conv2d_add); the ReLU is applied as the
+ * convolution stores (dc_conv2d_opts.relu). */
 static dc_tensor *conv2d_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
-                              int n_next, int *used)
+                              dc_tensor *const *side, int n_next, int *used)
 {
     conv2d_mod *c = (conv2d_mod *)m;
     const bn_mod *bn = NULL;
@@ -52,6 +66,9 @@ static dc_tensor *conv2d_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module
             return NULL; /* batch statistics, or gradients through the fold: no fusion */
         k = 1;
     }
+    dc_tensor *res = NULL;
+    if (k < n_next && dc_module_is_add(next[k]) && is_output_shape(c, x, side[k]))
+        res = side[k++];
     dc_conv2d_opts o = c->o;
     o.relu = k < n_next && dc_module_is_relu(next[k]);
     k += o.relu;
@@ -74,7 +91,7 @@ static dc_tensor *conv2d_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module
             dc_f32(b)[i] = (c->bias ? dc_f32(c->bias)[i] : 0.0f) * scale[i] + shift[i];
         }
     }
-    dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
+    dc_tensor *y = dc_conv2d_add(ctx, x, w, b, res, &o);
     *used = y ? k : 0;
     return y;
 }

@@ -151,6 +151,8 @@ static dc_tensor *join_forward_one(dc_ctx *ctx, dc_module *m, dc_tensor *x)
     return m->forward_n(ctx, m, &x, 1);
 }
 
+bool dc_module_is_add(const dc_module *m) { return m && m->forward_n == add_forward_n; }
+
 dc_module *dc_add_new(dc_model *m, const char *name)
 {
     (void)m;

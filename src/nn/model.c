@@ -208,29 +208,40 @@ static dc_tensor *run_node(dc_ctx *ctx, const node *nd, dc_tensor *x, dc_tensor 
     return nd->mod->forward(ctx, nd->mod, xs[0]);
 }
 
-enum { MAX_FUSED = 2 }; /* modules one module may absorb (Conv2d: BatchNorm, ReLU) */
+enum { MAX_FUSED = 3 }; /* modules one module may absorb (Conv2d: BatchNorm, Add, ReLU) */
 
-/* Offer node i the run of nodes after it that only pass one output on to the next: each takes
- * the previous node's output alone, and nothing else reads it (readers[j]: nodes reading
- * output j, plus one for the model's output). Returns how many it absorbed (outs[i..i+k] all
- * hold the fused output), or 0. */
+static dc_tensor *node_input(const node *nd, int k, dc_tensor *x, dc_tensor **outs)
+{
+    return nd->in[k] == DC_MODEL_INPUT ? x : outs[nd->in[k]];
+}
+
+/* Offer node i the run of nodes after it that pass one output on to the next: each reads the
+ * previous node's output, which nothing else reads (readers[j]: nodes reading output j, plus
+ * one for the model's output), and at most one earlier output besides (side[k]). Returns how
+ * many it absorbed (outs[i..i+k] all hold the fused output), or 0. */
 static int try_fuse(dc_ctx *ctx, dc_model *m, int i, dc_tensor *x, dc_tensor **outs,
                     const int *readers)
 {
     const node *nd = &m->mods[i];
     dc_module *next[MAX_FUSED];
+    dc_tensor *side[MAX_FUSED];
     int k = 0, used = 0;
     if (!nd->mod->fuse || nd->n_in != 1)
         return 0;
-    while (k < MAX_FUSED && i + k + 1 < m->n_mods && readers[i + k] == 1 &&
-           m->mods[i + k + 1].n_in == 1 && m->mods[i + k + 1].in[0] == i + k) {
-        next[k] = m->mods[i + k + 1].mod;
-        k++;
+    while (k < MAX_FUSED && i + k + 1 < m->n_mods && readers[i + k] == 1) {
+        const node *nx = &m->mods[i + k + 1];
+        const int at = nx->in[0] == i + k ? 0 : 1; /* which input is the chain */
+        if (nx->in[at] != i + k || nx->n_in > 2 || (nx->n_in == 2 && nx->in[1 - at] == i + k))
+            break;
+        side[k] = nx->n_in == 2 ? node_input(nx, 1 - at, x, outs) : NULL;
+        if (nx->n_in == 2 && !side[k])
+            break;
+        next[k++] = nx->mod;
     }
     if (k == 0)
         return 0;
-    dc_tensor *in = nd->in[0] == DC_MODEL_INPUT ? x : outs[nd->in[0]];
-    dc_tensor *y = in ? nd->mod->fuse(ctx, nd->mod, in, next, k, &used) : NULL;
+    dc_tensor *in = node_input(nd, 0, x, outs);
+    dc_tensor *y = in ? nd->mod->fuse(ctx, nd->mod, in, next, side, k, &used) : NULL;
     for (int j = 0; y && j <= used; j++)
         outs[i + j] = y;
     return y ? used : 0;

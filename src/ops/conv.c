@@ -25,6 +25,7 @@
  */
 #include "core/internal.h"
 #include "kernels/conv_k.h"
+#include "kernels/eltwise_k.h"
 #include "kernels/par.h"
 
 #include <stdlib.h>
@@ -97,6 +98,7 @@ typedef struct conv_saved {
     const float *wp;  /* layout: the packed weights and bias */
     float *xpad;      /* layout, dW wanted: every image padded, [N][xs] (no columns at all) */
     int relu;         /* fused max(0, ·): backward masks dy by y > 0 first */
+    const float *res; /* forward: the residual added before the ReLU [N, O, Ho, Wo], or NULL */
     int64_t xs;       /* layout: floats of one padded image */
 } conv_saved;
 
@@ -208,8 +210,8 @@ static int64_t col_floats(const conv_saved *s)
     return s->g.C * s->g.kh * s->g.kw * s->g.Ho * s->g.Wo;
 }
 
-/* y[n] = W · im2col(x[n]) + b. col: scratch [G·K, P] for this image (unused when direct), or
- * the padded image for the direct layout. */
+/* y[n] = W · im2col(x[n]) + b (+ res[n]), then the ReLU if fused. col: scratch [G·K, P] for this
+ * image (unused when direct), or the padded image for the direct layout. */
 static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, const float *b,
                            float *y, int64_t n, float *col)
 {
@@ -217,8 +219,9 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     const int64_t P = g->Ho * g->Wo, Og = s->O / s->G, K = g->C / s->G * g->kh * g->kw;
     const float *xn = x + n * g->C * g->H * g->W;
     float *yn = y + n * s->O * P;
+    const float *rn = s->res ? s->res + n * s->O * P : NULL;
     if (s->layout != DC_K_DIRECT_NONE) {
-        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, s->relu);
+        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, rn, s->relu);
         return;
     }
     if (!s->direct)
@@ -227,17 +230,14 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     for (int64_t gi = 0; gi < s->G; gi++)
         dc_gemm(0, 0, Og, P, K, 1.0f, w + gi * Og * K, K, c + gi * K * P, P, 0.0f,
                 yn + gi * Og * P, P);
-    for (int64_t o = 0; o < s->O && (b || s->relu); o++) { /* bias and ReLU while in cache */
+    for (int64_t o = 0; o < s->O && (b || rn || s->relu); o++) { /* while in cache */
         const float bo = b ? b[o] : 0.0f;
         float *restrict yo = yn + o * P;
-        if (s->relu)
-            for (int64_t p = 0; p < P; p++) {
-                const float v = yo[p] + bo;
-                yo[p] = v < 0.0f ? 0.0f : v; /* NaN stays NaN, as dc_relu */
-            }
-        else
-            for (int64_t p = 0; p < P; p++)
-                yo[p] += bo;
+        const float *restrict ro = rn ? rn + o * P : NULL;
+        for (int64_t p = 0; p < P; p++) { /* (conv + b) + res, as the direct kernels */
+            const float v = ro ? yo[p] + bo + ro[p] : yo[p] + bo;
+            yo[p] = s->relu && v < 0.0f ? 0.0f : v; /* NaN stays NaN, as dc_relu */
+        }
     }
 }
 
@@ -347,7 +347,7 @@ static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, cons
     DC_PAR_FOR_NT(work > PAR_MIN, nt, n, s->N, {
         float *xp = sc + thread_id(nt) * per, *d = dx + n * CHW;
         float *out = fresh ? d : xp + (per - CHW);
-        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, 0);
+        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, NULL, 0);
         for (int64_t i = 0; i < CHW && !fresh; i++)
             d[i] += out[i];
     });
@@ -357,11 +357,9 @@ static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, cons
 static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
 {
     const conv_saved *s = nd->saved;
-    dc_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2];
-    int fresh; /* dx not written yet: the direct dX stores instead of adding */
-    float *dx = dc_grad_fresh(ctx, x, &fresh), *dw = dc_grad(ctx, w), *db = dc_grad(ctx, b);
-    if ((!dx && (x->flags & DC_TF_REQUIRES_GRAD)) || (!dw && (w->flags & DC_TF_REQUIRES_GRAD)) ||
-        (!db && b && (b->flags & DC_TF_REQUIRES_GRAD)))
+    dc_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *res = nd->in[3];
+    float *dw = dc_grad(ctx, w), *db = dc_grad(ctx, b);
+    if ((!dw && (w->flags & DC_TF_REQUIRES_GRAD)) || (!db && b && (b->flags & DC_TF_REQUIRES_GRAD)))
         return DC_ERR_NOMEM;
     const float *dy = nd->out->grad;
     float *dym = s->relu ? dc_ctx_alloc(ctx, sizeof(float) * (size_t)nd->out->numel) : NULL;
@@ -370,6 +368,19 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
     if (db || dym)
         bias_grad(s, dy, dc_f32(nd->out), dym, db);
     dy = dym ? dym : dy;
+    /* the residual takes dy (after the ReLU's mask) as it is; before dx is asked for, so that a
+     * residual that is also the input (x + conv(x)) finds dx already written, and adds */
+    int fresh;
+    float *dres = dc_grad_fresh(ctx, res, &fresh);
+    if (!dres && res && (res->flags & DC_TF_REQUIRES_GRAD))
+        return DC_ERR_NOMEM;
+    if (dres && fresh)
+        memcpy(dres, dy, sizeof(float) * (size_t)res->numel);
+    else if (dres)
+        dc_k_acc(res->numel, dy, dres);
+    float *dx = dc_grad_fresh(ctx, x, &fresh); /* fresh: the direct dX stores, not adds */
+    if (!dx && (x->flags & DC_TF_REQUIRES_GRAD))
+        return DC_ERR_NOMEM;
     if (s->layout && dw && s->xpad && s->N > 0) { /* direct dW from the padded images */
         const dc_k_conv_geom *g = &s->g;
         const double work = (double)s->N * (double)s->O * (double)col_floats(s);
@@ -418,12 +429,28 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
 dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                      const dc_conv2d_opts *o)
 {
+    return x && w ? dc_conv2d_add(ctx, x, w, b, NULL, o) : NULL;
+}
+
+dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
+                         const dc_conv2d_opts *o)
+{
     if (!x || !w)
         return NULL;
     const dc_conv2d_opts def = dc_conv2d_defaults();
     conv_saved *s = dc_ctx_alloc(ctx, sizeof *s);
     if (!s || !conv_check(x, w, b, o ? o : &def, s))
         return NULL;
+    if (res && (!dc_check_f32("conv2d", res, "residual") || res->ndim != 4 ||
+                res->shape[0] != s->N || res->shape[1] != s->O || res->shape[2] != s->g.Ho ||
+                res->shape[3] != s->g.Wo)) {
+        char sr[96];
+        return dc_err_null(DC_ERR_SHAPE, "conv2d: the residual must have the output's shape "
+                           "[%lld, %lld, %lld, %lld], got %s", (long long)s->N, (long long)s->O,
+                           (long long)s->g.Ho, (long long)s->g.Wo,
+                           dc_shape_str(res, sr, sizeof sr));
+    }
+    s->res = res ? dc_f32(res) : NULL;
     dc_tensor *y = dc_empty(ctx, DC_F32, 4, DC_SHAPE(s->N, s->O, s->g.Ho, s->g.Wo));
     if (!y)
         return NULL;
@@ -433,7 +460,7 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                     ? dc_k_conv_direct_layout(&s->g, s->O) : DC_K_DIRECT_NONE;
     /* only dW reads the columns again: keep them when it will be computed and they fit; the
      * direct path keeps the padded images instead (backward's direct dW reads them) */
-    const int recorded = dc_needs_grad(ctx, 3, (dc_tensor *[]){x, w, b});
+    const int recorded = dc_needs_grad(ctx, 4, (dc_tensor *[]){x, w, b, res});
     const int want_dw = recorded && (w->flags & DC_TF_REQUIRES_GRAD);
     s->xs = s->layout ? (int64_t)dc_k_conv_direct_xfloats(&s->g) : 0;
     s->keep = !s->direct && !s->layout && want_dw && s->N * kp <= KEEP_COLS;
@@ -482,7 +509,7 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                                : NULL;
         conv_fwd_image(s, xd, wd, bd, dc_f32(y), n, col);
     });
-    dc_node *nd = dc_record(ctx, "conv2d", conv_bwd, y, 3, (dc_tensor *[]){x, w, b});
+    dc_node *nd = dc_record(ctx, "conv2d", conv_bwd, y, 4, (dc_tensor *[]){x, w, b, res});
     if (nd)
         nd->saved = s;
     return y;
