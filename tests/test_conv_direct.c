@@ -98,7 +98,7 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char
         for (int64_t i = 0; i < ny && relu; i++)
             want[i] = want[i] < 0 ? 0 : want[i];
         dc_k_conv_direct_pack(&g, d->O, L, w, b, wp);
-        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, res, relu);
+        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, &(dc_k_conv_out){.res = res, .relu = relu});
         double worst = 0;
         int64_t at = 0;
         const double tol = 1e-6 * (d->C * d->kh * d->kw + 1);
@@ -241,7 +241,7 @@ static void check_backward(const dgeom *d, const char *what)
         if (wp && sc) {
             dc_k_conv_direct_rotate(&g, d->O, w, wr);
             dc_k_conv_direct_pack(&gx, d->C, LL, wr, NULL, wp);
-            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, NULL, 0);
+            dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, NULL);
             CHECK_ALLCLOSE_D(what, k ? "dX (channels)" : "dX (rows)", dx, want_dx, nx,
                              1e-6 * (double)(d->O * d->kh * d->kw + 1) * 4);
         }

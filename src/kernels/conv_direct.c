@@ -264,7 +264,11 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
                     }                                                                            \
                 }                                                                                \
             const float *wt = wb;                                                                \
-            for (int64_t c = 0; c < g->C; c++)                                                   \
+            for (int64_t c = 0; c < g->C; c++) {                                                 \
+                if (pf < pf_end) { /* the next image, a line per channel, into L2 */           \
+                    _mm_prefetch(pf, _MM_HINT_T1);                                               \
+                    pf += 64;                                                                    \
+                }                                                                                \
                 for (int ky = 0; ky < g->kh; ky++) {                                             \
                     const float *r = xp + (c * Hp + ky) * Wp;                                    \
                     for (int kx = 0; kx < g->kw; kx++, wt += OB) {                               \
@@ -281,6 +285,7 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
                         }                                                                        \
                     }                                                                            \
                 }                                                                                \
+            }                                                                                    \
             for (int o = 0; o < OB && o0 + o < O; o++)                                           \
                 _Pragma("GCC unroll 32")                                                         \
                 for (int k = 0; k < NS; k++)                                                     \
@@ -295,8 +300,11 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
 
 __attribute__((target("avx512f"))) static void
 rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y,
-            const float *res, int relu)
+            const dc_k_conv_out *out)
 {
+    const float *res = out->res;
+    const int relu = out->relu;
+    const char *pf = out->next, *pf_end = pf ? pf + out->next_bytes : NULL;
     const __m512 zero = _mm512_setzero_ps(); /* max(0, v) keeps NaN and -0, as x < 0 ? 0 : x */
     int64_t Hp, Wp;
     padded(g, &Hp, &Wp);
@@ -344,7 +352,11 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
                                 ? bv : _mm512_loadu_ps(pp + k * NV * VL + v * VL);               \
                     }                                                                            \
                     const float *wt = wb + c0 * g->kh * g->kw * NV * VL;                         \
-                    for (int64_t c = c0; c < c1; c++)                                            \
+                    for (int64_t c = c0; c < c1; c++) {                                          \
+                        if (pf < pf_end) { /* the next image, a line per channel, into L2 */   \
+                            _mm_prefetch(pf, _MM_HINT_T1);                                       \
+                            pf += 64;                                                            \
+                        }                                                                        \
                         for (int ky = 0; ky < g->kh; ky++) {                                     \
                             const float *r = xp + (c * Hp + i + ky) * Wp + j0;                   \
                             for (int kx = 0; kx < g->kw; kx++, wt += NV * VL, r++) {             \
@@ -361,6 +373,7 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
                                 }                                                                \
                             }                                                                    \
                         }                                                                        \
+                    }                                                                            \
                     if (!last) {                                                                 \
                         for (int k = 0; k < np; k++)                                             \
                             _Pragma("GCC unroll 32")                                             \
@@ -400,8 +413,11 @@ static int chans_pb(int64_t Wo, int pmax, const int *sizes)
 
 __attribute__((target("avx512f"))) static void
 chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp, float *y,
-             const float *res, int relu)
+             const dc_k_conv_out *out)
 {
+    const float *res = out->res;
+    const int relu = out->relu;
+    const char *pf = out->next, *pf_end = pf ? pf + out->next_bytes : NULL;
     const __m512 zero = _mm512_setzero_ps();
     int64_t Hp, Wp;
     padded(g, &Hp, &Wp);
@@ -447,28 +463,30 @@ chans_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *x
 
 /* See conv_k.h. */
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                          const float *wp, const float *x, float *y, float *xp, const float *res,
-                          int relu)
+                          const float *wp, const float *x, float *y, float *xp,
+                          const dc_k_conv_out *out)
 {
     dc_k_conv_direct_pad(g, x, xp);
-    dc_k_conv_direct_fwd_padded(g, O, L, wp, xp, y, res, relu);
+    dc_k_conv_direct_fwd_padded(g, O, L, wp, xp, y, out);
 }
 
 /* See conv_k.h. */
 void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                                 const float *wp, const float *xp, float *y, const float *res,
-                                 int relu)
+                                 const float *wp, const float *xp, float *y,
+                                 const dc_k_conv_out *out)
 {
+    const dc_k_conv_out plain = {0};
+    out = out ? out : &plain;
 #if DC_DIRECT_X86
     if (!g_force_generic) {
         if (L == DC_K_DIRECT_ROWS)
-            rows_avx512(g, O, wp, xp, y, res, relu);
+            rows_avx512(g, O, wp, xp, y, out);
         else
-            chans_avx512(g, O, wp, xp, y, res, relu);
+            chans_avx512(g, O, wp, xp, y, out);
         return;
     }
 #endif
-    direct_generic(g, O, L, wp, xp, y, res, relu);
+    direct_generic(g, O, L, wp, xp, y, out->res, out->relu);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -66,17 +66,25 @@ size_t dc_k_conv_direct_xfloats(const dc_k_conv_geom *g);
 /* Pack w [O, C, kh, kw] and b [O] (or NULL) into wp for layout L (once per batch). */
 void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
                            const float *w, const float *b, float *wp);
-/* y [O, Ho, Wo] = conv(x [C, H, W]) + b (+ res [O, Ho, Wo] unless NULL) for one image, then
- * max(0, ·) when relu; xp: scratch of dc_k_conv_direct_xfloats(g). Every output sums its taps
- * in the order (c, ky, kx), then adds res. */
+/* How a direct convolution finishes its outputs, and what it fetches meanwhile. */
+typedef struct dc_k_conv_out {
+    const float *res;  /* [O, Ho, Wo] added to conv + b, or NULL */
+    int relu;          /* then y = max(0, ·) */
+    const void *next;  /* memory the caller reads next (its next image), pulled into L2 a line
+                          at a time while the kernel computes, or NULL */
+    size_t next_bytes;
+} dc_k_conv_out;
+/* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image, finished as *out says (NULL: as is);
+ * xp: scratch of dc_k_conv_direct_xfloats(g). Every output sums its taps in the order
+ * (c, ky, kx), then adds res. */
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                          const float *wp, const float *x, float *y, float *xp, const float *res,
-                          int relu);
+                          const float *wp, const float *x, float *y, float *xp,
+                          const dc_k_conv_out *out);
 /* The same on an image already padded by dc_k_conv_direct_pad (xp, as the scratch above). */
 void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp);
 void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
-                                 const float *wp, const float *xp, float *y, const float *res,
-                                 int relu);
+                                 const float *wp, const float *xp, float *y,
+                                 const dc_k_conv_out *out);
 /* Backward. dX of one image is the forward convolution of its dy under the geometry *gx (from
  * dc_k_conv_direct_dx_geom; 0 if the padding does not allow it) with the weights that
  * dc_k_conv_direct_rotate writes: wr [C, O, kh, kw] = w [O, C, kh, kw] turned by 180°.

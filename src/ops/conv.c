@@ -221,7 +221,11 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
     float *yn = y + n * s->O * P;
     const float *rn = s->res ? s->res + n * s->O * P : NULL;
     if (s->layout != DC_K_DIRECT_NONE) {
-        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, rn, s->relu);
+        const int64_t CHW = g->C * g->H * g->W; /* the next image loads while this one runs */
+        const dc_k_conv_out fin = {.res = rn, .relu = s->relu,
+                                   .next = n + 1 < s->N ? xn + CHW : NULL,
+                                   .next_bytes = sizeof(float) * (size_t)CHW};
+        dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, &fin);
         return;
     }
     if (!s->direct)
@@ -347,7 +351,9 @@ static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, cons
     DC_PAR_FOR_NT(work > PAR_MIN, nt, n, s->N, {
         float *xp = sc + thread_id(nt) * per, *d = dx + n * CHW;
         float *out = fresh ? d : xp + (per - CHW);
-        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, NULL, 0);
+        const dc_k_conv_out fin = {.next = n + 1 < s->N ? dy + (n + 1) * OP : NULL,
+                                   .next_bytes = sizeof(float) * (size_t)OP};
+        dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, &fin);
         for (int64_t i = 0; i < CHW && !fresh; i++)
             d[i] += out[i];
     });
