@@ -138,49 +138,10 @@ void dc_k_conv_direct_pack(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
     }
 }
 
-#if DC_DIRECT_X86
-/* Lanes [lo, hi) of a 16-lane mask (clipped to 0..16). */
-static __mmask16 lanes(int64_t lo, int64_t hi)
-{
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > VL ? VL : hi;
-    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1) << lo);
-}
-
-/* The padded copy written once, vector by vector: masked loads put zeros around each row (a
- * memset of the whole buffer and a memcpy per row cost 7% of W6's inference). */
-__attribute__((target("avx512f"))) static void pad_avx512(const dc_k_conv_geom *g,
-                                                           const float *x, float *xp,
-                                                           int64_t Hp, int64_t Wp)
-{
-    const int64_t n = g->W + g->pl <= Wp ? g->W : Wp - g->pl; /* columns kept of each row */
-    for (int64_t c = 0; c < g->C; c++)
-        for (int64_t r = 0; r < Hp; r++) {
-            float *d = xp + (c * Hp + r) * Wp;
-            const int64_t i = r - g->pt;
-            const int in = i >= 0 && i < g->H && n > 0;
-            const float *src = x + (c * g->H + (in ? i : 0)) * g->W;
-            for (int64_t j = 0; j < Wp; j += VL) {
-                const __mmask16 m = in ? lanes(g->pl - j, g->pl + n - j) : 0;
-                /* lanes outside m are neither read nor faulted on */
-                const __m512 v = _mm512_maskz_loadu_ps(m, src + (j - g->pl));
-                _mm512_mask_storeu_ps(d + j, lanes(0, Wp - j), v);
-            }
-        }
-    memset(xp + g->C * Hp * Wp, 0, sizeof(float) * VL);
-}
-#endif
-
 void dc_k_conv_direct_pad(const dc_k_conv_geom *g, const float *x, float *xp)
 {
     int64_t Hp, Wp;
     padded(g, &Hp, &Wp);
-#if DC_DIRECT_X86
-    if (!g_force_generic && dc_k_have_avx512()) {
-        pad_avx512(g, x, xp, Hp, Wp);
-        return;
-    }
-#endif
     memset(xp, 0, sizeof(float) * (size_t)(g->C * Hp * Wp + VL));
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t i = 0; i < g->H; i++) {

@@ -5,6 +5,7 @@
  * inside one thread in a fixed order, so results do not depend on the thread count.
  */
 #include "kernels/conv_k.h"
+#include "kernels/fastmath.h"
 #include "kernels/par.h"
 
 #include <math.h>
@@ -481,7 +482,17 @@ static double row_sum(const float *restrict x, int64_t n)
     return s;
 }
 
-double dc_k_plane_sum_f64(const float *x, int64_t n) { return row_sum(x, n); }
+DC_CLONES double dc_k_plane_sum_f64(const float *x, int64_t n) { return row_sum(x, n); }
+
+DC_CLONES double dc_k_relu_mask_sum(int64_t n, const float *restrict y, const float *restrict dy,
+                                    float *restrict dym)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float d = dy[i]; /* loaded unconditionally: the select vectorises */
+        dym[i] = y[i] > 0.0f ? d : 0.0f;
+    }
+    return row_sum(dym, n);
+}
 
 /* Σ (x - m)² */
 static double row_sqdev(const float *restrict x, int64_t n, double m)

@@ -287,16 +287,8 @@ static void bias_grad(const conv_saved *s, const float *dy, const float *y, floa
         double acc = 0;
         for (int64_t n = 0; n < s->N; n++) {
             const int64_t at = (n * O + o) * P;
-            if (dym) {
-                const float *restrict yp = y + at, *restrict dp = dy + at;
-                float *restrict mp = dym + at;
-                for (int64_t p = 0; p < P; p++) {
-                    const float d = dp[p]; /* loaded unconditionally: the select vectorises */
-                    mp[p] = yp[p] > 0.0f ? d : 0.0f;
-                }
-            }
-            if (db)
-                acc += dc_k_plane_sum_f64((dym ? dym : dy) + at, P);
+            acc += dym ? dc_k_relu_mask_sum(P, y + at, dy + at, dym + at)
+                       : dc_k_plane_sum_f64(dy + at, P);
         }
         if (db)
             db[o] += (float)acc;
