@@ -694,25 +694,35 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
     (void)scratch;
 #endif
     const int64_t tasks = dw_rows_tasks(g, O);
-    /* with scratch, images go in passes that stay in L2, each task's sums kept in between;
-     * every sum still runs over the images in order, so the result is the same */
-    const int64_t chunk = scratch ? dw_rows_chunk(g, O) : N;
-    for (int64_t n0 = 0; n0 < N || n0 == 0; n0 += chunk) {
-        const int64_t n1 = N - n0 < chunk ? N : n0 + chunk;
-        DC_PAR_FOR(par, t, tasks, {
-            const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
-            const int ky = (int)(t % g->kh);
-            const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
-#if DC_DIRECT_X86
-            if (!g_force_generic)
-                dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky, n0, n1,
-                          scratch ? scratch + t * DW_OB * g->kw * VL : NULL);
-            else
+    /* with scratch, images go in passes that stay in L1, each task's sums kept in between;
+     * every sum still runs over the images in order, so the result is the same. Each thread
+     * takes a fixed share of the tasks and runs its passes on its own: a barrier per pass (64
+     * of them per LeNet-5 batch) left the second thread waiting a third of the time. */
+#ifdef _OPENMP
+    const int nt = par ? omp_get_max_threads() : 1;
+#else
+    const int nt = 1;
 #endif
-                if (n0 == 0)
-                    dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
-        });
-        if (N == 0)
-            break;
-    }
+    const int64_t chunk = scratch ? dw_rows_chunk(g, O) : N;
+    DC_PAR_FOR(par, th, nt, {
+        const int64_t t0 = th * tasks / nt, t1 = (th + 1) * tasks / nt;
+        for (int64_t n0 = 0; n0 < N || n0 == 0; n0 += chunk) {
+            const int64_t n1 = N - n0 < chunk ? N : n0 + chunk;
+            for (int64_t t = t0; t < t1; t++) {
+                const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
+                const int ky = (int)(t % g->kh);
+                const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
+#if DC_DIRECT_X86
+                if (!g_force_generic)
+                    dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky, n0, n1,
+                              scratch ? scratch + t * DW_OB * g->kw * VL : NULL);
+                else
+#endif
+                    if (n0 == 0)
+                        dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
+            }
+            if (N == 0)
+                break;
+        }
+    });
 }
