@@ -10,11 +10,13 @@
  *   ROWS  (rows of 16 or more; C1, and the 64-channel layers of a ResNet on 32x32): a vector
  *         holds 16 adjacent output pixels of one row; 6 channels x 2 such vectors (O <= 6) or
  *         8 channels x 3 vectors are accumulated together. Per tap (c, ky, kx): NS input
- *         loads, OB weight broadcasts, NS·OB FMAs; stores go straight to y.
+ *         loads, OB weight broadcasts, NS·OB FMAs; stores go straight to y. Input channels go
+ *         in equal passes whose weights fit in 16 KB, the partial sums waiting in y.
  *   CHANS (short rows, output channels a multiple of 16; C3): a vector holds 16 output
- *         channels of one pixel; 8 pixels x up to 2 channel vectors (6 x 4 for 64) are
- *         accumulated together. Per tap: 1, 2 or 4 weight loads, 8 or 6 input broadcasts. The
- *         block is written back through a small transpose.
+ *         channels of one pixel; up to 16 pixels of one row (a block size that splits the row
+ *         evenly) x 1, 2 or 4 channel vectors are accumulated together. Per tap: NV weight
+ *         loads, PB input broadcasts at constant offsets. The block is written back through a
+ *         small transpose.
  *   Where both fill every lane, ROWS wins: 198 against 162 GFLOP/s on 64 -> 64 channels 3x3
  *   at 32x32 (one core; 84% of its peak), 161 against 67 on the 3 -> 64 stem.
  * Either may add a residual (the skip connection of a ResNet block) and apply max(0, ·) as it

@@ -95,8 +95,9 @@ int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom 
 void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr);
 void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
                          int64_t xs, const float *dy, float *dw, float *scratch, int par);
-/* Floats of the scratch that lets dc_k_conv_direct_dw vectorise along output channels (dy
- * transposed); 0 when that does not apply (then scratch may be NULL). */
+/* Floats of dc_k_conv_direct_dw's scratch: dy transposed for the channel-vector method, or the
+ * rows method's partial sums between its L1-sized passes over the images; 0 when neither
+ * applies (then scratch may be NULL; without it the rows method runs all images in one pass). */
 size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N);
 /* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
 /* Whether this CPU runs AVX-512F (the vector kernels of conv_direct.c and conv_k.c). */
