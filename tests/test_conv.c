@@ -522,6 +522,15 @@ TEST(conv_pool_bn_errors_name_the_shapes)
                "kernel larger than padded input");
     y = dc_conv2d(ctx, x, w1, b3, NULL); /* w1 expects 1 channel */
     CHECK(y == NULL, "mismatch with bias must fail");
+    /* the residual of dc_conv2d_add must have the output's shape: [1, 1, 3, 3] here */
+    dc_tensor *w3 = dc_zeros(ctx, DC_F32, 4, DC_SHAPE(1, 3, 3, 3));
+    dc_tensor *r_bad = dc_zeros(ctx, DC_F32, 4, DC_SHAPE(1, 1, 3, 4));
+    dc_tensor *r_ok = dc_zeros(ctx, DC_F32, 4, DC_SHAPE(1, 1, 3, 3));
+    REQUIRE(w3 && r_bad && r_ok);
+    y = dc_conv2d_add(ctx, x, w3, NULL, r_bad, NULL);
+    expect_err(y, (const char *[]){"residual", "[1, 1, 3, 3]", "[1, 1, 3, 4]"}, 3,
+               "residual of the wrong shape");
+    CHECK(dc_conv2d_add(ctx, x, w3, NULL, r_ok, NULL) != NULL, "a residual of the right shape");
     /* NULL in, NULL out, error untouched */
     dc_clear_error();
     CHECK(dc_conv2d(ctx, NULL, w, NULL, NULL) == NULL && dc_last_error()[0] == '\0',
