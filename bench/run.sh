@@ -24,6 +24,16 @@ deepc() { # THREADS ARGS...: one JSON line per repetition, with peak RSS (KiB) a
     done
 }
 
+# Each workload runs for deepc and then at once for its peers, so that the two sides of a ratio
+# are minutes apart, not the length of the whole run (this machine's speed drifts by 5-15%).
+have_peers=0
+if /usr/bin/python3 -c 'import torch' 2> /dev/null && [ -x "$PEERS/run_all.sh" ]; then
+    have_peers=1
+else
+    echo "== peers skipped: PyTorch (/usr/bin/python3 with torch, Debian python3-torch) or" \
+         "$PEERS/run_all.sh is missing"
+fi
+
 for w in $WORKLOADS; do
     echo "== $(date +%T) deepc $w"
     case $w in
@@ -36,6 +46,11 @@ for w in $WORKLOADS; do
         done ;;
     w6) for t in 1 2; do deepc $t w6; done ;;
     esac
+    if [ "$have_peers" = 1 ]; then
+        echo "== $(date +%T) peers $w ($PEERS/run_all.sh $w)"
+        PEERS_RESULTS=$(readlink -f "$OUT/peers") PEERS_BUILD=$(readlink -f "$OUT/peers-bin") \
+            "$PEERS/run_all.sh" "$w"
+    fi
 done
 
 # CLI start + load LeNet-5 + predict one image: wall ms of each of 11 runs
@@ -46,12 +61,4 @@ done
     echo $(( ($(date +%s%N) - s) / 1000 ))
 done > "$OUT/deepc/cli_us.txt"
 
-if /usr/bin/python3 -c 'import torch' 2> /dev/null && [ -x "$PEERS/run_all.sh" ]; then
-    echo "== $(date +%T) peers ($PEERS/run_all.sh)"
-    PEERS_RESULTS=$(readlink -f "$OUT/peers") PEERS_BUILD=$(readlink -f "$OUT/peers-bin") \
-        "$PEERS/run_all.sh" $WORKLOADS
-else
-    echo "== peers skipped: PyTorch (/usr/bin/python3 with torch, Debian python3-torch) or" \
-         "$PEERS/run_all.sh is missing"
-fi
 /usr/bin/python3 bench/table.py "$OUT"
