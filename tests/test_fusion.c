@@ -303,6 +303,14 @@ TEST(fusion_conv_relu_training_equals_unfused_bitwise)
 
 /* ---- b): BatchNorm folded in inference ---- */
 
+/* The offset in an H x H input plane that output (i, j) reads at tap (p, q), for stride s and
+ * padding pad, or -1 in the padding (the references below). */
+static int64_t tap(int64_t H, int s, int pad, int64_t i, int64_t j, int p, int q)
+{
+    const int64_t r = i * s + p - pad, t = j * s + q - pad;
+    return r < 0 || r >= H || t < 0 || t >= H ? -1 : r * H + t;
+}
+
 /* y = [relu] ((conv(x) + b - mean)/√(var + eps)·γ + β) in double; mag[i] bounds the size of the
  * terms (for the tolerance). */
 typedef struct cbr {
@@ -325,12 +333,12 @@ static void ref_conv_bn(const cbr *c, const float *x, const float *w, const floa
                     for (int64_t ch = 0; ch < c->C; ch++)
                         for (int p = 0; p < c->k; p++)
                             for (int q = 0; q < c->k; q++) {
-                                const int64_t r = i * c->s + p - c->p, s = j * c->s + q - c->p;
-                                if (r < 0 || r >= c->H || s < 0 || s >= c->H)
+                                const int64_t at = tap(c->H, c->s, c->p, i, j, p, q);
+                                if (at < 0)
                                     continue;
                                 const double t =
                                     (double)w[((o * c->C + ch) * c->k + p) * c->k + q] *
-                                    x[((n * c->C + ch) * c->H + r) * c->H + s];
+                                    x[(n * c->C + ch) * c->H * c->H + at];
                                 z += t, a += fabs(t);
                             }
                     double v = (z - mu[o]) * sc + (be ? be[o] : 0);
@@ -993,10 +1001,10 @@ static void ref_conv_dx(const cshape *c, int64_t Ho, const float *w, const float
                     for (int64_t ch = 0; ch < c->C; ch++)
                         for (int p = 0; p < c->k; p++)
                             for (int q = 0; q < c->k; q++) {
-                                const int64_t r = i * c->s + p - c->p, s = j * c->s + q - c->p;
-                                if (r < 0 || r >= c->H || s < 0 || s >= c->H)
+                                const int64_t t0 = tap(c->H, c->s, c->p, i, j, p, q);
+                                if (t0 < 0)
                                     continue;
-                                const int64_t at = ((n * c->C + ch) * c->H + r) * c->H + s;
+                                const int64_t at = (n * c->C + ch) * c->H * c->H + t0;
                                 const double t = w[((o * c->C + ch) * c->k + p) * c->k + q] * d;
                                 dx[at] += t, mag[at] += fabs(t);
                             }

@@ -196,6 +196,16 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
  * unrolls some of them only after deciding the array lives in memory, and then loads and stores
  * every accumulator around each vector step (dW of LeNet-5's C1: 353 against 247 us). */
 
+/* The direct kernels pull the caller's next image (dc_k_conv_out.next) into L2 a line per
+ * input channel while they compute: the next line from pf, unless the region is done. */
+static inline const char *pull_line(const char *pf, const char *end)
+{
+    if (pf >= end)
+        return pf;
+    _mm_prefetch(pf, _MM_HINT_T1);
+    return pf + 64;
+}
+
 /* ROWS: output vectors ("slots") are (row i, 16 columns from 16v); NS at a time, OB channels. */
 #define ROWS_BODY(OB, NS)                                                                        \
     for (int64_t blk = 0; blk < nb; blk++)                                                       \
@@ -232,10 +242,7 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
                 }                                                                                \
             const float *wt = wb + c0 * g->kh * g->kw * OB;                                      \
             for (int64_t c = c0; c < c1; c++) {                                                  \
-                if (pf < pf_end) { /* the next image, a line per channel, into L2 */           \
-                    _mm_prefetch(pf, _MM_HINT_T1);                                               \
-                    pf += 64;                                                                    \
-                }                                                                                \
+                pf = pull_line(pf, pf_end);                                                      \
                 for (int ky = 0; ky < g->kh; ky++) {                                             \
                     const float *r = xp + (c * Hp + ky) * Wp;                                    \
                     for (int kx = 0; kx < g->kw; kx++, wt += OB) {                               \
@@ -327,10 +334,7 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
                     }                                                                            \
                     const float *wt = wb + c0 * g->kh * g->kw * NV * VL;                         \
                     for (int64_t c = c0; c < c1; c++) {                                          \
-                        if (pf < pf_end) { /* the next image, a line per channel, into L2 */   \
-                            _mm_prefetch(pf, _MM_HINT_T1);                                       \
-                            pf += 64;                                                            \
-                        }                                                                        \
+                        pf = pull_line(pf, pf_end);                                              \
                         for (int ky = 0; ky < g->kh; ky++) {                                     \
                             const float *r = xp + (c * Hp + i + ky) * Wp + j0;                   \
                             for (int kx = 0; kx < g->kw; kx++, wt += NV * VL, r++) {             \
@@ -719,7 +723,7 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
     const int64_t chunk = scratch ? dw_rows_chunk(g, O) : N;
     DC_PAR_FOR(par, th, nt, {
         const int64_t t0 = th * tasks / nt, t1 = (th + 1) * tasks / nt;
-        for (int64_t n0 = 0; n0 < N || n0 == 0; n0 += chunk) {
+        for (int64_t n0 = 0; n0 < N; n0 += chunk) {
             const int64_t n1 = N - n0 < chunk ? N : n0 + chunk;
             for (int64_t t = t0; t < t1; t++) {
                 const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
@@ -734,8 +738,6 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
                     if (n0 == 0)
                         dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
             }
-            if (N == 0)
-                break;
         }
     });
 }

@@ -419,24 +419,6 @@ void dc_k_avg_pool_bwd(const dc_k_pool_geom *g, int64_t planes, const float *dy,
 static inline int64_t bin_lo(int64_t i, int64_t n, int64_t m) { return i * n / m; }
 static inline int64_t bin_hi(int64_t i, int64_t n, int64_t m) { return ((i + 1) * n + m - 1) / m; }
 
-/* Σ x[0..n) in 16 fixed lanes (lane l takes elements l, l + 16, ...), the lanes then added in
- * order: vectorises, and the same on every thread count. Global pooling of W6 had a 1024-long
- * chain of dependent adds per plane. */
-DC_CLONES static float lane_sum(const float *restrict x, int64_t n)
-{
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++)
-            acc[l] += x[i + l];
-    for (int l = 0; i + l < n; l++)
-        acc[l] += x[i + l];
-    float s = 0.0f;
-    for (int l = 0; l < 16; l++)
-        s += acc[l];
-    return s;
-}
-
 void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t planes,
                            const float *x, float *y)
 {
@@ -447,12 +429,15 @@ void dc_k_adaptive_avg_fwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t
             const int64_t h0 = bin_lo(i, H, Ho), h1 = bin_hi(i, H, Ho);
             for (int64_t j = 0; j < Wo; j++) {
                 const int64_t w0 = bin_lo(j, W, Wo), w1 = bin_hi(j, W, Wo);
-                float s = 0.0f;
-                if (w0 == 0 && w1 == W) /* whole rows: one contiguous run */
-                    s = lane_sum(xp + h0 * W, (h1 - h0) * W);
+                /* in fixed double lanes (vectorised; a float chain of dependent adds per
+                 * plane held W6's global pooling back), whole rows as one contiguous run */
+                double d = 0;
+                if (w0 == 0 && w1 == W)
+                    d = dc_k_plane_sum_f64(xp + h0 * W, (h1 - h0) * W);
                 else
                     for (int64_t h = h0; h < h1; h++)
-                        s += lane_sum(xp + h * W + w0, w1 - w0);
+                        d += dc_k_plane_sum_f64(xp + h * W + w0, w1 - w0);
+                const float s = (float)d;
                 /* PyTorch divides twice: sum / kh / kw */
                 yp[i * Wo + j] = s / (float)(h1 - h0) / (float)(w1 - w0);
             }
@@ -504,15 +489,6 @@ static double row_sum(const float *restrict x, int64_t n)
 
 DC_CLONES double dc_k_plane_sum_f64(const float *x, int64_t n) { return row_sum(x, n); }
 
-DC_CLONES double dc_k_relu_mask_sum(int64_t n, const float *restrict y, const float *restrict dy,
-                                    float *restrict dym)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float d = dy[i]; /* loaded unconditionally: the select vectorises */
-        dym[i] = y[i] > 0.0f ? d : 0.0f;
-    }
-    return row_sum(dym, n);
-}
 
 /* Σ (x - m)² */
 static double row_sqdev(const float *restrict x, int64_t n, double m)

@@ -146,8 +146,6 @@ void dc_k_adaptive_avg_bwd(int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t
 
 /* Σ x[0..n) in double over 8 fixed lanes (vectorisable; same result for any thread count). */
 double dc_k_plane_sum_f64(const float *x, int64_t n);
-/* dym = dy ⊙ [y > 0] (the gradient before a fused ReLU), returning dc_k_plane_sum_f64(dym). */
-double dc_k_relu_mask_sum(int64_t n, const float *y, const float *dy, float *dym);
 
 /* Per channel c, over the M = N·L elements x[n, c, l]: mean[c] = Σ x / M and
  * var[c] = Σ (x - mean)² / M (biased), two passes in double, fixed order. */

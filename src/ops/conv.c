@@ -287,8 +287,9 @@ static void bias_grad(const conv_saved *s, const float *dy, const float *y, floa
         double acc = 0;
         for (int64_t n = 0; n < s->N; n++) {
             const int64_t at = (n * O + o) * P;
-            acc += dym ? dc_k_relu_mask_sum(P, y + at, dy + at, dym + at)
-                       : dc_k_plane_sum_f64(dy + at, P);
+            if (dym)
+                dc_k_relu_bwd(P, y + at, dy + at, dym + at, 1);
+            acc += dc_k_plane_sum_f64((dym ? dym : dy) + at, P);
         }
         if (db)
             db[o] += (float)acc;
