@@ -117,31 +117,30 @@ float *dc_ctx_prepared(dc_ctx *ctx, uint64_t key, const float *a, size_t na, con
     *hit = 0;
     if ((na + nb + n_out) > PREP_MAX_FLOATS)
         return NULL;
-    for (int i = 0; i < N_PREP; i++) { /* same place, key and sizes: compare the sources */
-        prep *p = &ctx->prep[i];
-        if (p->mem && p->key == key && p->src[0] == a && p->src[1] == b &&
-            p->n_src[0] == na && p->n_src[1] == nb && p->n_out == n_out) {
-            *hit = memcmp(p->mem, a, na * sizeof(float)) == 0 &&
-                   (nb == 0 || memcmp(p->mem + na, b, nb * sizeof(float)) == 0);
-            if (!*hit) {
-                memcpy(p->mem, a, na * sizeof(float));
-                if (nb)
-                    memcpy(p->mem + na, b, nb * sizeof(float));
-            }
-            return p->mem + na + nb;
-        }
+    prep *p = NULL;
+    for (int i = 0; i < N_PREP && !p; i++) /* the buffer of this place, key and sizes */
+        if (ctx->prep[i].mem && ctx->prep[i].key == key && ctx->prep[i].src[0] == a &&
+            ctx->prep[i].src[1] == b && ctx->prep[i].n_src[0] == na &&
+            ctx->prep[i].n_src[1] == nb && ctx->prep[i].n_out == n_out)
+            p = &ctx->prep[i];
+    if (p && memcmp(p->mem, a, na * sizeof(float)) == 0 &&
+        (nb == 0 || memcmp(p->mem + na, b, nb * sizeof(float)) == 0)) {
+        *hit = 1;
+        return p->mem + na + nb;
     }
-    prep *p = &ctx->prep[ctx->prep_next];
-    float *mem = malloc((na + nb + n_out) * sizeof(float));
-    if (!mem)
-        return NULL;
-    ctx->prep_next = (ctx->prep_next + 1) % N_PREP;
-    free(p->mem);
-    *p = (prep){.key = key, .src = {a, b}, .n_src = {na, nb}, .n_out = n_out, .mem = mem};
-    memcpy(mem, a, na * sizeof(float));
+    if (!p) { /* a new buffer, in place of the oldest */
+        float *mem = malloc((na + nb + n_out) * sizeof(float));
+        if (!mem)
+            return NULL;
+        p = &ctx->prep[ctx->prep_next];
+        ctx->prep_next = (ctx->prep_next + 1) % N_PREP;
+        free(p->mem);
+        *p = (prep){.key = key, .src = {a, b}, .n_src = {na, nb}, .n_out = n_out, .mem = mem};
+    }
+    memcpy(p->mem, a, na * sizeof(float)); /* the sources the caller now prepares from */
     if (nb)
-        memcpy(mem + na, b, nb * sizeof(float));
-    return mem + na + nb;
+        memcpy(p->mem + na, b, nb * sizeof(float));
+    return p->mem + na + nb;
 }
 
 void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes)
@@ -416,7 +415,6 @@ static long procs_running(void)
     }
     return running;
 }
-#endif
 
 /* This process's runnable threads (/proc/self/task/<tid>/stat in state R; a library such as
  * OpenBLAS may start threads of its own when it is loaded), at least 1. */
@@ -441,6 +439,7 @@ static long own_running(void)
         closedir(d);
     return n > 0 ? n : 1;
 }
+#endif
 
 /* See deepc.h. A single reading often catches a kernel thread or a short-lived process: the
  * machine counts as quiet when any of up to five readings, 0.2 ms apart, leaves a core for each
