@@ -109,10 +109,13 @@ void *dc_module_alloc(size_t size, const char *type, const char *name, dc_forwar
 bool dc_module_is_relu(const dc_module *m);
 /* True for an Add module (dc_add_new). */
 bool dc_module_is_add(const dc_module *m);
-/* Batch norm with fixed statistics as y = x·scale + shift per channel: scale = γ/√(var + eps),
- * shift = β - mean·scale (γ = 1, β = 0 when NULL), exactly as dc_batch_norm's eval mode. */
+/* Batch norm as y = x·scale + shift per channel: scale = γ·invstd, shift = β - mean·scale
+ * (γ = 1, β = 0 when NULL), as dc_batch_norm applies it in both modes; a Conv2d folding a
+ * BatchNorm in inference uses the same numbers. */
 void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const float *mean,
-                       const float *var, float eps, float *scale, float *shift);
+                       const float *invstd, float *scale, float *shift);
+/* invstd = 1/√(var + eps), computed in double as batch norm's eval mode does. */
+void dc_bn_invstd(int64_t C, const float *var, float eps, float *invstd);
 /* The model's gradient block: *n floats holding every trainable tensor's gradient (padding
  * between tensors, if any, stays zero). */
 float *dc_model_grad_block(const dc_model *m, int64_t *n);

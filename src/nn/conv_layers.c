@@ -79,12 +79,13 @@ static dc_tensor *conv2d_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module
         const int64_t O = w->shape[0], per = w->numel / O;
         w = dc_empty(ctx, DC_F32, w->ndim, w->shape);
         b = dc_empty(ctx, DC_F32, 1, DC_SHAPE(O));
-        float *scale = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(2 * O)), *shift = scale + O;
+        float *scale = dc_ctx_alloc(ctx, sizeof(float) * (size_t)(3 * O)), *shift = scale + O;
         if (!w || !b || !scale)
             return NULL;
+        dc_bn_invstd(O, dc_f32(bn->running_var), bn->eps, shift + O);
         dc_bn_scale_shift(O, bn->weight ? dc_f32(bn->weight) : NULL,
                           bn->bias ? dc_f32(bn->bias) : NULL, dc_f32(bn->running_mean),
-                          dc_f32(bn->running_var), bn->eps, scale, shift);
+                          shift + O, scale, shift);
         for (int64_t i = 0; i < O; i++) {
             for (int64_t j = 0; j < per; j++)
                 dc_f32(w)[i * per + j] = dc_f32(c->weight)[i * per + j] * scale[i];

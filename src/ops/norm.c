@@ -15,6 +15,7 @@
 #include "kernels/conv_k.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct bn_saved {
     int64_t N, C, L;
@@ -172,12 +173,17 @@ static bool bn_batch_stats(dc_ctx *ctx, const dc_tensor *x, bn_saved *s, dc_tens
     return true;
 }
 
+void dc_bn_invstd(int64_t C, const float *var, float eps, float *invstd)
+{
+    for (int64_t c = 0; c < C; c++)
+        invstd[c] = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+}
+
 void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const float *mean,
-                       const float *var, float eps, float *scale, float *shift)
+                       const float *invstd, float *scale, float *shift)
 {
     for (int64_t c = 0; c < C; c++) {
-        const float invstd = (float)(1.0 / sqrt((double)var[c] + (double)eps));
-        scale[c] = (weight ? weight[c] : 1.0f) * invstd;
+        scale[c] = (weight ? weight[c] : 1.0f) * invstd[c];
         shift[c] = (bias ? bias[c] : 0.0f) - mean[c] * scale[c];
     }
 }
@@ -215,18 +221,12 @@ dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor
         if (!bn_batch_stats(ctx, x, s, running_mean, running_var, num_batches_tracked, momentum,
                             eps))
             return NULL;
-        for (int64_t c = 0; c < C; c++) {
-            scale[c] = (weight ? dc_f32(weight)[c] : 1.0f) * s->invstd[c];
-            shift[c] = (bias ? dc_f32(bias)[c] : 0.0f) - s->mean[c] * scale[c];
-        }
     } else {
-        dc_bn_scale_shift(C, weight ? dc_f32(weight) : NULL, bias ? dc_f32(bias) : NULL,
-                          dc_f32(running_mean), dc_f32(running_var), eps, scale, shift);
-        for (int64_t c = 0; c < C; c++) {
-            s->mean[c] = dc_f32(running_mean)[c];
-            s->invstd[c] = (float)(1.0 / sqrt((double)dc_f32(running_var)[c] + (double)eps));
-        }
+        memcpy(s->mean, dc_f32(running_mean), sizeof(float) * (size_t)C);
+        dc_bn_invstd(C, dc_f32(running_var), eps, s->invstd);
     }
+    dc_bn_scale_shift(C, weight ? dc_f32(weight) : NULL, bias ? dc_f32(bias) : NULL, s->mean,
+                      s->invstd, scale, shift);
     dc_k_bn_apply(s->N, C, s->L, dc_f32(x), scale, shift, dc_f32(y));
     dc_node *n = dc_record(ctx, "batch_norm", bn_bwd, y, 3, (dc_tensor *[]){x, weight, bias});
     if (n)
