@@ -340,6 +340,14 @@ dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t
 dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
                          dc_tensor *running_mean, dc_tensor *running_var,
                          dc_tensor *num_batches_tracked, float momentum, float eps);
+/* The same, then + res (x's shape; NULL for none), then max(0, ·) when relu: a ResNet block's
+ * BatchNorm → Add → ReLU as one op, with the values of the three run apart and fewer passes
+ * over memory. dc_model_forward runs a BatchNorm module this way when an Add and/or a ReLU
+ * follow it (dc_module.fuse). */
+dc_tensor *dc_batch_norm_add_relu(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
+                                  dc_tensor *running_mean, dc_tensor *running_var,
+                                  dc_tensor *num_batches_tracked, float momentum, float eps,
+                                  dc_tensor *res, int relu);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Recurrent layers: RNN, LSTM, GRU (PyTorch semantics and state_dict names)                  */
@@ -625,7 +633,8 @@ struct dc_module {
      * decline (the modules then run one by one). dc_model_forward asks; dc_model_forward_all,
      * which shows every layer's output, never does. Conv2d absorbs, in this order: a BatchNorm
      * folded into its weights (inference without gradients only), an Add of a tensor of its
-     * output's shape, a ReLU. */
+     * output's shape, a ReLU. BatchNorm, where no Conv2d took it, absorbs an Add of a tensor of
+     * its input's shape and a ReLU (dc_batch_norm_add_relu). */
     dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
                        dc_tensor *const *side, int n_next, int *used);
 };

@@ -561,6 +561,9 @@ TEST(conv_pool_bn_errors_name_the_shapes)
     CHECK(y == NULL, "running_mean without running_var must fail");
     y = dc_batch_norm(ctx, x, w1, NULL, NULL, NULL, NULL, 0.1f, 1e-5f);
     expect_err(y, (const char *[]){"weight", "[1, 3, 5, 5]"}, 2, "bad weight");
+    y = dc_batch_norm_add_relu(ctx, x, NULL, NULL, rm, rv, NULL, 0.1f, 1e-5f, x1, 1);
+    expect_err(y, (const char *[]){"residual", "[1, 3, 5, 5]", "[1, 3]"}, 3,
+               "batch norm residual of another shape");
     dc_ctx_free(ctx);
 }
 

@@ -42,8 +42,14 @@ static const dgeom CASES[] = {
     {40, 6, 7, 40, 3, 3, 1, 1, 1, 1},   /* channels in chunks: partial sums between them */
     {8, 5, 9, 64, 3, 3, 1, 1, 1, 1},    /* 64 channels: blocks of 4 vectors x 6 pixels */
     {72, 4, 6, 128, 3, 3, 1, 1, 1, 1},  /* ... in chunks, two blocks */
-    {3, 32, 32, 64, 3, 3, 1, 1, 1, 1},  /* ResNet stem: 64 slots, the last group of 3 partial */
+    {3, 32, 32, 64, 3, 3, 1, 1, 1, 1},  /* ResNet stem: 64 slots, the last group of 3 partial;
+                                           dW 4 x 2 x 1 x 3 in passes of 2 images (sums kept) */
     {64, 10, 16, 24, 3, 3, 1, 1, 1, 1}, /* 3 slots span rows; 24 channels: 3 blocks of 8 */
+    /* dW by channel vectors, each task shape (vectors x channels x rows x taps); odd channel
+     * counts leave the last group of channels half on the zero plane */
+    {5, 7, 9, 32, 3, 3, 1, 1, 1, 1},    /* 2 x 1 x 3 x 3 */
+    {3, 8, 8, 64, 5, 5, 2, 2, 2, 2},    /* 4 x 1 x 1 x 5 */
+    {3, 9, 6, 32, 5, 5, 2, 2, 2, 2},    /* 2 x 2 x 1 x 5 */
 };
 
 static void reference(const dgeom *d, int Ho, int Wo, const float *x, const float *w,

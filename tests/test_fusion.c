@@ -2,6 +2,8 @@
  * test_fusion.c - layer fusion in dc_model_forward and the inference shortcuts that came with it:
  *   - Conv2d absorbs a following ReLU (dc_conv2d_opts.relu): output and every gradient equal the
  *     unfused run (dc_model_forward_all) bit for bit, on the direct kernels and on im2col + GEMM;
+ *   - a BatchNorm no conv folded (training, gradients wanted) absorbs a following Add and ReLU
+ *     (dc_batch_norm_add_relu), again bit for bit, its own input as the residual included;
  *   - in inference without gradients Conv2d folds a following BatchNorm into its weights (then a
  *     ReLU): the result matches a double-precision Conv -> BatchNorm -> ReLU; with gradients or
  *     batch statistics wanted, or a conv that has a ReLU of its own, nothing is folded;
@@ -140,26 +142,42 @@ static dc_model *stem(uint64_t seed)
 
 typedef dc_tensor *(*fuse_fn)(dc_ctx *, dc_module *, dc_tensor *, dc_module *const *,
                               dc_tensor *const *, int, int *);
-static fuse_fn real_fuse;
-static int spy_calls, spy_absorbed;
+enum { SPY_MAX = 64 };
+static struct {
+    const dc_module *mod;
+    fuse_fn real;
+} spied[SPY_MAX]; /* each module's own hook (Conv2d's and BatchNorm's differ) */
+static int n_spied, spy_calls, spy_absorbed, spy_bn_absorbed;
 
 static dc_tensor *spy_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
                            dc_tensor *const *side, int n_next, int *used)
 {
-    dc_tensor *y = real_fuse(ctx, m, x, next, side, n_next, used);
+    fuse_fn real = NULL;
+    for (int i = 0; i < n_spied && !real; i++)
+        real = spied[i].mod == m ? spied[i].real : NULL;
+    dc_tensor *y = real ? real(ctx, m, x, next, side, n_next, used) : NULL;
     spy_calls++;
     spy_absorbed += y ? *used : 0;
+    spy_bn_absorbed += y && strcmp(m->type, "BatchNorm") == 0 ? *used : 0;
     return y;
 }
 
+/* A module may sit where a freed one of another type was: its entry is then replaced. */
 static void spy_on(dc_model *m)
 {
     for (int i = 0; i < dc_model_n_modules(m); i++) {
         dc_module *mod = dc_model_module(m, i);
-        if (mod->fuse && mod->fuse != spy_fuse) {
-            real_fuse = mod->fuse;
-            mod->fuse = spy_fuse;
-        }
+        if (!mod->fuse || mod->fuse == spy_fuse)
+            continue;
+        int k = 0;
+        while (k < n_spied && spied[k].mod != mod)
+            k++;
+        if (k == SPY_MAX)
+            continue; /* never reached by these tests: the module then runs unspied */
+        spied[k].mod = mod;
+        spied[k].real = mod->fuse;
+        n_spied += k == n_spied;
+        mod->fuse = spy_fuse;
     }
 }
 
@@ -169,6 +187,7 @@ typedef struct run {
     float *y, *g, *dx;     /* output, all trainable gradients in order, the input's gradient */
     int64_t ny, ng, nx;
     int calls, absorbed;   /* what the spy saw */
+    int bn_absorbed;       /* of which by BatchNorm modules (dc_batch_norm_add_relu) */
     int64_t tape;          /* tape entries of the forward */
 } run;
 
@@ -201,11 +220,11 @@ static int run_model(dc_model *m, dc_tensor *x, int fused, int training, int gra
     dc_ctx_set_grad(ctx, grad);
     dc_model_zero_grad(m);
     dc_tensor_zero_grad(x);
-    spy_calls = spy_absorbed = 0;
+    spy_calls = spy_absorbed = spy_bn_absorbed = 0;
     dc_tensor **outs = dc_ctx_alloc(ctx, sizeof *outs * (size_t)dc_model_n_modules(m));
     dc_tensor *y = fused ? dc_model_forward(ctx, m, x) : dc_model_forward_all(ctx, m, x, outs);
     int ok = y != NULL;
-    out->calls = spy_calls, out->absorbed = spy_absorbed;
+    out->calls = spy_calls, out->absorbed = spy_absorbed, out->bn_absorbed = spy_bn_absorbed;
     out->tape = dc_ctx_tape_len(ctx);
     if (ok) {
         out->ny = y->numel;
@@ -251,10 +270,10 @@ static int differs(const float *a, const float *b, int64_t n)
 }
 
 /* Fused and unfused runs of m on x agree bit for bit: output, every parameter gradient and the
- * input's gradient; the fused forward absorbed `absorbed` modules (and recorded that many tape
- * entries fewer), the unfused one never asked. */
+ * input's gradient; the fused forward absorbed `absorbed` modules, `bn_absorbed` of them by
+ * BatchNorms (and recorded that many tape entries fewer), the unfused one never asked. */
 static void check_fused_equals_unfused(const char *name, dc_model *m, dc_tensor *x, int training,
-                                       int absorbed)
+                                       int absorbed, int bn_absorbed)
 {
     run a = {0}, b = {0};
     spy_on(m);
@@ -267,6 +286,8 @@ static void check_fused_equals_unfused(const char *name, dc_model *m, dc_tensor 
           b.calls);
     CHECK(a.absorbed == absorbed, "%s: the fused forward absorbed %d modules, expected %d", name,
           a.absorbed, absorbed);
+    CHECK(a.bn_absorbed == bn_absorbed, "%s: BatchNorms absorbed %d modules, expected %d", name,
+          a.bn_absorbed, bn_absorbed);
     CHECK(b.tape - a.tape == absorbed, "%s: tape entries %lld fused vs %lld unfused, expected %d "
           "fewer", name, (long long)a.tape, (long long)b.tape, absorbed);
     if (a.ny == b.ny && a.ng == b.ng && a.nx == b.nx) {
@@ -284,8 +305,9 @@ static void check_fused_equals_unfused(const char *name, dc_model *m, dc_tensor 
 /* Conv2d absorbs the ReLU after it in training; the output, every parameter gradient (dW and db
  * from the masked dy) and the input's gradient equal the unfused run bit for bit: LeNet-5's
  * convolutions (direct kernels, both layouts), a ResNet stem (3->64 and 64->64 direct, the
- * latter without bias, stride 2 through im2col + GEMM). Conv -> BatchNorm -> ReLU in training
- * is left alone (batch statistics), so the stem absorbs 3 ReLUs, not 4. */
+ * latter without bias, stride 2 through im2col + GEMM). In Conv -> BatchNorm -> ReLU in
+ * training the conv takes nothing (batch statistics) and the BatchNorm takes the ReLU, so the
+ * stem's convs absorb 3 ReLUs and its BatchNorm the fourth. */
 TEST(fusion_conv_relu_training_equals_unfused_bitwise)
 {
     dc_model *le = lenet(7, 0), *st = stem(8);
@@ -293,10 +315,10 @@ TEST(fusion_conv_relu_training_equals_unfused_bitwise)
     dc_tensor *x2 = rand_tensor(4, DC_SHAPE(2, 3, 32, 32), 2, -1, 1);
     REQUIRE(le && st && x1 && x2);
     REQUIRE(dc_tensor_requires_grad(x1) == DC_OK && dc_tensor_requires_grad(x2) == DC_OK);
-    check_fused_equals_unfused("LeNet-5", le, x1, 1, 2);
-    check_fused_equals_unfused("stem", st, x2, 1, 3);
+    check_fused_equals_unfused("LeNet-5", le, x1, 1, 2, 0);
+    check_fused_equals_unfused("stem", st, x2, 1, 4, 1);
     /* training mode off but gradients on: the ReLU is still absorbed, nothing else */
-    check_fused_equals_unfused("LeNet-5 (eval mode, grad on)", le, x1, 0, 2);
+    check_fused_equals_unfused("LeNet-5 (eval mode, grad on)", le, x1, 0, 2, 0);
     dc_model_free(le), dc_model_free(st);
     dc_tensor_free(x1), dc_tensor_free(x2);
 }
@@ -443,17 +465,18 @@ static size_t buffers_copy(dc_model *m, unsigned char *flat, int restore)
     return at;
 }
 
-/* Nothing is folded when it would be wrong: (1) eval mode with gradients recorded (the
- * BatchNorm's γ and β need theirs): same bits as unfused, output and gradients; (2) training
- * mode without gradients (batch statistics, running statistics updated): same output and the
- * same running statistics afterwards; (3) a conv with a ReLU of its own (opts.relu) before the
- * BatchNorm, in inference. */
+/* Nothing is folded into a convolution when it would be wrong: (1) eval mode with gradients
+ * recorded (the BatchNorm's γ and β need theirs): same bits as unfused, output and gradients;
+ * (2) training mode without gradients (batch statistics, running statistics updated): same
+ * output and the same running statistics afterwards; (3) a conv with a ReLU of its own
+ * (opts.relu) before the BatchNorm, in inference. In each, the BatchNorm itself still takes
+ * the ReLU after it (dc_batch_norm_add_relu), which changes no value. */
 TEST(fusion_declined_for_gradients_batch_statistics_and_own_relu)
 {
     dc_model *m = lenet(11, 1);
     dc_tensor *x = rand_tensor(4, DC_SHAPE(2, 1, 28, 28), 12, -1, 1);
     REQUIRE(m && x && dc_tensor_requires_grad(x) == DC_OK);
-    check_fused_equals_unfused("LeNet-5 + BatchNorm, eval mode, grad on", m, x, 0, 0);
+    check_fused_equals_unfused("LeNet-5 + BatchNorm, eval mode, grad on", m, x, 0, 2, 2);
 
     /* (2) training without recording: both runs from the same buffers */
     const size_t nb = buffers_copy(m, NULL, 0);
@@ -467,8 +490,9 @@ TEST(fusion_declined_for_gradients_batch_statistics_and_own_relu)
     buffers_copy(m, save, 1);
     REQUIRE(run_model(m, x, 1, 1, 0, 0, &a));
     buffers_copy(m, now, 0);
-    CHECK(a.absorbed == 0, "training without grad: absorbed %d modules (a BatchNorm with batch "
-          "statistics cannot be folded)", a.absorbed);
+    CHECK(a.absorbed == 2 && a.bn_absorbed == 2, "training without grad: absorbed %d modules, "
+          "%d by BatchNorms (a BatchNorm with batch statistics cannot be folded; it takes its "
+          "ReLU)", a.absorbed, a.bn_absorbed);
     same_bits("output", "training, no grad", a.y, b.y, a.ny);
     CHECK(memcmp(now, after, nb) == 0,
           "training without grad: running statistics differ after the fused forward");
@@ -490,7 +514,8 @@ TEST(fusion_declined_for_gradients_batch_statistics_and_own_relu)
     REQUIRE(x);
     spy_on(m);
     REQUIRE(run_model(m, x, 1, 0, 0, 0, &a) && run_model(m, x, 0, 0, 0, 0, &b));
-    CHECK(a.absorbed == 0, "a conv with its own ReLU absorbed %d modules", a.absorbed);
+    CHECK(a.absorbed == 1 && a.bn_absorbed == 1, "a conv with its own ReLU: absorbed %d "
+          "modules, %d by the BatchNorm (expected only its ReLU)", a.absorbed, a.bn_absorbed);
     same_bits("output", "Conv2d(relu) -> BatchNorm -> ReLU", a.y, b.y, a.ny);
     run_free(&a), run_free(&b);
     dc_tensor_free(x);
@@ -526,7 +551,7 @@ TEST(fusion_skips_outputs_with_other_readers)
             REQUIRE(dc_model_add_from(m, dc_add_new(m, "add"), 2,
                                       (int[]){ir, idx(m, "c2")}) == DC_OK);
         }
-        check_fused_equals_unfused(names[v], m, x, 1, v == 2 ? 2 : 0);
+        check_fused_equals_unfused(names[v], m, x, 1, v == 2 ? 2 : 0, 0);
         dc_model_free(m);
     }
 
@@ -590,7 +615,14 @@ TEST(fusion_residual_block_absorbs_the_skip_connection)
         REQUIRE(x && dc_tensor_requires_grad(x) == DC_OK);
         dc_model *m = basic_block(0, k, &r);
         REQUIRE(m);
-        check_fused_equals_unfused(k == 3 ? "block 3x3" : "block 1x1", m, x, 1, 3);
+        check_fused_equals_unfused(k == 3 ? "block 3x3" : "block 1x1", m, x, 1, 3, 0);
+        dc_model_free(m);
+        /* training with BatchNorm: the convs take nothing, bn1 takes r1, bn2 the Add and the
+         * ReLU (dc_batch_norm_add_relu), bit for bit as unfused */
+        m = basic_block(1, k, &r);
+        REQUIRE(m);
+        check_fused_equals_unfused(k == 3 ? "block 3x3 + BatchNorm, training"
+                                          : "block 1x1 + BatchNorm, training", m, x, 1, 3, 3);
         dc_model_free(m);
 
         m = basic_block(1, k, &r);
@@ -611,6 +643,66 @@ TEST(fusion_residual_block_absorbs_the_skip_connection)
         dc_model_free(m);
         dc_tensor_free(x);
     }
+}
+
+/* z = relu(bn(x) + x): the residual is the batch norm's own input, so its gradient and the
+ * batch norm's dx land in one buffer (the residual's is stored first, dx adds). Against separate
+ * ops on two tensors holding x's values, relu(dc_batch_norm(x1) + x2), whose dx is
+ * x1.grad + x2.grad, bit for bit: output, dx, dγ, dβ and the running statistics. */
+TEST(fusion_batch_norm_add_relu_with_its_input_as_residual)
+{
+    dc_tensor *x = rand_tensor(4, DC_SHAPE(3, 4, 5, 6), 51, -2, 2);
+    dc_tensor *x2 = rand_tensor(4, DC_SHAPE(3, 4, 5, 6), 51, -2, 2); /* x's values */
+    dc_tensor *g = rand_tensor(1, DC_SHAPE(4), 52, 0.5f, 1.5f);
+    dc_tensor *b = rand_tensor(1, DC_SHAPE(4), 53, -0.5f, 0.5f);
+    dc_tensor *dz = rand_tensor(4, DC_SHAPE(3, 4, 5, 6), 54, -1, 1);
+    dc_tensor *rm[2], *rv[2];
+    float *out[2][4] = {{0}};
+    REQUIRE(x && x2 && g && b && dz && dc_tensor_requires_grad(x) == DC_OK &&
+            dc_tensor_requires_grad(x2) == DC_OK && dc_tensor_requires_grad(g) == DC_OK &&
+            dc_tensor_requires_grad(b) == DC_OK);
+    for (int fused = 0; fused < 2; fused++) {
+        rm[fused] = dc_tensor_new(DC_F32, 1, DC_SHAPE(4));
+        rv[fused] = dc_tensor_new(DC_F32, 1, DC_SHAPE(4));
+        REQUIRE(rm[fused] && rv[fused]);
+        dc_tensor_fill(rv[fused], 1.0f);
+        dc_ctx *ctx = dc_ctx_new(0);
+        REQUIRE(ctx);
+        dc_ctx_set_training(ctx, 1);
+        dc_tensor_zero_grad(x), dc_tensor_zero_grad(x2);
+        dc_tensor_zero_grad(g), dc_tensor_zero_grad(b);
+        dc_tensor *z = fused ? dc_batch_norm_add_relu(ctx, x, g, b, rm[fused], rv[fused], NULL,
+                                                      0.1f, 1e-5f, x, 1)
+                             : dc_relu(ctx, dc_add(ctx, dc_batch_norm(ctx, x, g, b, rm[fused],
+                                                                      rv[fused], NULL, 0.1f,
+                                                                      1e-5f), x2));
+        REQUIRE(z && dc_backward_with(ctx, z, dz) == DC_OK);
+        out[fused][0] = copy_floats(dc_f32(z), z->numel);
+        out[fused][1] = copy_floats(x->grad, x->numel);
+        for (int64_t i = 0; !fused && out[0][1] && i < x->numel; i++)
+            out[0][1][i] += x2->grad[i];
+        out[fused][2] = copy_floats(g->grad, 4);
+        out[fused][3] = copy_floats(b->grad, 4);
+        dc_ctx_free(ctx);
+    }
+    static const char *const what[] = {"output", "dx", "dgamma", "dbeta"};
+    const int64_t n[] = {x->numel, x->numel, 4, 4};
+    for (int k = 0; k < 4; k++)
+        if (out[0][k] && out[1][k])
+            same_bits(what[k], "relu(bn(x) + x)", out[1][k], out[0][k], n[k]);
+    same_bits("running_mean", "relu(bn(x) + x)", dc_f32(rm[1]), dc_f32(rm[0]), 4);
+    same_bits("running_var", "relu(bn(x) + x)", dc_f32(rv[1]), dc_f32(rv[0]), 4);
+    int zeros = 0; /* the ReLU cut some outputs, so the mask was exercised */
+    for (int64_t i = 0; out[1][0] && i < x->numel; i++)
+        zeros += out[1][0][i] == 0.0f;
+    CHECK(zeros > 0 && zeros < x->numel, "%d of %lld outputs are 0", zeros, (long long)x->numel);
+    for (int f = 0; f < 2; f++) {
+        for (int k = 0; k < 4; k++)
+            free(out[f][k]);
+        dc_tensor_free(rm[f]), dc_tensor_free(rv[f]);
+    }
+    dc_tensor_free(x), dc_tensor_free(x2), dc_tensor_free(g), dc_tensor_free(b);
+    dc_tensor_free(dz);
 }
 
 /* ---- c): the packed-weight cache of inference ---- */

@@ -71,11 +71,36 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Per channel ch of z [N, C, P]: shift[ch] = -(the middle of the widest gap between its values),
+ * searched between the 1/8 and 7/8 quantiles so that both sides of 0 are exercised once the
+ * shift is added. 0 (and a message naming `what`) when some gap is not wider than 0.03. */
+static int kink_free_shift(const float *z, int64_t N, int64_t C, int64_t P, float *shift,
+                           const char *what)
+{
+    const int64_t n = N * P;
+    float *v = malloc(sizeof *v * (size_t)(n > 0 ? n : 1));
+    int ok = v != NULL;
+    for (int64_t ch = 0; ok && ch < C; ch++) {
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t p = 0; p < P; p++)
+                v[i * P + p] = z[(i * C + ch) * P + p];
+        qsort(v, (size_t)n, sizeof *v, cmp_float);
+        int64_t best = n / 8;
+        for (int64_t k = n / 8; k < 7 * n / 8 && k + 1 < n; k++)
+            if (v[k + 1] - v[k] > v[best + 1] - v[best])
+                best = k;
+        ok = v[best + 1] - v[best] > 0.03f;
+        shift[ch] = -0.5f * (v[best] + v[best + 1]);
+    }
+    free(v);
+    if (!ok)
+        fprintf(stderr, "%s gradcheck: no kink-free shift for this draw\n", what);
+    return ok;
+}
+
 /* With the fused ReLU, no output may sit near the kink at 0: a finite-difference step moves an
  * output by at most 0.01 here (|x| <= 1, |w| <= 0.5, |b| <= 1: step 0.01). Each channel's bias
- * is set so that 0 falls in the middle of the widest gap between its outputs (searched between
- * the 1/8 and 7/8 quantiles, so both sides of the kink are exercised); the gap must be wider
- * than 0.03. */
+ * is set by kink_free_shift. */
 static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
 {
     dc_ctx *ctx = dc_ctx_new(0);
@@ -85,26 +110,10 @@ static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
     if (ctx) {
         dc_ctx_set_grad(ctx, 0);
         dc_tensor *z = dc_conv2d_add(ctx, ins[0], ins[1], NULL, c->res ? ins[3] : NULL, &o);
-        const int64_t P = z ? z->shape[2] * z->shape[3] : 0, n = c->N * P;
-        float *v = z ? malloc(sizeof *v * (size_t)n) : NULL;
-        ok = v != NULL;
-        for (int64_t ch = 0; ok && ch < c->O; ch++) {
-            for (int64_t i = 0; i < c->N; i++)
-                for (int64_t p = 0; p < P; p++)
-                    v[i * P + p] = dc_f32(z)[(i * c->O + ch) * P + p];
-            qsort(v, (size_t)n, sizeof *v, cmp_float);
-            int64_t best = n / 8;
-            for (int64_t k = n / 8; k < 7 * n / 8 && k + 1 < n; k++)
-                if (v[k + 1] - v[k] > v[best + 1] - v[best])
-                    best = k;
-            ok = v[best + 1] - v[best] > 0.03f;
-            dc_f32(ins[2])[ch] = -0.5f * (v[best] + v[best + 1]);
-        }
-        free(v);
+        ok = z && kink_free_shift(dc_f32(z), c->N, c->O, z->shape[2] * z->shape[3],
+                                  dc_f32(ins[2]), "conv2d+relu");
         dc_ctx_free(ctx);
     }
-    if (!ok)
-        fprintf(stderr, "conv2d+relu gradcheck: no kink-free bias for this draw\n");
     return ok;
 }
 
@@ -253,6 +262,72 @@ static dc_tensor *bn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 
 CFG_SETUP(bn, 0) CFG_SETUP(bn, 1) CFG_SETUP(bn, 2) CFG_SETUP(bn, 3) CFG_SETUP(bn, 4)
 
+/* dc_batch_norm_add_relu: batch norm of a bn_cfgs row, + a residual, then the ReLU. Off the
+ * kink: with a residual, res = s - bn(x) for random |s| in [0.2, 1] of either sign, so every
+ * output starts 0.2 or more from 0 (a step moves it far less); without one, β is placed by
+ * kink_free_shift. */
+typedef struct bnar_cfg {
+    int bn, res, relu, train; /* row of bn_cfgs */
+} bnar_cfg;
+
+static const bnar_cfg bnar_cfgs[] = {
+    {0, 1, 1, 1}, /* 0 2d + res, relu, batch statistics */
+    {0, 1, 1, 0}, /* 1 2d + res, relu, running statistics */
+    {2, 1, 0, 1}, /* 2 1d [N,C,L] + res, no relu */
+    {0, 0, 1, 1}, /* 3 2d relu only */
+};
+
+static dc_tensor *bnar_run(dc_ctx *ctx, const bnar_cfg *c, dc_tensor **ins, int res, int relu)
+{
+    const bn_cfg *b = &bn_cfgs[c->bn];
+    dc_tensor *w = b->affine ? ins[1] : NULL, *bi = b->affine ? ins[2] : NULL;
+    dc_tensor *rm = b->running ? ins[b->affine ? 3 : 1] : NULL;
+    dc_tensor *rv = b->running ? ins[b->affine ? 4 : 2] : NULL;
+    const int at = 1 + 2 * b->affine + 2 * b->running; /* the residual's slot */
+    return dc_batch_norm_add_relu(ctx, ins[0], w, bi, rm, rv, NULL, 0.1f, 1e-5f,
+                                  res ? ins[at] : NULL, relu);
+}
+
+static int bnar_setup(const bnar_cfg *c, dc_rng *r, dc_tensor **ins)
+{
+    const bn_cfg *b = &bn_cfgs[c->bn];
+    int n = bn_setup(b, r, ins);
+    if (n < 0 || (!c->res && !b->affine))
+        return n < 0 ? n : -1; /* the relu-only case moves β */
+    if (c->res)
+        ins[n++] = gc_param(r, b->ndim, b->shape, -1, 1);
+    if (all_made(ins, n) < 0)
+        return -1;
+    dc_ctx *ctx = dc_ctx_new(0);
+    int ok = ctx != NULL;
+    if (ok) {
+        dc_ctx_set_grad(ctx, 0);
+        dc_ctx_set_training(ctx, c->train);
+        dc_tensor *z = bnar_run(ctx, c, ins, 0, 0);
+        ok = z != NULL;
+        int64_t P = 1;
+        for (int d = 2; d < b->ndim; d++)
+            P *= b->shape[d];
+        for (int64_t i = 0; ok && c->res && i < z->numel; i++) {
+            const float s = 0.2f + 0.8f * dc_rng_uniform(r);
+            dc_f32(ins[n - 1])[i] = (dc_rng_uniform(r) < 0.5f ? -s : s) - dc_f32(z)[i];
+        }
+        if (ok && !c->res)
+            ok = kink_free_shift(dc_f32(z), b->shape[0], b->shape[1], P, dc_f32(ins[2]),
+                                 "batch_norm+relu");
+        dc_ctx_free(ctx);
+    }
+    return ok ? n : -1;
+}
+
+static dc_tensor *bnar_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    const bnar_cfg *c = st;
+    return bnar_run(ctx, c, ins, c->res, c->relu);
+}
+
+CFG_SETUP(bnar, 0) CFG_SETUP(bnar, 1) CFG_SETUP(bnar, 2) CFG_SETUP(bnar, 3)
+
 /* ------------------------------------------------------------------------------------------ */
 /* modules: the model's trainable tensors are inputs; teardown frees the model                 */
 /* ------------------------------------------------------------------------------------------ */
@@ -372,6 +447,10 @@ static const gc_case cases[] = {
     BN(0, "2d eval (running stats)", 0),
     BN(2, "1d [N,C,L] eval", 0),
     BN(4, "2d no running stats eval", 0),
+    {"bn+add+relu 2d train", bnar_setup_0, bnar_fwd, NULL, 0, 0, 1},
+    {"bn+add+relu 2d eval", bnar_setup_1, bnar_fwd, NULL, 0, 0, 0},
+    {"bn+add 1d [N,C,L] train", bnar_setup_2, bnar_fwd, NULL, 0, 0, 1},
+    {"bn+relu 2d train", bnar_setup_3, bnar_fwd, NULL, 0, 0, 1},
     {"conv2d module Conv2d(4,6,3,s2,p1)", conv_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
     {"batch_norm module BatchNorm2d train", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 1},
     {"batch_norm module BatchNorm2d eval", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},

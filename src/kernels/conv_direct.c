@@ -608,15 +608,61 @@ static void dw_avx512(const dc_k_conv_geom *g, int64_t O, int64_t N, const float
 #undef DW_BODY
 #endif
 
-/* dW by channel vectors: where O is a multiple of 16 and the kernel 3x3 or 5x5, a task holds
- * 16 output channels x every tap of one input channel in registers (9 or 25 accumulators) and
- * walks all pixels of all images: per pixel one dy vector (dy transposed to [N][P][O] first)
- * and kh·kw input broadcasts feed kh·kw FMAs with every lane in use. LeNet-5's C3 (rows of 10)
- * wastes 6 of 16 lanes in the row method. */
+/* dW by channel vectors, where O is a multiple of 16 and the kernel 3x3 or 5x5. dy is first
+ * transposed to dyt [N][P][O], so a vector holds 16 output channels of one pixel. A task owns
+ * NOV·16 output channels x NC input channels x KT kernel rows x the KW taps of a row and keeps
+ * those accumulators in registers while it walks the pixels: per pixel NOV dy vectors and one
+ * input broadcast per (channel, row) feed NOV·NC·KT·KW FMAs, every lane in use. The other
+ * KW - 1 taps of a row are the broadcasts of the pixels before; GCC keeps them in registers
+ * (predictive commoning, -O3). Shapes, by how many dy vectors a pixel has:
+ *   3x3, O % 64 == 0: 4 x 2 channels x 1 row x 3 (24; a 64-channel layer of W6 at 196 GFLOP/s
+ *                     on one core with the transpose, 82% of its peak; vectors of 16 pixels
+ *                     instead, 8 output channels x 3 taps, made 11 full vector loads per 24
+ *                     FMAs and ran at 140);
+ *   5x5, O % 64 == 0: 4 x 1 x 1 x 5 (20);
+ *   3x3, O % 32 == 0: 2 x 1 x 3 x 3 (18);    5x5: 2 x 2 x 1 x 5 (20);
+ *   otherwise:        1 x 1 x kh x kw (9 or 25; LeNet-5's C3, whose rows of 10 would waste 6
+ *                     of 16 lanes in the rows method).
+ * Each dW element is one task's sum over the images, then pixels, in order. */
 static int dw_chans_ok(const dc_k_conv_geom *g, int64_t O)
 {
     return DC_DIRECT_X86 && !g_force_generic && O % VL == 0 && g->kh == g->kw &&
            (g->kh == 3 || g->kh == 5);
+}
+
+int dc_k_conv_direct_dw_chans(const dc_k_conv_geom *g, int64_t O) { return dw_chans_ok(g, O); }
+
+typedef struct dwc_shape {
+    int nov, nc, kt; /* dy vectors, input channels and kernel rows of one task */
+} dwc_shape;
+
+static dwc_shape dwc_pick(const dc_k_conv_geom *g, int64_t O)
+{
+    const int k3 = g->kw == 3;
+    if (O % (4 * VL) == 0)
+        return (dwc_shape){4, k3 ? 2 : 1, 1};
+    if (O % (2 * VL) == 0)
+        return k3 ? (dwc_shape){2, 1, 3} : (dwc_shape){2, 2, 1};
+    return (dwc_shape){1, 1, g->kh};
+}
+
+/* Tasks: output channel groups x input channel groups x kernel row groups. */
+static int64_t dwc_tasks(const dc_k_conv_geom *g, int64_t O, dwc_shape sh)
+{
+    return O / (sh.nov * VL) * ((g->C + sh.nc - 1) / sh.nc) * (g->kh / sh.kt);
+}
+
+/* Floats of one task's accumulators. */
+static int64_t dwc_accs(const dc_k_conv_geom *g, dwc_shape sh)
+{
+    return (int64_t)sh.nov * sh.nc * sh.kt * g->kw * VL;
+}
+
+/* Images per pass: their dyt stays within 512 KB (L2) while each task walks it. */
+static int64_t dwc_chunk(const dc_k_conv_geom *g, int64_t O)
+{
+    const int64_t per = O * g->Ho * g->Wo * (int64_t)sizeof(float);
+    return per < (1 << 19) ? (1 << 19) / per : 1;
 }
 
 /* Images per pass of the rows method: their dy and padded inputs stay within 32 KB (L1) while
@@ -637,106 +683,192 @@ static int64_t dw_rows_tasks(const dc_k_conv_geom *g, int64_t O)
 
 size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N)
 {
-    if (dw_chans_ok(g, O))
-        return (size_t)(N * O * g->Ho * g->Wo);
+    if (dw_chans_ok(g, O)) { /* dyt, then the partial sums between passes */
+        const dwc_shape sh = dwc_pick(g, O);
+        return (size_t)(N * O * g->Ho * g->Wo +
+                        (N > dwc_chunk(g, O) ? dwc_tasks(g, O, sh) * dwc_accs(g, sh) : 0));
+    }
     /* the rows method's partial sums between passes: DW_OB·kw vectors per task */
     return N > dw_rows_chunk(g, O) ? (size_t)(dw_rows_tasks(g, O) * DW_OB * g->kw * VL) : 0;
 }
 
 #if DC_DIRECT_X86
-#define DWC_BODY(K)                                                                              \
+/* Task t over images [n0, n1): acc[v][c][r][q] += Σ dyt[n, p, o0 + 16v + lane] ·
+ * xp_n[c0 + c, i + ky0 + r, j + q]; partial sums wait in keep between passes. Channels past C
+ * read channel c0 again, and their sums are dropped. */
+#define DWC_BODY(NOV, NC, KT, KW)                                                                \
     do {                                                                                         \
-        __m512 acc[K * K];                                                                       \
+        __m512 acc[NOV][NC][KT][KW];                                                             \
         _Pragma("GCC unroll 32")                                                                 \
-        for (int t = 0; t < K * K; t++)                                                          \
-            acc[t] = _mm512_setzero_ps();                                                        \
-        for (int64_t n = 0; n < N; n++) {                                                        \
-            const float *xc = xp + n * xs + c * Hp * Wp, *dt = dyt + n * P * O + o0;             \
-            for (int64_t i = 0; i < g->Ho; i++)                                                  \
-                for (int64_t j = 0; j < g->Wo; j++) {                                            \
-                    const __m512 d = _mm512_loadu_ps(dt + (i * g->Wo + j) * O);                  \
-                    const float *xr = xc + i * Wp + j;                                           \
+        for (int v = 0; v < NOV; v++)                                                            \
+            _Pragma("GCC unroll 32")                                                             \
+            for (int c = 0; c < NC; c++)                                                         \
+                _Pragma("GCC unroll 32")                                                         \
+                for (int r = 0; r < KT; r++)                                                     \
                     _Pragma("GCC unroll 32")                                                     \
-                    for (int ky = 0; ky < K; ky++)                                               \
+                    for (int q = 0; q < KW; q++)                                                 \
+                        acc[v][c][r][q] = n0 ? _mm512_loadu_ps(                                  \
+                                                   keep + (((v * NC + c) * KT + r) * KW + q) * VL) \
+                                             : _mm512_setzero_ps();                              \
+        for (int64_t n = n0; n < n1; n++) {                                                      \
+            const float *xc[NC];                                                                 \
+            _Pragma("GCC unroll 32")                                                             \
+            for (int c = 0; c < NC; c++)                                                         \
+                xc[c] = xp + n * xs + ((c0 + c < g->C ? c0 + c : c0) * Hp + ky0) * Wp;           \
+            const float *d = dyt + n * P * O + o0;                                               \
+            for (int64_t i = 0; i < g->Ho; i++)                                                  \
+                for (int64_t j = 0; j < g->Wo; j++, d += O) {                                    \
+                    __m512 dv[NOV];                                                              \
+                    _Pragma("GCC unroll 32")                                                     \
+                    for (int v = 0; v < NOV; v++)                                                \
+                        dv[v] = _mm512_loadu_ps(d + v * VL);                                     \
+                    _Pragma("GCC unroll 32")                                                     \
+                    for (int c = 0; c < NC; c++)                                                 \
                         _Pragma("GCC unroll 32")                                                 \
-                        for (int kx = 0; kx < K; kx++)                                           \
-                            acc[ky * K + kx] = _mm512_fmadd_ps(                                  \
-                                d, _mm512_set1_ps(xr[ky * Wp + kx]), acc[ky * K + kx]);          \
+                        for (int r = 0; r < KT; r++)                                             \
+                            _Pragma("GCC unroll 32")                                             \
+                            for (int q = 0; q < KW; q++) {                                       \
+                                const __m512 b = _mm512_set1_ps(xc[c][(i + r) * Wp + j + q]);    \
+                                _Pragma("GCC unroll 32")                                         \
+                                for (int v = 0; v < NOV; v++)                                    \
+                                    acc[v][c][r][q] = _mm512_fmadd_ps(dv[v], b, acc[v][c][r][q]); \
+                            }                                                                    \
                 }                                                                                \
         }                                                                                        \
-        float tmp[K * K][VL];                                                                    \
+        /* plain stores first: acc is indexed by constants only, so it stays in registers */     \
+        float sums[NOV * NC * KT * KW * VL];                                                     \
+        float *to = n1 < N ? keep : sums; /* more images to come: the sums wait in keep */       \
         _Pragma("GCC unroll 32")                                                                 \
-        for (int t = 0; t < K * K; t++)                                                          \
-            _mm512_storeu_ps(tmp[t], acc[t]);                                                    \
-        for (int o = 0; o < VL; o++)                                                             \
+        for (int v = 0; v < NOV; v++)                                                            \
             _Pragma("GCC unroll 32")                                                             \
-            for (int t = 0; t < K * K; t++)                                                      \
-                dw[((o0 + o) * g->C + c) * (K * K) + t] += tmp[t][o];                            \
+            for (int c = 0; c < NC; c++)                                                         \
+                _Pragma("GCC unroll 32")                                                         \
+                for (int r = 0; r < KT; r++)                                                     \
+                    _Pragma("GCC unroll 32")                                                     \
+                    for (int q = 0; q < KW; q++)                                                 \
+                        _mm512_storeu_ps(to + (((v * NC + c) * KT + r) * KW + q) * VL,           \
+                                         acc[v][c][r][q]);                                       \
+        if (n1 == N)                                                                             \
+            dwc_scatter(g, o0, c0, ky0, NOV, NC, KT, sums, dw);                                  \
     } while (0)
 
-__attribute__((target("avx512f"))) static void
-dw_chans_avx512(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp, int64_t xs,
-                const float *dyt, float *dw, int64_t o0, int64_t c)
+/* dw[o0 + 16v + lane, c0 + c, ky0 + r, q] += sums[v][c][r][q][lane], for channels below C. */
+static void dwc_scatter(const dc_k_conv_geom *g, int64_t o0, int64_t c0, int ky0, int nov,
+                        int nc, int kt, const float *sums, float *dw)
 {
-    int64_t Hp, Wp;
-    padded(g, &Hp, &Wp);
-    const int64_t P = g->Ho * g->Wo;
-    if (g->kh == 3)
-        DWC_BODY(3);
-    else
-        DWC_BODY(5);
+    const int64_t kk = (int64_t)g->kh * g->kw;
+    for (int v = 0; v < nov; v++)
+        for (int c = 0; c < nc && c0 + c < g->C; c++)
+            for (int r = 0; r < kt; r++)
+                for (int q = 0; q < g->kw; q++)
+                    for (int l = 0; l < VL; l++)
+                        dw[((o0 + v * VL + l) * g->C + c0 + c) * kk + (ky0 + r) * g->kw + q] +=
+                            sums[(((v * nc + c) * kt + r) * g->kw + q) * VL + l];
 }
+
+#define DWC_FN(NOV, NC, KT, KW)                                                                  \
+    __attribute__((target("avx512f"))) static void dwc_##NOV##_##NC##_##KT##_##KW(             \
+        const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp, int64_t xs,             \
+        const float *dyt, float *dw, int64_t o0, int64_t c0, int ky0, int64_t n0, int64_t n1,     \
+        float *keep)                                                                             \
+    {                                                                                            \
+        int64_t Hp, Wp;                                                                          \
+        padded(g, &Hp, &Wp);                                                                     \
+        const int64_t P = g->Ho * g->Wo;                                                         \
+        DWC_BODY(NOV, NC, KT, KW);                                                               \
+    }
+DWC_FN(4, 2, 1, 3)
+DWC_FN(4, 1, 1, 5)
+DWC_FN(2, 1, 3, 3)
+DWC_FN(2, 2, 1, 5)
+DWC_FN(1, 1, 3, 3)
+DWC_FN(1, 1, 5, 5)
+#undef DWC_FN
 #undef DWC_BODY
+
+/* Task t of the channel-vector method over images [n0, n1). */
+static void dwc_task(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp, int64_t xs,
+                     const float *dyt, float *dw, int64_t t, int64_t n0, int64_t n1, float *keep)
+{
+    const dwc_shape sh = dwc_pick(g, O);
+    const int64_t ncg = (g->C + sh.nc - 1) / sh.nc, nkg = g->kh / sh.kt;
+    const int64_t o0 = t / (ncg * nkg) * sh.nov * VL, c0 = t / nkg % ncg * sh.nc;
+    const int ky0 = (int)(t % nkg) * sh.kt;
+    float *kp = keep ? keep + t * dwc_accs(g, sh) : NULL;
+#define DWC_CALL(NOV, NC, KT, KW)                                                                \
+    dwc_##NOV##_##NC##_##KT##_##KW(g, O, N, xp, xs, dyt, dw, o0, c0, ky0, n0, n1, kp)
+    if (sh.nov == 4)
+        g->kw == 3 ? DWC_CALL(4, 2, 1, 3) : DWC_CALL(4, 1, 1, 5);
+    else if (sh.nov == 2)
+        g->kw == 3 ? DWC_CALL(2, 1, 3, 3) : DWC_CALL(2, 2, 1, 5);
+    else
+        g->kw == 3 ? DWC_CALL(1, 1, 3, 3) : DWC_CALL(1, 1, 5, 5);
+#undef DWC_CALL
+}
 #endif
+
+/* Task t of the rows method over images [n0, n1); keep: its partial sums between passes. */
+static void dw_rows_task(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
+                         int64_t xs, const float *dy, float *dw, int64_t t, int64_t n0,
+                         int64_t n1, float *keep)
+{
+    const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
+    const int ky = (int)(t % g->kh);
+    const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
+#if DC_DIRECT_X86
+    if (!g_force_generic) {
+        dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky, n0, n1,
+                  keep ? keep + t * DW_OB * g->kw * VL : NULL);
+        return;
+    }
+#else
+    (void)keep;
+#endif
+    if (n0 == 0)
+        dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
+}
 
 void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
                          int64_t xs, const float *dy, float *dw, float *scratch, int par)
 {
+    /* Images go in passes that stay in cache (L1 for the rows method, L2 for channel vectors),
+     * each task's sums kept in scratch in between; every sum still runs over the images in
+     * order, so the result is the same. Each thread takes a fixed share of the tasks and runs
+     * its passes on its own: a barrier per pass (64 of them per LeNet-5 batch) left the second
+     * thread waiting a third of the time. */
+    const int chans = scratch && dw_chans_ok(g, O);
+    int64_t tasks = dw_rows_tasks(g, O), chunk = scratch ? dw_rows_chunk(g, O) : N;
+    const float *dyt = NULL;
+    float *keep = scratch;
 #if DC_DIRECT_X86
-    if (scratch && dw_chans_ok(g, O)) {
-        const int64_t P = g->Ho * g->Wo, nob = O / VL;
-        DC_PAR_FOR(par, n, N, {
-            const float *d = dy + n * O * P;
-            float *t = scratch + n * P * O;
-            for (int64_t o = 0; o < O; o++)
-                for (int64_t p = 0; p < P; p++)
-                    t[p * O + o] = d[o * P + p];
-        });
-        DC_PAR_FOR(par, t, nob * g->C, {
-            dw_chans_avx512(g, O, N, xp, xs, scratch, dw, t / g->C * VL, t % g->C);
-        });
-        return;
+    if (chans) {
+        const int64_t P = g->Ho * g->Wo;
+        float *t = scratch;
+        DC_PAR_FOR(par, n, N, { dc_k_transpose(O, P, dy + n * O * P, P, t + n * P * O, O); });
+        dyt = t;
+        keep = t + N * O * P;
+        tasks = dwc_tasks(g, O, dwc_pick(g, O));
+        chunk = dwc_chunk(g, O);
     }
-#else
-    (void)scratch;
 #endif
-    const int64_t tasks = dw_rows_tasks(g, O);
-    /* with scratch, images go in passes that stay in L1, each task's sums kept in between;
-     * every sum still runs over the images in order, so the result is the same. Each thread
-     * takes a fixed share of the tasks and runs its passes on its own: a barrier per pass (64
-     * of them per LeNet-5 batch) left the second thread waiting a third of the time. */
 #ifdef _OPENMP
     const int nt = par ? omp_get_max_threads() : 1;
 #else
     const int nt = 1;
 #endif
-    const int64_t chunk = scratch ? dw_rows_chunk(g, O) : N;
     DC_PAR_FOR(par, th, nt, {
         const int64_t t0 = th * tasks / nt, t1 = (th + 1) * tasks / nt;
         for (int64_t n0 = 0; n0 < N; n0 += chunk) {
             const int64_t n1 = N - n0 < chunk ? N : n0 + chunk;
+            float *kp = N > chunk ? keep : NULL;
             for (int64_t t = t0; t < t1; t++) {
-                const int64_t ob = t / (g->C * g->kh), c = t / g->kh % g->C;
-                const int ky = (int)(t % g->kh);
-                const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
 #if DC_DIRECT_X86
-                if (!g_force_generic)
-                    dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky, n0, n1,
-                              scratch ? scratch + t * DW_OB * g->kw * VL : NULL);
-                else
+                if (chans) {
+                    dwc_task(g, O, N, xp, xs, dyt, dw, t, n0, n1, kp);
+                    continue;
+                }
 #endif
-                    if (n0 == 0)
-                        dw_generic(g, O, N, xp, xs, dy, dw, o0, on, c, ky);
+                dw_rows_task(g, O, N, xp, xs, dy, dw, t, n0, n1, kp);
             }
         }
     });

@@ -510,29 +510,121 @@ static double row_sqdev(const float *restrict x, int64_t n, double m)
     return s;
 }
 
-/* *s_dy += Σ dy, *s_dyx += Σ dy·(x - m), in one pass */
-static void row_dy_sums(const float *restrict x, const float *restrict dy, int64_t n, double m,
-                        double *s_dy, double *s_dyx)
+/* The gradient reaching the batch norm: dy, or dy where the fused ReLU's output y > 0. dy is
+ * loaded unconditionally, so the select vectorises. */
+static inline __attribute__((always_inline)) float bn_grad(const float *restrict dy,
+                                                           const float *restrict y, int64_t i,
+                                                           const int masked)
+{
+    const float g = dy[i];
+    return masked && !(y[i] > 0.0f) ? 0.0f : g;
+}
+
+/* g of a block of a row into t (the select vectorises on its own; inside the double sums it
+ * did not). */
+static inline __attribute__((always_inline)) void
+grad_block(const float *restrict dy, const float *restrict y, int64_t n, float *restrict t)
+{
+    for (int64_t i = 0; i < n; i++)
+        t[i] = bn_grad(dy, y, i, 1);
+}
+
+enum { BN_BLOCK = 1024 }; /* floats of g made at a time (a multiple of LANES) */
+
+/* *s_dy += Σ g, *s_dyx += Σ g·(x - m) (g: bn_grad, y NULL for none), in blocks of the row; g
+ * also goes to gout when given, stored (gfresh) or added. The lanes run over the whole groups
+ * of LANES in order, then the tail, as in the other row sums. */
+DC_CLONES static void row_dy_sums(const float *restrict x, const float *restrict dy,
+                                  const float *restrict y, int64_t n, double m,
+                                  float *restrict gout, int gfresh, double *s_dy,
+                                  double *s_dyx)
 {
     double a[LANES] = {0}, q[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            const double d = (double)dy[i + k];
-            a[k] += d;
-            q[k] += d * ((double)x[i + k] - m);
+    float t[BN_BLOCK];
+    const int64_t body = n - n % LANES;
+    for (int64_t i0 = 0; i0 < n; i0 += BN_BLOCK) {
+        const int64_t len = n - i0 < BN_BLOCK ? n - i0 : BN_BLOCK;
+        const float *restrict g = dy + i0, *restrict xb = x + i0;
+        if (y) {
+            grad_block(dy + i0, y + i0, len, t);
+            g = t;
         }
+        if (gout && gfresh)
+            memcpy(gout + i0, g, sizeof(float) * (size_t)len);
+        else if (gout)
+            for (int64_t i = 0; i < len; i++)
+                gout[i0 + i] += g[i];
+        const int64_t whole = body - i0 < len ? body - i0 : len;
+        for (int64_t i = 0; i + LANES <= whole; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                const double d = (double)g[i + k];
+                a[k] += d;
+                q[k] += d * ((double)xb[i + k] - m);
+            }
+    }
     double sa = 0, sq = 0;
     for (int k = 0; k < LANES; k++) {
         sa += a[k];
         sq += q[k];
     }
-    for (; i < n; i++) {
-        sa += (double)dy[i];
-        sq += (double)dy[i] * ((double)x[i] - m);
+    for (int64_t i = body; i < n; i++) {
+        const double d = (double)(y ? bn_grad(dy, y, i, 1) : dy[i]);
+        sa += d;
+        sq += d * ((double)x[i] - m);
     }
     *s_dy += sa;
     *s_dyx += sq;
+}
+
+/* One row of dc_k_bn_apply. */
+static inline __attribute__((always_inline)) void
+row_apply_k(const float *restrict x, float a, float b, const float *restrict res,
+            float *restrict y, int64_t n, const int with_res, const int relu)
+{
+    for (int64_t l = 0; l < n; l++) {
+        float v = x[l] * a + b;
+        if (with_res)
+            v = v + res[l];
+        y[l] = relu && v < 0.0f ? 0.0f : v; /* the ReLU of dc_relu: NaN stays NaN */
+    }
+}
+
+DC_CLONES static void row_apply(const float *x, float a, float b, const float *res, int relu,
+                                float *y, int64_t n)
+{
+    if (res && relu)
+        row_apply_k(x, a, b, res, y, n, 1, 1);
+    else if (res)
+        row_apply_k(x, a, b, res, y, n, 1, 0);
+    else if (relu)
+        row_apply_k(x, a, b, NULL, y, n, 0, 1);
+    else
+        row_apply_k(x, a, b, NULL, y, n, 0, 0);
+}
+
+/* One row of dc_k_bn_bwd_dx. */
+static inline __attribute__((always_inline)) void
+row_bwd_dx_k(const float *restrict x, const float *restrict dy, const float *restrict y,
+             float a, float b, float e, float m, float *restrict dx, int64_t n,
+             const int masked, const int fresh)
+{
+    for (int64_t l = 0; l < n; l++) {
+        const float v = a * bn_grad(dy, y, l, masked) + b * (x[l] - m) + e;
+        dx[l] = fresh ? v : dx[l] + v;
+    }
+}
+
+DC_CLONES static void row_bwd_dx(const float *x, const float *dy, const float *y, float a,
+                                 float b, float e, float m, float *dx, int64_t n, int fresh)
+{
+    if (y && fresh)
+        row_bwd_dx_k(x, dy, y, a, b, e, m, dx, n, 1, 1);
+    else if (y)
+        row_bwd_dx_k(x, dy, y, a, b, e, m, dx, n, 1, 0);
+    else if (fresh)
+        row_bwd_dx_k(x, dy, NULL, a, b, e, m, dx, n, 0, 1);
+    else
+        row_bwd_dx_k(x, dy, NULL, a, b, e, m, dx, n, 0, 0);
 }
 
 void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var)
@@ -551,25 +643,24 @@ void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean
 }
 
 void dc_k_bn_apply(int64_t N, int64_t C, int64_t L, const float *x, const float *scale,
-                   const float *shift, float *y)
+                   const float *shift, const float *res, int relu, float *y)
 {
     DC_PAR_FOR(N * C * L > PAR_MIN, r, N * C, {
-        const float a = scale[r % C], b = shift[r % C];
-        const float *restrict xr = x + r * L;
-        float *restrict yr = y + r * L;
-        for (int64_t l = 0; l < L; l++)
-            yr[l] = xr[l] * a + b;
+        row_apply(x + r * L, scale[r % C], shift[r % C], res ? res + r * L : NULL, relu,
+                  y + r * L, L);
     });
 }
 
 void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
-                      const float *mean, double *sum_dy, double *sum_dyxc)
+                      const float *y, const float *mean, float *gout, int gfresh,
+                      double *sum_dy, double *sum_dyxc)
 {
     DC_PAR_FOR(N * C * L > PAR_MIN, c, C, {
         double s = 0, q = 0;
         for (int64_t n = 0; n < N; n++) {
             const int64_t off = (n * C + c) * L;
-            row_dy_sums(x + off, dy + off, L, (double)mean[c], &s, &q);
+            row_dy_sums(x + off, dy + off, y ? y + off : NULL, L, (double)mean[c],
+                        gout ? gout + off : NULL, gfresh, &s, &q);
         }
         sum_dy[c] = s;
         sum_dyxc[c] = q;
@@ -577,15 +668,12 @@ void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const flo
 }
 
 void dc_k_bn_bwd_dx(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
-                    const float *mean, const float *a, const float *b, const float *e,
-                    float *dx)
+                    const float *y, const float *mean, const float *a, const float *b,
+                    const float *e, float *dx, int fresh)
 {
     DC_PAR_FOR(N * C * L > PAR_MIN, r, N * C, {
-        const int64_t c = r % C;
-        const float ac = a[c], bc = b[c], ec = e[c], mc = mean[c];
-        const float *restrict xr = x + r * L, *restrict dyr = dy + r * L;
-        float *restrict dxr = dx + r * L;
-        for (int64_t l = 0; l < L; l++)
-            dxr[l] += ac * dyr[l] + bc * (xr[l] - mc) + ec;
+        const int64_t c = r % C, off = r * L;
+        row_bwd_dx(x + off, dy + off, y ? y + off : NULL, a[c], b[c], e[c], mean[c], dx + off,
+                   L, fresh);
     });
 }

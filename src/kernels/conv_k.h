@@ -95,6 +95,10 @@ int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom 
 void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr);
 void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
                          int64_t xs, const float *dy, float *dw, float *scratch, int par);
+/* 1 when dc_k_conv_direct_dw goes by channel vectors here (O a multiple of 16, a 3x3 or 5x5
+ * kernel, AVX-512): near the FMA peak at any size, where the rows method is good for few
+ * weights only. */
+int dc_k_conv_direct_dw_chans(const dc_k_conv_geom *g, int64_t O);
 /* Floats of dc_k_conv_direct_dw's scratch: dy transposed for the channel-vector method, or the
  * rows method's partial sums between its L1-sized passes over the images; 0 when neither
  * applies (then scratch may be NULL; without it the rows method runs all images in one pass). */
@@ -151,18 +155,22 @@ double dc_k_plane_sum_f64(const float *x, int64_t n);
  * var[c] = Σ (x - mean)² / M (biased), two passes in double, fixed order. */
 void dc_k_bn_stats(int64_t N, int64_t C, int64_t L, const float *x, double *mean, double *var);
 
-/* y[n, c, l] = x[n, c, l]·scale[c] + shift[c]. */
+/* y[n, c, l] = x[n, c, l]·scale[c] + shift[c], then + res[n, c, l] when res != NULL, then
+ * max(0, ·) when relu (NaN stays NaN) - the values of batch norm, add and ReLU run apart. */
 void dc_k_bn_apply(int64_t N, int64_t C, int64_t L, const float *x, const float *scale,
-                   const float *shift, float *y);
+                   const float *shift, const float *res, int relu, float *y);
 
-/* Per channel: sum_dy[c] = Σ dy, sum_dyxc[c] = Σ dy·(x - mean[c]), in double, fixed order. */
+/* The gradient reaching the batch norm is g = dy, or g = (y > 0 ? dy : 0) when y (the fused
+ * ReLU's output) is given. Per channel: sum_dy[c] = Σ g, sum_dyxc[c] = Σ g·(x - mean[c]), in
+ * double, fixed order; when gout != NULL, g is also stored there (gfresh) or added. */
 void dc_k_bn_bwd_sums(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
-                      const float *mean, double *sum_dy, double *sum_dyxc);
+                      const float *y, const float *mean, float *gout, int gfresh,
+                      double *sum_dy, double *sum_dyxc);
 
-/* dx[n, c, l] += a[c]·dy + b[c]·(x - mean[c]) + e[c]. */
+/* dx[n, c, l] = (fresh) or += a[c]·g + b[c]·(x - mean[c]) + e[c], g as above. */
 void dc_k_bn_bwd_dx(int64_t N, int64_t C, int64_t L, const float *x, const float *dy,
-                    const float *mean, const float *a, const float *b, const float *e,
-                    float *dx);
+                    const float *y, const float *mean, const float *a, const float *b,
+                    const float *e, float *dx, int fresh);
 
 #ifdef __cplusplus
 }

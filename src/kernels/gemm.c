@@ -871,6 +871,13 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
 }
 
 /* See kernels.h. */
+void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, float *dst,
+                    int64_t ldd)
+{
+    if (rows > 0 && cols > 0)
+        gemm_select_arch()->transpose(src, ld, (int)rows, cols, (int)ldd, dst);
+}
+
 const char *dc_gemm_backend(void)
 {
 #ifdef DC_USE_CBLAS

@@ -49,6 +49,11 @@ const char *dc_gemm_backend(void);
  * the thread's next dc_gemm or dc_k_thread_buffer call. */
 float *dc_k_thread_buffer(size_t n);
 
+/* dst[c·ldd + r] = src[r·ld + c] for r < rows, c < cols (rows, ldd < 2^31): register-blocked
+ * transposes where the CPU has AVX2. */
+void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, float *dst,
+                    int64_t ldd);
+
 /* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
  * dc_gemm_prefer_blas: OpenBLAS whenever it is linked in. Process-wide; set them while no other

@@ -214,6 +214,28 @@ static dc_tensor *bn_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
                          b->num_batches_tracked, b->momentum, b->eps);
 }
 
+/* BatchNorm [+ Add] [+ ReLU] as one op (see dc_module.fuse): in training, or wherever no
+ * Conv2d before it folded it in. The Add's other operand must have the input's shape. */
+static dc_tensor *bn_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
+                          dc_tensor *const *side, int n_next, int *used)
+{
+    bn_mod *b = (bn_mod *)m;
+    dc_tensor *res = NULL;
+    int k = 0;
+    *used = 0;
+    if (n_next > 0 && dc_module_is_add(next[0]) && side[0] && dc_same_shape(side[0], x))
+        res = side[k++];
+    const int relu = k < n_next && dc_module_is_relu(next[k]);
+    k += relu;
+    if (k == 0)
+        return NULL;
+    dc_tensor *y = dc_batch_norm_add_relu(ctx, x, b->weight, b->bias, b->running_mean,
+                                          b->running_var, b->num_batches_tracked, b->momentum,
+                                          b->eps, res, relu);
+    *used = y ? k : 0;
+    return y;
+}
+
 /* Register "<name>.<key>" as a [C] float parameter or buffer. */
 static dc_tensor *add_vec(dc_model *m, const char *name, const char *key, int64_t C,
                           int is_buffer)
@@ -234,6 +256,7 @@ dc_module *dc_batch_norm_new(dc_model *m, const char *name, int64_t C, float mom
     bn_mod *b = dc_module_alloc(sizeof *b, "BatchNorm", name, bn_forward);
     if (!b)
         return NULL;
+    b->base.fuse = bn_fuse;
     b->momentum = momentum;
     b->eps = eps;
     if (affine && (!(b->weight = add_vec(m, name, "weight", C, 0)) ||
