@@ -114,7 +114,8 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char
         }
         ok = worst <= tol;
         CHECK(ok, "%s, %s%s, C=%d %dx%d O=%d k=%dx%d pad %d,%d,%d,%d: worst error %g at %lld "
-              "(got %g, want %g; tolerance %g)", what, L == DC_K_DIRECT_ROWS ? "rows" : "chans",
+              "(got %g, want %g; tolerance %g)", what,
+              L == DC_K_DIRECT_ROWS ? "rows" : L == DC_K_DIRECT_CHANS ? "chans" : "winograd",
               mode == 3 ? " + residual + relu" : mode == 2 ? " + residual" : relu ? " + relu" : "",
               d->C, d->H, d->W, d->O, d->kh, d->kw, d->pt, d->pb, d->pl, d->pr, worst,
               (long long)at, (double)y[at], want[at], tol);
@@ -122,6 +123,16 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char
     free(x), free(w), free(b), free(y), free(wp), free(xp), free(want), free(res);
     return ok;
 }
+
+/* 3x3 geometries for Winograd's F(2x2, 3x3): rows of 32 and 64 (one and two slots per tile
+ * row), a band left partly empty, output channels not a multiple of the block of 6, an odd
+ * channel count, asymmetric padding, W6's 64 -> 64. */
+static const dgeom WINO_CASES[] = {
+    {16, 32, 32, 16, 3, 3, 1, 1, 1, 1},
+    {20, 6, 64, 22, 3, 3, 1, 1, 1, 1},
+    {17, 5, 34, 18, 3, 3, 0, 1, 0, 0},
+    {64, 32, 32, 64, 3, 3, 1, 1, 1, 1},
+};
 
 TEST(conv_direct_portable_kernels_match_a_plain_convolution)
 {
@@ -131,6 +142,9 @@ TEST(conv_direct_portable_kernels_match_a_plain_convolution)
             check_case(&CASES[i], DC_K_DIRECT_ROWS, mode, "portable");
             check_case(&CASES[i], DC_K_DIRECT_CHANS, mode, "portable");
         }
+    for (size_t i = 0; i < sizeof WINO_CASES / sizeof *WINO_CASES; i++)
+        for (int mode = 0; mode < 4; mode++)
+            check_case(&WINO_CASES[i], DC_K_DIRECT_WINO, mode, "portable");
     dc_k_conv_direct_force_generic(0);
 }
 
@@ -152,6 +166,17 @@ TEST(conv_direct_vector_kernels_match_a_plain_convolution)
             check_case(&CASES[i], DC_K_DIRECT_ROWS, mode, "AVX-512");
             check_case(&CASES[i], DC_K_DIRECT_CHANS, mode, "AVX-512");
         }
+    for (size_t i = 0; i < sizeof WINO_CASES / sizeof *WINO_CASES; i++) {
+        const dgeom *d = &WINO_CASES[i];
+        dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                            .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
+        g.Ho = dc_conv_out_size(d->H, 3, 1, 1, d->pt, d->pb);
+        g.Wo = dc_conv_out_size(d->W, 3, 1, 1, d->pl, d->pr);
+        CHECK(dc_k_conv_direct_layout(&g, d->O) == DC_K_DIRECT_WINO,
+              "Winograd case %zu: layout %d chosen", i, (int)dc_k_conv_direct_layout(&g, d->O));
+        for (int mode = 0; mode < 4; mode++)
+            check_case(d, DC_K_DIRECT_WINO, mode, "AVX-512");
+    }
 }
 
 TEST(conv_direct_layout_choice)

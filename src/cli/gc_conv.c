@@ -63,6 +63,10 @@ static const conv_cfg conv_cfgs[] = {
     {2, 2, 4, 16, 6, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 1},  /* 18 rows layout, relu */
     {1, 6, 8, 8, 16, 5, 5, 1, {1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 1},  /* 19 channels layout, relu */
     {2, 4, 7, 6, 6, 3, 3, 0, {2, 2, 1, 1, 1, 1, 1, 1, 1, 0}, 1},   /* 20 columns, no relu/bias */
+    /* 3x3 by Winograd's F(2x2, 3x3) forward and for dX (rows of 32, 16 channels), dW by
+     * channel vectors */
+    {1, 16, 4, 32, 16, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, 0}, /* 21 Winograd */
+    {1, 16, 4, 32, 16, 3, 3, 1, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 1}, /* 22 Winograd + res, relu */
 };
 
 static int cmp_float(const void *a, const void *b)
@@ -145,7 +149,8 @@ CFG_SETUP(conv, 0) CFG_SETUP(conv, 1) CFG_SETUP(conv, 2) CFG_SETUP(conv, 3) CFG_
 CFG_SETUP(conv, 5) CFG_SETUP(conv, 6) CFG_SETUP(conv, 7) CFG_SETUP(conv, 8) CFG_SETUP(conv, 9)
 CFG_SETUP(conv, 10) CFG_SETUP(conv, 11) CFG_SETUP(conv, 12) CFG_SETUP(conv, 13)
 CFG_SETUP(conv, 14) CFG_SETUP(conv, 15) CFG_SETUP(conv, 16) CFG_SETUP(conv, 17)
-CFG_SETUP(conv, 18) CFG_SETUP(conv, 19) CFG_SETUP(conv, 20)
+CFG_SETUP(conv, 18) CFG_SETUP(conv, 19) CFG_SETUP(conv, 20) CFG_SETUP(conv, 21)
+CFG_SETUP(conv, 22)
 
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
@@ -427,6 +432,8 @@ static const gc_case cases[] = {
     CONV(18, "+ residual, relu, direct rows"),
     CONV(19, "+ residual, relu, direct channels 5x5"),
     CONV(20, "+ residual, stride 2 (columns)"),
+    CONV(21, "winograd 3x3 16->16 rows of 32"),
+    CONV(22, "+ residual, relu, winograd"),
     POOL(0, "max_pool2d k2 s2"),
     POOL(1, "max_pool2d k3 s2 p1"),
     POOL(2, "max_pool2d k2 s2 ceil"),

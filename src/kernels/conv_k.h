@@ -54,7 +54,8 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
 typedef enum dc_k_direct_layout {
     DC_K_DIRECT_NONE,
     DC_K_DIRECT_ROWS,
-    DC_K_DIRECT_CHANS
+    DC_K_DIRECT_CHANS,
+    DC_K_DIRECT_WINO /* 3x3 by Winograd's F(2x2, 3x3) (conv_wino.c) */
 } dc_k_direct_layout;
 
 /* The layout for g with O output channels and one group: NONE unless stride and dilation are 1,
@@ -73,6 +74,8 @@ typedef struct dc_k_conv_out {
     const void *next;  /* memory the caller reads next (its next image), pulled into L2 a line
                           at a time while the kernel computes, or NULL */
     size_t next_bytes;
+    int stream;        /* y is part of an output larger than the caches: the Winograd kernel
+                          writes it with streaming (non-temporal) stores */
 } dc_k_conv_out;
 /* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image, finished as *out says (NULL: as is);
  * xp: scratch of dc_k_conv_direct_xfloats(g). Every output sums its taps in the order

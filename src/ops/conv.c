@@ -48,6 +48,9 @@
 #define MAX_GROUPS 16
 /* Below this many multiply-adds in the whole layer, stay on the calling thread. */
 #define PAR_MIN (INT64_C(1) << 17)
+/* Outputs of at least this many floats (4 MiB, twice a core's L2 here) are written with
+ * streaming stores where a kernel can (dc_k_conv_out.stream): they leave the caches anyway. */
+#define STREAM_MIN (INT64_C(1) << 20)
 
 dc_conv2d_opts dc_conv2d_defaults(void)
 {
@@ -224,7 +227,8 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
         const int64_t CHW = g->C * g->H * g->W; /* the next image loads while this one runs */
         const dc_k_conv_out fin = {.res = rn, .relu = s->relu,
                                    .next = n + 1 < s->N ? xn + CHW : NULL,
-                                   .next_bytes = sizeof(float) * (size_t)CHW};
+                                   .next_bytes = sizeof(float) * (size_t)CHW,
+                                   .stream = s->N * s->O * P >= STREAM_MIN};
         dc_k_conv_direct_fwd(g, s->O, s->layout, s->wp, xn, yn, col, &fin);
         return;
     }
@@ -345,7 +349,8 @@ static int conv_dx_direct(dc_ctx *ctx, const conv_saved *s, const float *w, cons
         float *xp = sc + thread_id(nt) * per, *d = dx + n * CHW;
         float *out = fresh ? d : xp + (per - CHW);
         const dc_k_conv_out fin = {.next = n + 1 < s->N ? dy + (n + 1) * OP : NULL,
-                                   .next_bytes = sizeof(float) * (size_t)OP};
+                                   .next_bytes = sizeof(float) * (size_t)OP,
+                                   .stream = fresh && s->N * CHW >= STREAM_MIN};
         dc_k_conv_direct_fwd(&gx, g->C, L, wp, dy + n * OP, out, xp, &fin);
         for (int64_t i = 0; i < CHW && !fresh; i++)
             d[i] += out[i];
