@@ -1,13 +1,16 @@
 /*
- * test_conv_direct.c - the direct convolution kernels (src/kernels/conv_direct.c) against a
- * plain double-precision convolution, for both layouts, odd sizes (partial vectors, partial
- * channel blocks, pixel blocks that straddle rows) and asymmetric padding; the portable code
- * always, the AVX-512 code where the CPU has it. Then the op: dc_conv2d's forward through the
- * direct path equals im2col + GEMM's within float rounding.
+ * test_conv_direct.c - the direct convolution kernels (src/kernels/conv_direct.c, conv_wino.c)
+ * against a plain double-precision convolution, for the three layouts (rows, channels,
+ * Winograd), odd sizes (partial vectors, partial channel blocks, pixel blocks that straddle
+ * rows, partial Winograd bands) and asymmetric padding; the portable code always, the AVX-512
+ * code where the CPU has it (Winograd's two give the same bits). dX through each layout, dW by
+ * rows and by channel vectors (in several passes, the same bits on one thread and on the team).
+ * Then the op: dc_conv2d through the direct path equals im2col + GEMM's within float rounding.
  */
 #include "harness.h"
 #include "core/internal.h"
 #include "kernels/conv_k.h"
+#include "kernels/conv_wino.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -52,6 +55,16 @@ static const dgeom CASES[] = {
     {3, 9, 6, 32, 5, 5, 2, 2, 2, 2},    /* 2 x 2 x 1 x 5 */
 };
 
+/* The stride-1 geometry of a case. */
+static dc_k_conv_geom geom_of(const dgeom *d)
+{
+    dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
+                        .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
+    g.Ho = dc_conv_out_size(d->H, d->kh, 1, 1, d->pt, d->pb);
+    g.Wo = dc_conv_out_size(d->W, d->kw, 1, 1, d->pl, d->pr);
+    return g;
+}
+
 static void reference(const dgeom *d, int Ho, int Wo, const float *x, const float *w,
                       const float *b, double *y)
 {
@@ -72,17 +85,17 @@ static void reference(const dgeom *d, int Ho, int Wo, const float *x, const floa
 }
 
 /* Run one case through layout L (mode bit 0: the fused ReLU; bit 1: a residual added before
- * it); 1 if every output is within float rounding of the reference. */
-static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char *what)
+ * it; bit 2: streaming stores into a 64-byte aligned y); 1 if every output is within float
+ * rounding of the reference. The output is left in *out when out != NULL (caller frees). */
+static int check_case_out(const dgeom *d, dc_k_direct_layout L, int mode, const char *what,
+                          float **out)
 {
-    dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
-                        .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
-    g.Ho = dc_conv_out_size(d->H, d->kh, 1, 1, d->pt, d->pb);
-    g.Wo = dc_conv_out_size(d->W, d->kw, 1, 1, d->pl, d->pr);
+    const dc_k_conv_geom g = geom_of(d);
     const int64_t nx = (int64_t)d->C * d->H * d->W, nw = (int64_t)d->O * d->C * d->kh * d->kw;
     const int64_t ny = d->O * g.Ho * g.Wo;
     float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
-    float *b = malloc(sizeof(float) * (size_t)d->O), *y = malloc(sizeof(float) * (size_t)ny);
+    float *b = malloc(sizeof(float) * (size_t)d->O);
+    float *y = aligned_alloc(64, sizeof(float) * (size_t)((ny + 15) / 16 * 16));
     float *wp = malloc(sizeof(float) * dc_k_conv_direct_wfloats(&g, d->O, L));
     float *xp = malloc(sizeof(float) * dc_k_conv_direct_xfloats(&g));
     double *want = malloc(sizeof(double) * (size_t)ny);
@@ -104,7 +117,8 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char
         for (int64_t i = 0; i < ny && relu; i++)
             want[i] = want[i] < 0 ? 0 : want[i];
         dc_k_conv_direct_pack(&g, d->O, L, w, b, wp);
-        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp, &(dc_k_conv_out){.res = res, .relu = relu});
+        dc_k_conv_direct_fwd(&g, d->O, L, wp, x, y, xp,
+                             &(dc_k_conv_out){.res = res, .relu = relu, .stream = mode >> 2});
         double worst = 0;
         int64_t at = 0;
         const double tol = 1e-6 * (d->C * d->kh * d->kw + 1);
@@ -116,12 +130,20 @@ static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char
         CHECK(ok, "%s, %s%s, C=%d %dx%d O=%d k=%dx%d pad %d,%d,%d,%d: worst error %g at %lld "
               "(got %g, want %g; tolerance %g)", what,
               L == DC_K_DIRECT_ROWS ? "rows" : L == DC_K_DIRECT_CHANS ? "chans" : "winograd",
-              mode == 3 ? " + residual + relu" : mode == 2 ? " + residual" : relu ? " + relu" : "",
+              (mode & 3) == 3 ? " + residual + relu" : mode & 2 ? " + residual"
+                                                               : relu ? " + relu" : "",
               d->C, d->H, d->W, d->O, d->kh, d->kw, d->pt, d->pb, d->pl, d->pr, worst,
               (long long)at, (double)y[at], want[at], tol);
     }
+    if (out)
+        *out = y, y = NULL;
     free(x), free(w), free(b), free(y), free(wp), free(xp), free(want), free(res);
     return ok;
+}
+
+static int check_case(const dgeom *d, dc_k_direct_layout L, int mode, const char *what)
+{
+    return check_case_out(d, L, mode, what, NULL);
 }
 
 /* 3x3 geometries for Winograd's F(2x2, 3x3): rows of 32 and 64 (one and two slots per tile
@@ -168,14 +190,22 @@ TEST(conv_direct_vector_kernels_match_a_plain_convolution)
         }
     for (size_t i = 0; i < sizeof WINO_CASES / sizeof *WINO_CASES; i++) {
         const dgeom *d = &WINO_CASES[i];
-        dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
-                            .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
-        g.Ho = dc_conv_out_size(d->H, 3, 1, 1, d->pt, d->pb);
-        g.Wo = dc_conv_out_size(d->W, 3, 1, 1, d->pl, d->pr);
+        const dc_k_conv_geom g = geom_of(d);
         CHECK(dc_k_conv_direct_layout(&g, d->O) == DC_K_DIRECT_WINO,
               "Winograd case %zu: layout %d chosen", i, (int)dc_k_conv_direct_layout(&g, d->O));
-        for (int mode = 0; mode < 4; mode++)
-            check_case(d, DC_K_DIRECT_WINO, mode, "AVX-512");
+        for (int mode = 0; mode < 8; mode++) {
+            /* the portable loops make the same float operations: the same bits */
+            float *yv = NULL, *yp = NULL;
+            check_case_out(d, DC_K_DIRECT_WINO, mode, "AVX-512", &yv);
+            dc_k_conv_direct_force_generic(1);
+            check_case_out(d, DC_K_DIRECT_WINO, mode, "portable", &yp);
+            dc_k_conv_direct_force_generic(0);
+            const int64_t ny = (int64_t)d->O * g.Ho * g.Wo;
+            CHECK(yv && yp && memcmp(yv, yp, sizeof(float) * (size_t)ny) == 0,
+                  "Winograd case %zu mode %d: the vector kernel and the portable loops differ",
+                  i, mode);
+            free(yv), free(yp);
+        }
     }
 }
 
@@ -189,6 +219,23 @@ TEST(conv_direct_layout_choice)
                         .sh = 1, .sw = 1, .pt = 1, .pl = 1, .dh = 1, .dw = 1};
     CHECK(dc_k_conv_direct_layout(&r, 64) == DC_K_DIRECT_ROWS,
           "64 channels on rows of 32 fill both layouts: rows (no transpose) should win");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) { /* with the vector kernels: Winograd's bounds */
+        dc_k_conv_direct_force_generic(0);
+        CHECK(dc_k_conv_direct_layout(&r, 64) == DC_K_DIRECT_WINO, "W6's 64 -> 64 layer");
+        dc_k_conv_geom v = r;
+        v.C = 3;
+        CHECK(dc_k_conv_direct_layout(&v, 64) == DC_K_DIRECT_ROWS, "the 3 -> 64 stem: rows");
+        CHECK(dc_k_conv_direct_layout(&r, 65) == DC_K_DIRECT_NONE, "65 outputs: GEMM");
+        CHECK(dc_k_conv_direct_layout(&r, 15) != DC_K_DIRECT_WINO, "15 outputs: no Winograd");
+        v = r, v.Ho = 31;
+        CHECK(dc_k_conv_direct_layout(&v, 64) != DC_K_DIRECT_WINO, "odd rows: no Winograd");
+        v = r, v.Wo = 48;
+        CHECK(dc_k_conv_direct_layout(&v, 64) != DC_K_DIRECT_WINO, "rows of 48: no Winograd");
+        v = r, v.C = 15;
+        CHECK(dc_k_conv_direct_layout(&v, 64) != DC_K_DIRECT_WINO, "15 inputs: no Winograd");
+        dc_k_conv_direct_force_generic(1);
+    }
     g.sh = 2;
     CHECK(dc_k_conv_direct_layout(&g, 16) == DC_K_DIRECT_NONE, "stride 2 has no direct path");
     g.sh = 1;
@@ -202,14 +249,11 @@ TEST(conv_direct_layout_choice)
 
 /* ---- backward kernels ---- */
 
-/* dX and dW of one case through the direct kernels against plain double loops. */
-static void check_backward(const dgeom *d, const char *what)
+/* dX and dW of one case through the direct kernels, over N images, against plain double loops;
+ * dW on one thread and on the team give the same bits. */
+static void check_backward(const dgeom *d, int N, const char *what)
 {
-    dc_k_conv_geom g = {.C = d->C, .H = d->H, .W = d->W, .kh = d->kh, .kw = d->kw, .sh = 1,
-                        .sw = 1, .pt = d->pt, .pl = d->pl, .dh = 1, .dw = 1};
-    g.Ho = dc_conv_out_size(d->H, d->kh, 1, 1, d->pt, d->pb);
-    g.Wo = dc_conv_out_size(d->W, d->kw, 1, 1, d->pl, d->pr);
-    enum { N = 3 };
+    const dc_k_conv_geom g = geom_of(d);
     const int64_t nx = (int64_t)d->C * d->H * d->W, nw = (int64_t)d->O * d->C * d->kh * d->kw;
     const int64_t ny = d->O * g.Ho * g.Wo, xs = (int64_t)dc_k_conv_direct_xfloats(&g);
     float *x = malloc(sizeof(float) * (size_t)(N * nx)), *w = malloc(sizeof(float) * (size_t)nw);
@@ -244,8 +288,14 @@ static void check_backward(const dgeom *d, const char *what)
         dc_k_conv_direct_pad(&g, x + n * nx, xp + n * xs);
     const size_t nsc = dc_k_conv_direct_dw_scratch(&g, d->O, N);
     float *dyt = nsc ? malloc(sizeof(float) * nsc) : NULL;
-    dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw, dyt, 1);
-    free(dyt);
+    float *dw1 = calloc((size_t)nw, sizeof(float));
+    if (dw1) {
+        dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw, dyt, 1);
+        dc_k_conv_direct_dw(&g, d->O, N, xp, xs, dy, dw1, dyt, 0);
+        CHECK(memcmp(dw, dw1, sizeof(float) * (size_t)nw) == 0,
+              "%s: dW on the team differs from dW on one thread (C=%d O=%d)", what, d->C, d->O);
+    }
+    free(dyt), free(dw1);
     const double tol = 1e-6 * (double)(N * g.Ho * g.Wo + 1) * 4;
     CHECK_ALLCLOSE_D(what, "dW", dw, want_dw, nw, tol);
     /* dX of image 0 */
@@ -264,16 +314,20 @@ static void check_backward(const dgeom *d, const char *what)
                                     (double)w[((o * d->C + c) * d->kh + p) * d->kw + q] *
                                     dy[(o * g.Ho + i) * g.Wo + j];
                         }
-    const dc_k_direct_layout L = DC_K_DIRECT_ROWS;
-    for (int k = 0; k < 2; k++) {
-        const dc_k_direct_layout LL = k ? DC_K_DIRECT_CHANS : L;
+    static const dc_k_direct_layout layouts[] = {DC_K_DIRECT_ROWS, DC_K_DIRECT_CHANS,
+                                                 DC_K_DIRECT_WINO};
+    for (int k = 0; k < 3; k++) {
+        const dc_k_direct_layout LL = layouts[k];
+        if (LL == DC_K_DIRECT_WINO && !dc_k_wino_fits(&gx, d->C))
+            continue;
         float *wp = malloc(sizeof(float) * dc_k_conv_direct_wfloats(&gx, d->C, LL));
         float *sc = malloc(sizeof(float) * dc_k_conv_direct_xfloats(&gx));
         if (wp && sc) {
             dc_k_conv_direct_rotate(&g, d->O, w, wr);
             dc_k_conv_direct_pack(&gx, d->C, LL, wr, NULL, wp);
             dc_k_conv_direct_fwd(&gx, d->C, LL, wp, dy, dx, sc, NULL);
-            CHECK_ALLCLOSE_D(what, k ? "dX (channels)" : "dX (rows)", dx, want_dx, nx,
+            static const char *const names[] = {"dX (rows)", "dX (channels)", "dX (winograd)"};
+            CHECK_ALLCLOSE_D(what, names[k], dx, want_dx, nx,
                              1e-6 * (double)(d->O * d->kh * d->kw + 1) * 4);
         }
         free(wp), free(sc);
@@ -290,27 +344,45 @@ TEST(conv_direct_backward_kernels_match_plain_loops)
             continue; /* the portable pass below still runs */
         dc_k_conv_direct_force_generic(k);
         for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-            check_backward(&CASES[i], k ? "portable" : "AVX-512");
+            check_backward(&CASES[i], 3, k ? "portable" : "AVX-512");
+        for (size_t i = 0; i < sizeof WINO_CASES / sizeof *WINO_CASES; i++)
+            check_backward(&WINO_CASES[i], 3, k ? "portable" : "AVX-512");
     }
     dc_k_conv_direct_force_generic(0);
+}
+
+/* dW by channel vectors in more than one pass over the images (N above the images that fit a
+ * pass: the partial sums wait in scratch), for each task shape. */
+TEST(conv_direct_weight_gradient_in_passes)
+{
+    static const struct { dgeom d; int N; } cases[] = {
+        {{5, 32, 32, 32, 3, 3, 1, 1, 1, 1}, 5},  /* 2 x 1 x 3 x 3, passes of 4 images */
+        {{3, 32, 32, 16, 5, 5, 2, 2, 2, 2}, 9},  /* 1 x 1 x 5 x 5, passes of 8 */
+        {{3, 32, 32, 64, 5, 5, 2, 2, 2, 2}, 3},  /* 4 x 1 x 1 x 5, passes of 2 */
+        {{3, 32, 32, 32, 5, 5, 2, 2, 2, 2}, 5},  /* 2 x 2 x 1 x 5, passes of 4 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_backward(&cases[i].d, cases[i].N, "dW in passes");
 }
 
 /* ---- the op ---- */
 
 typedef struct conv_run {
-    float y[4 * 6 * 28 * 28], dx[4 * 6 * 14 * 14], dw[16 * 6 * 25], db[16];
+    float y[2 * 16 * 32 * 32], dx[2 * 16 * 32 * 32], dw[16 * 16 * 25], db[16];
 } conv_run;
 
-/* conv2d forward and backward (loss Σ y·dy) of fixed data through whichever path is on. */
-static int run_conv(int direct, int64_t N, int64_t C, int64_t H, int64_t O, int pad,
-                    conv_run *out)
+/* conv2d forward and backward (loss Σ y·dy) of fixed data through whichever path is on, with a
+ * k x k kernel. inner: the convolution reads x·1 (its dX is then the first gradient written,
+ * stored straight) rather than the leaf x (dX added to x's gradient). */
+static int run_conv(int direct, int64_t N, int64_t C, int64_t H, int64_t O, int k, int pad,
+                    int inner, conv_run *out)
 {
     dc_conv_direct_enable(direct);
     dc_ctx *ctx = dc_ctx_new(0);
     dc_rng r;
     dc_rng_seed(&r, 77, 0);
     dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(N, C, H, H));
-    dc_tensor *w = dc_tensor_new(DC_F32, 4, DC_SHAPE(O, C, 5, 5));
+    dc_tensor *w = dc_tensor_new(DC_F32, 4, DC_SHAPE(O, C, k, k));
     dc_tensor *b = dc_tensor_new(DC_F32, 1, DC_SHAPE(O));
     int ok = 0;
     if (ctx && x && w && b) {
@@ -322,7 +394,7 @@ static int run_conv(int direct, int64_t N, int64_t C, int64_t H, int64_t O, int 
         dc_tensor_requires_grad(b);
         dc_conv2d_opts o = dc_conv2d_defaults();
         o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = pad;
-        dc_tensor *y = dc_conv2d(ctx, x, w, b, &o);
+        dc_tensor *y = dc_conv2d(ctx, inner ? dc_mul_scalar(ctx, x, 1.0f) : x, w, b, &o);
         dc_tensor *dy = y ? dc_tensor_new(DC_F32, y->ndim, y->shape) : NULL;
         if (dy) {
             dc_tensor_uniform(dy, &r, -1, 1);
@@ -354,11 +426,35 @@ TEST(conv2d_direct_path_equals_gemm_path)
     for (int k = 0; k < 2; k++) {
         const int64_t N = shapes[k].N, C = shapes[k].C, H = shapes[k].H, O = shapes[k].O;
         const int64_t Ho = H + 2 * shapes[k].pad - 4;
-        REQUIRE(run_conv(1, N, C, H, O, shapes[k].pad, &a));
-        REQUIRE(run_conv(0, N, C, H, O, shapes[k].pad, &b));
+        REQUIRE(run_conv(1, N, C, H, O, 5, shapes[k].pad, 0, &a));
+        REQUIRE(run_conv(0, N, C, H, O, 5, shapes[k].pad, 0, &b));
         CHECK_ALLCLOSE("y", a.y, b.y, N * O * Ho * Ho, 1e-5, 1e-5);
         CHECK_ALLCLOSE("dx", a.dx, b.dx, N * C * H * H, 1e-5, 1e-5);
         CHECK_ALLCLOSE("dw", a.dw, b.dw, O * C * 25, 1e-5, 1e-4);
+        CHECK_ALLCLOSE("db", a.db, b.db, O, 1e-6, 1e-6);
+    }
+}
+
+/* A 16 -> 16 channel 3x3 layer on 32x32 (Winograd forward and dX, dW by channel vectors on an
+ * AVX-512 CPU) gives what im2col + GEMM gives: output, dX added to a leaf's gradient and dX
+ * stored as the first gradient, dW, db. */
+TEST(conv2d_winograd_path_equals_gemm_path)
+{
+    static conv_run a, b;
+    const int64_t N = 2, C = 16, H = 32, O = 16;
+    dc_k_conv_geom g = {.C = C, .H = H, .W = H, .Ho = H, .Wo = H, .kh = 3, .kw = 3, .sh = 1,
+                        .sw = 1, .pt = 1, .pl = 1, .dh = 1, .dw = 1};
+    __builtin_cpu_init();
+    CHECK(dc_k_conv_direct_layout(&g, O) ==
+              (__builtin_cpu_supports("avx512f") ? DC_K_DIRECT_WINO : DC_K_DIRECT_NONE),
+          "layout %d for a 16-channel 3x3 layer on rows of 32", (int)dc_k_conv_direct_layout(&g, O));
+    for (int inner = 0; inner < 2; inner++) {
+        REQUIRE(run_conv(1, N, C, H, O, 3, 1, inner, &a));
+        REQUIRE(run_conv(0, N, C, H, O, 3, 1, inner, &b));
+        CHECK_ALLCLOSE("y", a.y, b.y, N * O * H * H, 1e-5, 1e-5);
+        CHECK_ALLCLOSE(inner ? "dx (stored)" : "dx (added)", a.dx, b.dx, N * C * H * H, 1e-5,
+                       1e-5);
+        CHECK_ALLCLOSE("dw", a.dw, b.dw, O * C * 9, 1e-5, 1e-4);
         CHECK_ALLCLOSE("db", a.db, b.db, O, 1e-6, 1e-6);
     }
 }

@@ -77,9 +77,9 @@ static int cmp_float(const void *a, const void *b)
 
 /* Per channel ch of z [N, C, P]: shift[ch] = -(the middle of the widest gap between its values),
  * searched between the 1/8 and 7/8 quantiles so that both sides of 0 are exercised once the
- * shift is added. 0 (and a message naming `what`) when some gap is not wider than 0.03. */
+ * shift is added. 0 (and a message naming `what`) when some gap is not wider than min_gap. */
 static int kink_free_shift(const float *z, int64_t N, int64_t C, int64_t P, float *shift,
-                           const char *what)
+                           float min_gap, const char *what)
 {
     const int64_t n = N * P;
     float *v = malloc(sizeof *v * (size_t)(n > 0 ? n : 1));
@@ -93,7 +93,7 @@ static int kink_free_shift(const float *z, int64_t N, int64_t C, int64_t P, floa
         for (int64_t k = n / 8; k < 7 * n / 8 && k + 1 < n; k++)
             if (v[k + 1] - v[k] > v[best + 1] - v[best])
                 best = k;
-        ok = v[best + 1] - v[best] > 0.03f;
+        ok = v[best + 1] - v[best] > min_gap;
         shift[ch] = -0.5f * (v[best] + v[best + 1]);
     }
     free(v);
@@ -104,7 +104,7 @@ static int kink_free_shift(const float *z, int64_t N, int64_t C, int64_t P, floa
 
 /* With the fused ReLU, no output may sit near the kink at 0: a finite-difference step moves an
  * output by at most 0.01 here (|x| <= 1, |w| <= 0.5, |b| <= 1: step 0.01). Each channel's bias
- * is set by kink_free_shift. */
+ * is set by kink_free_shift, with gaps over 0.03. */
 static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
 {
     dc_ctx *ctx = dc_ctx_new(0);
@@ -115,7 +115,7 @@ static int conv_relu_off_kink(const conv_cfg *c, dc_tensor **ins)
         dc_ctx_set_grad(ctx, 0);
         dc_tensor *z = dc_conv2d_add(ctx, ins[0], ins[1], NULL, c->res ? ins[3] : NULL, &o);
         ok = z && kink_free_shift(dc_f32(z), c->N, c->O, z->shape[2] * z->shape[3],
-                                  dc_f32(ins[2]), "conv2d+relu");
+                                  dc_f32(ins[2]), 0.03f, "conv2d+relu");
         dc_ctx_free(ctx);
     }
     return ok;
@@ -256,21 +256,29 @@ static int bn_setup(const bn_cfg *c, dc_rng *r, dc_tensor **ins)
     return all_made(ins, n);
 }
 
+/* Batch norm of row b on ins (x, then weight, bias, running statistics as b has them, then the
+ * residual when res), + the residual, then the ReLU when relu. */
+static dc_tensor *bn_call(dc_ctx *ctx, const bn_cfg *b, dc_tensor **ins, int res, int relu)
+{
+    dc_tensor *w = b->affine ? ins[1] : NULL, *bi = b->affine ? ins[2] : NULL;
+    dc_tensor *rm = b->running ? ins[b->affine ? 3 : 1] : NULL;
+    dc_tensor *rv = b->running ? ins[b->affine ? 4 : 2] : NULL;
+    const int at = 1 + 2 * b->affine + 2 * b->running; /* the residual's slot */
+    return dc_batch_norm_add_relu(ctx, ins[0], w, bi, rm, rv, NULL, 0.1f, 1e-5f,
+                                  res ? ins[at] : NULL, relu);
+}
+
 static dc_tensor *bn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 {
-    const bn_cfg *c = st;
-    dc_tensor *w = c->affine ? ins[1] : NULL, *b = c->affine ? ins[2] : NULL;
-    dc_tensor *rm = c->running ? ins[c->affine ? 3 : 1] : NULL;
-    dc_tensor *rv = c->running ? ins[c->affine ? 4 : 2] : NULL;
-    return dc_batch_norm(ctx, ins[0], w, b, rm, rv, NULL, 0.1f, 1e-5f);
+    return bn_call(ctx, st, ins, 0, 0);
 }
 
 CFG_SETUP(bn, 0) CFG_SETUP(bn, 1) CFG_SETUP(bn, 2) CFG_SETUP(bn, 3) CFG_SETUP(bn, 4)
 
 /* dc_batch_norm_add_relu: batch norm of a bn_cfgs row, + a residual, then the ReLU. Off the
  * kink: with a residual, res = s - bn(x) for random |s| in [0.2, 1] of either sign, so every
- * output starts 0.2 or more from 0 (a step moves it far less); without one, β is placed by
- * kink_free_shift. */
+ * output starts 0.2 or more from 0; without one, β is placed by kink_free_shift from bn(x)
+ * with β = 0, with gaps over 0.06 (a step of x or γ moves x̂·γ by up to ~0.026 here). */
 typedef struct bnar_cfg {
     int bn, res, relu, train; /* row of bn_cfgs */
 } bnar_cfg;
@@ -281,17 +289,6 @@ static const bnar_cfg bnar_cfgs[] = {
     {2, 1, 0, 1}, /* 2 1d [N,C,L] + res, no relu */
     {0, 0, 1, 1}, /* 3 2d relu only */
 };
-
-static dc_tensor *bnar_run(dc_ctx *ctx, const bnar_cfg *c, dc_tensor **ins, int res, int relu)
-{
-    const bn_cfg *b = &bn_cfgs[c->bn];
-    dc_tensor *w = b->affine ? ins[1] : NULL, *bi = b->affine ? ins[2] : NULL;
-    dc_tensor *rm = b->running ? ins[b->affine ? 3 : 1] : NULL;
-    dc_tensor *rv = b->running ? ins[b->affine ? 4 : 2] : NULL;
-    const int at = 1 + 2 * b->affine + 2 * b->running; /* the residual's slot */
-    return dc_batch_norm_add_relu(ctx, ins[0], w, bi, rm, rv, NULL, 0.1f, 1e-5f,
-                                  res ? ins[at] : NULL, relu);
-}
 
 static int bnar_setup(const bnar_cfg *c, dc_rng *r, dc_tensor **ins)
 {
@@ -308,7 +305,9 @@ static int bnar_setup(const bnar_cfg *c, dc_rng *r, dc_tensor **ins)
     if (ok) {
         dc_ctx_set_grad(ctx, 0);
         dc_ctx_set_training(ctx, c->train);
-        dc_tensor *z = bnar_run(ctx, c, ins, 0, 0);
+        if (!c->res)
+            dc_tensor_fill(ins[2], 0.0f); /* β = 0: the shift found below is β itself */
+        dc_tensor *z = bn_call(ctx, b, ins, 0, 0);
         ok = z != NULL;
         int64_t P = 1;
         for (int d = 2; d < b->ndim; d++)
@@ -318,7 +317,7 @@ static int bnar_setup(const bnar_cfg *c, dc_rng *r, dc_tensor **ins)
             dc_f32(ins[n - 1])[i] = (dc_rng_uniform(r) < 0.5f ? -s : s) - dc_f32(z)[i];
         }
         if (ok && !c->res)
-            ok = kink_free_shift(dc_f32(z), b->shape[0], b->shape[1], P, dc_f32(ins[2]),
+            ok = kink_free_shift(dc_f32(z), b->shape[0], b->shape[1], P, dc_f32(ins[2]), 0.06f,
                                  "batch_norm+relu");
         dc_ctx_free(ctx);
     }
@@ -328,7 +327,7 @@ static int bnar_setup(const bnar_cfg *c, dc_rng *r, dc_tensor **ins)
 static dc_tensor *bnar_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
 {
     const bnar_cfg *c = st;
-    return bnar_run(ctx, c, ins, c->res, c->relu);
+    return bn_call(ctx, &bn_cfgs[c->bn], ins, c->res, c->relu);
 }
 
 CFG_SETUP(bnar, 0) CFG_SETUP(bnar, 1) CFG_SETUP(bnar, 2) CFG_SETUP(bnar, 3)

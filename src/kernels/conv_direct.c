@@ -5,27 +5,33 @@
  *
  * The image is first copied into a zero-padded buffer xp [C][Hp][Wp] (Hp = Ho + kh - 1,
  * Wp ≥ Wo + kw - 1 rounded so whole vectors can be loaded), so the inner loops have no bounds
- * tests. Two register-blocked layouts, chosen by how many vector lanes each would fill:
+ * tests. Three layouts, chosen by dc_k_conv_direct_layout:
  *
- *   ROWS  (rows of 16 or more; C1, and the 64-channel layers of a ResNet on 32x32): a vector
- *         holds 16 adjacent output pixels of one row; 6 channels x 2 such vectors (O <= 6) or
- *         8 channels x 3 vectors are accumulated together. Per tap (c, ky, kx): NS input
- *         loads, OB weight broadcasts, NS·OB FMAs; stores go straight to y. Input channels go
- *         in equal passes whose weights fit in 16 KB, the partial sums waiting in y.
+ *   WINO  (3x3 with rows of a multiple of 32 and 16..64 channels: the 64-channel layers of a
+ *         ResNet on 32x32): Winograd's F(2x2, 3x3), conv_wino.c; 218 against 424 us for
+ *         64 -> 64 at 32x32 by ROWS (one core).
+ *   ROWS  (rows of 16 or more; C1, the 3 -> 64 stem): a vector holds 16 adjacent output
+ *         pixels of one row; 6 channels x 2 such vectors (O <= 6) or 8 channels x 3 vectors
+ *         are accumulated together. Per tap (c, ky, kx): NS input loads, OB weight broadcasts,
+ *         NS·OB FMAs; stores go straight to y. Input channels go in equal passes whose weights
+ *         fit in 16 KB, the partial sums waiting in y.
  *   CHANS (short rows, output channels a multiple of 16; C3): a vector holds 16 output
  *         channels of one pixel; up to 16 pixels of one row (a block size that splits the row
  *         evenly) x 1, 2 or 4 channel vectors are accumulated together. Per tap: NV weight
  *         loads, PB input broadcasts at constant offsets. The block is written back through a
  *         small transpose.
- *   Where both fill every lane, ROWS wins: 198 against 162 GFLOP/s on 64 -> 64 channels 3x3
- *   at 32x32 (one core; 84% of its peak), 161 against 67 on the 3 -> 64 stem.
- * Either may add a residual (the skip connection of a ResNet block) and apply max(0, ·) as it
+ *   Where both fill every lane, ROWS wins (64 -> 64 channels 3x3 at 32x32, one core: 178
+ *   against 138 GFLOP/s; the 3 -> 64 stem: 161 against 67).
+ * Each may add a residual (the skip connection of a ResNet block) and apply max(0, ·) as it
  * stores: y = max(0, conv + b + res).
  *
- * Both sum every output in the same order (c, ky, kx), whatever the thread count. The kernels
- * use AVX-512 (run-time check); dc_k_conv_direct_ok says no elsewhere and the caller keeps
- * im2col + GEMM. A portable scalar version of the same contract serves the tests
- * (dc_k_conv_direct_force_generic).
+ * ROWS and CHANS sum every output in the same order (c, ky, kx), WINO through its transforms;
+ * none depends on the thread count. The kernels use AVX-512 (run-time check);
+ * dc_k_conv_direct_layout says NONE elsewhere and the caller keeps im2col + GEMM. Portable
+ * scalar versions of the same contracts serve the tests (dc_k_conv_direct_force_generic).
+ *
+ * Backward: dX is a forward problem of its own (dc_k_conv_direct_dx_geom); dW goes by channel
+ * vectors or by rows of pixels (dc_k_conv_direct_dw).
  */
 #include "kernels/conv_k.h"
 #include "kernels/conv_wino.h"
@@ -80,14 +86,15 @@ dc_k_direct_layout dc_k_conv_direct_layout(const dc_k_conv_geom *g, int64_t O)
 {
     if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || O < 1)
         return DC_K_DIRECT_NONE;
-    if (!g_force_generic && dc_k_have_avx512() && dc_k_wino_fits(g, O))
-        return DC_K_DIRECT_WINO;
-    /* only where a column matrix is small: deep layers are GEMM-bound and im2col pays off */
+    /* only where a column matrix is small: deep layers are GEMM-bound and im2col pays off (and
+     * the GEMM spreads one image over the threads, where these kernels take an image each) */
     const int64_t K = g->C * g->kh * g->kw;
     if (K > 1024 || O > 64 || g->Wo > 4096)
         return DC_K_DIRECT_NONE;
     if (!g_force_generic && !dc_k_have_avx512())
         return DC_K_DIRECT_NONE;
+    if (!g_force_generic && dc_k_wino_fits(g, O))
+        return DC_K_DIRECT_WINO;
     const double r = rows_fill(g, O), c = chans_fill(O);
     if (r < 0.5 && c < 0.75)
         return DC_K_DIRECT_NONE;
@@ -654,8 +661,8 @@ static void dw_avx512(const dc_k_conv_geom *g, int64_t O, int64_t N, const float
  * Each dW element is one task's sum over the images, then pixels, in order. */
 static int dw_chans_ok(const dc_k_conv_geom *g, int64_t O)
 {
-    return DC_DIRECT_X86 && !g_force_generic && O % VL == 0 && g->kh == g->kw &&
-           (g->kh == 3 || g->kh == 5);
+    return DC_DIRECT_X86 && !g_force_generic && dc_k_have_avx512() && O % VL == 0 &&
+           g->kh == g->kw && (g->kh == 3 || g->kh == 5);
 }
 
 int dc_k_conv_direct_dw_chans(const dc_k_conv_geom *g, int64_t O) { return dw_chans_ok(g, O); }
@@ -864,11 +871,11 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
      * order, so the result is the same. Each thread takes a fixed share of the tasks and runs
      * its passes on its own: a barrier per pass (64 of them per LeNet-5 batch) left the second
      * thread waiting a third of the time. */
-    const int chans = scratch && dw_chans_ok(g, O);
     int64_t tasks = dw_rows_tasks(g, O), chunk = scratch ? dw_rows_chunk(g, O) : N;
-    const float *dyt = NULL;
     float *keep = scratch;
 #if DC_DIRECT_X86
+    const int chans = scratch && dw_chans_ok(g, O);
+    const float *dyt = NULL;
     if (chans) {
         const int64_t P = g->Ho * g->Wo;
         float *t = scratch;

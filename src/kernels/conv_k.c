@@ -5,6 +5,7 @@
  * inside one thread in a fixed order, so results do not depend on the thread count.
  */
 #include "kernels/conv_k.h"
+#include "kernels/eltwise_k.h"
 #include "kernels/fastmath.h"
 #include "kernels/par.h"
 
@@ -520,16 +521,9 @@ static inline __attribute__((always_inline)) float bn_grad(const float *restrict
     return masked && !(y[i] > 0.0f) ? 0.0f : g;
 }
 
-/* g of a block of a row into t (the select vectorises on its own; inside the double sums it
- * did not). */
-static inline __attribute__((always_inline)) void
-grad_block(const float *restrict dy, const float *restrict y, int64_t n, float *restrict t)
-{
-    for (int64_t i = 0; i < n; i++)
-        t[i] = bn_grad(dy, y, i, 1);
-}
-
-enum { BN_BLOCK = 1024 }; /* floats of g made at a time (a multiple of LANES) */
+/* floats of g made at a time (a multiple of LANES; below DC_K_PAR_MIN, so the ReLU mask runs
+ * on the calling thread) */
+enum { BN_BLOCK = 1024 };
 
 /* *s_dy += Σ g, *s_dyx += Σ g·(x - m) (g: bn_grad, y NULL for none), in blocks of the row; g
  * also goes to gout when given, stored (gfresh) or added. The lanes run over the whole groups
@@ -545,8 +539,8 @@ DC_CLONES static void row_dy_sums(const float *restrict x, const float *restrict
     for (int64_t i0 = 0; i0 < n; i0 += BN_BLOCK) {
         const int64_t len = n - i0 < BN_BLOCK ? n - i0 : BN_BLOCK;
         const float *restrict g = dy + i0, *restrict xb = x + i0;
-        if (y) {
-            grad_block(dy + i0, y + i0, len, t);
+        if (y) { /* g of the block first: inside the double sums the select did not vectorise */
+            dc_k_relu_bwd(len, y + i0, dy + i0, t, 1);
             g = t;
         }
         if (gout && gfresh)

@@ -49,8 +49,8 @@ void dc_k_col2im_add(const dc_k_conv_geom *g, int64_t nb, const float *col, floa
 /* direct convolution (conv_direct.c)                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-/* How dc_k_conv_direct_fwd vectorises a convolution: not at all (use im2col + GEMM), along
- * output rows (few output channels) or along output channels. */
+/* How dc_k_conv_direct_fwd computes a convolution: not at all (use im2col + GEMM), vectors along
+ * output rows (few output channels), along output channels, or Winograd's F(2x2, 3x3). */
 typedef enum dc_k_direct_layout {
     DC_K_DIRECT_NONE,
     DC_K_DIRECT_ROWS,
@@ -59,7 +59,8 @@ typedef enum dc_k_direct_layout {
 } dc_k_direct_layout;
 
 /* The layout for g with O output channels and one group: NONE unless stride and dilation are 1,
- * the channel counts are small and this CPU has the kernels (AVX-512). */
+ * the channel counts are small (C·kh·kw <= 1024, O <= 64) and this CPU has the kernels
+ * (AVX-512); WINO where conv_wino.c's geometry fits. */
 dc_k_direct_layout dc_k_conv_direct_layout(const dc_k_conv_geom *g, int64_t O);
 /* Floats of the packed weights and biases, and of one image's padded copy (scratch). */
 size_t dc_k_conv_direct_wfloats(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L);
@@ -75,11 +76,13 @@ typedef struct dc_k_conv_out {
                           at a time while the kernel computes, or NULL */
     size_t next_bytes;
     int stream;        /* y is part of an output larger than the caches: the Winograd kernel
-                          writes it with streaming (non-temporal) stores */
+                          writes it with streaming (non-temporal) stores where y is 64-byte
+                          aligned; the others ignore it (WINO ignores next) */
 } dc_k_conv_out;
 /* y [O, Ho, Wo] = conv(x [C, H, W]) + b for one image, finished as *out says (NULL: as is);
- * xp: scratch of dc_k_conv_direct_xfloats(g). Every output sums its taps in the order
- * (c, ky, kx), then adds res. */
+ * xp: scratch of dc_k_conv_direct_xfloats(g), not the thread buffer (dc_k_thread_buffer).
+ * ROWS and CHANS sum every output from b through its taps in the order (c, ky, kx), WINO
+ * through its transforms and then adds b; then res. */
 void dc_k_conv_direct_fwd(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layout L,
                           const float *wp, const float *x, float *y, float *xp,
                           const dc_k_conv_out *out);
@@ -93,7 +96,8 @@ void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct
  * dc_k_conv_direct_rotate writes: wr [C, O, kh, kw] = w [O, C, kh, kw] turned by 180°.
  * dc_k_conv_direct_dw: dw [O, C, kh, kw] += Σ_n Σ_(i,j) dy[n, o, i, j] · xp_n[c, i + ky, j + kx]
  * over the N padded images xp (image n at xp + n·xs), each element summed by one thread in a
- * fixed order (images, rows, then the vector lanes); on the OpenMP team when par. */
+ * fixed order (images, then pixels; the rows method then adds its 16 vector lanes); on the
+ * OpenMP team when par. */
 int dc_k_conv_direct_dx_geom(const dc_k_conv_geom *g, int64_t O, dc_k_conv_geom *gx);
 void dc_k_conv_direct_rotate(const dc_k_conv_geom *g, int64_t O, const float *w, float *wr);
 void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp,
@@ -102,13 +106,15 @@ void dc_k_conv_direct_dw(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
  * kernel, AVX-512): near the FMA peak at any size, where the rows method is good for few
  * weights only. */
 int dc_k_conv_direct_dw_chans(const dc_k_conv_geom *g, int64_t O);
-/* Floats of dc_k_conv_direct_dw's scratch: dy transposed for the channel-vector method, or the
- * rows method's partial sums between its L1-sized passes over the images; 0 when neither
- * applies (then scratch may be NULL; without it the rows method runs all images in one pass). */
+/* Floats of dc_k_conv_direct_dw's scratch: dy transposed for the channel-vector method, and its
+ * partial sums between L2-sized passes over the images; or the rows method's partial sums
+ * between its L1-sized passes; 0 when none applies. The channel-vector method needs it (with
+ * scratch NULL dW goes by rows, in another order); without it the rows method runs all images
+ * in one pass. */
 size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N);
-/* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
 /* Whether this CPU runs AVX-512F (the vector kernels of conv_direct.c and conv_k.c). */
 int dc_k_have_avx512(void);
+/* Tests: 1 makes the direct path use its portable scalar code (and accept any CPU). */
 void dc_k_conv_direct_force_generic(int on);
 
 /* ------------------------------------------------------------------------------------------ */

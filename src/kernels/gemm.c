@@ -870,7 +870,7 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
     gemm_builtin(&g);
 }
 
-/* See kernels.h. */
+/* See kernels.h: the packing's panel transpose, whole. */
 void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, float *dst,
                     int64_t ldd)
 {
@@ -878,6 +878,7 @@ void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, fl
         gemm_select_arch()->transpose(src, ld, (int)rows, cols, (int)ldd, dst);
 }
 
+/* See kernels.h. */
 const char *dc_gemm_backend(void)
 {
 #ifdef DC_USE_CBLAS

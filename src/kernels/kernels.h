@@ -46,7 +46,8 @@ const char *dc_gemm_backend(void);
 
 /* This thread's scratch of at least n floats (64-byte aligned; NULL if out of memory): the
  * GEMM's pack buffer, lent to other kernels that call no GEMM while they hold it. Valid until
- * the thread's next dc_gemm or dc_k_thread_buffer call. */
+ * the thread's next dc_gemm or dc_k_thread_buffer call, and so until its next direct
+ * convolution (dc_k_conv_direct_fwd: the CHANS and Winograd kernels take it). */
 float *dc_k_thread_buffer(size_t n);
 
 /* dst[c·ldd + r] = src[r·ld + c] for r < rows, c < cols (rows, ldd < 2^31): register-blocked

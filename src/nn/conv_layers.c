@@ -31,13 +31,14 @@ typedef struct bn_mod {
     dc_tensor *num_batches_tracked;      /* int64 [] buffer */
 } bn_mod;
 
-/* Whether t has the shape of c's output for input x (an Add without broadcasting). */
+/* Whether t is a float tensor of the shape of c's output for input x (an Add without
+ * broadcasting). */
 static bool is_output_shape(const conv2d_mod *c, const dc_tensor *x, const dc_tensor *t)
 {
     const dc_conv2d_opts *o = &c->o;
     const dc_tensor *w = c->weight;
-    return t && t->ndim == 4 && x->ndim == 4 && t->shape[0] == x->shape[0] &&
-           t->shape[1] == w->shape[0] &&
+    return t && t->dtype == DC_F32 && t->ndim == 4 && x->ndim == 4 &&
+           t->shape[0] == x->shape[0] && t->shape[1] == w->shape[0] &&
            t->shape[2] == dc_conv_out_size(x->shape[2], (int)w->shape[2], o->stride_h,
                                            o->dilation_h, o->pad_top, o->pad_bottom) &&
            t->shape[3] == dc_conv_out_size(x->shape[3], (int)w->shape[3], o->stride_w,
@@ -223,7 +224,8 @@ static dc_tensor *bn_fuse(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *co
     dc_tensor *res = NULL;
     int k = 0;
     *used = 0;
-    if (n_next > 0 && dc_module_is_add(next[0]) && side[0] && dc_same_shape(side[0], x))
+    if (n_next > 0 && dc_module_is_add(next[0]) && side[0] && side[0]->dtype == DC_F32 &&
+        dc_same_shape(side[0], x))
         res = side[k++];
     const int relu = k < n_next && dc_module_is_relu(next[k]);
     k += relu;

@@ -49,7 +49,9 @@
 /* Below this many multiply-adds in the whole layer, stay on the calling thread. */
 #define PAR_MIN (INT64_C(1) << 17)
 /* Outputs of at least this many floats (4 MiB, twice a core's L2 here) are written with
- * streaming stores where a kernel can (dc_k_conv_out.stream): they leave the caches anyway. */
+ * streaming stores where a kernel can (dc_k_conv_out.stream): they leave the caches anyway.
+ * W6 (8 MB a layer): inference 5% faster on one thread and 2% on two, training unchanged (the
+ * batch norm that reads y next gained nothing from the shared L3). */
 #define STREAM_MIN (INT64_C(1) << 20)
 
 dc_conv2d_opts dc_conv2d_defaults(void)
@@ -390,6 +392,8 @@ static dc_status conv_bwd(dc_ctx *ctx, dc_node *nd)
         const double work = (double)s->N * (double)s->O * (double)col_floats(s);
         const size_t nsc = dc_k_conv_direct_dw_scratch(g, s->O, s->N);
         float *sc = nsc ? dc_ctx_alloc(ctx, sizeof(float) * nsc) : NULL;
+        if (nsc && !sc) /* without it dW would go another way, in another order */
+            return DC_ERR_NOMEM;
         dc_k_conv_direct_dw(g, s->O, s->N, s->xpad, s->xs, dy, dw, sc, work > PAR_MIN);
         dw = NULL;
     }
