@@ -71,6 +71,10 @@ int dc_k_have_avx512(void)
 #endif
 }
 
+/* The vector kernels run: not forced off, and the CPU has AVX-512 (callers that pass a layout
+ * the layout query would not give, the tests among them, still get correct code). */
+static int use_vector(void) { return DC_DIRECT_X86 && !g_force_generic && dc_k_have_avx512(); }
+
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 /* Lanes filled by each layout, as a fraction of what it computes. */
@@ -487,11 +491,11 @@ void dc_k_conv_direct_fwd_padded(const dc_k_conv_geom *g, int64_t O, dc_k_direct
     if (L == DC_K_DIRECT_WINO) {
         int64_t Hp, Wp;
         padded(g, &Hp, &Wp);
-        dc_k_wino_fwd(g, O, Hp, Wp, wp, xp, y, out, DC_DIRECT_X86 && !g_force_generic);
+        dc_k_wino_fwd(g, O, Hp, Wp, wp, xp, y, out, use_vector());
         return;
     }
 #if DC_DIRECT_X86
-    if (!g_force_generic) {
+    if (use_vector()) {
         if (L == DC_K_DIRECT_ROWS)
             rows_avx512(g, O, wp, xp, y, out);
         else
@@ -661,8 +665,7 @@ static void dw_avx512(const dc_k_conv_geom *g, int64_t O, int64_t N, const float
  * Each dW element is one task's sum over the images, then pixels, in order. */
 static int dw_chans_ok(const dc_k_conv_geom *g, int64_t O)
 {
-    return DC_DIRECT_X86 && !g_force_generic && dc_k_have_avx512() && O % VL == 0 &&
-           g->kh == g->kw && (g->kh == 3 || g->kh == 5);
+    return use_vector() && O % VL == 0 && g->kh == g->kw && (g->kh == 3 || g->kh == 5);
 }
 
 int dc_k_conv_direct_dw_chans(const dc_k_conv_geom *g, int64_t O) { return dw_chans_ok(g, O); }
@@ -851,7 +854,7 @@ static void dw_rows_task(const dc_k_conv_geom *g, int64_t O, int64_t N, const fl
     const int ky = (int)(t % g->kh);
     const int64_t o0 = ob * DW_OB, on = O - o0 < DW_OB ? O - o0 : DW_OB;
 #if DC_DIRECT_X86
-    if (!g_force_generic) {
+    if (use_vector()) {
         dw_avx512(g, O, N, xp, xs, dy, dw, o0, on, c, ky, n0, n1,
                   keep ? keep + t * DW_OB * g->kw * VL : NULL);
         return;
