@@ -734,20 +734,24 @@ size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N
 /* Task t over images [n0, n1): acc[v][c][r][q] += Σ dyt[n, p, o0 + 16v + lane] ·
  * xp_n[c0 + c, i + ky0 + r, j + q]; partial sums wait in keep between passes. Channels past C
  * read channel c0 again, and their sums are dropped. */
+/* S for every accumulator (v, c, r, q), unrolled; DWC_AT its offset in keep or sums. */
+#define DWC_EACH(NOV, NC, KT, KW, S)                                                             \
+    _Pragma("GCC unroll 32")                                                                     \
+    for (int v = 0; v < NOV; v++)                                                                \
+        _Pragma("GCC unroll 32")                                                                 \
+        for (int c = 0; c < NC; c++)                                                             \
+            _Pragma("GCC unroll 32")                                                             \
+            for (int r = 0; r < KT; r++)                                                         \
+                _Pragma("GCC unroll 32")                                                         \
+                for (int q = 0; q < KW; q++) {                                                   \
+                    S                                                                            \
+                }
+#define DWC_AT(NC, KT, KW) ((((v * NC + c) * KT + r) * KW + q) * VL)
 #define DWC_BODY(NOV, NC, KT, KW)                                                                \
     do {                                                                                         \
         __m512 acc[NOV][NC][KT][KW];                                                             \
-        _Pragma("GCC unroll 32")                                                                 \
-        for (int v = 0; v < NOV; v++)                                                            \
-            _Pragma("GCC unroll 32")                                                             \
-            for (int c = 0; c < NC; c++)                                                         \
-                _Pragma("GCC unroll 32")                                                         \
-                for (int r = 0; r < KT; r++)                                                     \
-                    _Pragma("GCC unroll 32")                                                     \
-                    for (int q = 0; q < KW; q++)                                                 \
-                        acc[v][c][r][q] = n0 ? _mm512_loadu_ps(                                  \
-                                                   keep + (((v * NC + c) * KT + r) * KW + q) * VL) \
-                                             : _mm512_setzero_ps();                              \
+        DWC_EACH(NOV, NC, KT, KW, acc[v][c][r][q] = n0 ? _mm512_loadu_ps(keep + DWC_AT(NC, KT, KW)) \
+                                                       : _mm512_setzero_ps();)                   \
         for (int64_t n = n0; n < n1; n++) {                                                      \
             const float *xc[NC];                                                                 \
             _Pragma("GCC unroll 32")                                                             \
@@ -776,16 +780,7 @@ size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N
         /* plain stores first: acc is indexed by constants only, so it stays in registers */     \
         float sums[NOV * NC * KT * KW * VL];                                                     \
         float *to = n1 < N ? keep : sums; /* more images to come: the sums wait in keep */       \
-        _Pragma("GCC unroll 32")                                                                 \
-        for (int v = 0; v < NOV; v++)                                                            \
-            _Pragma("GCC unroll 32")                                                             \
-            for (int c = 0; c < NC; c++)                                                         \
-                _Pragma("GCC unroll 32")                                                         \
-                for (int r = 0; r < KT; r++)                                                     \
-                    _Pragma("GCC unroll 32")                                                     \
-                    for (int q = 0; q < KW; q++)                                                 \
-                        _mm512_storeu_ps(to + (((v * NC + c) * KT + r) * KW + q) * VL,           \
-                                         acc[v][c][r][q]);                                       \
+        DWC_EACH(NOV, NC, KT, KW, _mm512_storeu_ps(to + DWC_AT(NC, KT, KW), acc[v][c][r][q]);)   \
         if (n1 == N)                                                                             \
             dwc_scatter(g, o0, c0, ky0, NOV, NC, KT, sums, dw);                                  \
     } while (0)
@@ -823,6 +818,8 @@ DWC_FN(1, 1, 3, 3)
 DWC_FN(1, 1, 5, 5)
 #undef DWC_FN
 #undef DWC_BODY
+#undef DWC_AT
+#undef DWC_EACH
 
 /* Task t of the channel-vector method over images [n0, n1). */
 static void dwc_task(const dc_k_conv_geom *g, int64_t O, int64_t N, const float *xp, int64_t xs,
