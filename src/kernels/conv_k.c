@@ -511,19 +511,15 @@ static double row_sqdev(const float *restrict x, int64_t n, double m)
     return s;
 }
 
-/* The gradient reaching the batch norm: dy, or dy where the fused ReLU's output y > 0. dy is
- * loaded unconditionally, so the select vectorises. */
+/* The gradient reaching the batch norm: dy, or dy where the fused ReLU's output y > 0. */
 static inline __attribute__((always_inline)) float bn_grad(const float *restrict dy,
                                                            const float *restrict y, int64_t i,
                                                            const int masked)
 {
-    const float g = dy[i];
-    return masked && !(y[i] > 0.0f) ? 0.0f : g;
+    return masked ? dc_k_relu_grad(y, dy, i) : dy[i];
 }
 
-/* floats of g made at a time (a multiple of LANES; below DC_K_PAR_MIN, so the ReLU mask runs
- * on the calling thread) */
-enum { BN_BLOCK = 1024 };
+enum { BN_BLOCK = 1024 }; /* floats of g made at a time (a multiple of LANES) */
 
 /* *s_dy += Σ g, *s_dyx += Σ g·(x - m) (g: bn_grad, y NULL for none), in blocks of the row; g
  * also goes to gout when given, stored (gfresh) or added. The lanes run over the whole groups
@@ -540,7 +536,8 @@ DC_CLONES static void row_dy_sums(const float *restrict x, const float *restrict
         const int64_t len = n - i0 < BN_BLOCK ? n - i0 : BN_BLOCK;
         const float *restrict g = dy + i0, *restrict xb = x + i0;
         if (y) { /* g of the block first: inside the double sums the select did not vectorise */
-            dc_k_relu_bwd(len, y + i0, dy + i0, t, 1);
+            for (int64_t i = 0; i < len; i++)
+                t[i] = dc_k_relu_grad(y + i0, dy + i0, i);
             g = t;
         }
         if (gout && gfresh)

@@ -265,16 +265,10 @@ void dc_k_relu_fwd(int64_t n, const float *restrict x, float *restrict y)
 void dc_k_relu_bwd(int64_t n, const float *restrict y, const float *restrict dy,
                    float *restrict dx, int fresh)
 {
-    if (fresh) /* load dy unconditionally: the select vectorises */
-        DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, {
-            const float g = dy[i];
-            dx[i] = y[i] > 0.0f ? g : 0.0f;
-        });
+    if (fresh)
+        DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dx[i] = dc_k_relu_grad(y, dy, i); });
     else
-        DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, {
-            const float g = dy[i];
-            dx[i] += y[i] > 0.0f ? g : 0.0f;
-        });
+        DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { dx[i] += dc_k_relu_grad(y, dy, i); });
 }
 
 void dc_k_leaky_relu_fwd(int64_t n, float slope, const float *restrict x, float *restrict y)

@@ -64,6 +64,13 @@ void dc_k_sum_to(int nd, const int64_t *shape, const float *g, float alpha, floa
 void dc_k_relu_fwd(int64_t n, const float *x, float *y);                 /* max(0, x) */
 /* dx += dy·[y > 0]; with fresh, dx = dy·[y > 0] (dx not read) */
 void dc_k_relu_bwd(int64_t n, const float *y, const float *dy, float *dx, int fresh);
+/* The gradient through max(0, ·) at element i: dy[i] where the output y[i] > 0, else 0. dy is
+ * loaded unconditionally, so loops over it vectorise (dc_k_relu_bwd, the fused batch norm). */
+static inline float dc_k_relu_grad(const float *restrict y, const float *restrict dy, int64_t i)
+{
+    const float g = dy[i];
+    return y[i] > 0.0f ? g : 0.0f;
+}
 void dc_k_leaky_relu_fwd(int64_t n, float slope, const float *x, float *y);
 void dc_k_leaky_relu_bwd(int64_t n, float slope, const float *x, const float *dy, float *dx);
 /* 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below: no overflow either way. */
