@@ -447,7 +447,8 @@ TEST(conv2d_winograd_path_equals_gemm_path)
     __builtin_cpu_init();
     CHECK(dc_k_conv_direct_layout(&g, O) ==
               (__builtin_cpu_supports("avx512f") ? DC_K_DIRECT_WINO : DC_K_DIRECT_NONE),
-          "layout %d for a 16-channel 3x3 layer on rows of 32", (int)dc_k_conv_direct_layout(&g, O));
+          "layout %d for a 16-channel 3x3 layer on rows of 32",
+          (int)dc_k_conv_direct_layout(&g, O));
     for (int inner = 0; inner < 2; inner++) {
         REQUIRE(run_conv(1, N, C, H, O, 3, 1, inner, &a));
         REQUIRE(run_conv(0, N, C, H, O, 3, 1, inner, &b));

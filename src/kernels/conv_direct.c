@@ -35,8 +35,9 @@
  */
 #include "kernels/conv_k.h"
 #include "kernels/conv_wino.h"
-#include "kernels/kernels.h"
+#include "kernels/eltwise_k.h"
 #include "kernels/fastmath.h"
+#include "kernels/kernels.h"
 #include "kernels/par.h"
 
 #include <stddef.h>
@@ -215,7 +216,7 @@ static void direct_generic(const dc_k_conv_geom *g, int64_t O, dc_k_direct_layou
                                    xp[(c * Hp + i + ky) * Wp + j + kx];
                 const int64_t at = (o * g->Ho + i) * g->Wo + j;
                 acc = res ? acc + res[at] : acc;
-                y[at] = relu && acc < 0.0f ? 0.0f : acc;
+                y[at] = relu ? dc_k_relu(acc) : acc;
             }
     }
 }
@@ -403,7 +404,7 @@ rows_avx512(const dc_k_conv_geom *g, int64_t O, const float *wp, const float *xp
                         for (int64_t k = 0; k < np; k++) {                                       \
                             const int64_t at = (o0 + o) * P + p0 + k;                            \
                             const float v = res ? tmp[k][o] + res[at] : tmp[k][o];               \
-                            y[at] = res && relu && v < 0.0f ? 0.0f : v;                          \
+                            y[at] = res && relu ? dc_k_relu(v) : v;                              \
                         }                                                                        \
                 }                                                                                \
         }                                                                                        \
@@ -750,8 +751,9 @@ size_t dc_k_conv_direct_dw_scratch(const dc_k_conv_geom *g, int64_t O, int64_t N
 #define DWC_BODY(NOV, NC, KT, KW)                                                                \
     do {                                                                                         \
         __m512 acc[NOV][NC][KT][KW];                                                             \
-        DWC_EACH(NOV, NC, KT, KW, acc[v][c][r][q] = n0 ? _mm512_loadu_ps(keep + DWC_AT(NC, KT, KW)) \
-                                                       : _mm512_setzero_ps();)                   \
+        DWC_EACH(NOV, NC, KT, KW,                                                                \
+                 acc[v][c][r][q] = n0 ? _mm512_loadu_ps(keep + DWC_AT(NC, KT, KW))               \
+                                      : _mm512_setzero_ps();)                                    \
         for (int64_t n = n0; n < n1; n++) {                                                      \
             const float *xc[NC];                                                                 \
             _Pragma("GCC unroll 32")                                                             \

@@ -576,7 +576,7 @@ row_apply_k(const float *restrict x, float a, float b, const float *restrict res
         float v = x[l] * a + b;
         if (with_res)
             v = v + res[l];
-        y[l] = relu && v < 0.0f ? 0.0f : v; /* the ReLU of dc_relu: NaN stays NaN */
+        y[l] = relu ? dc_k_relu(v) : v;
     }
 }
 

@@ -33,6 +33,7 @@
  * ~178 GFLOP/s; this does 16.8 M plus the transforms, in 218 against 424 us (one core).
  */
 #include "kernels/conv_wino.h"
+#include "kernels/eltwise_k.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -157,7 +158,7 @@ static void wino_generic(const dc_k_conv_geom *g, int64_t O, int64_t Hp, int64_t
                         const int64_t at = o * P + (2 * T + i) * g->Wo + 2 * t + j;
                         float s = yv[i][j] + bias[o];
                         s = out->res ? s + out->res[at] : s;
-                        y[at] = out->relu && s < 0.0f ? 0.0f : s; /* NaN stays NaN */
+                        y[at] = out->relu ? dc_k_relu(s) : s;
                     }
             }
 }

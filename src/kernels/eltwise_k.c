@@ -259,7 +259,7 @@ void dc_k_sum_to(int nd, const int64_t *shape, const float *g, float alpha, floa
 
 void dc_k_relu_fwd(int64_t n, const float *restrict x, float *restrict y)
 {
-    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { y[i] = x[i] < 0.0f ? 0.0f : x[i]; }); /* NaN stays NaN */
+    DC_PAR_FOR(n >= DC_K_PAR_MIN, i, n, { y[i] = dc_k_relu(x[i]); });
 }
 
 void dc_k_relu_bwd(int64_t n, const float *restrict y, const float *restrict dy,

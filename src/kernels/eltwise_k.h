@@ -62,6 +62,8 @@ void dc_k_sum_to(int nd, const int64_t *shape, const float *g, float alpha, floa
 /* ---- activations ---- */
 
 void dc_k_relu_fwd(int64_t n, const float *x, float *y);                 /* max(0, x) */
+/* max(0, v) as dc_relu computes it everywhere (fused epilogues too): NaN stays NaN, -0 stays. */
+static inline float dc_k_relu(float v) { return v < 0.0f ? 0.0f : v; }
 /* dx += dy·[y > 0]; with fresh, dx = dy·[y > 0] (dx not read) */
 void dc_k_relu_bwd(int64_t n, const float *y, const float *dy, float *dx, int fresh);
 /* The gradient through max(0, ·) at element i: dy[i] where the output y[i] > 0, else 0. dy is

@@ -246,7 +246,7 @@ static void conv_fwd_image(const conv_saved *s, const float *x, const float *w, 
         const float *restrict ro = rn ? rn + o * P : NULL;
         for (int64_t p = 0; p < P; p++) { /* (conv + b) + res, as the direct kernels */
             const float v = ro ? yo[p] + bo + ro[p] : yo[p] + bo;
-            yo[p] = s->relu && v < 0.0f ? 0.0f : v; /* NaN stays NaN, as dc_relu */
+            yo[p] = s->relu ? dc_k_relu(v) : v;
         }
     }
 }
