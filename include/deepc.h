@@ -1221,8 +1221,9 @@ dc_status dc_augment_parse(const char *s, dc_augment *a);
 /* Augment x in place with draws from rng (three per image: shift y, shift x, flip). */
 dc_status dc_augment_images(dc_ctx *ctx, dc_tensor *x, const dc_augment *a, dc_rng *rng);
 
+#define DC_TRAIN_MAX_EPOCHS 1000000 /* the most epochs a run may have (checkpoints are checked) */
 typedef struct dc_train_opts {
-    int epochs;              /* 10 */
+    int epochs;              /* 10; at most DC_TRAIN_MAX_EPOCHS */
     int64_t batch_size;      /* 64 */
     uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
     int shuffle;             /* 1: a seeded permutation every epoch */
@@ -1234,7 +1235,10 @@ typedef struct dc_train_opts {
     int64_t max_steps;       /* > 0: stop after this many steps */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
-    const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+    /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv
+     * (one row per epoch, and one every log_every steps when > 0), or NULL */
+    const char *out_dir;
+    int64_t log_every;       /* 0: log.csv gets one row per epoch only */
     dc_augment augment;      /* none; training batches only, with its own seeded stream */
     int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
     /* Checkpoints (out_dir/checkpoint, see dc_checkpoint_save): written after every epoch, every
@@ -1300,12 +1304,20 @@ double dc_dist_comm_seconds(void);
  * states, the scheduler state, the model spec and the hyper-parameters, and a CRC32 over all of it.
  * Written atomically (temp file, fsync, rename, directory fsync).
  */
+/* The running sums of the epoch in progress, so that a resumed epoch reports the mean over all
+ * of its examples (not only those after the resume). */
+typedef struct dc_epoch_sums {
+    double loss_sum;     /* Σ batch mean loss · batch size */
+    double correct;      /* correct predictions (classification) */
+    int64_t seen;        /* examples (or positions) summed */
+} dc_epoch_sums;
 typedef struct dc_checkpoint_info {
-    int64_t epoch;       /* epochs completed */
+    int64_t epoch;       /* epochs completed (at most DC_TRAIN_MAX_EPOCHS) */
     int64_t step;        /* optimizer steps taken */
     int64_t pos;         /* examples of epoch + 1 done (0 at an epoch boundary) */
     int64_t optim_steps; /* the optimizer's own step counter (read back by _load / _peek) */
     dc_rng rng, aug_rng; /* data order and dropout; augmentation */
+    dc_epoch_sums sums;  /* of the epoch in progress (zeros at an epoch boundary) */
     char *spec, *args;   /* model spec text and hyper-parameters (_load / _peek: malloc'd) */
 } dc_checkpoint_info;
 /* Save m, opt's state (when it has taken a step), sched (or NULL) and order (or NULL). */

@@ -4,7 +4,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "io/io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,8 +145,8 @@ typedef struct progress {
     double t0, last_draw;
 } progress;
 
-static void draw_bar(progress *p, int ep, int epochs, int64_t done, int64_t total, double loss,
-                     double acc, double rate)
+static void draw_bar(progress *p, int64_t ep, int epochs, int64_t done, int64_t total,
+                     double loss, double acc, double rate)
 {
     double t = now_s();
     if (p->mode != 1 || (t - p->last_draw < 0.1 && done < total))
@@ -156,8 +158,8 @@ static void draw_bar(progress *p, int ep, int epochs, int64_t done, int64_t tota
         bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     bar[width] = '\0';
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %.0fs ",
-            ep, epochs, bar, (long long)done, (long long)total, loss, acc, rate, eta);
+    fprintf(stderr, "\repoch %lld/%d [%s] %lld/%lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %.0fs ",
+            (long long)ep, epochs, bar, (long long)done, (long long)total, loss, acc, rate, eta);
     fflush(stderr);
 }
 
@@ -175,46 +177,72 @@ typedef struct run {
     int64_t pos;         /* examples of the epoch in progress done */
     double t_start;      /* for log.csv's elapsed_s */
     FILE *log;           /* out_dir/log.csv or NULL */
+    char *log_path;      /* its name (malloc'd) */
+    dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
     progress prog;
 } run;
 
-static void path_in(char *buf, size_t n, const char *dir, const char *name)
+/* dir/name, malloc'd; NULL (DC_ERR_NOMEM) when out of memory. Never truncated. */
+static char *path_in(const char *dir, const char *name)
 {
-    snprintf(buf, n, "%s/%s", dir, name);
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return dc_err_null(DC_ERR_NOMEM, "%s/%s: out of memory for the path", dir, name);
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
 }
 
 static dc_status save_checkpoint(run *r)
 {
     if (!r->o->out_dir || dc_dist_rank() != 0) /* rank 0 alone writes files */
         return DC_OK;
-    char path[1024];
-    path_in(path, sizeof path, r->o->out_dir, "checkpoint");
+    char *path = path_in(r->o->out_dir, "checkpoint");
+    if (!path)
+        return DC_ERR_NOMEM;
     dc_checkpoint_info info = {.epoch = r->epochs_done, .step = r->step, .pos = r->pos,
-                               .rng = r->rng, .aug_rng = r->aug_rng,
+                               .rng = r->rng, .aug_rng = r->aug_rng, .sums = r->sums,
                                .spec = (char *)r->o->spec_text, .args = (char *)r->o->args_text};
-    return dc_checkpoint_save(path, r->m, r->opt, r->sched, &info, r->order);
+    dc_status st = dc_checkpoint_save(path, r->m, r->opt, r->sched, &info, r->order);
+    free(path);
+    return st;
 }
 
-/* One row of log.csv (val_loss, val_acc empty when negative). */
-static void log_row(run *r, double loss, double acc, double vloss, double vacc, double gnorm,
-                    double rate)
+/* One row of log.csv (val_loss, val_acc empty when negative). Every write is checked: a full
+ * disk or a file size limit is an error naming the file, never a silently cut row. An epoch's
+ * row (sync) is also fsync'd. */
+static dc_status log_row(run *r, double loss, double acc, double vloss, double vacc,
+                         double gnorm, double rate, int sync)
 {
     if (!r->log)
-        return;
-    fprintf(r->log, "%lld,%lld,%.6g,%.6g,", (long long)r->step, (long long)r->epochs_done + 1,
-            loss, acc);
+        return DC_OK;
+    char v[64] = ",,";
     if (vloss >= 0)
-        fprintf(r->log, "%.6g,%.6g,", vloss, vacc);
-    else
-        fputs(",,", r->log);
-    fprintf(r->log, "%.6g,%.6g,%.1f,%.3f\n", (double)dc_optim_lr(r->opt), gnorm, rate,
-            now_s() - r->t_start);
-    fflush(r->log);
+        snprintf(v, sizeof v, "%.6g,%.6g,", vloss, vacc);
+    errno = 0;
+    int bad = fprintf(r->log, "%lld,%lld,%.6g,%.6g,%s%.6g,%.6g,%.1f,%.3f\n", (long long)r->step,
+                      (long long)r->epochs_done + 1, loss, acc, v, (double)dc_optim_lr(r->opt),
+                      gnorm, rate, now_s() - r->t_start) < 0;
+    const char *what = "writing a row of";
+    if (!bad && fflush(r->log) != 0) {
+        bad = 1;
+        what = "flushing";
+    }
+    if (!bad && sync && fsync(fileno(r->log)) != 0) {
+        bad = 1;
+        what = "fsync of";
+    }
+    if (bad)
+        return dc_err(DC_ERR_IO, "%s: %s the training log failed: %s", r->log_path, what,
+                      errno ? strerror(errno) : "write error");
+    return DC_OK;
 }
 
 /* A non-finite loss: name the step and, with check_numerics, the op and layer where the first
  * NaN/Inf appeared. */
-static dc_status bad_loss(run *r, int ep, float lv)
+static dc_status bad_loss(run *r, int64_t ep, float lv)
 {
     const char *op = dc_ctx_first_nonfinite(r->ctx), *layer = dc_ctx_first_nonfinite_layer(r->ctx);
     char where[256] = "";
@@ -224,8 +252,9 @@ static dc_status bad_loss(run *r, int ep, float lv)
     else if (!dc_ctx_checking_numerics(r->ctx))
         snprintf(where, sizeof where, " (--check-numerics finds the op and layer where it "
                  "starts)");
-    return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s%s; lower the learning "
-                  "rate (now %g) or clip gradients (--clip)%s", (long long)r->step + 1, ep,
+    return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %lld): the loss is %s%s; lower the "
+                  "learning rate (now %g) or clip gradients (--clip)%s", (long long)r->step + 1,
+                  (long long)ep,
                   isnan(lv) ? "NaN" : "Inf", where, (double)dc_optim_lr(r->opt),
                   r->o->out_dir ? "; the last checkpoint, if any, is kept" : "");
 }
@@ -248,8 +277,8 @@ static dc_tensor *rows(dc_ctx *ctx, const dc_tensor *t, int64_t lo, int64_t hi)
  * computes its slice [lo, hi) and the gradients and metrics are summed over the ranks, so every
  * rank takes the same step. *lv: the batch's mean loss; *correct: its correct predictions;
  * *classify: whether the output is class scores. */
-static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t b, double *lv,
-                            double *correct, int *classify, double *gnorm)
+static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, int64_t b,
+                            double *lv, double *correct, int *classify, double *gnorm)
 {
     const dc_train_opts *o = r->o;
     const int R = dc_dist_size(), k = dc_dist_rank();
@@ -303,19 +332,23 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
     *gnorm = o->clip_norm > 0 ? (double)dc_clip_grad_norm(r->m, o->clip_norm)
              : r->log ? (double)dc_grad_norm(r->m) : 0.0;
     if ((st = dc_optim_step(r->opt)) != DC_OK)
-        dc_err_prefix("step %lld (epoch %d): ", (long long)r->step + 1, ep);
+        dc_err_prefix("step %lld (epoch %lld): ", (long long)r->step + 1, (long long)ep);
     return st;
 }
 
-/* The rest of one pass over order[pos..n_train). Mean loss and accuracy through *loss, *acc. */
-static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t *n_seen)
+/* The rest of one pass over order[pos..n_train), adding to r->sums (the whole epoch so far: on
+ * resume they come back from the checkpoint). *n_seen: the examples of this call (for ex/s). */
+static dc_status train_epoch(run *r, int64_t ep, int64_t *n_seen)
 {
     const dc_train_opts *o = r->o;
-    double loss_sum = 0, correct = 0, t0 = now_s();
+    double t0 = now_s();
     int64_t seen = 0;
     int64_t *order = dc_i64(r->order);
-    if (o->shuffle && r->pos == 0)
-        dc_rng_shuffle(&r->rng, order, r->n_train);
+    if (r->pos == 0) {
+        memset(&r->sums, 0, sizeof r->sums);
+        if (o->shuffle)
+            dc_rng_shuffle(&r->rng, order, r->n_train);
+    }
     dc_ctx_set_training(r->ctx, 1);
     dc_ctx_set_check_numerics(r->ctx, o->check_numerics);
     while (r->pos < r->n_train) {
@@ -333,23 +366,26 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
             return st;
         r->step++;
         r->pos += b;
-        loss_sum += lv * (double)b;
-        correct += ok;
+        r->sums.loss_sum += lv * (double)b;
+        r->sums.correct += ok;
+        r->sums.seen += b;
         seen += b;
         dc_ctx_reset(r->ctx);
-        double dt = now_s() - t0, rate = dt > 0 ? (double)seen / dt : 0;
-        draw_bar(&r->prog, ep, o->epochs, r->pos, r->n_train, loss_sum / (double)seen,
-                 correct / (double)seen, rate);
-        if (r->step % 10 == 0)
-            log_row(r, lv, classify ? correct / (double)seen : 0, -1, 0, gnorm, rate);
+        const double dt = now_s() - t0, rate = dt > 0 ? (double)seen / dt : 0;
+        const double acc = classify ? r->sums.correct / (double)r->sums.seen : 0;
+        draw_bar(&r->prog, ep, o->epochs, r->pos, r->n_train,
+                 r->sums.loss_sum / (double)r->sums.seen, acc, rate);
+        if (o->log_every > 0 && r->step % o->log_every == 0 &&
+            (st = log_row(r, lv, acc, -1, 0, gnorm, rate, 0)) != DC_OK)
+            return st;
         if (o->save_every > 0 && r->step % o->save_every == 0 && r->pos < r->n_train &&
             (st = save_checkpoint(r)) != DC_OK)
             return st;
         if (o->stop && *o->stop) {
             if ((st = save_checkpoint(r)) != DC_OK)
                 return st;
-            return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %d, %lld of %lld "
-                          "examples)%s%s", (long long)r->step, ep, (long long)r->pos,
+            return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %lld, %lld of %lld "
+                          "examples)%s%s", (long long)r->step, (long long)ep, (long long)r->pos,
                           (long long)r->n_train, o->out_dir ? ": checkpoint saved; continue "
                           "with: deepc train --resume " : "", o->out_dir ? o->out_dir : "");
         }
@@ -357,46 +393,112 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
             break;
     }
     *n_seen = seen;
-    *loss = seen ? loss_sum / (double)seen : 0;
-    *acc = seen ? correct / (double)seen : 0;
     return DC_OK;
 }
 
 static dc_status save_weights(const dc_model *m, const char *dir)
 {
-    char path[1024];
     if (!dir || dc_dist_rank() != 0)
         return DC_OK;
-    path_in(path, sizeof path, dir, "model.safetensors");
-    return dc_model_save(m, path);
+    char *path = path_in(dir, "model.safetensors");
+    dc_status st = path ? dc_model_save(m, path) : DC_ERR_NOMEM;
+    free(path);
+    return st;
 }
 
-/* Open out_dir/log.csv: a new file with its header, or on resume the old rows up to `step`. */
-static FILE *open_log(const char *dir, int64_t step, int resumed)
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static int text_add(text_buf *t, const char *s, size_t n)
 {
-    char path[1024], tmp[1040], line[512];
-    path_in(path, sizeof path, dir, "log.csv");
-    FILE *old = resumed ? fopen(path, "r") : NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(old ? tmp : path, "w");
-    if (!f) {
-        if (old)
-            fclose(old);
-        return NULL;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = (t->len + n + 1) * 2;
+        char *p = realloc(t->p, cap);
+        if (!p)
+            return -1;
+        t->p = p;
+        t->cap = cap;
     }
-    fputs("step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s\n", f);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    return 0;
+}
+
+static int text_write(FILE *f, void *user)
+{
+    const text_buf *t = user;
+    return dc_io_fwrite(f, t->p, t->len);
+}
+
+/* Open out_dir/log.csv for appending. It is first written whole and atomically (temp file, fsync,
+ * rename): the header, and on resume the old rows up to `step` (later rows belong to steps that
+ * the resumed run takes again); a crash or a full disk leaves the old log. */
+static dc_status open_log(run *r, const char *dir, int64_t step, int resumed)
+{
+    static const char head[] =
+        "step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s\n";
+    if (!(r->log_path = path_in(dir, "log.csv")))
+        return DC_ERR_NOMEM;
+    text_buf t = {0};
+    int oom = text_add(&t, head, sizeof head - 1);
+    FILE *old = resumed ? fopen(r->log_path, "r") : NULL;
     if (old) {
-        while (fgets(line, sizeof line, old))
-            if (line[0] >= '0' && line[0] <= '9' && strtoll(line, NULL, 10) <= step)
-                fputs(line, f);
+        char *line = NULL;
+        size_t n = 0;
+        ssize_t k;
+        while (!oom && (k = getline(&line, &n, old)) > 0)
+            if (line[0] >= '0' && line[0] <= '9' && line[k - 1] == '\n' &&
+                strtoll(line, NULL, 10) <= step)
+                oom = text_add(&t, line, (size_t)k);
+        free(line);
         fclose(old);
-        fflush(f);
-        if (rename(tmp, path) != 0) {
-            fclose(f);
-            return NULL;
-        }
     }
-    return f;
+    dc_status st = oom ? dc_err(DC_ERR_NOMEM, "%s: out of memory", r->log_path)
+                       : dc_io_write_atomic(r->log_path, text_write, &t);
+    free(t.p);
+    if (st == DC_OK && !(r->log = fopen(r->log_path, "a")))
+        st = dc_err(DC_ERR_IO, "%s: cannot open the training log: %s", r->log_path,
+                    strerror(errno));
+    return st;
+}
+
+/* The counters of a checkpoint against what this run can mean: a forged or damaged file must
+ * not make the loop run 1e18 epochs or wrap around to epoch 1. */
+static dc_status check_counters(const run *r, const dc_checkpoint_info *c)
+{
+    const char *bad = c->epoch > DC_TRAIN_MAX_EPOCHS ? "epoch"
+                      : c->pos < 0 || c->pos >= r->n_train ? "pos"
+                      : c->step < 0 || c->step > (c->epoch + 1) * r->n_train ? "step"
+                      : c->optim_steps > c->step ? "optim_steps"
+                      : c->sums.seen > c->pos ? "epoch_sums" : NULL;
+    if (bad)
+        return dc_err(DC_ERR_FORMAT, "%s: the checkpoint's counter '%s' is out of range for "
+                      "this run (epoch %lld, step %lld, pos %lld of %lld training examples; at "
+                      "most %d epochs)", r->o->resume, bad, (long long)c->epoch,
+                      (long long)c->step, (long long)c->pos, (long long)r->n_train,
+                      DC_TRAIN_MAX_EPOCHS);
+    return DC_OK;
+}
+
+/* Restore the run from o->resume (everything verified before anything is used). */
+static dc_status train_restore(run *r)
+{
+    dc_checkpoint_info info;
+    dc_status st = dc_checkpoint_load(r->o->resume, r->m, r->opt, r->sched, &info, r->order);
+    if (st != DC_OK)
+        return st;
+    if ((st = check_counters(r, &info)) == DC_OK) {
+        r->step = info.step;
+        r->epochs_done = info.epoch;
+        r->pos = info.pos;
+        r->rng = info.rng;
+        r->aug_rng = info.aug_rng;
+        r->sums = info.sums;
+    }
+    dc_checkpoint_info_free(&info);
+    return st;
 }
 
 /* Set up r: order (fresh or from the checkpoint), optimizer, scheduler, log. */
@@ -416,16 +518,8 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     dc_ctx_set_rng(r->ctx, &r->rng);
     dc_status st;
     if (o->resume) {
-        dc_checkpoint_info info;
-        st = dc_checkpoint_load(o->resume, r->m, r->opt, r->sched, &info, r->order);
-        if (st != DC_OK)
+        if ((st = train_restore(r)) != DC_OK)
             return st;
-        r->step = info.step;
-        r->epochs_done = info.epoch;
-        r->pos = info.pos;
-        r->rng = info.rng;
-        r->aug_rng = info.aug_rng;
-        dc_checkpoint_info_free(&info);
     } else {
         int64_t *order = dc_i64(r->order);
         for (int64_t i = 0; i < d->n; i++)
@@ -435,47 +529,48 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     }
     if ((st = dc_dist_broadcast_model(r->m)) != DC_OK) /* every rank starts from rank 0's */
         return st;
-    if (o->out_dir && dc_dist_rank() == 0 &&
-        !(r->log = open_log(o->out_dir, r->step, o->resume != NULL)))
-        return dc_err(DC_ERR_IO, "%s/log.csv: cannot write", o->out_dir);
+    if (o->out_dir && dc_dist_rank() == 0)
+        return open_log(r, o->out_dir, r->step, o->resume != NULL);
     return DC_OK;
 }
 
-/* After epoch ep: validation, the epoch line, the scheduler, weights, checkpoint. */
-static dc_status end_epoch(run *r, int ep, double loss, double acc, int64_t seen, double dt,
-                           dc_eval_result *last)
+/* After epoch ep: validation, the epoch line, the scheduler, weights, checkpoint. The epoch's
+ * loss and accuracy are the means over all of its examples (r->sums), resumed or not. */
+static dc_status end_epoch(run *r, int64_t ep, int64_t seen, double dt, dc_eval_result *last)
 {
     const dc_train_opts *o = r->o;
+    const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0;
+    const double loss = r->sums.loss_sum / n, acc = r->sums.correct / n;
+    const double rate = dt > 0 ? (double)seen / dt : 0.0;
     dc_eval_result v = {0};
     dc_status st = DC_OK;
     if (o->val_size > 0)
         st = dc_evaluate(r->m, r->d, dc_i64(r->order) + r->n_train, o->val_size, 256, o->loss,
                          &v);
     if (st == DC_OK && o->progress == 2 && dc_dist_rank() == 0) { /* --json: per epoch */
-        printf("{\"epoch\": %d, \"step\": %lld, \"loss\": %.6g, \"acc\": %.6g", ep,
+        printf("{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6g, \"acc\": %.6g", (long long)ep,
                (long long)r->step, loss, acc);
         if (o->val_size > 0)
             printf(", \"val_loss\": %.6g, \"val_acc\": %.6g", v.loss, v.accuracy);
         printf(", \"lr\": %.6g, \"seconds\": %.3f, \"ex_per_s\": %.1f}\n",
-               (double)dc_optim_lr(r->opt), dt, dt > 0 ? (double)seen / dt : 0.0);
+               (double)dc_optim_lr(r->opt), dt, rate);
         fflush(stdout);
     } else if (st == DC_OK && r->prog.mode) {
         if (r->prog.mode == 1)
             fputc('\n', stderr);
-        printf("epoch %d/%d  loss %.4f  acc %.4f", ep, o->epochs, loss, acc);
+        printf("epoch %lld/%d  loss %.4f  acc %.4f", (long long)ep, o->epochs, loss, acc);
         if (o->val_size > 0)
             printf("  val_loss %.4f  val_acc %.4f", v.loss, v.accuracy);
-        printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r->opt), dt,
-               dt > 0 ? (double)seen / dt : 0.0);
+        printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r->opt), dt, rate);
         fflush(stdout);
     }
     if (st == DC_OK)
-        log_row(r, loss, acc, o->val_size > 0 ? v.loss : -1, v.accuracy, 0,
-                dt > 0 ? (double)seen / dt : 0.0);
+        st = log_row(r, loss, acc, o->val_size > 0 ? v.loss : -1, v.accuracy, 0, rate, 1);
     if (r->sched)
         dc_sched_step(r->sched, (float)(o->val_size > 0 ? v.loss : loss));
     r->epochs_done = ep;
     r->pos = 0;
+    memset(&r->sums, 0, sizeof r->sums);
     if (st == DC_OK)
         st = save_weights(r->m, o->out_dir);
     if (st == DC_OK)
@@ -495,16 +590,19 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
     run r = {.m = m, .d = d, .o = o};
     if (last)
         memset(last, 0, sizeof *last);
-    if (o->batch_size <= 0 || o->epochs <= 0 || o->val_size < 0 || o->val_size >= d->n)
-        return dc_err(DC_ERR_ARG, "train: need batch > 0, epochs > 0 and 0 <= validation "
-                      "examples < %lld", (long long)d->n);
+    if (o->batch_size <= 0 || o->epochs <= 0 || o->epochs > DC_TRAIN_MAX_EPOCHS ||
+        o->val_size < 0 || o->val_size >= d->n || o->log_every < 0)
+        return dc_err(DC_ERR_ARG, "train: need batch > 0, 0 < epochs <= %d, log_every >= 0 and "
+                      "0 <= validation examples < %lld (got batch %lld, epochs %d, validation "
+                      "%lld)", DC_TRAIN_MAX_EPOCHS, (long long)d->n, (long long)o->batch_size,
+                      o->epochs, (long long)o->val_size);
     dc_status st = train_setup(&r, o);
     r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
     r.prog.t0 = r.t_start = now_s();
-    for (int ep = (int)r.epochs_done + 1; ep <= o->epochs && st == DC_OK; ep++) {
-        double loss = 0, acc = 0, t0 = now_s();
+    for (int64_t ep = r.epochs_done + 1; ep <= o->epochs && st == DC_OK; ep++) {
+        double t0 = now_s();
         int64_t seen = 0;
-        if ((st = train_epoch(&r, ep, &loss, &acc, &seen)) != DC_OK)
+        if ((st = train_epoch(&r, ep, &seen)) != DC_OK)
             break;
         if (o->max_steps > 0 && r.step >= o->max_steps && r.pos < r.n_train) {
             st = save_weights(m, o->out_dir); /* stopped inside an epoch */
@@ -512,12 +610,14 @@ dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
                 st = save_checkpoint(&r);
             break;
         }
-        st = end_epoch(&r, ep, loss, acc, seen, now_s() - t0, last);
+        st = end_epoch(&r, ep, seen, now_s() - t0, last);
         if (o->max_steps > 0 && r.step >= o->max_steps)
             break;
     }
-    if (r.log)
-        fclose(r.log);
+    if (r.log && fclose(r.log) != 0 && st == DC_OK)
+        st = dc_err(DC_ERR_IO, "%s: closing the training log failed: %s", r.log_path,
+                    strerror(errno));
+    free(r.log_path);
     dc_sched_free(r.sched);
     dc_optim_free(r.opt);
     dc_ctx_free(r.ctx);
