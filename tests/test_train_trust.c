@@ -80,7 +80,8 @@ static int same_file(const char *a, const char *b)
 }
 
 /* Run "sh -c cmd" in a child with RLIMIT_FSIZE = limit bytes (0: none) and SIGXFSZ at its default
- * (deadly); stdout+stderr through the file log into out. The exit code, or 1000 + the signal that killed it. */
+ * (deadly); stdout+stderr through the file log into out. The exit code, or 1000 + the signal
+ * that killed it. */
 static int run_limited(rlim_t limit, char *out, size_t size, const char *cmd, const char *log)
 {
     pid_t pid = fork();

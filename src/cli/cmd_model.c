@@ -494,13 +494,13 @@ int cmd_train(int argc, char **argv)
         goto early;
     /* a file size limit (ulimit -f) must give EFBIG and a message, not kill the run */
     signal(SIGXFSZ, SIG_IGN);
-    if (!strncmp(a.data, "text:", 5) || !strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
-        if (resume) {
-            fprintf(stderr, "deepc train: --resume works for image and tensor data (not %s)\n",
-                    a.data);
-            goto early;
-        }
-        rc = !strncmp(a.data, "text:", 5) ? cmd_train_text(&a, &o) : cmd_train_series(&a, &o);
+    train_resume rs = {.dir = resume, .path = ra.path, .spec = ra.ck.spec};
+    if (!strncmp(a.data, "text:", 5)) {
+        rc = cmd_train_text(&a, &o, resume ? &rs : NULL, args_text);
+        goto early;
+    }
+    if (!strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
+        rc = cmd_train_series(&a, &o, resume ? &rs : NULL, args_text);
         goto early;
     }
     rc = cmd_train_images(&a, &o, resume ? &ra : NULL, args_text);
@@ -591,18 +591,47 @@ static int write_run_spec(const dc_spec *spec, const char *dir)
     return bad ? -1 : 0;
 }
 
-/* Run dc_train with SIGINT/SIGTERM saving a checkpoint. Exit code: 0; 2 for bad input (a
- * checkpoint of another run, mismatched shapes); 130/143 after a signal; 1 otherwise. */
-static int run_training(dc_model *m, const dc_dataset *d, dc_train_opts *o)
+int cli_train_prepare(const train_args *a, const dc_spec *spec, const train_resume *rs,
+                      const char *args_text, dc_train_opts *o, char **spec_text)
 {
-    dc_eval_result last;
+    if (!(*spec_text = dc_spec_to_string(spec))) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        return -1;
+    }
+    o->spec_text = *spec_text;
+    o->args_text = args_text;
+    o->save_every = a->save_every;
+    o->check_numerics = a->check_numerics;
+    o->resume = rs ? rs->path : NULL;
+    dc_dist_set_sync_bn(a->sync_bn);
+    if (a->json)
+        o->progress = 2;
+    if ((a->out && cli_ensure_dir(a->out)) || write_run_spec(spec, a->out))
+        return -1;
+    return 0;
+}
+
+dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_out)
+{
+    dc_spec *spec = dc_spec_parse_string(rs->spec, rs->path);
+    dc_model *m = spec ? dc_spec_build(spec, rng) : NULL;
+    if (!m) {
+        fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
+        dc_spec_free(spec);
+        spec = NULL;
+    }
+    *spec_out = spec;
+    return m;
+}
+
+int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last)
+{
     g_stop = 0;
     o->stop = &g_stop;
     void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
-    dc_status st = dc_train(m, d, o, &last);
+    dc_status st = dc_train_task(m, t, o, last);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
-    dc_eval_result_free(&last);
     if (st == DC_OK)
         return 0;
     fprintf(stderr, "deepc train: %s\n", dc_last_error());
@@ -645,6 +674,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
 {
     train_args a = *ap;
     dc_train_opts o = *op;
+    train_resume rs = {.dir = a.out, .path = ra ? ra->path : NULL, .spec = ra ? ra->ck.spec : 0};
     if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
         return 1;
     if (a.threads)
@@ -652,39 +682,24 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
     dc_rng rng;
     dc_rng_seed(&rng, (uint64_t)a.seed, 0);
     dc_spec *spec = NULL;
-    dc_model *m = NULL;
-    if (ra) { /* the model the checkpoint was written with */
-        spec = dc_spec_parse_string(ra->ck.spec, ra->path);
-        m = spec ? dc_spec_build(spec, &rng) : NULL;
-        if (!m)
-            fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
-        o.resume = ra->path;
-    } else {
-        m = cli_load_model(a.model, &rng, &spec);
-    }
-    if (!m) {
-        dc_spec_free(spec);
+    dc_model *m = ra ? cli_resume_model(&rs, &rng, &spec) : cli_load_model(a.model, &rng, &spec);
+    if (!m)
         return 2;
-    }
     dc_dataset *d = cli_load_data(a.data, 1);
+    dc_task *t = NULL;
     char *spec_text = NULL;
     int rc = 2;
     if (!d) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
         goto out;
     }
-    if (train_data_opts(&a, &o, d, ra) || (a.init && !ra && cli_load_weights(m, a.init, 0)))
+    if (train_data_opts(&a, &o, d, ra) || (a.init && !ra && cli_load_weights(m, a.init, 0)) ||
+        cli_train_prepare(&a, spec, ra ? &rs : NULL, args_text, &o, &spec_text))
         goto out;
-    spec_text = dc_spec_to_string(spec);
-    o.spec_text = spec_text;
-    o.args_text = args_text;
-    o.save_every = a.save_every;
-    o.check_numerics = a.check_numerics;
-    dc_dist_set_sync_bn(a.sync_bn);
-    if (a.json)
-        o.progress = 2;
-    if ((a.out && cli_ensure_dir(a.out)) || write_run_spec(spec, a.out))
+    if (!(t = dc_task_dataset(d, &o))) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
         goto out;
+    }
     if (!a.json)
         printf("%s %s on %s: %lld examples for training, %lld for validation%s, %lld parameters, "
                "%s lr %g, batch %lld, %d threads, gemm %s\n", ra ? "resuming" : "training",
@@ -693,7 +708,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
                dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
                dc_get_num_threads(), dc_gemm_backend());
     double t0 = cli_now_s();
-    if ((rc = run_training(m, d, &o)) != 0)
+    if ((rc = cli_run_task(m, t, &o, NULL)) != 0)
         goto out;
     if (!a.json)
         printf("training time %.1fs\n", cli_now_s() - t0);
@@ -702,6 +717,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
                dc_dist_size(), dc_dist_comm_seconds());
     rc = report_test(&a, m, o.loss);
 out:
+    dc_task_free(t);
     free(spec_text);
     dc_dataset_free(d);
     dc_model_free(m);
