@@ -1435,7 +1435,8 @@ void dc_checkpoint_info_free(dc_checkpoint_info *c);
  * (dc_model_set_carry), from zeros at the start of an epoch. Per chunk: logits = m(x) [B, t, V],
  * loss = mean cross-entropy over the B·t positions, backward, clip (o->clip_norm), step. The
  * scheduler steps once per epoch; weights go to o->out_dir/model.safetensors after every epoch.
- * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear).
+ * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear). This is
+ * dc_train_task over dc_task_lm: log.csv and checkpoints (at epoch ends) come with it.
  */
 typedef struct dc_lm_result {
     double train_loss;   /* mean cross-entropy of the last epoch, nats per symbol */

@@ -161,3 +161,52 @@ TEST(trainer_series_logs_checkpoints_and_resumes_bitwise)
     rc = t_run_deepc(out, sizeof out, "train --resume %s/ref --epochs %d --quiet", d, epochs + 1);
     CHECK(rc == 0, "extending a finished forecast run: rc %d %s", rc, out);
 }
+
+/* The forecast task through the library: early stopping after `patience` epochs without a better
+ * validation score, and the best epoch's weights put back at the end. */
+TEST(trainer_forecast_patience_stops_and_keeps_the_best)
+{
+    char d[600], p[700];
+    snprintf(d, sizeof d, "%s", t_tmpdir());
+    write_wave(d);
+    snprintf(p, sizeof p, "%s/wave.csv", d);
+    dc_table *tb = dc_table_load(p, ',');
+    REQUIRE(tb);
+    dc_series *s = dc_series_windows(tb, NULL, 0, "y", 7, 1, 0.2, 0.1);
+    REQUIRE(s);
+    dc_spec *sp = dc_spec_parse_string("[input]\nshape = 7, 2\n[flatten f]\n[linear out]\n"
+                                       "out_features = 1\n", "fc");
+    dc_rng rng;
+    dc_rng_seed(&rng, 3, 0);
+    dc_model *m = sp ? dc_spec_build(sp, &rng) : NULL;
+    REQUIRE(m);
+    dc_train_opts o = dc_train_defaults();
+    o.loss = DC_LOSS_MSE;
+    o.epochs = 300;
+    o.batch_size = 32;
+    o.progress = 0;
+    o.optim = dc_optim_defaults(DC_ADAM);
+    o.optim.lr = 0.05f;
+    dc_task *t = dc_task_forecast(s, m, &o, 3);
+    REQUIRE(t);
+    dc_task_eval v;
+    CHECK(dc_train_task(m, t, &o, &v) == DC_OK, "train: %s", dc_last_error());
+    dc_forecast_score best;
+    const int64_t be = dc_task_forecast_best(t, &best);
+    const int64_t per = (s->n[DC_SPLIT_TRAIN] + 31) / 32, epochs = v.steps / per;
+    CHECK(be > 0 && epochs == be + 3 && epochs < 300, "stopped after epoch %lld, best %lld "
+          "(patience 3)", (long long)epochs, (long long)be);
+    /* the model holds the best epoch's weights: its validation RMSE is the best one */
+    float *pred = malloc((size_t)s->n[DC_SPLIT_VAL] * sizeof *pred);
+    dc_forecast_score now;
+    REQUIRE(pred && dc_series_predict(m, s, DC_SPLIT_VAL, pred) == DC_OK &&
+            dc_series_score(s, DC_SPLIT_VAL, pred, &now) == DC_OK);
+    CHECK(now.rmse == best.rmse, "validation RMSE of the final weights %.9g, of the best epoch "
+          "%.9g", now.rmse, best.rmse);
+    free(pred);
+    dc_task_free(t);
+    dc_model_free(m);
+    dc_spec_free(sp);
+    dc_series_free(s);
+    dc_table_free(tb);
+}

@@ -181,8 +181,11 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0, const train_res
     corpus c;
     if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
         return 1;
-    if (a->augment) {
-        fprintf(stderr, "deepc train: --augment applies to image data, not to text\n");
+    if (a->augment || a->save_every) { /* a text run checkpoints at epoch ends only */
+        fprintf(stderr, "deepc train: %s does not apply to text (%s)\n",
+                a->augment ? "--augment" : "--save-every", a->augment ? "it shifts images"
+                : "a text run checkpoints at the end of every epoch: the carried RNN state is "
+                  "not stored");
         return 2;
     }
     if (load_corpus(a->data + 5, &c))
