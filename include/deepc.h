@@ -310,6 +310,15 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
  * the ReLU after them in one pass. Backward adds the (masked) dy into dres as well. */
 dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
                          const dc_conv2d_opts *o);
+/*
+ * dc_conv2d_plan_str - the algorithms dc_conv2d chooses for input x_shape [N, C, H, W] and weight
+ * w_shape [O, C/groups, kh, kw] on this CPU with the current thread count: forward, dX and (when
+ * training) dW, each one of gemm (im2col + GEMM), gemm-1x1, rows, chans (direct AVX-512 kernels)
+ * or winograd, what forward keeps for backward and how images go to threads (`deepc summary
+ * --plan`). Writes one NUL-terminated line of at most n bytes. DC_ERR_SHAPE as dc_conv2d.
+ */
+dc_status dc_conv2d_plan_str(const int64_t x_shape[4], const int64_t w_shape[4],
+                             const dc_conv2d_opts *o, int training, char *buf, size_t n);
 
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
@@ -637,6 +646,10 @@ struct dc_module {
      * its input's shape and a ReLU (dc_batch_norm_add_relu). */
     dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
                        dc_tensor *const *side, int n_next, int *used);
+    /* Optional: one line saying which algorithms compute this module for input x, in training
+     * (dW too) or inference (`deepc summary --plan`); DC_OK, or an error as its forward would
+     * give. Conv2d: dc_conv2d_plan_str. */
+    dc_status (*plan)(const dc_module *m, const dc_tensor *x, int training, char *buf, size_t n);
 };
 #define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
 #define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */
