@@ -125,7 +125,7 @@ static const dc_layer_key last_step_keys[] = {
     DC_KEY_I("step", "-1", -0x1p40, 0x1p40, "the time step (negatives count from the end)"),
 };
 const dc_layer_desc dc_layer_last_step = {
-    .type = "last_step", .module = "LastStep", .torch = "x[:, step]",
+    .type = "last_step", .aliases = "LastStep", .module = "LastStep", .torch = "x[:, step]",
     .doc = "one time step of a batch-first sequence: [N, T, F] -> [N, F]",
     .keys = last_step_keys, .n_keys = 1, .build = build_last_step, .params = "",
     .gradcheck = "select_step",
@@ -141,7 +141,7 @@ static const dc_layer_key onehot_keys[] = {
 };
 /* No gradcheck: its input is int64 ids, which have no gradient. */
 const dc_layer_desc dc_layer_onehot = {
-    .type = "onehot", .module = "OneHot", .torch = "F.one_hot(x, num_classes).float()",
+    .type = "onehot", .aliases = "one_hot", .module = "OneHot", .torch = "F.one_hot(x, num_classes).float()",
     .doc = "int64 ids [N, ...] -> float indicators [N, ..., K] (no gradient)",
     .keys = onehot_keys, .n_keys = 1, .build = build_onehot, .params = "",
 };

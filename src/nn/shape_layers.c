@@ -200,7 +200,7 @@ static dc_module *build_fold_time(dc_layer_args *a)
 
 /* fold_time / unfold_time are dc_reshape views: the reshape cases check their gradient. */
 const dc_layer_desc dc_layer_fold_time = {
-    .type = "fold_time", .module = "FoldTime", .torch = "x.flatten(0, 1)",
+    .type = "fold_time", .aliases = "FoldTime", .module = "FoldTime", .torch = "x.flatten(0, 1)",
     .doc = "time steps into the batch: [N, T, ...] -> [N·T, ...]", .build = build_fold_time,
     .params = "", .gradcheck = "reshape",
 };
@@ -226,7 +226,7 @@ static const dc_layer_key unfold_time_keys[] = {
     DC_KEY_I("steps", NULL, 1, 0x1p31, "T"),
 };
 const dc_layer_desc dc_layer_unfold_time = {
-    .type = "unfold_time", .module = "UnfoldTime", .torch = "x.unflatten(0, (-1, steps))",
+    .type = "unfold_time", .aliases = "UnfoldTime", .module = "UnfoldTime", .torch = "x.unflatten(0, (-1, steps))",
     .doc = "time steps out of the batch: [N·T, ...] -> [N, T, ...]", .keys = unfold_time_keys,
     .n_keys = 1, .build = build_unfold_time, .params = "", .gradcheck = "reshape",
 };
