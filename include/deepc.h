@@ -631,7 +631,9 @@ struct dc_module {
     dc_forward_fn forward;     /* one input */
     dc_forward_n_fn forward_n; /* several inputs (Add, Concat), or NULL */
     void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
-    /* Multiply-accumulates of one forward from x to y (for summaries), or NULL for none. */
+    /* Multiply-accumulates of one forward from x to y, or NULL for none. The layer types of
+     * the registry count theirs in their descriptor (dc_module_macs); this is for modules made
+     * outside it. */
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
     /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
     void (*carry)(dc_module *m, int mode);
@@ -704,6 +706,9 @@ dc_tensor *dc_model_find(const dc_model *m, const char *name); /* NULL if absent
 int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
 int dc_model_n_modules(const dc_model *m);
 dc_module *dc_model_module(const dc_model *m, int i);
+/* Multiply-accumulates of one forward of m from input x to output y (`deepc summary`): its layer
+ * descriptor's count, else m->macs, else 0. */
+int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
 /* Set every parameter gradient to zero. */
 void dc_model_zero_grad(dc_model *m);
 

@@ -818,7 +818,7 @@ int cmd_summary(int argc, char **argv)
         dc_model_module_inputs(m, i, &in);
         const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
         int64_t p = module_params(m, mod->name);
-        int64_t macs = mod->macs ? mod->macs(mod, xin, outs[i]) : 0;
+        int64_t macs = dc_module_macs(mod, xin, outs[i]);
         int64_t act = outs[i]->numel * 4;
         tp += p;
         tm += macs;
