@@ -121,6 +121,29 @@ TEST(trainer_char_lm_logs_checkpoints_and_resumes_bitwise)
     check_log_and_plot(p, epochs);
 }
 
+/* Resuming a text run keeps its cosine schedule: --epochs that would change it is refused. */
+TEST(trainer_char_lm_cosine_resume_keeps_the_schedule)
+{
+    char d[600], p[700], out[4096];
+    snprintf(d, sizeof d, "%s", t_tmpdir());
+    snprintf(p, sizeof p, "%s/lm.spec", d);
+    REQUIRE(t_write_text(p, LM_SPEC));
+    snprintf(p, sizeof p, "%s/text.txt", d);
+    FILE *f = fopen(p, "w");
+    REQUIRE(f);
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "the %d cat sat on the mat\n", i % 37);
+    fclose(f);
+    int rc = t_run_deepc(out, sizeof out, "train %s/lm.spec --data text:%s/text.txt --epochs 2 "
+                         "--batch 4 --bptt 16 --scheduler cosine --threads 1 --quiet --out %s/c",
+                         d, d, d);
+    REQUIRE(rc == 0);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/c --epochs 5 --quiet", d);
+    CHECK(rc == 2 && strstr(out, "cosine") && strstr(out, "--init"), "rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/c --quiet", d);
+    CHECK(rc == 0, "resuming a finished text run: rc %d %s", rc, out);
+}
+
 /* DIR/wave.csv: a noisy sine (the target) and a second feature, 400 rows. */
 static void write_wave(const char *dir)
 {

@@ -52,6 +52,7 @@ static dc_dataset *load_test_split(const char *data)
 }
 
 typedef struct resume_args resume_args;
+static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, int64_t n_train);
 static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
                             const char *args_text);
 
@@ -197,6 +198,10 @@ int cmd_train(int argc, char **argv)
     /* a file size limit (ulimit -f) must give EFBIG and a message, not kill the run */
     signal(SIGXFSZ, SIG_IGN);
     train_resume rs = {.dir = resume, .path = ra.path, .spec = ra.ck.spec};
+    const int images = strncmp(a.data, "text:", 5) && strncmp(a.data, "csv:", 4) &&
+                       strcmp(a.data, "weather");
+    if (resume && !images && check_cosine_resume(&ra, &o, 0)) /* epochs: --epochs as given */
+        goto early;
     if (!strncmp(a.data, "text:", 5)) {
         rc = cmd_train_text(&a, &o, resume ? &rs : NULL, args_text);
         goto early;
