@@ -142,6 +142,11 @@ TEST(trainer_char_lm_cosine_resume_keeps_the_schedule)
     CHECK(rc == 2 && strstr(out, "cosine") && strstr(out, "--init"), "rc %d %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "train --resume %s/c --quiet", d);
     CHECK(rc == 0, "resuming a finished text run: rc %d %s", rc, out);
+    /* a --steps limit inside an epoch still reports the steps taken and the rate */
+    rc = t_run_deepc(out, sizeof out, "train %s/lm.spec --data text:%s/text.txt --epochs 1 "
+                     "--batch 4 --bptt 4 --steps 3 --threads 1 --quiet", d, d);
+    CHECK(rc == 0 && strstr(out, ", 3 steps, ") && !strstr(out, " 0 tokens/s"),
+          "--steps 3: rc %d %s", rc, out);
 }
 
 /* DIR/wave.csv: a noisy sine (the target) and a second feature, 400 rows. */

@@ -550,6 +550,13 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         if ((st = train_epoch(r, ep, &units)) != DC_OK)
             break;
         if (o->max_steps > 0 && r->step >= o->max_steps && r->pos < r->t->epoch_total(r->t)) {
+            if (last) { /* the figures of the partial epoch, without validation */
+                const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0, dt = now_s() - t0;
+                *last = (dc_task_eval){.loss = r->sums.loss_sum / n, .metric = -1,
+                                       .train_loss = r->sums.loss_sum / n, .train_metric = -1,
+                                       .units_per_s = dt > 0 ? (double)units / dt : 0,
+                                       .steps = r->step};
+            }
             st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
             if (st == DC_OK && r->t->mid_epoch_resume)
                 st = save_checkpoint(r);
