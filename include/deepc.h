@@ -311,6 +311,19 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
 dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
                          const dc_conv2d_opts *o);
 
+typedef struct dc_conv1d_opts {
+    int stride, dilation, groups; /* >= 1 */
+    int pad_left, pad_right;      /* implicit zeros at each end */
+} dc_conv1d_opts;
+/*
+ * dc_conv1d - 1-D cross-correlation (PyTorch Conv1d).
+ * y[n,o,l] = b[o] + Σ_{c in group(o)} Σ_j w[o, c, j] · x[n, c, l·s + j·d - pad_left]
+ * x [N, C, L], w [O, C/groups, K], b [O] or NULL -> y [N, O, L'] (L' as dc_conv_out_size).
+ * Runs as dc_conv2d on [N, C, 1, L] views; backward adds into dx, dw, db.
+ */
+dc_tensor *dc_conv1d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                     const dc_conv1d_opts *o);
+
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
     int stride_h, stride_w;/* 0 = the window size (PyTorch default) */
@@ -340,6 +353,14 @@ dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t
 dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
                          dc_tensor *running_mean, dc_tensor *running_var,
                          dc_tensor *num_batches_tracked, float momentum, float eps);
+/*
+ * dc_group_norm - GroupNorm (PyTorch F.group_norm). x [N, C, *] in num_groups groups of C/G
+ * channels; per example and group: y = (x - μ)/√(σ² + eps)·w[c] + b[c], biased σ² over the
+ * group's (C/G)·(trailing) elements; the same in training and eval. weight, bias [C] or NULL.
+ * Backward adds into dx, dw, db. DC_ERR_SHAPE when C % num_groups != 0.
+ */
+dc_tensor *dc_group_norm(dc_ctx *ctx, dc_tensor *x, int64_t num_groups, dc_tensor *weight,
+                         dc_tensor *bias, float eps);
 /* The same, then + res (x's shape; NULL for none), then max(0, ·) when relu: a ResNet block's
  * BatchNorm → Add → ReLU as one op, with the values of the three run apart and fewer passes
  * over memory. dc_model_forward runs a BatchNorm module this way when an Add and/or a ReLU
@@ -728,6 +749,13 @@ dc_module *dc_adaptive_avg_pool2d_new(dc_model *m, const char *name, int64_t oh,
 /* BatchNorm1d/2d module over C channels: weight (1), bias (0), running_mean (0), running_var (1),
  * num_batches_tracked (int64 0). affine = 0 drops weight and bias. */
 dc_module *dc_batch_norm_new(dc_model *m, const char *name, int64_t C, float momentum, float eps,
+                             int affine);
+/* Conv1d module: weight [out, in/groups, k], bias [out]; PyTorch init U(±1/√fan_in) with
+ * fan_in = in/groups·k for both. o NULL: stride 1, no padding, dilation 1, groups 1. */
+dc_module *dc_conv1d_new(dc_model *m, const char *name, int64_t in, int64_t out, int k,
+                         const dc_conv1d_opts *o, int bias, dc_rng *rng);
+/* GroupNorm module over C channels in G groups: weight (1) and bias (0) [C] unless affine = 0. */
+dc_module *dc_group_norm_new(dc_model *m, const char *name, int64_t G, int64_t C, float eps,
                              int affine);
 
 /* ------------------------------------------------------------------------------------------ */
