@@ -57,7 +57,8 @@ GEMM_CFLAGS := $(shell $(CC) -fira-region=one -Werror -E -x c /dev/null > /dev/n
 LDLIBS  := $(LDLIBS_BASE)
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/nn/*.c \
-                   src/optim/*.c src/io/*.c src/data/*.c src/train/*.c src/spec/*.c))
+                   src/optim/*.c src/io/*.c src/data/*.c src/train/*.c src/spec/*.c \
+                   src/check/*.c src/plot/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
 EX_SRC   := $(sort $(wildcard examples/*.c))

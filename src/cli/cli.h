@@ -7,7 +7,7 @@
 #define DC_CLI_H
 
 #include "deepc.h"
-#include "gradcheck.h"
+#include "check/gradcheck.h"
 
 #include <stdio.h>
 

@@ -1,5 +1,6 @@
 /*
- * gradcheck.h - the gradient-check registry behind `deepc gradcheck`.
+ * gradcheck.h - the gradient-check engine and its cases, in the library (src/check/, above nn/:
+ * the cases build modules) so that the CLI (`deepc gradcheck`) and the tests share them.
  *
  * A case makes its inputs (heap tensors with dc_tensor_requires_grad() for the ones to check, or
  * a model's parameters), runs a forward function, and the engine compares the analytic gradient
@@ -45,5 +46,7 @@ void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
  * returns the number of failures; -1 when no case matches (the message, with the nearest name
  * and the known ones, on stderr). */
 int gc_run_all(const char *filter, int verbose);
+/* How many cases gc_run_all(filter, ...) would run. */
+int gc_count(const char *filter);
 
 #endif
