@@ -106,6 +106,15 @@ static int64_t conv2d_macs(const dc_module *m, const dc_tensor *x, const dc_tens
     return y->numel * w->shape[1] * w->shape[2] * w->shape[3];
 }
 
+static dc_status conv2d_plan(const dc_module *m, const dc_tensor *x, int training, char *buf,
+                             size_t n)
+{
+    const conv2d_mod *c = (const conv2d_mod *)m;
+    if (x->ndim != 4)
+        return dc_err(DC_ERR_SHAPE, "conv2d: input must be [N, C, H, W], got %d dims", x->ndim);
+    return dc_conv2d_plan_str(x->shape, c->weight->shape, &c->o, training, buf, n);
+}
+
 dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,
                          const dc_conv2d_opts *o, int bias, dc_rng *rng)
 {
@@ -126,6 +135,7 @@ dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out,
         return NULL;
     c->o = opts;
     c->base.fuse = conv2d_fuse;
+    c->base.plan = conv2d_plan;
     const int64_t cin = in / opts.groups;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(c->weight = dc_model_add_param(m, key, DC_F32, 4, DC_SHAPE(out, cin, kh, kw), 0)))
