@@ -386,6 +386,15 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
  * the ReLU after them in one pass. Backward adds the (masked) dy into dres as well. */
 dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
                          const dc_conv2d_opts *o);
+/*
+ * dc_conv2d_plan_str - the algorithms dc_conv2d chooses for input x_shape [N, C, H, W] and weight
+ * w_shape [O, C/groups, kh, kw] on this CPU with the current thread count: forward, dX and (when
+ * training) dW, each one of gemm (im2col + GEMM), gemm-1x1, rows, chans (direct AVX-512 kernels)
+ * or winograd, what forward keeps for backward and how images go to threads (`deepc summary
+ * --plan`). Writes one NUL-terminated line of at most n bytes. DC_ERR_SHAPE as dc_conv2d.
+ */
+dc_status dc_conv2d_plan_str(const int64_t x_shape[4], const int64_t w_shape[4],
+                             const dc_conv2d_opts *o, int training, char *buf, size_t n);
 
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
@@ -698,7 +707,9 @@ struct dc_module {
     dc_forward_fn forward;     /* one input */
     dc_forward_n_fn forward_n; /* several inputs (Add, Concat), or NULL */
     void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
-    /* Multiply-accumulates of one forward from x to y (for summaries), or NULL for none. */
+    /* Multiply-accumulates of one forward from x to y, or NULL for none. The layer types of
+     * the registry count theirs in their descriptor (dc_module_macs); this is for modules made
+     * outside it. */
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
     /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
     void (*carry)(dc_module *m, int mode);
@@ -713,6 +724,10 @@ struct dc_module {
      * its input's shape and a ReLU (dc_batch_norm_add_relu). */
     dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
                        dc_tensor *const *side, int n_next, int *used);
+    /* Optional: one line saying which algorithms compute this module for input x, in training
+     * (dW too) or inference (`deepc summary --plan`); DC_OK, or an error as its forward would
+     * give. Conv2d: dc_conv2d_plan_str. */
+    dc_status (*plan)(const dc_module *m, const dc_tensor *x, int training, char *buf, size_t n);
 };
 #define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
 #define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */
@@ -767,6 +782,9 @@ dc_tensor *dc_model_find(const dc_model *m, const char *name); /* NULL if absent
 int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
 int dc_model_n_modules(const dc_model *m);
 dc_module *dc_model_module(const dc_model *m, int i);
+/* Multiply-accumulates of one forward of m from input x to output y (`deepc summary`): its layer
+ * descriptor's count, else m->macs, else 0. */
+int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
 /* Set every parameter gradient to zero. */
 void dc_model_zero_grad(dc_model *m);
 

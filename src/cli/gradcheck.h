@@ -40,7 +40,10 @@ dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float h
 /* Push values away from kinks: any |x - k| < margin for k in kinks becomes k ± margin. */
 void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
 
-/* Run every case whose name contains filter (NULL = all). Prints a table; returns failures. */
+/* Run every case whose name contains filter, or one of its '|'-separated alternatives (NULL =
+ * all); a layer type (`conv2d`, `lstm`) runs the cases its descriptor names. Prints a table and
+ * returns the number of failures; -1 when no case matches (the message, with the nearest name
+ * and the known ones, on stderr). */
 int gc_run_all(const char *filter, int verbose);
 
 #endif
