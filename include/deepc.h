@@ -901,6 +901,13 @@ dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts 
 dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
                                   const dc_attn_masks *self_masks,
                                   const dc_attn_masks *memory_masks);
+/* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
+ * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
+ * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
+ * *kv_floats the keys and values an incremental decoder keeps for these T positions (2·T·E per
+ * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
+int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                       int64_t *kv_floats);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */

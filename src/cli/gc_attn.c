@@ -202,6 +202,13 @@ static int s_mha(dc_rng *r, dc_tensor **in, void **st)
     return mod_finish(r, in, st, m, a, 1, 5, 0, 0);
 }
 
+static int s_pos(dc_rng *r, dc_tensor **in, void **st)
+{
+    dc_model *m = dc_model_new();
+    dc_module *p = m ? dc_positional_new(m, "pos", DC_POS_LEARNED, 7, 8, 1, r) : NULL;
+    return mod_finish(r, in, st, m, p, 1, 5, 0, 0);
+}
+
 static int s_layer(dc_rng *r, dc_tensor **in, void **st, int decoder, int pre, int gelu,
                    float p)
 {
@@ -249,6 +256,7 @@ static const gc_case cases[] = {
     {"attention dropout 0.3 causal", s_att, f_att_drop, NULL, 0, 0, 1},
     CASE("attention packed qkv 2 heads", s_att_packed, f_att_packed),
     {"MultiheadAttention module causal", s_mha, f_mha, t_mod, 0, 0, 0},
+    {"PositionalEncoding learned", s_pos, f_mha, t_mod, 0, 0, 0},
     {"TransformerEncoderLayer pre-LN gelu drop", s_enc_pre, f_mod, t_mod, 0, 0, 1},
     {"TransformerEncoderLayer post-LN relu", s_enc_post, f_mod, t_mod, 0, 0, 0},
     {"TransformerDecoderLayer pre-LN gelu", s_dec_pre, f_mod, t_mod, 0, 0, 0},

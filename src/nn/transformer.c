@@ -215,6 +215,15 @@ dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float
     return &a->base;
 }
 
+bool tf_mha_dims(const dc_module *m, int64_t *E, int *batch_first)
+{
+    if (!m || m->forward != mha_forward)
+        return false;
+    *E = ((const mha_mod *)m)->a.E;
+    *batch_first = ((const mha_mod *)m)->a.batch_first;
+    return true;
+}
+
 /* ---- LayerNorm module ---- */
 
 typedef struct ln_mod {

@@ -38,6 +38,8 @@ dc_status tf_linear_init(tf_linear *l, dc_model *m, const char *prefix, const ch
                          int64_t in, int64_t out, dc_rng *rng);
 dc_status tf_norm_init(tf_norm *n, dc_model *m, const char *prefix, const char *name,
                        int64_t D, float eps, int affine);
+/* A MultiheadAttention module's E and layout (false for any other module). */
+bool tf_mha_dims(const dc_module *m, int64_t *E, int *batch_first);
 /* x [N, T, E] <-> [T, N, E] (a copy; batch_first = 0 layouts). */
 dc_tensor *tf_swap01(dc_ctx *ctx, dc_tensor *x);
 

@@ -273,3 +273,32 @@ dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts 
 {
     return tf_new(m, name, "TransformerDecoder", o, 1, num_layers, 1, final_norm, rng);
 }
+
+/* ---- summary figures ---- */
+
+int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                       int64_t *kv_floats)
+{
+    int64_t E, T, rows, n_attn, n_layers = 1;
+    int bf;
+    *score_macs = *kv_floats = 0;
+    if (!m || !y || y->ndim != 3)
+        return 0;
+    if (m->forward == tf_forward) {
+        const tf_mod *t = (const tf_mod *)m;
+        E = t->layers[0].o.d_model;
+        bf = t->batch_first;
+        n_layers = t->n_layers;
+        n_attn = t->decoder ? 2 : 1;
+    } else if (!tf_mha_dims(m, &E, &bf)) {
+        return 0;
+    } else {
+        n_attn = 1;
+    }
+    T = y->shape[bf ? 1 : 0];
+    rows = y->numel / E;
+    /* q·kᵀ and p·v: 2·T·E per query row and attention; K and V: 2·T·E per attention */
+    *score_macs = 2 * rows * T * E * n_attn * n_layers;
+    *kv_floats = 2 * rows * E * n_attn * n_layers;
+    return 1;
+}
