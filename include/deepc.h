@@ -908,6 +908,11 @@ dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_te
  * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
 int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
                        int64_t *kv_floats);
+/* How a sequence model sees its past, for generation: 0 when a module carries state from one
+ * forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on); otherwise
+ * the most positions one forward may take (the smallest PositionalEncoding max_len, INT64_MAX
+ * without one): feed the last that many symbols every time (full recomputation). */
+int64_t dc_model_context(const dc_model *m);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */

@@ -344,3 +344,166 @@ TEST(tf_module_errors)
     dc_tensor_free(bad);
     dc_model_free(m);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Spec types and the CLI                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *gpt_spec =
+    "[input]\nshape = 12\ndtype = int64\n"
+    "[embedding tok]\nnum_embeddings = 11\nembedding_dim = 8\n"
+    "[positional pos]\nmax_len = 12\n"
+    "[transformerencoder blocks]\nnum_layers = 2\nnhead = 2\ndim_feedforward = 16\n"
+    "dropout = 0\nactivation = gelu\nnorm_first = true\ncausal = true\nnorm = true\n"
+    "[layernorm ln_f]\n"
+    "[linear head]\nout_features = 11\n";
+
+/* Logits [1, 12, 11] of ids (i·seed mod 11), changed from position `from` on. */
+static dc_tensor *gpt_logits(dc_ctx *ctx, dc_model *m, int from)
+{
+    dc_tensor *ids = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, 12));
+    if (!ids)
+        return NULL;
+    for (int t = 0; t < 12; t++)
+        dc_i64(ids)[t] = t < from ? (t * 7 + 3) % 11 : (t * 5 + 1) % 11;
+    return dc_model_forward(ctx, m, ids);
+}
+
+TEST(tf_spec_gpt_builds_is_causal_and_round_trips)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 1, 1);
+    dc_spec *s = dc_spec_parse_string(gpt_spec, "gpt.spec");
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(s && m && ctx);
+    static const char *names[] = {"tok.weight", "pos.weight", "blocks.layers.1.self_attn."
+                                  "in_proj_weight", "blocks.layers.0.linear2.bias",
+                                  "blocks.norm.weight", "ln_f.bias", "head.weight"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        CHECK(dc_model_find(m, names[i]) != NULL, "no parameter %s", names[i]);
+    dc_tensor *a = gpt_logits(ctx, m, 12), *b = gpt_logits(ctx, m, 7);
+    REQUIRE(a && b);
+    CHECK(a->ndim == 3 && a->shape[1] == 12 && a->shape[2] == 11, "logits shape");
+    /* causal: positions before 7 do not see the change at 7.. */
+    CHECK(!memcmp(dc_f32(a), dc_f32(b), 7 * 11 * sizeof(float)), "the past saw the future");
+    CHECK(memcmp(dc_f32(a) + 7 * 11, dc_f32(b) + 7 * 11, 11 * sizeof(float)) != 0,
+          "position 7 did not see its own input");
+    char *t1 = dc_spec_to_string(s);
+    dc_spec *s2 = t1 ? dc_spec_parse_string(t1, "again.spec") : NULL;
+    dc_model *m2 = s2 ? dc_spec_build(s2, NULL) : NULL;
+    char *t2 = m2 ? dc_spec_to_string(s2) : NULL;
+    REQUIRE(t2);
+    CHECK(!strcmp(t1, t2), "the spec does not round-trip:\n%s\n---\n%s", t1, t2);
+    CHECK(strstr(t1, "kind = learned") && strstr(t1, "batch_first = true"),
+          "defaults not echoed:\n%s", t1);
+    free(t1);
+    free(t2);
+    dc_model_free(m2);
+    dc_spec_free(s2);
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(s);
+}
+
+/* A decoder reads the encoder's output as its memory (input = tgt, memory); an encoder takes the
+ * ids as a second input for its key padding mask. */
+TEST(tf_spec_memory_and_padding_inputs)
+{
+    static const char *spec =
+        "[input]\nshape = 6\ndtype = int64\n"
+        "[embedding emb]\nnum_embeddings = 9\nembedding_dim = 8\npadding_idx = 0\n"
+        "[positional pe]\nkind = sinusoidal\nmax_len = 6\n"
+        "[transformerencoderlayer enc]\nnhead = 2\ndim_feedforward = 12\npadding_idx = 0\n"
+        "input = pe, input\n"
+        "[transformerdecoderlayer dec]\nnhead = 2\ndim_feedforward = 12\ncausal = true\n"
+        "padding_idx = 0\ninput = pe, enc, input\n"
+        "[linear out]\nout_features = 9\n";
+    dc_rng r;
+    dc_rng_seed(&r, 2, 1);
+    dc_spec *s = dc_spec_parse_string(spec, "ed.spec");
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(s && m && ctx);
+    CHECK(dc_model_find(m, "dec.multihead_attn.in_proj_weight") &&
+              dc_model_find(m, "dec.norm3.bias") && !dc_model_find(m, "pe.weight"),
+          "decoder parameters / no sinusoidal parameters");
+    dc_tensor *ids = dc_empty(ctx, DC_I64, 2, DC_SHAPE(2, 6));
+    REQUIRE(ids);
+    static const int64_t v[] = {3, 4, 5, 0, 0, 0, 1, 2, 3, 4, 5, 6};
+    memcpy(ids->data, v, sizeof v);
+    dc_tensor *y = dc_model_forward(ctx, m, ids);
+    REQUIRE(y);
+    CHECK(y->ndim == 3 && y->shape[0] == 2 && y->shape[1] == 6 && y->shape[2] == 9,
+          "output shape");
+    /* sequence 0 is 3 tokens and 3 pads: its outputs at 0..2 never read a pad (the encoder
+     * and the memory hide them as keys, the decoder's self-attention is causal), so changing
+     * the padding row of the embedding leaves them exactly as they were */
+    float before[3 * 9];
+    memcpy(before, dc_f32(y), sizeof before);
+    float *w = dc_f32(dc_model_find(m, "emb.weight"));
+    for (int e = 0; e < 8; e++)
+        w[e] += 1.0f + (float)e;
+    dc_tensor *y2 = dc_model_forward(ctx, m, ids);
+    REQUIRE(y2);
+    CHECK(!memcmp(before, dc_f32(y2), sizeof before), "a padding key changed the outputs");
+    CHECK(memcmp(dc_f32(y) + 3 * 9, dc_f32(y2) + 3 * 9, 9 * sizeof(float)) != 0,
+          "the change did not reach the pad positions themselves");
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(s);
+}
+
+TEST(tf_spec_errors_name_the_line)
+{
+    static const char *spec = "[input]\nshape = 4, 8\n[transformerencoderlayer e]\nnhead = 3\n";
+    dc_spec *s = dc_spec_parse_string(spec, "bad.spec");
+    REQUIRE(s);
+    CHECK(!dc_spec_build(s, NULL) && strstr(dc_last_error(), "bad.spec:4") &&
+              strstr(dc_last_error(), "do not divide"), "message: %s", dc_last_error());
+    dc_spec_free(s);
+}
+
+/* summary counts the T² part and the KV cache; train --data text: and generate run a GPT. */
+TEST(tf_cli_summary_train_generate)
+{
+    char path[512], text_path[512], dir[512], out[16384], out2[16384];
+    snprintf(path, sizeof path, "%s/gpt.spec", t_tmpdir());
+    snprintf(text_path, sizeof text_path, "%s/corpus.txt", t_tmpdir());
+    snprintf(dir, sizeof dir, "%s/gpt", t_tmpdir());
+    REQUIRE(t_write_text(path, gpt_spec));
+    int rc = t_run_deepc(out, sizeof out, "summary %s", path);
+    CHECK(rc == 0 && strstr(out, "attention: ") && strstr(out, "KV cache 1.5 KiB"),
+          "summary (%d):\n%s", rc, out); /* 2 layers · 2 · 12 · 8 floats */
+    CHECK(strstr(out, "1,216") != NULL, "blocks should own 2 · 600 + 16 = 1,216 parameters:\n%s",
+          out);
+    char *text = malloc(8001);
+    REQUIRE(text);
+    for (int i = 0; i < 8000; i++)
+        text[i] = "abcdefghij"[(i * 3 + i / 7) % 10];
+    text[8000] = 0;
+    REQUIRE(t_write_text(text_path, text));
+    free(text);
+    /* the same network over the text's vocabulary */
+    char sv[1024], *p;
+    snprintf(sv, sizeof sv, "%s", gpt_spec);
+    while ((p = strstr(sv, "= 11\n"))) { /* "= 11" -> "= $vocab" */
+        memmove(p + 8, p + 4, strlen(p + 4) + 1);
+        memcpy(p, "= $vocab", 8);
+    }
+    snprintf(path, sizeof path, "%s/gpt_v.spec", t_tmpdir());
+    REQUIRE(t_write_text(path, sv));
+    rc = t_run_deepc(out, sizeof out, "train %s --data text:%s --bptt 12 --batch 8 --optimizer "
+                     "adamw --lr 0.003 --clip 1 --steps 40 --threads 1 --out %s", path,
+                     text_path, dir);
+    const char *bpc = strstr(out, "nats/char, ");
+    double v = bpc ? atof(bpc + 11) : 99;
+    CHECK(rc == 0 && v < 3.0, "train (%d): validation %.3f bits/char, log2(10) = 3.32:\n%s",
+          rc, v, out);
+    rc = t_run_deepc(out, sizeof out, "generate %s/model.spec --weights %s/model.safetensors "
+                     "--prime abc --length 40 --temperature 0.8 --seed 3", dir, dir);
+    t_run_deepc(out2, sizeof out2, "generate %s/model.spec --weights %s/model.safetensors "
+                "--prime abc --length 40 --temperature 0.8 --seed 3", dir, dir);
+    CHECK(rc == 0 && !strncmp(out, "abc", 3) && strlen(out) >= 43 && !strcmp(out, out2),
+          "generate (%d):\n%s\n%s", rc, out, out2);
+}

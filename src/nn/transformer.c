@@ -331,3 +331,16 @@ dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
     dc_k_sinusoidal(0, max_len, E, p->table);
     return &p->base;
 }
+
+int64_t dc_model_context(const dc_model *m)
+{
+    int64_t c = INT64_MAX;
+    for (int i = 0; m && i < dc_model_n_modules(m); i++) {
+        const dc_module *mod = dc_model_module(m, i);
+        if (mod->carry)
+            return 0;
+        if (mod->forward == pos_forward && ((const pos_mod *)mod)->max_len < c)
+            c = ((const pos_mod *)mod)->max_len;
+    }
+    return c;
+}
