@@ -65,7 +65,8 @@ static int build(const nn_ref *c, dc_model *m, dc_module **mods)
 static int is_param(const char *k)
 {
     static const char *other[] = {"y", "dy", "w", "attn_mask", "kpm", "mem_kpm"};
-    if ((k[0] == 'x' || (k[0] == 'd' && k[1] == 'x')) && strchr("0123456789", k[k[0] == 'd' ? 2 : 1]))
+    const char *digit = k[0] == 'd' ? k + 2 : k + 1;
+    if ((k[0] == 'x' || (k[0] == 'd' && k[1] == 'x')) && *digit >= '0' && *digit <= '9')
         return 0;
     if (!strncmp(k, "d.", 2))
         return 0;

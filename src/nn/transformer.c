@@ -304,7 +304,8 @@ static dc_tensor *pos_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
 dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
                              int64_t max_len, int64_t E, int batch_first, dc_rng *rng)
 {
-    if (!m || !name || max_len < 1 || E < 1 || (kind != DC_POS_LEARNED && kind != DC_POS_SINUSOIDAL))
+    if (!m || !name || max_len < 1 || E < 1 ||
+        (kind != DC_POS_LEARNED && kind != DC_POS_SINUSOIDAL))
         return dc_err_null(DC_ERR_ARG, "PositionalEncoding %s: needs a model, a kind and sizes "
                            ">= 1 (max_len %lld, E %lld)", name ? name : "?", (long long)max_len,
                            (long long)E);
