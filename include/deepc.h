@@ -865,6 +865,101 @@ DC_API dc_module *dc_conv1d_new(dc_model *m, const char *name, int64_t in, int64
 DC_API dc_module *dc_group_norm_new(dc_model *m, const char *name, int64_t G, int64_t C, float eps,
                                     int affine);
 
+/* ---- Transformer modules (torch.nn semantics, defaults and state_dict names;
+ *      docs/transformer.md) ---- */
+
+/* The masks of one attention (see dc_attn_opts): attn_mask float (added) or int64 (nonzero
+ * hides) [Tq, Tk] or [N·H, Tq, Tk]; key_padding_mask int64 [N, Tk] (nonzero = padding) or
+ * float; causal hides the keys after each query. Any field may be NULL / 0. */
+typedef struct dc_attn_masks {
+    dc_tensor *attn_mask;
+    dc_tensor *key_padding_mask;
+    int causal;
+} dc_attn_masks;
+
+/* LayerNorm over the last dim D: weight (1) and bias (0) [D] unless affine = 0. */
+dc_module *dc_layer_norm_new(dc_model *m, const char *name, int64_t D, float eps, int affine);
+
+typedef enum dc_posenc_kind { DC_POS_LEARNED, DC_POS_SINUSOIDAL } dc_posenc_kind;
+/* PositionalEncoding: y = x + pe[t] for x [N, T, E] (batch_first) or [T, N, E].
+ * DC_POS_LEARNED: pe = "<name>.weight" [max_len, E], an Embedding over positions (init
+ * N(0, 1)); DC_POS_SINUSOIDAL: Vaswani et al.'s fixed table, a buffer kept by the module and
+ * not in the state_dict (as PyTorch code registers it with persistent=False). */
+dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
+                             int64_t max_len, int64_t E, int batch_first, dc_rng *rng);
+/* The same with positions offset .. offset + T − 1 (incremental decoding). DC_ERR_ARG past
+ * max_len. */
+dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64_t offset);
+
+/*
+ * dc_mha_new - nn.MultiheadAttention(E, H, dropout, bias, batch_first): parameters
+ * "<name>.in_proj_weight" [3E, E], "in_proj_bias" [3E], "out_proj.weight" [E, E],
+ * "out_proj.bias" [E] (no bias: the two biases are left out), PyTorch's inits. E must be a
+ * multiple of H. Its forward(x) is self-attention (causal when causal != 0); forward_n(query,
+ * memory) attends over memory. kdim/vdim other than E, bias_k/bias_v and add_zero_attn are not
+ * supported.
+ */
+dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float dropout,
+                      int bias, int batch_first, int causal, dc_rng *rng);
+/* MultiheadAttention's forward(query, key, value, key_padding_mask, attn_mask, need_weights,
+ * average_attn_weights): q [N, Tq, E] (batch_first) or [Tq, N, E]; k, v [.., Tk, ..]. Returns
+ * the output; weights (may be NULL: need_weights=False) receives the attention weights, averaged
+ * over heads [N, Tq, Tk] when average != 0, else [N, H, Tq, Tk] (not differentiable). */
+dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
+                          dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
+                          int average);
+
+typedef struct dc_tf_layer_opts {
+    int64_t d_model, nhead;   /* E (a multiple of nhead), H */
+    int64_t dim_feedforward;  /* 2048 */
+    float dropout;            /* 0.1 */
+    int gelu;                 /* activation: 0 relu (default), 1 gelu (exact) */
+    float layer_norm_eps;     /* 1e-5 */
+    int batch_first;          /* 0: [T, N, E] */
+    int norm_first;           /* 0: post-LN */
+    int causal;               /* the module's forward hides later positions (spec causal) */
+    int64_t padding_idx;      /* forward_n with int64 ids: ids == padding_idx are padding keys
+                                 (-1: none) */
+} dc_tf_layer_opts;
+/* PyTorch's defaults for d_model and nhead. */
+dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
+/*
+ * nn.TransformerEncoderLayer / nn.TransformerDecoderLayer and the nn.TransformerEncoder /
+ * nn.TransformerDecoder stacks (num_layers layers "<name>.layers.<i>.…", then "<name>.norm"
+ * when final_norm). A layer's parameters: self_attn.* (and multihead_attn.* in a decoder),
+ * linear1, linear2, norm1, norm2 (norm3). forward(x) runs one input (self masks: causal as
+ * configured); forward_n takes (x[, memory][, ids]) - memory for a decoder, int64 ids [N, T]
+ * whose padding_idx positions become the key padding mask (the encoder's own keys, or the
+ * decoder's memory). NULL with DC_ERR_ARG on bad options.
+ */
+dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                dc_rng *rng);
+dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                dc_rng *rng);
+dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                          int num_layers, int final_norm, dc_rng *rng);
+dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                          int num_layers, int final_norm, dc_rng *rng);
+/* Any of the four with explicit masks: x [N, T, E] (batch_first) or [T, N, E]; memory (decoder
+ * only, else NULL) [N, S, E] or [S, N, E]; self_masks for the self-attention (src_mask /
+ * tgt_mask and their key padding), memory_masks for the decoder's cross-attention (memory_mask,
+ * memory_key_padding_mask). Either may be NULL. */
+dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
+                                  const dc_attn_masks *self_masks,
+                                  const dc_attn_masks *memory_masks);
+/* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
+ * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
+ * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
+ * *kv_floats the keys and values an incremental decoder keeps for these T positions (2·T·E per
+ * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
+int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                       int64_t *kv_floats);
+/* How a sequence model sees its past, for generation: 0 when a module carries state from one
+ * forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on); otherwise
+ * the most positions one forward may take (the smallest PositionalEncoding max_len, INT64_MAX
+ * without one): feed the last that many symbols every time (full recomputation). */
+int64_t dc_model_context(const dc_model *m);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */
 /* ------------------------------------------------------------------------------------------ */
