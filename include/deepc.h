@@ -931,7 +931,9 @@ const char *dc_spec_layer_type(const dc_spec *s, int i);
  * dc_csv_load - read a numeric CSV file (plain or gzip, detected by zlib) into a heap float
  * tensor [rows, cols]. skip_header skips the first line. Every row must have the same number of
  * fields; a bad number (nan and inf included) gives DC_ERR_FORMAT with "file:line: column c:
- * 'text' is not a finite number"; damaged gzip data is reported as such.
+ * 'text' is not a finite number"; a NUL byte gives "file:line: NUL byte"; damaged gzip data is
+ * reported as such. Like every reader, it refuses a path that is not a regular file (a FIFO, a
+ * directory, /dev/zero) at once, saying what it is.
  * Lines are limited to 1 MiB and tables to 2^31 cells.
  */
 dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);
@@ -1020,8 +1022,8 @@ dc_status dc_vocab_load(const char *path, dc_vocab *out);
  * Debian's /usr/share/games/fortunes/: the .dat files are strfile indexes, the .u8 files symlinks
  * to the text). cap: the most bytes read in all (0: DC_TEXT_DEFAULT_CAP); more is DC_ERR_FORMAT,
  * not a silent cut. *text receives a malloc'd buffer (free() it) of *n >= 1 bytes, plus a NUL
- * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap,
- * no text at all), DC_ERR_NOMEM.
+ * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap, no text at all, a NUL
+ * byte: "file:line: NUL byte"), DC_ERR_NOMEM.
  */
 dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
 

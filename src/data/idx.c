@@ -5,12 +5,13 @@
  * big-endian uint32 per dim, then the data. We accept uint8 images of 3 dims and labels of 1 dim.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define IDX_MAX_N 100000000
@@ -88,9 +89,9 @@ static dc_status read_data(gzFile f, size_t total, uint8_t **data, const char *p
 static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **data)
 {
     *data = NULL;
-    gzFile f = gzopen(path, "rb");
+    gzFile f = dc_io_gzopen(path);
     if (!f)
-        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return dc_last_status();
     unsigned char hdr[16];
     dc_status st = DC_OK;
     if (!read_exact(f, hdr, 4 + 4 * (size_t)ndim)) {
@@ -175,12 +176,12 @@ dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_image
     return DC_OK;
 }
 
+/* Whether something is at path (a FIFO or a directory too: opening it then says what it is;
+ * never opened here, so that a FIFO cannot block). */
 static bool file_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
+    struct stat sb;
+    return stat(path, &sb) == 0;
 }
 
 dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out)

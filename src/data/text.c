@@ -224,6 +224,13 @@ static dc_status append_file(tbuf *b, const char *path)
     }
     st = dc_io_read_at(&f, 0, b->p + b->n, (size_t)f.size, "the text");
     dc_io_close(&f);
+    const uint8_t *nul = st == DC_OK ? memchr(b->p + b->n, 0, (size_t)f.size) : NULL;
+    if (nul) {
+        long long line = 1;
+        for (const uint8_t *q = b->p + b->n; q < nul; q++)
+            line += *q == '\n';
+        return dc_err(DC_ERR_FORMAT, "%s:%lld: NUL byte (binary data, not text)", path, line);
+    }
     if (st == DC_OK)
         b->n += (size_t)f.size;
     return st;

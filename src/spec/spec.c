@@ -18,6 +18,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "spec/spec_internal.h"
+#include "io/io.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -214,23 +215,30 @@ fail:
 
 dc_spec *dc_spec_parse_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_err_null(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(SPEC_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, SPEC_MAX_BYTES + 1, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (!buf)
-        return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", path);
-    if (err || n > SPEC_MAX_BYTES) {
-        free(buf);
-        return dc_err_null(err ? DC_ERR_IO : DC_ERR_FORMAT, "%s: %s", path,
-                           err ? "read error" : "larger than 4 MiB");
+    dc_io_file f;
+    if (dc_io_open(&f, path) != DC_OK)
+        return NULL;
+    if (f.size > SPEC_MAX_BYTES) {
+        dc_io_close(&f);
+        return dc_err_null(DC_ERR_FORMAT, "%s: %lld bytes is larger than a spec may be (4 MiB)",
+                           path, (long long)f.size);
     }
-    if (memchr(buf, '\0', n)) {
+    char *buf = malloc((size_t)f.size + 1);
+    dc_status st = buf ? dc_io_read_at(&f, 0, buf, (size_t)f.size, "the spec")
+                       : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    dc_io_close(&f);
+    if (st != DC_OK) {
         free(buf);
-        return dc_err_null(DC_ERR_FORMAT, "%s: not a text file (NUL byte)", path);
+        return NULL;
+    }
+    size_t n = (size_t)f.size;
+    const char *nul = memchr(buf, '\0', n);
+    if (nul) {
+        long line = 1;
+        for (const char *p = buf; p < nul; p++)
+            line += *p == '\n';
+        free(buf);
+        return dc_err_null(DC_ERR_FORMAT, "%s:%ld: NUL byte (not a text file)", path, line);
     }
     buf[n] = '\0';
     dc_spec *s = dc_spec_parse_string(buf, path);
