@@ -1022,7 +1022,8 @@ dc_status dc_vocab_load(const char *path, dc_vocab *out);
  * Debian's /usr/share/games/fortunes/: the .dat files are strfile indexes, the .u8 files symlinks
  * to the text). cap: the most bytes read in all (0: DC_TEXT_DEFAULT_CAP); more is DC_ERR_FORMAT,
  * not a silent cut. *text receives a malloc'd buffer (free() it) of *n >= 1 bytes, plus a NUL
- * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap, no text at all, a NUL
+ * after them. Errors name the file: DC_ERR_IO (cannot open or read; a missing
+ * /usr/share/games/fortunes names the package), DC_ERR_FORMAT (over the cap, no text at all, a NUL
  * byte: "file:line: NUL byte"), DC_ERR_NOMEM.
  */
 dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);

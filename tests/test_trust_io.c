@@ -240,3 +240,14 @@ TEST(trust_nul_byte_in_text_names_file_and_line)
         CHECK(ok && strstr(msg, "/dev/zero: is a device"), "/dev/zero (%zu): '%s'", i, msg);
     }
 }
+
+/* Issue 14 item 14: the missing fortunes corpus names the Debian package. */
+TEST(trust_missing_fortunes_names_the_package)
+{
+    uint8_t *t = NULL;
+    size_t n = 0;
+    CHECK(dc_text_load("/usr/share/games/fortunes/no-such-deepc-file", 0, &t, &n) == DC_ERR_IO,
+          "a missing file loaded");
+    free(t);
+    CHECK(strstr(dc_last_error(), "apt-get install fortunes"), "got '%s'", dc_last_error());
+}

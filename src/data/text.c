@@ -191,6 +191,8 @@ dc_status dc_vocab_load(const char *path, dc_vocab *out)
 
 /* ---- loading text ---- */
 
+#define FORTUNES_DIR "/usr/share/games/fortunes" /* Debian's fortunes package */
+
 typedef struct tbuf {
     uint8_t *p;
     size_t n, cap, limit;
@@ -333,8 +335,13 @@ dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n)
     tbuf b = {NULL, 0, 0, cap ? cap : DC_TEXT_DEFAULT_CAP};
     struct stat sb;
     dc_status st;
-    if (stat(path, &sb) != 0)
-        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        /* the README's corpus: say which package provides it, as the Fashion-MNIST loader does */
+        bool fortunes = !strncmp(path, FORTUNES_DIR, strlen(FORTUNES_DIR));
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s%s", path, strerror(e),
+                      fortunes && e == ENOENT ? "; install it with: apt-get install fortunes" : "");
+    }
     st = S_ISDIR(sb.st_mode) ? append_dir(&b, path) : append_file(&b, path);
     if (st == DC_OK && b.n == 0)
         st = dc_err(DC_ERR_FORMAT, "%s: no text (the file%s empty)", path,
