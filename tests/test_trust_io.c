@@ -298,3 +298,33 @@ TEST(trust_spec_of_4096_layers_builds_in_under_a_second)
     dc_model_free(m);
     dc_spec_free(s);
 }
+
+/* ---- the spec (issue 14 items 11 and 12) ---- */
+
+/* Item 12: a layer named `input` could never be referenced (`input = input` is the model's
+ * input): refused at its file:line. */
+TEST(trust_spec_layer_named_input_is_refused_at_its_line)
+{
+    dc_spec *s = dc_spec_parse_string("[input]\nshape = 4\n\n[linear input]\nout_features = 3\n",
+                                      "named.spec");
+    CHECK(s == NULL, "a layer named input was accepted");
+    dc_spec_free(s);
+    CHECK(strstr(dc_last_error(), "named.spec:4:") && strstr(dc_last_error(), "'input'"), "'%s'",
+          dc_last_error());
+    s = dc_spec_parse_string("[input]\nshape = 4\n\n[linear Input]\nout_features = 3\n", "ok");
+    CHECK(s != NULL, "another name was refused: %s", dc_last_error());
+    dc_spec_free(s);
+}
+
+/* Item 11: a 5-D input (a shape of 5 numbers, 6 dims with the batch) gives file:line and the
+ * reason, not "bad dtype or shape (ndim 6)". */
+TEST(trust_spec_5d_input_gives_file_line_and_reason)
+{
+    dc_spec *s = dc_spec_parse_string("[input]\nshape = 2, 3, 4, 5, 6\n\n[flatten f]\n", "d5.spec");
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    CHECK(m == NULL, "a 5-D input was accepted");
+    CHECK(strstr(dc_last_error(), "d5.spec:2:") && strstr(dc_last_error(), "1 to 4"), "'%s'",
+          dc_last_error());
+    dc_model_free(m);
+    dc_spec_free(s);
+}

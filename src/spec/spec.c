@@ -137,6 +137,9 @@ static dc_status parse_header(dc_spec *s, char *p, int line)
     if (*name && (!ident_ok(name) || strlen(name) >= sizeof s->l->name))
         return dc_err(DC_ERR_FORMAT, "%s:%d: bad layer name '%s' (letters, digits, _ - . and "
                       "at most 63 characters)", s->file, line, name);
+    if (!strcmp(name, "input")) /* `input = input` means the model's input: it could never name it */
+        return dc_err(DC_ERR_FORMAT, "%s:%d: a layer cannot be named 'input' (the name is reserved: "
+                      "'input = input' means the model's input)", s->file, line);
     spec_layer *l = add_layer(s, line);
     if (!l)
         return DC_ERR_FORMAT;
