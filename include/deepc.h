@@ -850,7 +850,9 @@ dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
 const char *dc_tdict_meta(const dc_tdict *d, const char *key);
 
 /* Read every tensor of a .safetensors file. F32, I64, I32 -> as is / I64; F64, F16, BF16 -> F32.
- * Returns NULL with a message for a malformed, truncated or hostile file. */
+ * Returns NULL with a message for a malformed, truncated or hostile file; the tensors' data_offsets
+ * must tile the data buffer exactly (no overlap, no gap, no trailing bytes), as the reference
+ * implementation requires. At most 1,048,576 tensors. */
 dc_tdict *dc_safetensors_read(const char *path);
 /* Write n named tensors (F32 or I64) atomically, names sorted as the format requires. */
 dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
@@ -880,8 +882,20 @@ typedef struct dc_load_report {
  * strict: every model tensor must be present with the same shape and no extra keys may exist,
  * else DC_ERR_FORMAT and m is left unchanged. Not strict: matching keys are loaded, the rest are
  * reported (mis-shaped keys are never loaded). rep may be NULL.
+ * A float tensor that would be loaded holding a NaN or an infinity is refused: DC_ERR_NUMERIC
+ * naming the tensor and the element, m unchanged (dc_model_load_opts can allow it).
+ * The file must be a valid .safetensors file: see dc_safetensors_read.
  */
 dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+
+/* Options of dc_model_load_opts (zero-initialise, then set what differs). */
+typedef struct dc_load_opts {
+    int strict;          /* as dc_model_load's strict */
+    int allow_nonfinite; /* 1: load NaN / Inf weights as they are (inspecting a diverged run) */
+} dc_load_opts;
+/* dc_model_load with options; o must not be NULL. */
+dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
+                             dc_load_report *rep);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */

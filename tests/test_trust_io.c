@@ -328,3 +328,165 @@ TEST(trust_spec_5d_input_gives_file_line_and_reason)
     dc_model_free(m);
     dc_spec_free(s);
 }
+
+/* ---- safetensors (issue 14 items 10 and 12) ---- */
+
+/* Write a .safetensors file: the header text as given (padded to a multiple of 8), then nbuf
+ * bytes of buf. */
+static int write_st(const char *path, const char *header, const void *buf, size_t nbuf)
+{
+    size_t n = strlen(header), pad = (8 - n % 8) % 8;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 0;
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)((uint64_t)(n + pad) >> (8 * i));
+    int ok = fwrite(len, 1, 8, f) == 8 && fwrite(header, 1, n, f) == n;
+    for (size_t i = 0; i < pad; i++)
+        ok &= fputc(' ', f) != EOF;
+    ok &= nbuf == 0 || fwrite(buf, 1, nbuf, f) == nbuf;
+    return (fclose(f) == 0) & ok;
+}
+
+/* Item 12: the documented 1,048,576 tensors fit, with __metadata__ besides (the JSON value cap
+ * of 4,194,304 stopped a header of scalars at about 420,000 tensors: 10 values each). */
+TEST(trust_safetensors_reaches_1048576_tensors)
+{
+    const int n = 1 << 20;
+    size_t cap = (size_t)n * 80 + 256, len = 0;
+    char *h = malloc(cap);
+    unsigned char *buf = calloc((size_t)n, 1);
+    REQUIRE(h != NULL && buf != NULL);
+    len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(h + len, cap - len, ",\"%x\":{\"dtype\":\"U8\",\"shape\":[],"
+                                "\"data_offsets\":[%d,%d]}", i, i, i + 1);
+    snprintf(h + len, cap - len, "}");
+    buf[n - 1] = 7;
+    char path[512];
+    snprintf(path, sizeof path, "%s/many.safetensors", t_tmpdir());
+    int ok = write_st(path, h, buf, (size_t)n);
+    free(h);
+    free(buf);
+    REQUIRE(ok);
+    dc_tdict *d = dc_safetensors_read(path);
+    CHECK(d && d->n == n, "%d tensors: %s", d ? d->n : -1, d ? "" : dc_last_error());
+    const dc_tensor *t = d ? dc_tdict_get(d, "fffff") : NULL;
+    CHECK(t && t->numel == 1 && dc_i64(t)[0] == 7, "the last tensor");
+    dc_tdict_free(d);
+    remove(path);
+}
+
+/* ---- safetensors offsets and non-finite weights (issue 14 item 10) ---- */
+
+/* Tensors whose data_offsets overlap, leave a gap or stop before the end of the buffer are
+ * refused, as the reference implementation refuses them; an exact tiling loads. */
+TEST(trust_safetensors_offsets_must_tile_the_buffer)
+{
+    static const struct {
+        const char *hdr;
+        size_t nbuf;
+        const char *want; /* NULL: loads */
+    } c[] = {
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", 24, "overlap"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, "overlap"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[20,36]}}", 36,
+         "bytes [16, 20) of the data buffer belong to no tensor"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[4,20]}}", 20,
+         "bytes [0, 4)"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 20,
+         "end at byte 16 of the 20-byte data buffer"},
+        {"{\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]},"
+         "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,16]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 32, NULL},
+    };
+    float buf[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    char path[512];
+    snprintf(path, sizeof path, "%s/tile.safetensors", t_tmpdir());
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        REQUIRE(write_st(path, c[i].hdr, buf, c[i].nbuf));
+        dc_tdict *d = dc_safetensors_read(path);
+        if (c[i].want)
+            CHECK(!d && strstr(dc_last_error(), c[i].want) && strstr(dc_last_error(), path),
+                  "case %zu: want '%s', got %s '%s'", i, c[i].want, d ? "a dict" : "",
+                  d ? "" : dc_last_error());
+        else
+            CHECK(d && d->n == 3 && dc_f32(dc_tdict_get(d, "b"))[0] == 5.0f, "case %zu: %s", i,
+                  d ? "wrong data" : dc_last_error());
+        dc_tdict_free(d);
+    }
+}
+
+/* Save a Linear(2, 2) (fc.weight, fc.bias) whose weight [1] is v; the model comes back. */
+static dc_model *save_linear(const char *path, float v)
+{
+    dc_spec *s = dc_spec_parse_string("[input]\nshape = 2\n\n[linear fc]\nout_features = 2\n",
+                                      "lin");
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    dc_spec_free(s);
+    dc_tensor *w = m ? dc_model_find(m, "fc.weight") : NULL;
+    if (!w || dc_model_save((dc_f32(w)[1] = v, m), path) != DC_OK) {
+        dc_model_free(m);
+        return NULL;
+    }
+    dc_f32(w)[1] = 0.0f;
+    return m;
+}
+
+/* NaN and Inf weights are refused at load naming the tensor, the model unchanged; the option
+ * lets them through. */
+TEST(trust_nonfinite_weights_are_refused_at_load_unless_allowed)
+{
+    char path[512];
+    const float bad[2] = {NAN, -INFINITY};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/nonfinite%d.safetensors", t_tmpdir(), k);
+        dc_model *m = save_linear(path, bad[k]);
+        REQUIRE(m != NULL);
+        dc_tensor *w = dc_model_find(m, "fc.weight");
+        dc_f32(w)[0] = 42.0f;
+        CHECK(dc_model_load(m, path, 1, NULL) == DC_ERR_NUMERIC, "%s loaded", path);
+        CHECK(strstr(dc_last_error(), "'fc.weight'") && strstr(dc_last_error(), "element 1") &&
+              strstr(dc_last_error(), path), "'%s'", dc_last_error());
+        CHECK(dc_f32(w)[0] == 42.0f, "a refused load changed the model");
+        CHECK(dc_model_load(m, path, 0, NULL) == DC_ERR_NUMERIC, "partial load let it through");
+        dc_load_opts o = {.strict = 1, .allow_nonfinite = 1};
+        CHECK(dc_model_load_opts(m, path, &o, NULL) == DC_OK, "allowed: %s", dc_last_error());
+        CHECK(!isfinite(dc_f32(w)[1]) && dc_f32(w)[0] == 0.0f, "allowed load did not load");
+        dc_model_free(m);
+    }
+}
+
+/* The CLI: eval and train --init refuse NaN weights naming the tensor (exit 2); eval with
+ * --allow-nonfinite runs. */
+TEST(trust_cli_nonfinite_weights_and_allow_nonfinite)
+{
+    char spec[512], w[512], args[2048], out[8192];
+    snprintf(spec, sizeof spec, "%s/d.spec", t_tmpdir());
+    snprintf(w, sizeof w, "%s/d.safetensors", t_tmpdir());
+    REQUIRE(t_write_text(spec, "[input]\nshape = 64\n\n[linear fc]\nout_features = 10\n"));
+    dc_spec *s = dc_spec_parse_file(spec);
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    dc_spec_free(s);
+    REQUIRE(m != NULL);
+    dc_f32(dc_model_find(m, "fc.bias"))[3] = NAN;
+    REQUIRE(dc_model_save(m, w) == DC_OK);
+    dc_model_free(m);
+    snprintf(args, sizeof args, "eval %s --weights %s --data digits", spec, w);
+    int rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 2 && strstr(out, "'fc.bias'") && strstr(out, "non-finite"), "deepc %s: exit %d, "
+          "'%s'", args, rc, out);
+    snprintf(args, sizeof args, "train %s --data digits --init %s --steps 1 --quiet --out %s/run",
+             spec, w, t_tmpdir());
+    rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 2 && strstr(out, "'fc.bias'") && strstr(out, "non-finite"), "deepc %s: exit %d, "
+          "'%s'", args, rc, out);
+    snprintf(args, sizeof args, "eval %s --weights %s --data digits --allow-nonfinite", spec, w);
+    rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 0 && strstr(out, "loss") && !strstr(out, "non-finite weight"), "deepc %s: exit "
+          "%d, '%s'", args, rc, out);
+}

@@ -68,6 +68,7 @@ dc_status dc_io_open(dc_io_file *f, const char *path)
     f->f = NULL;
     f->path = path ? path : "(null)";
     f->size = 0;
+    f->pos = 0;
     int fd = dc_io_open_fd(path, &f->size);
     if (fd < 0)
         return dc_last_status();
@@ -108,10 +109,13 @@ dc_status dc_io_read_at(dc_io_file *f, int64_t off, void *buf, size_t n, const c
                       (long long)f->size);
     if (n == 0)
         return DC_OK;
-    if (fseeko(f->f, (off_t)off, SEEK_SET) != 0)
+    if (off != f->pos && fseeko(f->f, (off_t)off, SEEK_SET) != 0) {
+        f->pos = -1;
         return dc_err(DC_ERR_IO, "%s: cannot seek to byte %lld: %s", f->path, (long long)off,
                       strerror(errno));
+    }
     size_t got = fread(buf, 1, n, f->f);
+    f->pos = got == n ? off + (int64_t)n : -1;
     if (got != n) {
         if (ferror(f->f))
             return dc_err(DC_ERR_IO, "%s: read error in %s: %s", f->path, what,

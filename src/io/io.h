@@ -18,6 +18,8 @@ typedef struct dc_io_file {
     FILE *f;
     const char *path; /* not owned */
     int64_t size;     /* bytes */
+    int64_t pos;      /* where the stream stands, or -1: reads in file order need no seek, so
+                       * that stdio's buffer serves a million small tensors in a few reads */
 } dc_io_file;
 
 /*
