@@ -37,6 +37,7 @@ void dc_spec_free(dc_spec *s)
     for (int i = 0; i < s->n; i++)
         free(s->l[i].kv);
     free(s->l);
+    free(s->file);
     free(s);
 }
 
@@ -190,7 +191,11 @@ dc_spec *dc_spec_parse_string(const char *text, const char *name)
         free(buf);
         return dc_err_null(DC_ERR_NOMEM, "spec: out of memory");
     }
-    snprintf(s->file, sizeof s->file, "%s", name ? name : "<spec>");
+    if (!(s->file = strdup(name ? name : "<spec>"))) {
+        free(buf);
+        free(s);
+        return dc_err_null(DC_ERR_NOMEM, "spec: out of memory");
+    }
     int line = 1;
     for (char *p = buf; p; line++) {
         char *nl = strchr(p, '\n');
