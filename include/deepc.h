@@ -1074,6 +1074,21 @@ dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_image
  * dataset-fashion-mnist). A missing set names the package that provides it.
  */
 dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_idx_dir_load - the training (train != 0) or test split of any folder of IDX files in the
+ * MNIST layout (MNIST, Fashion-MNIST, KMNIST, EMNIST...): DIR/train-images-idx3-ubyte and
+ * DIR/train-labels-idx1-ubyte, the test split t10k-* (or test-*); each name may also be spelled
+ * with a dot (train-images.idx3-ubyte) and may end in .gz. The classes are the label values
+ * (n_classes = 1 + the largest). A missing split lists the names looked for (DC_ERR_IO).
+ */
+dc_status dc_idx_dir_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_images_stats - the mean and standard deviation of every pixel of d, as pixel/255: the mean
+ * and std to give dc_dataset_images / dc_images_batch so that the training set is normalised to
+ * mean 0, std 1 (Fashion-MNIST's training set: 0.2860, 0.3530). Exact (a histogram of the byte
+ * values), so the same on every call. DC_ERR_ARG for no images or a constant image set.
+ */
+dc_status dc_images_stats(const dc_images *d, float *mean, float *std);
 void dc_images_free(dc_images *d);
 /* Images idx[0..n) as a float arena tensor [n, c, h, w] = (pixel/255 - mean)/std, and their
  * labels as int64 [n] into *labels (if not NULL). */

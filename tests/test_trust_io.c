@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- running a reader that might block, in a child with a deadline ---- */
 
@@ -169,7 +170,7 @@ TEST(trust_every_reader_says_a_directory_is_a_directory)
 /* Run the CLI under timeout(1): the exit code (124 when it had to be stopped). */
 static int run_cli(char *out, size_t size, const char *args)
 {
-    char cmd[4096];
+    char cmd[8192];
     snprintf(cmd, sizeof cmd, "timeout 5 %s %s 2>&1", t_deepc_bin(), args);
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -543,4 +544,117 @@ TEST(trust_error_messages_keep_the_reason_after_long_paths)
           ends_with(dc_last_error(), ": cannot open: File name too long"), "prefixed: '%s'",
           dc_last_error() + strlen(dc_last_error()) - 60);
     free(p);
+}
+
+/* ---- idx:DIR, any folder of IDX files (issue 14 item 20, data part) ---- */
+
+/* Write an IDX file of uint8 data with dims d[0..nd) (gzip when gz). */
+static int write_idx(const char *path, int nd, const uint32_t *d, const uint8_t *data, int gz)
+{
+    unsigned char hdr[16] = {0, 0, 8, (unsigned char)nd};
+    size_t n = 1, hl = 4 + 4 * (size_t)nd;
+    for (int i = 0; i < nd; i++) {
+        for (int b = 0; b < 4; b++)
+            hdr[4 + 4 * i + b] = (unsigned char)(d[i] >> (24 - 8 * b));
+        n *= d[i];
+    }
+    if (gz) {
+        gzFile g = gzopen(path, "wb");
+        if (!g)
+            return 0;
+        int ok = gzwrite(g, hdr, (unsigned)hl) == (int)hl && gzwrite(g, data, (unsigned)n) == (int)n;
+        return (gzclose(g) == Z_OK) & ok;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 0;
+    int ok = fwrite(hdr, 1, hl, f) == hl && fwrite(data, 1, n, f) == n;
+    return (fclose(f) == 0) & ok;
+}
+
+/* A digits-like IDX folder: 40 training and 20 test images of 4 x 4 pixels, labels 0..9, the
+ * names in the variants found in the wild (dot spelling, gzip, "test" for the test split). */
+static int make_idx_dir(const char *dir, uint8_t *px, int n_train)
+{
+    uint8_t lb[64];
+    for (int i = 0; i < 64; i++)
+        lb[i] = (uint8_t)(i % 10);
+    for (int i = 0; i < 64 * 16; i++)
+        px[i] = (uint8_t)((i * 37 + (i / 16) * 11) % 256);
+    char p[1024];
+    uint32_t di[3] = {(uint32_t)n_train, 4, 4}, dl[1] = {(uint32_t)n_train};
+    uint32_t ti[3] = {20, 4, 4}, tl[1] = {20};
+    int ok = mkdir(dir, 0700) == 0;
+    snprintf(p, sizeof p, "%s/train-images.idx3-ubyte", dir);
+    ok &= write_idx(p, 3, di, px, 0);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", dir);
+    ok &= write_idx(p, 1, dl, lb, 1);
+    snprintf(p, sizeof p, "%s/test-images.idx3-ubyte.gz", dir);
+    ok &= write_idx(p, 3, ti, px + 16 * n_train, 1);
+    snprintf(p, sizeof p, "%s/test-labels.idx1-ubyte", dir);
+    ok &= write_idx(p, 1, tl, lb, 0);
+    return ok;
+}
+
+TEST(trust_idx_folder_loads_any_mnist_layout)
+{
+    char dir[512];
+    uint8_t px[64 * 16];
+    snprintf(dir, sizeof dir, "%s/digits-idx", t_tmpdir());
+    REQUIRE(make_idx_dir(dir, px, 40));
+    dc_images tr, te;
+    REQUIRE(dc_idx_dir_load(dir, 1, &tr) == DC_OK);
+    CHECK(tr.n == 40 && tr.h == 4 && tr.w == 4 && tr.n_classes == 10 && tr.labels[13] == 3 &&
+          tr.pixels[17] == px[17], "training split: n %lld, %lldx%lld, %d classes", (long long)tr.n,
+          (long long)tr.h, (long long)tr.w, tr.n_classes);
+    REQUIRE(dc_idx_dir_load(dir, 0, &te) == DC_OK);
+    CHECK(te.n == 20 && te.pixels[0] == px[16 * 40], "test split: n %lld", (long long)te.n);
+    /* the normalisation of the training split: mean and std of pixel/255 */
+    double s = 0, ss = 0;
+    for (int i = 0; i < 40 * 16; i++) {
+        s += px[i] / 255.0;
+        ss += (px[i] / 255.0) * (px[i] / 255.0);
+    }
+    double m = s / 640, sd = sqrt(ss / 640 - m * m);
+    float mean = 0, std = 0;
+    CHECK(dc_images_stats(&tr, &mean, &std) == DC_OK, "stats: %s", dc_last_error());
+    CHECK_NEAR(mean, m, 1e-6);
+    CHECK_NEAR(std, sd, 1e-6);
+    dc_images_free(&tr);
+    dc_images_free(&te);
+    /* Fashion-MNIST's loader accepts the same spellings */
+    CHECK(dc_fashion_mnist_load(dir, 1, &tr) == DC_OK && tr.n == 40, "fashion-mnist:DIR: %s",
+          dc_last_error());
+    dc_images_free(&tr);
+    /* a folder without the files says what it looked for */
+    CHECK(dc_idx_dir_load(t_tmpdir(), 1, &tr) == DC_ERR_IO &&
+          strstr(dc_last_error(), "train-images-idx3-ubyte") &&
+          strstr(dc_last_error(), "train-images.idx3-ubyte"), "'%s'", dc_last_error());
+}
+
+/* The CLI: train and eval on --data idx:DIR; the confusion matrix has no Fashion-MNIST names. */
+TEST(trust_cli_trains_and_evaluates_an_idx_folder)
+{
+    char dir[600], spec[600], args[3000], out[8192], tmp[512];
+    uint8_t px[64 * 16];
+    snprintf(tmp, sizeof tmp, "%s", t_tmpdir());
+    snprintf(dir, sizeof dir, "%s/cli-idx", tmp);
+    REQUIRE(make_idx_dir(dir, px, 40));
+    snprintf(spec, sizeof spec, "%s/idx.spec", tmp);
+    REQUIRE(t_write_text(spec, "[input]\nshape = 1, 4, 4\n\n[flatten f]\n[linear fc]\n"
+                               "out_features = 10\n"));
+    snprintf(args, sizeof args, "train %s --data idx:%s --epochs 1 --batch 8 --lr 0.1 --val 0 "
+             "--quiet --out %s/idx-run", spec, dir, tmp);
+    int rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 0, "deepc %s: exit %d, '%s'", args, rc, out);
+    snprintf(args, sizeof args, "eval %s --weights %s/idx-run/model.safetensors --data idx:%s",
+             spec, tmp, dir);
+    rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 0 && strstr(out, "/20)") &&
+          !strstr(out, "T-shirt") && strstr(out, "confusion"), "deepc %s: exit %d, '%s'", args,
+          rc, out);
+    snprintf(args, sizeof args, "eval %s --weights %s/idx-run/model.safetensors --data "
+             "idx:%s,0.5,0.25", spec, tmp, dir);
+    rc = run_cli(out, sizeof out, args);
+    CHECK(rc == 0 && strstr(out, "/20)"), "deepc %s: exit %d, '%s'", args, rc, out);
 }
