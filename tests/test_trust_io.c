@@ -318,8 +318,8 @@ TEST(trust_spec_layer_named_input_is_refused_at_its_line)
     dc_spec_free(s);
 }
 
-/* Item 11: a 5-D input (a shape of 5 numbers, 6 dims with the batch) gives file:line and the
- * reason, not "bad dtype or shape (ndim 6)". */
+/* Item 11: a 5-D input (a shape of 5 numbers, 6 dims with the batch) or one too large to hold
+ * gives file:line and the reason, not "bad dtype or shape (ndim N)". */
 TEST(trust_spec_5d_input_gives_file_line_and_reason)
 {
     dc_spec *s = dc_spec_parse_string("[input]\nshape = 2, 3, 4, 5, 6\n\n[flatten f]\n", "d5.spec");
@@ -329,6 +329,19 @@ TEST(trust_spec_5d_input_gives_file_line_and_reason)
           dc_last_error());
     dc_model_free(m);
     dc_spec_free(s);
+    /* an input too large to hold: file:line and why, not "bad dtype or shape (ndim 4)" */
+    s = dc_spec_parse_string("[input]\nshape = 16777216, 16777216, 16777216\n\n[flatten f]\n",
+                             "big.spec");
+    m = s ? dc_spec_build(s, NULL) : NULL;
+    CHECK(m == NULL && strstr(dc_last_error(), "big.spec:2:") &&
+          strstr(dc_last_error(), "more than 2^31 elements"), "'%s'", dc_last_error());
+    dc_model_free(m);
+    dc_spec_free(s);
+    /* and the tensor constructor says what is wrong with a shape */
+    dc_tensor *t = dc_tensor_new(DC_F32, 6, (int64_t[]){1, 1, 1, 1, 1, 1});
+    CHECK(!t && strstr(dc_last_error(), "ndim 6 is outside 0..5"), "'%s'", dc_last_error());
+    t = dc_tensor_new(DC_F32, 2, (int64_t[]){3, -2});
+    CHECK(!t && strstr(dc_last_error(), "[3, -2]"), "'%s'", dc_last_error());
 }
 
 /* ---- safetensors (issue 14 items 10 and 12) ---- */
