@@ -671,3 +671,48 @@ TEST(trust_cli_trains_and_evaluates_an_idx_folder)
     rc = run_cli(out, sizeof out, args);
     CHECK(rc == 0 && strstr(out, "/20)"), "deepc %s: exit %d, '%s'", args, rc, out);
 }
+
+/* ---- counters read from files (issue 14 item 6, the readers' side) ---- */
+
+/* Every count or size a reader takes from a file is range-checked before it is used: IDX
+ * dimensions, safetensors shapes, offsets and integers, the vocabulary's entry count. */
+TEST(trust_counters_from_files_are_range_checked)
+{
+    char path[512];
+    uint8_t byte = 0;
+    /* IDX: 2^32 - 1 images claimed */
+    snprintf(path, sizeof path, "%s/huge-idx", t_tmpdir());
+    uint32_t d[3] = {0xffffffffu, 4, 4};
+    REQUIRE(write_idx(path, 3, (uint32_t[]){1, 4, 4}, (uint8_t[16]){0}, 0));
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f != NULL);
+    unsigned char be[4] = {(unsigned char)(d[0] >> 24), (unsigned char)(d[0] >> 16),
+                           (unsigned char)(d[0] >> 8), (unsigned char)d[0]};
+    int ok = fseek(f, 4, SEEK_SET) == 0 && fwrite(be, 1, 4, f) == 4;
+    REQUIRE((fclose(f) == 0) & ok);
+    dc_images im;
+    CHECK(dc_idx_load(path, path, &im) == DC_ERR_FORMAT &&
+          strstr(dc_last_error(), "IDX dimension 0 is 4294967295"), "'%s'", dc_last_error());
+    /* safetensors: an element count past 2^40, an offset past int64, end before begin */
+    static const char *const st[][2] = {
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,2],\"data_offsets\":[0,1]}}",
+         "overflows"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}",
+         "int64"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,0]}}", "outside"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}", "negative"},
+    };
+    snprintf(path, sizeof path, "%s/counts.safetensors", t_tmpdir());
+    for (size_t i = 0; i < sizeof st / sizeof *st; i++) {
+        REQUIRE(write_st(path, st[i][0], &byte, 1));
+        dc_tdict *t = dc_safetensors_read(path);
+        CHECK(!t && strstr(dc_last_error(), st[i][1]), "case %zu: '%s'", i, dc_last_error());
+        dc_tdict_free(t);
+    }
+    /* vocab.txt: an entry count beyond a byte vocabulary */
+    snprintf(path, sizeof path, "%s/vocab.txt", t_tmpdir());
+    REQUIRE(t_write_text(path, "deepc-vocab 1\n99999999\n41\n"));
+    dc_vocab v;
+    CHECK(dc_vocab_load(path, &v) == DC_ERR_FORMAT && strstr(dc_last_error(), "1 to 256"),
+          "'%s'", dc_last_error());
+}
