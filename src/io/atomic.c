@@ -230,10 +230,12 @@ dc_status dc_io_read_convert(dc_io_file *f, int64_t off, dc_io_enc enc, int big_
     /* Same layout as in memory: read straight into the tensor. */
     if ((enc == DC_ENC_F32 || enc == DC_ENC_I64) && (!big_endian) == host_is_le())
         return dc_io_read_at(f, off, dst->data, (size_t)(n * k), what);
-    unsigned char *buf = malloc(CHUNK_BYTES);
+    /* a small tensor gets a small buffer: a 64 KiB malloc per tensor dominated reading a
+     * million tiny ones */
+    int64_t per = n < CHUNK_BYTES / k ? (n ? n : 1) : CHUNK_BYTES / k;
+    unsigned char *buf = malloc((size_t)(per * k));
     if (!buf)
         return dc_err(DC_ERR_NOMEM, "%s: out of memory reading %s", f->path, what);
-    int64_t per = CHUNK_BYTES / k;
     int esz = dst->dtype == DC_I64 ? 8 : 4;
     dc_status st = DC_OK;
     for (int64_t i = 0; i < n && st == DC_OK; i += per) {
