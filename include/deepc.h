@@ -878,18 +878,18 @@ typedef struct dc_attn_masks {
 } dc_attn_masks;
 
 /* LayerNorm over the last dim D: weight (1) and bias (0) [D] unless affine = 0. */
-dc_module *dc_layer_norm_new(dc_model *m, const char *name, int64_t D, float eps, int affine);
+DC_API dc_module *dc_layer_norm_new(dc_model *m, const char *name, int64_t D, float eps, int affine);
 
 typedef enum dc_posenc_kind { DC_POS_LEARNED, DC_POS_SINUSOIDAL } dc_posenc_kind;
 /* PositionalEncoding: y = x + pe[t] for x [N, T, E] (batch_first) or [T, N, E].
  * DC_POS_LEARNED: pe = "<name>.weight" [max_len, E], an Embedding over positions (init
  * N(0, 1)); DC_POS_SINUSOIDAL: Vaswani et al.'s fixed table, a buffer kept by the module and
  * not in the state_dict (as PyTorch code registers it with persistent=False). */
-dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
-                             int64_t max_len, int64_t E, int batch_first, dc_rng *rng);
+DC_API dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
+                                    int64_t max_len, int64_t E, int batch_first, dc_rng *rng);
 /* The same with positions offset .. offset + T − 1 (incremental decoding). DC_ERR_ARG past
  * max_len. */
-dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64_t offset);
+DC_API dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64_t offset);
 
 /*
  * dc_mha_new - nn.MultiheadAttention(E, H, dropout, bias, batch_first): parameters
@@ -899,15 +899,15 @@ dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64
  * memory) attends over memory. kdim/vdim other than E, bias_k/bias_v and add_zero_attn are not
  * supported.
  */
-dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float dropout,
-                      int bias, int batch_first, int causal, dc_rng *rng);
+DC_API dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float dropout,
+                             int bias, int batch_first, int causal, dc_rng *rng);
 /* MultiheadAttention's forward(query, key, value, key_padding_mask, attn_mask, need_weights,
  * average_attn_weights): q [N, Tq, E] (batch_first) or [Tq, N, E]; k, v [.., Tk, ..]. Returns
  * the output; weights (may be NULL: need_weights=False) receives the attention weights, averaged
  * over heads [N, Tq, Tk] when average != 0, else [N, H, Tq, Tk] (not differentiable). */
-dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
-                          dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
-                          int average);
+DC_API dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
+                                 dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
+                                 int average);
 
 typedef struct dc_tf_layer_opts {
     int64_t d_model, nhead;   /* E (a multiple of nhead), H */
@@ -922,7 +922,7 @@ typedef struct dc_tf_layer_opts {
                                  (-1: none) */
 } dc_tf_layer_opts;
 /* PyTorch's defaults for d_model and nhead. */
-dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
+DC_API dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
 /*
  * nn.TransformerEncoderLayer / nn.TransformerDecoderLayer and the nn.TransformerEncoder /
  * nn.TransformerDecoder stacks (num_layers layers "<name>.layers.<i>.…", then "<name>.norm"
@@ -932,33 +932,33 @@ dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
  * whose padding_idx positions become the key padding mask (the encoder's own keys, or the
  * decoder's memory). NULL with DC_ERR_ARG on bad options.
  */
-dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                                dc_rng *rng);
-dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                                dc_rng *rng);
-dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                          int num_layers, int final_norm, dc_rng *rng);
-dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                          int num_layers, int final_norm, dc_rng *rng);
+DC_API dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                       dc_rng *rng);
+DC_API dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                       dc_rng *rng);
+DC_API dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                 int num_layers, int final_norm, dc_rng *rng);
+DC_API dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                 int num_layers, int final_norm, dc_rng *rng);
 /* Any of the four with explicit masks: x [N, T, E] (batch_first) or [T, N, E]; memory (decoder
  * only, else NULL) [N, S, E] or [S, N, E]; self_masks for the self-attention (src_mask /
  * tgt_mask and their key padding), memory_masks for the decoder's cross-attention (memory_mask,
  * memory_key_padding_mask). Either may be NULL. */
-dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
-                                  const dc_attn_masks *self_masks,
-                                  const dc_attn_masks *memory_masks);
+DC_API dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
+                                         const dc_attn_masks *self_masks,
+                                         const dc_attn_masks *memory_masks);
 /* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
  * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
  * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
  * *kv_floats the keys and values an incremental decoder keeps for these T positions (2·T·E per
  * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
-int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
-                       int64_t *kv_floats);
+DC_API int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                              int64_t *kv_floats);
 /* How a sequence model sees its past, for generation: 0 when a module carries state from one
  * forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on); otherwise
  * the most positions one forward may take (the smallest PositionalEncoding max_len, INT64_MAX
  * without one): feed the last that many symbols every time (full recomputation). */
-int64_t dc_model_context(const dc_model *m);
+DC_API int64_t dc_model_context(const dc_model *m);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */
@@ -1085,7 +1085,9 @@ DC_API dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
 DC_API const char *dc_tdict_meta(const dc_tdict *d, const char *key);
 
 /* Read every tensor of a .safetensors file. F32, I64, I32 -> as is / I64; F64, F16, BF16 -> F32.
- * Returns NULL with a message for a malformed, truncated or hostile file. */
+ * Returns NULL with a message for a malformed, truncated or hostile file; the tensors' data_offsets
+ * must tile the data buffer exactly (no overlap, no gap, no trailing bytes), as the reference
+ * implementation requires. At most 1,048,576 tensors. */
 DC_API dc_tdict *dc_safetensors_read(const char *path);
 /* Write n named tensors (F32 or I64) atomically, names sorted as the format requires. */
 DC_API dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
@@ -1115,8 +1117,20 @@ typedef struct dc_load_report {
  * strict: every model tensor must be present with the same shape and no extra keys may exist,
  * else DC_ERR_FORMAT and m is left unchanged. Not strict: matching keys are loaded, the rest are
  * reported (mis-shaped keys are never loaded). rep may be NULL.
+ * A float tensor that would be loaded holding a NaN or an infinity is refused: DC_ERR_NUMERIC
+ * naming the tensor and the element, m unchanged (dc_model_load_opts can allow it).
+ * The file must be a valid .safetensors file: see dc_safetensors_read.
  */
 DC_API dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+
+/* Options of dc_model_load_opts (zero-initialise, then set what differs). */
+typedef struct dc_load_opts {
+    int strict;          /* as dc_model_load's strict */
+    int allow_nonfinite; /* 1: load NaN / Inf weights as they are (inspecting a diverged run) */
+} dc_load_opts;
+/* dc_model_load with options; o must not be NULL. */
+DC_API dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
+                                    dc_load_report *rep);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */
@@ -1166,7 +1180,9 @@ DC_API const char *dc_spec_layer_type(const dc_spec *s, int i);
  * dc_csv_load - read a numeric CSV file (plain or gzip, detected by zlib) into a heap float
  * tensor [rows, cols]. skip_header skips the first line. Every row must have the same number of
  * fields; a bad number (nan and inf included) gives DC_ERR_FORMAT with "file:line: column c:
- * 'text' is not a finite number"; damaged gzip data is reported as such.
+ * 'text' is not a finite number"; a NUL byte gives "file:line: NUL byte"; damaged gzip data is
+ * reported as such. Like every reader, it refuses a path that is not a regular file (a FIFO, a
+ * directory, /dev/zero) at once, saying what it is.
  * Lines are limited to 1 MiB and tables to 2^31 cells.
  */
 DC_API dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);
@@ -1199,6 +1215,21 @@ DC_API dc_status dc_idx_load(const char *images_path, const char *labels_path, d
  * dataset-fashion-mnist). A missing set names the package that provides it.
  */
 DC_API dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_idx_dir_load - the training (train != 0) or test split of any folder of IDX files in the
+ * MNIST layout (MNIST, Fashion-MNIST, KMNIST, EMNIST...): DIR/train-images-idx3-ubyte and
+ * DIR/train-labels-idx1-ubyte, the test split t10k-* (or test-*); each name may also be spelled
+ * with a dot (train-images.idx3-ubyte) and may end in .gz. The classes are the label values
+ * (n_classes = 1 + the largest). A missing split lists the names looked for (DC_ERR_IO).
+ */
+DC_API dc_status dc_idx_dir_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_images_stats - the mean and standard deviation of every pixel of d, as pixel/255: the mean
+ * and std to give dc_dataset_images / dc_images_batch so that the training set is normalised to
+ * mean 0, std 1 (Fashion-MNIST's training set: 0.2860, 0.3530). Exact (a histogram of the byte
+ * values), so the same on every call. DC_ERR_ARG for no images or a constant image set.
+ */
+DC_API dc_status dc_images_stats(const dc_images *d, float *mean, float *std);
 DC_API void dc_images_free(dc_images *d);
 /* Images idx[0..n) as a float arena tensor [n, c, h, w] = (pixel/255 - mean)/std, and their
  * labels as int64 [n] into *labels (if not NULL). */
@@ -1255,8 +1286,9 @@ DC_API dc_status dc_vocab_load(const char *path, dc_vocab *out);
  * Debian's /usr/share/games/fortunes/: the .dat files are strfile indexes, the .u8 files symlinks
  * to the text). cap: the most bytes read in all (0: DC_TEXT_DEFAULT_CAP); more is DC_ERR_FORMAT,
  * not a silent cut. *text receives a malloc'd buffer (free() it) of *n >= 1 bytes, plus a NUL
- * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap,
- * no text at all), DC_ERR_NOMEM.
+ * after them. Errors name the file: DC_ERR_IO (cannot open or read; a missing
+ * /usr/share/games/fortunes names the package), DC_ERR_FORMAT (over the cap, no text at all, a NUL
+ * byte: "file:line: NUL byte"), DC_ERR_NOMEM.
  */
 DC_API dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
 

@@ -28,11 +28,14 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
     return m;
 }
 
+int cli_allow_nonfinite;
+
 int cli_load_weights(dc_model *m, const char *path, int partial)
 {
     dc_load_report rep;
     memset(&rep, 0, sizeof rep);
-    if (dc_model_load(m, path, !partial, &rep) != DC_OK) {
+    dc_load_opts lo = {.strict = !partial, .allow_nonfinite = cli_allow_nonfinite};
+    if (dc_model_load_opts(m, path, &lo, &rep) != DC_OK) {
         const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
         fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
                 strstr(e, path) ? "" : ": ", e,
