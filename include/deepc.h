@@ -785,9 +785,11 @@ void dc_clip_grad_value(dc_model *m, float v);
 /* The global L2 norm of all gradients (double accumulation, fixed order). */
 float dc_grad_norm(const dc_model *m);
 
+/* Every kind but LINEAR steps once per epoch (dc_sched_step); LINEAR steps once per optimizer
+ * step (dc_sched_step_batch), like Hugging Face's get_linear_schedule_with_warmup. */
 typedef enum dc_sched_kind {
     DC_SCHED_NONE, DC_SCHED_STEP, DC_SCHED_MULTISTEP, DC_SCHED_EXPONENTIAL, DC_SCHED_COSINE,
-    DC_SCHED_WARMUP, DC_SCHED_PLATEAU
+    DC_SCHED_WARMUP, DC_SCHED_PLATEAU, DC_SCHED_LINEAR
 } dc_sched_kind;
 
 typedef struct dc_sched_cfg {
@@ -807,6 +809,11 @@ typedef struct dc_sched_cfg {
     float threshold;      /* PLATEAU: 1e-4, relative mode */
     int cooldown;         /* PLATEAU: 0 */
     float min_lr;         /* PLATEAU: 0 */
+    int threshold_abs;    /* PLATEAU: 0 = threshold_mode 'rel', 1 = 'abs' */
+    float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
+    int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
+    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
+                             the run's number of steps) */
 } dc_sched_cfg;
 
 dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
@@ -816,8 +823,13 @@ typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */
 dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
 void dc_sched_free(dc_sched *s);
-/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
+/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. No effect on
+ * LINEAR. */
 void dc_sched_step(dc_sched *s, float metric);
+/* Advance one optimizer step: LINEAR only (no effect on the epoch kinds). Call it after every
+ * dc_optim_step. */
+void dc_sched_step_batch(dc_sched *s);
+/* PyTorch's last_epoch: dc_sched_step calls so far (LINEAR: dc_sched_step_batch calls). */
 int64_t dc_sched_epoch(const dc_sched *s);
 /* Scheduler state for checkpoints as one line of text (exact: doubles in %a); returns the
  * length snprintf would write. _load checks the kind and sets the optimizer's lr. */

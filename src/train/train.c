@@ -332,6 +332,7 @@ static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t 
         if (st != DC_OK)
             return st;
         r->step++;
+        dc_sched_step_batch(r->sched); /* per-step schedules (linear) */
         r->pos += b;
         loss_sum += lv * (double)b;
         correct += ok;
@@ -409,8 +410,15 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     r->order = dc_tensor_new(DC_I64, 1, DC_SHAPE(d->n));
     r->ctx = dc_ctx_new(0);
     r->opt = dc_optim_new(r->m, &o->optim);
-    if (r->opt && o->sched.kind != DC_SCHED_NONE)
-        r->sched = dc_sched_new(r->opt, &o->sched);
+    dc_sched_cfg sc = o->sched;
+    if (sc.kind == DC_SCHED_LINEAR && sc.total_steps == 0) { /* the run's steps */
+        const int64_t per = (r->n_train + o->batch_size - 1) / o->batch_size;
+        sc.total_steps = (int64_t)o->epochs * per;
+        if (o->max_steps > 0 && o->max_steps < sc.total_steps)
+            sc.total_steps = o->max_steps;
+    }
+    if (r->opt && sc.kind != DC_SCHED_NONE)
+        r->sched = dc_sched_new(r->opt, &sc);
     if (!r->order || !r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
         return r->order && r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
     dc_ctx_set_rng(r->ctx, &r->rng);
