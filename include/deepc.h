@@ -818,6 +818,7 @@ typedef struct dc_sched_cfg {
 
 dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
 dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
+const char *dc_sched_kind_name(dc_sched_kind k);
 
 typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */
@@ -1239,7 +1240,7 @@ typedef struct dc_train_opts {
     uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
     int shuffle;             /* 1: a seeded permutation every epoch */
     dc_loss_kind loss;       /* cross-entropy */
-    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 */
+    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 (the CLI: PyTorch's defaults) */
     dc_sched_cfg sched;      /* none; stepped once per epoch (plateau: on validation loss) */
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
@@ -1247,6 +1248,7 @@ typedef struct dc_train_opts {
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
     const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+    int64_t log_every;       /* 0: log.csv gets one row per epoch only */
     dc_augment augment;      /* none; training batches only, with its own seeded stream */
     int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
     /* Checkpoints (out_dir/checkpoint, see dc_checkpoint_save): written after every epoch, every

@@ -215,7 +215,7 @@ int cmd_train(int argc, char **argv)
         rc = pr > 0 ? 0 : 2;
         goto early;
     }
-    if (cli_train_opts(&a, &o))
+    if (cli_train_opts(&a, &o) || (a.quiet && !a.json && cli_quiet_stdout()))
         goto early;
     if (!strncmp(a.data, "text:", 5) || !strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
         if (resume) {
@@ -273,7 +273,7 @@ static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
         const int64_t per = (d->n - o.val_size + o.batch_size - 1) / o.batch_size;
         const int64_t ep = (a.max_steps + per - 1) / per;
         o.epochs = ep > 1000000 ? 1000000 : (int)ep;
-        if (o.sched.kind == DC_SCHED_COSINE)
+        if (o.sched.kind == DC_SCHED_COSINE && !a.t_max_set)
             o.sched.t_max = o.epochs;
     }
     if (a.init && !ra && cli_load_weights(m, a.init, 0) != 0) {
@@ -362,15 +362,17 @@ out:
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *loss = "cross_entropy";
-    int partial = 0;
+    int partial = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help")) {
             printf("usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
-                   "[--partial]\n  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | "
-                   "npy:X.npy,Y.npy\n");
+                   "[--partial] [--quiet]\n  DATA: fashion-mnist[:DIR] (test split) | "
+                   "digits[:FILE] | npy:X.npy,Y.npy\n  --quiet: print nothing on success (the "
+                   "exit code says it ran)\n");
             return 0;
         } else if (!strcmp(f, "--partial")) partial = 1;
+        else if (!strcmp(f, "--quiet")) quiet = 1;
         else if ((!strcmp(f, "--weights") || !strcmp(f, "--data") || !strcmp(f, "--loss")) && v) {
             *(f[2] == 'w' ? &weights : f[2] == 'd' ? &data : &loss) = v;
             i++;
@@ -389,6 +391,8 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "deepc eval: %s\n", dc_last_error());
         return 2;
     }
+    if (quiet && cli_quiet_stdout())
+        return 2;
     dc_model *m = cli_load_model(model, NULL, NULL);
     if (!m)
         return 2;

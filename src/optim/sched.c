@@ -71,6 +71,11 @@ dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out)
                   "exponential, cosine, warmup, plateau or linear)", s);
 }
 
+const char *dc_sched_kind_name(dc_sched_kind k)
+{
+    return (int)k >= 0 && (int)k < N_SCHED ? sched_names[k] : "unknown";
+}
+
 static dc_status check_cfg(const dc_sched_cfg *c)
 {
     switch (c->kind) {
