@@ -1,0 +1,124 @@
+/*
+ * test_replay.c - PyTorch training runs replayed through `deepc train`'s flags alone
+ * (tests/ref/replay/, written by tests/ref/gen_replay.py).
+ *
+ * One run per optimizer with a non-default value of every hyper-parameter PyTorch 1.13 gives it
+ * (maximize included), one per scheduler with every argument set, on gen_train.py's net and data:
+ *
+ *   deepc train mlp.spec --init init_mlp.safetensors --data npy:X.npy,Y_class.npy --no-shuffle
+ *               --loss cross_entropy --batch B --steps S FLAGS --out DIR
+ *
+ * DIR/model.safetensors must equal PyTorch's weights after the same run within T_REF_RTOL /
+ * T_REF_ATOL. gen_replay.py checks that PyTorch's float32 run lands within a quarter of that
+ * tolerance and that every optimizer flag moves the result by at least 20 tolerances (every
+ * scheduler flag changes the lr sequence), so a flag that deepc ignored or mapped to the wrong
+ * field fails here. The reference stores the flags, batch and steps it was made with, and the
+ * test fails if the table below differs.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static t_names replay_names;
+
+static void check_meta(const char *cs, const dc_tdict *ref, const char *key, const char *want)
+{
+    const char *got = dc_tdict_meta(ref, key);
+    CHECK(got && !strcmp(got, want), "replay %s: the reference was made with %s '%s', the test "
+          "runs '%s' (regenerate with tests/ref/gen_replay.py or fix the table)", cs, key,
+          got ? got : "(missing)", want);
+}
+
+static void replay(const char *cs, int batch, int steps, const char *flags)
+{
+    char train[512], out_dir[600], path[700], log[8192], num[32];
+    snprintf(train, sizeof train, "%s", t_ref_dir("train"));
+    dc_tdict *ref = t_ref_load(t_ref_dir("replay"), cs);
+    if (!ref)
+        return;
+    check_meta(cs, ref, "flags", flags);
+    snprintf(num, sizeof num, "%d", batch);
+    check_meta(cs, ref, "batch", num);
+    snprintf(num, sizeof num, "%d", steps);
+    check_meta(cs, ref, "steps", num);
+    snprintf(out_dir, sizeof out_dir, "%s", t_tmpdir());
+    int rc = t_run_deepc(log, sizeof log, "train %s/mlp.spec --init %s/init_mlp.safetensors "
+                         "--data npy:%s/X.npy,%s/Y_class.npy --no-shuffle --loss cross_entropy "
+                         "--batch %d --steps %d --threads 1 --quiet --out %s %s", train, train,
+                         train, train, batch, steps, out_dir, flags);
+    CHECK(rc == 0 && !*log, "replay %s: deepc train ... %s exited %d (and --quiet printed "
+          "'%s')", cs, flags, rc, log);
+    snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
+    dc_tdict *got = rc == 0 ? dc_safetensors_read(path) : NULL;
+    CHECK(rc != 0 || got, "replay %s: cannot read %s: %s", cs, path, dc_last_error());
+    if (got) {
+        CHECK(got->n == ref->n, "replay %s: %d tensors, PyTorch's state_dict has %d", cs, got->n,
+              ref->n);
+        for (int i = 0; i < ref->n; i++) {
+            const dc_tensor *g = dc_tdict_get(got, ref->names[i]);
+            CHECK(g != NULL, "replay %s: %s is missing from deepc's weights", cs, ref->names[i]);
+            if (g)
+                t_ref_compare(cs, ref->names[i], g, g->data, ref->tensors[i]);
+        }
+    }
+    dc_tdict_free(got);
+    dc_tdict_free(ref);
+}
+
+#define REPLAY(nm, batch, steps, flags)                                                \
+    __attribute__((constructor)) static void replay_note_##nm(void)                    \
+    {                                                                                  \
+        t_names_add(&replay_names, #nm);                                               \
+    }                                                                                  \
+    TEST(replay_##nm) { replay(#nm, batch, steps, flags); }
+
+/* Optimizers: 40 rows in batches of 16, 7 steps (two epoch ends, a stop inside epoch 3). */
+REPLAY(sgd_dampening, 16, 7,
+       "--optimizer sgd --lr 0.15 --momentum 0.8 --dampening 0.3 --weight-decay 0.02")
+REPLAY(sgd_nesterov_maximize, 16, 7,
+       "--optimizer sgd --lr 0.02 --momentum 0.7 --nesterov --weight-decay 0.03 --maximize")
+REPLAY(adagrad, 16, 7,
+       "--optimizer adagrad --lr 0.1 --lr-decay 0.2 --weight-decay 0.02 "
+       "--initial-accumulator-value 0.5 --eps 0.1 --maximize")
+REPLAY(rmsprop, 16, 7,
+       "--optimizer rmsprop --lr 0.005 --alpha 0.7 --eps 0.05 --weight-decay 0.03 --momentum 0.4 "
+       "--centered --maximize")
+REPLAY(adadelta, 16, 7,
+       "--optimizer adadelta --lr 0.7 --rho 0.6 --eps 0.001 --weight-decay 0.05 --maximize")
+REPLAY(adam, 16, 7,
+       "--optimizer adam --lr 0.01 --betas 0.7,0.8 --eps 0.01 --weight-decay 0.05 --amsgrad "
+       "--maximize")
+REPLAY(adamw, 16, 7,
+       "--optimizer adamw --lr 0.02 --betas 0.8,0.7 --eps 0.01 --weight-decay 0.3 --amsgrad "
+       "--maximize")
+
+/* Schedulers: batches of 8 (5 steps per epoch); 23 steps cross 4 epoch ends, 53 cross 10. */
+REPLAY(sched_step, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler step --step-size 2 --gamma 0.4")
+REPLAY(sched_multistep, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler multistep --milestones 1,3 "
+       "--gamma 0.3")
+REPLAY(sched_exponential, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler exponential --gamma 0.6")
+REPLAY(sched_cosine, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler cosine --t-max 3 --eta-min 0.02")
+REPLAY(sched_warmup, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler warmup --start-factor 0.2 "
+       "--end-factor 0.7 --warmup 3")
+REPLAY(sched_plateau, 8, 53,
+       "--optimizer sgd --lr 0.2 --momentum 0.9 --scheduler plateau --plateau-mode min "
+       "--factor 0.5 --patience 0 --threshold 0.1 --threshold-mode abs --cooldown 1 "
+       "--min-lr 0.03 --plateau-eps 0.021")
+REPLAY(sched_plateau_max, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler plateau --plateau-mode max "
+       "--factor 0.3 --patience 1")
+/* Hugging Face's linear schedule, per step: total = the run's 23 steps, then an explicit 40 */
+REPLAY(sched_linear, 8, 23, "--optimizer adam --lr 0.05 --scheduler linear --warmup 4")
+REPLAY(sched_linear_total, 8, 23,
+       "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler linear --warmup 3 --total-steps 40")
+
+TEST(replay_every_file_has_a_test)
+{
+    t_ref_check_files(t_ref_dir("replay"), &replay_names, NULL, "tests/test_replay.c");
+}
