@@ -314,9 +314,9 @@ void cli_train_usage(FILE *f)
         "  --epochs N            passes over the training set (10)\n"
         "  --batch N             mini-batch size (64)\n"
         "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
-        "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup (LinearLR)\n"
-        "                        | plateau (ReduceLROnPlateau) | linear (linear decay after a\n"
-        "                        linear warm-up, per step; Hugging Face) (none)\n"
+        "  --scheduler NAME      none | step | multistep | exponential | cosine | warmup\n"
+        "                        (LinearLR) | plateau (ReduceLROnPlateau) | linear (linear decay\n"
+        "                        after a linear warm-up, per step; Hugging Face) (none)\n"
         "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
         "  --clip X              clip the global gradient norm to X (off)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
@@ -326,8 +326,8 @@ void cli_train_usage(FILE *f)
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
-        "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as many\n"
-        "                        epochs as that takes); also --max-steps\n"
+        "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as\n"
+        "                        many epochs as that takes); also --max-steps\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --sync-bn             under mpirun: BatchNorm statistics of the global batch\n"
@@ -446,9 +446,10 @@ static int sched_opts(const train_args *a, dc_sched_kind sk, dc_train_opts *o)
     *c = dc_sched_defaults(sk);
     if (apply_defs(a, IN_SCHED, sk, dc_sched_kind_name(sk), &o->optim, c))
         return -1;
-    const char *need = sk == DC_SCHED_STEP && !given(a, "--step-size") ? "--step-size N"
-                       : sk == DC_SCHED_MULTISTEP && !given(a, "--milestones") ? "--milestones A,B,..."
-                       : sk == DC_SCHED_EXPONENTIAL && !given(a, "--gamma") ? "--gamma X" : NULL;
+    const char *need =
+        sk == DC_SCHED_STEP && !given(a, "--step-size") ? "--step-size N"
+        : sk == DC_SCHED_MULTISTEP && !given(a, "--milestones") ? "--milestones A,B,..."
+        : sk == DC_SCHED_EXPONENTIAL && !given(a, "--gamma") ? "--gamma X" : NULL;
     if (need) {
         fprintf(stderr, "deepc train: --scheduler %s needs %s (PyTorch has no default)\n",
                 dc_sched_kind_name(sk), need);

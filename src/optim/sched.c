@@ -8,9 +8,9 @@
  *
  * StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR and LINEAR use their closed
  * forms in double (base lr = the optimizer's lr when the scheduler was made; every float factor
- * widened to the decimal the user wrote, as the optimizers do: dc_optim_widen). PyTorch's step() uses
- * recursive "chainable" forms; they equal the closed forms up to double rounding (checked for
- * CosineAnnealingLR over 3·T_max epochs for T_max 1..1000: worst relative difference 4e-12),
+ * widened to the decimal the user wrote, as the optimizers do: dc_optim_widen). PyTorch's step()
+ * uses recursive "chainable" forms; they equal the closed forms up to double rounding (checked
+ * for CosineAnnealingLR over 3·T_max epochs for T_max 1..1000: worst relative difference 4e-12),
  * far below float32 resolution. A closed form overwrites an lr set by someone else in between;
  * ReduceLROnPlateau, being stateful, starts from the optimizer's current lr like PyTorch.
  */
