@@ -122,3 +122,89 @@ TEST(replay_every_file_has_a_test)
 {
     t_ref_check_files(t_ref_dir("replay"), &replay_names, NULL, "tests/test_replay.c");
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* The flags themselves: PyTorch's defaults in --help, the errors, --quiet, --log-every        */
+/* ------------------------------------------------------------------------------------------ */
+
+static char out[16384];
+
+TEST(replay_help_prints_each_optimizers_pytorch_defaults)
+{
+    int rc = t_run_deepc(out, sizeof out, "train --help");
+    static const char *const want[] = {
+        "sgd          --lr (required) --momentum 0 --dampening 0 --weight-decay 0 [--nesterov]",
+        "adagrad      --lr 0.01 --weight-decay 0 --lr-decay 0 --initial-accumulator-value 0",
+        "rmsprop      --lr 0.01 --momentum 0 --weight-decay 0 --alpha 0.99 [--centered]",
+        "adadelta     --lr 1 --weight-decay 0 --rho 0.9 --eps 1e-06 [--maximize]",
+        "adam         --lr 0.001 --weight-decay 0 --eps 1e-08 --betas 0.9,0.999 [--amsgrad]",
+        "adamw        --lr 0.001 --weight-decay 0.01 --eps 1e-08 --betas 0.9,0.999 [--amsgrad]",
+        "exponential  --gamma (required)",
+        "plateau      --plateau-mode min --factor 0.1 --patience 10 --threshold 0.0001",
+        "linear       --warmup 0 --total-steps (the run's steps)"};
+    CHECK(rc == 0, "train --help exited %d", rc);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        CHECK(strstr(out, want[i]) != NULL, "train --help lacks '%s':\n%s", want[i], out);
+}
+
+TEST(replay_flags_that_do_not_apply_or_are_missing_exit_2)
+{
+    static const struct {
+        const char *flags, *words;
+    } bad[] = {
+        {"", "--optimizer sgd needs --lr"},
+        {"--optimizer adam --alpha 0.9", "--alpha is not an option of --optimizer adam; only "
+                                         "rmsprop takes it"},
+        {"--lr 0.1 --eps 0.1", "--plateau-eps"},
+        {"--optimizer rmsprop --rho 0.5", "only adadelta takes it"},
+        {"--optimizer adam --gamma 0.5", "--gamma is not an option of --scheduler none"},
+        {"--optimizer adam --scheduler exponential", "needs --gamma X"},
+        {"--optimizer adam --scheduler step", "needs --step-size N"},
+        {"--optimizer adam --scheduler cosine --factor 0.5", "only plateau takes it"},
+        {"--optimizer adam --scheduler plateau --threshold-mode relative", "rel|abs"},
+        {"--optimizer adam --log-every -1", "--log-every"},
+    };
+    const char *d = t_ref_dir("train");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = t_run_deepc(out, sizeof out, "train %s/mlp.spec --data npy:%s/X.npy,"
+                             "%s/Y_class.npy --epochs 1 --quiet %s", d, d, d, bad[i].flags);
+        CHECK(rc == 2 && strstr(out, bad[i].words), "train ... %s should exit 2 saying '%s'; "
+              "got %d:\n%s", bad[i].flags, bad[i].words, rc, out);
+    }
+}
+
+/* --quiet: nothing on stdout or stderr after a successful train (tensor, text and series data)
+ * or eval; without it they do print. */
+TEST(replay_quiet_prints_nothing_on_success)
+{
+    const char *d = t_ref_dir("train"), *tmp = t_tmpdir();
+    char path[600], spec[600];
+    snprintf(path, sizeof path, "%s/t.txt", tmp);
+    REQUIRE(t_write_text(path, "the cat sat on the mat. the dog sat on the log.\n"
+                               "a cat and a dog sat on a mat and a log.\n"));
+    snprintf(path, sizeof path, "%s/s.csv", tmp);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fprintf(f, "v\n");
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "%d\n", (i * 7) % 11);
+    fclose(f);
+    snprintf(spec, sizeof spec, "%s/s.spec", tmp);
+    REQUIRE(t_write_text(spec, "[input]\nshape = 4, 1\n[flatten]\n[linear fc]\n"
+                               "out_features = 1\n"));
+    char cmd[4][2048];
+    snprintf(cmd[0], sizeof cmd[0], "train %s/mlp.spec --data npy:%s/X.npy,%s/Y_class.npy "
+             "--epochs 2 --lr 0.1 --out %s/run --log-every 1", d, d, d, tmp);
+    snprintf(cmd[1], sizeof cmd[1], "eval %s/mlp.spec --weights %s/run/model.safetensors "
+             "--data npy:%s/X.npy,%s/Y_class.npy", d, tmp, d, d);
+    snprintf(cmd[2], sizeof cmd[2], "train models/char_rnn --data text:%s/t.txt --epochs 1 "
+             "--batch 2 --bptt 8 --steps 2 --optimizer adam --threads 1", tmp);
+    snprintf(cmd[3], sizeof cmd[3], "train %s --data csv:%s,window=4 --epochs 1 --optimizer adam "
+             "--threads 1", spec, path);
+    for (int i = 0; i < 4; i++) {
+        int rc = t_run_deepc(out, sizeof out, "%s", cmd[i]);
+        CHECK(rc == 0 && *out, "'%s' exited %d, or printed nothing without --quiet", cmd[i], rc);
+        rc = t_run_deepc(out, sizeof out, "%s --quiet", cmd[i]);
+        CHECK(rc == 0 && !*out, "'%s --quiet' exited %d and printed:\n%s", cmd[i], rc, out);
+    }
+}
