@@ -735,8 +735,8 @@ typedef enum dc_optim_kind {
 
 typedef struct dc_optim_cfg {
     dc_optim_kind kind;
-    float lr;             /* SGD 1e-3 (PyTorch requires it; we default to 0.01), Adagrad 1e-2,
-                             RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
+    float lr;             /* SGD 0.01 (PyTorch has none; `deepc train` requires --lr), Adagrad
+                             1e-2, RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
     float weight_decay;   /* L2 added to the gradient (AdamW: decoupled, default 1e-2) */
     float momentum;       /* SGD, RMSprop */
     float dampening;      /* SGD */
