@@ -851,6 +851,9 @@ dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
 /* Parse "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw". Returns DC_ERR_ARG if unknown. */
 dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
 const char *dc_optim_kind_name(dc_optim_kind k);
+/* The checks of PyTorch's constructor (dc_optim_new makes them): DC_OK, or DC_ERR_ARG naming the
+ * bad hyper-parameter (a negative lr, Nesterov with dampening, betas outside [0, 1), ...). */
+dc_status dc_optim_cfg_check(const dc_optim_cfg *c);
 
 typedef struct dc_optim dc_optim;
 /* An optimizer over every trainable parameter of m; its state (momentum buffers, moments) is one
@@ -913,6 +916,8 @@ typedef struct dc_sched_cfg {
 dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
 dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
 const char *dc_sched_kind_name(dc_sched_kind k);
+/* The checks dc_sched_new makes: DC_OK, or DC_ERR_ARG naming the bad field. */
+dc_status dc_sched_cfg_check(const dc_sched_cfg *c);
 
 typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */

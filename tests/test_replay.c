@@ -163,6 +163,10 @@ TEST(replay_flags_that_do_not_apply_or_are_missing_exit_2)
         {"--optimizer adam --scheduler cosine --factor 0.5", "only plateau takes it"},
         {"--optimizer adam --scheduler plateau --threshold-mode relative", "rel|abs"},
         {"--optimizer adam --log-every -1", "--log-every"},
+        /* PyTorch's constructor checks, before any data is read */
+        {"--lr 0.1 --momentum 0.9 --dampening 0.1 --nesterov", "zero dampening"},
+        {"--optimizer adam --scheduler warmup --warmup 0", "total_iters > 0"},
+        {"--optimizer adam --scheduler plateau --factor 1", "factor < 1"},
     };
     const char *d = t_ref_dir("train");
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

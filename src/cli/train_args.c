@@ -482,6 +482,13 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     }
     if (optim_opts(a, ok, o) || sched_opts(a, sk, o))
         return -1;
+    dc_sched_cfg sc = o->sched; /* linear's total_steps 0 is dc_train's to fill in */
+    if (sc.kind == DC_SCHED_LINEAR && sc.total_steps == 0)
+        sc.total_steps = 1;
+    if (dc_optim_cfg_check(&o->optim) != DC_OK || dc_sched_cfg_check(&sc) != DC_OK) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        return -1;
+    }
     o->epochs = a->epochs;
     o->batch_size = a->batch;
     o->seed = (uint64_t)a->seed;

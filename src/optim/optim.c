@@ -101,7 +101,7 @@ const char *dc_optim_kind_name(dc_optim_kind k)
 }
 
 /* PyTorch's constructor checks. !(x >= 0) also rejects NaN. */
-static dc_status check_cfg(const dc_optim_cfg *c)
+dc_status dc_optim_cfg_check(const dc_optim_cfg *c)
 {
     const char *kn = dc_optim_kind_name(c->kind);
     if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
@@ -254,7 +254,7 @@ dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg)
 {
     if (!m || !cfg)
         return dc_err_null(DC_ERR_ARG, "dc_optim_new: NULL model or configuration");
-    if (check_cfg(cfg) != DC_OK)
+    if (dc_optim_cfg_check(cfg) != DC_OK)
         return NULL;
     dc_optim *o = calloc(1, sizeof *o);
     int nt = dc_model_n_tensors(m);

@@ -76,7 +76,7 @@ const char *dc_sched_kind_name(dc_sched_kind k)
     return (int)k >= 0 && (int)k < N_SCHED ? sched_names[k] : "unknown";
 }
 
-static dc_status check_cfg(const dc_sched_cfg *c)
+dc_status dc_sched_cfg_check(const dc_sched_cfg *c)
 {
     switch (c->kind) {
     case DC_SCHED_NONE:
@@ -180,7 +180,7 @@ dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg)
 {
     if (!o || !cfg)
         return dc_err_null(DC_ERR_ARG, "dc_sched_new: NULL optimizer or configuration");
-    if (check_cfg(cfg) != DC_OK)
+    if (dc_sched_cfg_check(cfg) != DC_OK)
         return NULL;
     dc_sched *s = calloc(1, sizeof *s);
     if (!s)
