@@ -910,7 +910,8 @@ typedef struct dc_sched_cfg {
     float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
     int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
     int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
-                             the run's number of steps) */
+                             epochs × batches per epoch, whatever max_steps says, so that a run
+                             stopped early and resumed follows the same schedule) */
 } dc_sched_cfg;
 
 dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);

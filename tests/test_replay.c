@@ -113,7 +113,8 @@ REPLAY(sched_plateau, 8, 53,
 REPLAY(sched_plateau_max, 8, 23,
        "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler plateau --plateau-mode max "
        "--factor 0.3 --patience 1")
-/* Hugging Face's linear schedule, per step: total = the run's 23 steps, then an explicit 40 */
+/* Hugging Face's linear schedule, per step: total = the run's 5 epochs of 5 steps (the run
+ * stops at 23), then an explicit 40 */
 REPLAY(sched_linear, 8, 23, "--optimizer adam --lr 0.05 --scheduler linear --warmup 4")
 REPLAY(sched_linear_total, 8, 23,
        "--optimizer sgd --lr 0.1 --momentum 0.9 --scheduler linear --warmup 3 --total-steps 40")
@@ -141,7 +142,7 @@ TEST(replay_help_prints_each_optimizers_pytorch_defaults)
         "adamw        --lr 0.001 --weight-decay 0.01 --eps 1e-08 --betas 0.9,0.999 [--amsgrad]",
         "exponential  --gamma (required)",
         "plateau      --plateau-mode min --factor 0.1 --patience 10 --threshold 0.0001",
-        "linear       --warmup 0 --total-steps (the run's steps)"};
+        "linear       --warmup 0 --total-steps (the run's epochs of steps)"};
     CHECK(rc == 0, "train --help exited %d", rc);
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         CHECK(strstr(out, want[i]) != NULL, "train --help lacks '%s':\n%s", want[i], out);
@@ -211,4 +212,33 @@ TEST(replay_quiet_prints_nothing_on_success)
         rc = t_run_deepc(out, sizeof out, "%s --quiet", cmd[i]);
         CHECK(rc == 0 && !*out, "'%s --quiet' exited %d and printed:\n%s", cmd[i], rc, out);
     }
+}
+
+/* The per-step linear schedule survives a stop and --resume: the same weights as a straight run
+ * (its total is the run's epochs of steps, which --steps does not change). */
+TEST(replay_linear_schedule_resumes_exactly)
+{
+    const char *d = t_ref_dir("train"), *tmp = t_tmpdir();
+    char args[1024], a[600], b[600];
+    snprintf(args, sizeof args, "train %s/mlp.spec --data npy:%s/X.npy,%s/Y_class.npy --batch 8 "
+             "--optimizer adam --lr 0.05 --scheduler linear --warmup 3 --epochs 3 --threads 1 "
+             "--quiet", d, d, d);
+    int rc = t_run_deepc(out, sizeof out, "%s --out %s/straight", args, tmp);
+    CHECK(rc == 0, "straight run: %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "%s --steps 7 --save-every 4 --out %s/cut", args, tmp);
+    CHECK(rc == 0, "cut run: %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/cut --steps 0", tmp);
+    CHECK(rc == 0, "resume: %d %s", rc, out);
+    snprintf(a, sizeof a, "%s/straight/model.safetensors", tmp);
+    snprintf(b, sizeof b, "%s/cut/model.safetensors", tmp);
+    dc_tdict *x = dc_safetensors_read(a), *y = dc_safetensors_read(b);
+    CHECK(x && y && x->n == y->n, "cannot read %s / %s", a, b);
+    for (int i = 0; x && y && x->n == y->n && i < x->n; i++) {
+        const dc_tensor *t = dc_tdict_get(y, x->names[i]);
+        CHECK(t && t->dtype == DC_F32 && t->numel == x->tensors[i]->numel &&
+              !memcmp(t->data, x->tensors[i]->data, (size_t)t->numel * sizeof(float)),
+              "%s differs after the resume", x->names[i]);
+    }
+    dc_tdict_free(x);
+    dc_tdict_free(y);
 }

@@ -259,7 +259,8 @@ static void default_text(const flag_def *d, int k, const dc_optim_cfg *oc, const
         (!strcmp(fl, "--step-size")) || (!strcmp(fl, "--gamma") && k == DC_SCHED_EXPONENTIAL))
         snprintf(buf, n, "(required)");
     else if (!strcmp(fl, "--t-max") || !strcmp(fl, "--total-steps"))
-        snprintf(buf, n, "(the run's %s)", fl[2] == 't' && fl[3] == '-' ? "epochs" : "steps");
+        snprintf(buf, n, "(the run's %s)", fl[2] == 't' && fl[3] == '-' ? "epochs"
+                                                                         : "epochs of steps");
     else if (!strcmp(fl, "--warmup"))
         snprintf(buf, n, "%lld", k == DC_SCHED_WARMUP ? (long long)sc->total_iters
                                                        : (long long)sc->warmup_steps);

@@ -411,12 +411,8 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     r->ctx = dc_ctx_new(0);
     r->opt = dc_optim_new(r->m, &o->optim);
     dc_sched_cfg sc = o->sched;
-    if (sc.kind == DC_SCHED_LINEAR && sc.total_steps == 0) { /* the run's steps */
-        const int64_t per = (r->n_train + o->batch_size - 1) / o->batch_size;
-        sc.total_steps = (int64_t)o->epochs * per;
-        if (o->max_steps > 0 && o->max_steps < sc.total_steps)
-            sc.total_steps = o->max_steps;
-    }
+    if (sc.kind == DC_SCHED_LINEAR && sc.total_steps == 0) /* the run's epochs of steps */
+        sc.total_steps = (int64_t)o->epochs * ((r->n_train + o->batch_size - 1) / o->batch_size);
     if (r->opt && sc.kind != DC_SCHED_NONE)
         r->sched = dc_sched_new(r->opt, &sc);
     if (!r->order || !r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))

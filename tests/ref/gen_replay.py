@@ -161,7 +161,8 @@ def run(init, X, Y, opt, hp, sched, sp, batch, steps, dtype):
     per = math.ceil(len(X) / batch)
     s = None
     if sched == "linear":
-        total = sp.get("num_training_steps", min(steps, math.ceil(steps / per) * per))
+        # deepc's default: the run's epochs (--steps alone: enough to cover it) of steps
+        total = sp.get("num_training_steps", math.ceil(steps / per) * per)
         s = L.LambdaLR(optim, hf_linear(sp.get("num_warmup_steps", 0), total))
     elif sched:
         s = SCHEDS[sched](optim, **sp)
