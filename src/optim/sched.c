@@ -203,10 +203,9 @@ void dc_sched_free(dc_sched *s) { free(s); }
 static void plateau_step(dc_sched *s, double metric)
 {
     const dc_sched_cfg *c = &s->cfg;
-    double thr = dc_optim_widen(c->threshold), best = s->best;
-    double bar = c->threshold_abs ? (c->mode_max ? best + thr : best - thr)
-                                  : (c->mode_max ? best * (thr + 1.0) : best * (1.0 - thr));
-    int better = c->mode_max ? metric > bar : metric < bar;
+    double thr = dc_optim_widen(c->threshold);
+    int better = c->threshold_abs ? (c->mode_max ? metric > s->best + thr : metric < s->best - thr)
+                 : c->mode_max ? metric > s->best * (thr + 1.0) : metric < s->best * (1.0 - thr);
     if (better) {
         s->best = metric;
         s->bad = 0;
@@ -260,8 +259,7 @@ void dc_sched_step_batch(dc_sched *s)
 {
     if (!s || s->cfg.kind != DC_SCHED_LINEAR)
         return;
-    s->epoch++;
-    s->lr = closed_form(s, s->epoch);
+    s->lr = closed_form(s, ++s->epoch);
     dc_optim_set_lr(s->o, (float)s->lr);
 }
 
