@@ -12,8 +12,8 @@ The module may be an nn.Sequential or any module tree whose forward torch.fx can
 the layers deepc knows: Linear, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d/2d,
 ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax / LogSoftmax (last axis), Dropout, Flatten,
 Unflatten, Embedding, RNN / LSTM / GRU (the output sequence), and the functions + (add),
-torch.cat (concat), torch.flatten / .flatten(1), F.relu, torch.sigmoid, torch.tanh, x[:, k] after
-a recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
+torch.cat (concat), torch.flatten / .flatten(1) / .view(x.size(0), -1) / .view(-1, C*H*W),
+F.relu, torch.sigmoid, torch.tanh, x[:, k] after a recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
 ("layer1.0.conv1"), so the deepc parameter names equal the state_dict keys and weights move with
 a .safetensors file unchanged. Anything else is an error naming the node.
 
@@ -202,6 +202,23 @@ _FUNCS = {operator.add: ("add", []), torch.add: ("add", []), F.relu: ("relu", []
           torch.relu: ("relu", []), torch.sigmoid: ("sigmoid", []), torch.tanh: ("tanh", [])}
 
 
+def _is_flatten(node, shape):
+    """x.view(x.size(0), -1), x.view(-1, C·H·W) and the same with reshape: a flatten."""
+    a = node.args[1:]
+    if len(a) == 1 and isinstance(a[0], (tuple, list)):
+        a = tuple(a[0])
+    if len(a) != 2:
+        return False
+    size0 = isinstance(a[0], torch.fx.Node) and a[0].op == "call_method" and \
+        a[0].target == "size" and tuple(a[0].args[1:]) == (0,)
+    src, out = shape(node.args[0]), shape(node)
+    rest = 1
+    for d in (src or ())[1:]:
+        rest *= d
+    return (size0 and a[1] == -1) or (a[0] == -1 and src is not None and a[1] == rest and
+                                      out is not None and out[0] == src[0])
+
+
 def _function_layer(node, shapes):
     """(deepc type, keys) for a call_function / call_method node, or None for an identity."""
     t, a = node.target, node.args
@@ -216,6 +233,8 @@ def _function_layer(node, shapes):
         return "flatten", []
     if node.op == "call_method" and t in ("relu", "sigmoid", "tanh"):
         return t, []
+    if node.op == "call_method" and t in ("view", "reshape") and _is_flatten(node, shapes):
+        return "flatten", []
     if node.op == "call_function" and t is operator.getitem:
         src, idx = a
         if isinstance(src, torch.fx.Node) and src.op == "call_module" and idx == 0:
@@ -251,15 +270,18 @@ def to_spec(model, input_shape, dtype=None, comment=None):
         if node.op == "placeholder":
             alias[node.name] = "input"
             continue
+        if node.op == "call_method" and node.target == "size":
+            continue     # a shape for view / reshape, not a tensor
         if node.op == "output":
             out = node.args[0]
             if not isinstance(out, torch.fx.Node) or alias[out.name] != prev:
                 raise ValueError("the output must be the last layer's")
             continue
-        ins = [alias[a.name] for a in node.args if isinstance(a, torch.fx.Node)]
+        args = [a for a in node.args if isinstance(a, torch.fx.Node)]
         for a in node.args:
             if isinstance(a, (list, tuple)):
-                ins += [alias[x.name] for x in a if isinstance(x, torch.fx.Node)]
+                args += [x for x in a if isinstance(x, torch.fx.Node)]
+        ins = [alias[a.name] for a in args if a.name in alias]
         if node.op == "call_module":
             src = node.args[0] if node.args else None
             layer = _module_layer(mods[node.target], shape(src) if src is not None else None)

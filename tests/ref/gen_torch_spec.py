@@ -47,7 +47,8 @@ class Residual(nn.Module):
     def forward(self, x):
         x = torch.relu(self.bn(self.stem(x)))
         x = torch.relu(x + self.block(x))
-        return self.fc(torch.flatten(self.pool(x), 1))
+        x = self.pool(x)
+        return self.fc(x.view(x.size(0), -1))
 
 
 def plain_models():
