@@ -12,9 +12,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng,
+                             dc_spec **spec_out)
 {
     dc_spec *s = dc_spec_parse_file(path);
+    if (s && cli_spec_set(s, path, sets)) {
+        dc_spec_free(s);
+        return NULL;
+    }
     dc_model *m = s ? dc_spec_build(s, rng) : NULL;
     if (!m) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());
@@ -26,6 +31,11 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
     else
         dc_spec_free(s);
     return m;
+}
+
+dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+{
+    return cli_load_model_set(path, NULL, rng, spec_out);
 }
 
 int cli_load_weights(dc_model *m, const char *path, int partial)
@@ -213,7 +223,7 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
-            fprintf(stderr, "deepc train: unknown option '%s'\n", f);
+            cli_unknown_flag_usage("train", f, cli_train_usage);
             return -1;
         } else if (!a->model) { a->model = f; takes = 0; }
         else {
@@ -296,13 +306,55 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     return 0;
 }
 
+/* mkdir -p: every missing folder of dir, from the top; the first that fails is named. */
 int cli_ensure_dir(const char *dir)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "deepc: cannot create %s: %s\n", dir, strerror(errno));
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p) {
+        fprintf(stderr, "deepc: out of memory for the path %s\n", dir);
         return -1;
     }
-    return 0;
+    memcpy(p, dir, n + 1);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        if (p[i - 1] == '/') /* "a//b", "a/" */
+            continue;
+        char keep = p[i];
+        p[i] = '\0';
+        struct stat st;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "deepc: cannot create the directory %s%s%s%s: %s\n", p,
+                    keep ? " (for " : "", keep ? dir : "", keep ? ")" : "", strerror(errno));
+            rc = -1;
+        } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "deepc: cannot create the directory %s: %s is %s\n", dir, p,
+                    errno == ENOENT ? "missing" : "a file, not a directory");
+            rc = -1;
+        }
+        p[i] = keep;
+    }
+    free(p);
+    return rc;
+}
+
+int cli_ensure_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *dir = malloc((size_t)(slash - path) + 1);
+    if (!dir) {
+        fprintf(stderr, "deepc: out of memory for the path %s\n", path);
+        return -1;
+    }
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    int rc = cli_ensure_dir(dir);
+    free(dir);
+    return rc;
 }
 
 double cli_now_s(void)
@@ -589,37 +641,38 @@ out:
 
 /* ---- eval ---- */
 
+static void eval_usage(FILE *f)
+{
+    fprintf(f, "usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
+               "[--partial]\n                  [--set NAME=VALUE]...\n"
+               "  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | npy:X.npy,Y.npy\n"
+               "  --set NAME=VALUE gives the spec variable $NAME a value\n");
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *loss = "cross_entropy";
     int partial = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "--help")) {
-            printf("usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
-                   "[--partial]\n  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | "
-                   "npy:X.npy,Y.npy\n");
-            return 0;
-        } else if (!strcmp(f, "--partial")) partial = 1;
-        else if ((!strcmp(f, "--weights") || !strcmp(f, "--data") || !strcmp(f, "--loss")) && v) {
-            *(f[2] == 'w' ? &weights : f[2] == 'd' ? &data : &loss) = v;
-            i++;
-        } else if (f[0] != '-' && !model) model = f;
-        else {
-            fprintf(stderr, "deepc eval: bad argument '%s' (see --help)\n", f);
-            return 2;
-        }
+    cli_sets sets = {0};
+    const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
+                            {"--loss", &loss, NULL}, {"--partial", NULL, &partial},
+                            {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("eval", argc, argv, opts, &model, 1, &sets);
+    if (pr) {
+        if (pr > 0)
+            eval_usage(stdout);
+        return pr > 0 ? 0 : 2;
     }
-    if (!model || !weights || !data) {
-        fprintf(stderr, "usage: deepc eval MODEL --weights W.safetensors --data DATA\n");
-        return 2;
-    }
+    if (!model || !weights || !data)
+        return cli_missing("eval", !model     ? "MODEL (a spec file)"
+                                   : !weights ? "--weights W.safetensors"
+                                              : "--data DATA");
     dc_loss_kind lk;
     if (dc_loss_kind_parse(loss, &lk)) {
         fprintf(stderr, "deepc eval: %s\n", dc_last_error());
         return 2;
     }
-    dc_model *m = cli_load_model(model, NULL, NULL);
+    dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
     int rc = 0;
@@ -654,27 +707,22 @@ out:
 int cmd_forward(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *input = NULL, *output = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "--help")) {
-            printf("usage: deepc forward MODEL --weights W.safetensors --input X.npy --output "
-                   "Y.npy\n  Eval-mode forward of the whole batch in X.npy (first dim = "
-                   "batch).\n");
-            return 0;
-        } else if (!strcmp(f, "--weights") && v) weights = argv[++i];
-        else if (!strcmp(f, "--input") && v) input = argv[++i];
-        else if (!strcmp(f, "--output") && v) output = argv[++i];
-        else if (f[0] != '-' && !model) model = f;
-        else {
-            fprintf(stderr, "deepc forward: bad argument '%s' (see --help)\n", f);
-            return 2;
-        }
-    }
-    if (!model || !weights || !input || !output) {
-        fprintf(stderr, "usage: deepc forward MODEL --weights W --input X.npy --output Y.npy\n");
-        return 2;
-    }
-    dc_model *m = cli_load_model(model, NULL, NULL);
+    cli_sets sets = {0};
+    const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--input", &input, NULL},
+                            {"--output", &output, NULL}, {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("forward", argc, argv, opts, &model, 1, &sets);
+    if (pr > 0)
+        printf("usage: deepc forward MODEL --weights W.safetensors --input X.npy --output Y.npy "
+               "[--set NAME=VALUE]...\n  Eval-mode forward of the whole batch in X.npy (first "
+               "dim = batch).\n");
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    if (!model || !weights || !input || !output)
+        return cli_missing("forward", !model     ? "MODEL (a spec file)"
+                                      : !weights ? "--weights W.safetensors"
+                                      : !input   ? "--input X.npy"
+                                                 : "--output Y.npy");
+    dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
     int rc = 2;
@@ -728,18 +776,61 @@ static void print_count(int64_t v, char *buf, size_t n)
     buf[k] = '\0';
 }
 
+/* The variable $vocab of a character language model without a text: the byte vocabulary. */
+#define CLI_SUMMARY_VOCAB "256"
+
+/* summary's arguments: the spec with its --set variables (and $vocab's default) defined, built.
+ * NULL after a message (*rc: 0 after --help, else 2). */
+static dc_model *summary_load(int argc, char **argv, dc_spec **spec, int *rc)
+{
+    const char *model = NULL;
+    cli_sets sets = {0};
+    const cli_opt opts[] = {{NULL, NULL, NULL}};
+    int pr = cli_parse_opts("summary", argc, argv, opts, &model, 1, &sets);
+    *rc = pr > 0 ? 0 : 2;
+    if (pr > 0)
+        printf("usage: deepc summary MODEL [--set NAME=VALUE]...\n  Per layer: output shape, "
+               "parameters, multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation "
+               "memory for one example.\n  --set NAME=VALUE gives the spec variable $NAME a "
+               "value; $vocab defaults to " CLI_SUMMARY_VOCAB " (the byte vocabulary).\n");
+    if (pr)
+        return NULL;
+    if (!model) {
+        cli_missing("summary", "MODEL (a spec file)");
+        return NULL;
+    }
+    dc_spec *s = dc_spec_parse_file(model);
+    if (!s) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        return NULL;
+    }
+    int vocab_set = 0, n_vocab = 0;
+    for (int i = 0; i < sets.n; i++)
+        vocab_set |= !strncmp(sets.v[i], "vocab=", 6);
+    if (cli_spec_set(s, model, &sets)) {
+        dc_spec_free(s);
+        return NULL;
+    }
+    if (!vocab_set && (n_vocab = dc_spec_define(s, "vocab", CLI_SUMMARY_VOCAB)) > 0)
+        printf("$vocab = " CLI_SUMMARY_VOCAB " (the byte vocabulary; --set vocab=N for a "
+               "text's own)\n");
+    dc_model *m = n_vocab >= 0 ? dc_spec_build(s, NULL) : NULL;
+    if (!m) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        dc_spec_free(s);
+        return NULL;
+    }
+    *spec = s;
+    return m;
+}
+
 int cmd_summary(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: deepc summary MODEL\n  Per layer: output shape, parameters, "
-               "multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation memory for one "
-               "example.\n");
-        return argc < 2 ? 2 : 0;
-    }
     dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(argv[1], NULL, &spec);
+    int lrc;
+    dc_model *m = summary_load(argc, argv, &spec, &lrc);
     if (!m)
-        return 2;
+        return lrc;
     int64_t shape[DC_MAX_DIMS + 1] = {1};
     int nd = dc_spec_input_shape(spec, shape + 1) + 1;
     dc_ctx *ctx = dc_ctx_new(0);
