@@ -194,9 +194,10 @@ dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 void dc_set_num_threads(int n);
 /* The GOMP_SPINCOUNT deepc's programs run with unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set:
  * how many rounds an idle OpenMP thread spins before it sleeps. "30000" (tens of microseconds)
- * when no other process is running on this machine's cores, "3000" when one is: spinning
- * without end starves a busy machine, sleeping at once makes every parallel region pay a
- * wake-up (docs/design.md, "Threads"). libgomp reads it before main: set it in the environment
+ * when no other process is running on this machine's cores, "0" (sleep at once) when one is:
+ * spinning takes the core from the thread the other threads wait for on a busy machine, and
+ * sleeping at once makes every parallel region pay a wake-up on a quiet one (docs/design.md,
+ * "Threads"). libgomp reads it before main: set it in the environment
  * of a program that links deepc, or setenv and re-execute as src/cli/main.c does. */
 const char *dc_spincount_default(void);
 int dc_get_num_threads(void);

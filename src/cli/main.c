@@ -137,8 +137,11 @@ int cmd_version(int argc, char **argv)
         cli_unknown_flag("version", argv[1], known);
         return 2;
     }
-    printf("deepc %s (gemm: %s, threads: %d)\n", DC_VERSION, dc_gemm_backend(),
-           dc_get_num_threads());
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    /* how idle OpenMP threads wait: what main() chose (dc_spincount_default) or the user set */
+    printf("deepc %s (gemm: %s, threads: %d, %s=%s)\n", DC_VERSION, dc_gemm_backend(),
+           dc_get_num_threads(), policy ? "OMP_WAIT_POLICY" : "GOMP_SPINCOUNT",
+           policy ? policy : spin ? spin : "libgomp's default");
     return 0;
 }
 
