@@ -72,7 +72,7 @@ TEST(cli_help_and_version)
     rc = t_run_deepc(out, sizeof out, "help");
     CHECK(rc == 0 && strstr(out, "commands:") && strstr(out, "summary"), "help: %d %s", rc, out);
     static const char *cmds[] = {"train", "eval", "forward", "predict", "show", "summary",
-                                 "generate", "plot", "compare", "gradcheck", "version"};
+                                 "generate", "plot", "compare", "gradcheck", "layers", "version"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char want[64];
         snprintf(want, sizeof want, "usage: deepc %s", cmds[i]);
@@ -106,6 +106,8 @@ TEST(cli_unknown_names_suggest_the_nearest)
         {"summary models/lenet5 --sett a=1", "summary", "--sett", "--set"},
         {"generate m --weights w --temp 1", "generate", "--temp", "--temperature"},
         {"gradcheck --verbse", "gradcheck", "--verbse", "--verbose"},
+        {"layers --jsn", "layers", "--jsn", "--json"},
+        {"summary models/lenet5 --plan --bach 8", "summary", "--bach", "--batch"},
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         char want[200];

@@ -781,20 +781,28 @@ static void print_count(int64_t v, char *buf, size_t n)
 
 /* summary's arguments: the spec with its --set variables (and $vocab's default) defined, built.
  * NULL after a message (*rc: 0 after --help, else 2). */
-static dc_model *summary_load(int argc, char **argv, dc_spec **spec, int *rc)
+static dc_model *summary_load(int argc, char **argv, dc_spec **spec, int *rc, int *plan,
+                              int64_t *batch)
 {
-    const char *model = NULL;
+    const char *model = NULL, *bs = NULL;
     cli_sets sets = {0};
-    const cli_opt opts[] = {{NULL, NULL, NULL}};
+    const cli_opt opts[] = {{"--plan", NULL, plan}, {"--batch", &bs, NULL}, {NULL, NULL, NULL}};
     int pr = cli_parse_opts("summary", argc, argv, opts, &model, 1, &sets);
     *rc = pr > 0 ? 0 : 2;
     if (pr > 0)
-        printf("usage: deepc summary MODEL [--set NAME=VALUE]...\n  Per layer: output shape, "
-               "parameters, multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation "
-               "memory for one example.\n  --set NAME=VALUE gives the spec variable $NAME a "
-               "value; $vocab defaults to " CLI_SUMMARY_VOCAB " (the byte vocabulary).\n");
+        printf("usage: deepc summary MODEL [--set NAME=VALUE]... [--plan [--batch N]]\n  Per "
+               "layer: output shape, parameters, multiply-accumulates (MACs), FLOPs (= 2 x MACs) "
+               "and activation memory for one example.\n  --set NAME=VALUE gives the spec "
+               "variable $NAME a value; $vocab defaults to " CLI_SUMMARY_VOCAB " (the byte "
+               "vocabulary).\n  --plan: the algorithms each convolution runs in training and "
+               "in inference at batch N (default 64) on this CPU.\n");
     if (pr)
         return NULL;
+    if ((bs && arg_i64("--batch", bs, 1, 1 << 20, batch)) || (bs && !*plan)) {
+        if (bs && !*plan)
+            fprintf(stderr, "deepc summary: --batch applies to --plan only\n");
+        return NULL;
+    }
     if (!model) {
         cli_missing("summary", "MODEL (a spec file)");
         return NULL;
@@ -824,13 +832,55 @@ static dc_model *summary_load(int argc, char **argv, dc_spec **spec, int *rc)
     return m;
 }
 
+/* deepc summary MODEL --plan [--batch N]: each planned layer's algorithms, training and
+ * inference, at batch N. */
+static int summary_plan(dc_model *m, dc_spec *spec, int64_t batch)
+{
+    int64_t shape[DC_MAX_DIMS + 1] = {batch};
+    int nd = dc_spec_input_shape(spec, shape + 1) + 1, rc = 0;
+    dc_ctx *ctx = dc_ctx_new(0);
+    int nm = dc_model_n_modules(m);
+    dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
+    dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
+    dc_ctx_set_grad(ctx, 0);
+    if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
+        fprintf(stderr, "deepc summary: %s\n", dc_last_error());
+        rc = 2;
+    }
+    printf("batch %lld, %s\n", (long long)batch, dc_gemm_backend());
+    for (int i = 0; i < nm && !rc; i++) {
+        dc_module *mod = dc_model_module(m, i);
+        const int *in;
+        dc_model_module_inputs(m, i, &in);
+        char tr[200], inf[200];
+        if (!mod->plan)
+            continue;
+        const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
+        if (mod->plan(mod, xin, 1, tr, sizeof tr) != DC_OK ||
+            mod->plan(mod, xin, 0, inf, sizeof inf) != DC_OK) {
+            fprintf(stderr, "deepc summary: layer %s: %s\n", mod->name, dc_last_error());
+            rc = 2;
+            break;
+        }
+        printf("%-14.14s %-10.10s training:  %s\n%-25s inference: %s\n", mod->name, mod->type,
+               tr, "", inf);
+    }
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    return rc;
+}
+
 int cmd_summary(int argc, char **argv)
 {
     dc_spec *spec = NULL;
-    int lrc;
-    dc_model *m = summary_load(argc, argv, &spec, &lrc);
+    int lrc, plan = 0;
+    int64_t batch = 64;
+    dc_model *m = summary_load(argc, argv, &spec, &lrc, &plan, &batch);
     if (!m)
         return lrc;
+    if (plan)
+        return summary_plan(m, spec, batch);
     int64_t shape[DC_MAX_DIMS + 1] = {1};
     int nd = dc_spec_input_shape(spec, shape + 1) + 1;
     dc_ctx *ctx = dc_ctx_new(0);
@@ -855,7 +905,7 @@ int cmd_summary(int argc, char **argv)
         dc_model_module_inputs(m, i, &in);
         const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
         int64_t p = module_params(m, mod->name);
-        int64_t macs = mod->macs ? mod->macs(mod, xin, outs[i]) : 0;
+        int64_t macs = dc_module_macs(mod, xin, outs[i]);
         int64_t act = outs[i]->numel * 4;
         tp += p;
         tm += macs;
