@@ -168,7 +168,7 @@ TEST(cli_summary_set_and_the_vocab_default)
 /* Save tensors named names[i] = {v[i], v[i]+1} to path. */
 static void save_pairs(const char *path, int n, const char *const *names, const float *v)
 {
-    dc_tensor *t[8];
+    dc_tensor *t[8] = {0};
     for (int i = 0; i < n; i++) {
         t[i] = dc_tensor_new(DC_F32, 1, DC_SHAPE(2));
         dc_f32(t[i])[0] = v[i];
