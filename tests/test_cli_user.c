@@ -55,6 +55,10 @@ TEST(cli_out_creates_missing_parent_folders)
     CHECK(rc == 0, "train --out into missing folders exited %d:\n%s", rc, out);
     snprintf(path, sizeof path, "%s/runs/deep/er/run1/model.safetensors", d);
     CHECK(is_file(path), "%s was not written:\n%s", path, out);
+    rc = t_run_deepc(out, sizeof out, "forward %s --weights %s --input %s/x.npy --output "
+                     "%s/fw/d/y.npy", spec, path, d, d);
+    snprintf(path, sizeof path, "%s/fw/d/y.npy", d);
+    CHECK(rc == 0 && is_file(path), "forward --output into missing folders: %d\n%s", rc, out);
     /* a folder on the way that is a file: exit 2, the message names it */
     snprintf(path, sizeof path, "%s/afile", d);
     REQUIRE(t_write_text(path, "x"));

@@ -736,6 +736,8 @@ int cmd_forward(int argc, char **argv)
     }
     dc_ctx_set_grad(ctx, 0);
     dc_tensor *y = dc_model_forward(ctx, m, x);
+    if (y && cli_ensure_parent(output)) /* the folders of --output a/b/y.npy, after the checks */
+        goto out;
     if (!y || dc_npy_save(output, y) != DC_OK) {
         fprintf(stderr, "deepc forward: %s\n", dc_last_error());
         goto out;
