@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 /* deepc help [CMD]: the command list, or CMD's own --help. */
 static int run_help(int argc, char **argv)
 {
-    if (argc < 3) {
+    if (argc < 3 || !strcmp(argv[2], "help")) {
         usage(stdout);
         return 0;
     }
