@@ -203,9 +203,10 @@ DC_API dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 DC_API void dc_set_num_threads(int n);
 /* The GOMP_SPINCOUNT deepc's programs run with unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set:
  * how many rounds an idle OpenMP thread spins before it sleeps. "30000" (tens of microseconds)
- * when no other process is running on this machine's cores, "3000" when one is: spinning
- * without end starves a busy machine, sleeping at once makes every parallel region pay a
- * wake-up (docs/design.md, "Threads"). libgomp reads it before main: set it in the environment
+ * when no other process is running on this machine's cores, "0" (sleep at once) when one is:
+ * spinning takes the core from the thread the other threads wait for on a busy machine, and
+ * sleeping at once makes every parallel region pay a wake-up on a quiet one (docs/design.md,
+ * "Threads"). libgomp reads it before main: set it in the environment
  * of a program that links deepc, or setenv and re-execute as src/cli/main.c does. */
 DC_API const char *dc_spincount_default(void);
 DC_API int dc_get_num_threads(void);
@@ -1121,6 +1122,31 @@ DC_API dc_status dc_png_write(const char *path, int w, int h, int channels, cons
 /* Read an 8-bit PNG (gray, gray+alpha, RGB, RGBA; not interlaced) or a binary PGM/PPM into
  * malloc'd pixels [h, w, channels] with channels 1 or 3 (alpha dropped). */
 DC_API dc_status dc_image_read(const char *path, int *w, int *h, int *channels, uint8_t **pixels);
+/*
+ * dc_image_to_input - one decoded image as a model input, the preprocessing of `deepc predict`.
+ *
+ * out[c, y, x] = (v − mean) / std,  v = p/255, or 1 − p/255 when invert,
+ * p = the image sampled bilinearly at ((y + ½)·h/H − ½, (x + ½)·w/W − ½), edges repeated;
+ * for C == 1 an RGB image becomes gray (ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B); a gray
+ * image fills every channel of C > 1. Fashion-MNIST's mean and std are 0.2860 and 0.3530.
+ *
+ * pixels  [h, w, channels] uint8 as dc_image_read returns them, channels 1 or 3
+ * out     [C, H, W] float32, C·H·W floats owned by the caller (a batch of one: the data of a
+ *         [1, C, H, W] tensor)
+ * Returns DC_OK, or DC_ERR_ARG for bad sizes or std <= 0.
+ */
+DC_API dc_status dc_image_to_input(const uint8_t *pixels, int w, int h, int channels,
+                                   int64_t C, int64_t H, int64_t W, float mean, float std, int invert,
+                                   float *out);
+/*
+ * dc_image_light_background - 1 when the image looks like a dark object on a light background
+ * (the mean luma of its border, the outer eighth of each side, is above 0.6 and at least 0.1
+ * above the mean of its centre, the middle half), 0 otherwise. Models trained on Fashion-MNIST
+ * or MNIST (light on black) need such an image inverted. border and centre (may be NULL) receive the two means in
+ * [0, 1].
+ */
+DC_API int dc_image_light_background(const uint8_t *pixels, int w, int h, int channels,
+                                     double *border, double *centre);
 
 /* Save every parameter and buffer of m under its state_dict name. */
 DC_API dc_status dc_model_save(const dc_model *m, const char *path);
