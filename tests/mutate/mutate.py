@@ -171,7 +171,7 @@ def try_mutant(m, scratch, log, state):
             f.write(text.replace(m.find, m.replace, 1))
         ok, out = build(scratch, log)
         if not ok:
-            err = [l for l in out.splitlines() if "error" in l]
+            err = [l for l in out.splitlines() if "error:" in l]
             return "BUILD-FAILED", (err[0] if err else "make failed")[:160]
         passed, why = run_tests(scratch, m.tests, NEAR_TIMEOUT, log)
         if not passed:
