@@ -318,7 +318,7 @@ def report(mutants, min_score, seconds):
     killed, surv, equiv = of("KILLED"), of("SURVIVED"), of("EQUIVALENT")
     bf, stale, basef = of("BUILD-FAILED"), of("STALE"), of("BASELINE-FAILS")
     scored = len(mutants) - len(equiv) - len(stale) - len(basef)
-    score = 100.0 * len(killed) / scored if scored else 0.0
+    score = 100.0 * len(killed) / scored if scored else 100.0  # nothing to score: no failure
     print()
     print("mutate: %d mutants: %d killed, %d survived, %d equivalent, %d did not build, %d stale"
           % (len(mutants), len(killed), len(surv), len(equiv), len(bf), len(stale)))
