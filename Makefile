@@ -134,6 +134,13 @@ test-mpi:
 	$(MAKE) MPI=1 BUILD=build/mpi build/mpi/deepc
 	DEEPC=build/mpi/deepc sh tests/mpi/run.sh
 
+# Mutation testing: the one-line bugs of tests/mutate/mutants.ini, each built and run against its
+# nearest tests (then the suite and gradcheck); prints the score and the survivors. Long (about
+# 30 minutes on 2 cores), not part of CI. MUTATE_ARGS="--only ID,..." runs some of them.
+.PHONY: mutate
+mutate:
+	python3 tests/mutate/mutate.py $(MUTATE_ARGS)
+
 sanitize:
 	$(MAKE) BUILD=build/san OPT=-O1 \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
