@@ -72,6 +72,9 @@ static const struct {
     {"lower-casing, strip_accents off", "H\u00e9llo", LOWER_KEEP_ACCENTS, "h\u00e9llo"},
     {"U+0130, sharp s, final sigma", "\u0130stanbul Stra\u00dfe \u03a3\u0391\u03a3", UNCASED,
      "istanbul stra\u00dfe \u03c3\u03b1\u03c2"},
+    {"final sigma looks past case-ignorable characters",
+     "\u0391\u03a3\u0301 \u0391\u03a3'\u0391 \u0391'\u03a3", UNCASED,
+     "\u03b1\u03c2 \u03b1\u03c3 ' \u03b1 \u03b1 ' \u03c2"},
     {"no compatibility mapping", "\uff21\uff22\uff23 \ufb01", UNCASED, "\uff41\uff42\uff43 \ufb01"},
     {"Hangul decomposed by strip_accents", "\ud55c\uad6d", UNCASED,
      "\u1112\u1161\u11ab\u1100\u116e\u11a8"},
@@ -356,4 +359,52 @@ TEST(wordpiece_train_is_deterministic_and_covers_its_corpus)
     dc_ids_free(&ids);
     dc_wordpiece_free(a);
     dc_wordpiece_free(b);
+}
+
+/* Hex digits s into bytes out (room for strlen(s) / 2 + 1); the length. */
+static size_t unhex(const char *s, char *out)
+{
+    size_t n = 0;
+    for (; s[0] && s[1] && s[0] != '\t' && s[0] != '\n'; s += 2) {
+        unsigned v = 0;
+        sscanf(s, "%2x", &v);
+        out[n++] = (char)v;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+TEST(wordpiece_basic_tokenizer_matches_reference_rules)
+{
+    /* tests/ref/gen_wordpiece.py: 1500 random texts through transformers' BasicTokenizer rules
+     * restated over Python's unicodedata */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/basic.tsv", t_ref_dir("wordpiece"));
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char line[4096], text[2048], want[2048], got[4096];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *a = strchr(line, '\t'), *b = a ? strchr(a + 1, '\t') : NULL;
+        if (!b)
+            continue;
+        size_t len = unhex(a + 1, text);
+        unhex(b + 1, want);
+        int k = atoi(line);
+        dc_wp_opts o = variant(k == 0 ? UNCASED : k == 1 ? CASED : k == 2 ? CASED_STRIP
+                               : k == 3 ? LOWER_KEEP_ACCENTS : NO_CJK);
+        dc_wp_words w = {0};
+        REQUIRE(dc_wp_basic(&o, text, len, &w) == DC_OK);
+        size_t m = 0;
+        got[0] = '\0';
+        for (int64_t i = 0; i < w.n; i++)
+            m += (size_t)snprintf(got + m, m < sizeof got ? sizeof got - m : 0, "%s%s",
+                                  i ? " " : "", w.buf + w.off[i]);
+        dc_wp_words_free(&w);
+        n++;
+        if (strcmp(got, want) && bad++ < 5)
+            CHECK(0, "case %d (options %d): '%s' -> '%s', expected '%s'", n, k, text, got, want);
+    }
+    fclose(f);
+    CHECK(n == 1500 && bad == 0, "%d of %d reference cases differ", bad, n);
 }

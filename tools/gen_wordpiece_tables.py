@@ -9,7 +9,9 @@ Tables (code points; ranges inclusive; every table sorted for binary search):
   punct  [lo, hi]          general category P*: split off as one-character words
   zs     [lo, hi]          general category Zs: whitespace
   mn     [lo, hi]          general category Mn: removed by strip_accents
-  cased  [lo, hi]          characters with a different lower or upper case (Final_Sigma rule)
+  cased  [lo, hi]          cased characters that are not case-ignorable (Final_Sigma rule)
+  ignorable [lo, hi]       case-ignorable characters (Final_Sigma looks past them)
+                           (both measured on str.lower() itself: see sigma_sets)
   lower  [lo, hi, step, delta]  str.lower() for one-code-point results: cp in lo..hi with
                            (cp - lo) % step == 0 maps to cp + delta (U+0130 is done in code)
   ccc    [lo, hi, class]   canonical combining class, non-zero runs
@@ -39,6 +41,24 @@ def ranges(pred):
 
 def cat(cp):
     return u.category(chr(cp))
+
+
+def sigma_sets():
+    # str.lower() turns the Σ of 'A' + c + 'Σ' into ς when c is case-ignorable (skipped back to
+    # the cased A) or cased; and the Σ of 'AΣ' + c into ς when c is case-ignorable (skipped to
+    # the end) or not cased. Both: case-ignorable; only the first: cased.
+    ign, cas = [], []
+    for cp in range(N):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        t1 = ('A' + c + '\u03a3').lower()[-1] == '\u03c2'
+        t2 = ('A\u03a3' + c).lower()[1] == '\u03c2'
+        if t1 and t2:
+            ign.append(cp)
+        elif t1:
+            cas.append(cp)
+    return set(ign), set(cas)
 
 
 def lower_runs():
@@ -110,7 +130,9 @@ def main():
     emit('punct', ranges(lambda c: cat(c).startswith('P')), 2)
     emit('zs', ranges(lambda c: cat(c) == 'Zs'), 2)
     emit('mn', ranges(lambda c: cat(c) == 'Mn'), 2)
-    emit('cased', ranges(lambda c: chr(c).lower() != chr(c) or chr(c).upper() != chr(c)), 2)
+    ign, cas = sigma_sets()
+    emit('cased', ranges(lambda c: c in cas), 2)
+    emit('ignorable', ranges(lambda c: c in ign), 2)
     emit('lower', lower_runs(), 4, signed=True)
     emit('ccc', ccc_runs(), 3)
     d, c = decomps()

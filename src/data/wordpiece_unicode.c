@@ -8,8 +8,7 @@
  * code point of the Unicode version of the generating Python (the table file names it), not
  * only Latin, Greek and Cyrillic; Hangul syllables are decomposed and composed by formula. Not
  * done: compatibility (NFKD) mappings (BERT does not use them), the context rules of SpecialCasing
- * other than Final_Sigma (Lithuanian, Turkish), and the "case-ignorable" characters that Final_Sigma
- * skips over (an apostrophe between Σ and a letter ends the word here).
+ * other than Final_Sigma (Lithuanian, Turkish), which Python's str.lower() does not do either.
  */
 #include "data/wordpiece_internal.h"
 
@@ -74,6 +73,25 @@ static bool is_cased(uint32_t cp)
     return IN_RANGES(cased, cp);
 }
 
+static bool is_ignorable(uint32_t cp)
+{
+    return IN_RANGES(ignorable, cp);
+}
+
+/* Python's Final_Sigma test for the Σ at s[i]: skipping case-ignorable characters, a cased one
+ * comes before it and none after it. */
+static bool final_sigma(const uint32_t *s, size_t n, size_t i)
+{
+    size_t j = i;
+    while (j > 0 && is_ignorable(s[j - 1]))
+        j--;
+    if (j == 0 || !is_cased(s[j - 1]))
+        return false;
+    for (j = i + 1; j < n && is_ignorable(s[j]); j++)
+        ;
+    return j == n || !is_cased(s[j]);
+}
+
 /* Python's lower() of one code point (not U+0130 or Σ, done by the caller). */
 static uint32_t lower1(uint32_t cp)
 {
@@ -95,9 +113,7 @@ size_t dc_wp_lower_str(const uint32_t *s, size_t n, uint32_t *out)
             out[k++] = 'i';
             out[k++] = 0x307;
         } else if (c == 0x3A3) { /* Σ: final ς after a cased letter, before none */
-            bool before = i > 0 && is_cased(s[i - 1]);
-            bool after = i + 1 < n && is_cased(s[i + 1]);
-            out[k++] = before && !after ? 0x3C2 : 0x3C3;
+            out[k++] = final_sigma(s, n, i) ? 0x3C2 : 0x3C3;
         } else {
             out[k++] = lower1(c);
         }
