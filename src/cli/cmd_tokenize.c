@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOK_MAX_IN 64
 
@@ -209,6 +210,7 @@ static int tok_encode(const tok_args *a)
     int n = 0, rc = tok_texts(a, texts, lens, &n) ? 2 : 0;
     dc_ids ids = {0}, pair = {0};
     double t0 = cli_now_s();
+    clock_t c0 = clock(); /* CPU time too: on a busy machine the wall time mostly waits */
     for (int i = 0; i < n && !rc; i++) {
         bytes += lens[i];
         if (dc_wordpiece_encode(wp, (const char *)texts[i], lens[i], &ids) != DC_OK)
@@ -216,12 +218,12 @@ static int tok_encode(const tok_args *a)
     }
     if (!rc && a->pair && dc_wordpiece_encode(wp, a->pair, strlen(a->pair), &pair) != DC_OK)
         rc = 1;
-    double dt = cli_now_s() - t0;
+    double dt = cli_now_s() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     if (rc == 1)
         fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
     if (!rc && a->stats)
-        fprintf(stderr, "%zu bytes, %lld tokens in %.3f s (%.1f MB/s)\n", bytes,
-                (long long)(ids.n + pair.n), dt, dt > 0 ? (double)bytes / dt / 1e6 : 0.0);
+        fprintf(stderr, "%zu bytes, %lld tokens in %.3f s (%.1f MB/s), CPU time %.3f s\n", bytes,
+                (long long)(ids.n + pair.n), dt, dt > 0 ? (double)bytes / dt / 1e6 : 0.0, cpu);
     if (!rc && !a->quiet) {
         if (a->bert || a->pair)
             rc = encode_bert(wp, &ids, a->pair ? &pair : NULL, a);

@@ -346,8 +346,13 @@ static dc_wordpiece *build(char *strs, int64_t *off, int64_t n, const dc_wp_opts
     wp->off = off;
     wp->slot = slot;
     wp->mask = slots - 1;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         table_put(wp, i);
+        const char *t = strs + off[i];
+        size_t len = (size_t)(off[i + 1] - off[i] - 1);
+        len -= len >= 2 && t[0] == '#' && t[1] == '#' ? 2 : 0;
+        wp->max_bytes = len > wp->max_bytes ? len : wp->max_bytes;
+    }
     for (int k = 0; k < 5; k++)
         wp->special[k] = dc_wp_lookup(wp, 0, special_str[k], strlen(special_str[k]));
     if (wp->special[DC_WP_UNK] < 0) {
@@ -543,8 +548,14 @@ static int encode_word(const char *word, size_t len, size_t nchars, void *user)
     int64_t mark = e->out->n;
     size_t start = 0;
     while (start < len) {
-        size_t end = len;
+        /* no token is longer than max_bytes: start there (on a character boundary), which
+         * keeps an unknown 100-character word from costing 100² hash lookups of long keys */
+        size_t end = len - start > wp->max_bytes ? start + wp->max_bytes + 1 : len;
         int64_t id = -1;
+        if (end < len)
+            do
+                end--;
+            while (end > start && ((uint8_t)word[end] & 0xC0) == 0x80);
         while (end > start) {
             id = dc_wp_lookup(wp, start > 0, word + start, end - start);
             if (id >= 0)

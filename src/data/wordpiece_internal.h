@@ -60,6 +60,7 @@ struct dc_wordpiece {
     int32_t *slot;      /* open-addressing table of ids, -1 empty (owned) */
     uint64_t mask;      /* slots - 1 (a power of two minus one) */
     int64_t special[5]; /* dc_wp_special -> id, -1 when absent */
+    size_t max_bytes;   /* the longest token in bytes ("##" not counted): no longer match */
 };
 /* The id of the token "##"·s[0..len) (cont) or s[0..len), or -1. */
 int64_t dc_wp_lookup(const dc_wordpiece *wp, int cont, const char *s, size_t len);
