@@ -303,8 +303,8 @@ TEST(wordpiece_train_merges_by_count_then_id)
     /* words: aaa (1), ab (3). Alphabet: a, ##a, ##b (ids 5-7). Pairs: (a,##b) 3, (a,##a) 1,
      * (##a,##a) 1: "ab" first; then the tie between (a,##a) and (##a,##a) goes to the smaller
      * left id: "aa"; then (aa,##a): "aaa". */
-    const char *texts[] = {"aaa ab", "AB ab"};
-    size_t lens[] = {6, 5};
+    const char *texts[] = {"aaa ab [MASK]", "AB ab"}; /* [MASK] is not counted as a word */
+    size_t lens[] = {13, 5};
     dc_wp_train_opts o = dc_wp_train_defaults();
     o.vocab_size = 100;
     o.min_frequency = 1;

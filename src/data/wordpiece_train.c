@@ -4,7 +4,8 @@
  * The algorithm (BPE-style merges over words, the way Hugging Face's WordPiece trainer builds a
  * vocabulary, with its own deterministic tie rule):
  *   1. The corpus goes through the basic tokenizer; every distinct word is counted (words longer
- *      than max_input_chars are left out: encoding turns them into [UNK] anyway).
+ *      than max_input_chars are left out: encoding turns them into [UNK] anyway; so are the
+ *      special tokens when the text holds them).
  *   2. The vocabulary starts with [PAD] [UNK] [CLS] [SEP] [MASK] (ids 0-4), then every character
  *      that starts a word, in code-point order, then every character that continues a word as
  *      "##c", in code-point order. Each word is a sequence of these symbols: "hug" = h ##u ##g.
@@ -256,6 +257,8 @@ static heap_e heap_pop(trainer *t)
 
 /* ---- counting words and the alphabet ---- */
 
+static const char *const specials[5] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+
 typedef struct count_ctx {
     strtab *words;
     int max_chars;
@@ -266,6 +269,10 @@ static int count_word(const char *word, size_t len, size_t nchars, void *user)
     count_ctx *c = user;
     if (nchars > (size_t)c->max_chars)
         return 0;
+    if (word[0] == '[' && len >= 5 && word[len - 1] == ']') /* a special token in the text */
+        for (int k = 0; k < 5; k++)
+            if (!strcmp(word, specials[k]))
+                return 0;
     int64_t i = strtab_get(c->words, word, len);
     if (i < 0)
         return 1;
@@ -450,8 +457,6 @@ dc_wp_train_opts dc_wp_train_defaults(void)
     dc_wp_train_opts o = {30522, 2, dc_wp_defaults()};
     return o;
 }
-
-static const char *const specials[5] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
 
 /* Steps 1 and 2: count the words, make the alphabet, split the words, count the pairs.
  * 0, 1 (out of memory) or 3 (the alphabet alone exceeds vocab_size). */
