@@ -278,6 +278,82 @@ dc_tensor *dc_log_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
 dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Transformer ops: layer norm, broadcast matmul, masked softmax, attention, positions         */
+/* (docs/transformer.md)                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * dc_layer_norm - PyTorch F.layer_norm over the last n_dims dims of x (D elements per row):
+ *   y = (x − μ)/√(σ² + eps)·weight + bias,  μ, σ² the row's mean and biased variance
+ * weight, bias: the shape of those dims, or NULL (elementwise_affine=False). Returns y (x's
+ * shape, arena). Backward adds into dx, dweight, dbias. Errors: DC_ERR_ARG (n_dims out of
+ * [1, ndim], eps < 0), DC_ERR_SHAPE (parameters of another shape), DC_ERR_DTYPE.
+ */
+dc_tensor *dc_layer_norm(dc_ctx *ctx, dc_tensor *x, int n_dims, dc_tensor *weight,
+                         dc_tensor *bias, float eps);
+/*
+ * dc_matmul_bcast - torch.matmul for operands of at least 2 dims: a [..., M, K] · b [..., K, N]
+ * -> [B..., M, N], the batch dims broadcast as in PyTorch (aligned at the right, each equal or
+ * 1; at most 3 batch dims). Backward sums the gradient of a broadcast operand over the batches
+ * it was repeated in (in batch order). DC_ERR_SHAPE when the shapes do not fit.
+ */
+dc_tensor *dc_matmul_bcast(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
+/*
+ * dc_masked_softmax - softmax along the last axis of x + m, m = mask broadcast to x: a float
+ * mask is added, an int64 mask hides the elements where it is nonzero (PyTorch's boolean True).
+ * mask NULL: plain softmax. A row with every element hidden gives 0 (PyTorch: NaN) and sends no
+ * gradient; the mask gets none. DC_ERR_SHAPE when the mask does not broadcast.
+ */
+dc_tensor *dc_masked_softmax(dc_ctx *ctx, dc_tensor *x, dc_tensor *mask);
+
+typedef struct dc_attn_opts {
+    /* NULL, or float (added to the scores) / int64 (nonzero = hidden): [Tq, Tk], [N·H, Tq, Tk]
+     * (PyTorch MultiheadAttention's 3-D form) or [N|1, H|1, Tq|1, Tk|1] */
+    dc_tensor *attn_mask;
+    /* NULL, or int64 [N, Tk] (nonzero = padding key, hidden) / float [N, Tk] (added) */
+    dc_tensor *key_padding_mask;
+    int causal;           /* hide key j from query i when j > i + q_offset */
+    int64_t q_offset;     /* position of query 0 among the keys (0; Tk − Tq with a KV cache) */
+    float dropout;        /* p in [0, 1) on the attention weights, training mode only */
+    float scale;          /* 0: 1/√D */
+    int store_probs;      /* training: keep the [N, H, Tq, Tk] probabilities for backward
+                             instead of recomputing them (docs/design.md: which is faster) */
+    dc_tensor **weights;  /* not NULL: receives the weights p ⊙ z [N, H, Tq, Tk] (after dropout,
+                             like PyTorch 1.13's MultiheadAttention); not differentiable */
+} dc_attn_opts;
+/* No masks, not causal, no dropout, scale 1/√D. */
+dc_attn_opts dc_attn_defaults(void);
+/*
+ * dc_attention - scaled dot-product attention as one op (PyTorch F.scaled_dot_product_attention
+ * with both masks):
+ *   s = q·kᵀ·scale + attn_mask + key_padding_mask,  −inf where causal hides a key
+ *   y = dropout(softmax(s))·v
+ * q [N, H, Tq, D], k [N, H, Tk, D], v [N, H, Tk, Dv] (D, Dv <= 256) -> y [N, H, Tq, Dv].
+ * Computed by blocks with an online softmax: without a gradient to record no more than one
+ * block of the Tq × Tk scores exists; when recording, the row log-sum-exp is kept and backward
+ * recomputes the probabilities by blocks (or o->store_probs keeps them). A query whose keys are
+ * all hidden gets y = 0 and no gradient (PyTorch gives NaN). Dropout draws come from the ctx
+ * RNG (one draw of 64 bits per call, then a hash per element), so a seed reproduces them.
+ * Backward adds into dq, dk, dv; the masks get no gradient. o may be NULL (defaults).
+ * Errors: DC_ERR_SHAPE (shapes or masks that do not fit), DC_ERR_ARG (dropout out of range),
+ * DC_ERR_STATE (dropout in training without an RNG), DC_ERR_DTYPE.
+ */
+dc_tensor *dc_attention(dc_ctx *ctx, dc_tensor *q, dc_tensor *k, dc_tensor *v,
+                        const dc_attn_opts *o);
+/*
+ * dc_attention_packed - the same on heads packed along channels, as MultiheadAttention's
+ * projections make them: head h of q is channels q_off + h·D .. q_off + (h+1)·D of q [N, Tq, Cq]
+ * (likewise k [N, Tk, Ck], v [N, Tk, Cv]), read in place; y [N, Tq, H·D] holds the heads side by
+ * side (ready for out_proj). q, k, v may be one tensor (a packed QKV projection).
+ */
+dc_tensor *dc_attention_packed(dc_ctx *ctx, dc_tensor *q, int64_t q_off, dc_tensor *k,
+                               int64_t k_off, dc_tensor *v, int64_t v_off, int64_t H,
+                               int64_t D, const dc_attn_opts *o);
+/* The sinusoidal position table of Vaswani et al. for positions t0 .. t0 + T − 1: pe [T, E],
+ * pe[t, 2i] = sin(t/10000^(2i/E)), pe[t, 2i+1] = cos(t/10000^(2i/E)). An arena constant. */
+dc_tensor *dc_sinusoidal_table(dc_ctx *ctx, int64_t t0, int64_t T, int64_t E);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Convolution, pooling, normalization (NCHW)                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -310,6 +386,15 @@ dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
  * the ReLU after them in one pass. Backward adds the (masked) dy into dres as well. */
 dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
                          const dc_conv2d_opts *o);
+/*
+ * dc_conv2d_plan_str - the algorithms dc_conv2d chooses for input x_shape [N, C, H, W] and weight
+ * w_shape [O, C/groups, kh, kw] on this CPU with the current thread count: forward, dX and (when
+ * training) dW, each one of gemm (im2col + GEMM), gemm-1x1, rows, chans (direct AVX-512 kernels)
+ * or winograd, what forward keeps for backward and how images go to threads (`deepc summary
+ * --plan`). Writes one NUL-terminated line of at most n bytes. DC_ERR_SHAPE as dc_conv2d.
+ */
+dc_status dc_conv2d_plan_str(const int64_t x_shape[4], const int64_t w_shape[4],
+                             const dc_conv2d_opts *o, int training, char *buf, size_t n);
 
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
@@ -622,7 +707,9 @@ struct dc_module {
     dc_forward_fn forward;     /* one input */
     dc_forward_n_fn forward_n; /* several inputs (Add, Concat), or NULL */
     void (*destroy)(dc_module *m); /* frees what the module itself allocated, or NULL */
-    /* Multiply-accumulates of one forward from x to y (for summaries), or NULL for none. */
+    /* Multiply-accumulates of one forward from x to y, or NULL for none. The layer types of
+     * the registry count theirs in their descriptor (dc_module_macs); this is for modules made
+     * outside it. */
     int64_t (*macs)(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
     /* Recurrent modules: carry final states across forwards (DC_CARRY_*), or NULL. */
     void (*carry)(dc_module *m, int mode);
@@ -637,6 +724,10 @@ struct dc_module {
      * its input's shape and a ReLU (dc_batch_norm_add_relu). */
     dc_tensor *(*fuse)(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_module *const *next,
                        dc_tensor *const *side, int n_next, int *used);
+    /* Optional: one line saying which algorithms compute this module for input x, in training
+     * (dW too) or inference (`deepc summary --plan`); DC_OK, or an error as its forward would
+     * give. Conv2d: dc_conv2d_plan_str. */
+    dc_status (*plan)(const dc_module *m, const dc_tensor *x, int training, char *buf, size_t n);
 };
 #define DC_CARRY_OFF 0   /* forget the carried states and start every forward from zeros */
 #define DC_CARRY_ON 1    /* forget the carried states and carry from the next forward on */
@@ -691,6 +782,9 @@ dc_tensor *dc_model_find(const dc_model *m, const char *name); /* NULL if absent
 int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
 int dc_model_n_modules(const dc_model *m);
 dc_module *dc_model_module(const dc_model *m, int i);
+/* Multiply-accumulates of one forward of m from input x to output y (`deepc summary`): its layer
+ * descriptor's count, else m->macs, else 0. */
+int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
 /* Set every parameter gradient to zero. */
 void dc_model_zero_grad(dc_model *m);
 

@@ -9,11 +9,17 @@ safetensors files and no renaming:
     model = spec_torch.build("models/lenet5")
     y = model(torch.zeros(8, 1, 28, 28))
 
-Only what deepc's spec builder knows is accepted; sizes that deepc infers (in_channels,
-in_features, num_features) are inferred here the same way, by running each layer once on a
-zero batch. Used by bench/train_torch.py to time PyTorch on exactly the model deepc trains.
+Only what deepc's spec builder knows is accepted: the layer types, their aliases, keys and
+defaults come from deepc's layer registry (`deepc layers --json`; the binary is $DEEPC, else
+build/deepc of this checkout), so a key deepc does not know is refused here too and every
+default is deepc's. Sizes that deepc infers (in_channels, in_features, num_features) are inferred
+here the same way, by running each layer once on a zero batch. Used by bench/train_torch.py to
+time PyTorch on exactly the model deepc trains.
 """
+import json
 import math
+import os
+import subprocess
 import sys
 
 import torch
@@ -36,6 +42,45 @@ def parse(path):
                 key, val = (s.strip() for s in line.split("=", 1))
                 layers[-1][2][key] = val
     return layers
+
+
+_REGISTRY = None
+
+
+def registry():
+    """{type or lower-case alias: layer} from `deepc layers --json`."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        exe = os.environ.get("DEEPC") or os.path.join(here, "..", "build", "deepc")
+        out = subprocess.run([exe, "layers", "--json"], check=True, capture_output=True,
+                             text=True).stdout
+        _REGISTRY = {}
+        for layer in json.loads(out):
+            _REGISTRY[layer["type"]] = layer
+            for a in layer["aliases"]:
+                _REGISTRY.setdefault(a.lower(), layer)
+    return _REGISTRY
+
+
+def complete(t, kv, line):
+    """The registry's type for t, and kv with every default filled in (as deepc echoes them);
+    unknown types and keys are errors, as in deepc."""
+    layer = registry().get(t)
+    if layer is None:
+        raise ValueError(f"line {line}: unknown layer type '{t}'")
+    known = {k["name"]: k for k in layer["keys"]}
+    for key in kv:
+        if key != "input" and key not in known:
+            raise ValueError(f"line {line}: [{t}] {key}: unknown key (known: input, "
+                             f"{', '.join(known)})")
+    full = dict(kv)
+    for k in layer["keys"]:
+        d = k["default"]
+        if k["name"] in full or d is None:
+            continue
+        full[k["name"]] = full[d[1:]] if d.startswith("=") else d
+    return layer["type"], full
 
 
 def ints(v):
@@ -108,7 +153,7 @@ def make_view(t, kv, x):
         steps = int(kv["steps"])
         return Lambda(lambda v: v.unflatten(0, (-1, steps)), f"unflatten(0, (-1, {steps}))")
     if t == "last_step":
-        step = int(kv.get("step", -1))
+        step = int(kv["step"])
         return Lambda(lambda v: v[:, step], f"x[:, {step}]")
     if t == "onehot":
         k = int(kv["num_classes"])
@@ -120,27 +165,27 @@ def make_rnn(t, kv, x):
     """rnn / lstm / gru (batch_first defaults to true in specs), or None."""
     if t not in ("rnn", "lstm", "gru"):
         return None
-    flag = lambda k, d: kv.get(k, d) == "true"  # noqa: E731
+    flag = lambda k: kv[k] == "true"  # noqa: E731
     args = dict(input_size=x.shape[-1], hidden_size=int(kv["hidden_size"]),
-                num_layers=int(kv.get("num_layers", 1)), bias=flag("bias", "true"),
-                batch_first=flag("batch_first", "true"), dropout=float(kv.get("dropout", 0)),
-                bidirectional=flag("bidirectional", "false"))
+                num_layers=int(kv["num_layers"]), bias=flag("bias"),
+                batch_first=flag("batch_first"), dropout=float(kv["dropout"]),
+                bidirectional=flag("bidirectional"))
     if t == "rnn":
-        return _seq_output(nn.RNN)(nonlinearity=kv.get("nonlinearity", "tanh"), **args)
+        return _seq_output(nn.RNN)(nonlinearity=kv["nonlinearity"], **args)
     return _seq_output(nn.LSTM if t == "lstm" else nn.GRU)(**args)
 
 
 def make_layer(t, kv, x):
     """A torch module for one spec section, given an example input x."""
     if t == "linear":
-        return nn.Linear(x.shape[-1], int(kv["out_features"]), bias=kv.get("bias", "true") == "true")
+        return nn.Linear(x.shape[-1], int(kv["out_features"]), bias=kv["bias"] == "true")
     if t == "conv2d":
         kh, kw = pair(kv["kernel"], 1)
-        sh, sw = pair(kv.get("stride"), 1)
-        dh, dw = pair(kv.get("dilation"), 1)
+        sh, sw = pair(kv["stride"], 1)
+        dh, dw = pair(kv["dilation"], 1)
         conv = nn.Conv2d(x.shape[1], int(kv["out_channels"]), (kh, kw), (sh, sw), 0, (dh, dw),
-                         int(kv.get("groups", 1)), bias=kv.get("bias", "true") == "true")
-        p = kv.get("padding", "0")
+                         int(kv["groups"]), bias=kv["bias"] == "true")
+        p = kv["padding"]
         if p == "valid":
             p = "0"
         if p == "same":
@@ -157,19 +202,19 @@ def make_layer(t, kv, x):
         return conv
     if t in ("maxpool2d", "avgpool2d"):
         k = pair(kv["kernel"], 1)
-        s = pair(kv.get("stride"), k[0]) if kv.get("stride") else k
-        p = pair(kv.get("padding"), 0)
-        ceil = kv.get("ceil_mode", "false") == "true"
+        s = pair(kv["stride"], k[0])
+        p = pair(kv["padding"], 0)
+        ceil = kv["ceil_mode"] == "true"
         if t == "maxpool2d":
             return nn.MaxPool2d(k, s, p, ceil_mode=ceil)
         return nn.AvgPool2d(k, s, p, ceil_mode=ceil,
-                            count_include_pad=kv.get("count_include_pad", "true") == "true")
+                            count_include_pad=kv["count_include_pad"] == "true")
     if t == "adaptiveavgpool2d":
-        return nn.AdaptiveAvgPool2d(pair(kv.get("output"), 1))
+        return nn.AdaptiveAvgPool2d(pair(kv["output"], 1))
     if t in ("batchnorm1d", "batchnorm2d"):
         cls = nn.BatchNorm2d if t == "batchnorm2d" else nn.BatchNorm1d
-        return cls(x.shape[1], eps=float(kv.get("eps", 1e-5)), momentum=float(kv.get("momentum", 0.1)),
-                   affine=kv.get("affine", "true") == "true")
+        return cls(x.shape[1], eps=float(kv["eps"]), momentum=float(kv["momentum"]),
+                   affine=kv["affine"] == "true")
     simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
     if t in simple:
         return simple[t]()
@@ -178,17 +223,17 @@ def make_layer(t, kv, x):
     if t == "logsoftmax":
         return nn.LogSoftmax(-1)
     if t == "leakyrelu":
-        return nn.LeakyReLU(float(kv.get("negative_slope", 0.01)))
+        return nn.LeakyReLU(float(kv["negative_slope"]))
     if t == "dropout":
-        return nn.Dropout(float(kv.get("p", 0.5)))
+        return nn.Dropout(float(kv["p"]))
     if t == "flatten":
         return nn.Flatten()
     if t == "add":
         return Join("add")
     if t == "concat":
-        return Join("concat", int(kv.get("axis", 1)))
+        return Join("concat", int(kv["axis"]))
     if t == "embedding":
-        pad = kv.get("padding_idx", "none")
+        pad = kv["padding_idx"]
         return nn.Embedding(int(kv["num_embeddings"]), int(kv["embedding_dim"]),
                             padding_idx=None if pad == "none" else int(pad))
     mod = make_view(t, kv, x)
@@ -211,7 +256,8 @@ class SpecNet(nn.Module):
         outs = {"input": torch.zeros((1,) + self.in_shape, dtype=dtype)}
         counters = set()
         prev = "input"
-        for t, name, kv, _ in layers[1:]:
+        for t, name, kv, line in layers[1:]:
+            t, kv = complete(t, kv, line)
             if not name:
                 k = 1
                 while f"{t}{k}" in counters:

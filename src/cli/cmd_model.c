@@ -728,14 +728,68 @@ static void print_count(int64_t v, char *buf, size_t n)
     buf[k] = '\0';
 }
 
+/* deepc summary MODEL --plan [--batch N]: each planned layer's algorithms, training and
+ * inference, at batch N. */
+static int summary_plan(int argc, char **argv)
+{
+    int64_t batch = 64;
+    if (argc == 5 && !strcmp(argv[3], "--batch")) {
+        if (arg_i64("--batch", argv[4], 1, 1 << 20, &batch) != 0)
+            return 2;
+    } else if (argc != 3) {
+        fprintf(stderr, "deepc summary: usage: deepc summary MODEL --plan [--batch N]\n");
+        return 2;
+    }
+    dc_spec *spec = NULL;
+    dc_model *m = cli_load_model(argv[1], NULL, &spec);
+    if (!m)
+        return 2;
+    int64_t shape[DC_MAX_DIMS + 1] = {batch};
+    int nd = dc_spec_input_shape(spec, shape + 1) + 1, rc = 0;
+    dc_ctx *ctx = dc_ctx_new(0);
+    int nm = dc_model_n_modules(m);
+    dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
+    dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
+    dc_ctx_set_grad(ctx, 0);
+    if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
+        fprintf(stderr, "deepc summary: %s\n", dc_last_error());
+        rc = 2;
+    }
+    printf("batch %lld, %s\n", (long long)batch, dc_gemm_backend());
+    for (int i = 0; i < nm && !rc; i++) {
+        dc_module *mod = dc_model_module(m, i);
+        const int *in;
+        dc_model_module_inputs(m, i, &in);
+        char tr[200], inf[200];
+        if (!mod->plan)
+            continue;
+        const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
+        if (mod->plan(mod, xin, 1, tr, sizeof tr) != DC_OK ||
+            mod->plan(mod, xin, 0, inf, sizeof inf) != DC_OK) {
+            fprintf(stderr, "deepc summary: layer %s: %s\n", mod->name, dc_last_error());
+            rc = 2;
+            break;
+        }
+        printf("%-14.14s %-10.10s training:  %s\n%-25s inference: %s\n", mod->name, mod->type,
+               tr, "", inf);
+    }
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    return rc;
+}
+
 int cmd_summary(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: deepc summary MODEL\n  Per layer: output shape, parameters, "
-               "multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation memory for one "
-               "example.\n");
+        printf("usage: deepc summary MODEL [--plan [--batch N]]\n  Per layer: output shape, "
+               "parameters, multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation "
+               "memory for one example.\n  --plan: the algorithms each convolution runs in "
+               "training and in inference at batch N (default 64) on this CPU.\n");
         return argc < 2 ? 2 : 0;
     }
+    if (argc > 2 && !strcmp(argv[2], "--plan"))
+        return summary_plan(argc, argv);
     dc_spec *spec = NULL;
     dc_model *m = cli_load_model(argv[1], NULL, &spec);
     if (!m)
@@ -764,7 +818,7 @@ int cmd_summary(int argc, char **argv)
         dc_model_module_inputs(m, i, &in);
         const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
         int64_t p = module_params(m, mod->name);
-        int64_t macs = mod->macs ? mod->macs(mod, xin, outs[i]) : 0;
+        int64_t macs = dc_module_macs(mod, xin, outs[i]);
         int64_t act = outs[i]->numel * 4;
         tp += p;
         tm += macs;

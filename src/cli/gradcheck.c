@@ -2,13 +2,15 @@
  * gradcheck.c - the engine of `deepc gradcheck`: analytic vs central finite differences.
  */
 #include "gradcheck.h"
+#include "nn/layer_desc.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq};
+static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq,
+                                          &gc_attn};
 
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
 {
@@ -178,10 +180,89 @@ done:;
     return res.ok ? 0 : 1;
 }
 
+/* Whether case name c matches filter: any of its '|'-separated alternatives is a substring. */
+static int matches(const char *c, const char *filter)
+{
+    char alt[128];
+    for (const char *p = filter; p && *p;) {
+        size_t k = strcspn(p, "|");
+        snprintf(alt, sizeof alt, "%.*s", (int)(k < 127 ? k : 127), p);
+        if (k && strstr(c, alt))
+            return 1;
+        p += k + (p[k] == '|');
+    }
+    return !filter;
+}
+
+/* Levenshtein distance of two short words (for the suggestion). */
+static int distance(const char *a, const char *b)
+{
+    int row[64], n = (int)strlen(b);
+    if (n > 63)
+        n = 63;
+    for (int j = 0; j <= n; j++)
+        row[j] = j;
+    for (int i = 1; a[i - 1]; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= n; j++) {
+            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[n];
+}
+
+/* No case matched: name the filter, suggest the nearest op or layer type, list what exists. */
+static void no_match(const char *filter)
+{
+    char seen[2048] = " ", best[64] = "";
+    int best_d = 1 << 30;
+    for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
+        for (int i = 0; i < all_lists[l]->n; i++) {
+            char w[64];
+            const char *c = all_lists[l]->cases[i].name;
+            snprintf(w, sizeof w, "%.*s", (int)strcspn(c, " ("), c);
+            char key[68];
+            snprintf(key, sizeof key, " %s ", w);
+            if (strstr(seen, key))
+                continue;
+            snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s ", w);
+            int d = distance(filter, w);
+            if (d < best_d)
+                best_d = d, snprintf(best, sizeof best, "%s", w);
+        }
+    for (int i = 0; i < dc_layer_count(); i++) {
+        int d = distance(filter, dc_layer_at(i)->type);
+        if (d < best_d)
+            best_d = d, snprintf(best, sizeof best, "%s", dc_layer_at(i)->type);
+    }
+    fprintf(stderr, "deepc gradcheck: no case matches '%s'", filter);
+    if (best_d <= 3)
+        fprintf(stderr, " (did you mean '%s'?)", best);
+    fprintf(stderr, "\n  ops:%s\n  layer types:", seen);
+    for (int i = 0; i < dc_layer_count(); i++)
+        fprintf(stderr, " %s", dc_layer_at(i)->type);
+    fprintf(stderr, "\n");
+}
+
 int gc_run_all(const char *filter, int verbose)
 {
-    dc_ctx *ctx = dc_ctx_new(0);
+    const dc_layer_desc *d = filter ? dc_layer_find(filter) : NULL;
     int failed = 0, total = 0;
+    if (d && d->gradcheck) /* a layer type: the cases its descriptor names */
+        filter = d->gradcheck;
+    for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
+        for (int i = 0; i < all_lists[l]->n; i++)
+            total += matches(all_lists[l]->cases[i].name, filter);
+    if (total == 0) {
+        no_match(filter);
+        return -1;
+    }
+    dc_ctx *ctx = dc_ctx_new(0);
     if (!ctx)
         return 1;
     printf("%-40s %-34s %10s %10s %6s  %s\n", "op", "input shapes", "max abs", "max rel", "n",
@@ -189,10 +270,8 @@ int gc_run_all(const char *filter, int verbose)
     for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
         for (int i = 0; i < all_lists[l]->n; i++) {
             const gc_case *c = &all_lists[l]->cases[i];
-            if (filter && !strstr(c->name, filter))
-                continue;
-            failed += run_case(c, ctx, verbose);
-            total++;
+            if (matches(c->name, filter))
+                failed += run_case(c, ctx, verbose);
         }
     printf("gradcheck: %d passed, %d failed\n", total - failed, failed);
     dc_ctx_free(ctx);

@@ -32,7 +32,7 @@ typedef struct gc_list {
 } gc_list;
 
 /* One list per area; defined in gc_<area>.c. */
-extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq;
+extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq, gc_attn;
 
 /* Helpers for setups: a heap float tensor U(lo, hi) that requires grad / that does not. */
 dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
@@ -40,7 +40,10 @@ dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float h
 /* Push values away from kinks: any |x - k| < margin for k in kinks becomes k ± margin. */
 void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
 
-/* Run every case whose name contains filter (NULL = all). Prints a table; returns failures. */
+/* Run every case whose name contains filter, or one of its '|'-separated alternatives (NULL =
+ * all); a layer type (`conv2d`, `lstm`) runs the cases its descriptor names. Prints a table and
+ * returns the number of failures; -1 when no case matches (the message, with the nearest name
+ * and the known ones, on stderr). */
 int gc_run_all(const char *filter, int verbose);
 
 #endif

@@ -26,6 +26,7 @@ static const struct {
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
     {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},
     {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
+    {"layers", cmd_layers, "the layer types a model spec can use, their keys and defaults"},
     {"version", cmd_version, "print the version and the GEMM backend"},
 };
 
@@ -108,7 +109,8 @@ int cmd_gradcheck(int argc, char **argv)
         else if (!strcmp(argv[i], "--help")) {
             printf("usage: deepc gradcheck [-v] [FILTER]\n"
                    "Checks the analytic gradient of every op, layer and loss against central\n"
-                   "finite differences; FILTER keeps the cases whose name contains it.\n"
+                   "finite differences; FILTER keeps the cases whose name contains it (a\n"
+                   "layer type such as conv2d runs that layer's cases).\n"
                    "Exit 0 only if every case passes.\n");
             return 0;
         } else if (argv[i][0] == '-') {
@@ -117,5 +119,6 @@ int cmd_gradcheck(int argc, char **argv)
         } else
             filter = argv[i];
     }
-    return gc_run_all(filter, verbose) ? 1 : 0;
+    int failed = gc_run_all(filter, verbose);
+    return failed < 0 ? 2 : failed ? 1 : 0;
 }

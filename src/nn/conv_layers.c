@@ -3,10 +3,11 @@
  * AdaptiveAvgPool2d, BatchNorm (1d and 2d: the op takes [N, C], [N, C, L] and [N, C, H, W]).
  * Parameters and buffers are registered under PyTorch's state_dict names.
  */
-#include "core/internal.h"
+#include "nn/layer_desc.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct conv2d_mod {
     dc_module base;
@@ -105,6 +106,15 @@ static int64_t conv2d_macs(const dc_module *m, const dc_tensor *x, const dc_tens
     return y->numel * w->shape[1] * w->shape[2] * w->shape[3];
 }
 
+static dc_status conv2d_plan(const dc_module *m, const dc_tensor *x, int training, char *buf,
+                             size_t n)
+{
+    const conv2d_mod *c = (const conv2d_mod *)m;
+    if (x->ndim != 4)
+        return dc_err(DC_ERR_SHAPE, "conv2d: input must be [N, C, H, W], got %d dims", x->ndim);
+    return dc_conv2d_plan_str(x->shape, c->weight->shape, &c->o, training, buf, n);
+}
+
 dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,
                          const dc_conv2d_opts *o, int bias, dc_rng *rng)
 {
@@ -124,8 +134,8 @@ dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out,
     if (!c)
         return NULL;
     c->o = opts;
-    c->base.macs = conv2d_macs;
     c->base.fuse = conv2d_fuse;
+    c->base.plan = conv2d_plan;
     const int64_t cin = in / opts.groups;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(c->weight = dc_model_add_param(m, key, DC_F32, 4, DC_SHAPE(out, cin, kh, kw), 0)))
@@ -279,3 +289,143 @@ fail:
     free(b);
     return NULL;
 }
+
+/* ---- descriptors (src/nn/layer_desc.h) ---- */
+
+/* padding = same | valid | p | ph, pw | top, bottom, left, right (key 6 of conv2d_keys) */
+static dc_module *conv2d_padding(dc_layer_args *a, int kh, int kw, dc_conv2d_opts *o)
+{
+    const dc_layer_val *p = &a->v[6];
+    if (p->word == 1) { /* same */
+        dc_same_padding(a->x->shape[2], kh, o->stride_h, o->dilation_h, &o->pad_top,
+                        &o->pad_bottom);
+        dc_same_padding(a->x->shape[3], kw, o->stride_w, o->dilation_w, &o->pad_left,
+                        &o->pad_right);
+    } else if (p->word == 0 && p->n == 3) {
+        return dc_layer_refuse(a, 6, "give 1 (all sides), 2 (h, w) or 4 (top, bottom, left, "
+                               "right) values, or same / valid");
+    } else if (p->word == 0 && p->n <= 2) {
+        o->pad_top = o->pad_bottom = (int)p->i[0];
+        o->pad_left = o->pad_right = (int)p->i[p->n - 1];
+    } else if (p->word == 0) {
+        o->pad_top = (int)p->i[0];
+        o->pad_bottom = (int)p->i[1];
+        o->pad_left = (int)p->i[2];
+        o->pad_right = (int)p->i[3];
+    }
+    return NULL;
+}
+
+static dc_module *build_conv2d(dc_layer_args *a)
+{
+    dc_conv2d_opts o = dc_conv2d_defaults();
+    int kh, kw;
+    dc_layer_pair(&a->v[2], &kh, &kw);
+    dc_layer_pair(&a->v[3], &o.stride_h, &o.stride_w);
+    dc_layer_pair(&a->v[4], &o.dilation_h, &o.dilation_w);
+    o.groups = (int)a->v[5].i[0];
+    conv2d_padding(a, kh, kw, &o);
+    if (*a->msg)
+        return NULL;
+    return dc_conv2d_new(a->m, a->name, a->v[0].i[0], a->v[1].i[0], kh, kw, &o,
+                         (int)a->v[7].i[0], a->rng);
+}
+
+static const dc_layer_key conv2d_keys[] = {
+    DC_KEY_IN_DIM("in_channels", 1, "the input's channels"),
+    DC_KEY_I("out_channels", NULL, 1, 1 << 20, "output channels"),
+    DC_KEY_PAIR("kernel", NULL, 1, 1024, "`k` or `kh, kw`"),
+    DC_KEY_PAIR("stride", "1", 1, 1024, "`s` or `sh, sw`"),
+    DC_KEY_PAIR("dilation", "1", 1, 1024, "spacing of the kernel taps"),
+    DC_KEY_I("groups", "1", 1, 1 << 20, "channel groups (in and out channels divisible)"),
+    {"padding", DC_KEY_INTS, "0", 0, 4096, 1, 4, "same|valid", 0,
+     "`p`, `ph, pw`, `top, bottom, left, right`, `same` or `valid`"},
+    DC_KEY_B("bias", "true", "add a learned bias per output channel"),
+};
+const dc_layer_desc dc_layer_conv2d = {
+    .type = "conv2d", .module = "Conv2d", .torch = "nn.Conv2d (plus asymmetric padding)",
+    .doc = "2-d cross-correlation: [N, C, H, W] -> [N, out_channels, H', W']", .min_ndim = 4,
+    .keys = conv2d_keys, .n_keys = 8, .build = build_conv2d, .params = "weight bias",
+    .macs = conv2d_macs, .gradcheck = "conv2d",
+};
+
+/* Keys 0..3 (4 with count_include_pad) of pool_keys. */
+static dc_module *build_pool(dc_layer_args *a)
+{
+    int kh, kw;
+    dc_layer_pair(&a->v[0], &kh, &kw);
+    dc_pool2d_opts o = dc_pool2d_defaults(kh);
+    o.kh = kh;
+    o.kw = kw;
+    dc_layer_pair(&a->v[1], &o.stride_h, &o.stride_w);
+    dc_layer_pair(&a->v[2], &o.pad_h, &o.pad_w);
+    o.ceil_mode = (int)a->v[3].i[0];
+    if (a->desc->n_keys > 4) {
+        o.count_include_pad = (int)a->v[4].i[0];
+        return dc_avg_pool2d_new(a->m, a->name, &o);
+    }
+    return dc_max_pool2d_new(a->m, a->name, &o);
+}
+
+static const dc_layer_key pool_keys[] = {
+    DC_KEY_PAIR("kernel", NULL, 1, 1024, "`k` or `kh, kw`"),
+    DC_KEY_PAIR("stride", "=kernel", 1, 1024, "`s` or `sh, sw`"),
+    DC_KEY_PAIR("padding", "0", 0, 512, "`p` or `ph, pw`, at most half the kernel"),
+    DC_KEY_B("ceil_mode", "false", "round the output size up"),
+    DC_KEY_B("count_include_pad", "true", "average over the padded window"),
+};
+const dc_layer_desc dc_layer_maxpool2d = {
+    .type = "maxpool2d", .module = "MaxPool2d", .torch = "nn.MaxPool2d",
+    .doc = "the maximum of each window: [N, C, H, W] -> [N, C, H', W']", .keys = pool_keys,
+    .n_keys = 4, .build = build_pool, .params = "", .gradcheck = "max_pool2d",
+};
+const dc_layer_desc dc_layer_avgpool2d = {
+    .type = "avgpool2d", .module = "AvgPool2d", .torch = "nn.AvgPool2d",
+    .doc = "the mean of each window: [N, C, H, W] -> [N, C, H', W']", .keys = pool_keys,
+    .n_keys = 5, .build = build_pool, .params = "", .gradcheck = "avg_pool2d",
+};
+
+static dc_module *build_adaptive(dc_layer_args *a)
+{
+    int oh, ow;
+    dc_layer_pair(&a->v[0], &oh, &ow);
+    return dc_adaptive_avg_pool2d_new(a->m, a->name, oh, ow);
+}
+
+static const dc_layer_key adaptive_keys[] = {
+    DC_KEY_PAIR("output", "1", 1, 4096, "output `h, w` (1: global average pooling)"),
+};
+const dc_layer_desc dc_layer_adaptiveavgpool2d = {
+    .type = "adaptiveavgpool2d", .module = "AdaptiveAvgPool2d", .torch = "nn.AdaptiveAvgPool2d",
+    .doc = "mean over adaptive windows: [N, C, H, W] -> [N, C, oh, ow]", .keys = adaptive_keys,
+    .n_keys = 1, .build = build_adaptive, .params = "", .gradcheck = "adaptive_avg_pool2d",
+};
+
+static dc_module *build_bn(dc_layer_args *a)
+{
+    return dc_batch_norm_new(a->m, a->name, a->v[0].i[0], (float)a->v[2].f, (float)a->v[1].f,
+                             (int)a->v[3].i[0]);
+}
+
+static const dc_layer_key bn_keys[] = {
+    DC_KEY_IN_DIM("num_features", 1, "the input's channels"),
+    DC_KEY_F("eps", "1e-05", 0, 1, "added to the variance"),
+    DC_KEY_F("momentum", "0.1", 0, 1, "running statistics: r = (1 - m)·r + m·batch"),
+    DC_KEY_B("affine", "true", "learned weight and bias per channel"),
+};
+const dc_layer_desc dc_layer_batchnorm1d = {
+    .type = "batchnorm1d", .module = "BatchNorm", .torch = "nn.BatchNorm1d",
+    .doc = "normalise each channel over the batch: [N, C] or [N, C, L]", .min_ndim = 2,
+    .max_ndim = 3,
+    .rank_msg = "batchnorm1d takes [N, C] or [N, C, L] input; use batchnorm2d for images",
+    .keys = bn_keys, .n_keys = 4, .build = build_bn,
+    .params = "weight bias running_mean running_var num_batches_tracked",
+    .gradcheck = "batch_norm 1d|bn+add 1d",
+};
+const dc_layer_desc dc_layer_batchnorm2d = {
+    .type = "batchnorm2d", .module = "BatchNorm", .torch = "nn.BatchNorm2d",
+    .doc = "normalise each channel over batch and space: [N, C, H, W]", .min_ndim = 4,
+    .keys = bn_keys, .n_keys = 4, .build = build_bn,
+    .params = "weight bias running_mean running_var num_batches_tracked",
+    .gradcheck = "batch_norm 2d|BatchNorm2d|bn+",
+};

@@ -1,10 +1,11 @@
 /*
  * layers.c - the parameter-light modules: Linear, Dropout, activations, Flatten.
  */
-#include "core/internal.h"
+#include "nn/layer_desc.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct linear {
     dc_module base;
@@ -34,7 +35,6 @@ dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out,
     linear *l = dc_module_alloc(sizeof *l, "Linear", name, linear_forward);
     if (!l)
         return NULL;
-    l->base.macs = linear_macs;
     if (!dc_join_name(key, sizeof key, name, "weight") ||
         !(l->weight = dc_model_add_param(m, key, DC_F32, 2, DC_SHAPE(out, in), 0)))
         goto fail;
@@ -182,3 +182,107 @@ dc_module *dc_concat_new(dc_model *m, const char *name, int axis)
     }
     return c ? &c->base : NULL;
 }
+
+/* ---- descriptors (src/nn/layer_desc.h) ---- */
+
+static dc_module *build_linear(dc_layer_args *a)
+{
+    return dc_linear_new(a->m, a->name, a->v[0].i[0], a->v[1].i[0], (int)a->v[2].i[0], a->rng);
+}
+
+static const dc_layer_key linear_keys[] = {
+    DC_KEY_IN_DIM("in_features", -1, "the input's last dim"),
+    DC_KEY_I("out_features", NULL, 1, 0x1p30, "output size"),
+    DC_KEY_B("bias", "true", "add a learned bias"),
+};
+const dc_layer_desc dc_layer_linear = {
+    .type = "linear", .module = "Linear", .torch = "nn.Linear",
+    .doc = "y = x W^T + b over the last dim: [N, ..., in] -> [N, ..., out]",
+    .min_ndim = 2, .keys = linear_keys, .n_keys = 3, .build = build_linear,
+    .params = "weight bias", .macs = linear_macs, .gradcheck = "linear |Linear(",
+};
+
+static dc_module *build_act(dc_layer_args *a)
+{
+    static const struct {
+        const char *type;
+        dc_act act;
+    } acts[] = {{"relu", DC_ACT_RELU},       {"sigmoid", DC_ACT_SIGMOID},
+                {"tanh", DC_ACT_TANH},       {"gelu", DC_ACT_GELU},
+                {"softmax", DC_ACT_SOFTMAX}, {"logsoftmax", DC_ACT_LOG_SOFTMAX},
+                {"leakyrelu", DC_ACT_LEAKY_RELU}};
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+        if (!strcmp(a->desc->type, acts[i].type))
+            return dc_act_new(a->m, a->name, acts[i].act,
+                              a->desc->n_keys ? (float)a->v[0].f : 0.0f);
+    return dc_layer_refuse(a, -1, "no activation for this type");
+}
+
+/* One activation descriptor: type, module type, PyTorch, formula, gradcheck filter. */
+#define ACT_DESC(id, mod, th, formula, gc)                                                    \
+    const dc_layer_desc dc_layer_##id = {                                                     \
+        .type = #id, .module = mod, .torch = th, .doc = formula " (same shape)",              \
+        .build = build_act, .params = "", .gradcheck = gc,                                    \
+    }
+ACT_DESC(relu, "ReLU", "nn.ReLU", "max(x, 0)", "relu [|ReLU module");
+ACT_DESC(sigmoid, "Sigmoid", "nn.Sigmoid", "1 / (1 + e^-x)", "sigmoid");
+ACT_DESC(tanh, "Tanh", "nn.Tanh", "tanh x", "tanh [|Tanh-");
+ACT_DESC(gelu, "GELU", "nn.GELU", "x·Φ(x), exact erf form", "gelu exact|GELU");
+ACT_DESC(softmax, "Softmax", "nn.Softmax(dim=-1)", "e^x / Σ e^x over the last axis",
+         "softmax axis -1|Softmax module");
+ACT_DESC(logsoftmax, "LogSoftmax", "nn.LogSoftmax(dim=-1)", "x - log Σ e^x over the last axis",
+         "log_softmax axis -1|LogSoftmax");
+
+static const dc_layer_key leaky_keys[] = {
+    DC_KEY_F("negative_slope", "0.01", -1e6, 1e6, "slope for x < 0"),
+};
+const dc_layer_desc dc_layer_leakyrelu = {
+    .type = "leakyrelu", .module = "LeakyReLU", .torch = "nn.LeakyReLU",
+    .doc = "x if x > 0 else negative_slope·x (same shape)", .keys = leaky_keys, .n_keys = 1,
+    .build = build_act, .params = "", .gradcheck = "leaky_relu|LeakyReLU",
+};
+
+static dc_module *build_dropout(dc_layer_args *a)
+{
+    return dc_dropout_new(a->m, a->name, (float)a->v[0].f);
+}
+
+static const dc_layer_key dropout_keys[] = {
+    DC_KEY_F("p", "0.5", 0, 0.999999, "probability of zeroing an element in training"),
+};
+const dc_layer_desc dc_layer_dropout = {
+    .type = "dropout", .module = "Dropout", .torch = "nn.Dropout",
+    .doc = "in training zero each element with probability p, scale the rest by 1/(1-p)",
+    .keys = dropout_keys, .n_keys = 1, .build = build_dropout, .params = "",
+    .gradcheck = "dropout|Dropout",
+};
+
+static dc_module *build_flatten(dc_layer_args *a) { return dc_flatten_new(a->m, a->name); }
+
+const dc_layer_desc dc_layer_flatten = {
+    .type = "flatten", .module = "Flatten", .torch = "nn.Flatten",
+    .doc = "all but the batch dim into one: [N, ...] -> [N, F]", .build = build_flatten,
+    .params = "", .gradcheck = "flatten",
+};
+
+static dc_module *build_add(dc_layer_args *a) { return dc_add_new(a->m, a->name); }
+
+const dc_layer_desc dc_layer_add = {
+    .type = "add", .module = "Add", .torch = "a + b",
+    .doc = "the sum of its inputs (`input = a, b`, two or more layers; broadcasting)",
+    .build = build_add, .params = "", .gradcheck = "add [|add bcast|+ residual",
+};
+
+static dc_module *build_concat(dc_layer_args *a)
+{
+    return dc_concat_new(a->m, a->name, (int)a->v[0].i[0]);
+}
+
+static const dc_layer_key concat_keys[] = {
+    DC_KEY_I("axis", "1", -5, 4, "the axis to join along (negatives from the end)"),
+};
+const dc_layer_desc dc_layer_concat = {
+    .type = "concat", .module = "Concat", .torch = "torch.cat",
+    .doc = "its inputs (`input = a, b`) joined along axis", .keys = concat_keys, .n_keys = 1,
+    .build = build_concat, .params = "", .gradcheck = "concat",
+};

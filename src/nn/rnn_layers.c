@@ -4,7 +4,7 @@
  * the states taken from the packed op output with dc_slice, so that the tape differentiates
  * through everything. Parameters use PyTorch's state_dict names (weight_ih_l0_reverse, ...).
  */
-#include "core/internal.h"
+#include "nn/layer_desc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -134,7 +134,6 @@ dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rn
     if (!r)
         return NULL;
     r->o = *o;
-    r->base.macs = rnn_macs;
     r->base.carry = rnn_carry;
     r->base.destroy = rnn_destroy;
     const int64_t H = o->hidden_size, GH = rnn_gates(o->kind) * H;
@@ -248,3 +247,53 @@ dc_tensor *dc_rnn_forward(dc_ctx *ctx, dc_module *rnn, dc_tensor *x, dc_tensor *
         return NULL;
     return out;
 }
+
+/* ---- descriptors (src/nn/layer_desc.h) ---- */
+
+/* rnn / lstm / gru: input [N, T, I] (batch_first, the spec default) or [T, N, I]. The keys
+ * after nonlinearity sit one later for rnn, which has it. */
+static dc_module *build_rnn(dc_layer_args *a)
+{
+    const char *t = a->desc->type;
+    dc_rnn_kind kind = !strcmp(t, "lstm") ? DC_LSTM : !strcmp(t, "gru") ? DC_GRU : DC_RNN_TANH;
+    dc_rnn_opts o = dc_rnn_defaults(kind, a->v[0].i[0], a->v[1].i[0]);
+    int k = 3;
+    o.num_layers = (int)a->v[2].i[0];
+    if (kind == DC_RNN_TANH && a->v[k++].word == 2)
+        o.kind = DC_RNN_RELU;
+    o.bias = (int)a->v[k].i[0];
+    o.batch_first = (int)a->v[k + 1].i[0];
+    o.bidirectional = (int)a->v[k + 2].i[0];
+    o.dropout = (float)a->v[k + 3].f;
+    return dc_rnn_new(a->m, a->name, &o, a->rng);
+}
+
+#define RNN_KEYS_HEAD                                                                         \
+    DC_KEY_IN_DIM("input_size", -1, "the input's last dim"),                                   \
+    DC_KEY_I("hidden_size", NULL, 1, 1 << 20, "state size H"),                                 \
+    DC_KEY_I("num_layers", "1", 1, 16, "stacked layers")
+#define RNN_KEYS_TAIL                                                                         \
+    DC_KEY_B("bias", "true", "the b_ih and b_hh biases"),                                      \
+    DC_KEY_B("batch_first", "true", "[N, T, I] (true) or [T, N, I]"),                          \
+    DC_KEY_B("bidirectional", "false", "a second pass backwards; output 2·H"),                 \
+    DC_KEY_F("dropout", "0", 0, 0.999999, "dropout between layers in training")
+
+static const dc_layer_key rnn_keys[] = {
+    RNN_KEYS_HEAD,
+    {"nonlinearity", DC_KEY_WORD, "tanh", 0, 0, 1, 1, "tanh|relu", 0, "`tanh` or `relu`"},
+    RNN_KEYS_TAIL,
+};
+static const dc_layer_key lstm_keys[] = {RNN_KEYS_HEAD, RNN_KEYS_TAIL};
+
+#define RNN_PARAMS "weight_ih_l{k} weight_hh_l{k} bias_ih_l{k} bias_hh_l{k} (+ _reverse)"
+#define RNN_DESC(id, mod, key_table, n, formula, gc)                                              \
+    const dc_layer_desc dc_layer_##id = {                                                    \
+        .type = #id, .module = mod, .torch = "nn." mod " (the output sequence only)",        \
+        .doc = formula ": [N, T, I] -> [N, T, D·H]", .min_ndim = 3, .max_ndim = 3,           \
+        .rank_msg = "needs a sequence input [N, T, I] (batch included)", .keys = key_table,       \
+        .n_keys = n, .build = build_rnn, .params = RNN_PARAMS, .macs = rnn_macs,             \
+        .gradcheck = gc,                                                                     \
+    }
+RNN_DESC(rnn, "RNN", rnn_keys, 8, "Elman RNN h' = act(W_ih x + W_hh h + b)", "rnn_");
+RNN_DESC(lstm, "LSTM", lstm_keys, 7, "LSTM (PyTorch gate order i, f, g, o)", "lstm");
+RNN_DESC(gru, "GRU", lstm_keys, 7, "GRU (PyTorch gate order r, z, n)", "gru");

@@ -2,7 +2,7 @@
  * seq_layers.c - the sequence-piece modules: Embedding (a parameter table), LastStep (one time
  * step of [N, T, F]) and OneHot (int64 ids to float indicators).
  */
-#include "core/internal.h"
+#include "nn/layer_desc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,3 +91,57 @@ dc_module *dc_one_hot_new(dc_model *m, const char *name, int64_t num_classes)
         o->K = num_classes;
     return o ? &o->base : NULL;
 }
+
+/* ---- descriptors (src/nn/layer_desc.h) ---- */
+
+static dc_module *build_embedding(dc_layer_args *a)
+{
+    const int64_t V = a->v[0].i[0], pad = a->v[2].word ? -1 : a->v[2].i[0];
+    if (pad > V - 1)
+        return dc_layer_refuse(a, 2, "%lld is out of range [0, %lld]", (long long)pad,
+                               (long long)(V - 1));
+    return dc_embedding_new(a->m, a->name, V, a->v[1].i[0], pad, a->rng);
+}
+
+static const dc_layer_key embedding_keys[] = {
+    DC_KEY_I("num_embeddings", NULL, 1, 0x1p31, "vocabulary size V"),
+    DC_KEY_I("embedding_dim", NULL, 1, 1 << 24, "vector size E"),
+    {"padding_idx", DC_KEY_INT, "none", 0, 0x1p31, 1, 1, "none", 0,
+     "`none`, or a row in [0, V) that gets no gradient and starts at zero"},
+};
+const dc_layer_desc dc_layer_embedding = {
+    .type = "embedding", .module = "Embedding", .torch = "nn.Embedding",
+    .doc = "rows of a table: int64 ids [N, ...] -> [N, ..., embedding_dim]",
+    .keys = embedding_keys, .n_keys = 3, .build = build_embedding, .params = "weight",
+    .gradcheck = "embedding",
+};
+
+static dc_module *build_last_step(dc_layer_args *a)
+{
+    return dc_last_step_new(a->m, a->name, a->v[0].i[0]);
+}
+
+static const dc_layer_key last_step_keys[] = {
+    DC_KEY_I("step", "-1", -0x1p40, 0x1p40, "the time step (negatives count from the end)"),
+};
+const dc_layer_desc dc_layer_last_step = {
+    .type = "last_step", .aliases = "LastStep", .module = "LastStep", .torch = "x[:, step]",
+    .doc = "one time step of a batch-first sequence: [N, T, F] -> [N, F]",
+    .keys = last_step_keys, .n_keys = 1, .build = build_last_step, .params = "",
+    .gradcheck = "select_step",
+};
+
+static dc_module *build_onehot(dc_layer_args *a)
+{
+    return dc_one_hot_new(a->m, a->name, a->v[0].i[0]);
+}
+
+static const dc_layer_key onehot_keys[] = {
+    DC_KEY_I("num_classes", NULL, 1, 1 << 24, "K"),
+};
+/* No gradcheck: its input is int64 ids, which have no gradient. */
+const dc_layer_desc dc_layer_onehot = {
+    .type = "onehot", .aliases = "one_hot", .module = "OneHot", .torch = "F.one_hot(x, num_classes).float()",
+    .doc = "int64 ids [N, ...] -> float indicators [N, ..., K] (no gradient)",
+    .keys = onehot_keys, .n_keys = 1, .build = build_onehot, .params = "",
+};

@@ -7,7 +7,7 @@
  * TimeDistributed does. All three are dc_reshape views: no copy, and backward adds dy into dx
  * element by element (dc_reshape records it).
  */
-#include "core/internal.h"
+#include "nn/layer_desc.h"
 
 #include <stdio.h>
 
@@ -146,3 +146,87 @@ dc_module *dc_unfold_time_new(dc_model *m, const char *name, int64_t steps)
         u->steps = steps;
     return u ? &u->base : NULL;
 }
+
+/* ---- descriptors (src/nn/layer_desc.h) ---- */
+
+/* shape = s_1, ..., s_k (k <= 4, one may be -1): checked against the elements of one example,
+ * so a mismatch names the spec line. */
+static dc_module *build_reshape(dc_layer_args *a)
+{
+    const dc_layer_val *v = &a->v[0];
+    int64_t per = 1, known = 1;
+    int n_neg = 0;
+    char s[96];
+    for (int d = 1; d < a->x->ndim; d++)
+        per *= a->x->shape[d];
+    for (int i = 0; i < v->n; i++) { /* known saturates at per + 1: no overflow, still a misfit */
+        int64_t k = v->i[i] == -1 ? 1 : v->i[i];
+        n_neg += v->i[i] == -1;
+        known = k > 0 && known > per / k ? per + 1 : known * k;
+        if (v->i[i] == 0)
+            return dc_layer_refuse(a, 0, "sizes must be >= 1 (or -1 for one inferred size), "
+                                   "got 0");
+    }
+    if (n_neg > 1)
+        return dc_layer_refuse(a, 0, "only one size may be -1, got '%s'", v->text);
+    if (a->x->ndim < 1)
+        return dc_layer_refuse(a, 0, "needs an input with a batch dimension");
+    if (n_neg ? per % known != 0 : per != known)
+        return dc_layer_refuse(a, 0, "'%s' does not fit the %lld elements of one example "
+                               "(input %s)", v->text, (long long)per,
+                               dc_shape_str(a->x, s, sizeof s));
+    return dc_reshape_new(a->m, a->name, v->n, v->i);
+}
+
+static const dc_layer_key reshape_keys[] = {
+    {"shape", DC_KEY_INTS, NULL, -1, 1 << 24, 1, DC_MAX_DIMS - 1, NULL, 0,
+     "the sizes after the batch dimension, e.g. 28, 28"},
+};
+const dc_layer_desc dc_layer_reshape = {
+    .type = "reshape", .module = "Reshape", .torch = "nn.Flatten() then nn.Unflatten(1, shape)",
+    .doc = "a view [N, ...] -> [N, s_1, ..., s_k] (1 to 4 sizes, one may be -1)",
+    .keys = reshape_keys, .n_keys = 1, .build = build_reshape, .params = "",
+    .gradcheck = "reshape",
+};
+
+static dc_module *build_fold_time(dc_layer_args *a)
+{
+    char s[96];
+    if (a->x->ndim < 2)
+        return dc_layer_refuse(a, -1, "needs a sequence [N, T, ...] (batch included), got %s",
+                               dc_shape_str(a->x, s, sizeof s));
+    return dc_fold_time_new(a->m, a->name);
+}
+
+/* fold_time / unfold_time are dc_reshape views: the reshape cases check their gradient. */
+const dc_layer_desc dc_layer_fold_time = {
+    .type = "fold_time", .aliases = "FoldTime", .module = "FoldTime", .torch = "x.flatten(0, 1)",
+    .doc = "time steps into the batch: [N, T, ...] -> [N·T, ...]", .build = build_fold_time,
+    .params = "", .gradcheck = "reshape",
+};
+
+/* Shape inference runs on a batch of one, so the rows of the input are the steps of one example:
+ * steps must equal the first dim (any other divisor would change the batch size). */
+static dc_module *build_unfold_time(dc_layer_args *a)
+{
+    char s[96];
+    const int64_t T = a->v[0].i[0];
+    if (a->x->ndim < 1 || a->x->ndim >= DC_MAX_DIMS)
+        return dc_layer_refuse(a, -1, "needs an input [N·T, ...] with 1 to %d dims, got %s",
+                               DC_MAX_DIMS - 1, dc_shape_str(a->x, s, sizeof s));
+    if (a->x->shape[0] != T)
+        return dc_layer_refuse(a, 0, "%lld does not match the %lld steps folded into the batch "
+                               "(a batch of one reaches this layer as %s; use fold_time before "
+                               "it)", (long long)T, (long long)a->x->shape[0],
+                               dc_shape_str(a->x, s, sizeof s));
+    return dc_unfold_time_new(a->m, a->name, T);
+}
+
+static const dc_layer_key unfold_time_keys[] = {
+    DC_KEY_I("steps", NULL, 1, 0x1p31, "T"),
+};
+const dc_layer_desc dc_layer_unfold_time = {
+    .type = "unfold_time", .aliases = "UnfoldTime", .module = "UnfoldTime", .torch = "x.unflatten(0, (-1, steps))",
+    .doc = "time steps out of the batch: [N·T, ...] -> [N, T, ...]", .keys = unfold_time_keys,
+    .n_keys = 1, .build = build_unfold_time, .params = "", .gradcheck = "reshape",
+};

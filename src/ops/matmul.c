@@ -6,6 +6,8 @@
 #include "core/internal.h"
 #include "kernels/eltwise_k.h"
 
+#include <string.h>
+
 static dc_status grad_of(dc_ctx *ctx, dc_tensor *t, float **g)
 {
     *g = dc_grad(ctx, t);
@@ -167,5 +169,112 @@ dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
         dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
     dc_tensor *in[3] = {x, w, b};
     dc_record(ctx, "linear", linear_bwd, y, b ? 3 : 2, in);
+    return y;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* matmul with broadcast batch dimensions (torch.matmul for operands of >= 2 dims)             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The broadcast batch of a [..., M, K] · b [..., K, N]: nb dims (aligned at the right), the
+ * element offsets of each batch's matrices in a and b (arena arrays of B entries). */
+typedef struct bmm_plan {
+    int64_t B, M, K, N;
+    int nb;
+    int64_t shape[DC_MAX_DIMS];
+    int64_t *offa, *offb;
+} bmm_plan;
+
+static bool bmm_plan_make(dc_ctx *ctx, const dc_tensor *a, const dc_tensor *b, bmm_plan *p)
+{
+    char s1[96], s2[96];
+    if (a->ndim < 2 || b->ndim < 2 || a->shape[a->ndim - 1] != b->shape[b->ndim - 2]) {
+        dc_err(DC_ERR_SHAPE, "matmul_bcast: expected a [..., M, K] · b [..., K, N], got %s · %s",
+               dc_shape_str(a, s1, sizeof s1), dc_shape_str(b, s2, sizeof s2));
+        return false;
+    }
+    p->M = a->shape[a->ndim - 2];
+    p->K = a->shape[a->ndim - 1];
+    p->N = b->shape[b->ndim - 1];
+    p->nb = (a->ndim > b->ndim ? a->ndim : b->ndim) - 2;
+    int64_t sa = p->M * p->K, sb = p->K * p->N, stra[DC_MAX_DIMS], strb[DC_MAX_DIMS];
+    p->B = 1;
+    for (int d = p->nb - 1; d >= 0; d--) { /* right to left: strides of a's and b's batches */
+        const int da = d - (p->nb - (a->ndim - 2)), db = d - (p->nb - (b->ndim - 2));
+        const int64_t na = da >= 0 ? a->shape[da] : 1, nbb = db >= 0 ? b->shape[db] : 1;
+        if (na != nbb && na != 1 && nbb != 1) {
+            dc_err(DC_ERR_SHAPE, "matmul_bcast: batch dimensions %s and %s do not broadcast",
+                   dc_shape_str(a, s1, sizeof s1), dc_shape_str(b, s2, sizeof s2));
+            return false;
+        }
+        p->shape[d] = na > nbb ? na : nbb;
+        stra[d] = na == 1 ? 0 : sa;
+        strb[d] = nbb == 1 ? 0 : sb;
+        sa *= na;
+        sb *= nbb;
+        p->B *= p->shape[d];
+    }
+    p->offa = dc_ctx_alloc(ctx, (size_t)(p->B ? p->B : 1) * sizeof(int64_t));
+    p->offb = dc_ctx_alloc(ctx, (size_t)(p->B ? p->B : 1) * sizeof(int64_t));
+    if (!p->offa || !p->offb)
+        return false;
+    for (int64_t i = 0; i < p->B; i++) { /* batch i in row-major order of the broadcast shape */
+        int64_t rem = i, oa = 0, ob = 0;
+        for (int d = p->nb - 1; d >= 0; d--) {
+            const int64_t c = rem % p->shape[d];
+            rem /= p->shape[d];
+            oa += c * stra[d];
+            ob += c * strb[d];
+        }
+        p->offa[i] = oa;
+        p->offb[i] = ob;
+    }
+    return true;
+}
+
+static dc_status bmm_bwd(dc_ctx *ctx, dc_node *n)
+{ /* per broadcast batch i: da[a(i)] += dy_i · b(i)ᵀ, db[b(i)] += a(i)ᵀ · dy_i, in batch order */
+    dc_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    const bmm_plan *p = n->saved;
+    float *da, *db;
+    if (grad_of(ctx, a, &da) != DC_OK || grad_of(ctx, b, &db) != DC_OK)
+        return DC_ERR_NOMEM;
+    const float *A = dc_f32(a), *Bm = dc_f32(b), *dy = y->grad;
+    for (int64_t i = 0; i < p->B; i++) {
+        const float *g = dy + i * p->M * p->N;
+        if (da)
+            dc_gemm(0, 1, p->M, p->K, p->N, 1.0f, g, p->N, Bm + p->offb[i], p->N, 1.0f,
+                    da + p->offa[i], p->K);
+        if (db)
+            dc_gemm(1, 0, p->K, p->N, p->M, 1.0f, A + p->offa[i], p->K, g, p->N, 1.0f,
+                    db + p->offb[i], p->N);
+    }
+    return DC_OK;
+}
+
+dc_tensor *dc_matmul_bcast(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
+{
+    if (!a || !b)
+        return NULL;
+    bmm_plan *p = dc_ctx_alloc(ctx, sizeof *p);
+    if (!p || !dc_check_f32("matmul_bcast", a, "a") || !dc_check_f32("matmul_bcast", b, "b") ||
+        !bmm_plan_make(ctx, a, b, p))
+        return NULL;
+    if (p->nb + 2 > DC_MAX_DIMS)
+        return dc_err_null(DC_ERR_SHAPE, "matmul_bcast: more than %d dims", DC_MAX_DIMS);
+    int64_t shape[DC_MAX_DIMS];
+    memcpy(shape, p->shape, (size_t)p->nb * sizeof *shape);
+    shape[p->nb] = p->M;
+    shape[p->nb + 1] = p->N;
+    dc_tensor *y = dc_empty(ctx, DC_F32, p->nb + 2, shape);
+    if (!y)
+        return NULL;
+    for (int64_t i = 0; i < p->B; i++)
+        dc_gemm(0, 0, p->M, p->N, p->K, 1.0f, dc_f32(a) + p->offa[i], p->K,
+                dc_f32(b) + p->offb[i], p->N, 0.0f, dc_f32(y) + i * p->M * p->N, p->N);
+    dc_tensor *in[2] = {a, b};
+    dc_node *n = dc_record(ctx, "matmul_bcast", bmm_bwd, y, 2, in);
+    if (n)
+        n->saved = p;
     return y;
 }

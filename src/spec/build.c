@@ -1,10 +1,11 @@
 /*
- * build.c - turn a parsed spec into a dc_model: one builder per layer type, typed key getters
- * that echo defaults back into the spec, and shape inference by running each new layer once on a
- * zero batch of one.
+ * build.c - turn a parsed spec into a dc_model: each section's keys read as its layer descriptor
+ * (src/nn/layer_desc.h) says, the defaults echoed back into the spec, the descriptor's builder
+ * called, and shape inference by running each new layer once on a zero batch of one.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "spec/spec_internal.h"
+#include "nn/layer_desc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -106,22 +107,8 @@ static int64_t get_int(bctx *b, const char *key, const char *def, int64_t lo, in
     return v;
 }
 
-/* One value for both axes or "h, w". */
-static void get_pair(bctx *b, const char *key, const char *def, int64_t lo, int64_t hi,
-                     int *h, int *w)
+static double parse_float(bctx *b, spec_kv *kv, double lo, double hi)
 {
-    int64_t v[2] = {0, 0};
-    spec_kv *kv = def ? get_kv(b, key, def) : require_kv(b, key, "one or two integers");
-    int n = kv && b->st == DC_OK ? parse_ints(b, kv, v, 1, 2, lo, hi) : -1;
-    *h = (int)v[0];
-    *w = (int)(n == 2 ? v[1] : v[0]);
-}
-
-static double get_float(bctx *b, const char *key, const char *def, double lo, double hi)
-{
-    spec_kv *kv = get_kv(b, key, def);
-    if (!kv || b->st != DC_OK)
-        return 0;
     char *end;
     errno = 0;
     double v = strtod(kv->val, &end);
@@ -132,11 +119,8 @@ static double get_float(bctx *b, const char *key, const char *def, double lo, do
     return v;
 }
 
-static int get_bool(bctx *b, const char *key, const char *def)
+static int parse_bool(bctx *b, spec_kv *kv)
 {
-    spec_kv *kv = get_kv(b, key, def);
-    if (!kv || b->st != DC_OK)
-        return 0;
     if (!strcmp(kv->val, "true") || !strcmp(kv->val, "1") || !strcmp(kv->val, "yes"))
         return 1;
     if (!strcmp(kv->val, "false") || !strcmp(kv->val, "0") || !strcmp(kv->val, "no"))
@@ -145,323 +129,134 @@ static int get_bool(bctx *b, const char *key, const char *def)
     return 0;
 }
 
-/* x's size along dim (negatives from the end), for inferring in_features / in_channels. */
-static int64_t in_dim(bctx *b, int dim, int min_ndim)
+/* The index + 1 of v among words "a|b|c", or 0. */
+static int word_index(const char *words, const char *v)
 {
-    if (b->x->ndim < min_ndim) {
-        char s[96];
-        BAD(b, NULL, "needs an input with at least %d dims (batch included), got %s", min_ndim,
-            dc_shape_str(b->x, s, sizeof s));
-        return 1;
+    size_t n = strlen(v);
+    int i = 1;
+    for (const char *p = words; p && *p; i++) {
+        size_t k = strcspn(p, "|");
+        if (k == n && !strncmp(p, v, n))
+            return i;
+        p += k + (p[k] == '|');
     }
-    return b->x->shape[dim < 0 ? dim + b->x->ndim : dim];
+    return 0;
 }
 
-/* Optional explicit input size: must agree with the inferred one. */
-static void check_in(bctx *b, const char *key, int64_t inferred)
+/* "tanh or relu", "a, b or c" */
+static const char *words_str(const char *words, char *buf, size_t size)
 {
-    spec_kv *kv = spec_kv_find(b->l, key);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (const char *p = words; p && *p && len + 1 < size;) {
+        size_t k = strcspn(p, "|");
+        const char *sep = !len ? "" : p[k] ? ", " : " or ";
+        len += (size_t)snprintf(buf + len, size - len, "%s%.*s", sep, (int)k, p);
+        p += k + (p[k] == '|');
+    }
+    return buf;
+}
+
+/* An inferred input size (linear's in_features from the input's last dim): echoed when absent;
+ * when given, it must agree with the input. */
+static int64_t read_in_size(bctx *b, const dc_layer_key *key)
+{
+    const int dim = key->dim < 0 ? key->dim + b->x->ndim : key->dim;
     char def[32];
+    if (dim < 0 || dim >= b->x->ndim) {
+        BAD(b, NULL, "needs an input with more dims (batch included)");
+        return 1;
+    }
+    int64_t inferred = b->x->shape[dim];
     snprintf(def, sizeof def, "%lld", (long long)inferred);
+    spec_kv *kv = spec_kv_find(b->l, key->name);
     if (!kv) {
-        get_kv(b, key, def);
-        return;
+        get_kv(b, key->name, def);
+        return inferred;
     }
     kv->used = 1;
-    int64_t v = get_int(b, key, def, 1, INT64_C(1) << 40);
+    int64_t v = get_int(b, key->name, def, 1, INT64_C(1) << 40);
     if (b->st == DC_OK && v != inferred)
         BAD(b, kv, "%lld does not match the input, which has %lld", (long long)v,
             (long long)inferred);
+    return inferred;
 }
 
-/* ---- builders ---- */
-
-static dc_module *build_linear(bctx *b)
+/* The default of key k as text; "=other" copies the value read for an earlier key. */
+static const char *key_default(const dc_layer_desc *d, const dc_layer_key *key,
+                               const dc_layer_val *vals, char *buf, size_t size)
 {
-    int64_t in = in_dim(b, -1, 2);
-    check_in(b, "in_features", in);
-    int64_t out = get_int(b, "out_features", NULL, 1, INT64_C(1) << 30);
-    int bias = get_bool(b, "bias", "true");
-    return b->st ? NULL : dc_linear_new(b->m, b->l->name, in, out, bias, b->rng);
+    if (!key->def || key->def[0] != '=')
+        return key->def;
+    int j = dc_layer_key_index(d, key->def + 1);
+    const dc_layer_val *v = j >= 0 ? &vals[j] : NULL;
+    if (!v || v->n < 1)
+        return "0";
+    if (v->n == 2 && v->i[0] != v->i[1])
+        snprintf(buf, size, "%lld, %lld", (long long)v->i[0], (long long)v->i[1]);
+    else
+        snprintf(buf, size, "%lld", (long long)v->i[0]);
+    return buf;
 }
 
-/* padding = same | valid | p | ph, pw | top, bottom, left, right */
-static void get_padding(bctx *b, int kh, int kw, dc_conv2d_opts *o)
+/* Read key k of descriptor d into vals[k]: default echoed, kind parsed, range checked. */
+static void read_key(bctx *b, const dc_layer_desc *d, int k, dc_layer_val *vals)
 {
-    spec_kv *kv = get_kv(b, "padding", "0");
-    if (!kv || b->st)
-        return;
-    if (!strcmp(kv->val, "valid"))
-        return;
-    if (!strcmp(kv->val, "same")) {
-        int64_t H = in_dim(b, 2, 4), W = in_dim(b, 3, 4);
-        dc_same_padding(H, kh, o->stride_h, o->dilation_h, &o->pad_top, &o->pad_bottom);
-        dc_same_padding(W, kw, o->stride_w, o->dilation_w, &o->pad_left, &o->pad_right);
+    const dc_layer_key *key = &d->keys[k];
+    dc_layer_val *v = &vals[k];
+    char def[64], what[128];
+    if (key->kind == DC_KEY_IN) {
+        v->i[0] = read_in_size(b, key);
+        v->n = 1;
         return;
     }
-    int64_t p[4] = {0, 0, 0, 0};
-    int n = parse_ints(b, kv, p, 1, 4, 0, 4096);
-    if (n == 3)
-        BAD(b, kv, "give 1 (all sides), 2 (h, w) or 4 (top, bottom, left, right) values, "
-                   "or same / valid");
-    else if (n == 1 || n == 2) {
-        o->pad_top = o->pad_bottom = (int)p[0];
-        o->pad_left = o->pad_right = (int)p[n - 1];
-    } else if (n == 4) {
-        o->pad_top = (int)p[0];
-        o->pad_bottom = (int)p[1];
-        o->pad_left = (int)p[2];
-        o->pad_right = (int)p[3];
+    const char *dp = key_default(d, key, vals, def, sizeof def);
+    const char *need = key->kind == DC_KEY_INT ? "an integer"
+                       : key->kind == DC_KEY_INTS && key->max_n == 2 ? "one or two integers"
+                                                                      : key->doc;
+    spec_kv *kv = dp ? get_kv(b, key->name, dp) : require_kv(b, key->name, need);
+    if (!kv || b->st != DC_OK)
+        return;
+    switch (key->kind) {
+    case DC_KEY_INT:
+    case DC_KEY_INTS:
+        if (!(v->word = word_index(key->words, kv->val)))
+            v->n = parse_ints(b, kv, v->i, key->min_n, key->max_n, (int64_t)key->lo,
+                              (int64_t)key->hi);
+        break;
+    case DC_KEY_FLOAT: v->f = parse_float(b, kv, key->lo, key->hi); break;
+    case DC_KEY_BOOL: v->i[0] = parse_bool(b, kv); break;
+    case DC_KEY_WORD:
+        if (!(v->word = word_index(key->words, kv->val)))
+            BAD(b, kv, "'%s' is not %s", kv->val, words_str(key->words, what, sizeof what));
+        break;
+    case DC_KEY_IN: break;
     }
 }
 
-static dc_module *build_conv2d(bctx *b)
+/* Read the layer's keys as its descriptor says and let its builder make the module; NULL with
+ * b->st set (a key's or the layer's message), or NULL with the constructor's error. */
+static dc_module *build_from_desc(bctx *b, const dc_layer_desc *d)
 {
-    dc_conv2d_opts o = dc_conv2d_defaults();
-    int64_t C = in_dim(b, 1, 4);
-    check_in(b, "in_channels", C);
-    int64_t O = get_int(b, "out_channels", NULL, 1, 1 << 20);
-    int kh, kw;
-    get_pair(b, "kernel", NULL, 1, 1024, &kh, &kw);
-    get_pair(b, "stride", "1", 1, 1024, &o.stride_h, &o.stride_w);
-    get_pair(b, "dilation", "1", 1, 1024, &o.dilation_h, &o.dilation_w);
-    o.groups = (int)get_int(b, "groups", "1", 1, 1 << 20);
-    get_padding(b, kh, kw, &o);
-    int bias = get_bool(b, "bias", "true");
-    return b->st ? NULL : dc_conv2d_new(b->m, b->l->name, C, O, kh, kw, &o, bias, b->rng);
-}
-
-static dc_module *build_pool(bctx *b, int avg)
-{
-    dc_pool2d_opts o;
-    int kh, kw;
-    char def[40];
-    get_pair(b, "kernel", NULL, 1, 1024, &kh, &kw);
-    o = dc_pool2d_defaults(kh);
-    o.kh = kh;
-    o.kw = kw;
-    snprintf(def, sizeof def, kh == kw ? "%d" : "%d, %d", kh, kw);
-    get_pair(b, "stride", def, 1, 1024, &o.stride_h, &o.stride_w);
-    get_pair(b, "padding", "0", 0, 512, &o.pad_h, &o.pad_w);
-    o.ceil_mode = get_bool(b, "ceil_mode", "false");
-    if (avg)
-        o.count_include_pad = get_bool(b, "count_include_pad", "true");
-    if (b->st)
+    dc_layer_args a = {.desc = d, .m = b->m, .name = b->l->name, .rng = b->rng, .x = b->x};
+    char s[96];
+    if (d->min_ndim && b->x->ndim < d->min_ndim)
+        BAD(b, NULL, "needs an input with at least %d dims (batch included), got %s",
+            d->min_ndim, dc_shape_str(b->x, s, sizeof s));
+    else if (d->max_ndim && b->x->ndim > d->max_ndim)
+        BAD(b, NULL, "%s", d->rank_msg ? d->rank_msg : "input has too many dims");
+    for (int k = 0; k < d->n_keys && b->st == DC_OK; k++)
+        read_key(b, d, k, a.v);
+    if (b->st != DC_OK)
         return NULL;
-    return avg ? dc_avg_pool2d_new(b->m, b->l->name, &o) : dc_max_pool2d_new(b->m, b->l->name, &o);
-}
-
-static dc_module *build_maxpool(bctx *b) { return build_pool(b, 0); }
-static dc_module *build_avgpool(bctx *b) { return build_pool(b, 1); }
-
-static dc_module *build_adaptive(bctx *b)
-{
-    int oh, ow;
-    get_pair(b, "output", "1", 1, 4096, &oh, &ow);
-    return b->st ? NULL : dc_adaptive_avg_pool2d_new(b->m, b->l->name, oh, ow);
-}
-
-static dc_module *build_bn(bctx *b)
-{
-    int is2d = !strcmp(b->l->type, "batchnorm2d");
-    int64_t C = in_dim(b, 1, is2d ? 4 : 2);
-    if (!b->st && !is2d && b->x->ndim > 3)
-        BAD(b, NULL, "batchnorm1d takes [N, C] or [N, C, L] input; use batchnorm2d for images");
-    check_in(b, "num_features", C);
-    double eps = get_float(b, "eps", "1e-05", 0, 1);
-    double mom = get_float(b, "momentum", "0.1", 0, 1);
-    int affine = get_bool(b, "affine", "true");
-    return b->st ? NULL : dc_batch_norm_new(b->m, b->l->name, C, (float)mom, (float)eps, affine);
-}
-
-static dc_module *build_act(bctx *b)
-{
-    static const struct {
-        const char *type;
-        dc_act act;
-    } acts[] = {{"relu", DC_ACT_RELU},       {"sigmoid", DC_ACT_SIGMOID},
-                {"tanh", DC_ACT_TANH},       {"gelu", DC_ACT_GELU},
-                {"softmax", DC_ACT_SOFTMAX}, {"logsoftmax", DC_ACT_LOG_SOFTMAX},
-                {"leakyrelu", DC_ACT_LEAKY_RELU}};
-    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
-        if (!strcmp(b->l->type, acts[i].type)) {
-            float slope = acts[i].act == DC_ACT_LEAKY_RELU
-                              ? (float)get_float(b, "negative_slope", "0.01", -1e6, 1e6)
-                              : 0;
-            return b->st ? NULL : dc_act_new(b->m, b->l->name, acts[i].act, slope);
-        }
-    return NULL;
-}
-
-static dc_module *build_dropout(bctx *b)
-{
-    double p = get_float(b, "p", "0.5", 0, 0.999999);
-    return b->st ? NULL : dc_dropout_new(b->m, b->l->name, (float)p);
-}
-
-static dc_module *build_flatten(bctx *b) { return dc_flatten_new(b->m, b->l->name); }
-static dc_module *build_add(bctx *b) { return dc_add_new(b->m, b->l->name); }
-
-static dc_module *build_concat(bctx *b)
-{
-    int axis = (int)get_int(b, "axis", "1", -5, 4);
-    return b->st ? NULL : dc_concat_new(b->m, b->l->name, axis);
-}
-
-/* ---- sequence pieces: embedding, last_step, onehot ---- */
-
-static dc_module *build_embedding(bctx *b)
-{
-    int64_t V = get_int(b, "num_embeddings", NULL, 1, INT64_C(1) << 31);
-    int64_t E = get_int(b, "embedding_dim", NULL, 1, INT64_C(1) << 24);
-    int64_t pad = -1;
-    spec_kv *kv = get_kv(b, "padding_idx", "none");
-    if (kv && !b->st && strcmp(kv->val, "none"))
-        parse_ints(b, kv, &pad, 1, 1, 0, V - 1);
-    return b->st ? NULL : dc_embedding_new(b->m, b->l->name, V, E, pad, b->rng);
-}
-
-static dc_module *build_last_step(bctx *b)
-{
-    int64_t step = get_int(b, "step", "-1", -(INT64_C(1) << 40), INT64_C(1) << 40);
-    return b->st ? NULL : dc_last_step_new(b->m, b->l->name, step);
-}
-
-static dc_module *build_onehot(bctx *b)
-{
-    int64_t K = get_int(b, "num_classes", NULL, 1, INT64_C(1) << 24);
-    return b->st ? NULL : dc_one_hot_new(b->m, b->l->name, K);
-}
-
-/* ---- views: reshape (keeps the batch), fold_time / unfold_time (time <-> batch) ---- */
-
-/* shape = s_1, ..., s_k (k <= 4, one may be -1): [N, ...] -> [N, s_1, ..., s_k]. The builder
- * checks the sizes against the elements of one example, so a mismatch names this line. */
-static dc_module *build_reshape(bctx *b)
-{
-    int64_t shape[DC_MAX_DIMS - 1], per = 1, known = 1;
-    int n_neg = 0;
-    char s[96];
-    spec_kv *kv = require_kv(b, "shape", "the sizes after the batch dimension, e.g. 28, 28");
-    int n = kv && !b->st ? parse_ints(b, kv, shape, 1, DC_MAX_DIMS - 1, -1, 1 << 24) : -1;
-    for (int d = 1; d < b->x->ndim; d++)
-        per *= b->x->shape[d];
-    for (int i = 0; i < n; i++) { /* known saturates at per + 1: no overflow, still a misfit */
-        int64_t v = shape[i] == -1 ? 1 : shape[i];
-        n_neg += shape[i] == -1;
-        known = v > 0 && known > per / v ? per + 1 : known * v;
-        if (shape[i] == 0)
-            BAD(b, kv, "sizes must be >= 1 (or -1 for one inferred size), got 0");
+    for (int k = 0; k < d->n_keys; k++) { /* kv addresses are final now */
+        spec_kv *kv = spec_kv_find(b->l, d->keys[k].name);
+        a.v[k].text = kv ? kv->val : "";
     }
-    if (!b->st && n_neg > 1)
-        BAD(b, kv, "only one size may be -1, got '%s'", kv->val);
-    else if (!b->st && b->x->ndim < 1)
-        BAD(b, kv, "needs an input with a batch dimension");
-    else if (!b->st && (n_neg ? per % known != 0 : per != known))
-        BAD(b, kv, "'%s' does not fit the %lld elements of one example (input %s)", kv->val,
-            (long long)per, dc_shape_str(b->x, s, sizeof s));
-    return b->st ? NULL : dc_reshape_new(b->m, b->l->name, n, shape);
-}
-
-static dc_module *build_fold_time(bctx *b)
-{
-    char s[96];
-    if (b->x->ndim < 2)
-        b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] needs a sequence [N, T, ...] (batch "
-                       "included), got %s", b->s->file, b->l->line, b->l->type, b->l->name,
-                       dc_shape_str(b->x, s, sizeof s));
-    return b->st ? NULL : dc_fold_time_new(b->m, b->l->name);
-}
-
-/* Shape inference runs on a batch of one, so the rows of the input are the steps of one example:
- * steps must equal the first dim (any other divisor would change the batch size). */
-static dc_module *build_unfold_time(bctx *b)
-{
-    char s[96];
-    int64_t T = get_int(b, "steps", NULL, 1, INT64_C(1) << 31);
-    if (!b->st && (b->x->ndim < 1 || b->x->ndim >= DC_MAX_DIMS))
-        b->st = dc_err(DC_ERR_FORMAT, "%s:%d: [%s %s] needs an input [N·T, ...] with 1 to %d "
-                       "dims, got %s", b->s->file, b->l->line, b->l->type, b->l->name,
-                       DC_MAX_DIMS - 1, dc_shape_str(b->x, s, sizeof s));
-    else if (!b->st && b->x->shape[0] != T)
-        BAD(b, spec_kv_find(b->l, "steps"), "%lld does not match the %lld steps folded into "
-            "the batch (a batch of one reaches this layer as %s; use fold_time before it)",
-            (long long)T, (long long)b->x->shape[0], dc_shape_str(b->x, s, sizeof s));
-    return b->st ? NULL : dc_unfold_time_new(b->m, b->l->name, T);
-}
-
-/* rnn / lstm / gru: input [N, T, I] (batch_first, the spec default) or [T, N, I]. */
-static dc_module *build_rnn(bctx *b)
-{
-    const char *t = b->l->type;
-    dc_rnn_kind kind = !strcmp(t, "lstm") ? DC_LSTM : !strcmp(t, "gru") ? DC_GRU : DC_RNN_TANH;
-    int64_t in = in_dim(b, -1, 3);
-    if (!b->st && b->x->ndim != 3)
-        BAD(b, NULL, "needs a sequence input [N, T, I] (batch included)");
-    check_in(b, "input_size", in);
-    dc_rnn_opts o = dc_rnn_defaults(kind, in, get_int(b, "hidden_size", NULL, 1, 1 << 20));
-    o.num_layers = (int)get_int(b, "num_layers", "1", 1, 16);
-    if (kind == DC_RNN_TANH) {
-        spec_kv *kv = get_kv(b, "nonlinearity", "tanh");
-        if (kv && !b->st && !strcmp(kv->val, "relu"))
-            o.kind = DC_RNN_RELU;
-        else if (kv && !b->st && strcmp(kv->val, "tanh"))
-            BAD(b, kv, "'%s' is not tanh or relu", kv->val);
-    }
-    o.bias = get_bool(b, "bias", "true");
-    o.batch_first = get_bool(b, "batch_first", "true");
-    o.bidirectional = get_bool(b, "bidirectional", "false");
-    o.dropout = (float)get_float(b, "dropout", "0", 0, 0.999999);
-    return b->st ? NULL : dc_rnn_new(b->m, b->l->name, &o, b->rng);
-}
-
-typedef dc_module *(*build_fn)(bctx *b);
-static const struct {
-    const char *type;
-    build_fn fn;
-    const char *keys; /* for the unknown-key message */
-} builders[] = {
-    {"linear", build_linear, "in_features, out_features, bias"},
-    {"conv2d", build_conv2d,
-     "in_channels, out_channels, kernel, stride, padding, dilation, groups, bias"},
-    {"maxpool2d", build_maxpool, "kernel, stride, padding, ceil_mode"},
-    {"avgpool2d", build_avgpool, "kernel, stride, padding, ceil_mode, count_include_pad"},
-    {"adaptiveavgpool2d", build_adaptive, "output"},
-    {"batchnorm1d", build_bn, "num_features, eps, momentum, affine"},
-    {"batchnorm2d", build_bn, "num_features, eps, momentum, affine"},
-    {"relu", build_act, ""},
-    {"leakyrelu", build_act, "negative_slope"},
-    {"sigmoid", build_act, ""},
-    {"tanh", build_act, ""},
-    {"gelu", build_act, ""},
-    {"softmax", build_act, ""},
-    {"logsoftmax", build_act, ""},
-    {"dropout", build_dropout, "p"},
-    {"flatten", build_flatten, ""},
-    {"add", build_add, ""},
-    {"concat", build_concat, "axis"},
-    {"rnn", build_rnn,
-     "hidden_size, num_layers, nonlinearity, bias, batch_first, bidirectional, dropout, "
-     "input_size"},
-    {"lstm", build_rnn,
-     "hidden_size, num_layers, bias, batch_first, bidirectional, dropout, input_size"},
-    {"gru", build_rnn,
-     "hidden_size, num_layers, bias, batch_first, bidirectional, dropout, input_size"},
-    {"embedding", build_embedding, "num_embeddings, embedding_dim, padding_idx"},
-    {"last_step", build_last_step, "step"},
-    {"onehot", build_onehot, "num_classes"},
-    {"reshape", build_reshape, "shape"},
-    {"fold_time", build_fold_time, ""},
-    {"unfold_time", build_unfold_time, "steps"},
-};
-#define N_BUILDERS ((int)(sizeof builders / sizeof *builders))
-
-static int find_builder(const char *type)
-{
-    for (int i = 0; i < N_BUILDERS; i++)
-        if (!strcmp(builders[i].type, type))
-            return i;
-    return -1;
+    dc_module *mod = d->build(&a);
+    if (!mod && a.msg[0])
+        BAD(b, a.bad >= 0 ? spec_kv_find(b->l, d->keys[a.bad].name) : NULL, "%s", a.msg);
+    return mod;
 }
 
 /* ---- the graph ---- */
@@ -496,9 +291,15 @@ static dc_status build_input(dc_spec *s)
     return DC_OK;
 }
 
-/* Give unnamed layers "<type><k>" (the first free k). */
+/* Spell each known type as its descriptor does (an alias becomes the type), then give unnamed
+ * layers "<type><k>" (the first free k). */
 static void name_layers(dc_spec *s)
 {
+    for (int i = 1; i < s->n; i++) {
+        const dc_layer_desc *d = dc_layer_find(s->l[i].type);
+        if (d)
+            snprintf(s->l[i].type, sizeof s->l[i].type, "%s", d->type);
+    }
     for (int i = 1; i < s->n; i++) {
         spec_layer *l = &s->l[i];
         for (int k = 1; !*l->name; k++) {
@@ -595,15 +396,15 @@ static dc_status build_layer(dc_spec *s, dc_model *m, dc_ctx *ctx, dc_rng *rng, 
 {
     spec_layer *l = &s->l[i];
     int inputs[DC_MAX_NODE_INPUTS];
-    int bi = find_builder(l->type);
+    const dc_layer_desc *d = dc_layer_find(l->type);
     if (!strcmp(l->type, "input"))
         return dc_err(DC_ERR_FORMAT, "%s:%d: only one [input] section is allowed", s->file,
                       l->line);
-    if (bi < 0) {
+    if (!d) {
         char known[600] = "";
-        for (int k = 0; k < N_BUILDERS; k++)
+        for (int k = 0; k < dc_layer_count(); k++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? " " : "",
-                     builders[k].type);
+                     dc_layer_at(k)->type);
         return dc_err(DC_ERR_FORMAT, "%s:%d: unknown layer type '%s' (known: %s)", s->file,
                       l->line, l->type, known);
     }
@@ -618,11 +419,15 @@ static dc_status build_layer(dc_spec *s, dc_model *m, dc_ctx *ctx, dc_rng *rng, 
     bctx b = {.s = s, .l = l, .m = m, .rng = rng};
     if (!(b.x = dc_zeros(ctx, r->dtype, r->ndim, r->shape)))
         return DC_ERR_NOMEM;
-    dc_module *mod = builders[bi].fn(&b);
+    dc_module *mod = build_from_desc(&b, d);
     for (int k = 0; k < l->n_kv && b.st == DC_OK; k++)
-        if (!l->kv[k].used)
-            BAD(&b, &l->kv[k], "unknown key (known: input%s%s)", *builders[bi].keys ? ", " : "",
-                builders[bi].keys);
+        if (!l->kv[k].used) {
+            char known[400] = "input";
+            for (int j = 0; j < d->n_keys; j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), ", %s",
+                         d->keys[j].name);
+            BAD(&b, &l->kv[k], "unknown key (known: %s)", known);
+        }
     dc_ctx_reset(ctx);
     if (b.st != DC_OK || !mod) {
         if (b.st == DC_OK) /* the constructor refused: its message says why */

@@ -1,0 +1,423 @@
+/*
+ * attn_k.c - scaled dot-product attention by blocks (flash-style), forward and backward.
+ *
+ * Forward, per (n, h, block of BQ queries): for each block of BK keys, scores s = scale·Q·Kᵀ +
+ * masks for BQ × BK only; a running row max m and sum l (online softmax) rescale the output
+ * accumulator: m' = max(m, max s), acc ← acc·e^(m − m') + e^(s − m')·V, l ← l·e^(m − m') +
+ * Σ e^(s − m'). o = acc / l at the end, lse = m + ln l kept for backward. A causal mask skips
+ * the key blocks past the block's last query entirely.
+ *
+ * Inner loops run over a contiguous dimension so that they vectorise without reassociating a
+ * reduction: Q·Kᵀ over the keys of a transposed key block (kt[d][j]), P·V and the gradients
+ * over D. Blocks: BQ = 32 queries, BK = 64 keys; with D = 64 the key block (16 KB), its
+ * transpose (16 KB), the scores (8 KB) and the accumulator (8 KB) stay in L1/L2.
+ * Threads split (n, h, query block) in the forward and (n, h) in the backward (each owns its
+ * rows of dq, dk, dv), so the sums run in one fixed order at any thread count.
+ */
+#include "kernels/attn_k.h"
+#include "kernels/fastmath.h"
+#include "kernels/par.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { BQ = 32, BK = 64, DMAX = 256 };
+
+/* ---- dropout draws ---- */
+
+static inline uint64_t mix64(uint64_t z)
+{ /* splitmix64's finaliser */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+int dc_k_attn_keep(uint64_t seed, uint64_t idx, float p)
+{
+    const uint64_t h = mix64(seed + idx * 0x9E3779B97F4A7C15u);
+    return (float)(h >> 40) * (1.0f / 16777216.0f) >= p;
+}
+
+/* ---- blocks ---- */
+
+/* kt[d][jj] = k[j0 + jj][d] for jj < bk (bk <= BK), zeros for jj >= bk. */
+static void transpose_block(const float *k, int64_t k_st, int64_t bk, int64_t D, float *kt)
+{
+    for (int64_t jj = 0; jj < bk; jj++)
+        for (int64_t d = 0; d < D; d++)
+            kt[d * BK + jj] = k[jj * k_st + d];
+    if (bk < BK)
+        for (int64_t d = 0; d < D; d++)
+            memset(kt + d * BK + bk, 0, (size_t)(BK - bk) * sizeof(float));
+}
+
+/* s[ii][0..BK) = alpha · Σ_d a[ii][d]·bt[d][0..BK) for ii < bq (a rows at stride a_st). */
+static void rows_times_t(const float *a, int64_t a_st, int64_t bq, int64_t D, const float *bt,
+                         float alpha, float *s)
+{
+    int64_t ii = 0;
+    for (; ii + 2 <= bq; ii += 2) {
+        float s0[BK] = {0}, s1[BK] = {0};
+        const float *a0 = a + ii * a_st, *a1 = a0 + a_st;
+        for (int64_t d = 0; d < D; d++) {
+            const float x0 = a0[d], x1 = a1[d];
+            const float *b = bt + d * BK;
+            for (int jj = 0; jj < BK; jj++) {
+                s0[jj] += x0 * b[jj];
+                s1[jj] += x1 * b[jj];
+            }
+        }
+        for (int jj = 0; jj < BK; jj++) {
+            s[ii * BK + jj] = alpha * s0[jj];
+            s[(ii + 1) * BK + jj] = alpha * s1[jj];
+        }
+    }
+    for (; ii < bq; ii++) {
+        float s0[BK] = {0};
+        const float *a0 = a + ii * a_st;
+        for (int64_t d = 0; d < D; d++) {
+            const float x0 = a0[d];
+            const float *b = bt + d * BK;
+            for (int jj = 0; jj < BK; jj++)
+                s0[jj] += x0 * b[jj];
+        }
+        for (int jj = 0; jj < BK; jj++)
+            s[ii * BK + jj] = alpha * s0[jj];
+    }
+}
+
+/* Add the masks to scores s[bq][BK] of queries i0.. and keys j0.. of (n, h); keys past bk and
+ * causally hidden ones become −inf. */
+static void apply_masks(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+                        int64_t j0, int64_t bk, float *s)
+{
+    const float *kp = a->kpm ? a->kpm + n * a->Tk + j0 : NULL;
+    for (int64_t ii = 0; ii < bq; ii++) {
+        float *r = s + ii * BK;
+        if (a->mask) {
+            const float *m = a->mask + n * a->m_sn + h * a->m_sh + (i0 + ii) * a->m_sq +
+                             j0 * a->m_sk;
+            for (int64_t jj = 0; jj < bk; jj++)
+                r[jj] += m[jj * a->m_sk];
+        }
+        if (kp)
+            for (int64_t jj = 0; jj < bk; jj++)
+                r[jj] += kp[jj];
+        int64_t lim = bk; /* keys j0 + jj with jj >= lim are hidden */
+        if (a->causal) {
+            const int64_t last = i0 + ii + a->q_offset - j0; /* last visible jj */
+            lim = last + 1 < lim ? (last + 1 < 0 ? 0 : last + 1) : lim;
+        }
+        for (int64_t jj = lim; jj < BK; jj++)
+            r[jj] = -INFINITY;
+    }
+}
+
+/* One past the last key block any query of [i0, i0 + bq) may see. */
+static int64_t key_end(const dc_k_attn *a, int64_t i0, int64_t bq)
+{
+    if (!a->causal)
+        return a->Tk;
+    int64_t e = i0 + bq - 1 + a->q_offset + 1;
+    return e < 0 ? 0 : e < a->Tk ? e : a->Tk;
+}
+
+/* acc[ii][0..Dv) += Σ_jj p[ii][jj]·v[jj][0..Dv) (p already carries the dropout). */
+static void p_times_v(const float *p, int64_t bq, int64_t bk, const float *v, int64_t v_st,
+                      int64_t Dv, float *acc)
+{
+    for (int64_t ii = 0; ii < bq; ii++) {
+        float *o = acc + ii * Dv;
+        const float *pr = p + ii * BK;
+        for (int64_t jj = 0; jj < bk; jj++) {
+            const float w = pr[jj];
+            if (w == 0.0f)
+                continue;
+            const float *vr = v + jj * v_st;
+            for (int64_t d = 0; d < Dv; d++)
+                o[d] += w * vr[d];
+        }
+    }
+}
+
+/* Multiply p[ii][jj] by the dropout factor z of (n, h, i0 + ii, j0 + jj). */
+static void drop_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+                       int64_t j0, int64_t bk, float *p)
+{
+    const float keep = 1.0f / (1.0f - a->p_drop);
+    for (int64_t ii = 0; ii < bq; ii++) {
+        const uint64_t base = (uint64_t)(((n * a->H + h) * a->Tq + i0 + ii) * a->Tk + j0);
+        for (int64_t jj = 0; jj < bk; jj++)
+            p[ii * BK + jj] *= dc_k_attn_keep(a->seed, base + (uint64_t)jj, a->p_drop) ? keep
+                                                                                         : 0.0f;
+    }
+}
+
+/* ---- forward ---- */
+
+typedef struct fwd_rows {
+    float m[BQ], l[BQ];
+    float s[BQ * BK];
+    float kt[DMAX * BK];
+    float acc[BQ * DMAX];
+} fwd_rows;
+
+/* The online-softmax step for one key block: s (scores) becomes e^(s − m'), m, l, acc are
+ * rescaled. Rows still fully masked keep m = −inf and contribute nothing. */
+static void online_step(fwd_rows *w, int64_t bq, int64_t Dv)
+{
+    for (int64_t ii = 0; ii < bq; ii++) {
+        float *r = w->s + ii * BK, mx = w->m[ii];
+        for (int jj = 0; jj < BK; jj++)
+            mx = r[jj] > mx ? r[jj] : mx;
+        if (mx == -INFINITY) { /* nothing visible yet: p = 0 */
+            memset(r, 0, BK * sizeof(float));
+            continue;
+        }
+        const float alpha = dc_fast_expf(w->m[ii] - mx);
+        float sum = 0.0f;
+        for (int jj = 0; jj < BK; jj++) {
+            r[jj] = dc_fast_expf(r[jj] - mx);
+            sum += r[jj];
+        }
+        w->l[ii] = w->l[ii] * alpha + sum;
+        w->m[ii] = mx;
+        if (alpha != 1.0f)
+            for (int64_t d = 0; d < Dv; d++)
+                w->acc[ii * Dv + d] *= alpha;
+    }
+}
+
+static void fwd_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, fwd_rows *w)
+{
+    const int64_t bq = a->Tq - i0 < BQ ? a->Tq - i0 : BQ, D = a->D, Dv = a->Dv;
+    const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
+    const float *k = a->k + n * a->k_sn + h * a->k_sh, *v = a->v + n * a->v_sn + h * a->v_sh;
+    float *probs = a->probs ? a->probs + ((n * a->H + h) * a->Tq + i0) * a->Tk : NULL;
+    for (int64_t ii = 0; ii < bq; ii++) {
+        w->m[ii] = -INFINITY;
+        w->l[ii] = 0.0f;
+    }
+    memset(w->acc, 0, (size_t)(bq * Dv) * sizeof(float));
+    const int64_t jend = key_end(a, i0, bq);
+    for (int64_t j0 = 0; j0 < jend; j0 += BK) {
+        const int64_t bk = jend - j0 < BK ? jend - j0 : BK;
+        transpose_block(k + j0 * a->k_st, a->k_st, bk, D, w->kt);
+        rows_times_t(q, a->q_st, bq, D, w->kt, a->scale, w->s);
+        apply_masks(a, n, h, i0, bq, j0, bk, w->s);
+        if (probs)
+            for (int64_t ii = 0; ii < bq; ii++)
+                memcpy(probs + ii * a->Tk + j0, w->s + ii * BK, (size_t)bk * sizeof(float));
+        online_step(w, bq, Dv);
+        if (a->p_drop > 0.0f)
+            drop_block(a, n, h, i0, bq, j0, bk, w->s);
+        p_times_v(w->s, bq, bk, v + j0 * a->v_st, a->v_st, Dv, w->acc);
+    }
+    for (int64_t ii = 0; ii < bq; ii++) {
+        const float inv = w->l[ii] > 0.0f ? 1.0f / w->l[ii] : 0.0f;
+        const float lse = w->l[ii] > 0.0f ? w->m[ii] + logf(w->l[ii]) : -INFINITY;
+        float *o = a->o + n * a->o_sn + h * a->o_sh + (i0 + ii) * a->o_st;
+        for (int64_t d = 0; d < Dv; d++)
+            o[d] = w->acc[ii * Dv + d] * inv;
+        if (a->lse)
+            a->lse[(n * a->H + h) * a->Tq + i0 + ii] = lse;
+        if (probs) { /* the stored scores become probabilities; unseen keys 0 */
+            float *pr = probs + ii * a->Tk;
+            for (int64_t j = 0; j < a->Tk; j++)
+                pr[j] = j < jend && lse != -INFINITY ? dc_fast_expf(pr[j] - lse) : 0.0f;
+        }
+    }
+}
+
+static int64_t attn_work(const dc_k_attn *a)
+{
+    return a->N * a->H * a->Tq * a->Tk * (a->D + a->Dv);
+}
+
+void dc_k_attn_fwd(const dc_k_attn *a)
+{
+    const int64_t nqb = (a->Tq + BQ - 1) / BQ, tasks = a->N * a->H * nqb;
+    if (tasks == 0)
+        return;
+    DC_PAR_FOR(attn_work(a) >= (1 << 16), t, tasks, {
+        fwd_rows w;
+        const int64_t nh = t / nqb, qb = t % nqb;
+        fwd_block(a, nh / a->H, nh % a->H, qb * BQ, &w);
+    });
+}
+
+/* ---- probabilities for need_weights ---- */
+
+void dc_k_attn_weights(const dc_k_attn *a, float *wout)
+{
+    const int64_t nqb = (a->Tq + BQ - 1) / BQ, tasks = a->N * a->H * nqb;
+    DC_PAR_FOR(attn_work(a) >= (1 << 16), t, tasks, {
+        float s[BQ * BK], kt[DMAX * BK];
+        const int64_t nh = t / nqb, n = nh / a->H, h = nh % a->H, i0 = (t % nqb) * BQ;
+        const int64_t bq = a->Tq - i0 < BQ ? a->Tq - i0 : BQ;
+        const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
+        const float *k = a->k + n * a->k_sn + h * a->k_sh;
+        const float *lse = a->lse + nh * a->Tq + i0;
+        float *wr = wout + (nh * a->Tq + i0) * a->Tk;
+        for (int64_t ii = 0; ii < bq; ii++)
+            memset(wr + ii * a->Tk, 0, (size_t)a->Tk * sizeof(float));
+        const int64_t jend = key_end(a, i0, bq);
+        for (int64_t j0 = 0; j0 < jend; j0 += BK) {
+            const int64_t bk = jend - j0 < BK ? jend - j0 : BK;
+            transpose_block(k + j0 * a->k_st, a->k_st, bk, a->D, kt);
+            rows_times_t(q, a->q_st, bq, a->D, kt, a->scale, s);
+            apply_masks(a, n, h, i0, bq, j0, bk, s);
+            for (int64_t ii = 0; ii < bq; ii++)
+                for (int64_t jj = 0; jj < bk; jj++)
+                    s[ii * BK + jj] = lse[ii] == -INFINITY
+                                          ? 0.0f : dc_fast_expf(s[ii * BK + jj] - lse[ii]);
+            if (a->p_drop > 0.0f)
+                drop_block(a, n, h, i0, bq, j0, bk, s);
+            for (int64_t ii = 0; ii < bq; ii++)
+                memcpy(wr + ii * a->Tk + j0, s + ii * BK, (size_t)bk * sizeof(float));
+        }
+    });
+}
+
+/* ---- backward ---- */
+
+typedef struct bwd_work {
+    float s[BQ * BK], dp[BQ * BK];
+    float kt[DMAX * BK], vt[DMAX * BK];
+    float delta[BQ];
+} bwd_work;
+
+/* p of queries i0.. × keys j0.. into w->s: from the stored probabilities or recomputed. */
+static void bwd_probs(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+                      int64_t j0, int64_t bk, bwd_work *w)
+{
+    const int64_t nh = n * a->H + h;
+    if (a->probs) {
+        for (int64_t ii = 0; ii < bq; ii++) {
+            memcpy(w->s + ii * BK, a->probs + (nh * a->Tq + i0 + ii) * a->Tk + j0,
+                   (size_t)bk * sizeof(float));
+            for (int64_t jj = bk; jj < BK; jj++)
+                w->s[ii * BK + jj] = 0.0f;
+        }
+        return;
+    }
+    const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
+    rows_times_t(q, a->q_st, bq, a->D, w->kt, a->scale, w->s);
+    apply_masks(a, n, h, i0, bq, j0, bk, w->s);
+    for (int64_t ii = 0; ii < bq; ii++) {
+        const float lse = a->lse[nh * a->Tq + i0 + ii];
+        float *r = w->s + ii * BK;
+        if (lse == -INFINITY)
+            memset(r, 0, BK * sizeof(float));
+        else
+            for (int jj = 0; jj < BK; jj++)
+                r[jj] = dc_fast_expf(r[jj] - lse);
+    }
+}
+
+/* One (query block, key block) pair of (n, h): dv, dk of keys j0.. and dq of queries i0.. */
+static void bwd_pair(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t j0,
+                     int64_t bk, const float *dout, float *dq, float *dk, float *dv,
+                     bwd_work *w)
+{
+    const int64_t bq = a->Tq - i0 < BQ ? a->Tq - i0 : BQ, D = a->D, Dv = a->Dv;
+    const int64_t on = n * a->o_sn + h * a->o_sh;
+    const float *q = a->q + n * a->q_sn + h * a->q_sh;
+    const float *k = a->k + n * a->k_sn + h * a->k_sh;
+    bwd_probs(a, n, h, i0, bq, j0, bk, w);
+    /* dp = dout · vᵀ (before dropout), s keeps p */
+    rows_times_t(dout + on + i0 * a->o_st, a->o_st, bq, Dv, w->vt, 1.0f, w->dp);
+    if (a->p_drop > 0.0f) { /* dp ← z·dp; dv uses p·z (w->dp temporarily holds z·dp) */
+        float z[BQ * BK];
+        for (int64_t x = 0; x < bq * BK; x++)
+            z[x] = 1.0f;
+        drop_block(a, n, h, i0, bq, j0, bk, z);
+        for (int64_t x = 0; x < bq * BK; x++)
+            w->dp[x] *= z[x];
+        if (dv)
+            for (int64_t ii = 0; ii < bq; ii++) {
+                const float *g = dout + on + (i0 + ii) * a->o_st;
+                for (int64_t jj = 0; jj < bk; jj++) {
+                    const float c = w->s[ii * BK + jj] * z[ii * BK + jj];
+                    float *r = dv + (j0 + jj) * a->v_st;
+                    for (int64_t d = 0; d < Dv; d++)
+                        r[d] += c * g[d];
+                }
+            }
+    } else if (dv) {
+        for (int64_t ii = 0; ii < bq; ii++) {
+            const float *g = dout + on + (i0 + ii) * a->o_st;
+            for (int64_t jj = 0; jj < bk; jj++) {
+                const float c = w->s[ii * BK + jj];
+                float *r = dv + (j0 + jj) * a->v_st;
+                if (c != 0.0f)
+                    for (int64_t d = 0; d < Dv; d++)
+                        r[d] += c * g[d];
+            }
+        }
+    }
+    /* ds = p (dp − Δ), scaled once here */
+    for (int64_t ii = 0; ii < bq; ii++)
+        for (int jj = 0; jj < BK; jj++)
+            w->dp[ii * BK + jj] = a->scale * w->s[ii * BK + jj] *
+                                  (w->dp[ii * BK + jj] - w->delta[ii]);
+    for (int64_t ii = 0; ii < bq; ii++) {
+        const float *qi = q + (i0 + ii) * a->q_st;
+        float *dqi = dq ? dq + (i0 + ii) * a->q_st : NULL;
+        for (int64_t jj = 0; jj < bk; jj++) {
+            const float c = w->dp[ii * BK + jj];
+            if (c == 0.0f)
+                continue;
+            if (dqi) {
+                const float *kj = k + (j0 + jj) * a->k_st;
+                for (int64_t d = 0; d < D; d++)
+                    dqi[d] += c * kj[d];
+            }
+            if (dk) {
+                float *dkj = dk + (j0 + jj) * a->k_st;
+                for (int64_t d = 0; d < D; d++)
+                    dkj[d] += c * qi[d];
+            }
+        }
+    }
+}
+
+static void bwd_head(const dc_k_attn *a, int64_t n, int64_t h, const float *dout, float *dq,
+                     float *dk, float *dv, bwd_work *w)
+{
+    const int64_t on = n * a->o_sn + h * a->o_sh;
+    float *dqh = dq ? dq + n * a->q_sn + h * a->q_sh : NULL;
+    float *dkh = dk ? dk + n * a->k_sn + h * a->k_sh : NULL;
+    float *dvh = dv ? dv + n * a->v_sn + h * a->v_sh : NULL;
+    const float *k = a->k + n * a->k_sn + h * a->k_sh, *v = a->v + n * a->v_sn + h * a->v_sh;
+    for (int64_t i0 = 0; i0 < a->Tq; i0 += BQ) {
+        const int64_t bq = a->Tq - i0 < BQ ? a->Tq - i0 : BQ;
+        const int64_t jend = key_end(a, i0, bq);
+        for (int64_t ii = 0; ii < bq; ii++) { /* Δ_i = dout_i · o_i */
+            const float *g = dout + on + (i0 + ii) * a->o_st;
+            const float *o = a->o + on + (i0 + ii) * a->o_st;
+            double s = 0.0;
+            for (int64_t d = 0; d < a->Dv; d++)
+                s += (double)g[d] * o[d];
+            w->delta[ii] = (float)s;
+        }
+        for (int64_t j0 = 0; j0 < jend; j0 += BK) {
+            const int64_t bk = jend - j0 < BK ? jend - j0 : BK;
+            if (!a->probs)
+                transpose_block(k + j0 * a->k_st, a->k_st, bk, a->D, w->kt);
+            transpose_block(v + j0 * a->v_st, a->v_st, bk, a->Dv, w->vt);
+            bwd_pair(a, n, h, i0, j0, bk, dout, dqh, dkh, dvh, w);
+        }
+    }
+}
+
+void dc_k_attn_bwd(const dc_k_attn *a, const float *dout, float *dq, float *dk, float *dv)
+{
+    const int64_t tasks = a->N * a->H;
+    if (tasks == 0 || (!dq && !dk && !dv))
+        return;
+    DC_PAR_FOR(attn_work(a) >= (1 << 16), t, tasks, {
+        bwd_work w;
+        bwd_head(a, t / a->H, t % a->H, dout, dq, dk, dv, &w);
+    });
+}
