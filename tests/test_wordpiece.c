@@ -408,3 +408,44 @@ TEST(wordpiece_basic_tokenizer_matches_reference_rules)
     fclose(f);
     CHECK(n == 1500 && bad == 0, "%d of %d reference cases differ", bad, n);
 }
+
+TEST(wordpiece_encode_matches_hugging_face_tokenizers)
+{
+    /* tests/ref/gen_wordpiece_hf.js: ids from Hugging Face's tokenizers library (Rust core:
+     * BertNormalizer + BertPreTokenizer + WordPiece) with a vocabulary deepc trained */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/hf_vocab.txt", t_ref_dir("wordpiece"));
+    dc_wordpiece *wp = dc_wordpiece_load(path, NULL);
+    REQUIRE(wp);
+    snprintf(path, sizeof path, "%s/hf_ids.tsv", t_ref_dir("wordpiece"));
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    static char line[16384], text[8192];
+    int n = 0, bad = 0, n_unk = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        size_t len = unhex(line, text);
+        dc_ids ids = {0};
+        REQUIRE(dc_wordpiece_encode(wp, text, len, &ids) == DC_OK);
+        char *p = tab + 1, *end;
+        int64_t k = 0;
+        int same = 1;
+        for (long long v = strtoll(p, &end, 10); end != p; v = strtoll(p, &end, 10), k++) {
+            same = same && k < ids.n && ids.ids[k] == v;
+            n_unk += v == 1;
+            p = end;
+        }
+        same = same && k == ids.n;
+        n++;
+        if (!same && bad++ < 3)
+            CHECK(0, "text %d ('%.80s'): %lld ids, Hugging Face has %lld, or they differ", n,
+                  text, (long long)ids.n, (long long)k);
+        dc_ids_free(&ids);
+    }
+    fclose(f);
+    CHECK(n == 240 && bad == 0 && n_unk > 0, "%d of %d texts differ (%d [UNK] in the reference)",
+          bad, n, n_unk);
+    dc_wordpiece_free(wp);
+}
