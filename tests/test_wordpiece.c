@@ -49,10 +49,12 @@ static const struct {
     {"Unicode P* is punctuation", "a\u2014b\u00abc\u00bbd\u00bfe\u3001f", UNCASED,
      "a \u2014 b \u00ab c \u00bb d \u00bf e \u3001 f"},
     {"S* outside ASCII is not", "a\u00a9b\u20acc+d", UNCASED, "a\u00a9b\u20acc + d"},
-    {"accents stripped (Latin)", "H\u00e9llo Na\u00efve \u00c0\u00c9\u00ce\u00d5\u00dc \u00c5ngstr\u00f6m",
-     UNCASED, "hello naive aeiou angstrom"},
+    {"accents stripped (Latin)",
+     "H\u00e9llo Na\u00efve \u00c0\u00c9\u00ce\u00d5\u00dc \u00c5ngstr\u00f6m", UNCASED,
+     "hello naive aeiou angstrom"},
     {"Greek and Cyrillic, final sigma",
-     "\u1f08\u03b8\u1fc6\u03bd\u03b1\u03b9 \u039f\u0394\u039f\u03a3 \u041c\u043e\u0441\u043a\u0432\u0430 \u0401\u0436\u0438\u043a",
+     "\u1f08\u03b8\u1fc6\u03bd\u03b1\u03b9 \u039f\u0394\u039f\u03a3 "
+     "\u041c\u043e\u0441\u043a\u0432\u0430 \u0401\u0436\u0438\u043a",
      UNCASED, "\u03b1\u03b8\u03b7\u03bd\u03b1\u03b9 \u03bf\u03b4\u03bf\u03c2 "
               "\u043c\u043e\u0441\u043a\u0432\u0430 \u0435\u0436\u0438\u043a"},
     {"control and format characters dropped", "a\x01" "b\x7f" "c d\u200b" "e", UNCASED, "abc de"},

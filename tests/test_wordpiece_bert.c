@@ -31,7 +31,8 @@ TEST(bert_encode_pair_truncates_the_longer_side_first)
               "expected %lld %lld", i, (long long)ids[i], (long long)seg[i],
               (long long)want_ids[i], (long long)want_seg[i]);
     REQUIRE(dc_bert_encode_pair(a, 2, NULL, 0, 2, 3, 16, ids, seg, &len) == DC_OK);
-    CHECK(len == 4 && ids[0] == 2 && ids[3] == 3 && seg[3] == 0, "single: len %lld", (long long)len);
+    CHECK(len == 4 && ids[0] == 2 && ids[3] == 3 && seg[3] == 0, "single: len %lld",
+          (long long)len);
     CHECK(dc_bert_encode_pair(a, 5, b, 3, 2, 3, 2, ids, seg, &len) == DC_ERR_ARG,
           "max_len 2 for a pair must be refused");
 }
@@ -301,8 +302,8 @@ TEST(bert_cli_tokenize_encode_decode_train)
     snprintf(v, sizeof v, "%s/vocab.txt", dir);
     REQUIRE(t_write_text(corpus, "the cat sat on the mat. the cats sat on the mats!\n"
                                  "a dog ran after the cat; the dogs ran.\n"));
-    int rc = t_run_deepc(out, sizeof out, "tokenize train --vocab-size 40 --min-frequency 1 --in %s --out %s",
-                         corpus, v);
+    int rc = t_run_deepc(out, sizeof out, "tokenize train --vocab-size 40 --min-frequency 1 "
+                         "--in %s --out %s", corpus, v);
     CHECK(rc == 0 && strstr(out, "40 tokens"), "train: rc %d: %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "tokenize encode --vocab %s --text 'The cats ran' "
                      "--pair 'a dog' --max-len 16", v);

@@ -25,25 +25,28 @@ typedef struct tok_args {
 
 static void tok_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: deepc tokenize encode --vocab vocab.txt (--text TEXT | --in FILE...)\n"
-            "                             [--pair TEXT_B] [--bert] [--max-len 128] [--ids]\n"
-            "                             [--stats] [--quiet] [--cased]\n"
-            "       deepc tokenize decode --vocab vocab.txt ID... [--keep-special] [--no-cleanup]\n"
-            "                             [--cased]\n"
-            "       deepc tokenize train --vocab-size N --in FILE... --out vocab.txt\n"
-            "                            [--min-frequency 2] [--cased]\n\n"
-            "encode prints the tokens and their ids (BERT's basic tokenizer, then greedy longest-match\n"
-            "WordPiece). --bert adds [CLS] ... [SEP] and prints the segment ids; --pair TEXT_B makes\n"
-            "[CLS] A [SEP] B [SEP] (truncated to --max-len, longer side first). --ids prints only the\n"
-            "ids; --stats prints bytes, tokens and the time to stderr; --quiet prints nothing else.\n"
-            "A FILE may be a directory: its files are read in name order (dot files, .dat files and\n"
-            "symlinks skipped, as for Debian's fortunes).\n"
-            "decode joins the tokens of the ids, '##' pieces back into words, without the special\n"
-            "tokens (--keep-special keeps them) and with HF's clean-up of spaces before punctuation.\n"
-            "train learns a vocabulary of at most N tokens (special tokens, characters, then merges\n"
-            "of the most frequent adjacent pair; docs/bert.md).\n"
-            "--cased: no lower-casing and no accent stripping (for a cased vocabulary).\n");
+    static const char *const lines[] = {
+        "usage: deepc tokenize encode --vocab vocab.txt (--text TEXT | --in FILE...)",
+        "         [--pair TEXT_B] [--bert] [--max-len 128] [--ids] [--stats] [--quiet] [--cased]",
+        "       deepc tokenize decode --vocab vocab.txt ID... [--keep-special] [--no-cleanup]",
+        "         [--cased]",
+        "       deepc tokenize train --vocab-size N --in FILE... --out vocab.txt",
+        "         [--min-frequency 2] [--cased]",
+        "",
+        "encode prints the tokens and their ids (BERT's basic tokenizer, then greedy",
+        "longest-match WordPiece). --bert adds [CLS] ... [SEP] and prints the segment ids;",
+        "--pair TEXT_B makes [CLS] A [SEP] B [SEP] (truncated to --max-len, longer side first).",
+        "--ids prints only the ids; --stats prints bytes, tokens, wall and CPU time to stderr;",
+        "--quiet prints nothing else. A FILE may be a directory: its files are read in name",
+        "order (dot files, .dat files and symlinks skipped, as for Debian's fortunes).",
+        "decode joins the tokens of the ids, '##' pieces back into words, without the special",
+        "tokens (--keep-special keeps them) and with HF's clean-up of spaces before punctuation.",
+        "train learns a vocabulary of at most N tokens (special tokens, characters, then merges",
+        "of the most frequent adjacent pair; docs/bert.md).",
+        "--cased: no lower-casing and no accent stripping (for a cased vocabulary).",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        fprintf(f, "%s\n", lines[i]);
 }
 
 /* Flags with a value: 0 on success, -1 after a message. */
@@ -79,7 +82,8 @@ static int tok_parse(int argc, char **argv, tok_args *a)
     static const struct { const char *name; size_t off; } sw[] = {
         {"--cased", offsetof(tok_args, cased)}, {"--bert", offsetof(tok_args, bert)},
         {"--ids", offsetof(tok_args, ids_only)}, {"--quiet", offsetof(tok_args, quiet)},
-        {"--stats", offsetof(tok_args, stats)}, {"--keep-special", offsetof(tok_args, keep_special)},
+        {"--stats", offsetof(tok_args, stats)},
+        {"--keep-special", offsetof(tok_args, keep_special)},
         {"--no-cleanup", offsetof(tok_args, no_cleanup)}};
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
@@ -249,7 +253,8 @@ static int tok_decode(const tok_args *a)
         if (arg_i64("decode: id", a->ids[i], 0, dc_wordpiece_size(wp) - 1, &ids[i]))
             rc = 2;
     char *text = NULL;
-    unsigned flags = (a->keep_special ? 0 : DC_WP_SKIP_SPECIAL) | (a->no_cleanup ? 0 : DC_WP_CLEANUP);
+    unsigned flags = (a->keep_special ? 0 : DC_WP_SKIP_SPECIAL) |
+                     (a->no_cleanup ? 0 : DC_WP_CLEANUP);
     if (!rc && dc_wordpiece_decode(wp, ids, a->n_ids, flags, &text) != DC_OK) {
         fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
         rc = 1;

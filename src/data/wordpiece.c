@@ -31,8 +31,8 @@ dc_status dc_ids_push(dc_ids *l, int64_t id)
 {
     if (l->n == l->cap) {
         int64_t cap = l->cap ? l->cap * 2 : 256;
-        int64_t *p = (uint64_t)cap <= SIZE_MAX / sizeof *p ? realloc(l->ids, (size_t)cap * sizeof *p)
-                                                           : NULL;
+        int64_t *p = (uint64_t)cap <= SIZE_MAX / sizeof *p
+                         ? realloc(l->ids, (size_t)cap * sizeof *p) : NULL;
         if (!p)
             return dc_err(DC_ERR_NOMEM, "out of memory for %lld token ids", (long long)cap);
         l->ids = p;

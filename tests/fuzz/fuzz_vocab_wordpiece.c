@@ -10,7 +10,8 @@
  * Checks: a loaded vocabulary maps every token string to an id whose token is that string (the
  * last of its duplicates), every token is valid UTF-8 without a line break, [UNK] is there; the
  * basic tokenizer's words are non-empty valid UTF-8 with no whitespace; encoding gives ids inside
- * the vocabulary, the same ids twice, at most one id per byte of text plus one; decoding them works.
+ * the vocabulary, the same ids twice, at most one id per byte of text plus one; decoding them
+ * works.
  */
 #include "fuzz_util.h"
 
