@@ -1365,8 +1365,8 @@ typedef struct dc_bert_pairs {
 /*
  * dc_bert_pairs_draw - one pair for every sentence that has a next sentence in its document:
  * with probability 1 - nsp_random B is that next sentence, else a sentence drawn uniformly from a
- * document drawn uniformly among the others (two uniform draws from rng per pair at most).
- * Draw again for each epoch for fresh pairs. DC_ERR_ARG (fewer than 2 documents while
+ * document drawn uniformly among the others (one draw from rng per pair, two more for a random
+ * B). Draw again for each epoch for fresh pairs. DC_ERR_ARG (fewer than 2 documents while
  * nsp_random > 0, no sentence with a successor), DC_ERR_NOMEM. Free with dc_bert_pairs_free.
  */
 dc_status dc_bert_pairs_draw(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng,
