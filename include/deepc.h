@@ -30,7 +30,7 @@ extern "C" {
 
 /* DC_API marks every function of the public API: libdeepc.so is built with -fvisibility=hidden,
  * so it exports these and nothing else (tests/test_api.c checks both ways). Put it on each new
- * declaration. */
+ * declaration (tools/mark_dc_api.py include/deepc.h does it for every unmarked one). */
 #if defined(__GNUC__) || defined(__clang__)
 #define DC_API __attribute__((visibility("default")))
 #else
