@@ -806,6 +806,34 @@ dc_module *dc_add_new(dc_model *m, const char *name);
 /* Concatenation of its inputs along axis (1 = channels for NCHW: the Inception join). */
 dc_module *dc_concat_new(dc_model *m, const char *name, int axis);
 
+/* BERT (docs/bert.md): the sizes of Hugging Face's BertConfig (dc_bert_defaults: bert-base). */
+typedef struct dc_bert_config {
+    int64_t vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size;
+    int64_t max_position_embeddings, type_vocab_size, pad_token_id;
+    float layer_norm_eps;                     /* 1e-12 */
+    float hidden_dropout, attention_dropout;  /* 0.1, 0.1 */
+} dc_bert_config;
+dc_bert_config dc_bert_defaults(void);
+/*
+ * The BERT modules, with Hugging Face's state_dict names under `name` (src/nn/bert.c):
+ *   dc_bert_embeddings_new  LayerNorm(word[ids] + token_type[seg] + position[t]) → dropout;
+ *                           input int64 ids [N, T] or ids and segment ids [N, 2, T]
+ *   dc_bert_layer_new       a post-LN encoder layer (separate query/key/value, erf GELU); inputs
+ *                           hidden states [N, T, E] and, optionally, the model input, whose pad
+ *                           ids (c->pad_token_id) become the key padding mask
+ *   dc_bert_pooler_new      tanh(dense(h[:, 0])): [N, T, E] -> [N, E]
+ *   dc_bert_mlm_head_new    LayerNorm(gelu(dense(h))) · Wᵀ + bias -> [N, T, V], W the model's
+ *                           parameter `tied` (the word embeddings), stored once
+ * Initialised as Hugging Face does (N(0, 0.02), zero biases, LayerNorm 1 and 0) when rng is set.
+ */
+dc_module *dc_bert_embeddings_new(dc_model *m, const char *name, const dc_bert_config *c,
+                                  dc_rng *rng);
+dc_module *dc_bert_layer_new(dc_model *m, const char *name, const dc_bert_config *c,
+                             dc_rng *rng);
+dc_module *dc_bert_pooler_new(dc_model *m, const char *name, int64_t hidden, dc_rng *rng);
+dc_module *dc_bert_mlm_head_new(dc_model *m, const char *name, const char *tied, float eps,
+                                dc_rng *rng);
+
 /* Conv2d module: weight [out, in/groups, kh, kw], bias [out]; PyTorch init U(±1/√fan_in) with
  * fan_in = in/groups·kh·kw for both. */
 dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,

@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "nn/layer_desc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -702,16 +703,34 @@ out:
 
 /* ---- summary ---- */
 
-static int64_t module_params(const dc_model *m, const char *name)
+/* Trainable scalars of a module: its descriptor's parameters "<module>.<param>" (nested names
+ * such as BertLayer's "attention.self.query.weight" included), or, for a module no descriptor
+ * lists, the tensors "<module>.<key>" with a key of no dots (a layer "a" does not own
+ * "a.b.weight"). */
+static int64_t module_params(const dc_model *m, const dc_module *mod)
 {
+    const dc_layer_desc *d = dc_layer_find_module(mod->type);
+    const char *name = mod->name;
     size_t k = strlen(name);
     int64_t n = 0;
     for (int i = 0; i < dc_model_n_tensors(m); i++) {
         const dc_tensor *t = dc_model_tensor(m, i);
-        /* "<module>.<key>" with a key of no dots: a layer "a" does not own "a.b.weight" */
-        if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.' &&
-            !strchr(t->name + k + 1, '.'))
+        if (dc_model_is_buffer(m, i) || strncmp(t->name, name, k) || t->name[k] != '.')
+            continue;
+        const char *key = t->name + k + 1;
+        if (d && d->params) { /* one of the descriptor's space-separated names */
+            size_t kl = strlen(key);
+            for (const char *p = d->params; *p; p += strspn(p, " ")) {
+                size_t w = strcspn(p, " ");
+                if (w == kl && !strncmp(p, key, w)) {
+                    n += t->numel;
+                    break;
+                }
+                p += w;
+            }
+        } else if (!strchr(key, '.')) {
             n += t->numel;
+        }
     }
     return n;
 }
@@ -817,7 +836,7 @@ int cmd_summary(int argc, char **argv)
         const int *in;
         dc_model_module_inputs(m, i, &in);
         const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
-        int64_t p = module_params(m, mod->name);
+        int64_t p = module_params(m, mod);
         int64_t macs = dc_module_macs(mod, xin, outs[i]);
         int64_t act = outs[i]->numel * 4;
         tp += p;
