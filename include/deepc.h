@@ -1004,6 +1004,16 @@ typedef struct dc_load_report {
  * reported (mis-shaped keys are never loaded). rep may be NULL.
  */
 dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+/*
+ * dc_model_alias - another name under which a file may hold one of m's tensors, for checkpoints
+ * written by other code: dc_model_load reads the key `key` as the tensor `name`, or skips it when
+ * name is NULL (a buffer m does not keep, such as Hugging Face's position_ids). A key whose
+ * tensor the file also holds under its own name is a tied copy and is skipped too. The BERT
+ * modules declare the older LayerNorm.gamma / .beta spellings and the tied MLM decoder this way.
+ * dc_model_alias_find: 1 and *name (possibly NULL) when key is an alias, else 0.
+ */
+dc_status dc_model_alias(dc_model *m, const char *key, const char *name);
+int dc_model_alias_find(const dc_model *m, const char *key, const char **name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */

@@ -172,3 +172,35 @@ TEST(bert_bad_input_names_the_layer_and_the_shape)
     dc_ctx_free(ctx);
     fixture_free(&f);
 }
+
+TEST(bert_loads_older_checkpoint_names_strictly)
+{
+    bert_fixture f;
+    if (!fixture_load(&f)) {
+        fixture_free(&f);
+        return;
+    }
+    dc_model *m2 = dc_spec_build(f.spec, NULL);
+    dc_load_report rep;
+    dc_status st = m2 ? dc_model_load(m2, BERT_REF "/legacy_names.safetensors", 1, &rep)
+                      : DC_ERR_STATE;
+    CHECK(st == DC_OK, "strict load of gamma/beta, tied decoder and position_ids names: %s",
+          dc_last_error());
+    for (int i = 0; st == DC_OK && i < dc_model_n_tensors(m2); i++) {
+        const dc_tensor *a = dc_model_tensor(m2, i), *b = dc_model_tensor(f.m, i);
+        CHECK(!memcmp(a->data, b->data, sizeof(float) * (size_t)a->numel),
+              "%s differs from the same weights under today's names", a->name);
+    }
+    /* a key that is neither a tensor nor an alias is still refused */
+    char path[512];
+    snprintf(path, sizeof path, "%s/extra.safetensors", t_tmpdir());
+    dc_tensor *one = dc_tensor_new(DC_F32, 1, DC_SHAPE(1));
+    const char *names[] = {"bert.embeddings.LayerNorm.gamma2"};
+    const dc_tensor *ts[] = {one};
+    CHECK(dc_safetensors_write(path, 1, names, ts) == DC_OK, "%s", dc_last_error());
+    CHECK(dc_model_load(m2, path, 1, &rep) == DC_ERR_FORMAT && rep.n_unexpected == 1,
+          "an unknown key must make a strict load fail: %s", dc_last_error());
+    dc_tensor_free(one);
+    dc_model_free(m2);
+    fixture_free(&f);
+}

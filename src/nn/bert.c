@@ -72,7 +72,10 @@ static bool norm_add(dc_model *m, const char *prefix, const char *what, int64_t 
         return dc_err(DC_ERR_ARG, "%s.%s: name too long", prefix, what), false;
     d->w = param(m, p, "weight", 1, DC_SHAPE(E), INIT_ONE, NULL);
     d->b = d->w ? param(m, p, "bias", 1, DC_SHAPE(E), INIT_ZERO, NULL) : NULL;
-    return d->b != NULL;
+    /* the original BERT checkpoints (and Hugging Face's older ones) say gamma and beta */
+    char g[208], b[208];
+    return d->b && dc_join_name(g, sizeof g, p, "gamma") && dc_join_name(b, sizeof b, p, "beta") &&
+           dc_model_alias(m, g, d->w->name) == DC_OK && dc_model_alias(m, b, d->b->name) == DC_OK;
 }
 
 static dc_tensor *dense_fwd(dc_ctx *ctx, dc_tensor *x, const dense *d)
@@ -172,6 +175,12 @@ dc_module *dc_bert_embeddings_new(dc_model *m, const char *name, const dc_bert_c
         !(b->type = param(m, name, "token_type_embeddings.weight", 2,
                           DC_SHAPE(c->type_vocab_size, E), INIT_NORMAL, rng)) ||
         !norm_add(m, name, "LayerNorm", E, &b->ln)) {
+        free(b);
+        return NULL;
+    }
+    char ids[192]; /* newer Hugging Face checkpoints may hold the buffer position_ids */
+    if (!dc_join_name(ids, sizeof ids, name, "position_ids") ||
+        dc_model_alias(m, ids, NULL) != DC_OK) {
         free(b);
         return NULL;
     }
@@ -334,6 +343,15 @@ dc_module *dc_bert_mlm_head_new(dc_model *m, const char *name, const char *tied,
     if (!dense_add(m, name, "transform.dense", E, E, rng, &h->transform) ||
         !norm_add(m, name, "transform.LayerNorm", E, &h->ln) ||
         !(h->bias = param(m, name, "bias", 1, DC_SHAPE(V), INIT_ZERO, NULL))) {
+        free(h);
+        return NULL;
+    }
+    /* a file may hold the tied decoder under its own names too (torch.save of the module) */
+    char dw[192], db[192];
+    if (!dc_join_name(dw, sizeof dw, name, "decoder.weight") ||
+        !dc_join_name(db, sizeof db, name, "decoder.bias") ||
+        dc_model_alias(m, dw, dec->name) != DC_OK ||
+        dc_model_alias(m, db, h->bias->name) != DC_OK) {
         free(h);
         return NULL;
     }

@@ -254,6 +254,17 @@ def main():
               "out.nsp": nsp_logits, "out.loss": loss.reshape(1)})
     write_safetensors(os.path.join(OUT, "pretrain.safetensors"), t,
                       {"generator": "tests/ref/gen_bert.py"})
+    # the same weights as an original-BERT-era checkpoint: LayerNorm.gamma / .beta, the tied
+    # decoder stored under its own names too, and the position_ids buffer of newer versions
+    legacy = {}
+    for name, p in model.state_dict().items():
+        name = name.replace("LayerNorm.weight", "LayerNorm.gamma")
+        legacy[name.replace("LayerNorm.bias", "LayerNorm.beta")] = p
+    legacy["cls.predictions.decoder.weight"] = model.bert.embeddings.word_embeddings.weight
+    legacy["cls.predictions.decoder.bias"] = model.cls.predictions.bias
+    legacy["bert.embeddings.position_ids"] = torch.arange(CFG["max_pos"])[None]
+    write_safetensors(os.path.join(OUT, "legacy_names.safetensors"), legacy,
+                      {"generator": "tests/ref/gen_bert.py"})
     with open(os.path.join(OUT, "tiny.spec"), "w") as f:
         f.write(spec_text(T))
     print("wrote %d tensors to %s" % (len(t), OUT))
