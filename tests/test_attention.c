@@ -132,7 +132,8 @@ TEST(att_fully_masked_rows_are_zero)
 {
     dc_rng r;
     dc_rng_seed(&r, 5, 1);
-    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(2, 2, 3, 4), 1), *k = rand_t(&r, 4, DC_SHAPE(2, 2, 5, 4), 1);
+    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(2, 2, 3, 4), 1);
+    dc_tensor *k = rand_t(&r, 4, DC_SHAPE(2, 2, 5, 4), 1);
     dc_tensor *v = rand_t(&r, 4, DC_SHAPE(2, 2, 5, 4), 1);
     dc_tensor *kpm = dc_tensor_new(DC_I64, 2, DC_SHAPE(2, 5));
     dc_ctx *ctx = dc_ctx_new(0);
@@ -266,7 +267,8 @@ TEST(att_dropout_and_weights)
 {
     dc_rng r, drop;
     dc_rng_seed(&r, 4, 1);
-    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(2, 2, 40, 8), 0), *k = rand_t(&r, 4, DC_SHAPE(2, 2, 50, 8), 0);
+    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(2, 2, 40, 8), 0);
+    dc_tensor *k = rand_t(&r, 4, DC_SHAPE(2, 2, 50, 8), 0);
     dc_tensor *v = rand_t(&r, 4, DC_SHAPE(2, 2, 50, 8), 0);
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(q && k && v && ctx);
@@ -306,7 +308,8 @@ TEST(att_errors_name_the_problem)
 {
     dc_rng r;
     dc_rng_seed(&r, 1, 1);
-    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(1, 2, 3, 4), 0), *k = rand_t(&r, 4, DC_SHAPE(1, 2, 5, 4), 0);
+    dc_tensor *q = rand_t(&r, 4, DC_SHAPE(1, 2, 3, 4), 0);
+    dc_tensor *k = rand_t(&r, 4, DC_SHAPE(1, 2, 5, 4), 0);
     dc_tensor *bad = rand_t(&r, 2, DC_SHAPE(3, 4), 0), *kv3 = rand_t(&r, 3, DC_SHAPE(2, 5, 4), 0);
     dc_ctx *ctx = dc_ctx_new(0);
     REQUIRE(q && k && bad && kv3 && ctx);

@@ -7,7 +7,7 @@
 #define DC_CLI_H
 
 #include "deepc.h"
-#include "gradcheck.h"
+#include "check/gradcheck.h"
 
 #include <stdio.h>
 
@@ -78,6 +78,9 @@ dc_dataset *cli_load_data(const char *spec, int train);
 dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out);
 /* Load weights strictly (or partially) and print the report on failure. 0 or -1. */
 int cli_load_weights(dc_model *m, const char *path, int partial);
+/* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
+ * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
+extern int cli_allow_nonfinite;
 /* Print a confusion matrix with class labels (names may be NULL). */
 void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int));
 

@@ -28,11 +28,14 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
     return m;
 }
 
+int cli_allow_nonfinite;
+
 int cli_load_weights(dc_model *m, const char *path, int partial)
 {
     dc_load_report rep;
     memset(&rep, 0, sizeof rep);
-    if (dc_model_load(m, path, !partial, &rep) != DC_OK) {
+    dc_load_opts lo = {.strict = !partial, .allow_nonfinite = cli_allow_nonfinite};
+    if (dc_model_load_opts(m, path, &lo, &rep) != DC_OK) {
         const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
         fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
                 strstr(e, path) ? "" : ": ", e,
@@ -476,15 +479,28 @@ out:
 
 /* ---- summary ---- */
 
+/* Whether a module with a name longer than k is a prefix of "name." */
+static int owned_deeper(const dc_model *m, const char *name, size_t k)
+{
+    for (int j = 0; j < dc_model_n_modules(m); j++) {
+        const char *o = dc_model_module(m, j)->name;
+        size_t ko = strlen(o);
+        if (ko > k && !strncmp(name, o, ko) && name[ko] == '.')
+            return 1;
+    }
+    return 0;
+}
+
 static int64_t module_params(const dc_model *m, const char *name)
 {
     size_t k = strlen(name);
     int64_t n = 0;
     for (int i = 0; i < dc_model_n_tensors(m); i++) {
         const dc_tensor *t = dc_model_tensor(m, i);
-        /* "<module>.<key>" with a key of no dots: a layer "a" does not own "a.b.weight" */
+        /* "<module>.<key>": a layer "a" does not own "a.b.weight" when a layer "a.b" exists
+         * (keys may have dots: "blocks.layers.0.self_attn.in_proj_weight") */
         if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.' &&
-            !strchr(t->name + k + 1, '.'))
+            (!strchr(t->name + k + 1, '.') || !owned_deeper(m, t->name, k)))
             n += t->numel;
     }
     return n;
@@ -582,7 +598,7 @@ int cmd_summary(int argc, char **argv)
         dc_spec_free(spec);
         return 2;
     }
-    int64_t tp = 0, tm = 0, ta = 0;
+    int64_t tp = 0, tm = 0, ta = 0, t_att = 0, t_kv = 0, att_macs, kv;
     char s[96], c1[32], c2[32], c3[32];
     printf("%-14s %-18s %-20s %12s %14s %14s %10s\n", "layer", "type", "output (N=1)", "params",
            "MACs", "FLOPs", "act. KiB");
@@ -597,6 +613,10 @@ int cmd_summary(int argc, char **argv)
         tp += p;
         tm += macs;
         ta += act;
+        if (dc_attention_stats(mod, outs[i], &att_macs, &kv)) {
+            t_att += att_macs;
+            t_kv += kv;
+        }
         print_count(p, c1, sizeof c1);
         print_count(macs, c2, sizeof c2);
         print_count(2 * macs, c3, sizeof c3);
@@ -613,6 +633,12 @@ int cmd_summary(int argc, char **argv)
            (double)ta / 1024);
     printf("parameters: %s trainable (%.1f KiB as float32); FLOPs count a multiply-add as 2\n",
            c1, (double)tp * 4 / 1024);
+    if (t_att) { /* Transformer layers: the T² part of the MACs and the KV cache */
+        print_count(t_att, c2, sizeof c2);
+        printf("attention: %s of the MACs grow with T² (scores and weighted sums, %.1f%%); KV "
+               "cache %.1f KiB per sequence of this length (float32)\n", c2,
+               100.0 * (double)t_att / (double)(tm ? tm : 1), (double)t_kv * 4 / 1024);
+    }
     dc_ctx_free(ctx);
     dc_model_free(m);
     dc_spec_free(spec);

@@ -9,7 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "plot.h"
+#include "plot/plot.h"
 
 #include <errno.h>
 #include <math.h>

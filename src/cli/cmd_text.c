@@ -31,14 +31,17 @@ static dc_model *load_lm(const char *path, const dc_vocab *v, dc_rng *rng, dc_sp
     return m;
 }
 
-/* Write len sampled characters after prime to out (prime itself first). Carry on: the prime runs
- * through the network once, then every sampled id is fed back as a [1, 1] input. */
+/* Write len sampled characters after prime to out (prime itself first). A model with state
+ * (dc_model_context 0: RNNs) runs with carry on: the prime runs through the network once, then
+ * every sampled id is fed back as a [1, 1] input. Any other model (a Transformer) gets the last
+ * up-to-context ids every time, the sampled ones appended. */
 static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t len, float temp,
                     int top_k, dc_rng *rng, FILE *out)
 {
     const size_t np = strlen(prime);
     dc_ctx *ctx = dc_ctx_new(0);
-    int64_t *ids = malloc((np ? np : 1) * sizeof *ids);
+    const int64_t window = dc_model_context(m);
+    int64_t *ids = malloc((np + (window ? (size_t)len : 0) + 1) * sizeof *ids);
     int rc = -1;
     if (!ctx || !ids)
         goto done;
@@ -50,12 +53,17 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
     dc_ctx_set_training(ctx, 0);
     dc_model_set_carry(m, 1);
     fwrite(prime, 1, np, out);
-    int64_t n_in = np ? (int64_t)np : 1;
+    int64_t n_in = np ? (int64_t)np : 1, n_all = n_in;
     for (int64_t i = 0; i < len; i++) {
+        const int64_t *from = ids;
+        if (window) { /* the last up-to-window ids of everything so far */
+            n_in = n_all < window ? n_all : window;
+            from = ids + n_all - n_in;
+        }
         dc_tensor *x = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, n_in));
         if (!x)
             goto done;
-        memcpy(x->data, ids, sizeof(int64_t) * (size_t)n_in);
+        memcpy(x->data, from, sizeof(int64_t) * (size_t)n_in);
         dc_tensor *y = dc_model_forward(ctx, m, x);
         if (y && (y->ndim != 3 || y->shape[2] != v->n)) {
             fprintf(stderr, "deepc generate: the model must give logits [1, t, %d]\n", v->n);
@@ -69,8 +77,12 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
         if (k < 0)
             goto done;
         fputc(v->to_byte[k], out);
-        ids[0] = k;
-        n_in = 1;
+        if (window) {
+            ids[n_all++] = k;
+        } else {
+            ids[0] = k;
+            n_in = 1;
+        }
         dc_ctx_reset(ctx);
     }
     fputc('\n', out);

@@ -23,6 +23,15 @@
 
 enum { BQ = 32, BK = 64, DMAX = 256 };
 
+/* The block helpers are inlined into the three task functions, which are compiled per ISA
+ * (DC_CLONES: AVX-512, AVX2, baseline), so that their loops run on the widest vectors. The
+ * clones do the same float operations (no contraction), so their results are equal. */
+#if defined(__GNUC__)
+#define INLINE inline __attribute__((always_inline))
+#else
+#define INLINE inline
+#endif
+
 /* ---- dropout draws ---- */
 
 static inline uint64_t mix64(uint64_t z)
@@ -41,7 +50,7 @@ int dc_k_attn_keep(uint64_t seed, uint64_t idx, float p)
 /* ---- blocks ---- */
 
 /* kt[d][jj] = k[j0 + jj][d] for jj < bk (bk <= BK), zeros for jj >= bk. */
-static void transpose_block(const float *k, int64_t k_st, int64_t bk, int64_t D, float *kt)
+static INLINE void transpose_block(const float *k, int64_t k_st, int64_t bk, int64_t D, float *kt)
 {
     for (int64_t jj = 0; jj < bk; jj++)
         for (int64_t d = 0; d < D; d++)
@@ -52,24 +61,29 @@ static void transpose_block(const float *k, int64_t k_st, int64_t bk, int64_t D,
 }
 
 /* s[ii][0..BK) = alpha · Σ_d a[ii][d]·bt[d][0..BK) for ii < bq (a rows at stride a_st). */
-static void rows_times_t(const float *a, int64_t a_st, int64_t bq, int64_t D, const float *bt,
+static INLINE void rows_times_t(const float *a, int64_t a_st, int64_t bq, int64_t D,
+                                 const float *bt,
                          float alpha, float *s)
 {
     int64_t ii = 0;
-    for (; ii + 2 <= bq; ii += 2) {
-        float s0[BK] = {0}, s1[BK] = {0};
-        const float *a0 = a + ii * a_st, *a1 = a0 + a_st;
+    for (; ii + 4 <= bq; ii += 4) { /* 4 rows x 64 keys: 16 AVX-512 accumulators */
+        float s0[BK] = {0}, s1[BK] = {0}, s2[BK] = {0}, s3[BK] = {0};
+        const float *a0 = a + ii * a_st, *a1 = a0 + a_st, *a2 = a1 + a_st, *a3 = a2 + a_st;
         for (int64_t d = 0; d < D; d++) {
-            const float x0 = a0[d], x1 = a1[d];
+            const float x0 = a0[d], x1 = a1[d], x2 = a2[d], x3 = a3[d];
             const float *b = bt + d * BK;
             for (int jj = 0; jj < BK; jj++) {
                 s0[jj] += x0 * b[jj];
                 s1[jj] += x1 * b[jj];
+                s2[jj] += x2 * b[jj];
+                s3[jj] += x3 * b[jj];
             }
         }
         for (int jj = 0; jj < BK; jj++) {
             s[ii * BK + jj] = alpha * s0[jj];
             s[(ii + 1) * BK + jj] = alpha * s1[jj];
+            s[(ii + 2) * BK + jj] = alpha * s2[jj];
+            s[(ii + 3) * BK + jj] = alpha * s3[jj];
         }
     }
     for (; ii < bq; ii++) {
@@ -88,7 +102,7 @@ static void rows_times_t(const float *a, int64_t a_st, int64_t bq, int64_t D, co
 
 /* Add the masks to scores s[bq][BK] of queries i0.. and keys j0.. of (n, h); keys past bk and
  * causally hidden ones become −inf. */
-static void apply_masks(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+static INLINE void apply_masks(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
                         int64_t j0, int64_t bk, float *s)
 {
     const float *kp = a->kpm ? a->kpm + n * a->Tk + j0 : NULL;
@@ -123,7 +137,7 @@ static int64_t key_end(const dc_k_attn *a, int64_t i0, int64_t bq)
 }
 
 /* acc[ii][0..Dv) += Σ_jj p[ii][jj]·v[jj][0..Dv) (p already carries the dropout). */
-static void p_times_v(const float *p, int64_t bq, int64_t bk, const float *v, int64_t v_st,
+static INLINE void p_times_v(const float *p, int64_t bq, int64_t bk, const float *v, int64_t v_st,
                       int64_t Dv, float *acc)
 {
     for (int64_t ii = 0; ii < bq; ii++) {
@@ -141,7 +155,7 @@ static void p_times_v(const float *p, int64_t bq, int64_t bk, const float *v, in
 }
 
 /* Multiply p[ii][jj] by the dropout factor z of (n, h, i0 + ii, j0 + jj). */
-static void drop_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+static INLINE void drop_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
                        int64_t j0, int64_t bk, float *p)
 {
     const float keep = 1.0f / (1.0f - a->p_drop);
@@ -164,7 +178,7 @@ typedef struct fwd_rows {
 
 /* The online-softmax step for one key block: s (scores) becomes e^(s − m'), m, l, acc are
  * rescaled. Rows still fully masked keep m = −inf and contribute nothing. */
-static void online_step(fwd_rows *w, int64_t bq, int64_t Dv)
+static INLINE void online_step(fwd_rows *w, int64_t bq, int64_t Dv)
 {
     for (int64_t ii = 0; ii < bq; ii++) {
         float *r = w->s + ii * BK, mx = w->m[ii];
@@ -175,11 +189,14 @@ static void online_step(fwd_rows *w, int64_t bq, int64_t Dv)
             continue;
         }
         const float alpha = dc_fast_expf(w->m[ii] - mx);
-        float sum = 0.0f;
-        for (int jj = 0; jj < BK; jj++) {
+        float lanes[16] = {0}, sum = 0.0f;
+        for (int jj = 0; jj < BK; jj++) /* vectorises: no reduction inside */
             r[jj] = dc_fast_expf(r[jj] - mx);
-            sum += r[jj];
-        }
+        for (int jj = 0; jj < BK; jj += 16)
+            for (int l = 0; l < 16; l++)
+                lanes[l] += r[jj + l];
+        for (int l = 0; l < 16; l++)
+            sum += lanes[l];
         w->l[ii] = w->l[ii] * alpha + sum;
         w->m[ii] = mx;
         if (alpha != 1.0f)
@@ -188,7 +205,7 @@ static void online_step(fwd_rows *w, int64_t bq, int64_t Dv)
     }
 }
 
-static void fwd_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, fwd_rows *w)
+DC_CLONES static void fwd_block(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, fwd_rows *w)
 {
     const int64_t bq = a->Tq - i0 < BQ ? a->Tq - i0 : BQ, D = a->D, Dv = a->Dv;
     const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
@@ -288,7 +305,7 @@ typedef struct bwd_work {
 } bwd_work;
 
 /* p of queries i0.. × keys j0.. into w->s: from the stored probabilities or recomputed. */
-static void bwd_probs(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
+static INLINE void bwd_probs(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
                       int64_t j0, int64_t bk, bwd_work *w)
 {
     const int64_t nh = n * a->H + h;
@@ -316,7 +333,7 @@ static void bwd_probs(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int6
 }
 
 /* One (query block, key block) pair of (n, h): dv, dk of keys j0.. and dq of queries i0.. */
-static void bwd_pair(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t j0,
+static INLINE void bwd_pair(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t j0,
                      int64_t bk, const float *dout, float *dq, float *dk, float *dv,
                      bwd_work *w)
 {
@@ -382,7 +399,8 @@ static void bwd_pair(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64
     }
 }
 
-static void bwd_head(const dc_k_attn *a, int64_t n, int64_t h, const float *dout, float *dq,
+DC_CLONES static void bwd_head(const dc_k_attn *a, int64_t n, int64_t h, const float *dout,
+                               float *dq,
                      float *dk, float *dv, bwd_work *w)
 {
     const int64_t on = n * a->o_sn + h * a->o_sh;

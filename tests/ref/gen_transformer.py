@@ -21,12 +21,20 @@ Op cases (x0, x1, ... inputs; y output; dy upstream gradient; dx<i> gradients of
     sinusoidal        y = the Vaswani et al. table [T, E] (no inputs)
 PyTorch 1.13 gives NaN for a fully masked softmax row; these cases have none (the C tests check
 deepc's 0 there).
+
+Module cases go to tests/ref/transformer_nn/<case>.safetensors (tests/test_transformer.c): the
+module's state_dict under its own names (parameters drawn N(0, 0.3²) so that no bias is 0 and no
+norm weight 1), inputs x0 (and x1: the memory / the key and value), masks attn_mask (float),
+kpm / mem_kpm (int64, nonzero = padding), output y, upstream gradient dy, dx0 / dx1 and
+"d.<name>" for every parameter. Their configuration is in __metadata__ and hard-coded in the C
+test. Dropout is 0, so the same file checks training and eval mode.
 """
 import math
 import os
 import sys
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -124,6 +132,118 @@ def gen_sinusoidal():
     gen.N_CASES[0] += 1
 
 
+# ---------------------------------------------------------------------------------------------
+# modules
+# ---------------------------------------------------------------------------------------------
+
+NN_OUT = os.path.join(HERE, "transformer_nn")
+
+
+def randomize(module, name):
+    r = Rand(name + "/params")
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(r.normal(*p.shape, scale=0.3))
+
+
+def causal_mask(T):
+    return torch.zeros(T, T, dtype=torch.float64).masked_fill(
+        torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+
+
+def module_case(name, module, inputs, run, masks=None, meta=None, prefix=""):
+    """prefix: put before every parameter name (the deepc module's name). inputs: float tensors (x0, x1, ...) that require grad; run(module, *xs) -> y (or (y, w))."""
+    module = module.double()
+    randomize(module, name)
+    xs = [t.clone().requires_grad_(True) for t in inputs]
+    out = run(module, *xs)
+    y, w = (out if isinstance(out, tuple) else (out, None))
+    dy = Rand(name + "/dy").normal(*y.shape)
+    (y * dy).sum().backward()
+    ts = {"y": y, "dy": dy}
+    for i, x in enumerate(xs):
+        ts["x%d" % i] = x
+        ts["dx%d" % i] = x.grad
+    for k, p in module.named_parameters():
+        ts[prefix + k] = p
+        ts["d." + prefix + k] = p.grad
+    if w is not None:
+        ts["w"] = w
+    for k, m in (masks or {}).items():
+        ts[k] = m
+    write_safetensors(os.path.join(NN_OUT, name + ".safetensors"), ts, meta or {})
+    gen.N_CASES[0] += 1
+
+
+def gen_mha():
+    r = Rand("mha")
+    E, H = 8, 2
+    module_case("mha_self", nn.MultiheadAttention(E, H, dropout=0.0, batch_first=True),
+                [r.normal(2, 5, E)],
+                lambda m, x: m(x, x, x, need_weights=True),
+                meta={"E": E, "H": H, "batch_first": 1}, prefix="mha.")
+    am = r.normal(4, 6)
+    kpm = torch.tensor([[0, 0, 1, 0, 0, 1], [0, 1, 0, 0, 0, 0]], dtype=torch.int64)
+    module_case("mha_cross_masks", nn.MultiheadAttention(E, H, dropout=0.0),
+                [r.normal(4, 2, E), r.normal(6, 2, E)],
+                lambda m, q, kv: m(q, kv, kv, key_padding_mask=kpm.bool(), attn_mask=am),
+                masks={"attn_mask": am, "kpm": kpm}, meta={"E": E, "H": H, "batch_first": 0},
+                prefix="mha.")
+    am3 = r.normal(2 * H, 3, 4)
+    module_case("mha_qkv_3dmask", nn.MultiheadAttention(E, H, dropout=0.0, batch_first=True),
+                [r.normal(2, 3, E), r.normal(2, 4, E), r.normal(2, 4, E)],
+                lambda m, q, k, v: m(q, k, v, attn_mask=am3, need_weights=False)[0],
+                masks={"attn_mask": am3}, meta={"E": E, "H": H, "batch_first": 1},
+                prefix="mha.")
+
+
+def gen_layers():
+    r = Rand("layers")
+    E, H, F_ = 8, 2, 16
+    kpm = torch.tensor([[0, 0, 0, 0, 1], [0, 0, 1, 0, 0]], dtype=torch.int64)
+    for pre, act, bf in ((False, "relu", True), (True, "gelu", False)):
+        tag = ("pre_" if pre else "post_") + act
+        layer = nn.TransformerEncoderLayer(E, H, F_, dropout=0.0, activation=act,
+                                           batch_first=bf, norm_first=pre)
+        x = r.normal(2, 5, E) if bf else r.normal(5, 2, E)
+        module_case("enc_" + tag, layer, [x],
+                    lambda m, xx: m(xx, src_mask=causal_mask(5), src_key_padding_mask=kpm.bool()),
+                    masks={"kpm": kpm},
+                    meta={"E": E, "H": H, "F": F_, "norm_first": int(pre), "gelu": int(act == "gelu"),
+                          "batch_first": int(bf), "causal": 1}, prefix="layer.")
+        dec = nn.TransformerDecoderLayer(E, H, F_, dropout=0.0, activation=act, batch_first=bf,
+                                         norm_first=pre)
+        t, mem = (r.normal(2, 4, E), r.normal(2, 5, E)) if bf else (r.normal(4, 2, E),
+                                                                      r.normal(5, 2, E))
+        module_case("dec_" + tag, dec, [t, mem],
+                    lambda m, tt, mm: m(tt, mm, tgt_mask=causal_mask(4),
+                                        memory_key_padding_mask=kpm.bool()),
+                    masks={"mem_kpm": kpm},
+                    meta={"E": E, "H": H, "F": F_, "norm_first": int(pre), "gelu": int(act == "gelu"),
+                          "batch_first": int(bf), "causal": 1}, prefix="layer.")
+    layer = nn.TransformerEncoderLayer(E, H, F_, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    stack = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(E), enable_nested_tensor=False)
+    module_case("encoder_stack", stack, [r.normal(2, 6, E)],
+                lambda m, xx: m(xx, mask=causal_mask(6)),
+                meta={"E": E, "H": H, "F": F_, "layers": 2, "norm_first": 1, "gelu": 1,
+                      "batch_first": 1, "causal": 1}, prefix="stack.")
+
+
+def gen_full_transformer():
+    r = Rand("transformer")
+    E, H, F_ = 8, 2, 16
+    model = nn.Transformer(E, H, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=F_,
+                           dropout=0.0, batch_first=True)
+    src_kpm = torch.tensor([[0, 0, 0, 0, 0, 1], [0, 0, 0, 1, 1, 1]], dtype=torch.int64)
+    module_case("transformer", model, [r.normal(2, 6, E), r.normal(2, 4, E)],
+                lambda m, s, t: m(s, t, tgt_mask=causal_mask(4),
+                                  src_key_padding_mask=src_kpm.bool(),
+                                  memory_key_padding_mask=src_kpm.bool()),
+                masks={"kpm": src_kpm},
+                meta={"E": E, "H": H, "F": F_, "layers": 2, "batch_first": 1})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -135,8 +255,15 @@ def main():
     gen_masked_softmax()
     gen_attention()
     gen_sinusoidal()
-    total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
-    print("wrote %d files to %s (%d bytes, torch %s)" % (gen.N_CASES[0], OUT, total,
+    os.makedirs(NN_OUT, exist_ok=True)
+    for f in os.listdir(NN_OUT):
+        if f.endswith(".safetensors"):
+            os.remove(os.path.join(NN_OUT, f))
+    gen_mha()
+    gen_layers()
+    gen_full_transformer()
+    total = sum(os.path.getsize(os.path.join(d, f)) for d in (OUT, NN_OUT) for f in os.listdir(d))
+    print("wrote %d files to %s and %s (%d bytes, torch %s)" % (gen.N_CASES[0], OUT, NN_OUT, total,
                                                          torch.__version__))
 
 

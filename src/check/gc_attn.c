@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Return n when every ins[0..n) was made, else free them and return -1. */
@@ -141,6 +142,100 @@ static dc_tensor *f_att_packed(dc_ctx *ctx, dc_tensor **in, void *st)
     return dc_attention_packed(ctx, in[0], 0, in[0], 6, in[0], 12, 2, 3, &o);
 }
 
+/* ---- modules: inputs, then the model's parameters (as many as fit), the model in *st ---- */
+
+typedef struct mod_state {
+    dc_model *m;
+    dc_module *mod;
+    int n_x; /* leading inputs that are data (x, memory) */
+} mod_state;
+
+static int mod_finish(dc_rng *r, dc_tensor **in, void **st, dc_model *m, dc_module *mod,
+                      int n_x, int64_t T, int64_t S, int seq_first)
+{
+    mod_state *s = NULL;
+    if (!m || !mod || dc_model_add(m, mod) != DC_OK || !(s = calloc(1, sizeof *s))) {
+        dc_model_free(m);
+        return -1;
+    }
+    *s = (mod_state){m, mod, n_x};
+    in[0] = seq_first ? P(T, 2, 8) : P(2, T, 8);
+    if (n_x > 1)
+        in[1] = seq_first ? P(S, 2, 8) : P(2, S, 8);
+    int n = n_x;
+    for (int i = 0; i < dc_model_n_tensors(m) && n < GC_MAX_IN; i++)
+        in[n++] = dc_model_tensor(m, i);
+    *st = s;
+    if (all_or_none(in, n_x) < 0) {
+        dc_model_free(m);
+        free(s);
+        return -1;
+    }
+    return n;
+}
+
+static void t_mod(dc_tensor **in, int n, void *st)
+{
+    mod_state *s = st;
+    for (int i = 0; i < s->n_x; i++)
+        dc_tensor_free(in[i]);
+    dc_model_free(s->m);
+    free(s);
+}
+
+static dc_tensor *f_mod(dc_ctx *ctx, dc_tensor **in, void *st)
+{
+    mod_state *s = st;
+    dc_attn_masks causal = {NULL, NULL, 1};
+    return dc_transformer_forward(ctx, s->mod, in[0], s->n_x > 1 ? in[1] : NULL, &causal, NULL);
+}
+
+static dc_tensor *f_mha(dc_ctx *ctx, dc_tensor **in, void *st)
+{
+    return dc_model_forward(ctx, ((mod_state *)st)->m, in[0]);
+}
+
+static int s_mha(dc_rng *r, dc_tensor **in, void **st)
+{
+    dc_model *m = dc_model_new();
+    dc_module *a = m ? dc_mha_new(m, "attn", 8, 2, 0.0f, 1, 1, 1, r) : NULL;
+    return mod_finish(r, in, st, m, a, 1, 5, 0, 0);
+}
+
+static int s_pos(dc_rng *r, dc_tensor **in, void **st)
+{
+    dc_model *m = dc_model_new();
+    dc_module *p = m ? dc_positional_new(m, "pos", DC_POS_LEARNED, 7, 8, 1, r) : NULL;
+    return mod_finish(r, in, st, m, p, 1, 5, 0, 0);
+}
+
+static int s_layer(dc_rng *r, dc_tensor **in, void **st, int decoder, int pre, int gelu,
+                   float p)
+{
+    dc_model *m = dc_model_new();
+    dc_tf_layer_opts o = dc_tf_layer_defaults(8, 2);
+    o.dim_feedforward = 12;
+    o.norm_first = pre;
+    o.gelu = gelu;
+    o.dropout = p;
+    dc_module *l = !m ? NULL : decoder ? dc_decoder_layer_new(m, "dec", &o, r)
+                                       : dc_encoder_layer_new(m, "enc", &o, r);
+    return mod_finish(r, in, st, m, l, 1 + decoder, 4, 5, 1);
+}
+
+static int s_enc_pre(dc_rng *r, dc_tensor **in, void **st)
+{
+    return s_layer(r, in, st, 0, 1, 1, 0.2f);
+}
+static int s_enc_post(dc_rng *r, dc_tensor **in, void **st)
+{
+    return s_layer(r, in, st, 0, 0, 0, 0.0f);
+}
+static int s_dec_pre(dc_rng *r, dc_tensor **in, void **st)
+{
+    return s_layer(r, in, st, 1, 1, 1, 0.0f);
+}
+
 #define CASE(name, setup, fwd) {name, setup, fwd, NULL, 0, 0, 0}
 
 static const gc_case cases[] = {
@@ -160,5 +255,10 @@ static const gc_case cases[] = {
     CASE("attention attn_mask + key_padding", s_att_mask, f_att_mask),
     {"attention dropout 0.3 causal", s_att, f_att_drop, NULL, 0, 0, 1},
     CASE("attention packed qkv 2 heads", s_att_packed, f_att_packed),
+    {"MultiheadAttention module causal", s_mha, f_mha, t_mod, 0, 0, 0},
+    {"PositionalEncoding learned", s_pos, f_mha, t_mod, 0, 0, 0},
+    {"TransformerEncoderLayer pre-LN gelu drop", s_enc_pre, f_mod, t_mod, 0, 0, 1},
+    {"TransformerEncoderLayer post-LN relu", s_enc_post, f_mod, t_mod, 0, 0, 0},
+    {"TransformerDecoderLayer pre-LN gelu", s_dec_pre, f_mod, t_mod, 0, 0, 0},
 };
 const gc_list gc_attn = {cases, (int)(sizeof cases / sizeof *cases)};

@@ -1,0 +1,304 @@
+/*
+ * transformer_layers.c - TransformerEncoderLayer, TransformerDecoderLayer and the
+ * TransformerEncoder / TransformerDecoder stacks (PyTorch 1.13 torch.nn semantics, defaults and
+ * state_dict names).
+ *
+ * Encoder layer, sa(x) = dropout1(self_attn(x, x, x)), ff(x) = dropout2(linear2(dropout(act(
+ * linear1(x))))):
+ *   norm_first:  x = x + sa(norm1(x));  x = x + ff(norm2(x))
+ *   else:        x = norm1(x + sa(x));  x = norm2(x + ff(x))
+ * Decoder layer, with ca(x, mem) = dropout2(multihead_attn(x, mem, mem)) and ff's dropout3:
+ *   norm_first:  x = x + sa(norm1(x)); x = x + ca(norm2(x), mem); x = x + ff(norm3(x))
+ *   else:        x = norm1(x + sa(x)); x = norm2(x + ca(x, mem)); x = norm3(x + ff(x))
+ * Stacks: "layers.<i>.…" in order, then the optional final "norm". Every Linear and the
+ * attention take PyTorch's inits; the layers of a stack are initialised one after another (PyTorch
+ * deep-copies one layer, so its layers start equal; nn.Transformer re-draws them with
+ * xavier_uniform). batch_first = 0 inputs [T, N, E] are turned batch-first once per stack.
+ */
+#include "nn/transformer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead)
+{
+    return (dc_tf_layer_opts){d_model, nhead, 2048, 0.1f, 0, 1e-5f, 0, 0, 0, -1};
+}
+
+typedef struct tf_layer {
+    int decoder;
+    dc_tf_layer_opts o;
+    tf_mha self_attn, cross_attn;
+    tf_linear linear1, linear2;
+    tf_norm norm1, norm2, norm3;
+} tf_layer;
+
+static dc_status layer_init(tf_layer *l, dc_model *m, const char *prefix,
+                            const dc_tf_layer_opts *o, int decoder, dc_rng *rng)
+{
+    char pre[200];
+    const int64_t E = o->d_model;
+    if (o->dim_feedforward < 1 || !(o->dropout >= 0.0f && o->dropout < 1.0f) ||
+        !(o->layer_norm_eps >= 0.0f))
+        return dc_err(DC_ERR_ARG, "%s: dim_feedforward must be >= 1, dropout in [0, 1), "
+                      "layer_norm_eps >= 0", prefix);
+    memset(l, 0, sizeof *l);
+    l->decoder = decoder;
+    l->o = *o;
+    dc_status st = DC_OK;
+#define TRY(e) do { if (st == DC_OK) st = (e); } while (0)
+    TRY(dc_join_name(pre, sizeof pre, prefix, "self_attn") ? DC_OK : DC_ERR_ARG);
+    TRY(tf_mha_init(&l->self_attn, m, pre, E, o->nhead, o->dropout, 1, 1, rng));
+    if (decoder) {
+        TRY(dc_join_name(pre, sizeof pre, prefix, "multihead_attn") ? DC_OK : DC_ERR_ARG);
+        TRY(tf_mha_init(&l->cross_attn, m, pre, E, o->nhead, o->dropout, 1, 1, rng));
+    }
+    TRY(tf_linear_init(&l->linear1, m, prefix, "linear1", E, o->dim_feedforward, rng));
+    TRY(tf_linear_init(&l->linear2, m, prefix, "linear2", o->dim_feedforward, E, rng));
+    TRY(tf_norm_init(&l->norm1, m, prefix, "norm1", E, o->layer_norm_eps, 1));
+    TRY(tf_norm_init(&l->norm2, m, prefix, "norm2", E, o->layer_norm_eps, 1));
+    if (decoder)
+        TRY(tf_norm_init(&l->norm3, m, prefix, "norm3", E, o->layer_norm_eps, 1));
+#undef TRY
+    return st;
+}
+
+static dc_tensor *norm(dc_ctx *ctx, const tf_norm *n, dc_tensor *x)
+{
+    return dc_layer_norm(ctx, x, 1, n->w, n->b, n->eps);
+}
+
+/* linear2(dropout(act(linear1(x)))), then dropout (dropout2 / dropout3). */
+static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x)
+{
+    dc_tensor *h = dc_linear(ctx, x, l->linear1.w, l->linear1.b);
+    h = l->o.gelu ? dc_gelu(ctx, h, 0) : dc_relu(ctx, h);
+    h = dc_dropout(ctx, h, l->o.dropout);
+    return dc_dropout(ctx, dc_linear(ctx, h, l->linear2.w, l->linear2.b), l->o.dropout);
+}
+
+/* One layer on batch-first x [N, T, E] (memory [N, S, E] for a decoder). */
+static dc_tensor *layer_run(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_tensor *mem,
+                            const dc_attn_masks *self_mk, const dc_attn_masks *mem_mk)
+{
+    const float p = l->o.dropout;
+    const int pre = l->o.norm_first;
+    const tf_norm *n_ff = l->decoder ? &l->norm3 : &l->norm2;
+    dc_tensor *h = pre ? norm(ctx, &l->norm1, x) : x;
+    h = dc_dropout(ctx, tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1), p);
+    x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm1, dc_add(ctx, x, h));
+    if (l->decoder) {
+        h = pre ? norm(ctx, &l->norm2, x) : x;
+        h = dc_dropout(ctx, tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1), p);
+        x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm2, dc_add(ctx, x, h));
+    }
+    h = ff_block(ctx, l, pre ? norm(ctx, n_ff, x) : x);
+    return pre ? dc_add(ctx, x, h) : norm(ctx, n_ff, dc_add(ctx, x, h));
+}
+
+/* ---- modules: one layer, or a stack of layers with an optional final norm ---- */
+
+typedef struct tf_mod {
+    dc_module base;
+    int decoder, n_layers, batch_first, causal;
+    int64_t pad_id;   /* forward_n: int64 ids give the key padding mask ids == pad_id */
+    tf_layer *layers; /* [n_layers], owned */
+    tf_norm final;    /* final.w NULL: no final norm */
+} tf_mod;
+
+static void tf_destroy(dc_module *m) { free(((tf_mod *)m)->layers); }
+
+static bool check_in(const tf_mod *t, const char *what, const dc_tensor *x)
+{
+    char s[96];
+    const int64_t E = t->layers[0].o.d_model;
+    if (x->ndim == 3 && x->shape[2] == E)
+        return true;
+    dc_err(DC_ERR_SHAPE, "%s %s: %s must be [%s, %lld], got %s", t->base.type, t->base.name,
+           what, t->batch_first ? "N, T" : "T, N", (long long)E, dc_shape_str(x, s, sizeof s));
+    return false;
+}
+
+static dc_tensor *tf_run(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *mem,
+                         const dc_attn_masks *self_mk, const dc_attn_masks *mem_mk)
+{
+    tf_mod *t = (tf_mod *)m;
+    if (!x || (t->decoder && !mem))
+        return t->decoder && x && !mem ? dc_err_null(DC_ERR_ARG, "%s %s: needs a memory",
+                                                     m->type, m->name) : NULL;
+    if (!check_in(t, "input", x) || (mem && !check_in(t, "memory", mem)))
+        return NULL;
+    if (!t->batch_first) {
+        x = tf_swap01(ctx, x);
+        mem = mem ? tf_swap01(ctx, mem) : NULL;
+    }
+    for (int i = 0; i < t->n_layers && x; i++)
+        x = layer_run(ctx, &t->layers[i], x, mem, self_mk, mem_mk);
+    if (t->final.w)
+        x = norm(ctx, &t->final, x);
+    return t->batch_first ? x : tf_swap01(ctx, x);
+}
+
+dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
+                                  const dc_attn_masks *self_masks,
+                                  const dc_attn_masks *memory_masks)
+{
+    return tf_run(ctx, m, x, memory, self_masks, memory_masks);
+}
+
+static dc_tensor *tf_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
+{
+    dc_attn_masks mk = {NULL, NULL, ((tf_mod *)m)->causal};
+    return tf_run(ctx, m, x, NULL, &mk, NULL);
+}
+
+/* ids == pad_id as an int64 key padding mask [N, T] (batch-first ids [N, T]; else [T, N]). */
+static dc_tensor *pad_mask(dc_ctx *ctx, const tf_mod *t, dc_tensor *ids)
+{
+    char s[96];
+    if (ids->ndim != 2 || t->pad_id < 0)
+        return dc_err_null(DC_ERR_ARG, "%s %s: int64 ids [N, T] give the key padding mask "
+                           "when padding_idx is set; got %s%s", t->base.type, t->base.name,
+                           dc_shape_str(ids, s, sizeof s), t->pad_id < 0 ? " without one" : "");
+    const int64_t A = ids->shape[0], B = ids->shape[1];
+    const int64_t N = t->batch_first ? A : B, T = t->batch_first ? B : A;
+    dc_tensor *m = dc_empty(ctx, DC_I64, 2, DC_SHAPE(N, T));
+    if (m)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < T; i++)
+                dc_i64(m)[n * T + i] =
+                    dc_i64(ids)[t->batch_first ? n * T + i : i * N + n] == t->pad_id;
+    return m;
+}
+
+/* forward_n, the float inputs in order - x, then a decoder's memory - and at most one int64
+ * ids tensor, whose padding positions (padding_idx) are hidden as keys: the encoder's own
+ * (self-attention) or, for a decoder, the memory's (the source ids). */
+static dc_tensor *tf_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs, int n)
+{
+    tf_mod *t = (tf_mod *)m;
+    dc_tensor *f[2] = {NULL, NULL}, *ids = NULL;
+    int nf = 0;
+    for (int i = 0; i < n; i++) {
+        if (xs[i] && xs[i]->dtype == DC_I64 && !ids)
+            ids = xs[i];
+        else if (nf < 2)
+            f[nf++] = xs[i];
+        else
+            return dc_err_null(DC_ERR_ARG, "%s %s: takes x%s and optional ids, got %d inputs",
+                               m->type, m->name, t->decoder ? ", memory" : "", n);
+    }
+    if (nf != 1 + t->decoder)
+        return dc_err_null(DC_ERR_ARG, "%s %s: needs %s (and optional int64 ids)", m->type,
+                           m->name, t->decoder ? "x and memory" : "one float input x");
+    dc_attn_masks self = {NULL, NULL, t->causal}, mem = {NULL, NULL, 0};
+    dc_tensor *kpm = ids ? pad_mask(ctx, t, ids) : NULL;
+    if (ids && !kpm)
+        return NULL;
+    if (t->decoder)
+        mem.key_padding_mask = kpm;
+    else
+        self.key_padding_mask = kpm;
+    return tf_run(ctx, m, f[0], f[1], &self, &mem);
+}
+
+static int64_t tf_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y)
+{ /* per layer: attention projections 4·E², feed-forward 2·E·F per position; scores 2·T·E */
+    const tf_mod *t = (const tf_mod *)m;
+    const dc_tf_layer_opts *o = &t->layers[0].o;
+    const int64_t E = o->d_model, rows = y->numel / E, T = y->shape[t->batch_first ? 1 : 0];
+    const int64_t per = 4 * E * E * (t->decoder ? 2 : 1) + 2 * E * o->dim_feedforward +
+                        2 * T * E * (t->decoder ? 2 : 1);
+    return rows * per * t->n_layers;
+}
+
+static dc_module *tf_new(dc_model *m, const char *name, const char *type,
+                         const dc_tf_layer_opts *o, int decoder, int n_layers, int stack,
+                         int final_norm, dc_rng *rng)
+{
+    char pre[200];
+    if (!m || !name || !o || n_layers < 1)
+        return dc_err_null(DC_ERR_ARG, "%s %s: needs a model, options and >= 1 layer", type,
+                           name ? name : "?");
+    tf_mod *t = dc_module_alloc(sizeof *t, type, name, tf_forward);
+    tf_layer *ls = t ? calloc((size_t)n_layers, sizeof *ls) : NULL;
+    if (!ls) {
+        free(t);
+        return dc_err_null(DC_ERR_NOMEM, "%s %s: out of memory", type, name);
+    }
+    *t = (tf_mod){t->base, decoder, n_layers, o->batch_first, o->causal, o->padding_idx, ls,
+                  {NULL, NULL, 0}};
+    t->base.forward_n = tf_forward_n;
+    t->base.destroy = tf_destroy;
+    t->base.macs = tf_macs;
+    dc_status st = DC_OK;
+    for (int i = 0; i < n_layers && st == DC_OK; i++) {
+        if (stack)
+            snprintf(pre, sizeof pre, "%s.layers.%d", name, i);
+        else
+            snprintf(pre, sizeof pre, "%s", name);
+        st = layer_init(&ls[i], m, pre, o, decoder, rng);
+    }
+    if (st == DC_OK && final_norm)
+        st = tf_norm_init(&t->final, m, name, "norm", o->d_model, o->layer_norm_eps, 1);
+    if (st != DC_OK) {
+        tf_destroy(&t->base);
+        free(t);
+        return NULL;
+    }
+    return &t->base;
+}
+
+dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                dc_rng *rng)
+{
+    return tf_new(m, name, "TransformerEncoderLayer", o, 0, 1, 0, 0, rng);
+}
+
+dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                dc_rng *rng)
+{
+    return tf_new(m, name, "TransformerDecoderLayer", o, 1, 1, 0, 0, rng);
+}
+
+dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                          int num_layers, int final_norm, dc_rng *rng)
+{
+    return tf_new(m, name, "TransformerEncoder", o, 0, num_layers, 1, final_norm, rng);
+}
+
+dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                          int num_layers, int final_norm, dc_rng *rng)
+{
+    return tf_new(m, name, "TransformerDecoder", o, 1, num_layers, 1, final_norm, rng);
+}
+
+/* ---- summary figures ---- */
+
+int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                       int64_t *kv_floats)
+{
+    int64_t E, T, rows, n_attn, n_layers = 1;
+    int bf;
+    *score_macs = *kv_floats = 0;
+    if (!m || !y || y->ndim != 3)
+        return 0;
+    if (m->forward == tf_forward) {
+        const tf_mod *t = (const tf_mod *)m;
+        E = t->layers[0].o.d_model;
+        bf = t->batch_first;
+        n_layers = t->n_layers;
+        n_attn = t->decoder ? 2 : 1;
+    } else if (!tf_mha_dims(m, &E, &bf)) {
+        return 0;
+    } else {
+        n_attn = 1;
+    }
+    T = y->shape[bf ? 1 : 0];
+    rows = y->numel / E;
+    /* q·kᵀ and p·v: 2·T·E per query row and attention; K and V: 2·T·E per attention */
+    *score_macs = 2 * rows * T * E * n_attn * n_layers;
+    *kv_floats = 2 * rows * E * n_attn * n_layers;
+    return 1;
+}
