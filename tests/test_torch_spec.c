@@ -146,7 +146,8 @@ TEST(torch_spec_every_file_has_a_test)
         int known = !strcmp(e->d_name, "torch_sequential.spec") ||
                     !strcmp(e->d_name, "torch_residual.spec") ||
                     !strcmp(e->d_name, "torch_conv1d.spec") ||
-                    !strcmp(e->d_name, "torch_layernorm.spec") || !strcmp(e->d_name, "alexnet.spec");
+                    !strcmp(e->d_name, "torch_layernorm.spec") ||
+                    !strcmp(e->d_name, "alexnet.spec");
         for (int i = 0; i < N_MODELS; i++)
             known |= len == strlen(MODELS[i]) + 5 && !strncmp(e->d_name, MODELS[i], len - 5);
         CHECK(known, "tests/ref/torch_spec/%s has no check in tests/test_torch_spec.c",

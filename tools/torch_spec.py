@@ -10,10 +10,11 @@ tools/spec_torch.py.
 
 The module may be an nn.Sequential or any module tree whose forward torch.fx can trace, made of
 the layers deepc knows: Linear, Conv1d, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
-BatchNorm1d/2d, GroupNorm, LayerNorm (last axis), ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax / LogSoftmax (last axis), Dropout, Flatten,
-Unflatten, Embedding, RNN / LSTM / GRU (the output sequence), and the functions + (add),
-torch.cat (concat), torch.flatten / .flatten(1) / .view(x.size(0), -1) / .view(-1, C*H*W),
-F.relu, torch.sigmoid, torch.tanh, x[:, k] after a recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
+BatchNorm1d/2d, GroupNorm, LayerNorm (last axis), ReLU, LeakyReLU, Sigmoid, Tanh, GELU,
+Softmax / LogSoftmax (last axis), Dropout, Flatten, Unflatten, Embedding, RNN / LSTM / GRU (the
+output sequence), and the functions + (add), torch.cat (concat), torch.flatten / .flatten(1) /
+.view(x.size(0), -1) / .view(-1, C*H*W), F.relu, torch.sigmoid, torch.tanh, x[:, k] after a
+recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
 ("layer1.0.conv1"), so the deepc parameter names equal the state_dict keys and weights move with
 a .safetensors file unchanged. Anything else is an error naming the node.
 
