@@ -49,13 +49,34 @@ typedef struct train_args {
 int cli_parse_train_args(int argc, char **argv, train_args *a);
 int cli_train_opts(const train_args *a, dc_train_opts *o);
 void cli_train_usage(FILE *f);
+/* Whether a train flag takes no value (--quiet, --nesterov, --maximize, ...). */
+int cli_train_is_switch(const char *flag);
+/* What cmd_train hands every data path when it resumes (NULL: a fresh run). */
+typedef struct train_resume {
+    const char *dir;    /* --resume DIR: where the resumed run writes */
+    const char *path;   /* DIR/checkpoint */
+    const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
+} train_resume;
 /* --quiet: point stdout at /dev/null, so that a successful command prints nothing (errors still
  * go to stderr). 0, or -1 after a message. */
 int cli_quiet_stdout(void);
 /* train --data text:FILE (character language model, truncated BPTT) */
-int cmd_train_text(const train_args *a, const dc_train_opts *o);
+int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                   const char *args_text);
 /* train --data csv:... (time-series regression) */
-int cmd_train_series(const train_args *a, const dc_train_opts *o);
+int cmd_train_series(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                     const char *args_text);
+/* The options every data path shares (the spec and command line stored in checkpoints,
+ * --save-every, --check-numerics, --json, --resume) and DIR/model.spec. *spec_text (malloc'd)
+ * must outlive the run. 0, or -1 after a message. */
+int cli_train_prepare(const train_args *a, const dc_spec *spec, const train_resume *rs,
+                      const char *args_text, dc_train_opts *o, char **spec_text);
+/* The model of a run: rebuilt from the checkpoint's spec when resuming, else NULL (the caller
+ * builds it from MODEL). Prints the error; *spec_out receives the parsed spec. */
+dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_out);
+/* Run dc_train_task with SIGINT/SIGTERM saving a checkpoint; prints the error. Exit code: 0;
+ * 2 for bad input (a checkpoint of another run, shapes); 130/143 after a signal; 1 otherwise. */
+int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last);
 /* mkdir unless it exists (0), else print why (-1). */
 int cli_ensure_dir(const char *dir);
 /* Monotonic seconds. */

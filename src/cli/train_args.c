@@ -322,8 +322,8 @@ void cli_train_usage(FILE *f)
         "  --clip X              clip the global gradient norm to X (off)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
         "                        left-right mirroring of training images (none)\n"
-        "  --val N               hold N training examples out for validation (5000 for\n"
-        "                        fashion-mnist, 0 otherwise)\n"
+        "  --val N               hold N training examples out for validation (1/12 of the\n"
+        "                        set for fashion-mnist / idx folders, 0 otherwise)\n"
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
@@ -357,6 +357,17 @@ void cli_train_usage(FILE *f)
 }
 
 /* ---- parsing ---- */
+
+int cli_train_is_switch(const char *flag)
+{
+    static const char *const sw[] = {"--no-shuffle", "--check-numerics", "--json", "--sync-bn",
+                                     "--quiet", "--help"};
+    for (size_t i = 0; i < sizeof sw / sizeof *sw; i++)
+        if (!strcmp(flag, sw[i]))
+            return 1;
+    int d = find_def(flag);
+    return d >= 0 && FLAGS[d].type == T_BOOL;
+}
 
 int cli_parse_train_args(int argc, char **argv, train_args *a)
 {
@@ -461,12 +472,6 @@ static int sched_opts(const train_args *a, dc_sched_kind sk, dc_train_opts *o)
     if (sk == DC_SCHED_WARMUP) { /* --warmup N is LinearLR's total_iters */
         c->total_iters = given(a, "--warmup") ? (int)c->warmup_steps : 5;
         c->warmup_steps = 0;
-    }
-    if (sk == DC_SCHED_LINEAR && (!strncmp(a->data, "text:", 5) || !strncmp(a->data, "csv:", 4) ||
-                                  !strcmp(a->data, "weather"))) {
-        fprintf(stderr, "deepc train: --scheduler linear steps per optimizer step, which image "
-                "and tensor data support (not %s)\n", a->data);
-        return -1;
     }
     return 0;
 }
