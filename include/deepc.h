@@ -1079,7 +1079,7 @@ typedef struct dc_sched_cfg {
     int threshold_abs;    /* PLATEAU: 0 = threshold_mode 'rel', 1 = 'abs' */
     float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
     int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
-    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
+    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: the trainer sets it to
                              epochs × batches per epoch, whatever max_steps says, so that a run
                              stopped early and resumed follows the same schedule) */
 } dc_sched_cfg;
