@@ -971,8 +971,8 @@ typedef enum dc_optim_kind {
 
 typedef struct dc_optim_cfg {
     dc_optim_kind kind;
-    float lr;             /* SGD 1e-3 (PyTorch requires it; we default to 0.01), Adagrad 1e-2,
-                             RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
+    float lr;             /* SGD 0.01 (PyTorch has none; `deepc train` requires --lr), Adagrad
+                             1e-2, RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
     float weight_decay;   /* L2 added to the gradient (AdamW: decoupled, default 1e-2) */
     float momentum;       /* SGD, RMSprop */
     float dampening;      /* SGD */
@@ -993,6 +993,9 @@ DC_API dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
 /* Parse "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw". Returns DC_ERR_ARG if unknown. */
 DC_API dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
 DC_API const char *dc_optim_kind_name(dc_optim_kind k);
+/* The checks of PyTorch's constructor (dc_optim_new makes them): DC_OK, or DC_ERR_ARG naming the
+ * bad hyper-parameter (a negative lr, Nesterov with dampening, betas outside [0, 1), ...). */
+DC_API dc_status dc_optim_cfg_check(const dc_optim_cfg *c);
 
 typedef struct dc_optim dc_optim;
 /* An optimizer over every trainable parameter of m; its state (momentum buffers, moments) is one
@@ -1021,9 +1024,11 @@ DC_API void dc_clip_grad_value(dc_model *m, float v);
 /* The global L2 norm of all gradients (double accumulation, fixed order). */
 DC_API float dc_grad_norm(const dc_model *m);
 
+/* Every kind but LINEAR steps once per epoch (dc_sched_step); LINEAR steps once per optimizer
+ * step (dc_sched_step_batch), like Hugging Face's get_linear_schedule_with_warmup. */
 typedef enum dc_sched_kind {
     DC_SCHED_NONE, DC_SCHED_STEP, DC_SCHED_MULTISTEP, DC_SCHED_EXPONENTIAL, DC_SCHED_COSINE,
-    DC_SCHED_WARMUP, DC_SCHED_PLATEAU
+    DC_SCHED_WARMUP, DC_SCHED_PLATEAU, DC_SCHED_LINEAR
 } dc_sched_kind;
 
 typedef struct dc_sched_cfg {
@@ -1043,17 +1048,31 @@ typedef struct dc_sched_cfg {
     float threshold;      /* PLATEAU: 1e-4, relative mode */
     int cooldown;         /* PLATEAU: 0 */
     float min_lr;         /* PLATEAU: 0 */
+    int threshold_abs;    /* PLATEAU: 0 = threshold_mode 'rel', 1 = 'abs' */
+    float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
+    int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
+    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
+                             epochs × batches per epoch, whatever max_steps says, so that a run
+                             stopped early and resumed follows the same schedule) */
 } dc_sched_cfg;
 
 DC_API dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
 DC_API dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
+DC_API const char *dc_sched_kind_name(dc_sched_kind k);
+/* The checks dc_sched_new makes: DC_OK, or DC_ERR_ARG naming the bad field. */
+DC_API dc_status dc_sched_cfg_check(const dc_sched_cfg *c);
 
 typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */
 DC_API dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
 DC_API void dc_sched_free(dc_sched *s);
-/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
+/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. No effect on
+ * LINEAR. */
 DC_API void dc_sched_step(dc_sched *s, float metric);
+/* Advance one optimizer step: LINEAR only (no effect on the epoch kinds). Call it after every
+ * dc_optim_step. */
+DC_API void dc_sched_step_batch(dc_sched *s);
+/* PyTorch's last_epoch: dc_sched_step calls so far (LINEAR: dc_sched_step_batch calls). */
 DC_API int64_t dc_sched_epoch(const dc_sched *s);
 /* Scheduler state for checkpoints as one line of text (exact: doubles in %a); returns the
  * length snprintf would write. _load checks the kind and sets the optimizer's lr. */
@@ -1514,20 +1533,24 @@ DC_API dc_status dc_augment_parse(const char *s, dc_augment *a);
 /* Augment x in place with draws from rng (three per image: shift y, shift x, flip). */
 DC_API dc_status dc_augment_images(dc_ctx *ctx, dc_tensor *x, const dc_augment *a, dc_rng *rng);
 
+#define DC_TRAIN_MAX_EPOCHS 1000000 /* the most epochs a run may have (checkpoints are checked) */
 typedef struct dc_train_opts {
-    int epochs;              /* 10 */
+    int epochs;              /* 10; at most DC_TRAIN_MAX_EPOCHS */
     int64_t batch_size;      /* 64 */
     uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
     int shuffle;             /* 1: a seeded permutation every epoch */
     dc_loss_kind loss;       /* cross-entropy */
-    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 */
+    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 (the CLI: PyTorch's defaults) */
     dc_sched_cfg sched;      /* none; stepped once per epoch (plateau: on validation loss) */
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
     int64_t max_steps;       /* > 0: stop after this many steps */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
-    const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+    /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv
+     * (one row per epoch, and one every log_every steps when > 0), or NULL */
+    const char *out_dir;
+    int64_t log_every;       /* 0: log.csv gets one row per epoch only */
     dc_augment augment;      /* none; training batches only, with its own seeded stream */
     int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
     /* Checkpoints (out_dir/checkpoint, see dc_checkpoint_save): written after every epoch, every
@@ -1555,6 +1578,98 @@ DC_API void dc_eval_result_free(dc_eval_result *r);
  * result (or the training figures when val_size is 0). */
 DC_API dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
                           dc_eval_result *last);
+/*
+ * The trainer and its tasks. dc_train_task runs the one training loop - epochs, steps, the
+ * optimizer and scheduler, clipping, the NaN guard, validation, the progress bar / JSON lines,
+ * log.csv, checkpoints with bitwise-exact resume, the stop flag (SIGINT/SIGTERM) and MPI data
+ * parallelism - over a task, a plug-in that supplies batches, the loss and its metrics. A task is
+ * this struct of function pointers and its own state (impl); docs/design.md, "The trainer and
+ * its tasks", says how to add one. Positions (pos) count in the task's own unit along an epoch:
+ * examples for datasets, time steps of every stream for a language model.
+ */
+typedef struct dc_task_batch {
+    dc_tensor *x, *y;        /* the global batch (arena tensors); its rows (dim 0) are split
+                                over the ranks */
+    int64_t units_per_row;   /* how many predictions one row holds (examples 1, a chunk t) */
+    int64_t advance;         /* how far pos moves after this batch */
+} dc_task_batch;
+typedef struct dc_task_eval {
+    int has;                 /* 0: no validation data */
+    double loss;             /* the mean loss */
+    double metric;           /* the task's metric (accuracy, bits per character, MAE) or -1 */
+    double select;           /* lower is better: read by the plateau scheduler and selection */
+    char note[96];           /* printed after the epoch's numbers ("val MAE 1.2  RMSE 1.9 *") */
+    /* filled by the loop for dc_train_task's last: */
+    double train_loss, train_metric; /* the epoch's training means (metric -1: none) */
+    double units_per_s;      /* the epoch's training rate (examples, positions) */
+    int64_t steps;           /* optimizer steps so far */
+} dc_task_eval;
+typedef struct dc_task dc_task;
+struct dc_task {
+    const char *name;        /* "data", "lm", "forecast" */
+    const char *unit;        /* the rate's unit on the progress line ("ex", "tok") */
+    const char *metric_name; /* the metric's name on the epoch line ("acc", "bpc"), or NULL */
+    int mid_epoch_resume;    /* 1: a checkpoint inside an epoch resumes exactly; 0 (carried
+                                states): checkpoints are written at epoch ends only */
+    dc_tensor *order;        /* int64 data order stored as train.order, or NULL (owned by impl) */
+    /* The state beyond the order that a checkpoint must hold: tensors restored in place (names
+     * "task.*") and a metadata text (state_save: malloc'd; state_load: DC_ERR_FORMAT if bad). */
+    int n_state;
+    const char *const *state_names;
+    dc_tensor *const *state;
+    char *(*state_save)(dc_task *t);
+    dc_status (*state_load)(dc_task *t, const char *text);
+    /* A fresh run (not a resumed one) starts, drawing from the loop's rng (may be NULL). */
+    dc_status (*start)(dc_task *t, dc_rng *rng);
+    /* pos at which an epoch ends. */
+    int64_t (*epoch_total)(dc_task *t);
+    /* Optimizer steps in a whole epoch (schedules that count steps), or NULL for one step per
+     * batch_size of pos. */
+    int64_t (*epoch_steps)(dc_task *t);
+    /* Start an epoch (pos 0: shuffle with rng) or continue one at pos after a resume. */
+    dc_status (*epoch_begin)(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos);
+    /* The batch at pos on ctx (pos < epoch_total). */
+    dc_status (*next)(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b);
+    /* Forward rows of a batch and return their mean loss (on the tape); *correct: correct
+     * predictions among them, or -1 when the task does not count them. */
+    dc_tensor *(*loss)(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
+                       double *correct);
+    /* After an epoch's training (may be NULL): validation into *v (v->has = 0 without data). */
+    dc_status (*validate)(dc_task *t, dc_model *m, dc_task_eval *v);
+    /* After validation (may be NULL): model selection, early stopping (*stop = 1). */
+    dc_status (*after_epoch)(dc_task *t, dc_model *m, int64_t epoch, dc_task_eval *v, int *stop);
+    /* At the end of training (may be NULL): e.g. put the best epoch's weights back. */
+    dc_status (*finish)(dc_task *t, dc_model *m);
+    void (*destroy)(dc_task *t);
+    void *impl;
+};
+DC_API void dc_task_free(dc_task *t);
+/* Train m on task t with o (o->val_size, o->bptt and o->augment are read by the tasks that use
+ * them). last (if not NULL) gets the last epoch's validation (or training) figures. */
+DC_API dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o,
+                               dc_task_eval *last);
+/* Classification / regression over a dataset: the last val_size of a seeded permutation are held
+ * out; batches of o->batch_size in a fresh seeded order every epoch (o->shuffle). */
+DC_API dc_task *dc_task_dataset(const dc_dataset *d, const dc_train_opts *o);
+/* The dataset task's last validation in full (confusion matrix included); NULL before one. */
+DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
+/* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
+DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
+                           int64_t n_val, const dc_train_opts *o);
+/* Forecasting over the windows of s (which must outlive the task) with model m (its size sizes
+ * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
+ * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of
+ * the best validation epoch kept (in checkpoints too) and put back at the end, and training
+ * stopped after `patience` epochs without improvement (0: never). */
+DC_API dc_task *dc_task_forecast(const dc_series *s, const dc_model *m,
+                                 const dc_train_opts *o, int patience);
+/* The normalised forecasts of m for every window of part into pred[n[part]] (eval mode, no
+ * tape). DC_ERR_SHAPE when the model does not give one value per window. */
+DC_API dc_status dc_series_predict(dc_model *m, const dc_series *s, dc_split part,
+                                   float *pred);
+/* The forecast task's best epoch (0: none yet) and its validation score. */
+DC_API int64_t dc_task_forecast_best(const dc_task *t, dc_forecast_score *val);
+
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 DC_API dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
                              int64_t batch, dc_loss_kind loss, dc_eval_result *r);
@@ -1593,12 +1708,24 @@ DC_API double dc_dist_comm_seconds(void);
  * states, the scheduler state, the model spec and the hyper-parameters, and a CRC32 over all of it.
  * Written atomically (temp file, fsync, rename, directory fsync).
  */
+/* The running sums of the epoch in progress, so that a resumed epoch reports the mean over all
+ * of its examples (not only those after the resume). */
+typedef struct dc_epoch_sums {
+    double loss_sum;     /* Σ batch mean loss · batch size */
+    double correct;      /* correct predictions (classification) */
+    int64_t seen;        /* examples (or positions) summed */
+} dc_epoch_sums;
 typedef struct dc_checkpoint_info {
-    int64_t epoch;       /* epochs completed */
+    int64_t epoch;       /* epochs completed (at most DC_TRAIN_MAX_EPOCHS) */
     int64_t step;        /* optimizer steps taken */
     int64_t pos;         /* examples of epoch + 1 done (0 at an epoch boundary) */
     int64_t optim_steps; /* the optimizer's own step counter (read back by _load / _peek) */
     dc_rng rng, aug_rng; /* data order and dropout; augmentation */
+    dc_epoch_sums sums;  /* of the epoch in progress (zeros at an epoch boundary) */
+    char *task_state;    /* a task's own state text (see dc_task), or NULL; _load/_peek: malloc'd */
+    int n_extra;         /* a task's tensors: written by _save (_load_task restores them) */
+    const char *const *extra_names;
+    dc_tensor *const *extra;
     char *spec, *args;   /* model spec text and hyper-parameters (_load / _peek: malloc'd) */
 } dc_checkpoint_info;
 /* Save m, opt's state (when it has taken a step), sched (or NULL) and order (or NULL). */
@@ -1610,6 +1737,11 @@ DC_API dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_opti
  * message names the file and the problem. Free info's strings with dc_checkpoint_info_free. */
 DC_API dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
                                     dc_checkpoint_info *info, dc_tensor *order);
+/* The same, also verifying and restoring a task's tensors extra[0..n_extra) (by name). */
+DC_API dc_status dc_checkpoint_load_task(const char *path, dc_model *m, dc_optim *opt,
+                                         dc_sched *sched, dc_checkpoint_info *info,
+                                         dc_tensor *order, int n_extra,
+                                         const char *const *extra_names, dc_tensor *const *extra);
 /* Verify the file and read its counters, spec and args without a model. */
 DC_API dc_status dc_checkpoint_peek(const char *path, dc_checkpoint_info *info);
 DC_API void dc_checkpoint_info_free(dc_checkpoint_info *c);
@@ -1621,7 +1753,8 @@ DC_API void dc_checkpoint_info_free(dc_checkpoint_info *c);
  * (dc_model_set_carry), from zeros at the start of an epoch. Per chunk: logits = m(x) [B, t, V],
  * loss = mean cross-entropy over the B·t positions, backward, clip (o->clip_norm), step. The
  * scheduler steps once per epoch; weights go to o->out_dir/model.safetensors after every epoch.
- * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear).
+ * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear). This is
+ * dc_train_task over dc_task_lm: log.csv and checkpoints (at epoch ends) come with it.
  */
 typedef struct dc_lm_result {
     double train_loss;   /* mean cross-entropy of the last epoch, nats per symbol */

@@ -50,7 +50,7 @@ TEST(cli_out_creates_missing_parent_folders)
     snprintf(spec, sizeof spec, "%s/m.spec", d);
     REQUIRE(t_write_text(spec, mlp_spec));
     write_toy(d, 30);
-    int rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 1 "
+    int rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 1 --lr 0.1 "
                          "--quiet --out %s/runs/deep/er/run1", spec, d, d, d);
     CHECK(rc == 0, "train --out into missing folders exited %d:\n%s", rc, out);
     snprintf(path, sizeof path, "%s/runs/deep/er/run1/model.safetensors", d);
@@ -62,7 +62,7 @@ TEST(cli_out_creates_missing_parent_folders)
     /* a folder on the way that is a file: exit 2, the message names it */
     snprintf(path, sizeof path, "%s/afile", d);
     REQUIRE(t_write_text(path, "x"));
-    rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 1 "
+    rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 1 --lr 0.1 "
                      "--quiet --out %s/afile/run", spec, d, d, d);
     CHECK(rc == 2 && strstr(out, "afile") && strstr(out, "not a directory"),
           "--out under a file: exit %d:\n%s", rc, out);
@@ -137,6 +137,8 @@ TEST(cli_missing_required_flags_are_named)
         {"show features models/lenet5 --data digits --out x", "deepc show features: missing "
          "--weights"},
         {"eval models/lenet5 --weights", "deepc eval: --weights needs a value"},
+        {"train models/lenet5 --epochs 2", "deepc train: missing --data"},
+        {"train --data digits", "deepc train: missing MODEL"},
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         int rc = t_run_deepc(out, sizeof out, "%s", c[i].args);

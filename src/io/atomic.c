@@ -4,13 +4,16 @@
  * Reading never trusts a size from a file: every range is compared with the file size (taken
  * once with fstat) before anything is allocated or read. Writing goes through a temporary file
  * in the same directory that is fsync'd and renamed, so a crash or a full disk leaves the old
- * file intact.
+ * file intact; the temporary files of a writer that was killed are removed by the next write of
+ * the same file.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +307,48 @@ static void fsync_dir_of(const char *path)
 
 static atomic_uint tmp_counter;
 
+/* name is "<base>.tmp.<pid>.<k>" (decimal pid > 0 and k): 1 and *pid, else 0. */
+static int tmp_name_pid(const char *name, const char *base, size_t nb, long *pid)
+{
+    if (strncmp(name, base, nb) || strncmp(name + nb, ".tmp.", 5))
+        return 0;
+    const char *p = name + nb + 5;
+    size_t a = strspn(p, "0123456789");
+    if (a == 0 || a > 9 || p[a] != '.' || !p[a + 1] || strspn(p + a + 1, "0123456789") !=
+                                                            strlen(p + a + 1))
+        return 0;
+    *pid = strtol(p, NULL, 10);
+    return *pid > 0;
+}
+
+/* Remove the temporary files "<path>.tmp.<pid>.<k>" that a killed writer left behind: those of a
+ * process that no longer exists (kill(pid, 0) fails with ESRCH). A live process's files, ours
+ * included, are left alone. Best effort: a directory that cannot be read is skipped. */
+static void remove_stale_tmp(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    DIR *dp = dir ? opendir(dir) : NULL;
+    const size_t nb = strlen(base), nd = dir ? strlen(dir) : 0;
+    struct dirent *e;
+    while (dp && (e = readdir(dp)) != NULL) {
+        long pid;
+        if (!tmp_name_pid(e->d_name, base, nb, &pid) || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *full = malloc(nd + strlen(e->d_name) + 2);
+        if (full) {
+            snprintf(full, nd + strlen(e->d_name) + 2, "%s/%s", dir, e->d_name);
+            unlink(full);
+            free(full);
+        }
+    }
+    if (dp)
+        closedir(dp);
+    free(dir);
+}
+
 /* Create "<path>.tmp.<pid>.<k>" exclusively; returns the stream and its name (malloc'd). */
 static FILE *open_tmp(const char *path, char **tmp_out)
 {
@@ -344,6 +389,7 @@ dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user)
     char *tmp = NULL;
     if (!path || !*path)
         return dc_err(DC_ERR_ARG, "write: empty file name");
+    remove_stale_tmp(path);
     FILE *f = open_tmp(path, &tmp);
     if (!f)
         return dc_err(DC_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,

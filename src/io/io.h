@@ -78,7 +78,8 @@ int dc_io_fwrite_tensor_le(FILE *f, const dc_tensor *t);
  * dc_io_write_atomic - write a file so that path holds either its old contents or the complete
  * new ones, never a mix: fn writes "<path>.tmp.<pid>.<k>", which is flushed, fsync'd, closed,
  * renamed over path, and the directory fsync'd. On any failure the temporary file is removed,
- * path is untouched, and DC_ERR_IO names the step and the reason.
+ * path is untouched, and DC_ERR_IO names the step and the reason. Before writing, temporary files
+ * of path left by a process that no longer exists (killed mid-write) are removed.
  */
 dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user);
 
