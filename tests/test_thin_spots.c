@@ -192,10 +192,12 @@ TEST(sched_lr_at_construction_and_after_the_first_step)
     cs[n].c = dc_sched_defaults(DC_SCHED_MULTISTEP);
     cs[n].c.n_milestones = 1;
     cs[n].c.milestones[0] = 1;
-    cs[n].at0 = base, cs[n].at1 = base * (double)0.1f, n++;
+    /* lr and gamma are read as the decimals written (0.1, not 0.1f: dc_optim_widen), as
+     * PyTorch's Python floats are */
+    cs[n].at0 = base, cs[n].at1 = 0.1 * 0.1, n++;
     cs[n].c = dc_sched_defaults(DC_SCHED_EXPONENTIAL);
     cs[n].c.gamma = 0.9f;
-    cs[n].at0 = base, cs[n].at1 = base * (double)0.9f, n++;
+    cs[n].at0 = base, cs[n].at1 = 0.1 * 0.9, n++;
     cs[n].c = dc_sched_defaults(DC_SCHED_COSINE);
     cs[n].c.t_max = 4;
     cs[n].at0 = base, cs[n].at1 = base * (1 + cos(pi / 4)) / 2, n++;
