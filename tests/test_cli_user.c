@@ -137,6 +137,8 @@ TEST(cli_missing_required_flags_are_named)
         {"show features models/lenet5 --data digits --out x", "deepc show features: missing "
          "--weights"},
         {"eval models/lenet5 --weights", "deepc eval: --weights needs a value"},
+        {"train models/lenet5 --epochs 2", "deepc train: missing --data"},
+        {"train --data digits", "deepc train: missing MODEL"},
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         int rc = t_run_deepc(out, sizeof out, "%s", c[i].args);

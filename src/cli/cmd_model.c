@@ -79,11 +79,7 @@ void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
 
 static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); }
 
-/* ---- train ---- */
-
-
-/* ---- train (its flags: train_args.c) ---- */
-
+/* mkdir -p: every missing folder of dir, from the top; the first that fails is named. */
 int cli_ensure_dir(const char *dir)
 {
     size_t n = strlen(dir);

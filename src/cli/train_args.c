@@ -430,7 +430,7 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
     }
     a->t_max_set = given(a, "--t-max");
     if (!a->model || !a->data) {
-        cli_train_usage(stderr);
+        cli_missing("train", !a->model ? "MODEL (a spec file)" : "--data DATA");
         return -1;
     }
     return 0;
