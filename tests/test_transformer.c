@@ -507,4 +507,55 @@ TEST(tf_cli_summary_train_generate)
                 "--prime abc --length 40 --temperature 0.8 --seed 3", dir, dir);
     CHECK(rc == 0 && !strncmp(out, "abc", 3) && strlen(out) >= 43 && !strcmp(out, out2),
           "generate (%d):\n%s\n%s", rc, out, out2);
+    /* the KV cache gives the tokens of full recomputation, past the context (12) too */
+    t_run_deepc(out2, sizeof out2, "generate %s/model.spec --weights %s/model.safetensors "
+                "--prime abc --length 40 --temperature 0.8 --seed 3 --no-kv-cache", dir, dir);
+    CHECK(!strcmp(out, out2), "KV cache and full recomputation differ:\n%s\n%s", out, out2);
+}
+
+/* With the KV cache on, feeding a GPT a few ids and then one at a time gives, at every step, the
+ * logits of a full forward over the whole prefix; reset_state starts a new sequence. */
+TEST(tf_kv_cache_equals_full_forward)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 4, 1);
+    dc_spec *s = dc_spec_parse_string(gpt_spec, "gpt.spec");
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(s && m && ctx);
+    int kv = 0;
+    CHECK(dc_model_context(m, &kv) == 12 && kv == 1, "a causal GPT decodes with a KV cache");
+    dc_ctx_set_grad(ctx, 0);
+    int64_t ids[12];
+    for (int t = 0; t < 12; t++)
+        ids[t] = (t * 7 + 2) % 11;
+    for (int pass = 0; pass < 2; pass++) { /* the second pass after reset_state */
+        REQUIRE(dc_model_set_kv_cache(m, 1) == DC_OK);
+        if (pass)
+            dc_model_reset_state(m);
+        for (int t = 4; t <= 12; t++) {
+            const int first = t == 4; /* feed 4 ids at once, then one by one */
+            dc_tensor *xi = dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, first ? 4 : 1),
+                                    ids + (first ? 0 : t - 1));
+            dc_tensor *yi = dc_model_forward(ctx, m, xi);
+            REQUIRE(yi);
+            float got[11];
+            memcpy(got, dc_f32(yi) + (yi->shape[1] - 1) * 11, sizeof got);
+            dc_model_set_kv_cache(m, 0); /* a full forward over the prefix, no cache */
+            dc_tensor *yf = dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, t), ids));
+            REQUIRE(yf);
+            char what[64];
+            snprintf(what, sizeof what, "step %d logits (pass %d)", t, pass);
+            CHECK_ALLCLOSE(what, got, dc_f32(yf) + (t - 1) * 11, 11, 1e-5, 1e-5);
+            dc_model_set_kv_cache(m, 1); /* an empty cache: run the prefix again */
+            dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, t), ids));
+            dc_ctx_reset(ctx);
+        }
+        CHECK(!dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, 1), ids)) &&
+                  strstr(dc_last_error(), "max_len"), "past the context: %s", dc_last_error());
+        dc_model_set_kv_cache(m, 0);
+    }
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(s);
 }
