@@ -81,12 +81,31 @@ static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x)
 /* ---- the KV cache of incremental decoding ---- */
 
 /* The keys and values of every position a causal self-attention has seen, [N, len, 2E] (k, v
- * side by side as the packed projection makes them), malloc'd; re-made at each step with the
- * new positions appended (one copy of what the attention reads anyway). */
+ * side by side as the packed projection makes them), malloc'd. One sequence (N = 1, generation)
+ * grows in place with a doubling capacity, so a step copies only its new rows; a batch is
+ * re-made each step with the new positions appended after each sequence's (one copy of what
+ * the attention reads anyway). */
 typedef struct kv_cache {
     float *kv;
-    int64_t N, len;
+    int64_t N, len, cap;
 } kv_cache;
+
+/* Make room for T positions of N sequences, keeping the len cached ones in order. */
+static bool kv_grow(kv_cache *c, int64_t N, int64_t T, int64_t E2)
+{
+    if (N == 1 && T <= c->cap)
+        return true;
+    const int64_t cap = N == 1 ? (T > 2 * c->cap ? T : 2 * c->cap) : T;
+    float *kv = malloc((size_t)(N * cap * E2) * sizeof *kv);
+    if (!kv)
+        return false;
+    for (int64_t n = 0; n < N && c->len; n++)
+        memcpy(kv + n * cap * E2, c->kv + n * c->cap * E2, (size_t)(c->len * E2) * 4);
+    free(c->kv);
+    c->kv = kv;
+    c->cap = cap;
+    return true;
+}
 
 /* Self-attention of the new positions h [N, Tn, E] over the cached ones and themselves:
  * query i of h sits at position len + i (q_offset) and sees positions <= its own. */
@@ -99,23 +118,20 @@ static dc_tensor *self_attn_cached(dc_ctx *ctx, const tf_mha *a, dc_tensor *h, k
     const int64_t N = h->shape[0], Tn = h->shape[1];
     if (c->kv && c->N != N) { /* another batch: start again */
         free(c->kv);
-        *c = (kv_cache){NULL, 0, 0};
+        *c = (kv_cache){NULL, 0, 0, 0};
     }
     const int64_t T = c->len + Tn;
-    float *kv = malloc((size_t)(N * T * E2) * sizeof *kv);
-    if (!kv)
+    if (!kv_grow(c, N, T, E2))
         return dc_err_null(DC_ERR_NOMEM, "KV cache: out of memory (%lld positions)",
                            (long long)T);
-    for (int64_t n = 0; n < N; n++) {
-        if (c->len)
-            memcpy(kv + n * T * E2, c->kv + n * c->len * E2, (size_t)(c->len * E2) * 4);
+    for (int64_t n = 0; n < N; n++)
         for (int64_t t = 0; t < Tn; t++)
-            memcpy(kv + (n * T + c->len + t) * E2, dc_f32(qkv) + (n * Tn + t) * 3 * E + E,
-                   (size_t)E2 * 4);
-    }
-    free(c->kv);
-    *c = (kv_cache){kv, N, T};
-    dc_tensor *kvt = dc_wrap(ctx, DC_F32, 3, DC_SHAPE(N, T, E2), kv);
+            memcpy(c->kv + (n * c->cap + c->len + t) * E2,
+                   dc_f32(qkv) + (n * Tn + t) * 3 * E + E, (size_t)E2 * 4);
+    c->N = N;
+    c->len = T;
+    /* [N, T, 2E] in place: exact for one sequence, and a batch's cap is T */
+    dc_tensor *kvt = dc_wrap(ctx, DC_F32, 3, DC_SHAPE(N, T, E2), c->kv);
     dc_attn_opts o = dc_attn_defaults();
     o.causal = 1;
     o.q_offset = T - Tn;
@@ -162,7 +178,7 @@ static void tf_forget(tf_mod *t)
 {
     for (int i = 0; t->cache && i < t->n_layers; i++) {
         free(t->cache[i].kv);
-        t->cache[i] = (kv_cache){NULL, 0, 0};
+        t->cache[i] = (kv_cache){NULL, 0, 0, 0};
     }
 }
 
