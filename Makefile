@@ -15,7 +15,8 @@ BLAS    ?= auto
 OPT     ?= -O3
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS_BASE := -std=c11 $(OPT) -fno-math-errno -fno-trapping-math -g $(WARN) -fPIC -Iinclude -Isrc $(EXTRA_CFLAGS)
+# -fvisibility=hidden: libdeepc.so exports only what include/deepc.h marks DC_API
+CFLAGS_BASE := -std=c11 $(OPT) -fno-math-errno -fno-trapping-math -g $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc $(EXTRA_CFLAGS)
 LDLIBS_BASE := -lz -lm -lpthread
 
 ifeq ($(OMP),1)
@@ -56,7 +57,8 @@ GEMM_CFLAGS := $(shell $(CC) -fira-region=one -Werror -E -x c /dev/null > /dev/n
 LDLIBS  := $(LDLIBS_BASE)
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/kernels/*.c src/ops/*.c src/nn/*.c \
-                   src/optim/*.c src/io/*.c src/data/*.c src/train/*.c src/spec/*.c))
+                   src/optim/*.c src/io/*.c src/data/*.c src/train/*.c src/spec/*.c \
+                   src/check/*.c src/plot/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
 EX_SRC   := $(sort $(wildcard examples/*.c))
@@ -86,8 +88,9 @@ $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libdeepc.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# exports: what deepc.h marks DC_API (-fvisibility=hidden), minus the ifunc kernels (clones.map)
+$(BUILD)/libdeepc.so: $(LIB_OBJ) src/kernels/clones.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/kernels/clones.map -o $@ $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepc.a $(LDLIBS)
@@ -110,7 +113,7 @@ $(BUILD)/bench_gemm: bench/bench_gemm.c src/kernels/gemm.c
 $(BUILD)/bench_deepc: bench/bench_deepc.c $(BUILD)/libdeepc.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
 
-test: $(BUILD)/test_runner $(BUILD)/deepc
+test: $(BUILD)/test_runner $(BUILD)/deepc $(BUILD)/libdeepc.so
 	DEEPC_BIN=$(BUILD)/deepc ./$(BUILD)/test_runner
 
 # Data-parallel equivalence and fault tests under mpirun (needs libopenmpi-dev, openmpi-bin).

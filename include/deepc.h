@@ -27,6 +27,15 @@ extern "C" {
 #endif
 
 #define DC_VERSION "0.1.0"
+
+/* DC_API marks every function of the public API: libdeepc.so is built with -fvisibility=hidden,
+ * so it exports these and nothing else (tests/test_api.c checks both ways). Put it on each new
+ * declaration. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DC_API __attribute__((visibility("default")))
+#else
+#define DC_API
+#endif
 #define DC_MAX_DIMS 5
 
 /* ------------------------------------------------------------------------------------------ */
@@ -46,13 +55,13 @@ typedef enum dc_status {
 } dc_status;
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */
-const char *dc_last_error(void);
+DC_API const char *dc_last_error(void);
 /* The status that went with that message (DC_OK if none). */
-dc_status dc_last_status(void);
+DC_API dc_status dc_last_status(void);
 /* A short constant name for a status ("shape error"). */
-const char *dc_status_str(dc_status s);
+DC_API const char *dc_status_str(dc_status s);
 /* Forget the last error on this thread. */
-void dc_clear_error(void);
+DC_API void dc_clear_error(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Random numbers: one PCG32 generator per run, passed explicitly (no global state)           */
@@ -64,17 +73,17 @@ typedef struct dc_rng {
 } dc_rng;
 
 /* Seed a generator; `stream` selects one of 2^63 independent sequences. */
-void dc_rng_seed(dc_rng *r, uint64_t seed, uint64_t stream);
+DC_API void dc_rng_seed(dc_rng *r, uint64_t seed, uint64_t stream);
 /* Uniform 32-bit integer (PCG32 XSH-RR). */
-uint32_t dc_rng_u32(dc_rng *r);
+DC_API uint32_t dc_rng_u32(dc_rng *r);
 /* Uniform float in [0, 1) with 24 random bits. */
-float dc_rng_uniform(dc_rng *r);
+DC_API float dc_rng_uniform(dc_rng *r);
 /* Standard normal (Box-Muller over two uniforms). */
-float dc_rng_normal(dc_rng *r);
+DC_API float dc_rng_normal(dc_rng *r);
 /* Uniform integer in [0, n), unbiased (Lemire's method). n must be > 0. */
-uint32_t dc_rng_below(dc_rng *r, uint32_t n);
+DC_API uint32_t dc_rng_below(dc_rng *r, uint32_t n);
 /* Fisher-Yates shuffle of idx[0..n). */
-void dc_rng_shuffle(dc_rng *r, int64_t *idx, int64_t n);
+DC_API void dc_rng_shuffle(dc_rng *r, int64_t *idx, int64_t n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors                                                                                    */
@@ -107,23 +116,23 @@ static inline int64_t *dc_i64(const dc_tensor *t) { return (int64_t *)t->data; }
  * shape: ndim (0..5) sizes, each >= 0; the element count must fit in memory.
  * Returns NULL with DC_ERR_ARG / DC_ERR_NOMEM.
  */
-dc_tensor *dc_tensor_new(dc_dtype dtype, int ndim, const int64_t *shape);
+DC_API dc_tensor *dc_tensor_new(dc_dtype dtype, int ndim, const int64_t *shape);
 /* A heap copy of t (data only; no grad). */
-dc_tensor *dc_tensor_clone(const dc_tensor *t);
+DC_API dc_tensor *dc_tensor_clone(const dc_tensor *t);
 /* Free a heap tensor and what it owns. NULL and arena tensors are ignored. */
-void dc_tensor_free(dc_tensor *t);
+DC_API void dc_tensor_free(dc_tensor *t);
 /* Make a heap tensor a gradient leaf: allocates its zeroed grad buffer. */
-dc_status dc_tensor_requires_grad(dc_tensor *t);
+DC_API dc_status dc_tensor_requires_grad(dc_tensor *t);
 /* Set a tensor's grad to zero (no-op if it has none). */
-void dc_tensor_zero_grad(dc_tensor *t);
+DC_API void dc_tensor_zero_grad(dc_tensor *t);
 /* Write "[2, 3, 4]" into buf (always NUL-terminated). Returns buf. */
-char *dc_shape_str(const dc_tensor *t, char *buf, size_t size);
+DC_API char *dc_shape_str(const dc_tensor *t, char *buf, size_t size);
 /* 1 if a and b have the same ndim and sizes. */
-int dc_same_shape(const dc_tensor *a, const dc_tensor *b);
+DC_API int dc_same_shape(const dc_tensor *a, const dc_tensor *b);
 /* Fill a float tensor with a value / U(lo, hi) / N(mean, std). */
-void dc_tensor_fill(dc_tensor *t, float v);
-void dc_tensor_uniform(dc_tensor *t, dc_rng *r, float lo, float hi);
-void dc_tensor_normal(dc_tensor *t, dc_rng *r, float mean, float std);
+DC_API void dc_tensor_fill(dc_tensor *t, float v);
+DC_API void dc_tensor_uniform(dc_tensor *t, dc_rng *r, float lo, float hi);
+DC_API void dc_tensor_normal(dc_tensor *t, dc_rng *r, float mean, float std);
 
 /* Shorthand for shape arguments: dc_tensor_new(DC_F32, 2, DC_SHAPE(3, 4)). */
 #define DC_SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -137,40 +146,40 @@ typedef struct dc_ctx dc_ctx;
 /* A new context. `arena_bytes` is the first arena chunk (0 picks 1 MiB); it grows as needed and
  * after dc_ctx_reset keeps one chunk as large as the whole last step, so a steady training loop
  * allocates nothing after its first step. Grad recording on, training mode off, no RNG. */
-dc_ctx *dc_ctx_new(size_t arena_bytes);
-void dc_ctx_free(dc_ctx *ctx);
+DC_API dc_ctx *dc_ctx_new(size_t arena_bytes);
+DC_API void dc_ctx_free(dc_ctx *ctx);
 /* Drop every tensor, tape entry and scratch buffer made since the last reset. */
-void dc_ctx_reset(dc_ctx *ctx);
+DC_API void dc_ctx_reset(dc_ctx *ctx);
 /* Turn tape recording on/off (off = no_grad inference). Returns the previous setting. */
-int dc_ctx_set_grad(dc_ctx *ctx, int enabled);
+DC_API int dc_ctx_set_grad(dc_ctx *ctx, int enabled);
 /* Training mode (dropout active, BatchNorm uses and updates batch statistics). Returns previous. */
-int dc_ctx_set_training(dc_ctx *ctx, int training);
-int dc_ctx_training(const dc_ctx *ctx);
+DC_API int dc_ctx_set_training(dc_ctx *ctx, int training);
+DC_API int dc_ctx_training(const dc_ctx *ctx);
 /* The generator used by stochastic ops (dropout, sampling). Not owned; may be NULL. */
-void dc_ctx_set_rng(dc_ctx *ctx, dc_rng *rng);
-dc_rng *dc_ctx_rng(dc_ctx *ctx);
+DC_API void dc_ctx_set_rng(dc_ctx *ctx, dc_rng *rng);
+DC_API dc_rng *dc_ctx_rng(dc_ctx *ctx);
 /* Bytes in use in the arena now / the most ever held at once / number of chunk mallocs so far. */
-size_t dc_ctx_arena_used(const dc_ctx *ctx);
-size_t dc_ctx_arena_capacity(const dc_ctx *ctx);
-uint64_t dc_ctx_arena_mallocs(const dc_ctx *ctx);
+DC_API size_t dc_ctx_arena_used(const dc_ctx *ctx);
+DC_API size_t dc_ctx_arena_capacity(const dc_ctx *ctx);
+DC_API uint64_t dc_ctx_arena_mallocs(const dc_ctx *ctx);
 /* Number of entries on the tape. */
-int64_t dc_ctx_tape_len(const dc_ctx *ctx);
+DC_API int64_t dc_ctx_tape_len(const dc_ctx *ctx);
 /* Check every op output for NaN/Inf while recording (slow; for debugging). */
-void dc_ctx_set_check_numerics(dc_ctx *ctx, int on);
+DC_API void dc_ctx_set_check_numerics(dc_ctx *ctx, int on);
 /* With check_numerics on: the name of the first op since the last reset whose output held a NaN
  * or Inf (its message is in dc_last_error()), or NULL. */
-const char *dc_ctx_first_nonfinite(const dc_ctx *ctx);
+DC_API const char *dc_ctx_first_nonfinite(const dc_ctx *ctx);
 /* ... and the model layer it ran in (NULL outside dc_model_forward). */
-const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx);
+DC_API const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx);
 
 /* An uninitialised float/int tensor in the arena (lives until dc_ctx_reset). */
-dc_tensor *dc_empty(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
+DC_API dc_tensor *dc_empty(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
 /* A zero-filled arena tensor. */
-dc_tensor *dc_zeros(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
+DC_API dc_tensor *dc_zeros(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape);
 /* An arena tensor wrapping caller memory (not copied, not freed; must outlive the step). */
-dc_tensor *dc_wrap(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape, void *data);
+DC_API dc_tensor *dc_wrap(dc_ctx *ctx, dc_dtype dtype, int ndim, const int64_t *shape, void *data);
 /* Raw scratch memory in the arena, 64-byte aligned. */
-void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes);
+DC_API void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes);
 
 /*
  * dc_backward - reverse-mode autodiff from a scalar (numel 1) loss.
@@ -179,11 +188,11 @@ void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes);
  * accumulate across calls until dc_model_zero_grad(). The tape is consumed: call dc_ctx_reset()
  * before the next forward. Returns DC_ERR_STATE if loss is not on this ctx's tape.
  */
-dc_status dc_backward(dc_ctx *ctx, dc_tensor *loss);
+DC_API dc_status dc_backward(dc_ctx *ctx, dc_tensor *loss);
 /* Like dc_backward, with an explicit upstream gradient dy (same shape as y). */
-dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy);
+DC_API dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy);
 /* A view of x that shares its data but stops gradients (truncated BPTT carries state this way). */
-dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
+DC_API dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Threads and GEMM                                                                           */
@@ -191,15 +200,15 @@ dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 
 /* Threads used by kernels (OpenMP). n <= 0 means all cores. Results do not depend on it for the
  * built-in kernels: reductions are split in a fixed order. */
-void dc_set_num_threads(int n);
+DC_API void dc_set_num_threads(int n);
 /* The GOMP_SPINCOUNT deepc's programs run with unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set:
  * how many rounds an idle OpenMP thread spins before it sleeps. "30000" (tens of microseconds)
  * when no other process is running on this machine's cores, "3000" when one is: spinning
  * without end starves a busy machine, sleeping at once makes every parallel region pay a
  * wake-up (docs/design.md, "Threads"). libgomp reads it before main: set it in the environment
  * of a program that links deepc, or setenv and re-execute as src/cli/main.c does. */
-const char *dc_spincount_default(void);
-int dc_get_num_threads(void);
+DC_API const char *dc_spincount_default(void);
+DC_API int dc_get_num_threads(void);
 
 /*
  * dc_gemm - C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major.
@@ -207,16 +216,16 @@ int dc_get_num_threads(void);
  * beta == 0 overwrites C. The built-in kernel, or CBLAS when built with OpenBLAS on a CPU without
  * AVX-512 (dc_gemm_force_builtin, dc_gemm_prefer_blas).
  */
-void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-             int64_t ldc);
+DC_API void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                    int64_t ldc);
 /* "openblas", "builtin-avx512", "builtin-avx2" or "builtin-generic". */
-const char *dc_gemm_backend(void);
+DC_API const char *dc_gemm_backend(void);
 /* Use the built-in GEMM even in a BLAS build (1 = on; 0 = the default choice: OpenBLAS only on
  * CPUs without AVX-512, where the built-in kernel is the slower one). dc_gemm_prefer_blas: use
  * OpenBLAS whenever it is linked in (DEEPC_GEMM=openblas). */
-void dc_gemm_force_builtin(int on);
-void dc_gemm_prefer_blas(void);
+DC_API void dc_gemm_force_builtin(int on);
+DC_API void dc_gemm_prefer_blas(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ops. Each returns a new arena tensor recorded on the tape (when grad is on and an input     */
@@ -224,58 +233,60 @@ void dc_gemm_prefer_blas(void);
 /* ------------------------------------------------------------------------------------------ */
 
 /* Elementwise with NumPy/PyTorch broadcasting (shapes aligned at the right, sizes equal or 1). */
-dc_tensor *dc_add(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a + b */
-dc_tensor *dc_sub(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a - b */
-dc_tensor *dc_mul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a ⊙ b */
-dc_tensor *dc_div(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a / b; d/db = -a/b² */
+DC_API dc_tensor *dc_add(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a + b */
+DC_API dc_tensor *dc_sub(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a - b */
+DC_API dc_tensor *dc_mul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a ⊙ b */
+DC_API dc_tensor *dc_div(dc_ctx *ctx, dc_tensor *a, dc_tensor *b); /* a / b; d/db = -a/b² */
 /* Scalar ops. */
-dc_tensor *dc_add_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a + s */
-dc_tensor *dc_mul_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a · s */
-dc_tensor *dc_pow_scalar(dc_ctx *ctx, dc_tensor *a, float p); /* a^p; d = p·a^(p-1) */
-dc_tensor *dc_neg(dc_ctx *ctx, dc_tensor *a);                 /* -a */
-dc_tensor *dc_exp(dc_ctx *ctx, dc_tensor *a);                 /* e^a */
-dc_tensor *dc_log(dc_ctx *ctx, dc_tensor *a);                 /* ln a; d = 1/a */
-dc_tensor *dc_sqrt(dc_ctx *ctx, dc_tensor *a);                /* √a; d = 1/(2√a) */
-dc_tensor *dc_abs(dc_ctx *ctx, dc_tensor *a);                 /* |a|; d = sign(a) (0 at 0) */
+DC_API dc_tensor *dc_add_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a + s */
+DC_API dc_tensor *dc_mul_scalar(dc_ctx *ctx, dc_tensor *a, float s); /* a · s */
+DC_API dc_tensor *dc_pow_scalar(dc_ctx *ctx, dc_tensor *a, float p); /* a^p; d = p·a^(p-1) */
+DC_API dc_tensor *dc_neg(dc_ctx *ctx, dc_tensor *a);                 /* -a */
+DC_API dc_tensor *dc_exp(dc_ctx *ctx, dc_tensor *a);                 /* e^a */
+DC_API dc_tensor *dc_log(dc_ctx *ctx, dc_tensor *a);                 /* ln a; d = 1/a */
+DC_API dc_tensor *dc_sqrt(dc_ctx *ctx, dc_tensor *a);                /* √a; d = 1/(2√a) */
+DC_API dc_tensor *dc_abs(dc_ctx *ctx, dc_tensor *a);                 /* |a|; d = sign(a) (0 at 0) */
 
 /* Matrix product. a [M,K] · b [K,N] -> [M,N]; a [B,M,K] · b [B,K,N] -> [B,M,N]; a [B,M,K] · b
  * [K,N] -> [B,M,N] (shared right factor). */
-dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
+DC_API dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
 /* y = x · Wᵀ + b (PyTorch F.linear). x [..., I], w [O, I], b [O] or NULL -> y [..., O]. */
-dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b);
+DC_API dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b);
 
 #define DC_ALL_AXES 127
 /* Sum / mean over one axis (negative counts from the end) or DC_ALL_AXES (-> scalar). keepdim
  * keeps the reduced axis with size 1. Reductions accumulate in a fixed order (thread-count
  * independent). */
-dc_tensor *dc_sum(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
-dc_tensor *dc_mean(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
+DC_API dc_tensor *dc_sum(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
+DC_API dc_tensor *dc_mean(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim);
 
 /* Shape ops. reshape shares data (one dimension may be -1); flatten joins dims start..end
  * (inclusive, negatives from the end); transpose swaps two dims (materialised copy); concat joins
  * n tensors along axis; slice takes [start, end) with step > 0 along axis (negatives from end). */
-dc_tensor *dc_reshape(dc_ctx *ctx, dc_tensor *a, int ndim, const int64_t *shape);
-dc_tensor *dc_flatten(dc_ctx *ctx, dc_tensor *a, int start_dim, int end_dim);
-dc_tensor *dc_transpose(dc_ctx *ctx, dc_tensor *a, int dim0, int dim1);
-dc_tensor *dc_concat(dc_ctx *ctx, dc_tensor *const *ts, int n, int axis);
-dc_tensor *dc_slice(dc_ctx *ctx, dc_tensor *a, int axis, int64_t start, int64_t end,
-                    int64_t step);
+DC_API dc_tensor *dc_reshape(dc_ctx *ctx, dc_tensor *a, int ndim, const int64_t *shape);
+DC_API dc_tensor *dc_flatten(dc_ctx *ctx, dc_tensor *a, int start_dim, int end_dim);
+DC_API dc_tensor *dc_transpose(dc_ctx *ctx, dc_tensor *a, int dim0, int dim1);
+DC_API dc_tensor *dc_concat(dc_ctx *ctx, dc_tensor *const *ts, int n, int axis);
+DC_API dc_tensor *dc_slice(dc_ctx *ctx, dc_tensor *a, int axis, int64_t start, int64_t end,
+                           int64_t step);
 
 /* Activations. */
+DC_API
 dc_tensor *dc_relu(dc_ctx *ctx, dc_tensor *x);                     /* max(0, x); d = [x > 0] */
-dc_tensor *dc_leaky_relu(dc_ctx *ctx, dc_tensor *x, float slope);  /* x > 0 ? x : slope·x */
+DC_API dc_tensor *dc_leaky_relu(dc_ctx *ctx, dc_tensor *x, float slope);  /* x > 0 ? x : slope·x */
+DC_API
 dc_tensor *dc_sigmoid(dc_ctx *ctx, dc_tensor *x); /* 1/(1+e^-x), stable both ways; d = y(1-y) */
-dc_tensor *dc_tanh(dc_ctx *ctx, dc_tensor *x);    /* tanh x; d = 1 - y² */
+DC_API dc_tensor *dc_tanh(dc_ctx *ctx, dc_tensor *x);    /* tanh x; d = 1 - y² */
 /* GELU: exact x·Φ(x) = x/2·(1+erf(x/√2)); approximate != 0 uses
  * x/2·(1+tanh(√(2/π)(x+0.044715x³))) like PyTorch approximate='tanh'. */
-dc_tensor *dc_gelu(dc_ctx *ctx, dc_tensor *x, int approximate);
+DC_API dc_tensor *dc_gelu(dc_ctx *ctx, dc_tensor *x, int approximate);
 /* softmax(x)_i = e^(x_i - max) / Σ_j e^(x_j - max) along axis. */
-dc_tensor *dc_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
+DC_API dc_tensor *dc_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
 /* log_softmax(x)_i = x_i - max - log Σ_j e^(x_j - max) along axis. */
-dc_tensor *dc_log_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
+DC_API dc_tensor *dc_log_softmax(dc_ctx *ctx, dc_tensor *x, int axis);
 /* Inverted dropout: in training mode zero each element with probability p (ctx RNG) and scale
  * the rest by 1/(1-p); identity in eval mode or when p == 0. */
-dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
+DC_API dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Transformer ops: layer norm, broadcast matmul, masked softmax, attention, positions         */
@@ -289,22 +300,22 @@ dc_tensor *dc_dropout(dc_ctx *ctx, dc_tensor *x, float p);
  * shape, arena). Backward adds into dx, dweight, dbias. Errors: DC_ERR_ARG (n_dims out of
  * [1, ndim], eps < 0), DC_ERR_SHAPE (parameters of another shape), DC_ERR_DTYPE.
  */
-dc_tensor *dc_layer_norm(dc_ctx *ctx, dc_tensor *x, int n_dims, dc_tensor *weight,
-                         dc_tensor *bias, float eps);
+DC_API dc_tensor *dc_layer_norm(dc_ctx *ctx, dc_tensor *x, int n_dims, dc_tensor *weight,
+                                dc_tensor *bias, float eps);
 /*
  * dc_matmul_bcast - torch.matmul for operands of at least 2 dims: a [..., M, K] · b [..., K, N]
  * -> [B..., M, N], the batch dims broadcast as in PyTorch (aligned at the right, each equal or
  * 1; at most 3 batch dims). Backward sums the gradient of a broadcast operand over the batches
  * it was repeated in (in batch order). DC_ERR_SHAPE when the shapes do not fit.
  */
-dc_tensor *dc_matmul_bcast(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
+DC_API dc_tensor *dc_matmul_bcast(dc_ctx *ctx, dc_tensor *a, dc_tensor *b);
 /*
  * dc_masked_softmax - softmax along the last axis of x + m, m = mask broadcast to x: a float
  * mask is added, an int64 mask hides the elements where it is nonzero (PyTorch's boolean True).
  * mask NULL: plain softmax. A row with every element hidden gives 0 (PyTorch: NaN) and sends no
  * gradient; the mask gets none. DC_ERR_SHAPE when the mask does not broadcast.
  */
-dc_tensor *dc_masked_softmax(dc_ctx *ctx, dc_tensor *x, dc_tensor *mask);
+DC_API dc_tensor *dc_masked_softmax(dc_ctx *ctx, dc_tensor *x, dc_tensor *mask);
 
 typedef struct dc_attn_opts {
     /* NULL, or float (added to the scores) / int64 (nonzero = hidden): [Tq, Tk], [N·H, Tq, Tk]
@@ -322,7 +333,7 @@ typedef struct dc_attn_opts {
                              like PyTorch 1.13's MultiheadAttention); not differentiable */
 } dc_attn_opts;
 /* No masks, not causal, no dropout, scale 1/√D. */
-dc_attn_opts dc_attn_defaults(void);
+DC_API dc_attn_opts dc_attn_defaults(void);
 /*
  * dc_attention - scaled dot-product attention as one op (PyTorch F.scaled_dot_product_attention
  * with both masks):
@@ -338,20 +349,20 @@ dc_attn_opts dc_attn_defaults(void);
  * Errors: DC_ERR_SHAPE (shapes or masks that do not fit), DC_ERR_ARG (dropout out of range),
  * DC_ERR_STATE (dropout in training without an RNG), DC_ERR_DTYPE.
  */
-dc_tensor *dc_attention(dc_ctx *ctx, dc_tensor *q, dc_tensor *k, dc_tensor *v,
-                        const dc_attn_opts *o);
+DC_API dc_tensor *dc_attention(dc_ctx *ctx, dc_tensor *q, dc_tensor *k, dc_tensor *v,
+                               const dc_attn_opts *o);
 /*
  * dc_attention_packed - the same on heads packed along channels, as MultiheadAttention's
  * projections make them: head h of q is channels q_off + h·D .. q_off + (h+1)·D of q [N, Tq, Cq]
  * (likewise k [N, Tk, Ck], v [N, Tk, Cv]), read in place; y [N, Tq, H·D] holds the heads side by
  * side (ready for out_proj). q, k, v may be one tensor (a packed QKV projection).
  */
-dc_tensor *dc_attention_packed(dc_ctx *ctx, dc_tensor *q, int64_t q_off, dc_tensor *k,
-                               int64_t k_off, dc_tensor *v, int64_t v_off, int64_t H,
-                               int64_t D, const dc_attn_opts *o);
+DC_API dc_tensor *dc_attention_packed(dc_ctx *ctx, dc_tensor *q, int64_t q_off, dc_tensor *k,
+                                      int64_t k_off, dc_tensor *v, int64_t v_off, int64_t H,
+                                      int64_t D, const dc_attn_opts *o);
 /* The sinusoidal position table of Vaswani et al. for positions t0 .. t0 + T − 1: pe [T, E],
  * pe[t, 2i] = sin(t/10000^(2i/E)), pe[t, 2i+1] = cos(t/10000^(2i/E)). An arena constant. */
-dc_tensor *dc_sinusoidal_table(dc_ctx *ctx, int64_t t0, int64_t T, int64_t E);
+DC_API dc_tensor *dc_sinusoidal_table(dc_ctx *ctx, int64_t t0, int64_t T, int64_t E);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Convolution, pooling, normalization (NCHW)                                                 */
@@ -366,12 +377,12 @@ typedef struct dc_conv2d_opts {
                                      backward masks dy by y > 0); 0: plain convolution */
 } dc_conv2d_opts;
 /* stride 1, no padding, dilation 1, groups 1. */
-dc_conv2d_opts dc_conv2d_defaults(void);
+DC_API dc_conv2d_opts dc_conv2d_defaults(void);
 /* TF/PyTorch "same" padding along one axis: out = ceil(in/stride); total padding
  * max((out-1)·stride + dilation·(k-1) + 1 - in, 0), the odd pixel at the end (bottom/right). */
-void dc_same_padding(int64_t in, int k, int stride, int dilation, int *before, int *after);
+DC_API void dc_same_padding(int64_t in, int k, int stride, int dilation, int *before, int *after);
 /* Output size along one axis: floor((in + before + after - dilation·(k-1) - 1)/stride) + 1. */
-int64_t dc_conv_out_size(int64_t in, int k, int stride, int dilation, int before, int after);
+DC_API int64_t dc_conv_out_size(int64_t in, int k, int stride, int dilation, int before, int after);
 
 /*
  * dc_conv2d - 2-D cross-correlation (PyTorch Conv2d).
@@ -379,11 +390,12 @@ int64_t dc_conv_out_size(int64_t in, int k, int stride, int dilation, int before
  * x [N, C, H, W], w [O, C/groups, kh, kw], b [O] or NULL -> y [N, O, Ho, Wo].
  * Backward adds into dx, dw, db.
  */
-dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
-                     const dc_conv2d_opts *o);
+DC_API dc_tensor *dc_conv2d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                            const dc_conv2d_opts *o);
 /* The same plus a residual: y = conv2d(x, w, b) + res, then max(0, ·) when o->relu; res has
  * the output's shape [N, O, Ho, Wo]. A ResNet block's last convolution, its skip connection and
  * the ReLU after them in one pass. Backward adds the (masked) dy into dres as well. */
+DC_API
 dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, dc_tensor *res,
                          const dc_conv2d_opts *o);
 /*
@@ -393,8 +405,21 @@ dc_tensor *dc_conv2d_add(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b, 
  * or winograd, what forward keeps for backward and how images go to threads (`deepc summary
  * --plan`). Writes one NUL-terminated line of at most n bytes. DC_ERR_SHAPE as dc_conv2d.
  */
-dc_status dc_conv2d_plan_str(const int64_t x_shape[4], const int64_t w_shape[4],
-                             const dc_conv2d_opts *o, int training, char *buf, size_t n);
+DC_API dc_status dc_conv2d_plan_str(const int64_t x_shape[4], const int64_t w_shape[4],
+                                    const dc_conv2d_opts *o, int training, char *buf, size_t n);
+
+typedef struct dc_conv1d_opts {
+    int stride, dilation, groups; /* >= 1 */
+    int pad_left, pad_right;      /* implicit zeros at each end */
+} dc_conv1d_opts;
+/*
+ * dc_conv1d - 1-D cross-correlation (PyTorch Conv1d).
+ * y[n,o,l] = b[o] + Σ_{c in group(o)} Σ_j w[o, c, j] · x[n, c, l·s + j·d - pad_left]
+ * x [N, C, L], w [O, C/groups, K], b [O] or NULL -> y [N, O, L'] (L' as dc_conv_out_size).
+ * Runs as dc_conv2d on [N, C, 1, L] views; backward adds into dx, dw, db.
+ */
+DC_API dc_tensor *dc_conv1d(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                            const dc_conv1d_opts *o);
 
 typedef struct dc_pool2d_opts {
     int kh, kw;            /* window */
@@ -404,15 +429,15 @@ typedef struct dc_pool2d_opts {
                               inside the input or left padding) */
     int count_include_pad; /* avg pool: divide by the full window (PyTorch default 1) */
 } dc_pool2d_opts;
-dc_pool2d_opts dc_pool2d_defaults(int k);
+DC_API dc_pool2d_opts dc_pool2d_defaults(int k);
 /* Max pooling; padding is -inf. x [N, C, H, W] -> [N, C, Ho, Wo]. Backward routes to the argmax
  * (first max on ties). */
-dc_tensor *dc_max_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
+DC_API dc_tensor *dc_max_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
 /* Average pooling (PyTorch AvgPool2d divisor rules for padding and ceil_mode). */
-dc_tensor *dc_avg_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
+DC_API dc_tensor *dc_avg_pool2d(dc_ctx *ctx, dc_tensor *x, const dc_pool2d_opts *o);
 /* Adaptive average pooling to [oh, ow] (PyTorch bin edges floor(i·H/oh) .. ceil((i+1)·H/oh));
  * oh = ow = 1 is global average pooling. */
-dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t ow);
+DC_API dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t ow);
 
 /*
  * dc_batch_norm - BatchNorm1d/2d. x [N, C] or [N, C, L] or [N, C, H, W]; statistics per channel C.
@@ -422,13 +447,22 @@ dc_tensor *dc_adaptive_avg_pool2d(dc_ctx *ctx, dc_tensor *x, int64_t oh, int64_t
  * running statistics. weight/bias (γ, β) [C] may be NULL (affine=False); running stats may be NULL
  * (track_running_stats=False: batch statistics in both modes). Backward adds into dx, dγ, dβ.
  */
-dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
-                         dc_tensor *running_mean, dc_tensor *running_var,
-                         dc_tensor *num_batches_tracked, float momentum, float eps);
+DC_API dc_tensor *dc_batch_norm(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
+                                dc_tensor *running_mean, dc_tensor *running_var,
+                                dc_tensor *num_batches_tracked, float momentum, float eps);
+/*
+ * dc_group_norm - GroupNorm (PyTorch F.group_norm). x [N, C, *] in num_groups groups of C/G
+ * channels; per example and group: y = (x - μ)/√(σ² + eps)·w[c] + b[c], biased σ² over the
+ * group's (C/G)·(trailing) elements; the same in training and eval. weight, bias [C] or NULL.
+ * Backward adds into dx, dw, db. DC_ERR_SHAPE when C % num_groups != 0.
+ */
+DC_API dc_tensor *dc_group_norm(dc_ctx *ctx, dc_tensor *x, int64_t num_groups, dc_tensor *weight,
+                                dc_tensor *bias, float eps);
 /* The same, then + res (x's shape; NULL for none), then max(0, ·) when relu: a ResNet block's
  * BatchNorm → Add → ReLU as one op, with the values of the three run apart and fewer passes
  * over memory. dc_model_forward runs a BatchNorm module this way when an Add and/or a ReLU
  * follow it (dc_module.fuse). */
+DC_API
 dc_tensor *dc_batch_norm_add_relu(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, dc_tensor *bias,
                                   dc_tensor *running_mean, dc_tensor *running_var,
                                   dc_tensor *num_batches_tracked, float momentum, float eps,
@@ -462,9 +496,9 @@ typedef enum dc_rnn_kind { DC_RNN_TANH, DC_RNN_RELU, DC_LSTM, DC_GRU } dc_rnn_ki
  * gates saved per step and accumulates dW with GEMMs (beta = 1). Grads of every input that
  * requires grad are added to. Errors: DC_ERR_SHAPE / DC_ERR_DTYPE naming the tensor.
  */
-dc_tensor *dc_rnn_layer(dc_ctx *ctx, dc_rnn_kind kind, dc_tensor *x, dc_tensor *w_ih,
-                        dc_tensor *w_hh, dc_tensor *b_ih, dc_tensor *b_hh, dc_tensor *h0,
-                        dc_tensor *c0, int reverse);
+DC_API dc_tensor *dc_rnn_layer(dc_ctx *ctx, dc_rnn_kind kind, dc_tensor *x, dc_tensor *w_ih,
+                               dc_tensor *w_hh, dc_tensor *b_ih, dc_tensor *b_hh, dc_tensor *h0,
+                               dc_tensor *c0, int reverse);
 
 typedef struct dc_rnn_opts {
     dc_rnn_kind kind;
@@ -477,7 +511,7 @@ typedef struct dc_rnn_opts {
                                         last, active in training mode only (PyTorch) */
 } dc_rnn_opts;
 /* kind, sizes as given; num_layers 1, bias 1, batch_first 0 (PyTorch), bidirectional 0. */
-dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden_size);
+DC_API dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden_size);
 
 /*
  * dc_rnn_new - nn.RNN / nn.LSTM / nn.GRU module ("RNN", "LSTM", "GRU"). For every layer k and
@@ -487,7 +521,7 @@ dc_rnn_opts dc_rnn_defaults(dc_rnn_kind kind, int64_t input_size, int64_t hidden
  * output sequence only (zero initial states). Owned by the model. NULL with DC_ERR_ARG on bad
  * options.
  */
-dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rng *rng);
+DC_API dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rng *rng);
 /*
  * dc_rnn_forward - run an RNN/LSTM/GRU module with optional initial states, returning also the
  * final ones. x [N, T, I] (batch_first) or [T, N, I]; h0, c0 [L·D, N, H] or NULL (zeros; c0
@@ -495,8 +529,8 @@ dc_module *dc_rnn_new(dc_model *m, const char *name, const dc_rnn_opts *o, dc_rn
  * layer's h_t, directions concatenated (forward first). *h_n, *c_n (may be NULL; *c_n gets NULL
  * for RNN/GRU) receive the final states [L·D, N, H]. All are arena tensors on the tape.
  */
-dc_tensor *dc_rnn_forward(dc_ctx *ctx, dc_module *rnn, dc_tensor *x, dc_tensor *h0,
-                          dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
+DC_API dc_tensor *dc_rnn_forward(dc_ctx *ctx, dc_module *rnn, dc_tensor *x, dc_tensor *h0,
+                                 dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sequence pieces: embedding, one-hot, time-step selection                                   */
@@ -518,7 +552,7 @@ dc_tensor *dc_rnn_forward(dc_ctx *ctx, dc_module *rnn, dc_tensor *x, dc_tensor *
  * than 4 dims), DC_ERR_ARG for an id out of [0, V) (the message names its position and value) or
  * a padding_idx out of [-1, V).
  */
-dc_tensor *dc_embedding(dc_ctx *ctx, dc_tensor *ids, dc_tensor *w, int64_t padding_idx);
+DC_API dc_tensor *dc_embedding(dc_ctx *ctx, dc_tensor *ids, dc_tensor *w, int64_t padding_idx);
 
 /*
  * dc_one_hot - y[p, k] = (ids[p] == k) as float (PyTorch F.one_hot(ids, K).float()).
@@ -526,7 +560,7 @@ dc_tensor *dc_embedding(dc_ctx *ctx, dc_tensor *ids, dc_tensor *w, int64_t paddi
  * differentiable: nothing is recorded. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (too many dims),
  * DC_ERR_ARG (K < 1, or an id out of range: the message names its position and value).
  */
-dc_tensor *dc_one_hot(dc_ctx *ctx, dc_tensor *ids, int64_t K);
+DC_API dc_tensor *dc_one_hot(dc_ctx *ctx, dc_tensor *ids, int64_t K);
 
 /*
  * dc_select_step - one time step of a batch-first sequence: y[n, f] = x[n, t, f] (x[:, t]).
@@ -534,7 +568,7 @@ dc_tensor *dc_one_hot(dc_ctx *ctx, dc_tensor *ids, int64_t K);
  * Backward adds dx[n, t, :] += dy[n, :]. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (x not 3-D),
  * DC_ERR_ARG (t out of range).
  */
-dc_tensor *dc_select_step(dc_ctx *ctx, dc_tensor *x, int64_t t);
+DC_API dc_tensor *dc_select_step(dc_ctx *ctx, dc_tensor *x, int64_t t);
 
 /*
  * dc_select_last - the last valid step of each sequence of a padded batch (many-to-one):
@@ -544,7 +578,7 @@ dc_tensor *dc_select_step(dc_ctx *ctx, dc_tensor *x, int64_t t);
  * gradient. Errors: DC_ERR_DTYPE, DC_ERR_SHAPE (x not 3-D, lengths not [N]), DC_ERR_ARG (a length
  * out of [1, T]: the message names the sequence and the length).
  */
-dc_tensor *dc_select_last(dc_ctx *ctx, dc_tensor *x, dc_tensor *lengths);
+DC_API dc_tensor *dc_select_last(dc_ctx *ctx, dc_tensor *x, dc_tensor *lengths);
 
 /* The modules below are declared with `struct dc_model` / `struct dc_module` (the typedefs come
  * later, in the Models section); they are the same types. */
@@ -555,25 +589,26 @@ struct dc_module;
  * embedding_dim], initialised N(0, 1) with the padding_idx row zeroed (rng NULL leaves zeros).
  * padding_idx in [0, num_embeddings) or -1 for none. Its forward takes int64 ids [...] and gives
  * [..., embedding_dim]. Returns NULL with DC_ERR_ARG for non-positive sizes or a bad padding_idx. */
+DC_API
 struct dc_module *dc_embedding_new(struct dc_model *m, const char *name, int64_t num_embeddings,
                                    int64_t embedding_dim, int64_t padding_idx, dc_rng *rng);
 /* A module selecting time step `step` of x [N, T, F] (dc_select_step; -1 = the last). */
-struct dc_module *dc_last_step_new(struct dc_model *m, const char *name, int64_t step);
+DC_API struct dc_module *dc_last_step_new(struct dc_model *m, const char *name, int64_t step);
 /* A module turning int64 ids [...] into one-hot floats [..., num_classes] (dc_one_hot). */
-struct dc_module *dc_one_hot_new(struct dc_model *m, const char *name, int64_t num_classes);
+DC_API struct dc_module *dc_one_hot_new(struct dc_model *m, const char *name, int64_t num_classes);
 /* Views that keep or move the batch dimension (dc_reshape underneath: no copy; backward adds dy
  * into dx element by element). Their forwards return NULL with DC_ERR_SHAPE when the input does
  * not fit (the message names the module and the shapes).
  * Reshape: x [N, ...] -> [N, shape[0..ndim)] (torch Flatten then Unflatten(1, shape)); ndim in
  * [1, 4], sizes >= 1 or one -1 (inferred from the elements per example). DC_ERR_ARG otherwise. */
-struct dc_module *dc_reshape_new(struct dc_model *m, const char *name, int ndim,
-                                 const int64_t *shape);
+DC_API struct dc_module *dc_reshape_new(struct dc_model *m, const char *name, int ndim,
+                                        const int64_t *shape);
 /* FoldTime: x [N, T, ...] -> [N·T, ...] (x.flatten(0, 1)), so a frame model (a conv stack) runs
  * on every step of a clip. */
-struct dc_module *dc_fold_time_new(struct dc_model *m, const char *name);
+DC_API struct dc_module *dc_fold_time_new(struct dc_model *m, const char *name);
 /* UnfoldTime: x [N·T, ...] -> [N, T, ...] (x.unflatten(0, (-1, T))) with T = steps >= 1; the
  * first dim must be a multiple of T. DC_ERR_ARG for steps < 1. */
-struct dc_module *dc_unfold_time_new(struct dc_model *m, const char *name, int64_t steps);
+DC_API struct dc_module *dc_unfold_time_new(struct dc_model *m, const char *name, int64_t steps);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Encoder-decoder (seq2seq, docs/seq2seq.md): embedding -> RNN encoder whose final states      */
@@ -591,8 +626,8 @@ typedef struct dc_seq2seq_opts {
     int64_t bos_id, eos_id;       /* target-vocabulary ids that start / end every target */
 } dc_seq2seq_opts;
 /* GRU, E 32, H 128, L 1, no padding; the vocabularies and bos/eos as given. */
-dc_seq2seq_opts dc_seq2seq_defaults(int64_t src_vocab, int64_t tgt_vocab, int64_t bos_id,
-                                    int64_t eos_id);
+DC_API dc_seq2seq_opts dc_seq2seq_defaults(int64_t src_vocab, int64_t tgt_vocab, int64_t bos_id,
+                                           int64_t eos_id);
 
 typedef struct dc_seq2seq dc_seq2seq;
 /*
@@ -602,11 +637,11 @@ typedef struct dc_seq2seq dc_seq2seq;
  * initialised like PyTorch from rng (NULL: zeros). Free with dc_seq2seq_free. NULL with
  * DC_ERR_ARG for bad sizes or ids out of the vocabularies.
  */
-dc_seq2seq *dc_seq2seq_new(const dc_seq2seq_opts *o, dc_rng *rng);
-void dc_seq2seq_free(dc_seq2seq *s);
+DC_API dc_seq2seq *dc_seq2seq_new(const dc_seq2seq_opts *o, dc_rng *rng);
+DC_API void dc_seq2seq_free(dc_seq2seq *s);
 /* The parameters, for dc_optim_new / dc_model_save / dc_model_load (owned by s). */
-struct dc_model *dc_seq2seq_model(dc_seq2seq *s);
-const dc_seq2seq_opts *dc_seq2seq_options(const dc_seq2seq *s);
+DC_API struct dc_model *dc_seq2seq_model(dc_seq2seq *s);
+DC_API const dc_seq2seq_opts *dc_seq2seq_options(const dc_seq2seq *s);
 
 /*
  * dc_seq2seq_encode - run the encoder over src int64 [N, S] (S >= 1) and return its final states
@@ -614,8 +649,8 @@ const dc_seq2seq_opts *dc_seq2seq_options(const dc_seq2seq *s);
  * sources of one batch should share one length (bucketing): pads would be read as input. Arena
  * tensors on the tape.
  */
-dc_status dc_seq2seq_encode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor **h,
-                            dc_tensor **c);
+DC_API dc_status dc_seq2seq_encode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor **h,
+                                   dc_tensor **c);
 /*
  * dc_seq2seq_decode - run the decoder over tokens prev int64 [N, T] from states h0 (c0) [L, N, H]
  * and return logits [N, T, V_t]; *h_n, *c_n (may be NULL) receive the states after step T - 1.
@@ -623,8 +658,8 @@ dc_status dc_seq2seq_encode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tenso
  * Teacher forcing passes prev = [BOS, y_0 .. y_{T-2}] at once; greedy decoding passes one token
  * with T = 1 and the states of the step before: both give the same logits.
  */
-dc_tensor *dc_seq2seq_decode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *prev, dc_tensor *h0,
-                             dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
+DC_API dc_tensor *dc_seq2seq_decode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *prev, dc_tensor *h0,
+                                    dc_tensor *c0, dc_tensor **h_n, dc_tensor **c_n);
 /*
  * dc_seq2seq_loss - teacher-forced cross-entropy of targets tgt int64 [N, T] given src [N, S]:
  * tgt holds each target followed by eos_id (then pad_id up to T when lengths differ). The decoder
@@ -632,8 +667,8 @@ dc_tensor *dc_seq2seq_decode(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *prev, dc_ten
  * *n_correct / *n_tokens (may be NULL) receive the arg-max hits / scored tokens. Returns the scalar
  * loss (arena, on the tape) or NULL.
  */
-dc_tensor *dc_seq2seq_loss(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor *tgt,
-                           int64_t *n_correct, int64_t *n_tokens);
+DC_API dc_tensor *dc_seq2seq_loss(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor *tgt,
+                                  int64_t *n_correct, int64_t *n_tokens);
 /*
  * dc_seq2seq_greedy - greedy decoding of src int64 [N, S] without recording: encode, then from
  * BOS feed each step's arg-max back in, one step at a time carrying the decoder states, until
@@ -643,8 +678,8 @@ dc_tensor *dc_seq2seq_loss(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, dc_tensor
  * receives the logits of every step run (rows of steps not run are left as they are). Uses the
  * arena of ctx (reset by the caller afterwards).
  */
-dc_status dc_seq2seq_greedy(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, int64_t max_len,
-                            int64_t *out, int64_t *out_len, float *logits);
+DC_API dc_status dc_seq2seq_greedy(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, int64_t max_len,
+                                   int64_t *out, int64_t *out_len, float *logits);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Losses (PyTorch formulas). Reduction mean by default, also sum and none (per element).     */
@@ -653,15 +688,15 @@ dc_status dc_seq2seq_greedy(dc_ctx *ctx, dc_seq2seq *s, dc_tensor *src, int64_t 
 typedef enum dc_reduction { DC_MEAN = 0, DC_SUM = 1, DC_NONE = 2 } dc_reduction;
 
 /* (x - y)² */
-dc_tensor *dc_mse_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
+DC_API dc_tensor *dc_mse_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
 /* |x - y| */
-dc_tensor *dc_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
+DC_API dc_tensor *dc_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red);
 /* d = |x - y|: d < beta ? 0.5 d²/beta : d - 0.5 beta (beta = 0 gives L1). PyTorch default 1. */
-dc_tensor *dc_smooth_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
-                             float beta);
+DC_API dc_tensor *dc_smooth_l1_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                                    float beta);
 /* d = |x - y|: d < delta ? 0.5 d² : delta (d - 0.5 delta). PyTorch default 1. */
-dc_tensor *dc_huber_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
-                         float delta);
+DC_API dc_tensor *dc_huber_loss(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                                float delta);
 
 typedef struct dc_ce_opts {
     dc_reduction reduction;  /* default DC_MEAN */
@@ -670,7 +705,7 @@ typedef struct dc_ce_opts {
     const dc_tensor *weight; /* per-class weights [K] or NULL */
 } dc_ce_opts;
 /* The defaults: mean, no smoothing, ignore_index -100, no weights. */
-dc_ce_opts dc_ce_defaults(void);
+DC_API dc_ce_opts dc_ce_defaults(void);
 
 /*
  * dc_cross_entropy - cross-entropy over logits with a fused, max-subtracted log-softmax.
@@ -679,16 +714,17 @@ dc_ce_opts dc_ce_defaults(void);
  * Mean over index targets divides by Σ w_{target_n} of non-ignored rows (PyTorch); over
  * probability targets by N. opts NULL = defaults. Stable for logits of ±1e4.
  */
-dc_tensor *dc_cross_entropy(dc_ctx *ctx, dc_tensor *logits, dc_tensor *target,
-                            const dc_ce_opts *opts);
+DC_API dc_tensor *dc_cross_entropy(dc_ctx *ctx, dc_tensor *logits, dc_tensor *target,
+                                   const dc_ce_opts *opts);
 /* Negative log-likelihood of log-probabilities logp [N, K] at int64 targets [N]. */
+DC_API
 dc_tensor *dc_nll_loss(dc_ctx *ctx, dc_tensor *logp, dc_tensor *target, const dc_ce_opts *opts);
 /* Binary cross-entropy on probabilities p: -(y log p + (1-y) log(1-p)), logs clamped at -100. */
-dc_tensor *dc_bce_loss(dc_ctx *ctx, dc_tensor *p, dc_tensor *y, dc_reduction red);
+DC_API dc_tensor *dc_bce_loss(dc_ctx *ctx, dc_tensor *p, dc_tensor *y, dc_reduction red);
 /* BCE on logits x, stable: max(x,0) - x·y + log(1 + e^-|x|); pos_weight [K] or NULL scales the
  * positive term: (1 + (pw-1)·y)·softplus(-x) + (1-y)·x form as in PyTorch. */
-dc_tensor *dc_bce_with_logits(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
-                              const dc_tensor *pos_weight);
+DC_API dc_tensor *dc_bce_with_logits(dc_ctx *ctx, dc_tensor *x, dc_tensor *y, dc_reduction red,
+                                     const dc_tensor *pos_weight);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Models and modules                                                                         */
@@ -734,8 +770,8 @@ struct dc_module {
 #define DC_CARRY_RESET 2 /* forget the carried states, keep the mode */
 
 /* An empty model. */
-dc_model *dc_model_new(void);
-void dc_model_free(dc_model *m);
+DC_API dc_model *dc_model_new(void);
+DC_API void dc_model_free(dc_model *m);
 
 /*
  * dc_model_add_param - register a parameter (requires_grad, grad in the model's grad block) or,
@@ -744,8 +780,8 @@ void dc_model_free(dc_model *m);
  * model; its data may move while parameters are still being added, so re-read t->data after
  * construction rather than caching it. Returns NULL on a duplicate name or no memory.
  */
-dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
-                              const int64_t *shape, int is_buffer);
+DC_API dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int ndim,
+                                     const int64_t *shape, int is_buffer);
 /*
  * dc_model_set_carry - truncated BPTT and generation. With carry on, every RNN/LSTM/GRU module of
  * m starts each forward from the final states of its previous forward instead of zeros, when the
@@ -754,70 +790,80 @@ dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int
  * state belongs to row b of the batch. Turning carry on or off forgets the carried states;
  * dc_model_reset_state forgets them and keeps the mode (a new pass, a new sequence).
  */
-void dc_model_set_carry(dc_model *m, int on);
-void dc_model_reset_state(dc_model *m);
+DC_API void dc_model_set_carry(dc_model *m, int on);
+DC_API void dc_model_reset_state(dc_model *m);
 
 /* Append a module fed by the previous module's output (the model input for the first one).
  * Takes ownership even on failure. Returns DC_OK or an error (duplicate name, NULL module). */
-dc_status dc_model_add(dc_model *m, dc_module *mod);
+DC_API dc_status dc_model_add(dc_model *m, dc_module *mod);
 #define DC_MODEL_INPUT (-1)
 #define DC_MAX_NODE_INPUTS 16
 /* Append a module fed by the outputs of earlier modules inputs[0..n) (indices from
  * dc_model_find_module, or DC_MODEL_INPUT). Several inputs need a module with forward_n.
  * This is how residual connections and parallel branches are built. Takes ownership. */
-dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, const int *inputs);
+DC_API dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, const int *inputs);
 /* Run the graph: every module in order on its inputs; returns the last module's output. */
-dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
+DC_API dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
 /* Like dc_model_forward, also storing every module's output into outs[0..n_modules) (arena). */
-dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs);
+DC_API dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs);
 /* Index of the module called name, or -1. */
-int dc_model_find_module(const dc_model *m, const char *name);
+DC_API int dc_model_find_module(const dc_model *m, const char *name);
 /* The inputs of module i: count, and the indices into *inputs. */
-int dc_model_module_inputs(const dc_model *m, int i, const int **inputs);
+DC_API int dc_model_module_inputs(const dc_model *m, int i, const int **inputs);
 
-int dc_model_n_tensors(const dc_model *m);           /* parameters + buffers */
-dc_tensor *dc_model_tensor(const dc_model *m, int i);/* in registration order */
-int dc_model_is_buffer(const dc_model *m, int i);
+DC_API int dc_model_n_tensors(const dc_model *m);           /* parameters + buffers */
+DC_API dc_tensor *dc_model_tensor(const dc_model *m, int i);/* in registration order */
+DC_API int dc_model_is_buffer(const dc_model *m, int i);
+DC_API
 dc_tensor *dc_model_find(const dc_model *m, const char *name); /* NULL if absent (no error set) */
-int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
-int dc_model_n_modules(const dc_model *m);
-dc_module *dc_model_module(const dc_model *m, int i);
+DC_API int64_t dc_model_n_trainable(const dc_model *m);     /* number of trainable scalars */
+DC_API int dc_model_n_modules(const dc_model *m);
+DC_API dc_module *dc_model_module(const dc_model *m, int i);
 /* Multiply-accumulates of one forward of m from input x to output y (`deepc summary`): its layer
  * descriptor's count, else m->macs, else 0. */
-int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
+DC_API int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_tensor *y);
 /* Set every parameter gradient to zero. */
-void dc_model_zero_grad(dc_model *m);
+DC_API void dc_model_zero_grad(dc_model *m);
 
 /* Linear: y = x·Wᵀ + b; weight [out, in], bias [out]; PyTorch init U(±1/√in) for both
  * (kaiming_uniform with a = √5). rng NULL leaves zeros. */
-dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,
-                         dc_rng *rng);
+DC_API dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,
+                                dc_rng *rng);
 /* Dropout(p) module; uses the ctx RNG and training flag. */
-dc_module *dc_dropout_new(dc_model *m, const char *name, float p);
+DC_API dc_module *dc_dropout_new(dc_model *m, const char *name, float p);
 
 typedef enum dc_act { DC_ACT_RELU, DC_ACT_LEAKY_RELU, DC_ACT_SIGMOID, DC_ACT_TANH, DC_ACT_GELU,
                       DC_ACT_SOFTMAX, DC_ACT_LOG_SOFTMAX } dc_act;
 /* A parameter-free activation module (slope used by leaky ReLU; softmax over the last axis). */
-dc_module *dc_act_new(dc_model *m, const char *name, dc_act act, float slope);
+DC_API dc_module *dc_act_new(dc_model *m, const char *name, dc_act act, float slope);
 /* A module that flattens all but the first dimension. */
-dc_module *dc_flatten_new(dc_model *m, const char *name);
+DC_API dc_module *dc_flatten_new(dc_model *m, const char *name);
 /* Sum of all its inputs (same shapes, or broadcastable): the residual connection. */
-dc_module *dc_add_new(dc_model *m, const char *name);
+DC_API dc_module *dc_add_new(dc_model *m, const char *name);
 /* Concatenation of its inputs along axis (1 = channels for NCHW: the Inception join). */
-dc_module *dc_concat_new(dc_model *m, const char *name, int axis);
+DC_API dc_module *dc_concat_new(dc_model *m, const char *name, int axis);
 
 /* Conv2d module: weight [out, in/groups, kh, kw], bias [out]; PyTorch init U(±1/√fan_in) with
  * fan_in = in/groups·kh·kw for both. */
+DC_API
 dc_module *dc_conv2d_new(dc_model *m, const char *name, int64_t in, int64_t out, int kh, int kw,
                          const dc_conv2d_opts *o, int bias, dc_rng *rng);
 /* MaxPool2d / AvgPool2d / AdaptiveAvgPool2d modules. */
-dc_module *dc_max_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
-dc_module *dc_avg_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
-dc_module *dc_adaptive_avg_pool2d_new(dc_model *m, const char *name, int64_t oh, int64_t ow);
+DC_API dc_module *dc_max_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
+DC_API dc_module *dc_avg_pool2d_new(dc_model *m, const char *name, const dc_pool2d_opts *o);
+DC_API dc_module *dc_adaptive_avg_pool2d_new(dc_model *m, const char *name, int64_t oh, int64_t ow);
 /* BatchNorm1d/2d module over C channels: weight (1), bias (0), running_mean (0), running_var (1),
  * num_batches_tracked (int64 0). affine = 0 drops weight and bias. */
+DC_API
 dc_module *dc_batch_norm_new(dc_model *m, const char *name, int64_t C, float momentum, float eps,
                              int affine);
+/* Conv1d module: weight [out, in/groups, k], bias [out]; PyTorch init U(±1/√fan_in) with
+ * fan_in = in/groups·k for both. o NULL: stride 1, no padding, dilation 1, groups 1. */
+DC_API dc_module *dc_conv1d_new(dc_model *m, const char *name, int64_t in, int64_t out, int k,
+                                const dc_conv1d_opts *o, int bias, dc_rng *rng);
+/* GroupNorm module over C channels in G groups: weight (1) and bias (0) [C] unless affine = 0. */
+DC_API dc_module *dc_group_norm_new(dc_model *m, const char *name, int64_t G, int64_t C, float eps,
+                                    int affine);
 
 /* ---- Transformer modules (torch.nn semantics, defaults and state_dict names;
  *      docs/transformer.md) ---- */
@@ -832,18 +878,18 @@ typedef struct dc_attn_masks {
 } dc_attn_masks;
 
 /* LayerNorm over the last dim D: weight (1) and bias (0) [D] unless affine = 0. */
-dc_module *dc_layer_norm_new(dc_model *m, const char *name, int64_t D, float eps, int affine);
+DC_API dc_module *dc_layer_norm_new(dc_model *m, const char *name, int64_t D, float eps, int affine);
 
 typedef enum dc_posenc_kind { DC_POS_LEARNED, DC_POS_SINUSOIDAL } dc_posenc_kind;
 /* PositionalEncoding: y = x + pe[t] for x [N, T, E] (batch_first) or [T, N, E].
  * DC_POS_LEARNED: pe = "<name>.weight" [max_len, E], an Embedding over positions (init
  * N(0, 1)); DC_POS_SINUSOIDAL: Vaswani et al.'s fixed table, a buffer kept by the module and
  * not in the state_dict (as PyTorch code registers it with persistent=False). */
-dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
-                             int64_t max_len, int64_t E, int batch_first, dc_rng *rng);
+DC_API dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
+                                    int64_t max_len, int64_t E, int batch_first, dc_rng *rng);
 /* The same with positions offset .. offset + T − 1 (incremental decoding). DC_ERR_ARG past
  * max_len. */
-dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64_t offset);
+DC_API dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64_t offset);
 
 /*
  * dc_mha_new - nn.MultiheadAttention(E, H, dropout, bias, batch_first): parameters
@@ -853,15 +899,15 @@ dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *pe, dc_tensor *x, int64
  * memory) attends over memory. kdim/vdim other than E, bias_k/bias_v and add_zero_attn are not
  * supported.
  */
-dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float dropout,
-                      int bias, int batch_first, int causal, dc_rng *rng);
+DC_API dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H, float dropout,
+                             int bias, int batch_first, int causal, dc_rng *rng);
 /* MultiheadAttention's forward(query, key, value, key_padding_mask, attn_mask, need_weights,
  * average_attn_weights): q [N, Tq, E] (batch_first) or [Tq, N, E]; k, v [.., Tk, ..]. Returns
  * the output; weights (may be NULL: need_weights=False) receives the attention weights, averaged
  * over heads [N, Tq, Tk] when average != 0, else [N, H, Tq, Tk] (not differentiable). */
-dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
-                          dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
-                          int average);
+DC_API dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
+                                 dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
+                                 int average);
 
 typedef struct dc_tf_layer_opts {
     int64_t d_model, nhead;   /* E (a multiple of nhead), H */
@@ -876,7 +922,7 @@ typedef struct dc_tf_layer_opts {
                                  (-1: none) */
 } dc_tf_layer_opts;
 /* PyTorch's defaults for d_model and nhead. */
-dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
+DC_API dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
 /*
  * nn.TransformerEncoderLayer / nn.TransformerDecoderLayer and the nn.TransformerEncoder /
  * nn.TransformerDecoder stacks (num_layers layers "<name>.layers.<i>.…", then "<name>.norm"
@@ -886,28 +932,28 @@ dc_tf_layer_opts dc_tf_layer_defaults(int64_t d_model, int64_t nhead);
  * whose padding_idx positions become the key padding mask (the encoder's own keys, or the
  * decoder's memory). NULL with DC_ERR_ARG on bad options.
  */
-dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                                dc_rng *rng);
-dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                                dc_rng *rng);
-dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                          int num_layers, int final_norm, dc_rng *rng);
-dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
-                          int num_layers, int final_norm, dc_rng *rng);
+DC_API dc_module *dc_encoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                       dc_rng *rng);
+DC_API dc_module *dc_decoder_layer_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                       dc_rng *rng);
+DC_API dc_module *dc_encoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                 int num_layers, int final_norm, dc_rng *rng);
+DC_API dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts *o,
+                                 int num_layers, int final_norm, dc_rng *rng);
 /* Any of the four with explicit masks: x [N, T, E] (batch_first) or [T, N, E]; memory (decoder
  * only, else NULL) [N, S, E] or [S, N, E]; self_masks for the self-attention (src_mask /
  * tgt_mask and their key padding), memory_masks for the decoder's cross-attention (memory_mask,
  * memory_key_padding_mask). Either may be NULL. */
-dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
-                                  const dc_attn_masks *self_masks,
-                                  const dc_attn_masks *memory_masks);
+DC_API dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
+                                         const dc_attn_masks *self_masks,
+                                         const dc_attn_masks *memory_masks);
 /* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
  * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
  * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
  * *kv_floats the keys and values an incremental decoder keeps for these T positions (2·T·E per
  * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
-int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
-                       int64_t *kv_floats);
+DC_API int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
+                              int64_t *kv_floats);
 /* How a sequence model sees its past, for generation: 0 when a recurrent module carries state
  * from one forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on);
  * otherwise the most positions one forward may take (the smallest PositionalEncoding max_len,
@@ -916,14 +962,14 @@ int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_ma
  * activations, PositionalEncoding) or is a causal batch-first TransformerEncoder(Layer) (a
  * decoder-only model); see dc_model_set_kv_cache. Without it: feed the last context-many
  * symbols every time (full recomputation). */
-int64_t dc_model_context(const dc_model *m, int *kv_cache);
+DC_API int64_t dc_model_context(const dc_model *m, int *kv_cache);
 /* Incremental decoding (on = 1): each forward continues the sequence of the one before - the
  * positions go on where the last forward stopped and each causal self-attention keeps the keys
  * and values of the positions seen - so feeding only the new symbols gives the logits a full
  * forward over the whole sequence would give. dc_model_reset_state starts a new sequence; on = 0
  * forgets the cache and returns to plain forwards. Inference only (no gradient reaches earlier
  * forwards). DC_ERR_ARG for a model that cannot (dc_model_context's *kv_cache 0). */
-dc_status dc_model_set_kv_cache(dc_model *m, int on);
+DC_API dc_status dc_model_set_kv_cache(dc_model *m, int on);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */
@@ -953,37 +999,37 @@ typedef struct dc_optim_cfg {
 } dc_optim_cfg;
 
 /* The PyTorch defaults for one kind. */
-dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
+DC_API dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
 /* Parse "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw". Returns DC_ERR_ARG if unknown. */
-dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
-const char *dc_optim_kind_name(dc_optim_kind k);
+DC_API dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
+DC_API const char *dc_optim_kind_name(dc_optim_kind k);
 
 typedef struct dc_optim dc_optim;
 /* An optimizer over every trainable parameter of m; its state (momentum buffers, moments) is one
  * block, allocated lazily on the first step exactly as PyTorch does. m must outlive it. */
-dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg);
-void dc_optim_free(dc_optim *o);
+DC_API dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg);
+DC_API void dc_optim_free(dc_optim *o);
 /* One update from the current gradients. Returns DC_ERR_NUMERIC if a gradient is not finite
  * (nothing is updated then). */
-dc_status dc_optim_step(dc_optim *o);
-void dc_optim_zero_grad(dc_optim *o);
-float dc_optim_lr(const dc_optim *o);
-void dc_optim_set_lr(dc_optim *o, float lr);
-int64_t dc_optim_steps(const dc_optim *o);
-const dc_optim_cfg *dc_optim_config(const dc_optim *o);
+DC_API dc_status dc_optim_step(dc_optim *o);
+DC_API void dc_optim_zero_grad(dc_optim *o);
+DC_API float dc_optim_lr(const dc_optim *o);
+DC_API void dc_optim_set_lr(dc_optim *o, float lr);
+DC_API int64_t dc_optim_steps(const dc_optim *o);
+DC_API const dc_optim_cfg *dc_optim_config(const dc_optim *o);
 /* Access to the state for checkpoints: n state tensors named like "fc1.weight.exp_avg". */
-int dc_optim_n_state(const dc_optim *o);
-dc_tensor *dc_optim_state(dc_optim *o, int i, const char **name);
+DC_API int dc_optim_n_state(const dc_optim *o);
+DC_API dc_tensor *dc_optim_state(dc_optim *o, int i, const char **name);
 /* Restore the step counter (from a checkpoint). */
-void dc_optim_set_steps(dc_optim *o, int64_t steps);
+DC_API void dc_optim_set_steps(dc_optim *o, int64_t steps);
 
 /* Scale all gradients so their global L2 norm is at most max_norm; returns the norm before
  * clipping (PyTorch clip_grad_norm_: scale = max_norm / (norm + 1e-6) when norm > max_norm). */
-float dc_clip_grad_norm(dc_model *m, float max_norm);
+DC_API float dc_clip_grad_norm(dc_model *m, float max_norm);
 /* Clamp every gradient to [-v, v]. */
-void dc_clip_grad_value(dc_model *m, float v);
+DC_API void dc_clip_grad_value(dc_model *m, float v);
 /* The global L2 norm of all gradients (double accumulation, fixed order). */
-float dc_grad_norm(const dc_model *m);
+DC_API float dc_grad_norm(const dc_model *m);
 
 typedef enum dc_sched_kind {
     DC_SCHED_NONE, DC_SCHED_STEP, DC_SCHED_MULTISTEP, DC_SCHED_EXPONENTIAL, DC_SCHED_COSINE,
@@ -1009,20 +1055,20 @@ typedef struct dc_sched_cfg {
     float min_lr;         /* PLATEAU: 0 */
 } dc_sched_cfg;
 
-dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
-dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
+DC_API dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
+DC_API dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
 
 typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */
-dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
-void dc_sched_free(dc_sched *s);
+DC_API dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
+DC_API void dc_sched_free(dc_sched *s);
 /* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
-void dc_sched_step(dc_sched *s, float metric);
-int64_t dc_sched_epoch(const dc_sched *s);
+DC_API void dc_sched_step(dc_sched *s, float metric);
+DC_API int64_t dc_sched_epoch(const dc_sched *s);
 /* Scheduler state for checkpoints as one line of text (exact: doubles in %a); returns the
  * length snprintf would write. _load checks the kind and sets the optimizer's lr. */
-int dc_sched_state_save(const dc_sched *s, char *buf, size_t n);
-dc_status dc_sched_state_load(dc_sched *s, const char *text);
+DC_API int dc_sched_state_save(const dc_sched *s, char *buf, size_t n);
+DC_API dc_status dc_sched_state_load(dc_sched *s, const char *text);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files: .npy tensors, .safetensors state dicts                                              */
@@ -1031,9 +1077,9 @@ dc_status dc_sched_state_load(dc_sched *s, const char *text);
 /* Read a .npy file (versions 1.0-3.0, C order, little- or big-endian). float32/float64 ->
  * DC_F32; int64/int32/int16/int8/uint8/bool -> DC_I64. Returns a heap tensor or NULL with a
  * message naming the file. Every size is bounds- and overflow-checked. */
-dc_tensor *dc_npy_load(const char *path);
+DC_API dc_tensor *dc_npy_load(const char *path);
 /* Write t as .npy version 1.0 (<f4 or <i8), atomically (temp file, fsync, rename). */
-dc_status dc_npy_save(const char *path, const dc_tensor *t);
+DC_API dc_status dc_npy_save(const char *path, const dc_tensor *t);
 
 /* A list of named heap tensors (what a .safetensors file holds). */
 typedef struct dc_tdict {
@@ -1043,31 +1089,33 @@ typedef struct dc_tdict {
     int n_meta;          /* the file's "__metadata__" string pairs (dc_safetensors_read) */
     char **meta_keys, **meta_vals;
 } dc_tdict;
-void dc_tdict_free(dc_tdict *d);
+DC_API void dc_tdict_free(dc_tdict *d);
 /* The tensor named name, or NULL. */
-dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
+DC_API dc_tensor *dc_tdict_get(const dc_tdict *d, const char *name);
 /* The metadata value of key, or NULL. */
-const char *dc_tdict_meta(const dc_tdict *d, const char *key);
+DC_API const char *dc_tdict_meta(const dc_tdict *d, const char *key);
 
 /* Read every tensor of a .safetensors file. F32, I64, I32 -> as is / I64; F64, F16, BF16 -> F32.
- * Returns NULL with a message for a malformed, truncated or hostile file. */
-dc_tdict *dc_safetensors_read(const char *path);
+ * Returns NULL with a message for a malformed, truncated or hostile file; the tensors' data_offsets
+ * must tile the data buffer exactly (no overlap, no gap, no trailing bytes), as the reference
+ * implementation requires. At most 1,048,576 tensors. */
+DC_API dc_tdict *dc_safetensors_read(const char *path);
 /* Write n named tensors (F32 or I64) atomically, names sorted as the format requires. */
-dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
-                               const dc_tensor *const *tensors);
+DC_API dc_status dc_safetensors_write(const char *path, int n, const char *const *names,
+                                      const dc_tensor *const *tensors);
 /* The same with n_meta "__metadata__" string pairs (valid UTF-8; "format" is always "pt"). */
-dc_status dc_safetensors_write_meta(const char *path, int n, const char *const *names,
-                                    const dc_tensor *const *tensors, int n_meta,
-                                    const char *const *keys, const char *const *vals);
+DC_API dc_status dc_safetensors_write_meta(const char *path, int n, const char *const *names,
+                                           const dc_tensor *const *tensors, int n_meta,
+                                           const char *const *keys, const char *const *vals);
 
 /* Write an 8-bit PNG: channels 1 (gray) or 3 (RGB), pixels [h, w, channels]. */
-dc_status dc_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels);
+DC_API dc_status dc_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels);
 /* Read an 8-bit PNG (gray, gray+alpha, RGB, RGBA; not interlaced) or a binary PGM/PPM into
  * malloc'd pixels [h, w, channels] with channels 1 or 3 (alpha dropped). */
-dc_status dc_image_read(const char *path, int *w, int *h, int *channels, uint8_t **pixels);
+DC_API dc_status dc_image_read(const char *path, int *w, int *h, int *channels, uint8_t **pixels);
 
 /* Save every parameter and buffer of m under its state_dict name. */
-dc_status dc_model_save(const dc_model *m, const char *path);
+DC_API dc_status dc_model_save(const dc_model *m, const char *path);
 
 typedef struct dc_load_report {
     int n_loaded;
@@ -1080,8 +1128,20 @@ typedef struct dc_load_report {
  * strict: every model tensor must be present with the same shape and no extra keys may exist,
  * else DC_ERR_FORMAT and m is left unchanged. Not strict: matching keys are loaded, the rest are
  * reported (mis-shaped keys are never loaded). rep may be NULL.
+ * A float tensor that would be loaded holding a NaN or an infinity is refused: DC_ERR_NUMERIC
+ * naming the tensor and the element, m unchanged (dc_model_load_opts can allow it).
+ * The file must be a valid .safetensors file: see dc_safetensors_read.
  */
-dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+DC_API dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+
+/* Options of dc_model_load_opts (zero-initialise, then set what differs). */
+typedef struct dc_load_opts {
+    int strict;          /* as dc_model_load's strict */
+    int allow_nonfinite; /* 1: load NaN / Inf weights as they are (inspecting a diverged run) */
+} dc_load_opts;
+/* dc_model_load with options; o must not be NULL. */
+DC_API dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
+                                    dc_load_report *rep);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */
@@ -1091,9 +1151,9 @@ typedef struct dc_spec dc_spec;
 
 /* Parse a spec file / a string (name is used in messages). Syntax errors give
  * "file:line: what was expected" (DC_ERR_FORMAT). */
-dc_spec *dc_spec_parse_file(const char *path);
-dc_spec *dc_spec_parse_string(const char *text, const char *name);
-void dc_spec_free(dc_spec *s);
+DC_API dc_spec *dc_spec_parse_file(const char *path);
+DC_API dc_spec *dc_spec_parse_string(const char *text, const char *name);
+DC_API void dc_spec_free(dc_spec *s);
 /*
  * dc_spec_define - give a value to a spec variable before dc_spec_build: every value written
  * exactly "$name" becomes value. The CLI defines $vocab, the size of a text's vocabulary, so that
@@ -1101,7 +1161,7 @@ void dc_spec_free(dc_spec *s);
  * error), or -1 with DC_ERR_ARG for a bad name or a value over 255 bytes. A variable left
  * undefined is reported by dc_spec_build at its file:line.
  */
-int dc_spec_define(dc_spec *s, const char *name, const char *value);
+DC_API int dc_spec_define(dc_spec *s, const char *name, const char *value);
 /*
  * dc_spec_build - make the model the spec describes: layers in file order, each fed by the layer
  * before it or by the layers its `input =` names. Input sizes (in_channels, in_features) are
@@ -1110,18 +1170,18 @@ int dc_spec_define(dc_spec *s, const char *name, const char *value);
  * the spec (dc_spec_write then shows it). rng initialises the weights (NULL: zeros).
  * Unknown layer types or keys, bad values, missing inputs: DC_ERR_FORMAT with file:line.
  */
-dc_model *dc_spec_build(dc_spec *s, dc_rng *rng);
+DC_API dc_model *dc_spec_build(dc_spec *s, dc_rng *rng);
 /* Write the spec back as text (all keys explicit after dc_spec_build). Returns DC_OK. */
-dc_status dc_spec_write(const dc_spec *s, const char *path);
+DC_API dc_status dc_spec_write(const dc_spec *s, const char *path);
 /* The text dc_spec_write would write, malloc'd (caller frees). */
-char *dc_spec_to_string(const dc_spec *s);
+DC_API char *dc_spec_to_string(const dc_spec *s);
 /* Input shape without the batch dimension (from `input = ...`): returns ndim, fills shape. */
-int dc_spec_input_shape(const dc_spec *s, int64_t *shape);
+DC_API int dc_spec_input_shape(const dc_spec *s, int64_t *shape);
 /* Input dtype: DC_F32, or DC_I64 for token ids (`input_dtype = int64`). */
-dc_dtype dc_spec_input_dtype(const dc_spec *s);
+DC_API dc_dtype dc_spec_input_dtype(const dc_spec *s);
 /* Number of layers / the type and name of layer i (as written in the file). */
-int dc_spec_n_layers(const dc_spec *s);
-const char *dc_spec_layer_type(const dc_spec *s, int i);
+DC_API int dc_spec_n_layers(const dc_spec *s);
+DC_API const char *dc_spec_layer_type(const dc_spec *s, int i);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Data                                                                                       */
@@ -1131,17 +1191,19 @@ const char *dc_spec_layer_type(const dc_spec *s, int i);
  * dc_csv_load - read a numeric CSV file (plain or gzip, detected by zlib) into a heap float
  * tensor [rows, cols]. skip_header skips the first line. Every row must have the same number of
  * fields; a bad number (nan and inf included) gives DC_ERR_FORMAT with "file:line: column c:
- * 'text' is not a finite number"; damaged gzip data is reported as such.
+ * 'text' is not a finite number"; a NUL byte gives "file:line: NUL byte"; damaged gzip data is
+ * reported as such. Like every reader, it refuses a path that is not a regular file (a FIFO, a
+ * directory, /dev/zero) at once, saying what it is.
  * Lines are limited to 1 MiB and tables to 2^31 cells.
  */
-dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);
+DC_API dc_tensor *dc_csv_load(const char *path, int skip_header, char delim);
 
 /*
  * dc_digits_load - the 8x8 digits of scikit-learn (1797 images; path NULL looks in the places
  * Debian's python3-sklearn installs sklearn/datasets/data/digits.csv.gz). x receives [1797, 64]
  * pixels scaled to [0, 1] (v/16), y int64 labels [1797]. Both are heap tensors for the caller.
  */
-dc_status dc_digits_load(const char *path, dc_tensor **x, dc_tensor **y);
+DC_API dc_status dc_digits_load(const char *path, dc_tensor **x, dc_tensor **y);
 
 /* An image classification set kept as bytes (converted to float per batch). */
 typedef struct dc_images {
@@ -1157,30 +1219,45 @@ typedef struct dc_images {
  * (n <= 10^8, h, w <= 4096) and the data length checked. out is filled on success (free with
  * dc_images_free); on failure it is left empty and the message names the file.
  */
-dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_images *out);
+DC_API dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_images *out);
 /*
  * dc_fashion_mnist_load - Fashion-MNIST's train (60,000) or test (10,000) split from dir, or, when
  * dir is NULL, from $DEEPC_DATA/fashion-mnist or /usr/share/datasets/fashion-mnist (Debian's
  * dataset-fashion-mnist). A missing set names the package that provides it.
  */
-dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out);
-void dc_images_free(dc_images *d);
+DC_API dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_idx_dir_load - the training (train != 0) or test split of any folder of IDX files in the
+ * MNIST layout (MNIST, Fashion-MNIST, KMNIST, EMNIST...): DIR/train-images-idx3-ubyte and
+ * DIR/train-labels-idx1-ubyte, the test split t10k-* (or test-*); each name may also be spelled
+ * with a dot (train-images.idx3-ubyte) and may end in .gz. The classes are the label values
+ * (n_classes = 1 + the largest). A missing split lists the names looked for (DC_ERR_IO).
+ */
+DC_API dc_status dc_idx_dir_load(const char *dir, int train, dc_images *out);
+/*
+ * dc_images_stats - the mean and standard deviation of every pixel of d, as pixel/255: the mean
+ * and std to give dc_dataset_images / dc_images_batch so that the training set is normalised to
+ * mean 0, std 1 (Fashion-MNIST's training set: 0.2860, 0.3530). Exact (a histogram of the byte
+ * values), so the same on every call. DC_ERR_ARG for no images or a constant image set.
+ */
+DC_API dc_status dc_images_stats(const dc_images *d, float *mean, float *std);
+DC_API void dc_images_free(dc_images *d);
 /* Images idx[0..n) as a float arena tensor [n, c, h, w] = (pixel/255 - mean)/std, and their
  * labels as int64 [n] into *labels (if not NULL). */
-dc_tensor *dc_images_batch(dc_ctx *ctx, const dc_images *d, const int64_t *idx, int64_t n,
-                           float mean, float std, dc_tensor **labels);
+DC_API dc_tensor *dc_images_batch(dc_ctx *ctx, const dc_images *d, const int64_t *idx, int64_t n,
+                                  float mean, float std, dc_tensor **labels);
 /* Class names of Fashion-MNIST ("T-shirt/top", ..., "Ankle boot"). */
-const char *dc_fashion_mnist_class(int k);
+DC_API const char *dc_fashion_mnist_class(int k);
 
 /* Rows idx[0..n) of src (any dtype, first dimension indexed) into a new arena tensor [n, ...]. */
-dc_tensor *dc_gather_rows(dc_ctx *ctx, const dc_tensor *src, const int64_t *idx, int64_t n);
+DC_API dc_tensor *dc_gather_rows(dc_ctx *ctx, const dc_tensor *src, const int64_t *idx, int64_t n);
 
 /* Fraction of rows whose arg-max of logits [N, K] equals target [N] (int64); counts into *correct
  * when not NULL. */
-double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *correct);
+DC_API double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *correct);
 
 /* Arg-max of each row of logits [N, K] into out[N]. */
-void dc_argmax_rows(const dc_tensor *logits, int64_t *out);
+DC_API void dc_argmax_rows(const dc_tensor *logits, int64_t *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Text and sampling: a byte vocabulary, text files, TBPTT streams, sampling from logits      */
@@ -1197,10 +1274,10 @@ typedef struct dc_vocab {
 
 /* dc_vocab_build - the sorted set of the distinct bytes of text[0..n) (n >= 1) into *out.
  * Errors: DC_ERR_ARG (NULL, or an empty text). */
-dc_status dc_vocab_build(const uint8_t *text, size_t n, dc_vocab *out);
+DC_API dc_status dc_vocab_build(const uint8_t *text, size_t n, dc_vocab *out);
 /* dc_vocab_encode - ids[i] = v->to_id[text[i]] for i < n (ids: caller memory, int64 [n]).
  * DC_ERR_ARG when a byte is not in the vocabulary (the message names its offset and value). */
-dc_status dc_vocab_encode(const dc_vocab *v, const uint8_t *text, size_t n, int64_t *ids);
+DC_API dc_status dc_vocab_encode(const dc_vocab *v, const uint8_t *text, size_t n, int64_t *ids);
 /*
  * dc_vocab_save - write v as text, atomically (temp file, fsync, rename):
  *     deepc-vocab 1\n  <n>\n  then n lines of two hex digits, the byte of id 0, 1, ..., n-1
@@ -1209,8 +1286,8 @@ dc_status dc_vocab_encode(const dc_vocab *v, const uint8_t *text, size_t n, int6
  * not two hex digits, a byte listed twice, fewer or more lines than the count: DC_ERR_FORMAT with
  * a message that starts with the path (and names the line). *out is untouched on failure.
  */
-dc_status dc_vocab_save(const dc_vocab *v, const char *path);
-dc_status dc_vocab_load(const char *path, dc_vocab *out);
+DC_API dc_status dc_vocab_save(const dc_vocab *v, const char *path);
+DC_API dc_status dc_vocab_load(const char *path, dc_vocab *out);
 
 #define DC_TEXT_DEFAULT_CAP ((size_t)1 << 28) /* 256 MiB */
 /*
@@ -1220,10 +1297,11 @@ dc_status dc_vocab_load(const char *path, dc_vocab *out);
  * Debian's /usr/share/games/fortunes/: the .dat files are strfile indexes, the .u8 files symlinks
  * to the text). cap: the most bytes read in all (0: DC_TEXT_DEFAULT_CAP); more is DC_ERR_FORMAT,
  * not a silent cut. *text receives a malloc'd buffer (free() it) of *n >= 1 bytes, plus a NUL
- * after them. Errors name the file: DC_ERR_IO (cannot open or read), DC_ERR_FORMAT (over the cap,
- * no text at all), DC_ERR_NOMEM.
+ * after them. Errors name the file: DC_ERR_IO (cannot open or read; a missing
+ * /usr/share/games/fortunes names the package), DC_ERR_FORMAT (over the cap, no text at all, a NUL
+ * byte: "file:line: NUL byte"), DC_ERR_NOMEM.
  */
-dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
+DC_API dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
 
 /*
  * dc_text_split - train/validation split of n symbols: validation is the last
@@ -1231,7 +1309,7 @@ dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n);
  * val_fraction in [0, 1). DC_ERR_ARG for a bad fraction, fewer than 2 training symbols, or a
  * validation part of 1 symbol (no next-symbol target; 0 is allowed).
  */
-dc_status dc_text_split(size_t n, double val_fraction, size_t *n_train);
+DC_API dc_status dc_text_split(size_t n, double val_fraction, size_t *n_train);
 
 /*
  * dc_text_stream - id sequence split into B parallel streams for truncated BPTT (PyTorch
@@ -1247,16 +1325,16 @@ typedef struct dc_text_stream {
     int64_t pos;      /* start of the next chunk in every stream, 0 .. L - 1 */
 } dc_text_stream;
 /* ids[0..n) are copied. B >= 1, T >= 1, L >= 2. NULL with DC_ERR_ARG / DC_ERR_NOMEM. */
-dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int64_t T);
-void dc_text_stream_free(dc_text_stream *s);
+DC_API dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int64_t T);
+DC_API void dc_text_stream_free(dc_text_stream *s);
 /* Next chunk: *x, *y receive int64 arena tensors [B, t] (1 <= t <= T; live until dc_ctx_reset)
  * and pos advances by t. At the end of a pass (pos == L - 1) both receive NULL and DC_OK is
  * returned; dc_text_stream_rewind starts the next pass. Errors: DC_ERR_ARG, DC_ERR_NOMEM. */
-dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_tensor **y);
+DC_API dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_tensor **y);
 /* pos = 0. */
-void dc_text_stream_rewind(dc_text_stream *s);
+DC_API void dc_text_stream_rewind(dc_text_stream *s);
 /* Chunks per pass: ceil((L - 1) / T). */
-int64_t dc_text_stream_chunks(const dc_text_stream *s);
+DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
 
 /*
  * dc_sample_logits - draw an index from logits[0..K) (one row of a model's output).
@@ -1269,7 +1347,7 @@ int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * NULL when one is needed) or DC_ERR_NUMERIC (a NaN or +inf logit, or all -inf). Allocates nothing;
  * the top_k threshold costs O(K·top_k).
  */
-int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Time series: named CSV columns, sliding windows, chronological split, baselines            */
@@ -1296,11 +1374,11 @@ typedef struct dc_table {
  * "file:line: ..." (ragged row, bad number, duplicate column name, no data rows, no numeric
  * column), DC_ERR_NOMEM. Free with dc_table_free.
  */
-dc_table *dc_table_load(const char *path, char delim);
-void dc_table_free(dc_table *t);
+DC_API dc_table *dc_table_load(const char *path, char delim);
+DC_API void dc_table_free(dc_table *t);
 /* The index of numeric column name in t, or -1 with DC_ERR_ARG and a message that lists the
  * numeric columns (and the skipped ones). */
-int dc_table_column(const dc_table *t, const char *name);
+DC_API int dc_table_column(const dc_table *t, const char *name);
 
 typedef enum dc_split { DC_SPLIT_TRAIN = 0, DC_SPLIT_VAL = 1, DC_SPLIT_TEST = 2 } dc_split;
 
@@ -1342,13 +1420,13 @@ typedef struct dc_series {
  * non-numeric column (the message lists the available ones), an input named twice, or too few
  * training rows for one window; DC_ERR_NOMEM. Free with dc_series_free.
  */
-dc_series *dc_series_windows(const dc_table *t, const char *const *inputs, int n_inputs,
-                             const char *target, int window, int horizon, double val_frac,
-                             double test_frac);
-void dc_series_free(dc_series *s);
+DC_API dc_series *dc_series_windows(const dc_table *t, const char *const *inputs, int n_inputs,
+                                    const char *target, int window, int horizon, double val_frac,
+                                    double test_frac);
+DC_API void dc_series_free(dc_series *s);
 /* A dataset (for dc_train / dc_evaluate, float targets: regression) over copies of the x and y
  * of one part; the caller frees it with dc_dataset_free. DC_ERR_ARG if the part is empty. */
-struct dc_dataset *dc_series_dataset(const dc_series *s, dc_split part);
+DC_API struct dc_dataset *dc_series_dataset(const dc_series *s, dc_split part);
 
 /* Forecast errors in the target's original units over n windows. */
 typedef struct dc_forecast_score {
@@ -1360,11 +1438,11 @@ typedef struct dc_forecast_score {
 /* dc_series_score - score normalised predictions pred[0..n[part]) (e.g. a model's outputs on
  * x[part]) after de-normalising them. DC_ERR_ARG (empty part, NULL), DC_ERR_NUMERIC (non-finite
  * prediction). */
-dc_status dc_series_score(const dc_series *s, dc_split part, const float *pred,
-                          dc_forecast_score *out);
+DC_API dc_status dc_series_score(const dc_series *s, dc_split part, const float *pred,
+                                 dc_forecast_score *out);
 /* dc_baseline_persistence - the test score of ŷ(τ) = target(τ − h): the target's last value
  * before the forecast (for h = 1, tomorrow = today). Needs a non-empty test part. */
-dc_status dc_baseline_persistence(const dc_series *s, dc_forecast_score *test);
+DC_API dc_status dc_baseline_persistence(const dc_series *s, dc_forecast_score *test);
 /*
  * dc_baseline_linear_ar - a linear autoregressive model fitted on the training windows, scored
  * on the test windows. Regressors x: all_features == 0: the normalised target column over the
@@ -1375,8 +1453,8 @@ dc_status dc_baseline_persistence(const dc_series *s, dc_forecast_score *test);
  * ridge = λ (0: 1e-6). At most 2048 regressors. Errors: DC_ERR_ARG (empty test part, ridge < 0,
  * too many regressors), DC_ERR_NUMERIC (not positive definite), DC_ERR_NOMEM.
  */
-dc_status dc_baseline_linear_ar(const dc_series *s, int all_features, double ridge,
-                                dc_forecast_score *test);
+DC_API dc_status dc_baseline_linear_ar(const dc_series *s, int all_features, double ridge,
+                                       dc_forecast_score *test);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Datasets and the training loop                                                             */
@@ -1394,19 +1472,19 @@ struct dc_dataset {
 };
 /* A dataset over image bytes (takes ownership of *imgs, which is emptied); pixels become
  * (p/255 - mean)/std per batch. */
-dc_dataset *dc_dataset_images(dc_images *imgs, float mean, float std);
+DC_API dc_dataset *dc_dataset_images(dc_images *imgs, float mean, float std);
 /* A dataset over tensors x [n, ...] and y [n, ...] (takes ownership of both). y int64 [n] means
  * classification (n_classes = 1 + max label). */
-dc_dataset *dc_dataset_tensors(dc_tensor *x, dc_tensor *y);
-void dc_dataset_free(dc_dataset *d);
+DC_API dc_dataset *dc_dataset_tensors(dc_tensor *x, dc_tensor *y);
+DC_API void dc_dataset_free(dc_dataset *d);
 
 typedef enum dc_loss_kind {
     DC_LOSS_CROSS_ENTROPY, DC_LOSS_MSE, DC_LOSS_L1, DC_LOSS_SMOOTH_L1, DC_LOSS_HUBER,
     DC_LOSS_NLL, DC_LOSS_BCE, DC_LOSS_BCE_LOGITS
 } dc_loss_kind;
-dc_status dc_loss_kind_parse(const char *s, dc_loss_kind *out);
+DC_API dc_status dc_loss_kind_parse(const char *s, dc_loss_kind *out);
 /* The loss of kind k between the model output and the target, mean reduction. */
-dc_tensor *dc_loss(dc_ctx *ctx, dc_loss_kind k, dc_tensor *out, dc_tensor *target);
+DC_API dc_tensor *dc_loss(dc_ctx *ctx, dc_loss_kind k, dc_tensor *out, dc_tensor *target);
 
 /* Training-time augmentation of image batches [N, C, H, W] (the CIFAR ResNet recipe): shift by a
  * random offset in [-crop_pad, crop_pad] in both directions, padding with the image's smallest
@@ -1417,12 +1495,13 @@ typedef struct dc_augment {
     int hflip;    /* 0 / 1 */
 } dc_augment;
 /* Parse "crop=N,flip", "flip", "crop=N" or "none". */
-dc_status dc_augment_parse(const char *s, dc_augment *a);
+DC_API dc_status dc_augment_parse(const char *s, dc_augment *a);
 /* Augment x in place with draws from rng (three per image: shift y, shift x, flip). */
-dc_status dc_augment_images(dc_ctx *ctx, dc_tensor *x, const dc_augment *a, dc_rng *rng);
+DC_API dc_status dc_augment_images(dc_ctx *ctx, dc_tensor *x, const dc_augment *a, dc_rng *rng);
 
+#define DC_TRAIN_MAX_EPOCHS 1000000 /* the most epochs a run may have (checkpoints are checked) */
 typedef struct dc_train_opts {
-    int epochs;              /* 10 */
+    int epochs;              /* 10; at most DC_TRAIN_MAX_EPOCHS */
     int64_t batch_size;      /* 64 */
     uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
     int shuffle;             /* 1: a seeded permutation every epoch */
@@ -1434,7 +1513,10 @@ typedef struct dc_train_opts {
     int64_t max_steps;       /* > 0: stop after this many steps */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
-    const char *out_dir;     /* writes out_dir/model.safetensors after every epoch, or NULL */
+    /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv
+     * (one row per epoch, and one every log_every steps when > 0), or NULL */
+    const char *out_dir;
+    int64_t log_every;       /* 0: log.csv gets one row per epoch only */
     dc_augment augment;      /* none; training batches only, with its own seeded stream */
     int64_t bptt;            /* dc_train_lm: time steps per truncated-BPTT chunk (64) */
     /* Checkpoints (out_dir/checkpoint, see dc_checkpoint_save): written after every epoch, every
@@ -1447,7 +1529,7 @@ typedef struct dc_train_opts {
     const char *args_text;
     int check_numerics;      /* check every op's output: a NaN names its op and layer */
 } dc_train_opts;
-dc_train_opts dc_train_defaults(void);
+DC_API dc_train_opts dc_train_defaults(void);
 
 typedef struct dc_eval_result {
     double loss, accuracy;   /* accuracy only for classification */
@@ -1455,16 +1537,105 @@ typedef struct dc_eval_result {
     int n_classes;
     int64_t *confusion;      /* [n_classes, n_classes]: row = true, column = predicted; malloc'd */
 } dc_eval_result;
-void dc_eval_result_free(dc_eval_result *r);
+DC_API void dc_eval_result_free(dc_eval_result *r);
 
 /* Train m on d with o. Returns DC_OK, or an error (a non-finite loss stops training with
  * DC_ERR_NUMERIC and a message naming the step). last (if not NULL) gets the final validation
  * result (or the training figures when val_size is 0). */
-dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
-                   dc_eval_result *last);
+DC_API dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
+                          dc_eval_result *last);
+/*
+ * The trainer and its tasks. dc_train_task runs the one training loop - epochs, steps, the
+ * optimizer and scheduler, clipping, the NaN guard, validation, the progress bar / JSON lines,
+ * log.csv, checkpoints with bitwise-exact resume, the stop flag (SIGINT/SIGTERM) and MPI data
+ * parallelism - over a task, a plug-in that supplies batches, the loss and its metrics. A task is
+ * this struct of function pointers and its own state (impl); docs/design.md, "The trainer and
+ * its tasks", says how to add one. Positions (pos) count in the task's own unit along an epoch:
+ * examples for datasets, time steps of every stream for a language model.
+ */
+typedef struct dc_task_batch {
+    dc_tensor *x, *y;        /* the global batch (arena tensors); its rows (dim 0) are split
+                                over the ranks */
+    int64_t units_per_row;   /* how many predictions one row holds (examples 1, a chunk t) */
+    int64_t advance;         /* how far pos moves after this batch */
+} dc_task_batch;
+typedef struct dc_task_eval {
+    int has;                 /* 0: no validation data */
+    double loss;             /* the mean loss */
+    double metric;           /* the task's metric (accuracy, bits per character, MAE) or -1 */
+    double select;           /* lower is better: read by the plateau scheduler and selection */
+    char note[96];           /* printed after the epoch's numbers ("val MAE 1.2  RMSE 1.9 *") */
+    /* filled by the loop for dc_train_task's last: */
+    double train_loss, train_metric; /* the epoch's training means (metric -1: none) */
+    double units_per_s;      /* the epoch's training rate (examples, positions) */
+    int64_t steps;           /* optimizer steps so far */
+} dc_task_eval;
+typedef struct dc_task dc_task;
+struct dc_task {
+    const char *name;        /* "data", "lm", "forecast" */
+    const char *unit;        /* the rate's unit on the progress line ("ex", "tok") */
+    const char *metric_name; /* the metric's name on the epoch line ("acc", "bpc"), or NULL */
+    int mid_epoch_resume;    /* 1: a checkpoint inside an epoch resumes exactly; 0 (carried
+                                states): checkpoints are written at epoch ends only */
+    dc_tensor *order;        /* int64 data order stored as train.order, or NULL (owned by impl) */
+    /* The state beyond the order that a checkpoint must hold: tensors restored in place (names
+     * "task.*") and a metadata text (state_save: malloc'd; state_load: DC_ERR_FORMAT if bad). */
+    int n_state;
+    const char *const *state_names;
+    dc_tensor *const *state;
+    char *(*state_save)(dc_task *t);
+    dc_status (*state_load)(dc_task *t, const char *text);
+    /* A fresh run (not a resumed one) starts, drawing from the loop's rng (may be NULL). */
+    dc_status (*start)(dc_task *t, dc_rng *rng);
+    /* pos at which an epoch ends. */
+    int64_t (*epoch_total)(dc_task *t);
+    /* Start an epoch (pos 0: shuffle with rng) or continue one at pos after a resume. */
+    dc_status (*epoch_begin)(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos);
+    /* The batch at pos on ctx (pos < epoch_total). */
+    dc_status (*next)(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b);
+    /* Forward rows of a batch and return their mean loss (on the tape); *correct: correct
+     * predictions among them, or -1 when the task does not count them. */
+    dc_tensor *(*loss)(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
+                       double *correct);
+    /* After an epoch's training (may be NULL): validation into *v (v->has = 0 without data). */
+    dc_status (*validate)(dc_task *t, dc_model *m, dc_task_eval *v);
+    /* After validation (may be NULL): model selection, early stopping (*stop = 1). */
+    dc_status (*after_epoch)(dc_task *t, dc_model *m, int64_t epoch, dc_task_eval *v, int *stop);
+    /* At the end of training (may be NULL): e.g. put the best epoch's weights back. */
+    dc_status (*finish)(dc_task *t, dc_model *m);
+    void (*destroy)(dc_task *t);
+    void *impl;
+};
+DC_API void dc_task_free(dc_task *t);
+/* Train m on task t with o (o->val_size, o->bptt and o->augment are read by the tasks that use
+ * them). last (if not NULL) gets the last epoch's validation (or training) figures. */
+DC_API dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o,
+                               dc_task_eval *last);
+/* Classification / regression over a dataset: the last val_size of a seeded permutation are held
+ * out; batches of o->batch_size in a fresh seeded order every epoch (o->shuffle). */
+DC_API dc_task *dc_task_dataset(const dc_dataset *d, const dc_train_opts *o);
+/* The dataset task's last validation in full (confusion matrix included); NULL before one. */
+DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
+/* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
+DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
+                           int64_t n_val, const dc_train_opts *o);
+/* Forecasting over the windows of s (which must outlive the task) with model m (its size sizes
+ * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
+ * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of
+ * the best validation epoch kept (in checkpoints too) and put back at the end, and training
+ * stopped after `patience` epochs without improvement (0: never). */
+DC_API dc_task *dc_task_forecast(const dc_series *s, const dc_model *m,
+                                 const dc_train_opts *o, int patience);
+/* The normalised forecasts of m for every window of part into pred[n[part]] (eval mode, no
+ * tape). DC_ERR_SHAPE when the model does not give one value per window. */
+DC_API dc_status dc_series_predict(dc_model *m, const dc_series *s, dc_split part,
+                                   float *pred);
+/* The forecast task's best epoch (0: none yet) and its validation score. */
+DC_API int64_t dc_task_forecast_best(const dc_task *t, dc_forecast_score *val);
+
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
-dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
-                      int64_t batch, dc_loss_kind loss, dc_eval_result *r);
+DC_API dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
+                             int64_t batch, dc_loss_kind loss, dc_eval_result *r);
 
 /*
  * Data-parallel training over MPI (`make MPI=1`; docs/distributed.md). Without MPI these are the
@@ -1473,25 +1644,25 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int6
  * summed over the ranks (dc_dist_allreduce_grads, 4 MiB buckets of the model's gradient block),
  * metrics are summed (dc_dist_sum); only rank 0 prints and writes files.
  */
-dc_status dc_dist_init(int *argc, char ***argv);
-void dc_dist_finalize(void);
-int dc_dist_rank(void);
-int dc_dist_size(void);
-dc_status dc_dist_broadcast_model(dc_model *m);
-dc_status dc_dist_allreduce_grads(dc_model *m, float scale);
+DC_API dc_status dc_dist_init(int *argc, char ***argv);
+DC_API void dc_dist_finalize(void);
+DC_API int dc_dist_rank(void);
+DC_API int dc_dist_size(void);
+DC_API dc_status dc_dist_broadcast_model(dc_model *m);
+DC_API dc_status dc_dist_allreduce_grads(dc_model *m, float scale);
 /* The same allreduce overlapped with the backward pass: call _begin before dc_backward on ctx
  * (it hooks the tape walk: a bucket's allreduce starts once its last user has run) and _end after
  * it (starts what is left and waits). One process: _end is the plain scale. */
-dc_status dc_dist_overlap_begin(dc_ctx *ctx, dc_model *m, float scale);
-dc_status dc_dist_overlap_end(dc_ctx *ctx, dc_model *m);
-dc_status dc_dist_sum(double *v, int n);
+DC_API dc_status dc_dist_overlap_begin(dc_ctx *ctx, dc_model *m, float scale);
+DC_API dc_status dc_dist_overlap_end(dc_ctx *ctx, dc_model *m);
+DC_API dc_status dc_dist_sum(double *v, int n);
 /* BatchNorm in training mode with the statistics of the global batch (PyTorch SyncBatchNorm)
  * instead of each rank's slice: two small allreduces per layer forward, one backward. Off by
  * default; every rank's slice must be non-empty. */
-void dc_dist_set_sync_bn(int on);
-int dc_dist_sync_bn(void);
+DC_API void dc_dist_set_sync_bn(int on);
+DC_API int dc_dist_sync_bn(void);
 /* Seconds this rank has spent in MPI calls (waiting included). */
-double dc_dist_comm_seconds(void);
+DC_API double dc_dist_comm_seconds(void);
 
 /*
  * Checkpoints: one .safetensors file with everything needed to resume training exactly - the
@@ -1500,26 +1671,43 @@ double dc_dist_comm_seconds(void);
  * states, the scheduler state, the model spec and the hyper-parameters, and a CRC32 over all of it.
  * Written atomically (temp file, fsync, rename, directory fsync).
  */
+/* The running sums of the epoch in progress, so that a resumed epoch reports the mean over all
+ * of its examples (not only those after the resume). */
+typedef struct dc_epoch_sums {
+    double loss_sum;     /* Σ batch mean loss · batch size */
+    double correct;      /* correct predictions (classification) */
+    int64_t seen;        /* examples (or positions) summed */
+} dc_epoch_sums;
 typedef struct dc_checkpoint_info {
-    int64_t epoch;       /* epochs completed */
+    int64_t epoch;       /* epochs completed (at most DC_TRAIN_MAX_EPOCHS) */
     int64_t step;        /* optimizer steps taken */
     int64_t pos;         /* examples of epoch + 1 done (0 at an epoch boundary) */
     int64_t optim_steps; /* the optimizer's own step counter (read back by _load / _peek) */
     dc_rng rng, aug_rng; /* data order and dropout; augmentation */
+    dc_epoch_sums sums;  /* of the epoch in progress (zeros at an epoch boundary) */
+    char *task_state;    /* a task's own state text (see dc_task), or NULL; _load/_peek: malloc'd */
+    int n_extra;         /* a task's tensors: written by _save (_load_task restores them) */
+    const char *const *extra_names;
+    dc_tensor *const *extra;
     char *spec, *args;   /* model spec text and hyper-parameters (_load / _peek: malloc'd) */
 } dc_checkpoint_info;
 /* Save m, opt's state (when it has taken a step), sched (or NULL) and order (or NULL). */
-dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
-                             const dc_sched *sched, const dc_checkpoint_info *info,
-                             const dc_tensor *order);
+DC_API dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
+                                    const dc_sched *sched, const dc_checkpoint_info *info,
+                                    const dc_tensor *order);
 /* Verify the file completely (format, every key and shape against m / opt / order, CRC) and only
  * then restore m, opt, sched and order and fill *info. On failure nothing is changed and the
  * message names the file and the problem. Free info's strings with dc_checkpoint_info_free. */
-dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
-                             dc_checkpoint_info *info, dc_tensor *order);
+DC_API dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
+                                    dc_checkpoint_info *info, dc_tensor *order);
+/* The same, also verifying and restoring a task's tensors extra[0..n_extra) (by name). */
+DC_API dc_status dc_checkpoint_load_task(const char *path, dc_model *m, dc_optim *opt,
+                                         dc_sched *sched, dc_checkpoint_info *info,
+                                         dc_tensor *order, int n_extra,
+                                         const char *const *extra_names, dc_tensor *const *extra);
 /* Verify the file and read its counters, spec and args without a model. */
-dc_status dc_checkpoint_peek(const char *path, dc_checkpoint_info *info);
-void dc_checkpoint_info_free(dc_checkpoint_info *c);
+DC_API dc_status dc_checkpoint_peek(const char *path, dc_checkpoint_info *info);
+DC_API void dc_checkpoint_info_free(dc_checkpoint_info *c);
 
 /*
  * Language models (char-RNN): next-symbol prediction over an id sequence with truncated BPTT.
@@ -1528,7 +1716,8 @@ void dc_checkpoint_info_free(dc_checkpoint_info *c);
  * (dc_model_set_carry), from zeros at the start of an epoch. Per chunk: logits = m(x) [B, t, V],
  * loss = mean cross-entropy over the B·t positions, backward, clip (o->clip_norm), step. The
  * scheduler steps once per epoch; weights go to o->out_dir/model.safetensors after every epoch.
- * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear).
+ * The model must map int64 ids [B, t] to logits [B, t, V] (embedding -> rnn -> linear). This is
+ * dc_train_task over dc_task_lm: log.csv and checkpoints (at epoch ends) come with it.
  */
 typedef struct dc_lm_result {
     double train_loss;   /* mean cross-entropy of the last epoch, nats per symbol */
@@ -1537,13 +1726,13 @@ typedef struct dc_lm_result {
     double tokens_per_s; /* training positions per second over the last epoch */
     int64_t steps;
 } dc_lm_result;
-dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
-                      const int64_t *val_ids, int64_t n_val, const dc_train_opts *o,
-                      dc_lm_result *last);
+DC_API dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
+                             const int64_t *val_ids, int64_t n_val, const dc_train_opts *o,
+                             dc_lm_result *last);
 /* Mean cross-entropy (nats per symbol) of m predicting ids[1..n) from ids[0..n-1), in eval mode
  * with states carried over b streams of chunks of t steps (PyTorch's evaluate()). */
-dc_status dc_evaluate_lm(dc_model *m, const int64_t *ids, int64_t n, int64_t b, int64_t t,
-                         double *loss);
+DC_API dc_status dc_evaluate_lm(dc_model *m, const int64_t *ids, int64_t n, int64_t b, int64_t t,
+                                double *loss);
 
 #ifdef __cplusplus
 }

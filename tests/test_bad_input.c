@@ -332,7 +332,7 @@ static const bad_case spec_cases[] = {
                                                   "an undefined variable"}},
     {SUMMARY, "spec/empty.spec", 2, {"no layers"}},
     {SUMMARY, "spec/only_comments.spec", 2, {"no layers"}},
-    {SUMMARY, "spec/binary.spec", 2, {"not a text file (NUL byte)"}},
+    {SUMMARY, "spec/binary.spec", 2, {"binary.spec:3: NUL byte (not a text file)"}},
     {SUMMARY, "spec/long_line.spec", 2, {"long_line.spec:3: line longer than 4096"}},
     {SUMMARY, "spec/nonexistent.spec", 2, {"cannot open"}},
     /* the other subcommands that read a spec say the same */
@@ -401,15 +401,14 @@ TEST(bad_input_vocab_image_checkpoint_log_exit_2)
 /* ---- a directory (or a device) where a file belongs ---- */
 
 static const bad_case dir_cases[] = {
-    {FORWARD_X, "ok", 2, {"not a regular file"}},
-    {EVAL_W, "ok", 2, {"not a regular file"}},
-    {SERIES, "ok", 2, {"cannot read: Is a directory"}},
-    {DIGITS, "ok", 2, {"cannot read: Is a directory"}},
-    {PREDICT, "ok", 2, {"cannot read: Is a directory"}},
-    {VOCAB, "ok", 2, {"not a regular file"}},
+    {FORWARD_X, "ok", 2, {"is a directory"}},
+    {EVAL_W, "ok", 2, {"is a directory"}},
+    {SERIES, "ok", 2, {"is a directory"}},
+    {DIGITS, "ok", 2, {"is a directory"}},
+    {PREDICT, "ok", 2, {"is a directory"}},
+    {VOCAB, "ok", 2, {"is a directory"}},
     {SUMMARY, "ok", 2, {NULL}},
-    {"train models/char_rnn --data text:/dev/null --quiet", "", 2, {"/dev/null: not a regular "
-                                                                    "file"}},
+    {"train models/char_rnn --data text:/dev/null --quiet", "", 2, {"/dev/null: is a device"}},
 };
 
 TEST(bad_input_a_directory_for_a_file_exit_2)

@@ -4,6 +4,7 @@
  * read it.
  */
 #include "harness.h"
+#include "check/gradcheck.h"
 #include "nn/layer_desc.h"
 
 #include <stdlib.h>
@@ -125,4 +126,18 @@ TEST(registry_gradcheck_by_layer_type)
     int rc = t_run_deepc(out, sizeof out, "gradcheck embedding");
     CHECK(rc == 0 && strstr(out, "embedding module") && !strstr(out, "conv2d"),
           "deepc gradcheck embedding (%d):\n%s", rc, out);
+}
+
+/* Every layer type's gradcheck pointer names existing cases; a layer with parameters has one. */
+TEST(registry_every_layer_has_its_gradcheck_cases)
+{
+    for (int i = 0; i < dc_layer_count(); i++) {
+        const dc_layer_desc *d = dc_layer_at(i);
+        CHECK(d->gradcheck || !*d->params, "%s has parameters but no gradcheck cases", d->type);
+        if (d->gradcheck)
+            CHECK(gc_count(d->type) > 0, "%s: no gradcheck case matches '%s'", d->type,
+                  d->gradcheck);
+    }
+    CHECK(gc_count("nosuchop") == 0 && gc_count(NULL) > 200, "filters: %d %d",
+          gc_count("nosuchop"), gc_count(NULL));
 }

@@ -495,7 +495,7 @@ TEST(tf_cli_summary_train_generate)
     snprintf(path, sizeof path, "%s/gpt_v.spec", t_tmpdir());
     REQUIRE(t_write_text(path, sv));
     rc = t_run_deepc(out, sizeof out, "train %s --data text:%s --bptt 12 --batch 8 --optimizer "
-                     "adamw --lr 0.003 --clip 1 --steps 40 --threads 1 --out %s", path,
+                     "adamw --lr 0.003 --clip 1 --epochs 1 --threads 1 --out %s", path,
                      text_path, dir);
     const char *bpc = strstr(out, "nats/char, ");
     double v = bpc ? atof(bpc + 11) : 99;

@@ -200,6 +200,24 @@ def make_layer(t, kv, x):
             return SamePad(conv, (p[2], p[3], p[0], p[1]))
         conv.padding = (p[0], p[-1])
         return conv
+    if t == "conv1d":
+        k, st, d = int(kv["kernel"]), int(kv["stride"]), int(kv["dilation"])
+        conv = nn.Conv1d(x.shape[1], int(kv["out_channels"]), k, st, 0, d, int(kv["groups"]),
+                         bias=kv["bias"] == "true")
+        p = kv["padding"]
+        if p == "same":
+            n = x.shape[2]
+            total = max((math.ceil(n / st) - 1) * st + d * (k - 1) + 1 - n, 0)
+            p = [total // 2, total - total // 2]
+        else:
+            p = [0] if p == "valid" else ints(p)
+        if p[0] != p[-1]:
+            return SamePad(conv, (p[0], p[-1]))
+        conv.padding = (p[0],)
+        return conv
+    if t == "groupnorm":
+        return nn.GroupNorm(int(kv["num_groups"]), x.shape[1], eps=float(kv["eps"]),
+                            affine=kv["affine"] == "true")
     if t in ("maxpool2d", "avgpool2d"):
         k = pair(kv["kernel"], 1)
         s = pair(kv["stride"], k[0])

@@ -86,8 +86,59 @@ static dc_dataset *load_npy_pair(const char *spec)
     return dc_dataset_tensors(x, y);
 }
 
+/* "DIR,MEAN,STD": the normalisation given after the folder; 1 when both parse (dir cut there). */
+static int given_norm(char *dir, float *mean, float *std)
+{
+    char *c2 = strrchr(dir, ','), *c1 = NULL, *e1, *e2;
+    if (!c2)
+        return 0;
+    *c2 = '\0';
+    c1 = strrchr(dir, ',');
+    *c2 = ',';
+    if (!c1)
+        return 0;
+    *mean = strtof(c1 + 1, &e1);
+    *std = strtof(c2 + 1, &e2);
+    if (e1 != c2 || e1 == c1 + 1 || *e2 || e2 == c2 + 1 || !(*std > 0))
+        return 0;
+    *c1 = '\0';
+    return 1;
+}
+
+/* idx:DIR[,MEAN,STD]: any folder of MNIST-layout IDX files, normalised by MEAN,STD or else by the
+ * statistics of its training split (the same numbers for train, eval and predict). */
+static dc_dataset *load_idx_dir(const char *spec, int train)
+{
+    char *dir = strdup(spec);
+    dc_images im, tr;
+    float mean = 0, std = 1;
+    if (!dir)
+        return dc_err_null(DC_ERR_NOMEM, "out of memory");
+    int given = given_norm(dir, &mean, &std);
+    dc_status st = dc_idx_dir_load(dir, train, &im);
+    if (st == DC_OK && !given && train)
+        st = dc_images_stats(&im, &mean, &std);
+    if (st == DC_OK && !given && !train) {
+        st = dc_idx_dir_load(dir, 1, &tr);
+        if (st == DC_OK)
+            st = dc_images_stats(&tr, &mean, &std);
+        dc_images_free(&tr);
+        if (st != DC_OK)
+            dc_err_prefix("the normalisation comes from the training split (or give it: "
+                          "idx:DIR,MEAN,STD): ");
+    }
+    free(dir);
+    if (st != DC_OK) {
+        dc_images_free(&im);
+        return NULL;
+    }
+    return dc_dataset_images(&im, mean, std);
+}
+
 dc_dataset *cli_load_data(const char *spec, int train)
 {
+    if (!strncmp(spec, "idx:", 4))
+        return load_idx_dir(spec + 4, train);
     if (!strncmp(spec, "fashion-mnist", 13) && (spec[13] == '\0' || spec[13] == ':')) {
         dc_images im;
         if (dc_fashion_mnist_load(spec[13] ? spec + 14 : NULL, train, &im) != DC_OK)
@@ -102,6 +153,6 @@ dc_dataset *cli_load_data(const char *spec, int train)
     }
     if (!strncmp(spec, "npy:", 4))
         return load_npy_pair(spec + 4);
-    return dc_err_null(DC_ERR_ARG, "unknown --data '%s' (fashion-mnist[:DIR], digits[:FILE], "
-                       "npy:X.npy,Y.npy)", spec);
+    return dc_err_null(DC_ERR_ARG, "unknown --data '%s' (fashion-mnist[:DIR], idx:DIR, "
+                       "digits[:FILE], npy:X.npy,Y.npy)", spec);
 }

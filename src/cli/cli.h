@@ -7,7 +7,7 @@
 #define DC_CLI_H
 
 #include "deepc.h"
-#include "gradcheck.h"
+#include "check/gradcheck.h"
 
 #include <stdio.h>
 
@@ -47,10 +47,29 @@ typedef struct train_args {
 int cli_parse_train_args(int argc, char **argv, train_args *a);
 int cli_train_opts(const train_args *a, dc_train_opts *o);
 void cli_train_usage(FILE *f);
+/* What cmd_train hands every data path when it resumes (NULL: a fresh run). */
+typedef struct train_resume {
+    const char *dir;    /* --resume DIR: where the resumed run writes */
+    const char *path;   /* DIR/checkpoint */
+    const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
+} train_resume;
 /* train --data text:FILE (character language model, truncated BPTT) */
-int cmd_train_text(const train_args *a, const dc_train_opts *o);
+int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                   const char *args_text);
 /* train --data csv:... (time-series regression) */
-int cmd_train_series(const train_args *a, const dc_train_opts *o);
+int cmd_train_series(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                     const char *args_text);
+/* The options every data path shares (the spec and command line stored in checkpoints,
+ * --save-every, --check-numerics, --json, --resume) and DIR/model.spec. *spec_text (malloc'd)
+ * must outlive the run. 0, or -1 after a message. */
+int cli_train_prepare(const train_args *a, const dc_spec *spec, const train_resume *rs,
+                      const char *args_text, dc_train_opts *o, char **spec_text);
+/* The model of a run: rebuilt from the checkpoint's spec when resuming, else NULL (the caller
+ * builds it from MODEL). Prints the error; *spec_out receives the parsed spec. */
+dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_out);
+/* Run dc_train_task with SIGINT/SIGTERM saving a checkpoint; prints the error. Exit code: 0;
+ * 2 for bad input (a checkpoint of another run, shapes); 130/143 after a signal; 1 otherwise. */
+int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last);
 /* mkdir unless it exists (0), else print why (-1). */
 int cli_ensure_dir(const char *dir);
 /* Monotonic seconds. */
@@ -73,6 +92,9 @@ dc_dataset *cli_load_data(const char *spec, int train);
 dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out);
 /* Load weights strictly (or partially) and print the report on failure. 0 or -1. */
 int cli_load_weights(dc_model *m, const char *path, int partial);
+/* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
+ * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
+extern int cli_allow_nonfinite;
 /* Print a confusion matrix with class labels (names may be NULL). */
 void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int));
 

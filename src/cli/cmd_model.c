@@ -1,11 +1,10 @@
 /*
- * cmd_model.c - deepc train / eval / forward / summary.
+ * cmd_model.c - deepc eval / forward / summary, and train's flags (cmd_train.c runs it).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +27,14 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
     return m;
 }
 
+int cli_allow_nonfinite;
+
 int cli_load_weights(dc_model *m, const char *path, int partial)
 {
     dc_load_report rep;
     memset(&rep, 0, sizeof rep);
-    if (dc_model_load(m, path, !partial, &rep) != DC_OK) {
+    dc_load_opts lo = {.strict = !partial, .allow_nonfinite = cli_allow_nonfinite};
+    if (dc_model_load_opts(m, path, &lo, &rep) != DC_OK) {
         const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
         fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
                 strstr(e, path) ? "" : ": ", e,
@@ -91,8 +93,8 @@ void cli_train_usage(FILE *f)
         "  --clip X              clip the global gradient norm to X (off)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
         "                        left-right mirroring of training images (none)\n"
-        "  --val N               hold N training examples out for validation (5000 for\n"
-        "                        fashion-mnist, 0 otherwise)\n"
+        "  --val N               hold N training examples out for validation (1/12 of the\n"
+        "                        set for fashion-mnist / idx folders, 0 otherwise)\n"
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
@@ -310,281 +312,6 @@ double cli_now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* Show what the model says about the first n examples of d. */
-static void print_predictions(dc_model *m, const dc_dataset *d, int n, const char *(*name)(int))
-{
-    dc_ctx *ctx = dc_ctx_new(0);
-    int64_t idx[16];
-    dc_tensor *x, *y;
-    if (!ctx || n > 16 || n > d->n)
-        goto out;
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    dc_ctx_set_grad(ctx, 0);
-    if (d->batch(d, ctx, idx, n, &x, &y) != DC_OK)
-        goto out;
-    dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
-    if (!p || p->ndim != 2)
-        goto out;
-    int64_t K = p->shape[1], pred[16];
-    dc_argmax_rows(p, pred);
-    printf("predictions for the first %d test examples:\n", n);
-    for (int i = 0; i < n; i++) {
-        int64_t t = dc_i64(y)[i];
-        printf("  #%d  true %-12s predicted %-12s p=%.3f  %s\n", i, name((int)t),
-               name((int)pred[i]), (double)dc_f32(p)[i * K + pred[i]],
-               t == pred[i] ? "ok" : "WRONG");
-    }
-out:
-    dc_ctx_free(ctx);
-}
-
-/* The test split that goes with a training --data, or NULL when there is none. */
-static dc_dataset *load_test_split(const char *data)
-{
-    if (strncmp(data, "fashion-mnist", 13))
-        return NULL;
-    return cli_load_data(data, 0);
-}
-
-typedef struct resume_args resume_args;
-static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
-                            const char *args_text);
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) { g_stop = sig; }
-
-/* argv[1..argc) without "--resume X", joined by 0x1f (stored in checkpoints). */
-static char *join_args(int argc, char **argv)
-{
-    size_t n = 1;
-    for (int i = 1; i < argc; i++)
-        n += strlen(argv[i]) + 1;
-    char *s = malloc(n), *p = s;
-    if (!s)
-        return NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--resume")) {
-            i++;
-            continue;
-        }
-        size_t k = strlen(argv[i]);
-        if (p != s)
-            *p++ = 0x1f;
-        memcpy(p, argv[i], k);
-        p += k;
-    }
-    *p = 0;
-    return s;
-}
-
-/* The value of flag in argv, or NULL. */
-static const char *find_flag(int argc, char **argv, const char *flag)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], flag))
-            return argv[i + 1];
-    return NULL;
-}
-
-/* --resume DIR: *av = "train", the checkpoint's stored arguments, then argv[1..]. */
-struct resume_args {
-    dc_checkpoint_info ck;
-    char path[1024];
-    char **av;
-    int ac;
-};
-
-static int load_resume(const char *dir, int argc, char **argv, resume_args *ra)
-{
-    snprintf(ra->path, sizeof ra->path, "%s/checkpoint", dir);
-    if (dc_checkpoint_peek(ra->path, &ra->ck) != DC_OK) {
-        fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
-        return -1;
-    }
-    int n = 1;
-    for (const char *c = ra->ck.args; *c; c++)
-        n += *c == 0x1f;
-    ra->av = calloc((size_t)(n + argc + 1), sizeof *ra->av);
-    if (!ra->av)
-        return -1;
-    ra->av[ra->ac++] = argv[0];
-    for (char *c = ra->ck.args, *start = c; *ra->ck.args; c++)
-        if (*c == 0x1f || *c == 0) {
-            int end = *c == 0;
-            *c = 0;
-            ra->av[ra->ac++] = start;
-            start = c + 1;
-            if (end)
-                break;
-        }
-    for (int i = 1; i < argc; i++)
-        ra->av[ra->ac++] = argv[i];
-    return 0;
-}
-
-int cmd_train(int argc, char **argv)
-{
-    train_args a;
-    dc_train_opts o;
-    resume_args ra = {0};
-    const char *resume = find_flag(argc, argv, "--resume");
-    char *args_text = NULL;
-    int rc = 2;
-    if (resume && load_resume(resume, argc, argv, &ra))
-        goto early;
-    /* what the checkpoints store: the whole command line (stored + new flags when resuming) */
-    if (!(args_text = resume ? join_args(ra.ac, ra.av) : join_args(argc, argv)))
-        goto early;
-    int pr = resume ? cli_parse_train_args(ra.ac, ra.av, &a)
-                    : cli_parse_train_args(argc, argv, &a);
-    if (pr) {
-        rc = pr > 0 ? 0 : 2;
-        goto early;
-    }
-    if (cli_train_opts(&a, &o))
-        goto early;
-    if (!strncmp(a.data, "text:", 5) || !strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
-        if (resume) {
-            fprintf(stderr, "deepc train: --resume works for image and tensor data (not %s)\n",
-                    a.data);
-            goto early;
-        }
-        rc = !strncmp(a.data, "text:", 5) ? cmd_train_text(&a, &o) : cmd_train_series(&a, &o);
-        goto early;
-    }
-    rc = cmd_train_images(&a, &o, resume ? &ra : NULL, args_text);
-early:
-    free(args_text);
-    free(ra.av);
-    dc_checkpoint_info_free(&ra.ck);
-    return rc;
-}
-
-static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
-                            const char *args_text)
-{
-    train_args a = *ap;
-    dc_train_opts o = *op;
-    if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
-        return 1;
-    if (a.threads)
-        dc_set_num_threads(a.threads);
-    dc_rng rng;
-    dc_rng_seed(&rng, (uint64_t)a.seed, 0);
-    dc_spec *spec = NULL;
-    dc_model *m = NULL;
-    if (ra) { /* the model the checkpoint was written with */
-        spec = dc_spec_parse_string(ra->ck.spec, ra->path);
-        m = spec ? dc_spec_build(spec, &rng) : NULL;
-        if (!m)
-            fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
-        o.resume = ra->path;
-    } else {
-        m = cli_load_model(a.model, &rng, &spec);
-    }
-    if (!m) {
-        dc_spec_free(spec);
-        return 2;
-    }
-    dc_dataset *d = cli_load_data(a.data, 1);
-    char *spec_text = NULL;
-    int rc = 0;
-    if (!d) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        rc = 2;
-        goto out;
-    }
-    o.val_size = a.val >= 0 ? a.val : (!strncmp(a.data, "fashion-mnist", 13) ? 5000 : 0);
-    if (a.max_steps > 0 && !a.epochs_set && d->n > o.val_size) { /* --steps alone: enough epochs */
-        const int64_t per = (d->n - o.val_size + o.batch_size - 1) / o.batch_size;
-        const int64_t ep = (a.max_steps + per - 1) / per;
-        o.epochs = ep > 1000000 ? 1000000 : (int)ep;
-        if (o.sched.kind == DC_SCHED_COSINE)
-            o.sched.t_max = o.epochs;
-    }
-    if (a.init && !ra && cli_load_weights(m, a.init, 0) != 0) {
-        rc = 2;
-        goto out;
-    }
-    spec_text = dc_spec_to_string(spec);
-    o.spec_text = spec_text;
-    o.args_text = args_text;
-    o.save_every = a.save_every;
-    o.check_numerics = a.check_numerics;
-    dc_dist_set_sync_bn(a.sync_bn);
-    if (a.json)
-        o.progress = 2;
-    if (a.out && cli_ensure_dir(a.out)) {
-        rc = 2;
-        goto out;
-    }
-    if (a.out && dc_dist_rank() == 0) {
-        char p[1024];
-        snprintf(p, sizeof p, "%s/model.spec", a.out);
-        if (dc_spec_write(spec, p) != DC_OK) {
-            fprintf(stderr, "deepc train: %s\n", dc_last_error());
-            rc = 2;
-            goto out;
-        }
-    }
-    if (!a.json)
-        printf("%s %s on %s: %lld examples (%lld for validation), %lld parameters, %s lr %g, "
-               "batch %lld, %d threads, gemm %s\n", ra ? "resuming" : "training", a.model,
-               a.data, (long long)d->n, (long long)o.val_size,
-               (long long)dc_model_n_trainable(m), dc_optim_kind_name(o.optim.kind),
-               (double)o.optim.lr, (long long)o.batch_size, dc_get_num_threads(),
-               dc_gemm_backend());
-    double t0 = cli_now_s();
-    dc_eval_result last;
-    g_stop = 0;
-    o.stop = &g_stop;
-    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
-    dc_status tst = dc_train(m, d, &o, &last);
-    signal(SIGINT, old_int);
-    signal(SIGTERM, old_term);
-    if (tst != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        rc = g_stop ? 128 + (int)g_stop : 1; /* 130 after SIGINT, 143 after SIGTERM */
-        goto out;
-    }
-    dc_eval_result_free(&last);
-    if (!a.json)
-        printf("training time %.1fs\n", cli_now_s() - t0);
-    if (!a.json && dc_dist_size() > 1)
-        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
-               dc_dist_size(), dc_dist_comm_seconds());
-    dc_dataset *test = load_test_split(a.data);
-    if (test) {
-        dc_eval_result r;
-        if (dc_evaluate(m, test, NULL, 0, 256, o.loss, &r) != DC_OK) {
-            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
-            rc = 1;
-        } else if (a.json) {
-            printf("{\"test_loss\": %.6g, \"test_acc\": %.6g, \"n\": %lld}\n", r.loss,
-                   r.accuracy, (long long)r.n);
-        } else {
-            printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
-                   (long long)r.correct, (long long)r.n);
-            cli_print_confusion(&r, class_name_fmnist);
-            if (!a.quiet)
-                print_predictions(m, test, 8, class_name_fmnist);
-        }
-        dc_eval_result_free(&r);
-        dc_dataset_free(test);
-    }
-    if (a.out && !a.json)
-        printf("weights: %s/model.safetensors, checkpoint: %s/checkpoint, log: %s/log.csv\n",
-               a.out, a.out, a.out);
-out:
-    free(spec_text);
-    dc_dataset_free(d);
-    dc_model_free(m);
-    dc_spec_free(spec);
-    return rc;
 }
 
 /* ---- eval ---- */

@@ -2,14 +2,15 @@
  * cmd_series.c - forecasting one column of a CSV time series:
  *   deepc train MODEL --data csv:FILE[,target=COL][,window=W][,horizon=H][,inputs=a+b]
  *                            [,val=F][,test=F] | weather
- * trains on the training windows, keeps the weights of the epoch with the best validation score,
- * and prints validation and test MAE/RMSE next to the persistence and linear AR baselines on the
- * same windows; `deepc show forecast` (cli_show_forecast) plots the test forecasts.
+ * trains on the training windows with the trainer's forecast task (dc_task_forecast: log.csv,
+ * checkpoints, --resume, the weights of the epoch with the best validation score), and prints
+ * validation and test MAE/RMSE next to the persistence and linear AR baselines on the same
+ * windows; `deepc show forecast` (cli_show_forecast) plots the test forecasts.
  * The split is chronological and the normalisation is fitted on training rows (dc_series).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "plot.h"
+#include "plot/plot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -307,189 +308,6 @@ static int score_part(dc_model *m, const dc_series *s, dc_split part, float *scr
     return 0;
 }
 
-/* ---- training ---- */
-
-typedef struct fit {
-    dc_model *m;
-    const dc_series *s;
-    dc_dataset *d;         /* the training windows */
-    const dc_train_opts *o;
-    dc_optim *opt;
-    dc_sched *sched;       /* or NULL */
-    dc_ctx *ctx;
-    dc_rng rng;            /* data order and dropout */
-    int64_t *order, step;
-    float *pred;           /* [n[VAL]] scratch */
-    unsigned char *best;   /* every parameter and buffer at the best validation epoch */
-    int best_epoch;
-    dc_forecast_score best_val;
-} fit;
-
-static size_t elem_size(const dc_tensor *t) { return t->dtype == DC_I64 ? 8 : 4; }
-
-/* Copy every parameter and buffer of m into buf (save) or back from it. */
-static void model_copy(dc_model *m, unsigned char *buf, int save)
-{
-    for (int i = 0; i < dc_model_n_tensors(m); i++) {
-        dc_tensor *t = dc_model_tensor(m, i);
-        size_t n = (size_t)t->numel * elem_size(t);
-        if (save)
-            memcpy(buf, t->data, n);
-        else
-            memcpy(t->data, buf, n);
-        buf += n;
-    }
-}
-
-static size_t model_bytes(const dc_model *m)
-{
-    size_t n = 0;
-    for (int i = 0; i < dc_model_n_tensors(m); i++)
-        n += (size_t)dc_model_tensor(m, i)->numel * elem_size(dc_model_tensor(m, i));
-    return n;
-}
-
-/* One pass over the shuffled training windows; the mean training loss into *loss. 0, or -1
- * after a message (a non-finite loss included). */
-static int train_epoch(fit *f, int ep, double *loss, const char *who)
-{
-    const dc_train_opts *o = f->o;
-    int64_t n = f->d->n, seen = 0;
-    double sum = 0;
-    if (o->shuffle)
-        dc_rng_shuffle(&f->rng, f->order, n);
-    dc_ctx_set_training(f->ctx, 1);
-    for (int64_t i = 0; i < n; i += o->batch_size) {
-        int64_t b = n - i < o->batch_size ? n - i : o->batch_size;
-        dc_tensor *x, *y, *l = NULL;
-        dc_tensor *out = f->d->batch(f->d, f->ctx, f->order + i, b, &x, &y) == DC_OK
-                             ? dc_model_forward(f->ctx, f->m, x) : NULL;
-        if (out && out->numel == b) /* [N], [N, 1] or [N, 1, 1]: compare as y's [N, 1] */
-            l = dc_loss(f->ctx, o->loss, dc_reshape(f->ctx, out, 2, DC_SHAPE(b, 1)), y);
-        if (!l) {
-            char sh[96] = "?";
-            if (out)
-                dc_shape_str(out, sh, sizeof sh);
-            if (out && out->numel != b)
-                fprintf(stderr, "%s: the model's output %s is not one value per window ([%lld, "
-                        "1])\n", who, sh, (long long)b);
-            else
-                fprintf(stderr, "%s: step %lld: %s\n", who, (long long)f->step + 1,
-                        dc_last_error());
-            return -1;
-        }
-        float lv = dc_f32(l)[0];
-        if (!isfinite(lv)) {
-            fprintf(stderr, "%s: step %lld (epoch %d): the loss is %s; lower the learning rate "
-                    "(now %g) or clip gradients (--clip)\n", who, (long long)f->step + 1, ep,
-                    isnan(lv) ? "NaN" : "Inf", (double)dc_optim_lr(f->opt));
-            return -1;
-        }
-        dc_optim_zero_grad(f->opt);
-        dc_status st = dc_backward(f->ctx, l);
-        if (st == DC_OK && o->clip_norm > 0)
-            dc_clip_grad_norm(f->m, o->clip_norm);
-        if (st != DC_OK || dc_optim_step(f->opt) != DC_OK) {
-            fprintf(stderr, "%s: step %lld: %s\n", who, (long long)f->step + 1, dc_last_error());
-            return -1;
-        }
-        f->step++;
-        sum += (double)lv * (double)b;
-        seen += b;
-        dc_ctx_reset(f->ctx);
-        if (o->max_steps > 0 && f->step >= o->max_steps)
-            break;
-    }
-    *loss = seen ? sum / (double)seen : 0;
-    return 0;
-}
-
-/* Model selection score: validation MAE for an l1 loss, else validation RMSE. */
-static double select_metric(const fit *f, const dc_forecast_score *v)
-{
-    return f->o->loss == DC_LOSS_L1 ? v->mae : v->rmse;
-}
-
-static void fit_free(fit *f)
-{
-    dc_dataset_free(f->d);
-    dc_sched_free(f->sched);
-    dc_optim_free(f->opt);
-    dc_ctx_free(f->ctx);
-    free(f->order);
-    free(f->pred);
-    free(f->best);
-}
-
-/* Everything a run needs; 0, or -1 after a message (f is freed by fit_free either way). */
-static int fit_setup(fit *f, dc_model *m, const dc_series *s, const dc_train_opts *o,
-                     const char *who)
-{
-    memset(f, 0, sizeof *f);
-    f->m = m;
-    f->s = s;
-    f->o = o;
-    dc_rng_seed(&f->rng, o->seed, 0x5eed);
-    int64_t n = s->n[DC_SPLIT_TRAIN], nv = s->n[DC_SPLIT_VAL] > 0 ? s->n[DC_SPLIT_VAL] : 1;
-    size_t bytes = model_bytes(m);
-    f->d = dc_series_dataset(s, DC_SPLIT_TRAIN);
-    f->ctx = dc_ctx_new(0);
-    f->opt = dc_optim_new(m, &o->optim);
-    if (f->opt && o->sched.kind != DC_SCHED_NONE)
-        f->sched = dc_sched_new(f->opt, &o->sched);
-    f->order = malloc((size_t)n * sizeof *f->order);
-    f->pred = malloc((size_t)nv * sizeof *f->pred);
-    f->best = malloc(bytes ? bytes : 1);
-    if (!f->d || !f->ctx || !f->opt || (o->sched.kind != DC_SCHED_NONE && !f->sched)) {
-        fprintf(stderr, "%s: %s\n", who, *dc_last_error() ? dc_last_error() : "out of memory");
-        return -1;
-    }
-    if (!f->order || !f->pred || !f->best) {
-        fprintf(stderr, "%s: out of memory\n", who);
-        return -1;
-    }
-    dc_ctx_set_rng(f->ctx, &f->rng);
-    for (int64_t i = 0; i < n; i++)
-        f->order[i] = i;
-    return 0;
-}
-
-/* Train for o->epochs, scoring the validation windows after each, and leave the weights of the
- * best validation epoch in the model (the last epoch's when there are no validation windows).
- * 0, or -1 after a message. */
-static int fit_run(fit *f, const char *who)
-{
-    int has_val = f->s->n[DC_SPLIT_VAL] > 0;
-    for (int ep = 1; ep <= f->o->epochs; ep++) {
-        double loss = 0, t0 = cli_now_s();
-        dc_forecast_score v = {0, 0, 0};
-        if (train_epoch(f, ep, &loss, who) ||
-            (has_val && score_part(f->m, f->s, DC_SPLIT_VAL, f->pred, &v, who)))
-            return -1;
-        int better = has_val && (!f->best_epoch ||
-                                 select_metric(f, &v) < select_metric(f, &f->best_val));
-        if (better) {
-            f->best_epoch = ep;
-            f->best_val = v;
-            model_copy(f->m, f->best, 1);
-        }
-        if (f->o->progress) {
-            printf("epoch %d/%d  loss %.4f", ep, f->o->epochs, loss);
-            if (has_val)
-                printf("  val MAE %.4f  RMSE %.4f%s", v.mae, v.rmse, better ? "  *" : "");
-            printf("  lr %.3g  %.2fs\n", (double)dc_optim_lr(f->opt), cli_now_s() - t0);
-            fflush(stdout);
-        }
-        if (f->sched)
-            dc_sched_step(f->sched, (float)(has_val ? select_metric(f, &v) : loss));
-        if (f->o->max_steps > 0 && f->step >= f->o->max_steps)
-            break;
-    }
-    if (f->best_epoch)
-        model_copy(f->m, f->best, 0);
-    return 0;
-}
-
 /* ---- the table ---- */
 
 typedef struct score_row {
@@ -608,74 +426,57 @@ static int series_opts(const train_args *a, dc_train_opts *o, const char *who)
     return 0;
 }
 
-/* DIR/model.spec now (so a bad --out fails before training). 0, or -1 after a message. */
-static int write_spec(const char *dir, const dc_spec *spec, const char *who)
+/* Train (on the trainer, dc_task_forecast), score and save; the exit code. */
+static int train_and_report(const train_args *a, dc_train_opts *o, dc_model *m,
+                            const dc_series *s, const char *path, int resumed)
 {
-    char p[1100];
-    if (!dir)
-        return 0;
-    if (cli_ensure_dir(dir))
-        return -1;
-    snprintf(p, sizeof p, "%s/model.spec", dir);
-    if (dc_spec_write(spec, p) != DC_OK) {
-        fprintf(stderr, "%s: %s\n", who, dc_last_error());
-        return -1;
-    }
-    return 0;
-}
-
-/* Train, score and save; the exit code. */
-static int train_and_report(const train_args *a, const dc_train_opts *o, dc_model *m,
-                            const dc_series *s, const char *path, const char *who)
-{
+    const char *who = "deepc train";
     score_row base[3], model;
-    fit f;
-    int rc = 1;
     memset(&model, 0, sizeof model);
-    memset(&f, 0, sizeof f); /* fit_free is safe even if fit_setup never ran */
-    if (baselines(s, base, who) || fit_setup(&f, m, s, o, who))
-        goto out;
-    printf("training %s on %s: %lld training windows [%d, %d], %lld parameters, %s lr %g, "
-           "batch %lld, %d epochs, %d threads\n", a->model, path, (long long)s->n[0], s->window,
-           s->n_features, (long long)dc_model_n_trainable(m), dc_optim_kind_name(o->optim.kind),
+    if (baselines(s, base, who))
+        return 1;
+    dc_task *t = dc_task_forecast(s, m, o, 0);
+    if (!t) {
+        fprintf(stderr, "%s: %s\n", who, dc_last_error());
+        return 1;
+    }
+    printf("%s %s on %s: %lld training windows [%d, %d], %lld parameters, %s lr %g, "
+           "batch %lld, %d epochs, %d threads\n", resumed ? "resuming" : "training", a->model,
+           path, (long long)s->n[0], s->window, s->n_features,
+           (long long)dc_model_n_trainable(m), dc_optim_kind_name(o->optim.kind),
            (double)o->optim.lr, (long long)o->batch_size, o->epochs, dc_get_num_threads());
     double t0 = cli_now_s();
-    if (fit_run(&f, who))
+    int rc = cli_run_task(m, t, o, NULL);
+    if (rc != 0)
         goto out;
     printf("training time %.1fs\n", cli_now_s() - t0);
     model.has_v = s->n[DC_SPLIT_VAL] > 0;
-    if (f.best_epoch)
-        snprintf(model.name, sizeof model.name, "model (best epoch %d)", f.best_epoch);
+    int64_t best = dc_task_forecast_best(t, &model.v);
+    if (best)
+        snprintf(model.name, sizeof model.name, "model (best epoch %lld)", (long long)best);
     else
         snprintf(model.name, sizeof model.name, "model (last epoch)");
-    model.v = f.best_val;
     float *pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred);
-    if (!pred) {
+    rc = 1;
+    if (!pred)
         fprintf(stderr, "%s: out of memory\n", who);
-        goto out;
-    }
-    int bad = score_part(m, s, DC_SPLIT_TEST, pred, &model.t, who);
+    else if (score_part(m, s, DC_SPLIT_TEST, pred, &model.t, who) == 0)
+        rc = 0;
     free(pred);
-    if (bad)
-        goto out;
-    print_table(s, path, &model, base);
-    if (a->out) {
-        char p[1100];
-        snprintf(p, sizeof p, "%s/model.safetensors", a->out);
-        if (dc_model_save(m, p) != DC_OK) {
-            fprintf(stderr, "%s: %s\n", who, dc_last_error());
-            goto out;
-        }
-        printf("weights: %s (%s)\n", p, f.best_epoch ? "the best validation epoch"
-                                                     : "the last epoch");
+    if (rc == 0) {
+        print_table(s, path, &model, base);
+        if (a->out)
+            printf("weights: %s/model.safetensors (%s), checkpoint: %s/checkpoint, log: "
+                   "%s/log.csv\n", a->out, best ? "the best validation epoch"
+                   : "the last epoch", a->out, a->out);
     }
-    rc = 0;
 out:
-    fit_free(&f);
+    dc_task_free(t);
     return rc;
 }
 
-int cmd_train_series(const train_args *a, const dc_train_opts *opts)
+int cmd_train_series(const train_args *a, const dc_train_opts *opts, const train_resume *rs,
+                     const char *args_text)
 {
     const char *who = "deepc train";
     dc_train_opts o = *opts;
@@ -690,10 +491,13 @@ int cmd_train_series(const train_args *a, const dc_train_opts *opts)
     dc_rng rng;
     dc_rng_seed(&rng, (uint64_t)a->seed, 0);
     dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(a->model, &rng, &spec);
+    char *spec_text = NULL;
+    dc_model *m = rs ? cli_resume_model(rs, &rng, &spec) : cli_load_model(a->model, &rng, &spec);
     int rc = 2;
-    if (m && !check_model(m, spec, a->model, s, path, who) && !write_spec(a->out, spec, who))
-        rc = train_and_report(a, &o, m, s, path, who);
+    if (m && !check_model(m, spec, a->model, s, path, who) &&
+        !cli_train_prepare(a, spec, rs, args_text, &o, &spec_text))
+        rc = train_and_report(a, &o, m, s, path, rs != NULL);
+    free(spec_text);
     dc_model_free(m);
     dc_spec_free(spec);
     dc_series_free(s);

@@ -7,8 +7,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "font.h"
-#include "plot.h"
+#include "plot/font.h"
+#include "plot/plot.h"
 
 #include <errno.h>
 #include <math.h>

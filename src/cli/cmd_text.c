@@ -1,7 +1,8 @@
 /*
  * cmd_text.c - the character language model on the command line:
- *   deepc train MODEL --data text:PATH ...   truncated-BPTT training (dc_train_lm), the
- *                                             vocabulary and the resolved spec saved with the weights
+ *   deepc train MODEL --data text:PATH ...   truncated-BPTT training (dc_task_lm on the trainer),
+ *                                             the vocabulary and the resolved spec saved with the
+ *                                             weights; log.csv, checkpoints, --resume
  *   deepc generate MODEL --weights W ...      sampling from the softmax, one character at a time
  */
 #define _POSIX_C_SOURCE 200809L
@@ -145,81 +146,117 @@ fail:
     return -1;
 }
 
-static int save_artifacts(const dc_spec *s, const dc_vocab *v, const char *dir)
+/* DIR/vocab.txt, which `deepc generate` needs (rank 0). 0, or -1 after a message. */
+static int save_vocab(const dc_vocab *v, const char *dir)
 {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/model.spec", dir);
-    if (dc_spec_write(s, p) == DC_OK) {
-        snprintf(p, sizeof p, "%s/vocab.txt", dir);
-        if (dc_vocab_save(v, p) == DC_OK)
-            return 0;
+    if (!dir || dc_dist_rank() != 0)
+        return 0;
+    size_t k = strlen(dir);
+    char *p = malloc(k + sizeof "/vocab.txt");
+    int bad = !p;
+    if (p) {
+        memcpy(p, dir, k);
+        memcpy(p + k, "/vocab.txt", sizeof "/vocab.txt");
+        bad = dc_vocab_save(v, p) != DC_OK;
     }
-    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    if (bad)
+        fprintf(stderr, "deepc train: %s\n", p ? dc_last_error() : "out of memory");
+    free(p);
+    return bad ? -1 : 0;
+}
+
+/* Validation: the last 10% of the text unless --val N (symbols) says otherwise. 0 or -1. */
+static int text_split(const train_args *a, const corpus *c, size_t *n_train)
+{
+    *n_train = c->n;
+    if (a->val >= 0 && (size_t)a->val < c->n) {
+        *n_train = c->n - (size_t)a->val;
+        return 0;
+    }
+    if (a->val < 0 && dc_text_split(c->n, 0.1, n_train) == DC_OK)
+        return 0;
+    if (a->val >= 0)
+        fprintf(stderr, "deepc train: --val %lld: the text has only %zu characters\n",
+                (long long)a->val, c->n);
+    else
+        fprintf(stderr, "deepc train: %s: %s\n", a->data + 5, dc_last_error());
     return -1;
 }
 
-int cmd_train_text(const train_args *a, const dc_train_opts *o0)
+/* After training: the validation figures and a sample. */
+static void text_report(const train_args *a, dc_model *m, const corpus *c, size_t n_train,
+                        const dc_task_eval *v, double secs)
+{
+    printf("training time %.1fs, %lld steps, %.0f tokens/s\n", secs, (long long)v->steps,
+           v->units_per_s);
+    if (dc_dist_size() > 1)
+        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
+               dc_dist_size(), dc_dist_comm_seconds());
+    if (c->n > n_train && v->has)
+        printf("validation: loss %.4f nats/char, %.4f bits/char\n", v->loss, v->loss / log(2.0));
+    if (!a->quiet) {
+        printf("sample (temperature 0.8):\n");
+        dc_rng srng;
+        dc_rng_seed(&srng, (uint64_t)a->seed, 7);
+        generate(m, &c->v, "", 200, 0.8f, 0, &srng, stdout, 1);
+    }
+    if (a->out)
+        printf("weights: %s/model.safetensors (spec %s/model.spec, vocabulary %s/vocab.txt, "
+               "checkpoint %s/checkpoint, log %s/log.csv)\n", a->out, a->out, a->out, a->out,
+               a->out);
+}
+
+int cmd_train_text(const train_args *a, const dc_train_opts *o0, const train_resume *rs,
+                   const char *args_text)
 {
     dc_train_opts o = *o0;
     corpus c;
     if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
         return 1;
-    dc_spec *spec = NULL;
-    dc_rng rng;
+    if (a->augment || a->save_every) { /* a text run checkpoints at epoch ends only */
+        fprintf(stderr, "deepc train: %s does not apply to text (%s)\n",
+                a->augment ? "--augment" : "--save-every", a->augment ? "it shifts images"
+                : "a text run checkpoints at the end of every epoch: the carried RNN state is "
+                  "not stored");
+        return 2;
+    }
     if (load_corpus(a->data + 5, &c))
         return 2;
-    /* validation: the last 10% of the text unless --val N (symbols) says otherwise */
-    size_t n_train = c.n;
+    dc_spec *spec = NULL;
+    dc_model *m = NULL;
+    dc_task *t = NULL;
+    char *spec_text = NULL;
+    dc_rng rng;
+    size_t n_train;
     int rc = 2;
-    if (a->val >= 0 && (size_t)a->val < c.n)
-        n_train = c.n - (size_t)a->val;
-    else if (dc_text_split(c.n, 0.1, &n_train) != DC_OK) {
-        fprintf(stderr, "deepc train: %s: %s\n", a->data + 5, dc_last_error());
+    if (text_split(a, &c, &n_train))
         goto out;
-    }
     if (a->threads)
         dc_set_num_threads(a->threads);
     dc_rng_seed(&rng, (uint64_t)a->seed, 0);
-    dc_model *m = load_lm(a->model, &c.v, &rng, &spec);
-    if (!m)
-        goto out;
-    if (a->out && (cli_ensure_dir(a->out) ||
-                   (dc_dist_rank() == 0 && save_artifacts(spec, &c.v, a->out))))
-        goto out_m;
+    m = rs ? cli_resume_model(rs, &rng, &spec) : load_lm(a->model, &c.v, &rng, &spec);
     o.bptt = a->bptt > 0 ? a->bptt : 64;
-    printf("training %s on %s: %zu characters (%zu for validation), vocabulary %d, %lld "
-           "parameters, %s lr %g, %lld streams x %lld steps, %d threads\n", a->model, a->data + 5,
-           c.n, c.n - n_train, c.v.n, (long long)dc_model_n_trainable(m),
-           dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
-           (long long)o.bptt, dc_get_num_threads());
-    dc_lm_result r;
-    double t0 = cli_now_s();
-    if (dc_train_lm(m, c.ids, (int64_t)n_train, c.ids + n_train, (int64_t)(c.n - n_train), &o,
-                    &r) != DC_OK) {
+    if (!m || cli_train_prepare(a, spec, rs, args_text, &o, &spec_text) ||
+        save_vocab(&c.v, a->out))
+        goto out;
+    if (!(t = dc_task_lm(c.ids, (int64_t)n_train, c.ids + n_train, (int64_t)(c.n - n_train),
+                         &o))) {
         fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        rc = 1;
-        goto out_m;
+        goto out;
     }
-    printf("training time %.1fs, %lld steps, %.0f tokens/s\n", cli_now_s() - t0,
-           (long long)r.steps, r.tokens_per_s);
-    if (dc_dist_size() > 1)
-        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
-               dc_dist_size(), dc_dist_comm_seconds());
-    if (c.n > n_train)
-        printf("validation: loss %.4f nats/char, %.4f bits/char\n", r.val_loss, r.val_bpc);
-    if (!a->quiet) {
-        printf("sample (temperature 0.8):\n");
-        dc_rng srng;
-        dc_rng_seed(&srng, (uint64_t)a->seed, 7);
-        generate(m, &c.v, "", 200, 0.8f, 0, &srng, stdout, 1);
-    }
-    if (a->out)
-        printf("weights: %s/model.safetensors (spec %s/model.spec, vocabulary %s/vocab.txt)\n",
-               a->out, a->out, a->out);
-    rc = 0;
-out_m:
-    dc_model_free(m);
+    printf("%s %s on %s: %zu characters for training, %zu for validation, vocabulary %d, %lld "
+           "parameters, %s lr %g, %lld streams x %lld steps, %d threads\n",
+           rs ? "resuming" : "training", a->model, a->data + 5, n_train, c.n - n_train, c.v.n,
+           (long long)dc_model_n_trainable(m), dc_optim_kind_name(o.optim.kind),
+           (double)o.optim.lr, (long long)o.batch_size, (long long)o.bptt, dc_get_num_threads());
+    dc_task_eval v;
+    double t0 = cli_now_s();
+    if ((rc = cli_run_task(m, t, &o, &v)) == 0)
+        text_report(a, m, &c, n_train, &v, cli_now_s() - t0);
 out:
+    dc_task_free(t);
+    free(spec_text);
+    dc_model_free(m);
     dc_spec_free(spec);
     free(c.text);
     free(c.ids);

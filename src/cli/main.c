@@ -70,6 +70,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "deepc: %s\n", dc_last_error());
         return 1;
     }
+    /* --allow-nonfinite: every command that loads weights (eval, forward, predict, generate,
+     * show, train --init) loads NaN / Inf weights instead of refusing them (cli_load_weights) */
+    int kept = argc > 1 ? 2 : argc;
+    for (int i = kept; i < argc; i++) {
+        if (!strcmp(argv[i], "--allow-nonfinite"))
+            cli_allow_nonfinite = 1;
+        else
+            argv[kept++] = argv[i];
+    }
+    argv[kept] = NULL;
+    argc = kept;
     int rc = run_command(argc, argv);
     dc_dist_finalize();
     return rc;

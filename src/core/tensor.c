@@ -42,6 +42,28 @@ static void *aligned_zalloc(size_t bytes)
     return p;
 }
 
+/* Why dtype / ndim / shape cannot make a tensor, for the message: "ndim 6 is outside 0..5". */
+static const char *shape_problem(dc_dtype dtype, int ndim, const int64_t *shape, char *buf,
+                                 size_t size)
+{
+    if (dtype != DC_F32 && dtype != DC_I64)
+        snprintf(buf, size, "dtype %d is not float32 or int64", (int)dtype);
+    else if (ndim < 0 || ndim > DC_MAX_DIMS)
+        snprintf(buf, size, "ndim %d is outside 0..%d", ndim, DC_MAX_DIMS);
+    else if (ndim > 0 && !shape)
+        snprintf(buf, size, "no shape for ndim %d", ndim);
+    else {
+        int k = snprintf(buf, size, "shape [");
+        for (int i = 0; i < ndim && k > 0 && (size_t)k < size; i++)
+            k += snprintf(buf + k, size - (size_t)k, "%s%lld", i ? ", " : "",
+                          (long long)shape[i]);
+        if (k > 0 && (size_t)k < size)
+            snprintf(buf + k, size - (size_t)k, "] has a negative dimension or more than 2^40 "
+                     "elements");
+    }
+    return buf;
+}
+
 static bool set_shape(dc_tensor *t, dc_dtype dtype, int ndim, const int64_t *shape)
 {
     int64_t n;
@@ -63,7 +85,9 @@ dc_tensor *dc_tensor_new(dc_dtype dtype, int ndim, const int64_t *shape)
     if ((dtype != DC_F32 && dtype != DC_I64) || (ndim > 0 && !shape) ||
         !set_shape(t, dtype, ndim, shape)) {
         free(t);
-        return dc_err_null(DC_ERR_ARG, "dc_tensor_new: bad dtype or shape (ndim %d)", ndim);
+        char why[200];
+        return dc_err_null(DC_ERR_ARG, "dc_tensor_new: %s",
+                           shape_problem(dtype, ndim, shape, why, sizeof why));
     }
     t->data = aligned_zalloc((size_t)t->numel * dtype_size(dtype));
     if (!t->data) {
@@ -205,8 +229,11 @@ static dc_tensor *arena_header(dc_ctx *ctx, dc_dtype dtype, int ndim, const int6
         return NULL;
     memset(t, 0, sizeof *t);
     if ((dtype != DC_F32 && dtype != DC_I64) || (ndim > 0 && !shape) ||
-        !set_shape(t, dtype, ndim, shape))
-        return dc_err_null(DC_ERR_ARG, "bad dtype or shape (ndim %d)", ndim);
+        !set_shape(t, dtype, ndim, shape)) {
+        char why[200];
+        return dc_err_null(DC_ERR_ARG, "tensor: %s", shape_problem(dtype, ndim, shape, why,
+                                                                   sizeof why));
+    }
     t->flags = DC_TF_ARENA;
     t->name = "tensor";
     return t;

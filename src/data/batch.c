@@ -1,5 +1,6 @@
 /*
- * batch.c - mini-batch assembly and simple metrics.
+ * batch.c - mini-batch assembly (dc_argmax_rows and dc_accuracy are in src/ops/reduce.c, where
+ * the model layers below data/ can use them).
  */
 #include "core/internal.h"
 
@@ -27,29 +28,3 @@ dc_tensor *dc_gather_rows(dc_ctx *ctx, const dc_tensor *src, const int64_t *idx,
     return t;
 }
 
-/* Index of the largest of p[0..k) (the first one on ties, like torch.argmax). */
-static int64_t row_argmax(const float *p, int64_t k)
-{
-    int64_t best = 0;
-    for (int64_t j = 1; j < k; j++)
-        if (p[j] > p[best])
-            best = j;
-    return best;
-}
-
-void dc_argmax_rows(const dc_tensor *logits, int64_t *out)
-{
-    int64_t n = logits->shape[0], k = n ? logits->numel / n : 0;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = row_argmax(dc_f32(logits) + i * k, k);
-}
-
-double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *correct)
-{
-    int64_t n = logits->shape[0], k = n ? logits->numel / n : 0, ok = 0;
-    for (int64_t i = 0; i < n; i++)
-        ok += row_argmax(dc_f32(logits) + i * k, k) == dc_i64(target)[i];
-    if (correct)
-        *correct = ok;
-    return n ? (double)ok / (double)n : 0.0;
-}

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define LINE_MAX_BYTES (1 << 20)
@@ -86,9 +87,9 @@ dc_tensor *dc_csv_load(const char *path, int skip_header, char delim)
 {
     if (!path)
         return dc_err_null(DC_ERR_ARG, "dc_csv_load: no path");
-    gzFile f = gzopen(path, "rb");
+    gzFile f = dc_io_gzopen(path);
     if (!f)
-        return dc_err_null(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
     char *line = malloc(LINE_MAX_BYTES);
     fbuf b = {0};
     int64_t rows = 0, cols = -1, lineno = 0;
@@ -97,11 +98,13 @@ dc_tensor *dc_csv_load(const char *path, int skip_header, char delim)
         dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
         goto out;
     }
-    while (gzgets(f, line, LINE_MAX_BYTES)) {
+    size_t len;
+    int got;
+    while ((got = dc_io_gzline(f, line, LINE_MAX_BYTES, &len)) != 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len == LINE_MAX_BYTES - 1 && line[len - 1] != '\n') {
-            dc_err(DC_ERR_FORMAT, "%s:%lld: line longer than 1 MiB", path, (long long)lineno);
+        if (got < 0) {
+            dc_err(DC_ERR_FORMAT, "%s:%lld: %s", path, (long long)lineno,
+                   got == -1 ? "line longer than 1 MiB" : "NUL byte (binary data, not CSV text)");
             goto out;
         }
         if ((skip_header && lineno == 1) || blank(line))
@@ -146,11 +149,9 @@ dc_status dc_digits_load(const char *path, dc_tensor **x, dc_tensor **y)
     *x = *y = NULL;
     if (!path) {
         for (size_t i = 0; i < sizeof digits_paths / sizeof *digits_paths && !path; i++) {
-            gzFile f = gzopen(digits_paths[i], "rb");
-            if (f) {
-                gzclose(f);
+            struct stat sb;
+            if (stat(digits_paths[i], &sb) == 0 && S_ISREG(sb.st_mode))
                 path = digits_paths[i];
-            }
         }
         if (!path)
             return dc_err(DC_ERR_IO, "digits: sklearn/datasets/data/digits.csv.gz not found; "

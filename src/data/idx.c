@@ -1,16 +1,19 @@
 /*
- * idx.c - MNIST-format IDX files (raw or gzip through zlib) and Fashion-MNIST.
+ * idx.c - MNIST-format IDX files (raw or gzip through zlib), folders of them (MNIST,
+ * Fashion-MNIST and their kin: dc_idx_dir_load), and the pixel statistics to normalise by.
  *
  * IDX: a 4-byte big-endian magic 0x0000TTDD (TT = 0x08 for uint8, DD = number of dims), one
  * big-endian uint32 per dim, then the data. We accept uint8 images of 3 dims and labels of 1 dim.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define IDX_MAX_N 100000000
@@ -88,9 +91,9 @@ static dc_status read_data(gzFile f, size_t total, uint8_t **data, const char *p
 static dc_status idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **data)
 {
     *data = NULL;
-    gzFile f = gzopen(path, "rb");
+    gzFile f = dc_io_gzopen(path);
     if (!f)
-        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return dc_last_status();
     unsigned char hdr[16];
     dc_status st = DC_OK;
     if (!read_exact(f, hdr, 4 + 4 * (size_t)ndim)) {
@@ -175,39 +178,125 @@ dc_status dc_idx_load(const char *images_path, const char *labels_path, dc_image
     return DC_OK;
 }
 
+/* Whether something is at path (a FIFO or a directory too: opening it then says what it is;
+ * never opened here, so that a FIFO cannot block). */
 static bool file_exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* "<dir>/<prefix>-<kind><sep>idx<d>-ubyte[.gz]" in the spellings found in the wild (MNIST's
+ * "train-images-idx3-ubyte", Kaggle's "train-images.idx3-ubyte", either gzipped), gzip first:
+ * the first that exists, as a malloc'd path; NULL when none does (or out of memory). */
+static char *find_idx(const char *dir, const char *prefix, const char *kind, int d)
+{
+    static const char *const seps[] = {"-", "."}, *const exts[] = {".gz", ""};
+    size_t len = strlen(dir) + strlen(prefix) + strlen(kind) + 32;
+    char *p = malloc(len);
+    for (int i = 0; p && i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            snprintf(p, len, "%s/%s-%s%sidx%d-ubyte%s", dir, prefix, kind, seps[i], d, exts[j]);
+            if (file_exists(p))
+                return p;
+        }
+    free(p);
+    return NULL;
+}
+
+/* Find the images and labels of one split of dir; the test split is "t10k" (MNIST's name) or
+ * "test". DC_OK with both paths (malloc'd), else DC_ERR_IO listing what was looked for. */
+static dc_status find_split(const char *dir, int train, char **ip, char **lp)
+{
+    static const char *const test_prefixes[] = {"t10k", "test"};
+    *ip = *lp = NULL;
+    for (int k = 0; k < (train ? 1 : 2) && !(*ip && *lp); k++) {
+        const char *prefix = train ? "train" : test_prefixes[k];
+        free(*ip);
+        free(*lp);
+        *ip = find_idx(dir, prefix, "images", 3);
+        *lp = find_idx(dir, prefix, "labels", 1);
+    }
+    if (*ip && *lp)
+        return DC_OK;
+    free(*ip);
+    free(*lp);
+    *ip = *lp = NULL;
+    return dc_err(DC_ERR_IO, "%s: no IDX %s split (looked for %s-images-idx3-ubyte and "
+                  "%s-labels-idx1-ubyte, also spelled %s-images.idx3-ubyte, each optionally "
+                  ".gz)", dir, train ? "training" : "test", train ? "train" : "t10k/test",
+                  train ? "train" : "t10k/test", train ? "train" : "t10k/test");
+}
+
+dc_status dc_idx_dir_load(const char *dir, int train, dc_images *out)
+{
+    char *ip, *lp;
+    memset(out, 0, sizeof *out);
+    if (!dir || !*dir)
+        return dc_err(DC_ERR_ARG, "idx: no directory");
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return dc_err(DC_ERR_IO, "%s: %s", dir,
+                      stat(dir, &sb) != 0 ? "no such directory" : "not a directory (an IDX "
+                      "folder holds train-images-idx3-ubyte and its companions)");
+    dc_status st = find_split(dir, train, &ip, &lp);
+    if (st == DC_OK)
+        st = dc_idx_load(ip, lp, out);
+    free(ip);
+    free(lp);
+    return st;
 }
 
 dc_status dc_fashion_mnist_load(const char *dir, int train, dc_images *out)
 {
-    char dbuf[512], ip[600], lp[600];
-    const char *prefix = train ? "train" : "t10k";
+    char *dbuf = NULL, *ip = NULL, *lp = NULL;
     memset(out, 0, sizeof *out);
     if (!dir) {
         const char *env = getenv("DEEPC_DATA");
         if (env && *env) {
-            snprintf(dbuf, sizeof dbuf, "%s/fashion-mnist", env);
+            size_t len = strlen(env) + sizeof "/fashion-mnist";
+            if (!(dbuf = malloc(len)))
+                return dc_err(DC_ERR_NOMEM, "fashion-mnist: out of memory");
+            snprintf(dbuf, len, "%s/fashion-mnist", env);
             dir = dbuf;
         } else {
             dir = "/usr/share/datasets/fashion-mnist";
         }
     }
-    snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    if (!file_exists(ip) || !file_exists(lp)) { /* also accept the un-gzipped names */
-        snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte", dir, prefix);
-        snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    dc_status st = find_split(dir, train, &ip, &lp);
+    if (st != DC_OK)
+        st = dc_err(DC_ERR_IO, "Fashion-MNIST not found in %s (%s-images-idx3-ubyte.gz); "
+                    "install it with: apt-get install dataset-fashion-mnist, or pass the "
+                    "directory that holds the IDX files", dir, train ? "train" : "t10k");
+    else
+        st = dc_idx_load(ip, lp, out);
+    free(ip);
+    free(lp);
+    free(dbuf);
+    return st;
+}
+
+dc_status dc_images_stats(const dc_images *d, float *mean, float *std)
+{
+    if (!d || !mean || !std || d->n < 1 || !d->pixels)
+        return dc_err(DC_ERR_ARG, "images stats: no images");
+    /* a histogram of the byte values: exact, and the same whatever the order */
+    uint64_t hist[256] = {0};
+    const int64_t total = d->n * d->c * d->h * d->w;
+    for (int64_t i = 0; i < total; i++)
+        hist[d->pixels[i]]++;
+    double s = 0, ss = 0;
+    for (int v = 0; v < 256; v++) {
+        s += (double)hist[v] * v;
+        ss += (double)hist[v] * v * v;
     }
-    if (!file_exists(ip) || !file_exists(lp))
-        return dc_err(DC_ERR_IO, "Fashion-MNIST not found in %s (%s-images-idx3-ubyte.gz); "
-                                 "install it with: apt-get install dataset-fashion-mnist, or "
-                                 "pass the directory that holds the IDX files", dir, prefix);
-    return dc_idx_load(ip, lp, out);
+    double m = s / (double)total, var = ss / (double)total - m * m;
+    if (!(var > 0))
+        return dc_err(DC_ERR_ARG, "images stats: every pixel is %g: no spread to normalise by",
+                      m);
+    *mean = (float)(m / 255.0);
+    *std = (float)(sqrt(var) / 255.0);
+    return DC_OK;
 }
 
 dc_tensor *dc_images_batch(dc_ctx *ctx, const dc_images *d, const int64_t *idx, int64_t n,

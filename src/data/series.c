@@ -208,12 +208,14 @@ static dc_status table_read(gzFile f, char *line, char **fields, const char *pat
                             dc_table *t, char ***all, int *n_all, bool **numeric, dbuf *b)
 {
     int64_t lineno = 0, rows = 0;
-    while (gzgets(f, line, LINE_MAX_BYTES)) {
+    size_t len;
+    int got;
+    while ((got = dc_io_gzline(f, line, LINE_MAX_BYTES, &len)) != 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len == LINE_MAX_BYTES - 1 && line[len - 1] != '\n')
-            return dc_err(DC_ERR_FORMAT, "%s:%lld: line longer than 1 MiB", path,
-                          (long long)lineno);
+        if (got < 0)
+            return dc_err(DC_ERR_FORMAT, "%s:%lld: %s", path, (long long)lineno,
+                          got == -1 ? "line longer than 1 MiB"
+                                    : "NUL byte (binary data, not CSV text)");
         if (blank(line))
             continue;
         int n = split_fields(line, delim, fields);
@@ -255,9 +257,9 @@ dc_table *dc_table_load(const char *path, char delim)
 {
     if (!path)
         return dc_err_null(DC_ERR_ARG, "dc_table_load: no path");
-    gzFile f = gzopen(path, "rb");
+    gzFile f = dc_io_gzopen(path);
     if (!f)
-        return dc_err_null(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
     char *line = malloc(LINE_MAX_BYTES);
     char **fields = malloc(COLS_MAX * sizeof *fields);
     dc_table *t = calloc(1, sizeof *t);

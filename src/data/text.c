@@ -191,6 +191,8 @@ dc_status dc_vocab_load(const char *path, dc_vocab *out)
 
 /* ---- loading text ---- */
 
+#define FORTUNES_DIR "/usr/share/games/fortunes" /* Debian's fortunes package */
+
 typedef struct tbuf {
     uint8_t *p;
     size_t n, cap, limit;
@@ -224,6 +226,13 @@ static dc_status append_file(tbuf *b, const char *path)
     }
     st = dc_io_read_at(&f, 0, b->p + b->n, (size_t)f.size, "the text");
     dc_io_close(&f);
+    const uint8_t *nul = st == DC_OK ? memchr(b->p + b->n, 0, (size_t)f.size) : NULL;
+    if (nul) {
+        long long line = 1;
+        for (const uint8_t *q = b->p + b->n; q < nul; q++)
+            line += *q == '\n';
+        return dc_err(DC_ERR_FORMAT, "%s:%lld: NUL byte (binary data, not text)", path, line);
+    }
     if (st == DC_OK)
         b->n += (size_t)f.size;
     return st;
@@ -326,8 +335,13 @@ dc_status dc_text_load(const char *path, size_t cap, uint8_t **text, size_t *n)
     tbuf b = {NULL, 0, 0, cap ? cap : DC_TEXT_DEFAULT_CAP};
     struct stat sb;
     dc_status st;
-    if (stat(path, &sb) != 0)
-        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        /* the README's corpus: say which package provides it, as the Fashion-MNIST loader does */
+        bool fortunes = !strncmp(path, FORTUNES_DIR, strlen(FORTUNES_DIR));
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s%s", path, strerror(e),
+                      fortunes && e == ENOENT ? "; install it with: apt-get install fortunes" : "");
+    }
     st = S_ISDIR(sb.st_mode) ? append_dir(&b, path) : append_file(&b, path);
     if (st == DC_OK && b.n == 0)
         st = dc_err(DC_ERR_FORMAT, "%s: no text (the file%s empty)", path,

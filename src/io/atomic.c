@@ -4,13 +4,16 @@
  * Reading never trusts a size from a file: every range is compared with the file size (taken
  * once with fstat) before anything is allocated or read. Writing goes through a temporary file
  * in the same directory that is fsync'd and renamed, so a crash or a full disk leaves the old
- * file intact.
+ * file intact; the temporary files of a writer that was killed are removed by the next write of
+ * the same file.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "io/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,35 +23,77 @@
 
 /* ---- reading ---- */
 
-dc_status dc_io_open(dc_io_file *f, const char *path)
+/* What a path that is not a regular file is, for the message. */
+static const char *kind_of(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "is a directory, not a file";
+    if (S_ISFIFO(m))
+        return "is a FIFO (named pipe), not a regular file";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "is a device, not a regular file";
+    if (S_ISSOCK(m))
+        return "is a socket, not a regular file";
+    return "not a regular file";
+}
+
+int dc_io_open_fd(const char *path, int64_t *size)
 {
     struct stat st;
-    f->f = NULL;
-    f->path = path ? path : "(null)";
-    f->size = 0;
     if (!path || !*path)
-        return dc_err(DC_ERR_ARG, "open: empty file name");
+        return dc_err(DC_ERR_ARG, "open: empty file name"), -1;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
-        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno)), -1;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return dc_err(DC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        return dc_err(DC_ERR_IO, "%s: cannot stat: %s", path, strerror(e)), -1;
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return dc_err(DC_ERR_IO, "%s: not a regular file", path);
+        return dc_err(DC_ERR_IO, "%s: %s", path, kind_of(st.st_mode)), -1;
     }
     int fl = fcntl(fd, F_GETFL);
-    if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 || !(f->f = fdopen(fd, "rb"))) {
+    if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+        int e = errno;
+        close(fd);
+        return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(e)), -1;
+    }
+    if (size)
+        *size = (int64_t)st.st_size;
+    return fd;
+}
+
+dc_status dc_io_open(dc_io_file *f, const char *path)
+{
+    f->f = NULL;
+    f->path = path ? path : "(null)";
+    f->size = 0;
+    f->pos = 0;
+    int fd = dc_io_open_fd(path, &f->size);
+    if (fd < 0)
+        return dc_last_status();
+    if (!(f->f = fdopen(fd, "rb"))) {
         int e = errno;
         close(fd);
         return dc_err(DC_ERR_IO, "%s: cannot open: %s", path, strerror(e));
     }
-    f->size = (int64_t)st.st_size;
     return DC_OK;
+}
+
+gzFile dc_io_gzopen(const char *path)
+{
+    int fd = dc_io_open_fd(path, NULL);
+    if (fd < 0)
+        return NULL;
+    gzFile g = gzdopen(fd, "rb"); /* reads gzip, or plain bytes as they are */
+    if (!g) {
+        close(fd);
+        dc_err(DC_ERR_NOMEM, "%s: cannot open: out of memory", path);
+    }
+    return g;
 }
 
 void dc_io_close(dc_io_file *f)
@@ -67,10 +112,13 @@ dc_status dc_io_read_at(dc_io_file *f, int64_t off, void *buf, size_t n, const c
                       (long long)f->size);
     if (n == 0)
         return DC_OK;
-    if (fseeko(f->f, (off_t)off, SEEK_SET) != 0)
+    if (off != f->pos && fseeko(f->f, (off_t)off, SEEK_SET) != 0) {
+        f->pos = -1;
         return dc_err(DC_ERR_IO, "%s: cannot seek to byte %lld: %s", f->path, (long long)off,
                       strerror(errno));
+    }
     size_t got = fread(buf, 1, n, f->f);
+    f->pos = got == n ? off + (int64_t)n : -1;
     if (got != n) {
         if (ferror(f->f))
             return dc_err(DC_ERR_IO, "%s: read error in %s: %s", f->path, what,
@@ -185,10 +233,12 @@ dc_status dc_io_read_convert(dc_io_file *f, int64_t off, dc_io_enc enc, int big_
     /* Same layout as in memory: read straight into the tensor. */
     if ((enc == DC_ENC_F32 || enc == DC_ENC_I64) && (!big_endian) == host_is_le())
         return dc_io_read_at(f, off, dst->data, (size_t)(n * k), what);
-    unsigned char *buf = malloc(CHUNK_BYTES);
+    /* a small tensor gets a small buffer: a 64 KiB malloc per tensor dominated reading a
+     * million tiny ones */
+    int64_t per = n < CHUNK_BYTES / k ? (n ? n : 1) : CHUNK_BYTES / k;
+    unsigned char *buf = malloc((size_t)(per * k));
     if (!buf)
         return dc_err(DC_ERR_NOMEM, "%s: out of memory reading %s", f->path, what);
-    int64_t per = CHUNK_BYTES / k;
     int esz = dst->dtype == DC_I64 ? 8 : 4;
     dc_status st = DC_OK;
     for (int64_t i = 0; i < n && st == DC_OK; i += per) {
@@ -257,6 +307,48 @@ static void fsync_dir_of(const char *path)
 
 static atomic_uint tmp_counter;
 
+/* name is "<base>.tmp.<pid>.<k>" (decimal pid > 0 and k): 1 and *pid, else 0. */
+static int tmp_name_pid(const char *name, const char *base, size_t nb, long *pid)
+{
+    if (strncmp(name, base, nb) || strncmp(name + nb, ".tmp.", 5))
+        return 0;
+    const char *p = name + nb + 5;
+    size_t a = strspn(p, "0123456789");
+    if (a == 0 || a > 9 || p[a] != '.' || !p[a + 1] || strspn(p + a + 1, "0123456789") !=
+                                                            strlen(p + a + 1))
+        return 0;
+    *pid = strtol(p, NULL, 10);
+    return *pid > 0;
+}
+
+/* Remove the temporary files "<path>.tmp.<pid>.<k>" that a killed writer left behind: those of a
+ * process that no longer exists (kill(pid, 0) fails with ESRCH). A live process's files, ours
+ * included, are left alone. Best effort: a directory that cannot be read is skipped. */
+static void remove_stale_tmp(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    DIR *dp = dir ? opendir(dir) : NULL;
+    const size_t nb = strlen(base), nd = dir ? strlen(dir) : 0;
+    struct dirent *e;
+    while (dp && (e = readdir(dp)) != NULL) {
+        long pid;
+        if (!tmp_name_pid(e->d_name, base, nb, &pid) || pid == (long)getpid() ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *full = malloc(nd + strlen(e->d_name) + 2);
+        if (full) {
+            snprintf(full, nd + strlen(e->d_name) + 2, "%s/%s", dir, e->d_name);
+            unlink(full);
+            free(full);
+        }
+    }
+    if (dp)
+        closedir(dp);
+    free(dir);
+}
+
 /* Create "<path>.tmp.<pid>.<k>" exclusively; returns the stream and its name (malloc'd). */
 static FILE *open_tmp(const char *path, char **tmp_out)
 {
@@ -297,6 +389,7 @@ dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user)
     char *tmp = NULL;
     if (!path || !*path)
         return dc_err(DC_ERR_ARG, "write: empty file name");
+    remove_stale_tmp(path);
     FILE *f = open_tmp(path, &tmp);
     if (!f)
         return dc_err(DC_ERR_IO, "%s: cannot create a temporary file next to it: %s", path,
@@ -324,6 +417,27 @@ dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user)
     free(tmp);
     fsync_dir_of(path);
     return DC_OK;
+}
+
+/* See io.h. gzgetc is a macro that takes bytes from zlib's buffer. */
+int dc_io_gzline(gzFile f, char *line, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    bool nul = false;
+    int c;
+    while (n + 1 < cap && (c = gzgetc(f)) != -1) {
+        nul |= c == 0;
+        line[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    line[n] = '\0';
+    *len = n;
+    if (n == 0)
+        return 0;
+    if (nul)
+        return -2;
+    return n + 1 == cap && line[n - 1] != '\n' ? -1 : 1;
 }
 
 /* See io.h. */

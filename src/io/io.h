@@ -18,10 +18,24 @@ typedef struct dc_io_file {
     FILE *f;
     const char *path; /* not owned */
     int64_t size;     /* bytes */
+    int64_t pos;      /* where the stream stands, or -1: reads in file order need no seek, so
+                       * that stdio's buffer serves a million small tensors in a few reads */
 } dc_io_file;
 
-/* Open path for reading; DC_ERR_IO if it cannot be opened or is not a regular file. */
+/*
+ * The one way every reader opens a file (npy, safetensors, spec, CSV, IDX, images, text):
+ * open(2) with O_NONBLOCK, so that a FIFO never waits for a writer, then fstat: anything but a
+ * regular file is refused at once with DC_ERR_IO "<path>: is a directory, not a file" (or "is a
+ * FIFO (named pipe)...", "is a device...") -- a FIFO, /dev/zero or a directory can neither hang
+ * nor spin a reader. Then the descriptor is made blocking again.
+ *
+ * dc_io_open_fd: the descriptor (the caller closes it) and the file size into *size (may be
+ * NULL), or -1 with the error set. dc_io_open: the same as a stdio stream in *f.
+ * dc_io_gzopen: the same as a zlib stream (gzip, or plain bytes as they are), or NULL.
+ */
+int dc_io_open_fd(const char *path, int64_t *size);
 dc_status dc_io_open(dc_io_file *f, const char *path);
+gzFile dc_io_gzopen(const char *path);
 void dc_io_close(dc_io_file *f);
 /*
  * Read exactly n bytes at byte offset off into buf. A range past the end of the file gives
@@ -64,9 +78,19 @@ int dc_io_fwrite_tensor_le(FILE *f, const dc_tensor *t);
  * dc_io_write_atomic - write a file so that path holds either its old contents or the complete
  * new ones, never a mix: fn writes "<path>.tmp.<pid>.<k>", which is flushed, fsync'd, closed,
  * renamed over path, and the directory fsync'd. On any failure the temporary file is removed,
- * path is untouched, and DC_ERR_IO names the step and the reason.
+ * path is untouched, and DC_ERR_IO names the step and the reason. Before writing, temporary files
+ * of path left by a process that no longer exists (killed mid-write) are removed.
  */
 dc_status dc_io_write_atomic(const char *path, dc_io_write_fn fn, void *user);
+
+/*
+ * dc_io_gzline - the next line of f (through its '\n', or to the end of the data) into
+ * line[0..cap), NUL-terminated, its length in *len. Returns 1 for a line, 0 at the end of the data
+ * (or on a read error: dc_io_gz_damage tells which), -1 when cap - 1 bytes came without a
+ * newline (the line is too long), -2 when the line holds a NUL byte (binary data, not text: a
+ * strlen-based reader would see a short line and drop the rest silently).
+ */
+int dc_io_gzline(gzFile f, char *line, size_t cap, size_t *len);
 
 /* After a short or bad read from a gzip (or plain) stream: the stream's own failure, reported as
  * "<path>: damaged or truncated gzip data (...)" (DC_ERR_FORMAT) or "<path>: cannot read: ..."

@@ -42,7 +42,8 @@ static int32_t add_node(parser *p, dc_json_type type)
     dc_json *d = p->doc;
     if (d->n_nodes == p->cap) {
         if (p->cap >= DC_JSON_MAX_NODES) {
-            p->st = fail(p, "too many values (more than 4194304)");
+            p->st = dc_err(DC_ERR_FORMAT, "JSON byte %zu: too many values (more than %d)",
+                           p->pos, DC_JSON_MAX_NODES);
             return -1;
         }
         int32_t cap = p->cap ? p->cap * 2 : 64;
@@ -190,7 +191,7 @@ static dc_status parse_string(parser *p, int32_t *idx)
     if (i < 0)
         return p->st;
     p->doc->nodes[i].s = o;
-    p->doc->nodes[i].len = k;
+    p->doc->nodes[i].len = (uint32_t)k;
     p->pool_len += k + 1;
     *idx = i;
     return DC_OK;
@@ -332,11 +333,18 @@ dc_status dc_json_parse(dc_json *doc, const char *text, size_t len)
 {
     parser p = {.t = text, .len = len, .doc = doc};
     memset(doc, 0, sizeof *doc);
-    if (len > SIZE_MAX - 1)
-        return dc_err(DC_ERR_NOMEM, "JSON: text too large");
+    if (len > UINT32_MAX)
+        return dc_err(DC_ERR_FORMAT, "JSON: text of %zu bytes is too large (at most 4 GiB)", len);
     doc->pool = malloc(len + 1);
     if (!doc->pool)
         return dc_err(DC_ERR_NOMEM, "JSON: out of memory for %zu bytes", len);
+    /* Every value but the last of a container takes at least 2 bytes ("1," "[]" "\"\""), so the
+     * text has at most len / 2 + 2 of them: reserve that (bounded by the cap) once instead of
+     * copying the array at every doubling. A large block is mapped lazily: the pages a
+     * smaller document does not reach cost nothing. */
+    size_t guess = len / 2 + 2 < (size_t)DC_JSON_MAX_NODES ? len / 2 + 2 : DC_JSON_MAX_NODES;
+    if (guess > 64 && (doc->nodes = malloc(guess * sizeof *doc->nodes)) != NULL)
+        p.cap = (int32_t)guess;
     dc_status st = DC_OK;
     int want_value = 1;
     while (st == DC_OK) {

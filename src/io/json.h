@@ -17,13 +17,16 @@ typedef enum dc_json_type {
     DC_JSON_OBJECT, DC_JSON_ARRAY, DC_JSON_STRING, DC_JSON_INT, DC_JSON_BOOL, DC_JSON_NULL
 } dc_json_type;
 
+/* 24 bytes: a safetensors header of 1,048,576 five-dimensional tensors is 16 M nodes. */
 typedef struct dc_json_node {
     dc_json_type type;
     int32_t n;       /* OBJECT: members; ARRAY: elements */
     int32_t end;     /* index just past this node's subtree */
-    const char *s;   /* STRING: decoded UTF-8, NUL-terminated (no NUL inside) */
-    size_t len;      /* STRING: bytes in s */
-    int64_t i;       /* INT: the value; BOOL: 0 or 1 */
+    uint32_t len;    /* STRING: bytes in s (texts are at most 4 GiB) */
+    union {
+        const char *s; /* STRING: decoded UTF-8, NUL-terminated (no NUL inside) */
+        int64_t i;     /* INT: the value; BOOL: 0 or 1 */
+    };
 } dc_json_node;
 
 typedef struct dc_json {
@@ -33,11 +36,13 @@ typedef struct dc_json {
 } dc_json;
 
 #define DC_JSON_MAX_DEPTH 64
-#define DC_JSON_MAX_NODES (1 << 22)
+/* Enough for the most tensors a .safetensors header may hold (1,048,576), each with its name,
+ * its object, three keys, three values and up to 5 + 2 integers: 15 values per tensor. */
+#define DC_JSON_MAX_NODES (1 << 24)
 
 /*
  * dc_json_parse - parse text[0..len) (exactly one value, whitespace around it allowed).
- * On failure returns DC_ERR_FORMAT ("JSON byte 17: expected ':' after an object key") or
+ * len is at most UINT32_MAX. On failure returns DC_ERR_FORMAT ("JSON byte 17: expected ':' after an object key") or
  * DC_ERR_NOMEM with doc emptied; on success the caller frees doc with dc_json_free.
  */
 dc_status dc_json_parse(dc_json *doc, const char *text, size_t len);

@@ -5,7 +5,7 @@
  * maxval <= 255). Every length is checked against the file; sizes are capped at 16384 x 16384.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -90,9 +90,10 @@ out:
 
 static unsigned char *slurp(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_err_null(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    dc_io_file fl;
+    if (dc_io_open(&fl, path) != DC_OK)
+        return NULL;
+    FILE *f = fl.f;
     size_t cap = 1 << 16, len = 0;
     unsigned char *buf = malloc(cap);
     while (buf) {
@@ -113,7 +114,7 @@ static unsigned char *slurp(const char *path, size_t *n)
         buf = p;
         cap *= 2;
     }
-    int err = ferror(f) ? (errno ? errno : EIO) : 0; /* a directory: EISDIR */
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (!buf)
         return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", path);

@@ -7,7 +7,8 @@
  * (padded with spaces), then the byte buffer; offsets are relative to the buffer. Reading checks
  * everything before allocating a tensor: N against a 100 MiB cap and the file size, every dtype
  * and shape (at most 5 dims, overflow-checked product), every [begin, end) inside the buffer with
- * end - begin == numel · itemsize, and unique names.
+ * end - begin == numel · itemsize, unique names, and offsets that tile the buffer exactly (no
+ * overlap, no gap, nothing after the last tensor: the reference implementation's rule).
  *
  * Writing follows the reference implementation (huggingface/safetensors): tensors ordered by
  * dtype alignment, largest first (so I64 before F32), then by name; offsets increase in that
@@ -18,6 +19,7 @@
 #include "io/io.h"
 #include "io/json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +223,48 @@ static dc_status check_unique(const char *path, const st_entry *e, int n)
     return st;
 }
 
+static int cmp_extent(const void *a, const void *b)
+{
+    const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The tensors must tile the data buffer exactly, as the reference implementation requires:
+ * sorted by offset, each begins where the one before ends, the first at 0 and the last at the
+ * buffer's end. So no tensor overlaps another (a forged file could alias two weights) and no
+ * byte is unaccounted for. */
+static dc_status check_tiling(const char *path, const st_entry *e, int n, int64_t buf_bytes)
+{
+    const st_entry **s = malloc((size_t)(n ? n : 1) * sizeof *s);
+    if (!s)
+        return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++)
+        s[i] = &e[i];
+    qsort(s, (size_t)n, sizeof *s, cmp_extent);
+    dc_status st = DC_OK;
+    int64_t at = 0;
+    for (int i = 0; i < n && st == DC_OK; i++) {
+        if (s[i]->begin < at)
+            st = dc_err(DC_ERR_FORMAT, "%s: tensors '%.200s' [%lld, %lld) and '%.200s' [%lld, "
+                        "%lld) overlap in the data buffer", path, s[i - 1]->name,
+                        (long long)s[i - 1]->begin, (long long)s[i - 1]->end, s[i]->name,
+                        (long long)s[i]->begin, (long long)s[i]->end);
+        else if (s[i]->begin > at)
+            st = dc_err(DC_ERR_FORMAT, "%s: bytes [%lld, %lld) of the data buffer belong to no "
+                        "tensor (the offsets must tile the buffer)", path, (long long)at,
+                        (long long)s[i]->begin);
+        at = s[i]->end;
+    }
+    if (st == DC_OK && at != buf_bytes)
+        st = dc_err(DC_ERR_FORMAT, "%s: the tensors end at byte %lld of the %lld-byte data "
+                    "buffer (the offsets must tile the buffer)", path, (long long)at,
+                    (long long)buf_bytes);
+    free(s);
+    return st;
+}
+
 /* Every member of the top-level object -> entries (the metadata is checked and skipped). */
 static dc_status parse_entries(const char *path, const dc_json *doc, int64_t buf_bytes,
                                st_entry **out, int *n_out)
@@ -229,7 +273,8 @@ static dc_status parse_entries(const char *path, const dc_json *doc, int64_t buf
     if (top->type != DC_JSON_OBJECT)
         return dc_err(DC_ERR_FORMAT, "%s: the safetensors header must be a JSON object, got "
                       "%s", path, dc_json_type_name(top->type));
-    if (top->n > ST_MAX_TENSORS)
+    int32_t n_meta = dc_json_get(doc, 0, "__metadata__") >= 0;
+    if (top->n - n_meta > ST_MAX_TENSORS)
         return dc_err(DC_ERR_FORMAT, "%s: more than %d tensors", path, ST_MAX_TENSORS);
     st_entry *e = calloc(top->n ? (size_t)top->n : 1, sizeof *e);
     if (!e)
@@ -247,6 +292,8 @@ static dc_status parse_entries(const char *path, const dc_json *doc, int64_t buf
     }
     if (st == DC_OK)
         st = check_unique(path, e, n);
+    if (st == DC_OK)
+        st = check_tiling(path, e, n, buf_bytes);
     if (st != DC_OK) {
         free(e);
         return st;
@@ -663,21 +710,48 @@ static dc_status compare(const dc_model *m, const dc_tdict *d, int *match, dc_lo
     return DC_OK;
 }
 
+/* A float tensor that would be loaded holds a NaN or an infinity: DC_ERR_NUMERIC naming it. */
+static dc_status check_finite(const char *path, const dc_tdict *d, const int *match, int nm)
+{
+    for (int i = 0; i < nm; i++) {
+        const dc_tensor *t = match[i] < 0 ? NULL : d->tensors[match[i]];
+        for (int64_t k = 0; t && t->dtype == DC_F32 && k < t->numel; k++)
+            if (!isfinite(dc_f32(t)[k]))
+                return dc_err(DC_ERR_NUMERIC, "%s: tensor '%.200s' holds a non-finite weight (%g "
+                              "at element %lld): nothing loaded (--allow-nonfinite, or "
+                              "dc_load_opts.allow_nonfinite, loads it)", path, d->names[match[i]],
+                              (double)dc_f32(t)[k], (long long)k);
+    }
+    return DC_OK;
+}
+
 dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep)
+{
+    dc_load_opts o = {.strict = strict};
+    return dc_model_load_opts(m, path, &o, rep);
+}
+
+dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
+                             dc_load_report *rep)
 {
     dc_load_report local;
     dc_status st;
     if (!rep)
         rep = &local;
     memset(rep, 0, sizeof *rep);
-    if (!m)
-        return dc_err(DC_ERR_ARG, "%s: dc_model_load: no model", path ? path : "(null)");
+    if (!m || !o)
+        return dc_err(DC_ERR_ARG, "%s: dc_model_load: no model or no options",
+                      path ? path : "(null)");
+    const int strict = o->strict;
     dc_tdict *d = st_read(path, &st);
     if (!d)
         return st;
     int nm = dc_model_n_tensors(m);
     int *match = malloc((size_t)(nm ? nm : 1) * sizeof *match);
     st = match ? compare(m, d, match, rep) : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    if (st == DC_OK && !o->allow_nonfinite &&
+        !(strict && rep->n_missing + rep->n_unexpected + rep->n_mismatched))
+        st = check_finite(path, d, match, nm);
     if (st == DC_OK) {
         int problems = rep->n_missing + rep->n_unexpected + rep->n_mismatched;
         if (strict && problems) {

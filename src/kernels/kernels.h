@@ -15,6 +15,16 @@
 extern "C" {
 #endif
 
+/* The GEMM functions below are also public API (include/deepc.h declares them with DC_API):
+ * gemm.c builds without deepc.h (bench/bench_gemm.c), so they carry the marker here too. */
+#ifndef DC_API
+#if defined(__GNUC__) || defined(__clang__)
+#define DC_API __attribute__((visibility("default")))
+#else
+#define DC_API
+#endif
+#endif
+
 /* ------------------------------------------------------------------------------------------ */
 /* gemm                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
@@ -36,13 +46,13 @@ extern "C" {
  * never the K reduction). Uses OpenBLAS when built with -DDC_USE_CBLAS (unless forced built-in).
  * Thread-safe: may be called concurrently from several threads (pack buffers are per thread).
  */
-void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-             int64_t ldc);
+DC_API void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                    float *C, int64_t ldc);
 
 /* Name of the backend dc_gemm uses now: "openblas", "builtin-avx512", "builtin-avx2" or
  * "builtin-generic". A constant string. */
-const char *dc_gemm_backend(void);
+DC_API const char *dc_gemm_backend(void);
 
 /* This thread's scratch of at least n floats (64-byte aligned; NULL if out of memory): the
  * GEMM's pack buffer, lent to other kernels that call no GEMM while they hold it. Valid until
@@ -59,8 +69,8 @@ void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, fl
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
  * dc_gemm_prefer_blas: OpenBLAS whenever it is linked in. Process-wide; set them while no other
  * thread is inside dc_gemm. */
-void dc_gemm_force_builtin(int on);
-void dc_gemm_prefer_blas(void);
+DC_API void dc_gemm_force_builtin(int on);
+DC_API void dc_gemm_prefer_blas(void);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
  */
 #include "core/internal.h"
 #include "kernels/conv_k.h"
+#include "ops/hooks.h"
 
 #include <math.h>
 #include <string.h>
@@ -33,12 +34,17 @@ typedef struct bn_saved {
 } bn_saved;
 
 /*
- * Synchronised BatchNorm (data-parallel training with dc_dist_set_sync_bn): μ and σ² are those of
+ * Synchronised BatchNorm (data-parallel training with dc_dist_set_sync_bn, which installs the
+ * ranks' sum with dc_batch_norm_set_sync: ops/ never calls train/): μ and σ² are those of
  * the global batch. Forward: the ranks sum [N_k, N_k·μ_k] (-> μ), then [M2_k + n_k(μ_k - μ)²]
  * (-> σ², the exact pooled variance). Backward: each rank's dy is the gradient of its own mean
  * loss, i.e. (n/n_k)× its share of the global one, so the ranks sum (n_k/n)·[Σdy, Σdy·(x - μ)] and
  * each rank scales the correction terms back by n/n_k. With one rank this is plain BatchNorm.
  */
+static dc_allreduce_sum_fn g_sync_sum; /* installed by train/ (dc_dist_set_sync_bn) */
+
+void dc_batch_norm_set_sync(dc_allreduce_sum_fn sum) { g_sync_sum = sum; }
+
 static dc_status bn_sync_stats(const bn_saved *s, double *st, double *n_all)
 {
     const int64_t C = s->C;
@@ -49,7 +55,7 @@ static dc_status bn_sync_stats(const bn_saved *s, double *st, double *n_all)
     v[0] = (double)s->N;
     for (int64_t c = 0; c < C; c++)
         v[1 + c] = nk * st[c];
-    dc_status e = dc_dist_sum(v, (int)(1 + C));
+    dc_status e = g_sync_sum(v, (int)(1 + C));
     if (e != DC_OK)
         return e;
     *n_all = v[0];
@@ -59,7 +65,7 @@ static dc_status bn_sync_stats(const bn_saved *s, double *st, double *n_all)
         v[1 + C + c] = st[C + c] * nk + nk * d * d; /* this rank's Σ(x - μ)² */
         st[c] = mu;
     }
-    if ((e = dc_dist_sum(v + 1 + C, (int)C)) != DC_OK)
+    if ((e = g_sync_sum(v + 1 + C, (int)C)) != DC_OK)
         return e;
     for (int64_t c = 0; c < C; c++)
         st[C + c] = v[1 + C + c] / m_all;
@@ -96,7 +102,7 @@ static dc_status bn_bwd(dc_ctx *ctx, dc_node *n)
         ratio = s->n_all / (double)s->N;
         for (int64_t c = 0; c < 2 * C; c++)
             g[c] = sums[c] / ratio;
-        dc_status e = dc_dist_sum(g, (int)(2 * C));
+        dc_status e = g_sync_sum(g, (int)(2 * C));
         if (e != DC_OK)
             return e;
         M = s->n_all * (double)s->L;
@@ -234,7 +240,7 @@ dc_tensor *dc_batch_norm_add_relu(dc_ctx *ctx, dc_tensor *x, dc_tensor *weight, 
         s->L *= x->shape[d];
     s->relu = relu != 0;
     s->batch_stats = dc_ctx_training(ctx) || !running_mean;
-    s->sync = s->batch_stats && dc_ctx_training(ctx) && dc_dist_sync_bn() && dc_dist_size() > 1;
+    s->sync = s->batch_stats && dc_ctx_training(ctx) && g_sync_sum != NULL;
     if (s->batch_stats && s->N * s->L == 1)
         return dc_err_null(DC_ERR_ARG, "batch_norm: Expected more than 1 value per channel when "
                            "training, got input size %s", dc_shape_str(x, sx, sizeof sx));

@@ -1,5 +1,5 @@
 /*
- * reduce.c - dc_sum and dc_mean over one axis or all of them.
+ * reduce.c - dc_sum and dc_mean over one axis or all of them; dc_argmax_rows and dc_accuracy.
  *
  * The input is viewed as (outer, K, inner) with K the reduced axis (DC_ALL_AXES: outer = inner =
  * 1, K = numel). Sums accumulate in double in a fixed order (kernels/eltwise_k.c), so results do
@@ -68,4 +68,33 @@ dc_tensor *dc_sum(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim)
 dc_tensor *dc_mean(dc_ctx *ctx, dc_tensor *a, int axis, int keepdim)
 {
     return reduce(ctx, "mean", a, axis, keepdim, 1);
+}
+
+/* ---- arg-max of rows (not differentiable): greedy decoding, predictions, accuracy ---- */
+
+/* Index of the largest of p[0..k) (the first one on ties, like torch.argmax). */
+static int64_t row_argmax(const float *p, int64_t k)
+{
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (p[j] > p[best])
+            best = j;
+    return best;
+}
+
+void dc_argmax_rows(const dc_tensor *logits, int64_t *out)
+{
+    int64_t n = logits->shape[0], k = n ? logits->numel / n : 0;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = row_argmax(dc_f32(logits) + i * k, k);
+}
+
+double dc_accuracy(const dc_tensor *logits, const dc_tensor *target, int64_t *correct)
+{
+    int64_t n = logits->shape[0], k = n ? logits->numel / n : 0, ok = 0;
+    for (int64_t i = 0; i < n; i++)
+        ok += row_argmax(dc_f32(logits) + i * k, k) == dc_i64(target)[i];
+    if (correct)
+        *correct = ok;
+    return n ? (double)ok / (double)n : 0.0;
 }

@@ -283,6 +283,9 @@ static dc_status build_input(dc_spec *s)
     for (int k = 0; k < l->n_kv && !b.st; k++)
         if (!l->kv[k].used)
             BAD(&b, &l->kv[k], "unknown key (known: shape, dtype)");
+    int64_t per = 0; /* one example must be a tensor deepc can hold, with room for a batch */
+    if (!b.st && (!dc_shape_numel(n, shape, &per) || per > (INT64_C(1) << 31)))
+        BAD(&b, kv, "one example of this shape has more than 2^31 elements");
     if (b.st)
         return b.st;
     s->in_ndim = n;

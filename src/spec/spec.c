@@ -18,6 +18,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "spec/spec_internal.h"
+#include "io/io.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ void dc_spec_free(dc_spec *s)
     for (int i = 0; i < s->n; i++)
         free(s->l[i].kv);
     free(s->l);
+    free(s->file);
     free(s);
 }
 
@@ -136,6 +138,9 @@ static dc_status parse_header(dc_spec *s, char *p, int line)
     if (*name && (!ident_ok(name) || strlen(name) >= sizeof s->l->name))
         return dc_err(DC_ERR_FORMAT, "%s:%d: bad layer name '%s' (letters, digits, _ - . and "
                       "at most 63 characters)", s->file, line, name);
+    if (!strcmp(name, "input")) /* `input = input` means the model's input: it could never name it */
+        return dc_err(DC_ERR_FORMAT, "%s:%d: a layer cannot be named 'input' (the name is reserved: "
+                      "'input = input' means the model's input)", s->file, line);
     spec_layer *l = add_layer(s, line);
     if (!l)
         return DC_ERR_FORMAT;
@@ -186,7 +191,11 @@ dc_spec *dc_spec_parse_string(const char *text, const char *name)
         free(buf);
         return dc_err_null(DC_ERR_NOMEM, "spec: out of memory");
     }
-    snprintf(s->file, sizeof s->file, "%s", name ? name : "<spec>");
+    if (!(s->file = strdup(name ? name : "<spec>"))) {
+        free(buf);
+        free(s);
+        return dc_err_null(DC_ERR_NOMEM, "spec: out of memory");
+    }
     int line = 1;
     for (char *p = buf; p; line++) {
         char *nl = strchr(p, '\n');
@@ -214,23 +223,30 @@ fail:
 
 dc_spec *dc_spec_parse_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dc_err_null(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = malloc(SPEC_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, SPEC_MAX_BYTES + 1, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (!buf)
-        return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", path);
-    if (err || n > SPEC_MAX_BYTES) {
-        free(buf);
-        return dc_err_null(err ? DC_ERR_IO : DC_ERR_FORMAT, "%s: %s", path,
-                           err ? "read error" : "larger than 4 MiB");
+    dc_io_file f;
+    if (dc_io_open(&f, path) != DC_OK)
+        return NULL;
+    if (f.size > SPEC_MAX_BYTES) {
+        dc_io_close(&f);
+        return dc_err_null(DC_ERR_FORMAT, "%s: %lld bytes is larger than a spec may be (4 MiB)",
+                           path, (long long)f.size);
     }
-    if (memchr(buf, '\0', n)) {
+    char *buf = malloc((size_t)f.size + 1);
+    dc_status st = buf ? dc_io_read_at(&f, 0, buf, (size_t)f.size, "the spec")
+                       : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    dc_io_close(&f);
+    if (st != DC_OK) {
         free(buf);
-        return dc_err_null(DC_ERR_FORMAT, "%s: not a text file (NUL byte)", path);
+        return NULL;
+    }
+    size_t n = (size_t)f.size;
+    const char *nul = memchr(buf, '\0', n);
+    if (nul) {
+        long line = 1;
+        for (const char *p = buf; p < nul; p++)
+            line += *p == '\n';
+        free(buf);
+        return dc_err_null(DC_ERR_FORMAT, "%s:%ld: NUL byte (not a text file)", path, line);
     }
     buf[n] = '\0';
     dc_spec *s = dc_spec_parse_string(buf, path);

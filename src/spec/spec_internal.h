@@ -22,7 +22,7 @@ typedef struct spec_layer {
 } spec_layer;
 
 struct dc_spec {
-    char file[256];
+    char *file;      /* the path or name given, owned (any length: messages never cut it) */
     spec_layer *l;   /* l[0] is [input] once built */
     int n, cap;
     int64_t in_shape[DC_MAX_DIMS];

@@ -5,7 +5,10 @@
  *             optim.<param>.<key>           optimizer state (momentum_buffer, exp_avg, ...)
  *             train.order                   int64 [n]: the data order of the epoch in progress
  *   metadata  deepc.checkpoint = "1", epoch, step, pos, optim_steps, rng, aug_rng, sched,
- *             spec (the model spec text), args (the hyper-parameters), crc32
+ *             spec (the model spec text), args (the hyper-parameters), crc32, and
+ *             epoch_sums ("loss_sum correct seen" of the epoch in progress, doubles in %a;
+ *             optional: files written before it existed read as zeros), task_state (a
+ *             task's own state text, optional); task.* tensors: a task's state (dc_task)
  *
  * crc32 (zlib) covers every tensor's name, dtype, shape and bytes in name order and every other
  * metadata value in key order, so a flipped bit anywhere is caught before anything is restored.
@@ -17,6 +20,7 @@
 #include "core/internal.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +29,9 @@
 #define CK_MAX_TENSORS 4096
 #define CK_N_META 11
 
-static const char *const meta_keys[CK_N_META] = {
+static const char *const meta_keys[CK_N_META + 2] = {
     "deepc.checkpoint", "epoch", "step", "pos", "optim_steps", "rng", "aug_rng", "sched",
-    "spec", "args", "crc32"};
+    "spec", "args", "crc32", "epoch_sums", "task_state"};
 
 void dc_checkpoint_info_free(dc_checkpoint_info *c)
 {
@@ -35,7 +39,8 @@ void dc_checkpoint_info_free(dc_checkpoint_info *c)
         return;
     free(c->spec);
     free(c->args);
-    c->spec = c->args = NULL;
+    free(c->task_state);
+    c->spec = c->args = c->task_state = NULL;
 }
 
 /* CRC of the tensors (in name order, as the tdict or the writer gives them sorted) and the
@@ -50,7 +55,8 @@ static int cmp_item(const void *a, const void *b)
     return strcmp(((const ck_item *)a)->name, ((const ck_item *)b)->name);
 }
 
-static unsigned long ck_crc(ck_item *it, int n, const char *const *vals)
+static unsigned long ck_crc(ck_item *it, int n, const char *const *vals, const char *sums,
+                            const char *task)
 {
     uLong c = crc32(0L, Z_NULL, 0);
     qsort(it, (size_t)n, sizeof *it, cmp_item);
@@ -70,6 +76,10 @@ static unsigned long ck_crc(ck_item *it, int n, const char *const *vals)
     }
     for (int k = 0; k < CK_N_META - 1; k++)
         c = crc32(c, (const Bytef *)vals[k], (uInt)strlen(vals[k]) + 1);
+    if (sums) /* the optional keys, after the others */
+        c = crc32(c, (const Bytef *)sums, (uInt)strlen(sums) + 1);
+    if (task)
+        c = crc32(c, (const Bytef *)task, (uInt)strlen(task) + 1);
     return (unsigned long)c;
 }
 
@@ -109,11 +119,12 @@ dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
 {
     const int nm = dc_model_n_tensors(m), no = opt && dc_optim_steps(opt) > 0
                                                    ? dc_optim_n_state(opt) : 0;
-    const int n = nm + no + (order ? 1 : 0);
+    const int ne = info->n_extra > 0 ? info->n_extra : 0;
+    const int n = nm + no + (order ? 1 : 0) + ne;
     char **names = calloc((size_t)n + 1, sizeof *names);
     const dc_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
     ck_item *it = calloc((size_t)n + 1, sizeof *it);
-    char num[4][32], rng[2][40], sch[160] = "none", crc[16];
+    char num[4][32], rng[2][40], sch[160] = "none", crc[16], sums[96];
     dc_status st = names && ts && it ? DC_OK : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
     for (int i = 0; st == DC_OK && i < nm; i++) {
         ts[i] = dc_model_tensor(m, i);
@@ -126,8 +137,13 @@ dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
             st = st ? st : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
     }
     if (st == DC_OK && order) {
-        ts[n - 1] = order;
-        if (!(names[n - 1] = cat("train.", "order")))
+        ts[nm + no] = order;
+        if (!(names[nm + no] = cat("train.", "order")))
+            st = dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (int i = 0, k = nm + no + (order ? 1 : 0); st == DC_OK && i < ne; i++, k++) {
+        ts[k] = info->extra[i];
+        if (!(names[k] = cat("", info->extra_names[i])))
             st = dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
     }
     if (st == DC_OK) {
@@ -139,13 +155,16 @@ dc_status dc_checkpoint_save(const char *path, const dc_model *m, dc_optim *opt,
         rng_str(rng[1], sizeof rng[1], &info->aug_rng);
         if (sched)
             dc_sched_state_save(sched, sch, sizeof sch);
-        const char *vals[CK_N_META] = {"1", num[0], num[1], num[2], num[3], rng[0], rng[1], sch,
-                                       info->spec ? info->spec : "", info->args ? info->args : "",
-                                       crc};
+        snprintf(sums, sizeof sums, "%a %a %lld", info->sums.loss_sum, info->sums.correct,
+                 (long long)info->sums.seen);
+        const char *task = info->task_state ? info->task_state : "";
+        const char *vals[CK_N_META + 2] = {"1", num[0], num[1], num[2], num[3], rng[0], rng[1],
+                                           sch, info->spec ? info->spec : "",
+                                           info->args ? info->args : "", crc, sums, task};
         for (int i = 0; i < n; i++)
             it[i] = (ck_item){names[i], ts[i]};
-        snprintf(crc, sizeof crc, "%08lx", ck_crc(it, n, vals));
-        st = dc_safetensors_write_meta(path, n, (const char *const *)names, ts, CK_N_META,
+        snprintf(crc, sizeof crc, "%08lx", ck_crc(it, n, vals, sums, task));
+        st = dc_safetensors_write_meta(path, n, (const char *const *)names, ts, CK_N_META + 2,
                                        meta_keys, vals);
     }
     for (int i = 0; names && i < n; i++)
@@ -167,6 +186,19 @@ static int meta_i64(const dc_tdict *d, const char *key, int64_t *v)
     return 0;
 }
 
+/* "loss_sum correct seen": two finite non-negative doubles in %a and a count. */
+static int sums_parse(const char *s, dc_epoch_sums *out)
+{
+    double a, b;
+    long long n;
+    int used = 0;
+    if (sscanf(s, "%la %la %lld%n", &a, &b, &n, &used) != 3 || s[used] != '\0' ||
+        !(a >= 0 && a < HUGE_VAL) || !(b >= 0 && b < HUGE_VAL) || n < 0)
+        return -1;
+    *out = (dc_epoch_sums){.loss_sum = a, .correct = b, .seen = n};
+    return 0;
+}
+
 /* Check the file: every metadata key, the counters, the RNG states, the CRC. */
 static dc_status ck_verify(const char *path, const dc_tdict *d, dc_checkpoint_info *info)
 {
@@ -183,6 +215,14 @@ static dc_status ck_verify(const char *path, const dc_tdict *d, dc_checkpoint_in
         meta_i64(d, "pos", &info->pos) || meta_i64(d, "optim_steps", &opt_steps) ||
         rng_parse(vals[5], &info->rng) || rng_parse(vals[6], &info->aug_rng))
         return dc_err(DC_ERR_FORMAT, "%s: malformed counters or RNG state in the metadata", path);
+    if (info->epoch > DC_TRAIN_MAX_EPOCHS || opt_steps > info->step)
+        return dc_err(DC_ERR_FORMAT, "%s: counters out of range (epoch %lld of at most %d, "
+                      "optimizer step %lld of %lld)", path, (long long)info->epoch,
+                      DC_TRAIN_MAX_EPOCHS, (long long)opt_steps, (long long)info->step);
+    const char *sums = dc_tdict_meta(d, "epoch_sums");
+    if (sums && sums_parse(sums, &info->sums))
+        return dc_err(DC_ERR_FORMAT, "%s: malformed epoch_sums '%.60s' in the metadata", path,
+                      sums);
     if (d->n > CK_MAX_TENSORS)
         return dc_err(DC_ERR_FORMAT, "%s: more than %d tensors", path, CK_MAX_TENSORS);
     ck_item *it = calloc((size_t)d->n + 1, sizeof *it);
@@ -191,7 +231,8 @@ static dc_status ck_verify(const char *path, const dc_tdict *d, dc_checkpoint_in
     for (int i = 0; i < d->n; i++)
         it[i] = (ck_item){d->names[i], d->tensors[i]};
     char crc[16];
-    snprintf(crc, sizeof crc, "%08lx", ck_crc(it, d->n, vals));
+    const char *task = dc_tdict_meta(d, "task_state");
+    snprintf(crc, sizeof crc, "%08lx", ck_crc(it, d->n, vals, sums, task));
     free(it);
     if (strcmp(crc, vals[10]))
         return dc_err(DC_ERR_FORMAT, "%s: checksum mismatch (stored %.16s, computed %s): the "
@@ -199,7 +240,8 @@ static dc_status ck_verify(const char *path, const dc_tdict *d, dc_checkpoint_in
     info->optim_steps = opt_steps;
     info->spec = strdup(vals[8]);
     info->args = strdup(vals[9]);
-    if (!info->spec || !info->args) {
+    info->task_state = strdup(task ? task : "");
+    if (!info->spec || !info->args || !info->task_state) {
         dc_checkpoint_info_free(info);
         return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -219,8 +261,16 @@ dc_status dc_checkpoint_peek(const char *path, dc_checkpoint_info *info)
 
 /* Every model tensor, optimizer state and the order must be present with the right shape. */
 static dc_status ck_match(const char *path, const dc_tdict *d, const dc_model *m, dc_optim *opt,
-                          int64_t opt_steps, const dc_tensor *order)
+                          int64_t opt_steps, const dc_tensor *order,
+                          const dc_checkpoint_info *want)
 {
+    for (int i = 0; i < want->n_extra; i++) {
+        const dc_tensor *t = want->extra[i], *c = dc_tdict_get(d, want->extra_names[i]);
+        if (!c || c->dtype != t->dtype || !dc_same_shape(c, t))
+            return dc_err(DC_ERR_FORMAT, "%s: the task state %s is %s (a checkpoint of another "
+                          "kind of run?)", path, want->extra_names[i],
+                          c ? "mis-shaped" : "missing");
+    }
     char key[512];
     for (int i = 0; i < dc_model_n_tensors(m); i++) {
         const dc_tensor *t = dc_model_tensor(m, i);
@@ -251,21 +301,42 @@ static dc_status ck_match(const char *path, const dc_tdict *d, const dc_model *m
     return DC_OK;
 }
 
+/* Restore the scheduler state, or say in words which schedulers differ. */
+static dc_status ck_sched(const char *path, const char *text, dc_sched *sched)
+{
+    char mine[160] = "none", theirs[32] = "", own[32] = "";
+    if (sched)
+        dc_sched_state_save(sched, mine, sizeof mine);
+    sscanf(text, "%31s", theirs);
+    sscanf(mine, "%31s", own);
+    if (strcmp(theirs, own))
+        return dc_err(DC_ERR_ARG, "%s: the checkpointed run used the scheduler '%s', this one "
+                      "'%s': a resumed run keeps its scheduler (drop --scheduler, or start a new "
+                      "run from the weights with --init)", path, theirs[0] ? theirs : "?", own);
+    return sched ? dc_sched_state_load(sched, text) : DC_OK;
+}
+
 dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
                              dc_checkpoint_info *info, dc_tensor *order)
 {
+    return dc_checkpoint_load_task(path, m, opt, sched, info, order, 0, NULL, NULL);
+}
+
+dc_status dc_checkpoint_load_task(const char *path, dc_model *m, dc_optim *opt, dc_sched *sched,
+                                  dc_checkpoint_info *info, dc_tensor *order, int n_extra,
+                                  const char *const *extra_names, dc_tensor *const *extra)
+{
+    const dc_checkpoint_info want = {.n_extra = n_extra, .extra_names = extra_names,
+                                     .extra = extra};
     memset(info, 0, sizeof *info);
     dc_tdict *d = dc_safetensors_read(path);
     if (!d)
         return dc_last_status();
     dc_status st = ck_verify(path, d, info);
     if (st == DC_OK)
-        st = ck_match(path, d, m, opt, info->optim_steps, order);
-    if (st == DC_OK && sched)
-        st = dc_sched_state_load(sched, dc_tdict_meta(d, "sched"));
-    else if (st == DC_OK && strcmp(dc_tdict_meta(d, "sched"), "none"))
-        st = dc_err(DC_ERR_ARG, "%s: the checkpointed run used a scheduler, this one has none",
-                    path);
+        st = ck_match(path, d, m, opt, info->optim_steps, order, &want);
+    if (st == DC_OK)
+        st = ck_sched(path, dc_tdict_meta(d, "sched"), sched);
     if (st != DC_OK) { /* nothing restored yet except possibly the scheduler's lr */
         dc_checkpoint_info_free(info);
         dc_tdict_free(d);
@@ -288,6 +359,11 @@ dc_status dc_checkpoint_load(const char *path, dc_model *m, dc_optim *opt, dc_sc
     if (order)
         memcpy(order->data, dc_tdict_get(d, "train.order")->data,
                sizeof(int64_t) * (size_t)order->numel);
+    for (int i = 0; i < want.n_extra; i++) {
+        dc_tensor *t = want.extra[i];
+        memcpy(t->data, dc_tdict_get(d, want.extra_names[i])->data,
+               (size_t)t->numel * (t->dtype == DC_I64 ? 8 : 4));
+    }
     dc_tdict_free(d);
     return DC_OK;
 }

@@ -12,6 +12,7 @@
  * and a rank that dies makes mpirun stop the others.
  */
 #include "core/internal.h"
+#include "ops/hooks.h"
 
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #define DIST_BUCKET (1 << 20) /* floats per allreduce: 4 MiB */
 
 static int g_rank, g_size = 1;
+static void install_bn_sync(void);
 static double g_comm_s; /* seconds spent in MPI calls by this rank */
 #ifdef DC_USE_MPI
 static int g_inited; /* we called MPI_Init, so we call MPI_Finalize */
@@ -38,6 +40,7 @@ dc_status dc_dist_init(int *argc, char ***argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     g_inited = !flag;
+    install_bn_sync();
 #else
     (void)argc;
     (void)argv;
@@ -56,7 +59,16 @@ void dc_dist_finalize(void)
 
 int dc_dist_rank(void) { return g_rank; }
 static int g_sync_bn;
-void dc_dist_set_sync_bn(int on) { g_sync_bn = on != 0; }
+/* Batch norm reaches the collective through the hook it offers (ops/ must not call train/). */
+static void install_bn_sync(void)
+{
+    dc_batch_norm_set_sync(g_sync_bn && g_size > 1 ? dc_dist_sum : NULL);
+}
+void dc_dist_set_sync_bn(int on)
+{
+    g_sync_bn = on != 0;
+    install_bn_sync();
+}
 int dc_dist_sync_bn(void) { return g_sync_bn; }
 double dc_dist_comm_seconds(void) { return g_comm_s; }
 int dc_dist_size(void) { return g_size; }

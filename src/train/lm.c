@@ -1,7 +1,8 @@
 /*
- * lm.c - training and evaluating language models (char-RNN) with truncated backpropagation
+ * lm.c - the language-model task of the trainer (char-RNN) with truncated backpropagation
  * through time: B parallel streams, chunks of T steps, the RNN state carried from one chunk to the
- * next and detached, so each backward pass spans T steps while the state sees the whole text.
+ * next and detached, so each backward pass spans T steps while the state sees the whole text; and
+ * dc_evaluate_lm.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
@@ -9,15 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include <stdlib.h>
 
 /* Cross-entropy of logits [B, t, V] against y [B, t] as one [B·t, V] batch. */
 static dc_tensor *lm_loss(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y)
@@ -70,160 +63,131 @@ dc_status dc_evaluate_lm(dc_model *m, const int64_t *ids, int64_t n, int64_t b, 
     return st;
 }
 
-typedef struct lm_run {
-    dc_model *m;
-    const dc_train_opts *o;
-    dc_text_stream *s;
-    dc_optim *opt;
-    dc_ctx *ctx;
-    int64_t step;
-} lm_run;
+/* ---- the language-model task ---- */
 
-/* One chunk: forward with the carried state, loss, backward, clip, step. */
-/* Rows [lo, hi) of an int64 [B, t] chunk (this rank's streams). */
-static dc_tensor *stream_rows(dc_ctx *ctx, const dc_tensor *t, int64_t lo, int64_t hi)
+typedef struct lm_task {
+    dc_text_stream *s;     /* the training streams */
+    int64_t *val;          /* validation ids (copied) or NULL */
+    int64_t n_val, B, T;
+} lm_task;
+
+/* pos: time steps done along every stream; an epoch ends at L - 1. */
+static int64_t lm_total(dc_task *t) { return ((lm_task *)t->impl)->s->L - 1; }
+
+/* Every pass starts from zero states and carries them from chunk to chunk. (The task resumes at
+ * epoch ends only: a carried state is not in the checkpoint.) */
+static dc_status lm_begin(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos)
 {
-    dc_tensor *s = dc_empty(ctx, DC_I64, 2, DC_SHAPE(hi - lo, t->shape[1]));
-    if (s)
-        memcpy(s->data, dc_i64(t) + lo * t->shape[1],
-               sizeof(int64_t) * (size_t)((hi - lo) * t->shape[1]));
-    return s;
+    lm_task *k = t->impl;
+    k->s->pos = pos;
+    dc_model_set_carry(m, 1);
+    return DC_OK;
 }
 
-/* One chunk: forward with the carried state, loss, backward, clip, step. With several ranks
- * (dc_dist_size), rank k owns streams [B·k/R, B·(k+1)/R): its gradients are weighted by its share
- * and summed, so every rank takes the step of the whole batch of streams. */
-static dc_status lm_step(lm_run *r, dc_tensor *x, dc_tensor *y, int ep, double *lv)
+static dc_status lm_next(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b)
 {
-    const int R = dc_dist_size(), k = dc_dist_rank();
-    const int64_t B = x->shape[0], lo = B * k / R, hi = B * (k + 1) / R;
-    if (R > 1) {
-        x = stream_rows(r->ctx, x, lo, hi);
-        y = stream_rows(r->ctx, y, lo, hi);
-    }
-    dc_tensor *l = hi > lo ? lm_loss(r->ctx, dc_model_forward(r->ctx, r->m, x), y) : NULL;
-    if (hi > lo && !l)
-        return DC_ERR_ARG;
-    double m = l ? (double)dc_f32(l)[0] * (double)(hi - lo) : 0.0;
-    dc_status st = dc_dist_sum(&m, 1);
-    if (st != DC_OK)
-        return st;
-    *lv = m / (double)B;
-    if (!isfinite(*lv))
-        return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s; lower the learning "
-                      "rate (now %g) or clip gradients (--clip)", (long long)r->step + 1, ep,
-                      isnan(*lv) ? "NaN" : "Inf", (double)dc_optim_lr(r->opt));
-    dc_optim_zero_grad(r->opt);
-    if (l && (st = dc_backward(r->ctx, l)) != DC_OK)
-        return st;
-    if (R > 1 && (st = dc_dist_allreduce_grads(r->m, (float)(hi - lo) / (float)B)) != DC_OK)
-        return st;
-    if (r->o->clip_norm > 0)
-        dc_clip_grad_norm(r->m, r->o->clip_norm);
-    if ((st = dc_optim_step(r->opt)) != DC_OK)
-        dc_err_prefix("step %lld: ", (long long)r->step + 1);
-    r->step++;
+    lm_task *k = t->impl;
+    k->s->pos = pos;
+    dc_status st = dc_text_stream_next(k->s, ctx, &b->x, &b->y);
+    if (st == DC_OK && !b->x)
+        return dc_err(DC_ERR_STATE, "language model: no chunk at position %lld", (long long)pos);
+    b->units_per_row = b->x ? b->x->shape[1] : 0;
+    b->advance = b->units_per_row;
     return st;
 }
 
-/* One pass over the streams; mean loss and positions per second through the pointers. */
-static dc_status lm_epoch(lm_run *r, int ep, double *loss, double *tps)
+static dc_tensor *lm_task_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
+                               double *correct)
 {
-    double sum = 0, t0 = now_s();
-    int64_t count = 0, chunk = 0, chunks = dc_text_stream_chunks(r->s);
-    dc_status st = DC_OK;
-    dc_text_stream_rewind(r->s);
-    dc_model_set_carry(r->m, 1); /* zeros at the start of every pass */
-    dc_ctx_set_training(r->ctx, 1);
-    while (st == DC_OK) {
-        dc_tensor *x, *y;
-        double lv = 0;
-        if ((st = dc_text_stream_next(r->s, r->ctx, &x, &y)) != DC_OK || !x)
-            break;
-        const int64_t positions = y->numel; /* of all ranks' streams */
-        if ((st = lm_step(r, x, y, ep, &lv)) != DC_OK)
-            break;
-        sum += lv * (double)positions;
-        count += positions;
-        dc_ctx_reset(r->ctx);
-        chunk++;
-        if (r->o->progress && isatty(2) && dc_dist_rank() == 0) {
-            double dt = now_s() - t0;
-            fprintf(stderr, "\repoch %d/%d  chunk %lld/%lld  loss %.4f  %.0f tok/s   ", ep,
-                    r->o->epochs, (long long)chunk, (long long)chunks, sum / (double)count,
-                    dt > 0 ? (double)count / dt : 0.0);
-        }
-        if (r->o->max_steps > 0 && r->step >= r->o->max_steps)
-            break;
-    }
-    dc_model_set_carry(r->m, 0);
-    if (r->o->progress && isatty(2) && dc_dist_rank() == 0)
-        fputc('\n', stderr);
-    double dt = now_s() - t0;
-    *loss = count ? sum / (double)count : 0;
-    *tps = dt > 0 ? (double)count / dt : 0;
-    return st;
+    *correct = -1;
+    return lm_loss(ctx, dc_model_forward(ctx, m, x), y);
 }
 
-static dc_status lm_save(const dc_model *m, const char *dir)
+/* Validation: mean cross-entropy of the validation ids, streams of B, chunks of T, states carried
+ * (PyTorch's evaluate()); the metric is bits per character. */
+static dc_status lm_validate(dc_task *t, dc_model *m, dc_task_eval *v)
 {
-    char path[1024];
-    if (!dir || dc_dist_rank() != 0)
+    lm_task *k = t->impl;
+    dc_model_set_carry(m, 0); /* the training pass is over */
+    memset(v, 0, sizeof *v);
+    v->metric = -1;
+    if (k->n_val < 2)
         return DC_OK;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    return dc_model_save(m, path);
+    dc_status st = dc_evaluate_lm(m, k->val, k->n_val, k->B, k->T, &v->loss);
+    if (st == DC_OK) {
+        v->has = 1;
+        v->select = v->loss;
+        v->metric = v->loss / log(2.0);
+    }
+    return st;
+}
+
+static dc_status lm_finish(dc_task *t, dc_model *m)
+{
+    dc_model_set_carry(m, 0);
+    return DC_OK;
+}
+
+static void lm_destroy(dc_task *t)
+{
+    lm_task *k = t->impl;
+    dc_text_stream_free(k->s);
+    free(k->val);
+    free(k);
+}
+
+dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
+                    int64_t n_val, const dc_train_opts *o)
+{
+    const int64_t T = o->bptt > 0 ? o->bptt : 64;
+    if (o->batch_size <= 0 || n_train < 2 * o->batch_size)
+        return dc_err_null(DC_ERR_ARG, "train_lm: need at least 2 training symbols per stream "
+                           "(%lld symbols, %lld streams)", (long long)n_train,
+                           (long long)o->batch_size);
+    dc_task *t = calloc(1, sizeof *t);
+    lm_task *k = calloc(1, sizeof *k);
+    if (k) {
+        k->s = dc_text_stream_new(train_ids, n_train, o->batch_size, T);
+        k->val = n_val > 1 ? malloc((size_t)n_val * sizeof *k->val) : NULL;
+    }
+    if (!t || !k || !k->s || (n_val > 1 && !k->val)) {
+        if (k) {
+            dc_text_stream_free(k->s);
+            free(k->val);
+        }
+        free(k);
+        free(t);
+        return dc_err_null(DC_ERR_NOMEM, "train_lm: out of memory");
+    }
+    if (k->val)
+        memcpy(k->val, val_ids, (size_t)n_val * sizeof *k->val);
+    k->n_val = n_val > 1 ? n_val : 0;
+    k->B = o->batch_size;
+    k->T = T;
+    *t = (dc_task){.name = "lm", .unit = "tok", .metric_name = "bpc", .mid_epoch_resume = 0,
+                   .epoch_total = lm_total, .epoch_begin = lm_begin, .next = lm_next,
+                   .loss = lm_task_loss, .validate = lm_validate, .finish = lm_finish,
+                   .destroy = lm_destroy, .impl = k};
+    return t;
 }
 
 dc_status dc_train_lm(dc_model *m, const int64_t *train_ids, int64_t n_train,
                       const int64_t *val_ids, int64_t n_val, const dc_train_opts *o,
                       dc_lm_result *last)
 {
-    lm_run r = {.m = m, .o = o};
-    dc_lm_result res = {0};
-    dc_sched *sched = NULL;
-    const int64_t T = o->bptt > 0 ? o->bptt : 64;
-    if (o->epochs <= 0 || o->batch_size <= 0 || n_train < 2 * o->batch_size)
-        return dc_err(DC_ERR_ARG, "train_lm: need epochs > 0 and at least 2 training symbols "
-                      "per stream (%lld symbols, %lld streams)", (long long)n_train,
-                      (long long)o->batch_size);
-    r.s = dc_text_stream_new(train_ids, n_train, o->batch_size, T);
-    r.ctx = dc_ctx_new(0);
-    r.opt = r.s && r.ctx ? dc_optim_new(m, &o->optim) : NULL;
-    if (r.opt && o->sched.kind != DC_SCHED_NONE)
-        sched = dc_sched_new(r.opt, &o->sched);
-    dc_status st = r.s && r.ctx && r.opt && (o->sched.kind == DC_SCHED_NONE || sched)
-                       ? DC_OK : DC_ERR_ARG;
-    if (st == DC_OK) /* every rank starts from rank 0's weights */
-        st = dc_dist_broadcast_model(m);
-    for (int ep = 1; ep <= o->epochs && st == DC_OK; ep++) {
-        double t0 = now_s();
-        if ((st = lm_epoch(&r, ep, &res.train_loss, &res.tokens_per_s)) != DC_OK)
-            break;
-        if (n_val > 1 && (st = dc_evaluate_lm(m, val_ids, n_val, o->batch_size, T,
-                                              &res.val_loss)) != DC_OK)
-            break;
-        res.val_bpc = res.val_loss / log(2.0);
-        res.steps = r.step;
-        if (o->progress && dc_dist_rank() == 0) {
-            printf("epoch %d/%d  loss %.4f (%.3f bpc)", ep, o->epochs, res.train_loss,
-                   res.train_loss / log(2.0));
-            if (n_val > 1)
-                printf("  val_loss %.4f (%.3f bpc)", res.val_loss, res.val_bpc);
-            printf("  lr %.3g  %.1fs  %.0f tok/s\n", (double)dc_optim_lr(r.opt), now_s() - t0,
-                   res.tokens_per_s);
-            fflush(stdout);
-        }
-        if (sched)
-            dc_sched_step(sched, (float)(n_val > 1 ? res.val_loss : res.train_loss));
-        st = lm_save(m, o->out_dir);
-        if (o->max_steps > 0 && r.step >= o->max_steps)
-            break;
-    }
     if (last)
-        *last = res;
-    dc_sched_free(sched);
-    dc_optim_free(r.opt);
-    dc_ctx_free(r.ctx);
-    dc_text_stream_free(r.s);
+        memset(last, 0, sizeof *last);
+    if (o->epochs <= 0)
+        return dc_err(DC_ERR_ARG, "train_lm: need epochs > 0");
+    dc_task *t = dc_task_lm(train_ids, n_train, val_ids, n_val, o);
+    if (!t)
+        return dc_last_status();
+    dc_task_eval v;
+    dc_status st = dc_train_task(m, t, o, &v);
+    if (last)
+        *last = (dc_lm_result){.train_loss = v.train_loss, .val_loss = v.has ? v.loss : 0,
+                               .val_bpc = v.has ? v.loss / log(2.0) : 0,
+                               .tokens_per_s = v.units_per_s, .steps = v.steps};
+    dc_task_free(t);
     return st;
 }

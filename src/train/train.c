@@ -1,10 +1,15 @@
 /*
- * train.c - the training loop: epochs of seeded mini-batches, optimizer and scheduler steps,
- * clipping, validation, a progress bar, and the weights saved after every epoch.
+ * train.c - the one training loop (dc_train_task): epochs of steps over a task's batches,
+ * optimizer and scheduler steps, clipping, the NaN guard, validation, a progress bar or JSON
+ * lines, log.csv, checkpoints with bitwise-exact resume, the stop flag, MPI data parallelism.
+ * A task (dc_task: task_data.c, lm.c, task_forecast.c) supplies the batches, the loss and its
+ * metrics; everything else is here, once.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "io/io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,40 +23,6 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-dc_status dc_loss_kind_parse(const char *s, dc_loss_kind *out)
-{
-    static const struct {
-        const char *name;
-        dc_loss_kind k;
-    } names[] = {{"cross_entropy", DC_LOSS_CROSS_ENTROPY}, {"ce", DC_LOSS_CROSS_ENTROPY},
-                 {"mse", DC_LOSS_MSE}, {"l1", DC_LOSS_L1}, {"mae", DC_LOSS_L1},
-                 {"smooth_l1", DC_LOSS_SMOOTH_L1}, {"huber", DC_LOSS_HUBER},
-                 {"nll", DC_LOSS_NLL}, {"bce", DC_LOSS_BCE},
-                 {"bce_with_logits", DC_LOSS_BCE_LOGITS}};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!strcmp(s, names[i].name)) {
-            *out = names[i].k;
-            return DC_OK;
-        }
-    return dc_err(DC_ERR_ARG, "unknown loss '%s' (cross_entropy, mse, l1, smooth_l1, huber, "
-                  "nll, bce, bce_with_logits)", s);
-}
-
-dc_tensor *dc_loss(dc_ctx *ctx, dc_loss_kind k, dc_tensor *out, dc_tensor *target)
-{
-    switch (k) {
-    case DC_LOSS_CROSS_ENTROPY: return dc_cross_entropy(ctx, out, target, NULL);
-    case DC_LOSS_NLL: return dc_nll_loss(ctx, out, target, NULL);
-    case DC_LOSS_MSE: return dc_mse_loss(ctx, out, target, DC_MEAN);
-    case DC_LOSS_L1: return dc_l1_loss(ctx, out, target, DC_MEAN);
-    case DC_LOSS_SMOOTH_L1: return dc_smooth_l1_loss(ctx, out, target, DC_MEAN, 1.0f);
-    case DC_LOSS_HUBER: return dc_huber_loss(ctx, out, target, DC_MEAN, 1.0f);
-    case DC_LOSS_BCE: return dc_bce_loss(ctx, out, target, DC_MEAN);
-    case DC_LOSS_BCE_LOGITS: return dc_bce_with_logits(ctx, out, target, DC_MEAN, NULL);
-    }
-    return dc_err_null(DC_ERR_ARG, "unknown loss kind %d", (int)k);
 }
 
 dc_train_opts dc_train_defaults(void)
@@ -71,150 +42,131 @@ dc_train_opts dc_train_defaults(void)
     return o;
 }
 
-void dc_eval_result_free(dc_eval_result *r)
+void dc_task_free(dc_task *t)
 {
-    if (r) {
-        free(r->confusion);
-        r->confusion = NULL;
-    }
-}
-
-dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,
-                      int64_t batch, dc_loss_kind loss, dc_eval_result *r)
-{
-    memset(r, 0, sizeof *r);
-    if (!idx)
-        n = d->n;
-    if (n <= 0)
-        return dc_err(DC_ERR_ARG, "evaluate: no examples");
-    int64_t *seq = idx ? NULL : malloc((size_t)n * sizeof *seq);
-    int64_t *pred = malloc((size_t)(batch > 0 ? batch : 1) * sizeof *pred);
-    dc_ctx *ctx = dc_ctx_new(0);
-    r->n_classes = d->n_classes;
-    if (d->n_classes > 0)
-        r->confusion = calloc((size_t)d->n_classes * (size_t)d->n_classes, sizeof(int64_t));
-    dc_status st = DC_OK;
-    if ((!idx && !seq) || !pred || !ctx || (d->n_classes > 0 && !r->confusion)) {
-        st = dc_err(DC_ERR_NOMEM, "evaluate: out of memory");
-        goto out;
-    }
-    if (seq)
-        for (int64_t i = 0; i < n; i++)
-            seq[i] = i;
-    const int64_t *ids = idx ? idx : seq;
-    dc_ctx_set_grad(ctx, 0);
-    double loss_sum = 0;
-    for (int64_t i = 0; i < n && st == DC_OK; i += batch) {
-        int64_t b = n - i < batch ? n - i : batch;
-        dc_tensor *x, *y;
-        st = d->batch(d, ctx, ids + i, b, &x, &y);
-        dc_tensor *out = st ? NULL : dc_model_forward(ctx, m, x);
-        dc_tensor *l = out ? dc_loss(ctx, loss, out, y) : NULL;
-        if (!l) {
-            st = st ? st : DC_ERR_ARG;
-            break;
-        }
-        loss_sum += (double)dc_f32(l)[0] * (double)b;
-        if (d->n_classes > 0 && out->ndim == 2) {
-            dc_argmax_rows(out, pred);
-            for (int64_t k = 0; k < b; k++) {
-                int64_t t = dc_i64(y)[k], p = pred[k];
-                r->correct += t == p;
-                if (t >= 0 && t < d->n_classes && p >= 0 && p < d->n_classes)
-                    r->confusion[t * d->n_classes + p]++;
-            }
-        }
-        dc_ctx_reset(ctx);
-    }
-    r->n = n;
-    r->loss = loss_sum / (double)n;
-    r->accuracy = (double)r->correct / (double)n;
-out:
-    free(seq);
-    free(pred);
-    dc_ctx_free(ctx);
-    return st;
+    if (t && t->destroy)
+        t->destroy(t);
+    free(t);
 }
 
 /* ---- progress ---- */
 
 typedef struct progress {
     int mode;      /* 0 none, 1 bar (tty), 2 lines */
-    double t0, last_draw;
+    double last_draw;
 } progress;
 
-static void draw_bar(progress *p, int ep, int epochs, int64_t done, int64_t total, double loss,
-                     double acc, double rate)
+/* The bar: pos of total, the epoch's loss and accuracy so far (acc < 0: none), the rate. */
+static void draw_bar(progress *p, int64_t ep, int epochs, int64_t done, int64_t total,
+                     double loss, double acc, double rate, double eta, const char *unit)
 {
     double t = now_s();
     if (p->mode != 1 || (t - p->last_draw < 0.1 && done < total))
         return;
     p->last_draw = t;
     int width = 24, fill = total ? (int)(width * done / total) : width;
-    char bar[32];
+    char bar[32], a[32] = "";
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     bar[width] = '\0';
-    double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %.0fs ",
-            ep, epochs, bar, (long long)done, (long long)total, loss, acc, rate, eta);
+    if (acc >= 0)
+        snprintf(a, sizeof a, "  acc %.4f", acc);
+    fprintf(stderr, "\repoch %lld/%d [%s] %lld/%lld  loss %.4f%s  %.0f %s/s  ETA %.0fs ",
+            (long long)ep, epochs, bar, (long long)done, (long long)total, loss, a, rate, unit,
+            eta);
     fflush(stderr);
 }
 
 typedef struct run {
     dc_model *m;
-    const dc_dataset *d;
+    dc_task *t;
     const dc_train_opts *o;
     dc_optim *opt;
     dc_sched *sched;
     dc_ctx *ctx;
     dc_rng rng, aug_rng;
-    dc_tensor *order;    /* int64 [n]: the data order; the last val_size are held out */
-    int64_t n_train, step;
+    int64_t step;
     int64_t epochs_done; /* completed epochs */
-    int64_t pos;         /* examples of the epoch in progress done */
+    int64_t pos;         /* position in the epoch in progress (the task's unit) */
+    int counts_correct;  /* the task counts correct predictions (classification) */
     double t_start;      /* for log.csv's elapsed_s */
     FILE *log;           /* out_dir/log.csv or NULL */
+    char *log_path;      /* its name (malloc'd) */
+    dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
     progress prog;
 } run;
 
-static void path_in(char *buf, size_t n, const char *dir, const char *name)
+/* dir/name, malloc'd; NULL (DC_ERR_NOMEM) when out of memory. Never truncated. */
+static char *path_in(const char *dir, const char *name)
 {
-    snprintf(buf, n, "%s/%s", dir, name);
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return dc_err_null(DC_ERR_NOMEM, "%s/%s: out of memory for the path", dir, name);
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
 }
 
 static dc_status save_checkpoint(run *r)
 {
     if (!r->o->out_dir || dc_dist_rank() != 0) /* rank 0 alone writes files */
         return DC_OK;
-    char path[1024];
-    path_in(path, sizeof path, r->o->out_dir, "checkpoint");
+    char *path = path_in(r->o->out_dir, "checkpoint");
+    char *task = r->t->state_save ? r->t->state_save(r->t) : NULL;
+    if (!path || (r->t->state_save && !task)) {
+        free(path);
+        return dc_err(DC_ERR_NOMEM, "checkpoint: out of memory");
+    }
     dc_checkpoint_info info = {.epoch = r->epochs_done, .step = r->step, .pos = r->pos,
-                               .rng = r->rng, .aug_rng = r->aug_rng,
+                               .rng = r->rng, .aug_rng = r->aug_rng, .sums = r->sums,
+                               .task_state = task, .n_extra = r->t->n_state,
+                               .extra_names = r->t->state_names, .extra = r->t->state,
                                .spec = (char *)r->o->spec_text, .args = (char *)r->o->args_text};
-    return dc_checkpoint_save(path, r->m, r->opt, r->sched, &info, r->order);
+    dc_status st = dc_checkpoint_save(path, r->m, r->opt, r->sched, &info, r->t->order);
+    free(path);
+    free(task);
+    return st;
 }
 
-/* One row of log.csv (val_loss, val_acc empty when negative). */
-static void log_row(run *r, double loss, double acc, double vloss, double vacc, double gnorm,
-                    double rate)
+/* One row of log.csv (val_loss, val_acc empty when there is no validation or metric). Every
+ * write is checked: a full disk or a file size limit is an error naming the file, never a
+ * silently cut row. An epoch's row (sync) is also fsync'd. */
+static dc_status log_row(run *r, double loss, double acc, const dc_task_eval *v, double gnorm,
+                         double rate, int sync)
 {
     if (!r->log)
-        return;
-    fprintf(r->log, "%lld,%lld,%.6g,%.6g,", (long long)r->step, (long long)r->epochs_done + 1,
-            loss, acc);
-    if (vloss >= 0)
-        fprintf(r->log, "%.6g,%.6g,", vloss, vacc);
-    else
-        fputs(",,", r->log);
-    fprintf(r->log, "%.6g,%.6g,%.1f,%.3f\n", (double)dc_optim_lr(r->opt), gnorm, rate,
-            now_s() - r->t_start);
-    fflush(r->log);
+        return DC_OK;
+    char a[32] = "", vl[32] = "", va[32] = "";
+    if (acc >= 0)
+        snprintf(a, sizeof a, "%.6g", acc);
+    if (v && v->has)
+        snprintf(vl, sizeof vl, "%.6g", v->loss);
+    if (v && v->has && v->metric >= 0)
+        snprintf(va, sizeof va, "%.6g", v->metric);
+    errno = 0;
+    int bad = fprintf(r->log, "%lld,%lld,%.6g,%s,%s,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r->step,
+                      (long long)r->epochs_done + 1, loss, a, vl, va, (double)dc_optim_lr(r->opt),
+                      gnorm, rate, now_s() - r->t_start) < 0;
+    const char *what = "writing a row of";
+    if (!bad && fflush(r->log) != 0) {
+        bad = 1;
+        what = "flushing";
+    }
+    if (!bad && sync && fsync(fileno(r->log)) != 0) {
+        bad = 1;
+        what = "fsync of";
+    }
+    if (bad)
+        return dc_err(DC_ERR_IO, "%s: %s the training log failed: %s", r->log_path, what,
+                      errno ? strerror(errno) : "write error");
+    return DC_OK;
 }
 
 /* A non-finite loss: name the step and, with check_numerics, the op and layer where the first
  * NaN/Inf appeared. */
-static dc_status bad_loss(run *r, int ep, float lv)
+static dc_status bad_loss(run *r, int64_t ep, float lv)
 {
     const char *op = dc_ctx_first_nonfinite(r->ctx), *layer = dc_ctx_first_nonfinite_layer(r->ctx);
     char where[256] = "";
@@ -224,9 +176,9 @@ static dc_status bad_loss(run *r, int ep, float lv)
     else if (!dc_ctx_checking_numerics(r->ctx))
         snprintf(where, sizeof where, " (--check-numerics finds the op and layer where it "
                  "starts)");
-    return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %d): the loss is %s%s; lower the learning "
-                  "rate (now %g) or clip gradients (--clip)%s", (long long)r->step + 1, ep,
-                  isnan(lv) ? "NaN" : "Inf", where, (double)dc_optim_lr(r->opt),
+    return dc_err(DC_ERR_NUMERIC, "step %lld (epoch %lld): the loss is %s%s; lower the "
+                  "learning rate (now %g) or clip gradients (--clip)%s", (long long)r->step + 1,
+                  (long long)ep, isnan(lv) ? "NaN" : "Inf", where, (double)dc_optim_lr(r->opt),
                   r->o->out_dir ? "; the last checkpoint, if any, is kept" : "");
 }
 
@@ -244,16 +196,16 @@ static dc_tensor *rows(dc_ctx *ctx, const dc_tensor *t, int64_t lo, int64_t hi)
     return s;
 }
 
-/* One optimizer step on the global batch (x, y) of b examples. With several ranks, this rank
- * computes its slice [lo, hi) and the gradients and metrics are summed over the ranks, so every
- * rank takes the same step. *lv: the batch's mean loss; *correct: its correct predictions;
- * *classify: whether the output is class scores. */
-static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t b, double *lv,
-                            double *correct, int *classify, double *gnorm)
+/* One optimizer step on the global batch (x, y) of b rows. With several ranks, this rank
+ * computes its slice [lo, hi) of the rows and the gradients and metrics are summed over the
+ * ranks, so every rank takes the same step. *lv: the batch's mean loss; *correct: its correct
+ * predictions (-1: the task does not count them). */
+static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, double *lv,
+                            double *correct, double *gnorm)
 {
     const dc_train_opts *o = r->o;
     const int R = dc_dist_size(), k = dc_dist_rank();
-    const int64_t lo = b * k / R, hi = b * (k + 1) / R;
+    const int64_t b = x->shape[0], lo = b * k / R, hi = b * (k + 1) / R;
     if (R > 1) {
         if (hi == lo && dc_dist_sync_bn())
             return dc_err(DC_ERR_ARG, "step %lld: a batch of %lld cannot give each of %d ranks an "
@@ -262,27 +214,22 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
         x = rows(r->ctx, x, lo, hi);
         y = rows(r->ctx, y, lo, hi);
     }
-    dc_tensor *out = NULL, *l = NULL;
-    /* loss·n, correct, classify, stop request, ranks with an empty slice */
+    dc_tensor *l = NULL;
+    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice */
     double m[5] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1};
     if (hi > lo) {
-        out = dc_model_forward(r->ctx, r->m, x);
-        if (!(l = out ? dc_loss(r->ctx, o->loss, out, y) : NULL))
-            return DC_ERR_ARG;
+        double ok = -1;
+        if (!(l = r->t->loss(r->t, r->ctx, r->m, x, y, &ok)))
+            return dc_last_status() != DC_OK ? dc_last_status() : DC_ERR_ARG;
         m[0] = (double)dc_f32(l)[0] * (double)(hi - lo);
-        m[2] = r->d->n_classes > 0 && out->ndim == 2;
-        if (m[2]) {
-            int64_t ok = 0;
-            dc_accuracy(out, y, &ok);
-            m[1] = (double)ok;
-        }
+        m[1] = ok >= 0 ? ok : 0;
+        m[2] = ok >= 0;
     }
     dc_status st = dc_dist_sum(m, 5); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
         return st;
     *lv = m[0] / (double)b;
-    *correct = m[1];
-    *classify = m[2] > 0;
+    *correct = m[2] > 0 ? m[1] : -1;
     if (m[3] > 0 && o->stop)
         *o->stop = *o->stop ? *o->stop : SIGTERM;
     if (!isfinite(*lv))
@@ -303,224 +250,378 @@ static dc_status train_step(run *r, int ep, dc_tensor *x, dc_tensor *y, int64_t 
     *gnorm = o->clip_norm > 0 ? (double)dc_clip_grad_norm(r->m, o->clip_norm)
              : r->log ? (double)dc_grad_norm(r->m) : 0.0;
     if ((st = dc_optim_step(r->opt)) != DC_OK)
-        dc_err_prefix("step %lld (epoch %d): ", (long long)r->step + 1, ep);
+        dc_err_prefix("step %lld (epoch %lld): ", (long long)r->step + 1, (long long)ep);
     return st;
 }
 
-/* The rest of one pass over order[pos..n_train). Mean loss and accuracy through *loss, *acc. */
-static dc_status train_epoch(run *r, int ep, double *loss, double *acc, int64_t *n_seen)
+/* The stop flag was raised: save (when the task can resume here) and say how to continue. */
+static dc_status stop_now(run *r, int64_t ep)
+{
+    const char *dir = r->o->out_dir;
+    dc_status st = r->t->mid_epoch_resume ? save_checkpoint(r) : DC_OK;
+    if (st != DC_OK)
+        return st;
+    return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %lld, %lld of %lld)%s%s",
+                  (long long)r->step, (long long)ep, (long long)r->pos,
+                  (long long)r->t->epoch_total(r->t),
+                  !dir ? "" : r->t->mid_epoch_resume ? ": checkpoint saved; continue with: "
+                  "deepc train --resume " : ": the checkpoint of the last whole epoch is kept "
+                  "(this task resumes at epoch ends); continue with: deepc train --resume ",
+                  dir ? dir : "");
+}
+
+/* After a step: the bar, a log row every log_every steps, a checkpoint every save_every. */
+static dc_status after_step(run *r, int64_t ep, double lv, double gnorm, double t0,
+                            int64_t units, int64_t pos0)
 {
     const dc_train_opts *o = r->o;
-    double loss_sum = 0, correct = 0, t0 = now_s();
-    int64_t seen = 0;
-    int64_t *order = dc_i64(r->order);
-    if (o->shuffle && r->pos == 0)
-        dc_rng_shuffle(&r->rng, order, r->n_train);
+    const int64_t total = r->t->epoch_total(r->t);
+    const double dt = now_s() - t0, rate = dt > 0 ? (double)units / dt : 0;
+    const double acc = r->counts_correct ? r->sums.correct / (double)r->sums.seen : -1;
+    const double eta = r->pos > pos0 ? dt * (double)(total - r->pos) / (double)(r->pos - pos0)
+                                     : 0;
+    draw_bar(&r->prog, ep, o->epochs, r->pos, total, r->sums.loss_sum / (double)r->sums.seen,
+             acc, rate, eta, r->t->unit);
+    dc_status st = DC_OK;
+    if (o->log_every > 0 && r->step % o->log_every == 0)
+        st = log_row(r, lv, acc, NULL, gnorm, rate, 0);
+    if (st == DC_OK && o->save_every > 0 && r->step % o->save_every == 0 && r->pos < total &&
+        r->t->mid_epoch_resume)
+        st = save_checkpoint(r);
+    return st;
+}
+
+/* The rest of one pass from r->pos, adding to r->sums (the whole epoch so far: on resume they
+ * come back from the checkpoint). *units: the predictions of this call (for the rate). */
+static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
+{
+    const dc_train_opts *o = r->o;
+    const double t0 = now_s();
+    const int64_t pos0 = r->pos;
+    *units = 0;
+    if (r->pos == 0)
+        memset(&r->sums, 0, sizeof r->sums);
+    dc_status st = r->t->epoch_begin(r->t, r->m, &r->rng, r->pos);
     dc_ctx_set_training(r->ctx, 1);
     dc_ctx_set_check_numerics(r->ctx, o->check_numerics);
-    while (r->pos < r->n_train) {
-        const int64_t i = r->pos;
-        int64_t b = r->n_train - i < o->batch_size ? r->n_train - i : o->batch_size;
-        dc_tensor *x, *y;
-        double lv = 0, ok = 0, gnorm = 0;
-        int classify = 0;
-        dc_status st = r->d->batch(r->d, r->ctx, order + i, b, &x, &y);
-        if (st == DC_OK && (o->augment.crop_pad > 0 || o->augment.hflip))
-            st = dc_augment_images(r->ctx, x, &o->augment, &r->aug_rng); /* the whole batch */
+    while (st == DC_OK && r->pos < r->t->epoch_total(r->t)) {
+        dc_task_batch b = {0};
+        double lv = 0, ok = -1, gnorm = 0;
+        st = r->t->next(r->t, r->ctx, r->pos, &b);
+        if (st == DC_OK && (o->augment.crop_pad > 0 || o->augment.hflip) && b.x->ndim == 4)
+            st = dc_augment_images(r->ctx, b.x, &o->augment, &r->aug_rng); /* the whole batch */
         if (st == DC_OK)
-            st = train_step(r, ep, x, y, b, &lv, &ok, &classify, &gnorm);
+            st = train_step(r, ep, b.x, b.y, &lv, &ok, &gnorm);
         if (st != DC_OK)
             return st;
+        const int64_t n = b.x->shape[0] * b.units_per_row;
         r->step++;
-        r->pos += b;
-        loss_sum += lv * (double)b;
-        correct += ok;
-        seen += b;
+        r->pos += b.advance;
+        r->counts_correct = ok >= 0;
+        r->sums.loss_sum += lv * (double)n;
+        r->sums.correct += ok >= 0 ? ok : 0;
+        r->sums.seen += n;
+        *units += n;
         dc_ctx_reset(r->ctx);
-        double dt = now_s() - t0, rate = dt > 0 ? (double)seen / dt : 0;
-        draw_bar(&r->prog, ep, o->epochs, r->pos, r->n_train, loss_sum / (double)seen,
-                 correct / (double)seen, rate);
-        if (r->step % 10 == 0)
-            log_row(r, lv, classify ? correct / (double)seen : 0, -1, 0, gnorm, rate);
-        if (o->save_every > 0 && r->step % o->save_every == 0 && r->pos < r->n_train &&
-            (st = save_checkpoint(r)) != DC_OK)
+        if ((st = after_step(r, ep, lv, gnorm, t0, *units, pos0)) != DC_OK)
             return st;
-        if (o->stop && *o->stop) {
-            if ((st = save_checkpoint(r)) != DC_OK)
-                return st;
-            return dc_err(DC_ERR_STATE, "interrupted at step %lld (epoch %d, %lld of %lld "
-                          "examples)%s%s", (long long)r->step, ep, (long long)r->pos,
-                          (long long)r->n_train, o->out_dir ? ": checkpoint saved; continue "
-                          "with: deepc train --resume " : "", o->out_dir ? o->out_dir : "");
-        }
+        if (o->stop && *o->stop)
+            return stop_now(r, ep);
         if (o->max_steps > 0 && r->step >= o->max_steps)
             break;
     }
-    *n_seen = seen;
-    *loss = seen ? loss_sum / (double)seen : 0;
-    *acc = seen ? correct / (double)seen : 0;
-    return DC_OK;
+    return st;
 }
 
 static dc_status save_weights(const dc_model *m, const char *dir)
 {
-    char path[1024];
     if (!dir || dc_dist_rank() != 0)
         return DC_OK;
-    path_in(path, sizeof path, dir, "model.safetensors");
-    return dc_model_save(m, path);
+    char *path = path_in(dir, "model.safetensors");
+    dc_status st = path ? dc_model_save(m, path) : DC_ERR_NOMEM;
+    free(path);
+    return st;
 }
 
-/* Open out_dir/log.csv: a new file with its header, or on resume the old rows up to `step`. */
-static FILE *open_log(const char *dir, int64_t step, int resumed)
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static int text_add(text_buf *t, const char *s, size_t n)
 {
-    char path[1024], tmp[1040], line[512];
-    path_in(path, sizeof path, dir, "log.csv");
-    FILE *old = resumed ? fopen(path, "r") : NULL;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(old ? tmp : path, "w");
-    if (!f) {
-        if (old)
-            fclose(old);
-        return NULL;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = (t->len + n + 1) * 2;
+        char *p = realloc(t->p, cap);
+        if (!p)
+            return -1;
+        t->p = p;
+        t->cap = cap;
     }
-    fputs("step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s\n", f);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    return 0;
+}
+
+static int text_write(FILE *f, void *user)
+{
+    const text_buf *t = user;
+    return dc_io_fwrite(f, t->p, t->len);
+}
+
+/* Open out_dir/log.csv for appending. It is first written whole and atomically (temp file, fsync,
+ * rename): the header, and on resume the old rows up to `step` (later rows belong to steps that
+ * the resumed run takes again); a crash or a full disk leaves the old log. */
+static dc_status open_log(run *r, const char *dir, int64_t step, int resumed)
+{
+    static const char head[] =
+        "step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s\n";
+    if (!(r->log_path = path_in(dir, "log.csv")))
+        return DC_ERR_NOMEM;
+    text_buf t = {0};
+    int oom = text_add(&t, head, sizeof head - 1);
+    FILE *old = resumed ? fopen(r->log_path, "r") : NULL;
     if (old) {
-        while (fgets(line, sizeof line, old))
-            if (line[0] >= '0' && line[0] <= '9' && strtoll(line, NULL, 10) <= step)
-                fputs(line, f);
+        char *line = NULL;
+        size_t n = 0;
+        ssize_t k;
+        while (!oom && (k = getline(&line, &n, old)) > 0)
+            if (line[0] >= '0' && line[0] <= '9' && line[k - 1] == '\n' &&
+                strtoll(line, NULL, 10) <= step)
+                oom = text_add(&t, line, (size_t)k);
+        free(line);
         fclose(old);
-        fflush(f);
-        if (rename(tmp, path) != 0) {
-            fclose(f);
-            return NULL;
-        }
     }
-    return f;
+    dc_status st = oom ? dc_err(DC_ERR_NOMEM, "%s: out of memory", r->log_path)
+                       : dc_io_write_atomic(r->log_path, text_write, &t);
+    free(t.p);
+    if (st == DC_OK && !(r->log = fopen(r->log_path, "a")))
+        st = dc_err(DC_ERR_IO, "%s: cannot open the training log: %s", r->log_path,
+                    strerror(errno));
+    return st;
 }
 
-/* Set up r: order (fresh or from the checkpoint), optimizer, scheduler, log. */
-static dc_status train_setup(run *r, const dc_train_opts *o)
+/* The counters of a checkpoint against what this run can mean: a forged or damaged file must
+ * not make the loop run 1e18 epochs or wrap around to epoch 1. */
+static dc_status check_counters(const run *r, const dc_checkpoint_info *c)
 {
-    const dc_dataset *d = r->d;
-    dc_rng_seed(&r->rng, o->seed, 0x5eed);
-    dc_rng_seed(&r->aug_rng, o->seed, 0xa06);
-    r->n_train = d->n - o->val_size;
-    r->order = dc_tensor_new(DC_I64, 1, DC_SHAPE(d->n));
-    r->ctx = dc_ctx_new(0);
-    r->opt = dc_optim_new(r->m, &o->optim);
-    if (r->opt && o->sched.kind != DC_SCHED_NONE)
-        r->sched = dc_sched_new(r->opt, &o->sched);
-    if (!r->order || !r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
-        return r->order && r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
-    dc_ctx_set_rng(r->ctx, &r->rng);
-    dc_status st;
-    if (o->resume) {
-        dc_checkpoint_info info;
-        st = dc_checkpoint_load(o->resume, r->m, r->opt, r->sched, &info, r->order);
-        if (st != DC_OK)
-            return st;
+    const int64_t total = r->t->epoch_total(r->t);
+    const char *bad = c->epoch > DC_TRAIN_MAX_EPOCHS ? "epoch"
+                      : c->pos < 0 || c->pos >= total ? "pos"
+                      : c->pos > 0 && !r->t->mid_epoch_resume ? "pos"
+                      : c->step < 0 || c->step > (c->epoch + 1) * total ? "step"
+                      : c->optim_steps > c->step ? "optim_steps" : NULL;
+    if (bad)
+        return dc_err(DC_ERR_FORMAT, "%s: the checkpoint's counter '%s' is out of range for "
+                      "this run (epoch %lld, step %lld, pos %lld of %lld per epoch; at most %d "
+                      "epochs)", r->o->resume, bad, (long long)c->epoch, (long long)c->step,
+                      (long long)c->pos, (long long)total, DC_TRAIN_MAX_EPOCHS);
+    return DC_OK;
+}
+
+/* Restore the run from o->resume (everything verified before anything is used). */
+static dc_status train_restore(run *r)
+{
+    dc_checkpoint_info info;
+    dc_status st = dc_checkpoint_load_task(r->o->resume, r->m, r->opt, r->sched, &info,
+                                           r->t->order, r->t->n_state, r->t->state_names,
+                                           r->t->state);
+    if (st != DC_OK)
+        return st;
+    if ((st = check_counters(r, &info)) == DC_OK && r->t->state_load)
+        st = r->t->state_load(r->t, info.task_state);
+    if (st == DC_OK) {
         r->step = info.step;
         r->epochs_done = info.epoch;
         r->pos = info.pos;
         r->rng = info.rng;
         r->aug_rng = info.aug_rng;
-        dc_checkpoint_info_free(&info);
-    } else {
-        int64_t *order = dc_i64(r->order);
-        for (int64_t i = 0; i < d->n; i++)
-            order[i] = i;
-        if (o->val_size > 0) /* a fixed seeded hold-out: the last val_size of one permutation */
-            dc_rng_shuffle(&r->rng, order, d->n);
+        r->sums = info.sums;
     }
-    if ((st = dc_dist_broadcast_model(r->m)) != DC_OK) /* every rank starts from rank 0's */
-        return st;
-    if (o->out_dir && dc_dist_rank() == 0 &&
-        !(r->log = open_log(o->out_dir, r->step, o->resume != NULL)))
-        return dc_err(DC_ERR_IO, "%s/log.csv: cannot write", o->out_dir);
-    return DC_OK;
+    dc_checkpoint_info_free(&info);
+    return st;
 }
 
-/* After epoch ep: validation, the epoch line, the scheduler, weights, checkpoint. */
-static dc_status end_epoch(run *r, int ep, double loss, double acc, int64_t seen, double dt,
-                           dc_eval_result *last)
+/* Set up r: optimizer, scheduler, the task's start or the checkpoint, the log. */
+static dc_status train_setup(run *r, const dc_train_opts *o)
+{
+    dc_rng_seed(&r->rng, o->seed, 0x5eed);
+    dc_rng_seed(&r->aug_rng, o->seed, 0xa06);
+    r->ctx = dc_ctx_new(0);
+    r->opt = dc_optim_new(r->m, &o->optim);
+    if (r->opt && o->sched.kind != DC_SCHED_NONE)
+        r->sched = dc_sched_new(r->opt, &o->sched);
+    if (!r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
+        return r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
+    dc_ctx_set_rng(r->ctx, &r->rng);
+    dc_status st = DC_OK;
+    if (o->resume)
+        st = train_restore(r);
+    else if (r->t->start)
+        st = r->t->start(r->t, &r->rng);
+    if (st == DC_OK) /* every rank starts from rank 0's weights */
+        st = dc_dist_broadcast_model(r->m);
+    if (st == DC_OK && o->out_dir && dc_dist_rank() == 0)
+        st = open_log(r, o->out_dir, r->step, o->resume != NULL);
+    return st;
+}
+
+/* The epoch's line: text, or one JSON object (--json). */
+static void epoch_line(const run *r, int64_t ep, double loss, double acc, const dc_task_eval *v,
+                       double dt, double rate)
 {
     const dc_train_opts *o = r->o;
-    dc_eval_result v = {0};
-    dc_status st = DC_OK;
-    if (o->val_size > 0)
-        st = dc_evaluate(r->m, r->d, dc_i64(r->order) + r->n_train, o->val_size, 256, o->loss,
-                         &v);
-    if (st == DC_OK && o->progress == 2 && dc_dist_rank() == 0) { /* --json: per epoch */
-        printf("{\"epoch\": %d, \"step\": %lld, \"loss\": %.6g, \"acc\": %.6g", ep,
-               (long long)r->step, loss, acc);
-        if (o->val_size > 0)
-            printf(", \"val_loss\": %.6g, \"val_acc\": %.6g", v.loss, v.accuracy);
-        printf(", \"lr\": %.6g, \"seconds\": %.3f, \"ex_per_s\": %.1f}\n",
-               (double)dc_optim_lr(r->opt), dt, dt > 0 ? (double)seen / dt : 0.0);
-        fflush(stdout);
-    } else if (st == DC_OK && r->prog.mode) {
+    const char *mn = r->t->metric_name ? r->t->metric_name : "metric";
+    if (o->progress == 2) { /* --json */
+        printf("{\"epoch\": %lld, \"step\": %lld, \"loss\": %.6g", (long long)ep,
+               (long long)r->step, loss);
+        if (acc >= 0)
+            printf(", \"acc\": %.6g", acc);
+        if (v->has)
+            printf(", \"val_loss\": %.6g", v->loss);
+        if (v->has && v->metric >= 0)
+            printf(", \"val_%s\": %.6g", mn, v->metric);
+        printf(", \"lr\": %.6g, \"seconds\": %.3f, \"%s_per_s\": %.1f}\n",
+               (double)dc_optim_lr(r->opt), dt, r->t->unit, rate);
+    } else {
         if (r->prog.mode == 1)
             fputc('\n', stderr);
-        printf("epoch %d/%d  loss %.4f  acc %.4f", ep, o->epochs, loss, acc);
-        if (o->val_size > 0)
-            printf("  val_loss %.4f  val_acc %.4f", v.loss, v.accuracy);
-        printf("  lr %.3g  %.1fs  %.0f ex/s\n", (double)dc_optim_lr(r->opt), dt,
-               dt > 0 ? (double)seen / dt : 0.0);
-        fflush(stdout);
+        printf("epoch %lld/%d  loss %.4f", (long long)ep, o->epochs, loss);
+        if (acc >= 0)
+            printf("  acc %.4f", acc);
+        if (v->has)
+            printf("  val_loss %.4f", v->loss);
+        if (v->has && v->metric >= 0)
+            printf("  val_%s %.4f", mn, v->metric);
+        printf("%s%s  lr %.3g  %.1fs  %.0f %s/s\n", v->note[0] ? "  " : "", v->note,
+               (double)dc_optim_lr(r->opt), dt, rate, r->t->unit);
     }
+    fflush(stdout);
+}
+
+/* After epoch ep: validation, the epoch line, the log row, the scheduler, the task's model
+ * selection, weights, checkpoint. The epoch's loss and accuracy are the means over all of it
+ * (r->sums), resumed or not. *stop: the task asks to stop (early stopping). */
+static dc_status end_epoch(run *r, int64_t ep, int64_t units, double dt, dc_task_eval *last,
+                           int *stop)
+{
+    const dc_train_opts *o = r->o;
+    const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0;
+    const double loss = r->sums.loss_sum / n;
+    const double acc = r->counts_correct ? r->sums.correct / n : -1;
+    const double rate = dt > 0 ? (double)units / dt : 0.0;
+    dc_task_eval v = {.metric = -1};
+    dc_status st = r->t->validate ? r->t->validate(r->t, r->m, &v) : DC_OK;
+    if (st == DC_OK && r->t->after_epoch)
+        st = r->t->after_epoch(r->t, r->m, ep, &v, stop);
+    if (st == DC_OK && o->progress && dc_dist_rank() == 0 && (r->prog.mode || o->progress == 2))
+        epoch_line(r, ep, loss, acc, &v, dt, rate);
     if (st == DC_OK)
-        log_row(r, loss, acc, o->val_size > 0 ? v.loss : -1, v.accuracy, 0,
-                dt > 0 ? (double)seen / dt : 0.0);
+        st = log_row(r, loss, acc, &v, 0, rate, 1);
     if (r->sched)
-        dc_sched_step(r->sched, (float)(o->val_size > 0 ? v.loss : loss));
+        dc_sched_step(r->sched, (float)(v.has ? v.select : loss));
     r->epochs_done = ep;
     r->pos = 0;
+    memset(&r->sums, 0, sizeof r->sums);
     if (st == DC_OK)
         st = save_weights(r->m, o->out_dir);
     if (st == DC_OK)
         st = save_checkpoint(r);
     if (last) {
-        dc_eval_result_free(last);
-        *last = o->val_size > 0 ? v : (dc_eval_result){.loss = loss, .accuracy = acc};
-    } else {
-        dc_eval_result_free(&v);
+        *last = v.has ? v : (dc_task_eval){.has = 0, .loss = loss, .metric = acc,
+                                           .select = loss};
+        last->train_loss = loss;
+        last->train_metric = acc;
+        last->units_per_s = rate;
+        last->steps = r->step;
     }
+    return st;
+}
+
+/* The epochs from the first not yet done. */
+static dc_status train_loop(run *r, dc_task_eval *last)
+{
+    const dc_train_opts *o = r->o;
+    dc_status st = DC_OK;
+    int stop = 0;
+    for (int64_t ep = r->epochs_done + 1; ep <= o->epochs && st == DC_OK && !stop; ep++) {
+        double t0 = now_s();
+        int64_t units = 0;
+        if ((st = train_epoch(r, ep, &units)) != DC_OK)
+            break;
+        if (o->max_steps > 0 && r->step >= o->max_steps && r->pos < r->t->epoch_total(r->t)) {
+            if (last) { /* the figures of the partial epoch, without validation */
+                const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0, dt = now_s() - t0;
+                *last = (dc_task_eval){.loss = r->sums.loss_sum / n, .metric = -1,
+                                       .train_loss = r->sums.loss_sum / n, .train_metric = -1,
+                                       .units_per_s = dt > 0 ? (double)units / dt : 0,
+                                       .steps = r->step};
+            }
+            st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
+            if (st == DC_OK && r->t->mid_epoch_resume)
+                st = save_checkpoint(r);
+            break;
+        }
+        st = end_epoch(r, ep, units, now_s() - t0, last, &stop);
+        if (o->max_steps > 0 && r->step >= o->max_steps)
+            break;
+    }
+    if (st == DC_OK && r->t->finish && (st = r->t->finish(r->t, r->m)) == DC_OK)
+        st = save_weights(r->m, o->out_dir);
+    return st;
+}
+
+dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o, dc_task_eval *last)
+{
+    run r = {.m = m, .t = t, .o = o};
+    if (last)
+        memset(last, 0, sizeof *last);
+    if (!m || !t || !o)
+        return dc_err(DC_ERR_ARG, "train: NULL model, task or options");
+    if (o->batch_size <= 0 || o->epochs <= 0 || o->epochs > DC_TRAIN_MAX_EPOCHS ||
+        o->log_every < 0)
+        return dc_err(DC_ERR_ARG, "train: need batch > 0, 0 < epochs <= %d and log_every >= 0 "
+                      "(got batch %lld, epochs %d)", DC_TRAIN_MAX_EPOCHS,
+                      (long long)o->batch_size, o->epochs);
+    dc_status st = train_setup(&r, o);
+    r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
+    r.t_start = now_s();
+    if (st == DC_OK)
+        st = train_loop(&r, last);
+    if (r.log && fclose(r.log) != 0 && st == DC_OK)
+        st = dc_err(DC_ERR_IO, "%s: closing the training log failed: %s", r.log_path,
+                    strerror(errno));
+    free(r.log_path);
+    dc_sched_free(r.sched);
+    dc_optim_free(r.opt);
+    dc_ctx_free(r.ctx);
     return st;
 }
 
 dc_status dc_train(dc_model *m, const dc_dataset *d, const dc_train_opts *o,
                    dc_eval_result *last)
 {
-    run r = {.m = m, .d = d, .o = o};
     if (last)
         memset(last, 0, sizeof *last);
-    if (o->batch_size <= 0 || o->epochs <= 0 || o->val_size < 0 || o->val_size >= d->n)
-        return dc_err(DC_ERR_ARG, "train: need batch > 0, epochs > 0 and 0 <= validation "
-                      "examples < %lld", (long long)d->n);
-    dc_status st = train_setup(&r, o);
-    r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
-    r.prog.t0 = r.t_start = now_s();
-    for (int ep = (int)r.epochs_done + 1; ep <= o->epochs && st == DC_OK; ep++) {
-        double loss = 0, acc = 0, t0 = now_s();
-        int64_t seen = 0;
-        if ((st = train_epoch(&r, ep, &loss, &acc, &seen)) != DC_OK)
-            break;
-        if (o->max_steps > 0 && r.step >= o->max_steps && r.pos < r.n_train) {
-            st = save_weights(m, o->out_dir); /* stopped inside an epoch */
-            if (st == DC_OK)
-                st = save_checkpoint(&r);
-            break;
+    if (o->val_size < 0 || o->val_size >= d->n)
+        return dc_err(DC_ERR_ARG, "train: need 0 <= validation examples < %lld (got %lld)",
+                      (long long)d->n, (long long)o->val_size);
+    dc_task *t = dc_task_dataset(d, o);
+    if (!t)
+        return dc_last_status();
+    dc_task_eval v;
+    dc_status st = dc_train_task(m, t, o, &v);
+    const dc_eval_result *e = dc_task_dataset_eval(t);
+    if (st == DC_OK && last && v.has && e) { /* hand over the last validation in full */
+        *last = *e;
+        if (e->confusion) {
+            size_t k = (size_t)e->n_classes * (size_t)e->n_classes * sizeof(int64_t);
+            if ((last->confusion = malloc(k)))
+                memcpy(last->confusion, e->confusion, k);
         }
-        st = end_epoch(&r, ep, loss, acc, seen, now_s() - t0, last);
-        if (o->max_steps > 0 && r.step >= o->max_steps)
-            break;
+    } else if (st == DC_OK && last) {
+        *last = (dc_eval_result){.loss = v.loss, .accuracy = v.metric > 0 ? v.metric : 0};
     }
-    if (r.log)
-        fclose(r.log);
-    dc_sched_free(r.sched);
-    dc_optim_free(r.opt);
-    dc_ctx_free(r.ctx);
-    dc_tensor_free(r.order);
+    dc_task_free(t);
     return st;
 }

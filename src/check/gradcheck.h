@@ -1,5 +1,6 @@
 /*
- * gradcheck.h - the gradient-check registry behind `deepc gradcheck`.
+ * gradcheck.h - the gradient-check engine and its cases, in the library (src/check/, above nn/:
+ * the cases build modules) so that the CLI (`deepc gradcheck`) and the tests share them.
  *
  * A case makes its inputs (heap tensors with dc_tensor_requires_grad() for the ones to check, or
  * a model's parameters), runs a forward function, and the engine compares the analytic gradient
@@ -32,7 +33,8 @@ typedef struct gc_list {
 } gc_list;
 
 /* One list per area; defined in gc_<area>.c. */
-extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq, gc_attn;
+extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq, gc_conv1d_norm,
+    gc_attn;
 
 /* Helpers for setups: a heap float tensor U(lo, hi) that requires grad / that does not. */
 dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
@@ -45,5 +47,7 @@ void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
  * returns the number of failures; -1 when no case matches (the message, with the nearest name
  * and the known ones, on stderr). */
 int gc_run_all(const char *filter, int verbose);
+/* How many cases gc_run_all(filter, ...) would run. */
+int gc_count(const char *filter);
 
 #endif

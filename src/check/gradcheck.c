@@ -1,5 +1,6 @@
 /*
- * gradcheck.c - the engine of `deepc gradcheck`: analytic vs central finite differences.
+ * gradcheck.c - the gradient-check engine (`deepc gradcheck`, and the tests through gc_count):
+ * analytic vs central finite differences, over the cases of the gc_<area>.c files.
  */
 #include "gradcheck.h"
 #include "nn/layer_desc.h"
@@ -10,7 +11,7 @@
 #include <string.h>
 
 static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq,
-                                          &gc_attn};
+                                           &gc_conv1d_norm, &gc_attn};
 
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
 {
@@ -249,15 +250,26 @@ static void no_match(const char *filter)
     fprintf(stderr, "\n");
 }
 
-int gc_run_all(const char *filter, int verbose)
+/* A layer type stands for the cases its descriptor names. */
+static const char *resolve(const char *filter)
 {
     const dc_layer_desc *d = filter ? dc_layer_find(filter) : NULL;
-    int failed = 0, total = 0;
-    if (d && d->gradcheck) /* a layer type: the cases its descriptor names */
-        filter = d->gradcheck;
+    return d && d->gradcheck ? d->gradcheck : filter;
+}
+
+int gc_count(const char *filter)
+{
+    int total = 0;
+    filter = resolve(filter);
     for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
         for (int i = 0; i < all_lists[l]->n; i++)
             total += matches(all_lists[l]->cases[i].name, filter);
+    return total;
+}
+
+int gc_run_all(const char *filter, int verbose)
+{
+    int failed = 0, total = gc_count(filter);
     if (total == 0) {
         no_match(filter);
         return -1;
@@ -265,6 +277,7 @@ int gc_run_all(const char *filter, int verbose)
     dc_ctx *ctx = dc_ctx_new(0);
     if (!ctx)
         return 1;
+    filter = resolve(filter);
     printf("%-40s %-34s %10s %10s %6s  %s\n", "op", "input shapes", "max abs", "max rel", "n",
            "result");
     for (size_t l = 0; l < sizeof all_lists / sizeof *all_lists; l++)
