@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--momentum", type=float, default=0.0)  # deepc train's (PyTorch's) default
     ap.add_argument("--scheduler", default="none")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -64,7 +65,7 @@ def main():
     if a.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9)
+        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs) if a.scheduler == "cosine" else None
     x, y = load("train")
     xte, yte = load("t10k")

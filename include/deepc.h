@@ -981,8 +981,8 @@ typedef enum dc_optim_kind {
 
 typedef struct dc_optim_cfg {
     dc_optim_kind kind;
-    float lr;             /* SGD 1e-3 (PyTorch requires it; we default to 0.01), Adagrad 1e-2,
-                             RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
+    float lr;             /* SGD 0.01 (PyTorch has none; `deepc train` requires --lr), Adagrad
+                             1e-2, RMSprop 1e-2, Adadelta 1.0, Adam/AdamW 1e-3 */
     float weight_decay;   /* L2 added to the gradient (AdamW: decoupled, default 1e-2) */
     float momentum;       /* SGD, RMSprop */
     float dampening;      /* SGD */
@@ -1003,6 +1003,9 @@ DC_API dc_optim_cfg dc_optim_defaults(dc_optim_kind kind);
 /* Parse "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw". Returns DC_ERR_ARG if unknown. */
 DC_API dc_status dc_optim_kind_parse(const char *s, dc_optim_kind *out);
 DC_API const char *dc_optim_kind_name(dc_optim_kind k);
+/* The checks of PyTorch's constructor (dc_optim_new makes them): DC_OK, or DC_ERR_ARG naming the
+ * bad hyper-parameter (a negative lr, Nesterov with dampening, betas outside [0, 1), ...). */
+DC_API dc_status dc_optim_cfg_check(const dc_optim_cfg *c);
 
 typedef struct dc_optim dc_optim;
 /* An optimizer over every trainable parameter of m; its state (momentum buffers, moments) is one
@@ -1031,9 +1034,11 @@ DC_API void dc_clip_grad_value(dc_model *m, float v);
 /* The global L2 norm of all gradients (double accumulation, fixed order). */
 DC_API float dc_grad_norm(const dc_model *m);
 
+/* Every kind but LINEAR steps once per epoch (dc_sched_step); LINEAR steps once per optimizer
+ * step (dc_sched_step_batch), like Hugging Face's get_linear_schedule_with_warmup. */
 typedef enum dc_sched_kind {
     DC_SCHED_NONE, DC_SCHED_STEP, DC_SCHED_MULTISTEP, DC_SCHED_EXPONENTIAL, DC_SCHED_COSINE,
-    DC_SCHED_WARMUP, DC_SCHED_PLATEAU
+    DC_SCHED_WARMUP, DC_SCHED_PLATEAU, DC_SCHED_LINEAR
 } dc_sched_kind;
 
 typedef struct dc_sched_cfg {
@@ -1053,17 +1058,31 @@ typedef struct dc_sched_cfg {
     float threshold;      /* PLATEAU: 1e-4, relative mode */
     int cooldown;         /* PLATEAU: 0 */
     float min_lr;         /* PLATEAU: 0 */
+    int threshold_abs;    /* PLATEAU: 0 = threshold_mode 'rel', 1 = 'abs' */
+    float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
+    int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
+    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
+                             epochs × batches per epoch, whatever max_steps says, so that a run
+                             stopped early and resumed follows the same schedule) */
 } dc_sched_cfg;
 
 DC_API dc_sched_cfg dc_sched_defaults(dc_sched_kind kind);
 DC_API dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out);
+DC_API const char *dc_sched_kind_name(dc_sched_kind k);
+/* The checks dc_sched_new makes: DC_OK, or DC_ERR_ARG naming the bad field. */
+DC_API dc_status dc_sched_cfg_check(const dc_sched_cfg *c);
 
 typedef struct dc_sched dc_sched;
 /* A scheduler driving o's learning rate; base lr = o's lr now. */
 DC_API dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg);
 DC_API void dc_sched_free(dc_sched *s);
-/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. */
+/* Advance one epoch (PyTorch scheduler.step()); metric is used by PLATEAU only. No effect on
+ * LINEAR. */
 DC_API void dc_sched_step(dc_sched *s, float metric);
+/* Advance one optimizer step: LINEAR only (no effect on the epoch kinds). Call it after every
+ * dc_optim_step. */
+DC_API void dc_sched_step_batch(dc_sched *s);
+/* PyTorch's last_epoch: dc_sched_step calls so far (LINEAR: dc_sched_step_batch calls). */
 DC_API int64_t dc_sched_epoch(const dc_sched *s);
 /* Scheduler state for checkpoints as one line of text (exact: doubles in %a); returns the
  * length snprintf would write. _load checks the kind and sets the optimizer's lr. */
@@ -1506,7 +1525,7 @@ typedef struct dc_train_opts {
     uint64_t seed;           /* 1: weight init is the caller's; this seeds order and dropout */
     int shuffle;             /* 1: a seeded permutation every epoch */
     dc_loss_kind loss;       /* cross-entropy */
-    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 */
+    dc_optim_cfg optim;      /* SGD lr 0.01 momentum 0.9 (the CLI: PyTorch's defaults) */
     dc_sched_cfg sched;      /* none; stepped once per epoch (plateau: on validation loss) */
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
@@ -1589,6 +1608,9 @@ struct dc_task {
     dc_status (*start)(dc_task *t, dc_rng *rng);
     /* pos at which an epoch ends. */
     int64_t (*epoch_total)(dc_task *t);
+    /* Optimizer steps in a whole epoch (schedules that count steps), or NULL for one step per
+     * batch_size of pos. */
+    int64_t (*epoch_steps)(dc_task *t);
     /* Start an epoch (pos 0: shuffle with rng) or continue one at pos after a resume. */
     dc_status (*epoch_begin)(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos);
     /* The batch at pos on ctx (pos < epoch_total). */

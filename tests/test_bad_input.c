@@ -31,19 +31,21 @@ typedef struct bad_case {
 /* Templates: the subcommand that reads each kind of file, with valid partners from ok/. */
 #define FORWARD_X "forward " OK "mlp.spec --weights " OK "mlp.safetensors --input {F} " \
                   "--output {T}/y.npy"
-#define TRAIN_X "train " OK "mlp.spec --data npy:{F}," OK "y.npy --epochs 1 --quiet"
-#define TRAIN_Y "train " OK "mlp.spec --data npy:" OK "x.npy,{F} --epochs 1 --quiet"
+/* deepc train with the SGD learning rate it requires (PyTorch has no default) */
+#define TR "train --lr 0.01 "
+#define TRAIN_X TR OK "mlp.spec --data npy:{F}," OK "y.npy --epochs 1 --quiet"
+#define TRAIN_Y TR OK "mlp.spec --data npy:" OK "x.npy,{F} --epochs 1 --quiet"
 #define EVAL_W "eval " OK "mlp.spec --weights {F} --data npy:" OK "x.npy," OK "y.npy"
 #define FORWARD_W "forward " OK "mlp.spec --weights {F} --input " OK "x.npy --output {T}/y.npy"
 #define LENET_DATA "--data npy:" OK "img28_x.npy," OK "img28_y.npy"
 #define EVAL_LENET "eval models/lenet5 --weights {F} " LENET_DATA
-#define INIT_LENET "train models/lenet5 " LENET_DATA " --init {F} --epochs 1 --quiet"
-#define FMNIST "train models/lenet5 --data fashion-mnist:{F} --val 0 --steps 1 --threads 1 " \
+#define INIT_LENET TR "models/lenet5 " LENET_DATA " --init {F} --epochs 1 --quiet"
+#define FMNIST TR "models/lenet5 --data fashion-mnist:{F} --val 0 --steps 1 --threads 1 " \
                "--quiet"
 #define SHOW_SAMPLES "show samples --data fashion-mnist:{F} --n 4 --out {T}/s.png"
-#define SERIES "train " OK "series.spec --data csv:{F},window=2 --epochs 1 --quiet"
-#define DIGITS "train " OK "digits.spec --data digits:{F} --epochs 1 --quiet"
-#define TEXT "train models/char_rnn --data text:{F} --epochs 1 --quiet"
+#define SERIES TR OK "series.spec --data csv:{F},window=2 --epochs 1 --quiet"
+#define DIGITS TR OK "digits.spec --data digits:{F} --epochs 1 --quiet"
+#define TEXT TR "models/char_rnn --data text:{F} --epochs 1 --quiet"
 #define SUMMARY "summary {F}"
 #define VOCAB "generate models/char_rnn --weights " OK "mlp.safetensors --vocab {F} --length 5"
 #define PREDICT "predict " OK "img.spec --weights " OK "img.safetensors --image {F}"
@@ -246,9 +248,9 @@ static const bad_case csv_cases[] = {
     {SERIES, "csv/truncated.csv.gz", 2, {"damaged or truncated gzip data"}},
     {SERIES, "csv/no_trailer.csv.gz", 2, {"damaged or truncated gzip data"}},
     {SERIES, "csv/nonexistent.csv", 2, {"cannot open"}},
-    {"train " OK "series.spec --data csv:{F},window=2,target=nope --epochs 1 --quiet",
+    {TR OK "series.spec --data csv:{F},window=2,target=nope --epochs 1 --quiet",
      "ok/series.csv", 2, {"no column 'nope'", "numeric columns: a, b, c"}},
-    {"train " OK "series.spec --data csv:{F},window=3 --epochs 1 --quiet", "ok/series.csv", 2,
+    {TR OK "series.spec --data csv:{F},window=3 --epochs 1 --quiet", "ok/series.csv", 2,
      {"ok/series.spec takes input shape = 2, 3", "3 steps of 3 features"}},
     {DIGITS, "csv/digits_columns.csv", 2, {"expected 65 columns (64 pixels + label)"}},
     {DIGITS, "csv/digits_text.csv", 2, {"digits_text.csv:2: column 1: 'x' is not a number"}},
@@ -336,7 +338,7 @@ static const bad_case spec_cases[] = {
     {SUMMARY, "spec/long_line.spec", 2, {"long_line.spec:3: line longer than 4096"}},
     {SUMMARY, "spec/nonexistent.spec", 2, {"cannot open"}},
     /* the other subcommands that read a spec say the same */
-    {"train {F} --data npy:" OK "x.npy," OK "y.npy --epochs 1 --quiet", "spec/unknown_key.spec",
+    {TR "{F} --data npy:" OK "x.npy," OK "y.npy --epochs 1 --quiet", "spec/unknown_key.spec",
      2, {"unknown_key.spec:5: [linear fc] width: unknown key"}},
     {"eval {F} --weights " OK "mlp.safetensors --data npy:" OK "x.npy," OK "y.npy",
      "spec/forward_reference.spec", 2, {"forward_reference.spec:4:"}},
@@ -382,11 +384,11 @@ static const bad_case other_cases[] = {
     {PREDICT, "image/huge.pgm", 2, {"bad PGM/PPM header"}},
     {PREDICT, "image/zero.pgm", 2, {"bad PGM/PPM header"}},
     {PREDICT, "image/ascii.pgm", 2, {"not a PNG or binary PGM/PPM image"}},
-    {"train --resume {F} --quiet", "ckpt/garbage", 2, {"--resume", "/checkpoint:"}},
-    {"train --resume {F} --quiet", "ckpt/empty", 2, {"--resume", "/checkpoint:"}},
-    {"train --resume {F} --quiet", "ckpt/no_metadata", 2, {"--resume", "/checkpoint:"}},
-    {"train --resume {F} --quiet", "ckpt/truncated", 2, {"--resume", "/checkpoint:"}},
-    {"train --resume {F} --quiet", "ckpt/nonexistent", 2, {"--resume", "cannot open"}},
+    {TR "--resume {F} --quiet", "ckpt/garbage", 2, {"--resume", "/checkpoint:"}},
+    {TR "--resume {F} --quiet", "ckpt/empty", 2, {"--resume", "/checkpoint:"}},
+    {TR "--resume {F} --quiet", "ckpt/no_metadata", 2, {"--resume", "/checkpoint:"}},
+    {TR "--resume {F} --quiet", "ckpt/truncated", 2, {"--resume", "/checkpoint:"}},
+    {TR "--resume {F} --quiet", "ckpt/nonexistent", 2, {"--resume", "cannot open"}},
     {"plot {F} --out {T}/p.svg", "log/wrong_header", 2, {"not a deepc log.csv"}},
     {"plot {F} --out {T}/p.svg", "log/binary", 2, {"not a deepc log.csv"}},
     {"plot {F} --out {T}/p.svg", "log/no_rows", 2, {"has no rows"}},
@@ -408,7 +410,7 @@ static const bad_case dir_cases[] = {
     {PREDICT, "ok", 2, {"is a directory"}},
     {VOCAB, "ok", 2, {"is a directory"}},
     {SUMMARY, "ok", 2, {NULL}},
-    {"train models/char_rnn --data text:/dev/null --quiet", "", 2, {"/dev/null: is a device"}},
+    {TR "models/char_rnn --data text:/dev/null --quiet", "", 2, {"/dev/null: is a device"}},
 };
 
 TEST(bad_input_a_directory_for_a_file_exit_2)
@@ -424,10 +426,10 @@ TEST(bad_input_missing_dataset_names_package_or_path)
         {FMNIST, "idx/nonexistent", 2, {"Fashion-MNIST not found",
                                         "apt-get install dataset-fashion-mnist"}},
         {SHOW_SAMPLES, "idx/nonexistent", 2, {"apt-get install dataset-fashion-mnist"}},
-        {"train models/lenet5 --data fashion-mnist --steps 1 --quiet", "", 2,
+        {TR "models/lenet5 --data fashion-mnist --steps 1 --quiet", "", 2,
          {"/nonexistent-deepc-data/fashion-mnist", "apt-get install dataset-fashion-mnist"}},
         {DIGITS, "nonexistent/digits.csv.gz", 2, {"cannot open"}},
-        {"train " OK "mlp.spec --data npy:{F}," OK "y.npy --quiet", "nonexistent.npy", 2,
+        {TR OK "mlp.spec --data npy:{F}," OK "y.npy --quiet", "nonexistent.npy", 2,
          {"cannot open"}},
     };
     const char *old = getenv("DEEPC_DATA");
@@ -437,7 +439,7 @@ TEST(bad_input_missing_dataset_names_package_or_path)
     /* weather: $DEEPC_DATA first, then Debian's copy; the message only shows without that */
     if (access("/usr/lib/python3/dist-packages/vega_datasets/_data/seattle-weather.csv",
                R_OK) != 0) {
-        static const bad_case w[] = {{"train models/weather_lstm --data weather --quiet", "",
+        static const bad_case w[] = {{TR "models/weather_lstm --data weather --quiet", "",
                                       2, {"python3-vega-datasets", "$DEEPC_DATA"}}};
         RUN_CASES(w);
     }
@@ -524,20 +526,20 @@ TEST(bad_input_leaves_existing_files_untouched)
         "forward " BAD "spec/unknown_layer.spec --weights " OK "mlp.safetensors --input " OK
         "x.npy --output {T}/y.npy",
         /* train --out DIR over an earlier run, with a bad spec, data, weights to start from */
-        "train " BAD "spec/unknown_key.spec --data npy:" OK "x.npy," OK "y.npy --out {T}",
-        "train " BAD "spec/shape_mismatch_add.spec --data npy:" OK "x.npy," OK "y.npy --out {T}",
-        "train " OK "mlp.spec --data npy:" BAD "npy/truncated_data.npy," OK "y.npy --out {T}",
-        "train " OK "mlp.spec --data npy:" OK "x.npy," OK "y.npy --init " BAD
+        TR BAD "spec/unknown_key.spec --data npy:" OK "x.npy," OK "y.npy --out {T}",
+        TR BAD "spec/shape_mismatch_add.spec --data npy:" OK "x.npy," OK "y.npy --out {T}",
+        TR OK "mlp.spec --data npy:" BAD "npy/truncated_data.npy," OK "y.npy --out {T}",
+        TR OK "mlp.spec --data npy:" OK "x.npy," OK "y.npy --init " BAD
         "st/offsets_past_eof.safetensors --out {T}",
-        "train " OK "series.spec --data csv:" BAD "csv/ragged.csv,window=2 --out {T}",
-        "train models/char_rnn --data text:" BAD "text/empty.txt --out {T}",
-        "train models/lenet5 --data fashion-mnist:" BAD "idx/corrupt_gzip --out {T}",
+        TR OK "series.spec --data csv:" BAD "csv/ragged.csv,window=2 --out {T}",
+        TR "models/char_rnn --data text:" BAD "text/empty.txt --out {T}",
+        TR "models/lenet5 --data fashion-mnist:" BAD "idx/corrupt_gzip --out {T}",
         /* pictures */
         "show samples --data fashion-mnist:" BAD "idx/truncated_data --out {T}/s.png",
         "show filters models/lenet5 --weights " BAD "weights/lenet5_misshaped.safetensors "
         "--out {T}/s.png",
         /* the checkpoint itself (it holds "old checkpoint": not a checkpoint) */
-        "train --resume {T}",
+        TR "--resume {T}",
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         check_untouched(cmds[i], __FILE__, __LINE__);
@@ -556,17 +558,17 @@ TEST(bad_input_data_that_does_not_fit_stops_without_a_crash)
         const char *cmd, *want[2];
         int rc_max;
     } c[] = {
-        {"train " OK "mlp.spec --data npy:" BAD "npy/x_nan.npy," OK "y.npy --epochs 1 --quiet",
+        {TR OK "mlp.spec --data npy:" BAD "npy/x_nan.npy," OK "y.npy --epochs 1 --quiet",
          {"x_nan.npy", "not a finite number"}, 2},
-        {"train " OK "mlp.spec --data npy:" BAD "npy/x_nan.npy," OK "y.npy --epochs 1 --quiet "
+        {TR OK "mlp.spec --data npy:" BAD "npy/x_nan.npy," OK "y.npy --epochs 1 --quiet "
          "--check-numerics", {"x_nan.npy", "element"}, 2},
-        {"train " OK "mlp.spec --data npy:" BAD "npy/x_wrong_width.npy," OK "y.npy --epochs 1 "
+        {TR OK "mlp.spec --data npy:" BAD "npy/x_wrong_width.npy," OK "y.npy --epochs 1 "
          "--quiet", {"fc1", "weight [8, 4]"}, 2},
         {"forward " OK "mlp.spec --weights " OK "mlp.safetensors --input " BAD
          "npy/x_wrong_width.npy --output /nonexistent-dir/y.npy", {"fc1", "[20, 5]"}, 2},
-        {"train models/lenet5 --data fashion-mnist:" BAD "idx/label_out_of_range --val 0 "
+        {TR "models/lenet5 --data fashion-mnist:" BAD "idx/label_out_of_range --val 0 "
          "--steps 1 --threads 1 --quiet", {"200", "[0, 10)"}, 2},
-        {"train models/lenet5 --data fashion-mnist:" BAD "idx/images_8x8 --val 0 --steps 1 "
+        {TR "models/lenet5 --data fashion-mnist:" BAD "idx/images_8x8 --val 0 --steps 1 "
          "--threads 1 --quiet", {"c3", "larger than the padded input"}, 2},
         {"eval " OK "mlp.spec --weights " BAD "st/weights_nan.safetensors --data npy:" OK
          "x.npy," OK "y.npy", {"nan", NULL}, 2},

@@ -32,7 +32,7 @@ TEST(cli_usage_errors_exit_2)
           "bad number should exit 2");
     CHECK(strstr(out, "--epochs") && strstr(out, "zero"), "message should name flag and "
           "value: %s", out);
-    CHECK(t_run_deepc(out, sizeof out, "train models/lenet5 --data nosuch") == 2, "bad --data");
+    CHECK(t_run_deepc(out, sizeof out, "train models/lenet5 --data nosuch --lr 0.01") == 2, "bad --data");
     CHECK(strstr(out, "unknown --data"), "message: %s", out);
 }
 

@@ -275,7 +275,7 @@ TEST(lm_cli_train_and_generate)
     rc = t_run_deepc(out, sizeof out, "generate %s/model.spec --weights %s/model.safetensors "
                      "--vocab %s/nope.txt", dir, dir, dir);
     CHECK(rc == 2 && strstr(out, "nope.txt"), "missing vocabulary: %d %s", rc, out);
-    rc = t_run_deepc(out, sizeof out, "train models/char_gru --data text:%s/missing.txt",
+    rc = t_run_deepc(out, sizeof out, "train models/char_gru --data text:%s/missing.txt --lr 0.1",
                      t_tmpdir());
     CHECK(rc == 2 && strstr(out, "missing.txt"), "missing text: %d %s", rc, out);
 }

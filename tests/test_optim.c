@@ -127,6 +127,10 @@ static const float REF_sched_warmup[13] = {0.0333333333f, 0.0466666667f, 0.06f, 
 static const float REF_sched_warmup2[13] = {0.025f, 0.0375f, 0.05f, 0.0625f, 0.075f, 0.075f, 0.075f, 0.075f, 0.075f, 0.075f, 0.075f, 0.075f, 0.075f};
 static const float REF_sched_plateau_min[13] = {0.1f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f, 0.05f, 0.05f, 0.05f, 0.025f, 0.025f, 0.025f, 0.02f};
 static const float REF_sched_plateau_max[13] = {0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.01f, 0.01f, 0.01f, 0.001f, 0.001f, 0.0001f};
+static const float REF_sched_plateau_abs[13] = {0.1f, 0.1f, 0.1f, 0.05f, 0.025f, 0.025f, 0.025f, 0.025f, 0.025f, 0.025f, 0.025f, 0.025f, 0.025f};
+static const float REF_sched_plateau_max_abs[13] = {0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.05f, 0.05f, 0.025f, 0.025f, 0.025f};
+static const float REF_sched_linear[13] = {0.0f, 0.0333333333f, 0.0666666667f, 0.1f, 0.0857142857f, 0.0714285714f, 0.0571428571f, 0.0428571429f, 0.0285714286f, 0.0142857143f, 0.0f, 0.0f, 0.0f};
+static const float REF_sched_linear0[13] = {0.1f, 0.0875f, 0.075f, 0.0625f, 0.05f, 0.0375f, 0.025f, 0.0125f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 /* clipping: grads of a [3] and b [2, 2] */
 static const float REF_clip_norm_total = 6.04669333f;
 static const float REF_clip_norm_grads[7] = {0.496138841f, -0.661518455f, 0.165379614f, 0.0826898068f, -0.413449049f, 0.330759227f, 0.0413449034f};
@@ -530,6 +534,10 @@ static const float PLATEAU_MIN_METRIC[12] = {1.0f, 0.9f, 0.95f, 0.95f, 0.95f, 0.
                                              0.8f, 0.8f,  0.8f,  0.8f,  0.8f,  0.8f};
 static const float PLATEAU_MAX_METRIC[12] = {0.5f, 0.6f, 0.65f, 0.7f, 0.9f, 0.95f,
                                              0.96f, 1.2f, 1.0f,  1.0f, 1.0f, 1.0f};
+static const float PLATEAU_ABS_METRIC[12] = {2.0f,  1.92f, 1.9f,  1.88f, 1.8f,  1.79f,
+                                             1.79f, 1.79f, 1.79f, 1.79f, 1.79f, 1.79f};
+static const float PLATEAU_MAX_ABS_METRIC[12] = {1.0f,  1.06f, 1.1f,  1.12f, 1.2f,  1.3f,
+                                                 1.31f, 1.32f, 1.33f, 1.34f, 1.35f, 1.36f};
 
 static int sched_cases(sched_case *cs)
 {
@@ -574,6 +582,29 @@ static int sched_cases(sched_case *cs)
     c.patience = 1;
     c.threshold = 0.1f;
     cs[n++] = (sched_case){"plateau_max", c, REF_sched_plateau_max, PLATEAU_MAX_METRIC};
+    c = dc_sched_defaults(DC_SCHED_PLATEAU);
+    c.factor = 0.5f;
+    c.patience = 0;
+    c.threshold = 0.05f;
+    c.threshold_abs = 1;
+    c.eps = 0.02f;
+    cs[n++] = (sched_case){"plateau_abs", c, REF_sched_plateau_abs, PLATEAU_ABS_METRIC};
+    c = dc_sched_defaults(DC_SCHED_PLATEAU);
+    c.mode_max = 1;
+    c.factor = 0.5f;
+    c.patience = 1;
+    c.threshold = 0.05f;
+    c.threshold_abs = 1;
+    cs[n++] = (sched_case){"plateau_max_abs", c, REF_sched_plateau_max_abs,
+                           PLATEAU_MAX_ABS_METRIC};
+    /* per optimizer step: the test loop calls dc_sched_step_batch for these */
+    c = dc_sched_defaults(DC_SCHED_LINEAR);
+    c.warmup_steps = 3;
+    c.total_steps = 10;
+    cs[n++] = (sched_case){"linear", c, REF_sched_linear, NULL};
+    c.warmup_steps = 0;
+    c.total_steps = 8;
+    cs[n++] = (sched_case){"linear0", c, REF_sched_linear0, NULL};
     return n;
 }
 
@@ -597,8 +628,20 @@ TEST(sched_every_kind_follows_torch_lr)
         }
         float got[13];
         got[0] = dc_optim_lr(o);
+        const int per_step = cs[i].cfg.kind == DC_SCHED_LINEAR;
         for (int e = 0; e < 12; e++) {
-            dc_sched_step(s, cs[i].metric ? cs[i].metric[e] : 0.0f);
+            float before = dc_optim_lr(o);
+            /* the other unit's call must not move the lr */
+            if (per_step)
+                dc_sched_step(s, 0.0f);
+            else
+                dc_sched_step_batch(s);
+            CHECK(dc_optim_lr(o) == before, "%s: the %s call changed the lr", cs[i].name,
+                  per_step ? "per-epoch" : "per-step");
+            if (per_step)
+                dc_sched_step_batch(s);
+            else
+                dc_sched_step(s, cs[i].metric ? cs[i].metric[e] : 0.0f);
             got[e + 1] = dc_optim_lr(o);
         }
         char what[64];
@@ -621,16 +664,16 @@ TEST(sched_defaults_parse_and_bad_config)
     CHECK(c.factor == 0.1f && c.patience == 10 && c.threshold == 1e-4f && c.cooldown == 0 &&
           c.min_lr == 0 && c.mode_max == 0, "plateau defaults");
     const char *names[] = {"none", "step", "multistep", "exponential", "cosine", "warmup",
-                           "plateau"};
-    for (int k = 0; k < 7; k++) {
+                           "plateau", "linear"};
+    for (int k = 0; k < 8; k++) {
         dc_sched_kind kind;
         CHECK(dc_sched_kind_parse(names[k], &kind) == DC_OK && (int)kind == k, "parse %s",
               names[k]);
     }
     dc_sched_kind kind;
     dc_clear_error();
-    CHECK(dc_sched_kind_parse("linear", &kind) == DC_ERR_ARG, "unknown scheduler parsed");
-    CHECK(strstr(dc_last_error(), "linear") != NULL, "message: %s", dc_last_error());
+    CHECK(dc_sched_kind_parse("cyclic", &kind) == DC_ERR_ARG, "unknown scheduler parsed");
+    CHECK(strstr(dc_last_error(), "cyclic") != NULL, "message: %s", dc_last_error());
 
     dc_tensor *w = NULL;
     dc_model *m = tiny_model(&w);
@@ -652,6 +695,12 @@ TEST(sched_defaults_parse_and_bad_config)
     c = dc_sched_defaults(DC_SCHED_PLATEAU);
     c.factor = 1.0f;
     CHECK(dc_sched_new(o, &c) == NULL, "plateau factor 1 accepted");
+    c = dc_sched_defaults(DC_SCHED_LINEAR); /* total_steps: dc_train's to fill in */
+    dc_clear_error();
+    CHECK(dc_sched_new(o, &c) == NULL, "linear without total_steps accepted");
+    CHECK(strstr(dc_last_error(), "total_steps") != NULL, "message: %s", dc_last_error());
+    c = dc_sched_defaults(DC_SCHED_PLATEAU);
+    CHECK(c.eps == 1e-8f && c.threshold_abs == 0, "plateau eps / threshold_mode defaults");
     CHECK(dc_optim_lr(o) == 0.01f, "a rejected scheduler changed the lr");
     dc_optim_free(o);
     dc_model_free(m);

@@ -15,8 +15,8 @@
  * The table below repeats each case's arguments; the reference file stores the arguments it was
  * made for (metadata "spec", "init", "x", "y", "flags") and the test fails if they differ, so the
  * two sides cannot drift apart. torch_defaults.safetensors holds the default hyper-parameters of
- * PyTorch's optimizers, checked against dc_optim_defaults (the cases rely on them for the
- * hyper-parameters that they do not pass).
+ * PyTorch's optimizers, checked against dc_optim_defaults (the CLI's defaults, which the cases
+ * rely on for the hyper-parameters that they do not pass).
  */
 #include "harness.h"
 
@@ -98,58 +98,58 @@ static void run_case(const char *cs, const char *spec, const char *init, const c
 
 /* Every optimizer variant, cross-entropy on mlp.spec (Linear(6,8) -> ReLU -> Linear(8,3)). */
 REF_TRAIN(sgd, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer sgd --lr 0.2 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer sgd --lr 0.2")
 REF_TRAIN(sgd_momentum, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0")
+          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9")
 REF_TRAIN(sgd_nesterov, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0 "
+          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 "
           "--nesterov")
 REF_TRAIN(sgd_wd, "mlp.spec", "X.npy", "Y_class.npy",
           "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0.05")
 REF_TRAIN(adagrad, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer adagrad --lr 0.05 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer adagrad --lr 0.05")
 REF_TRAIN(rmsprop, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer rmsprop --lr 0.01 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer rmsprop --lr 0.01")
 REF_TRAIN(rmsprop_centered_momentum, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer rmsprop --lr 0.005 --momentum 0.5 --weight-decay 0 "
+          "--loss cross_entropy --optimizer rmsprop --lr 0.005 --momentum 0.5 "
           "--centered")
 REF_TRAIN(adadelta, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer adadelta --lr 1 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer adadelta --lr 1")
 REF_TRAIN(adam, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer adam --lr 0.02 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer adam --lr 0.02")
 REF_TRAIN(adam_amsgrad, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer adam --lr 0.02 --momentum 0 --weight-decay 0 "
+          "--loss cross_entropy --optimizer adam --lr 0.02 "
           "--betas 0.9,0.5 --amsgrad")
 REF_TRAIN(adamw, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer adamw --lr 0.02 --momentum 0 --weight-decay 0.1")
+          "--loss cross_entropy --optimizer adamw --lr 0.02 --weight-decay 0.1")
 
 /* Every other loss with SGD + momentum; nll after mlp_logsoftmax.spec, bce after
  * mlp_sigmoid.spec. */
 REF_TRAIN(loss_nll, "mlp_logsoftmax.spec", "X.npy", "Y_class.npy",
-          "--loss nll --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0")
+          "--loss nll --optimizer sgd --lr 0.1 --momentum 0.9")
 REF_TRAIN(loss_mse, "mlp.spec", "X.npy", "Y_reg.npy",
-          "--loss mse --optimizer sgd --lr 0.05 --momentum 0.9 --weight-decay 0")
+          "--loss mse --optimizer sgd --lr 0.05 --momentum 0.9")
 REF_TRAIN(loss_l1, "mlp.spec", "X.npy", "Y_reg.npy",
-          "--loss l1 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0")
+          "--loss l1 --optimizer sgd --lr 0.1 --momentum 0.9")
 REF_TRAIN(loss_smooth_l1, "mlp.spec", "X.npy", "Y_reg.npy",
-          "--loss smooth_l1 --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0")
+          "--loss smooth_l1 --optimizer sgd --lr 0.1 --momentum 0.9")
 REF_TRAIN(loss_huber, "mlp.spec", "X.npy", "Y_reg.npy",
-          "--loss huber --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0")
+          "--loss huber --optimizer sgd --lr 0.1 --momentum 0.9")
 REF_TRAIN(loss_bce, "mlp_sigmoid.spec", "X.npy", "Y_bin.npy",
-          "--loss bce --optimizer sgd --lr 0.2 --momentum 0.9 --weight-decay 0")
+          "--loss bce --optimizer sgd --lr 0.2 --momentum 0.9")
 REF_TRAIN(loss_bce_with_logits, "mlp.spec", "X.npy", "Y_bin.npy",
-          "--loss bce_with_logits --optimizer sgd --lr 0.2 --momentum 0.9 --weight-decay 0")
+          "--loss bce_with_logits --optimizer sgd --lr 0.2 --momentum 0.9")
 
 /* Clipping (norms 0.94 .. 0.51 around 0.7: some steps clipped, some not), a cosine schedule
  * stepped per epoch (T_max = the 3 epochs of the run: lr 0.1, 0.075, 0.025), a conv net. */
 REF_TRAIN(sgd_clip, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0 "
+          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 "
           "--clip 0.7")
 REF_TRAIN(sgd_cosine, "mlp.spec", "X.npy", "Y_class.npy",
-          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 --weight-decay 0 "
+          "--loss cross_entropy --optimizer sgd --lr 0.1 --momentum 0.9 "
           "--scheduler cosine")
 REF_TRAIN(conv_adam, "conv.spec", "X_conv.npy", "Y_class_conv.npy",
-          "--loss cross_entropy --optimizer adam --lr 0.01 --momentum 0 --weight-decay 0")
+          "--loss cross_entropy --optimizer adam --lr 0.01")
 
 /* ------------------------------------------------------------------------------------------ */
 /* PyTorch's default hyper-parameters = dc_optim_defaults                                      */

@@ -163,7 +163,7 @@ TEST(series_cli_bad_data_exits_2_with_a_clear_message)
         char args[1600];
         snprintf(args, sizeof args, bad[i].args, d);
         int rc = t_run_deepc(out, sizeof out, "train %s/gru.spec %s --epochs 1 --threads 1 "
-                             "--quiet", d, args);
+                             "--lr 0.01 --quiet", d, args);
         CHECK(rc == 2 && strstr(out, bad[i].words), "'train ... %s' should exit 2 saying "
               "'%s'; got %d:\n%s", args, bad[i].words, rc, out);
     }
@@ -182,7 +182,7 @@ TEST(series_cli_weather_shortcut_reproduces_the_baselines)
 {
     int have = file_size(SEATTLE) > 0;
     int rc = t_run_deepc(out, sizeof out, "train models/weather_lstm --data weather --epochs 1 "
-                         "--max-steps 2 --threads 1 --quiet");
+                         "--max-steps 2 --threads 1 --lr 0.01 --momentum 0.9");
     if (!have) {
         CHECK(rc == 2 && strstr(out, "python3-vega-datasets"), "without %s: exit %d\n%s",
               SEATTLE, rc, out);

@@ -340,7 +340,7 @@ TEST(train_mismatched_resume_exits_2)
     write_data(d, 100);
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 2 --out %s/mm", d, d, d) ==
             0);
-    int rc = t_run_deepc(out, sizeof out, "train --resume %s/mm --scheduler step --steps 0", d);
+    int rc = t_run_deepc(out, sizeof out, "train --resume %s/mm --scheduler step --step-size 1 --steps 0", d);
     CHECK(rc == 2 && strstr(out, "'none'") && strstr(out, "'step'") && !strstr(out, "kind epoch"),
           "another scheduler: rc %d %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "train --resume %s/mm --optimizer sgd --steps 0", d);
@@ -432,7 +432,7 @@ TEST(train_cosine_resume_beyond_schedule_refused)
     int rc = t_run_deepc(out, sizeof out, "train --resume %s/cos --epochs 4", d);
     CHECK(rc == 2 && strstr(out, "cosine") && strstr(out, "--init") && strstr(out, "lr is 0"),
           "cosine past its end: rc %d %s", rc, out);
-    REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 1 --scheduler step "
+    REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 1 --scheduler step --step-size 1 "
                         "--out %s/stp", d, d, d) == 0);
     rc = t_run_deepc(out, sizeof out, "train --resume %s/stp --epochs 3", d);
     CHECK(rc == 0, "a step schedule may be extended: rc %d %s", rc, out);
@@ -470,8 +470,8 @@ TEST(train_val_default_is_a_twelfth)
     const char *d = t_tmpdir();
     char out[4096];
     write_idx_dir(d, 120);
-    int rc = t_run_deepc(out, sizeof out, "train models/lenet5 --data fashion-mnist:%s --epochs 1 "
-                         "--batch 50 --threads 1 --quiet", d);
+    int rc = t_run_deepc(out, sizeof out, "train models/lenet5 --data fashion-mnist:%s --epochs 1 --lr 0.01 "
+                         "--batch 50 --threads 1", d);
     CHECK(rc == 0 && strstr(out, "110 examples for training, 10 for validation"),
           "120 images: rc %d %s", rc, out);
 }

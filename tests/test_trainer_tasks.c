@@ -64,7 +64,7 @@ static void kill9_and_resume(const char *dir, const char *args, const char *name
     CHECK(info.epoch < epochs, "%s: the run ended before kill -9 (epoch %lld of %d): the test "
           "proves nothing", name, (long long)info.epoch, epochs);
     dc_checkpoint_info_free(&info);
-    int rc = t_run_deepc(out, sizeof out, "train --resume %s/%s --quiet", dir, name);
+    int rc = t_run_deepc(out, sizeof out, "train --resume %s/%s", dir, name);
     CHECK(rc == 0 && strstr(out, "resuming"), "%s: resume after kill -9: rc %d %s", name, rc, out);
     snprintf(a, sizeof a, "%s/ref/model.safetensors", dir);
     snprintf(b, sizeof b, "%s/%s/model.safetensors", dir, name);
@@ -105,7 +105,7 @@ TEST(trainer_char_lm_logs_checkpoints_and_resumes_bitwise)
     fclose(f);
     const int epochs = 12;
     snprintf(args, sizeof args, "train %s/lm.spec --data text:%s/text.txt --epochs %d --batch 4 "
-             "--bptt 16 --optimizer adam --lr 0.01 --threads 1 --seed 2 --quiet", d, d, epochs);
+             "--bptt 16 --optimizer adam --lr 0.01 --threads 1 --seed 2", d, d, epochs);
     char out[4096];
     int rc = t_run_deepc(out, sizeof out, "%s --out %s/ref", args, d);
     REQUIRE(rc == 0);
@@ -135,7 +135,7 @@ TEST(trainer_char_lm_cosine_resume_keeps_the_schedule)
         fprintf(f, "the %d cat sat on the mat\n", i % 37);
     fclose(f);
     int rc = t_run_deepc(out, sizeof out, "train %s/lm.spec --data text:%s/text.txt --epochs 2 "
-                         "--batch 4 --bptt 16 --scheduler cosine --threads 1 --quiet --out %s/c",
+                         "--batch 4 --bptt 16 --lr 0.1 --scheduler cosine --threads 1 --quiet --out %s/c",
                          d, d, d);
     REQUIRE(rc == 0);
     rc = t_run_deepc(out, sizeof out, "train --resume %s/c --epochs 5 --quiet", d);
@@ -144,7 +144,7 @@ TEST(trainer_char_lm_cosine_resume_keeps_the_schedule)
     CHECK(rc == 0, "resuming a finished text run: rc %d %s", rc, out);
     /* a --steps limit inside an epoch still reports the steps taken and the rate */
     rc = t_run_deepc(out, sizeof out, "train %s/lm.spec --data text:%s/text.txt --epochs 1 "
-                     "--batch 4 --bptt 4 --steps 3 --threads 1 --quiet", d, d);
+                     "--batch 4 --bptt 4 --lr 0.1 --steps 3 --threads 1", d, d);
     CHECK(rc == 0 && strstr(out, ", 3 steps, ") && !strstr(out, " 0 tokens/s"),
           "--steps 3: rc %d %s", rc, out);
 }
@@ -177,7 +177,7 @@ TEST(trainer_series_logs_checkpoints_and_resumes_bitwise)
                             "[last_step last]\n[linear out]\nout_features = 1\n"));
     const int epochs = 15;
     snprintf(args, sizeof args, "train %s/fc.spec --data csv:%s/wave.csv,target=y --epochs %d "
-             "--batch 16 --optimizer adam --lr 0.01 --threads 1 --seed 5 --save-every 7 --quiet",
+             "--batch 16 --optimizer adam --lr 0.01 --threads 1 --seed 5 --save-every 7",
              d, d, epochs);
     int rc = t_run_deepc(out, sizeof out, "%s --out %s/ref", args, d);
     REQUIRE(rc == 0);

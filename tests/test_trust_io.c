@@ -188,8 +188,8 @@ TEST(trust_cli_fifo_and_directory_exit_2_at_once)
     char fifo[512], args[2048], out[4096];
     snprintf(fifo, sizeof fifo, "%s/cli_pipe", t_tmpdir());
     REQUIRE(mkfifo(fifo, 0600) == 0);
-    const char *fmt[] = {"summary %s", "train models/mlp --data digits:%s --quiet",
-                         "train models/mlp --data csv:%s --quiet"};
+    const char *fmt[] = {"summary %s", "train models/mlp --data digits:%s --lr 0.1 --quiet",
+                         "train models/mlp --data csv:%s --lr 0.1 --quiet"};
     for (size_t i = 0; i < sizeof fmt / sizeof *fmt; i++) {
         snprintf(args, sizeof args, fmt[i], fifo);
         int rc = run_cli(out, sizeof out, args);
@@ -495,7 +495,7 @@ TEST(trust_cli_nonfinite_weights_and_allow_nonfinite)
     int rc = run_cli(out, sizeof out, args);
     CHECK(rc == 2 && strstr(out, "'fc.bias'") && strstr(out, "non-finite"), "deepc %s: exit %d, "
           "'%s'", args, rc, out);
-    snprintf(args, sizeof args, "train %s --data digits --init %s --steps 1 --quiet --out %s/run",
+    snprintf(args, sizeof args, "train %s --data digits --init %s --lr 0.1 --steps 1 --quiet --out %s/run",
              spec, w, t_tmpdir());
     rc = run_cli(out, sizeof out, args);
     CHECK(rc == 2 && strstr(out, "'fc.bias'") && strstr(out, "non-finite"), "deepc %s: exit %d, "

@@ -30,17 +30,19 @@ typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
     const char *resume; /* --resume DIR: continue DIR/checkpoint */
-    float lr, momentum, wd, clip;
-    int epochs, threads, quiet, lr_set, momentum_set, wd_set, epochs_set, no_shuffle, json;
+    float clip;
+    int epochs, threads, quiet, epochs_set, no_shuffle, json;
     int check_numerics, sync_bn;
-    int nesterov, centered, amsgrad; /* sgd --nesterov, rmsprop --centered, adam[w] --amsgrad */
-    int betas_set;
-    float beta1, beta2;              /* adam[w] --betas B1,B2 */
     int64_t batch, val, max_steps, seed;
     int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
     int64_t save_every; /* --save-every N: a checkpoint every N steps too (0: per epoch only) */
-    int step_size, n_milestones, milestones[16]; /* --step-size, --milestones (schedulers) */
-    float gamma;                                   /* --gamma (0: the scheduler's default) */
+    int64_t log_every;  /* --log-every N: a log.csv row every N steps (0: per epoch only) */
+    /* The optimizer and scheduler flags (PyTorch's names, train_args.c's table): the values
+     * given, and which were given (bit i: entry i of the table). */
+    dc_optim_cfg opt;
+    dc_sched_cfg sched;
+    uint64_t given;
+    int t_max_set;  /* --t-max given (else cosine's T_max is the run's epochs) */
 } train_args;
 /* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
  * dc_train_opts (-1 on a bad name). */
@@ -53,6 +55,9 @@ typedef struct train_resume {
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
 } train_resume;
+/* --quiet: point stdout at /dev/null, so that a successful command prints nothing (errors still
+ * go to stderr). 0, or -1 after a message. */
+int cli_quiet_stdout(void);
 /* train --data text:FILE (character language model, truncated BPTT) */
 int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resume *rs,
                    const char *args_text);

@@ -162,6 +162,16 @@ static int load_resume(const char *dir, int argc, char **argv, resume_args *ra)
                 break;
         }
     ra->n_stored = ra->ac - 1;
+    /* the optimizer's state is in the checkpoint: another optimizer cannot continue it (one
+     * without state, such as plain SGD, would otherwise load silently) */
+    const char *was = find_flag(ra->ac, ra->av, "--optimizer"), *now = find_flag(argc, argv,
+                                                                                "--optimizer");
+    if (now && strcmp(now, was ? was : "sgd")) {
+        fprintf(stderr, "deepc train: --resume %s: the run trains with --optimizer %s; a resumed "
+                "run keeps its optimizer (start a new run with --init %s/model.safetensors to "
+                "change it)\n", dir, was ? was : "sgd", dir);
+        return -1;
+    }
     for (int i = 1; i < argc; i++)
         ra->av[ra->ac++] = argv[i];
     return 0;
@@ -193,7 +203,7 @@ int cmd_train(int argc, char **argv)
     }
     if (resume) /* a resumed run writes where it is resumed, never to the stored --out */
         a.out = resume;
-    if (cli_train_opts(&a, &o))
+    if (cli_train_opts(&a, &o) || (a.quiet && !a.json && cli_quiet_stdout()))
         goto early;
     /* a file size limit (ulimit -f) must give EFBIG and a message, not kill the run */
     signal(SIGXFSZ, SIG_IGN);
@@ -273,7 +283,7 @@ static int train_data_opts(const train_args *a, dc_train_opts *o, const dc_datas
         return -1;
     }
     o->epochs = run_epochs(a, d->n - o->val_size, o->batch_size);
-    if (o->sched.kind == DC_SCHED_COSINE)
+    if (o->sched.kind == DC_SCHED_COSINE && !a->t_max_set)
         o->sched.t_max = o->epochs;
     if (ra && check_cosine_resume(ra, o, d->n - o->val_size))
         return -1;

@@ -20,6 +20,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "optim/widen.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static const char *const key_name[K_COUNT] = {
     "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 /* The hyper-parameters PyTorch combines in double (Python floats), as the decimals the user
- * wrote: see widen(). */
+ * wrote: see dc_optim_widen(). */
 typedef struct hyper {
     double lr, weight_decay, dampening, alpha, rho, lr_decay, beta1, beta2;
 } hyper;
@@ -100,7 +101,7 @@ const char *dc_optim_kind_name(dc_optim_kind k)
 }
 
 /* PyTorch's constructor checks. !(x >= 0) also rejects NaN. */
-static dc_status check_cfg(const dc_optim_cfg *c)
+dc_status dc_optim_cfg_check(const dc_optim_cfg *c)
 {
     const char *kn = dc_optim_kind_name(c->kind);
     if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
@@ -176,14 +177,14 @@ static int layout_keys(const dc_optim_cfg *c, int *keys)
 }
 
 /*
- * widen - the double that the decimal literal behind f denotes: the shortest "%.Ng" (N = 6..9)
- * that reads back as f. PyTorch receives hyper-parameters as Python doubles (0.999) while
- * dc_optim_cfg holds floats (0.999f), and 1 − 0.999f differs from 1 − 0.999 by 1.3e-5 relative;
- * widening restores the value the user wrote, so the scalar factors PyTorch computes in double
- * (1 − β, lr / (1 − β1^t), 1 − lr·wd, ...) come out identical. Values of more than 9 digits
- * stay as the float's exact value.
+ * dc_optim_widen - the double that the decimal literal behind f denotes: the shortest "%.Ng"
+ * (N = 6..9) that reads back as f. PyTorch receives hyper-parameters as Python doubles (0.999)
+ * while dc_optim_cfg holds floats (0.999f), and 1 − 0.999f differs from 1 − 0.999 by 1.3e-5
+ * relative; widening restores the value the user wrote, so the scalar factors PyTorch computes in
+ * double (1 − β, lr / (1 − β1^t), 1 − lr·wd, ...) come out identical. Values of more than 9
+ * digits stay as the float's exact value. sched.c widens its factors the same way.
  */
-static double widen(float f)
+double dc_optim_widen(float f)
 {
     char buf[32];
     if (!isfinite(f))
@@ -199,8 +200,9 @@ static double widen(float f)
 
 static hyper widen_cfg(const dc_optim_cfg *c)
 {
-    hyper h = {widen(c->lr), widen(c->weight_decay), widen(c->dampening), widen(c->alpha),
-               widen(c->rho), widen(c->lr_decay), widen(c->beta1), widen(c->beta2)};
+    double (*w)(float) = dc_optim_widen;
+    hyper h = {w(c->lr), w(c->weight_decay), w(c->dampening), w(c->alpha), w(c->rho),
+               w(c->lr_decay), w(c->beta1), w(c->beta2)};
     return h;
 }
 
@@ -252,7 +254,7 @@ dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg)
 {
     if (!m || !cfg)
         return dc_err_null(DC_ERR_ARG, "dc_optim_new: NULL model or configuration");
-    if (check_cfg(cfg) != DC_OK)
+    if (dc_optim_cfg_check(cfg) != DC_OK)
         return NULL;
     dc_optim *o = calloc(1, sizeof *o);
     int nt = dc_model_n_tensors(m);
@@ -625,7 +627,7 @@ void dc_optim_set_lr(dc_optim *o, float lr)
         return;
     }
     o->cfg.lr = lr;
-    o->h.lr = widen(lr);
+    o->h.lr = dc_optim_widen(lr);
 }
 
 int64_t dc_optim_steps(const dc_optim *o) { return o ? o->steps : 0; }

@@ -3,21 +3,24 @@
  * after dc_sched_new the optimizer holds the epoch-0 lr (LinearLR already applies start_factor),
  * and after k calls to dc_sched_step it holds the lr PyTorch's scheduler sets after k step()s.
  *
- * StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR and LinearLR use their closed forms in
- * double (base lr = the optimizer's lr when the scheduler was made). PyTorch's step() uses
- * recursive "chainable" forms; they equal the closed forms up to double rounding (checked for
- * CosineAnnealingLR over 3·T_max epochs for T_max 1..1000: worst relative difference 4e-12),
+ * LINEAR is Hugging Face's get_linear_schedule_with_warmup (a LambdaLR stepped after every
+ * optimizer step): lr = base·t/W for t < W, then base·max(0, (T − t)/max(1, T − W)).
+ *
+ * StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR and LINEAR use their closed
+ * forms in double (base lr = the optimizer's lr when the scheduler was made; every float factor
+ * widened to the decimal the user wrote, as the optimizers do: dc_optim_widen). PyTorch's step()
+ * uses recursive "chainable" forms; they equal the closed forms up to double rounding (checked
+ * for CosineAnnealingLR over 3·T_max epochs for T_max 1..1000: worst relative difference 4e-12),
  * far below float32 resolution. A closed form overwrites an lr set by someone else in between;
  * ReduceLROnPlateau, being stateful, starts from the optimizer's current lr like PyTorch.
  */
 #include "core/internal.h"
+#include "optim/widen.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PLATEAU_EPS 1e-8 /* ReduceLROnPlateau: reductions smaller than this are ignored */
 
 struct dc_sched {
     dc_optim *o;
@@ -31,7 +34,7 @@ struct dc_sched {
 };
 
 static const char *const sched_names[] = {"none", "step", "multistep", "exponential", "cosine",
-                                          "warmup", "plateau"};
+                                          "warmup", "plateau", "linear"};
 #define N_SCHED ((int)(sizeof sched_names / sizeof *sched_names))
 
 /*
@@ -51,6 +54,7 @@ dc_sched_cfg dc_sched_defaults(dc_sched_kind kind)
     c.factor = 0.1f;
     c.patience = 10;
     c.threshold = 1e-4f;
+    c.eps = 1e-8f;
     return c;
 }
 
@@ -64,10 +68,15 @@ dc_status dc_sched_kind_parse(const char *s, dc_sched_kind *out)
             return DC_OK;
         }
     return dc_err(DC_ERR_ARG, "unknown scheduler '%s' (expected none, step, multistep, "
-                  "exponential, cosine, warmup or plateau)", s);
+                  "exponential, cosine, warmup, plateau or linear)", s);
 }
 
-static dc_status check_cfg(const dc_sched_cfg *c)
+const char *dc_sched_kind_name(dc_sched_kind k)
+{
+    return (int)k >= 0 && (int)k < N_SCHED ? sched_names[k] : "unknown";
+}
+
+dc_status dc_sched_cfg_check(const dc_sched_cfg *c)
 {
     switch (c->kind) {
     case DC_SCHED_NONE:
@@ -102,9 +111,15 @@ static dc_status check_cfg(const dc_sched_cfg *c)
         return DC_OK;
     case DC_SCHED_PLATEAU:
         if (!(c->factor >= 0 && c->factor < 1) || c->patience < 0 || c->cooldown < 0 ||
-            !(c->threshold >= 0) || !(c->min_lr >= 0))
+            !(c->threshold >= 0) || !(c->min_lr >= 0) || !(c->eps >= 0))
             return dc_err(DC_ERR_ARG, "plateau scheduler: need 0 <= factor < 1 (got %g), "
-                          "patience, cooldown, threshold, min_lr >= 0", c->factor);
+                          "patience, cooldown, threshold, min_lr, eps >= 0", c->factor);
+        return DC_OK;
+    case DC_SCHED_LINEAR:
+        if (c->warmup_steps < 0 || c->total_steps <= 0)
+            return dc_err(DC_ERR_ARG, "linear scheduler: need warmup_steps >= 0 (got %lld) and "
+                          "total_steps > 0 (got %lld)", (long long)c->warmup_steps,
+                          (long long)c->total_steps);
         return DC_OK;
     default:
         return dc_err(DC_ERR_ARG, "dc_sched_new: unknown scheduler kind %d", (int)c->kind);
@@ -119,29 +134,37 @@ static dc_status check_cfg(const dc_sched_cfg *c)
 static double closed_form(const dc_sched *s, int64_t e)
 {
     const dc_sched_cfg *c = &s->cfg;
-    double b = s->base;
+    double b = s->base, gamma = dc_optim_widen(c->gamma);
     switch (c->kind) {
     case DC_SCHED_STEP:
-        return b * pow(c->gamma, (double)(e / c->step_size));
+        return b * pow(gamma, (double)(e / c->step_size));
     case DC_SCHED_MULTISTEP: {
         int k = 0; /* milestones passed: bisect_right(milestones, e) */
         while (k < c->n_milestones && c->milestones[k] <= e)
             k++;
-        return b * pow(c->gamma, k);
+        return b * pow(gamma, k);
     }
     case DC_SCHED_EXPONENTIAL:
-        return b * pow(c->gamma, (double)e);
+        return b * pow(gamma, (double)e);
     case DC_SCHED_COSINE: {
         /* eta_min + (base − eta_min)·(1 + cos(π·e/T_max))/2 */
         const double pi = 3.14159265358979323846;
-        double lo = c->eta_min;
+        double lo = dc_optim_widen(c->eta_min);
         return lo + (b - lo) * (1.0 + cos(pi * (double)e / c->t_max)) / 2.0;
     }
     case DC_SCHED_WARMUP: {
         /* base·(sf + (ef − sf)·min(T, e)/T) */
-        double sf = c->start_factor, ef = c->end_factor;
+        double sf = dc_optim_widen(c->start_factor), ef = dc_optim_widen(c->end_factor);
         int64_t t = e < c->total_iters ? e : c->total_iters;
         return b * (sf + (ef - sf) * (double)t / c->total_iters);
+    }
+    case DC_SCHED_LINEAR: {
+        /* t/W during warm-up, then (T − t)/(T − W) down to 0 (HF's lr_lambda) */
+        const int64_t W = c->warmup_steps, T = c->total_steps;
+        if (e < W)
+            return b * ((double)e / (double)(W > 1 ? W : 1));
+        double f = (double)(T - e) / (double)(T - W > 1 ? T - W : 1);
+        return b * (f > 0 ? f : 0.0);
     }
     default:
         return s->lr;
@@ -157,14 +180,14 @@ dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg)
 {
     if (!o || !cfg)
         return dc_err_null(DC_ERR_ARG, "dc_sched_new: NULL optimizer or configuration");
-    if (check_cfg(cfg) != DC_OK)
+    if (dc_sched_cfg_check(cfg) != DC_OK)
         return NULL;
     dc_sched *s = calloc(1, sizeof *s);
     if (!s)
         return dc_err_null(DC_ERR_NOMEM, "dc_sched_new: out of memory");
     s->o = o;
     s->cfg = *cfg;
-    s->base = s->lr = dc_optim_lr(o);
+    s->base = s->lr = dc_optim_widen(dc_optim_lr(o));
     s->best = cfg->mode_max ? -INFINITY : INFINITY;
     if (cfg->kind != DC_SCHED_PLATEAU && cfg->kind != DC_SCHED_NONE) {
         s->lr = closed_form(s, 0); /* PyTorch's initial step() */
@@ -175,12 +198,14 @@ dc_sched *dc_sched_new(dc_optim *o, const dc_sched_cfg *cfg)
 
 void dc_sched_free(dc_sched *s) { free(s); }
 
-/* ReduceLROnPlateau.step(metric): relative threshold; NaN counts as no improvement. */
+/* ReduceLROnPlateau.step(metric): threshold relative (best·(1 ∓ thr)) or absolute (best ∓ thr);
+ * NaN counts as no improvement. */
 static void plateau_step(dc_sched *s, double metric)
 {
     const dc_sched_cfg *c = &s->cfg;
-    double thr = c->threshold;
-    int better = c->mode_max ? metric > s->best * (thr + 1.0) : metric < s->best * (1.0 - thr);
+    double thr = dc_optim_widen(c->threshold);
+    int better = c->threshold_abs ? (c->mode_max ? metric > s->best + thr : metric < s->best - thr)
+                 : c->mode_max ? metric > s->best * (thr + 1.0) : metric < s->best * (1.0 - thr);
     if (better) {
         s->best = metric;
         s->bad = 0;
@@ -194,11 +219,11 @@ static void plateau_step(dc_sched *s, double metric)
     if (s->bad > c->patience) {
         double old = s->lr;
         if ((float)old != dc_optim_lr(s->o)) /* someone else changed the lr */
-            old = dc_optim_lr(s->o);
-        double lr = old * (double)c->factor;
-        if (lr < c->min_lr)
-            lr = c->min_lr;
-        if (old - lr > PLATEAU_EPS) {
+            old = dc_optim_widen(dc_optim_lr(s->o));
+        double lr = old * dc_optim_widen(c->factor), min_lr = dc_optim_widen(c->min_lr);
+        if (lr < min_lr)
+            lr = min_lr;
+        if (old - lr > dc_optim_widen(c->eps)) {
             s->lr = lr;
             dc_optim_set_lr(s->o, (float)lr);
         }
@@ -215,6 +240,8 @@ void dc_sched_step(dc_sched *s, float metric)
 {
     if (!s)
         return;
+    if (s->cfg.kind == DC_SCHED_LINEAR)
+        return;
     s->epoch++;
     if (s->cfg.kind == DC_SCHED_NONE)
         return;
@@ -223,6 +250,16 @@ void dc_sched_step(dc_sched *s, float metric)
         return;
     }
     s->lr = closed_form(s, s->epoch);
+    dc_optim_set_lr(s->o, (float)s->lr);
+}
+
+/* dc_sched_step_batch - after an optimizer step: LINEAR's step counter += 1 and o's lr becomes
+ * its value for the next step. The epoch kinds ignore it. */
+void dc_sched_step_batch(dc_sched *s)
+{
+    if (!s || s->cfg.kind != DC_SCHED_LINEAR)
+        return;
+    s->lr = closed_form(s, ++s->epoch);
     dc_optim_set_lr(s->o, (float)s->lr);
 }
 

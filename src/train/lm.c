@@ -74,6 +74,13 @@ typedef struct lm_task {
 /* pos: time steps done along every stream; an epoch ends at L - 1. */
 static int64_t lm_total(dc_task *t) { return ((lm_task *)t->impl)->s->L - 1; }
 
+/* One step per chunk of T time steps. */
+static int64_t lm_steps(dc_task *t)
+{
+    const lm_task *k = t->impl;
+    return (k->s->L - 1 + k->T - 1) / k->T;
+}
+
 /* Every pass starts from zero states and carries them from chunk to chunk. (The task resumes at
  * epoch ends only: a carried state is not in the checkpoint.) */
 static dc_status lm_begin(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos)
@@ -165,7 +172,8 @@ dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *va
     k->B = o->batch_size;
     k->T = T;
     *t = (dc_task){.name = "lm", .unit = "tok", .metric_name = "bpc", .mid_epoch_resume = 0,
-                   .epoch_total = lm_total, .epoch_begin = lm_begin, .next = lm_next,
+                   .epoch_total = lm_total, .epoch_steps = lm_steps, .epoch_begin = lm_begin,
+                   .next = lm_next,
                    .loss = lm_task_loss, .validate = lm_validate, .finish = lm_finish,
                    .destroy = lm_destroy, .impl = k};
     return t;

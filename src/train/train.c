@@ -316,6 +316,7 @@ static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
             return st;
         const int64_t n = b.x->shape[0] * b.units_per_row;
         r->step++;
+        dc_sched_step_batch(r->sched); /* per-step schedules (linear) */
         r->pos += b.advance;
         r->counts_correct = ok >= 0;
         r->sums.loss_sum += lv * (double)n;
@@ -442,6 +443,15 @@ static dc_status train_restore(run *r)
     return st;
 }
 
+/* Optimizer steps in a whole epoch of task t: its own count, else one per batch_size units. */
+static int64_t epoch_steps(dc_task *t, const dc_train_opts *o)
+{
+    if (t->epoch_steps)
+        return t->epoch_steps(t);
+    const int64_t b = o->batch_size > 0 ? o->batch_size : 1;
+    return (t->epoch_total(t) + b - 1) / b;
+}
+
 /* Set up r: optimizer, scheduler, the task's start or the checkpoint, the log. */
 static dc_status train_setup(run *r, const dc_train_opts *o)
 {
@@ -449,8 +459,11 @@ static dc_status train_setup(run *r, const dc_train_opts *o)
     dc_rng_seed(&r->aug_rng, o->seed, 0xa06);
     r->ctx = dc_ctx_new(0);
     r->opt = dc_optim_new(r->m, &o->optim);
-    if (r->opt && o->sched.kind != DC_SCHED_NONE)
-        r->sched = dc_sched_new(r->opt, &o->sched);
+    dc_sched_cfg sc = o->sched;
+    if (sc.kind == DC_SCHED_LINEAR && sc.total_steps == 0) /* the run's epochs of steps */
+        sc.total_steps = (int64_t)o->epochs * epoch_steps(r->t, o);
+    if (r->opt && sc.kind != DC_SCHED_NONE)
+        r->sched = dc_sched_new(r->opt, &sc);
     if (!r->ctx || !r->opt || (o->sched.kind != DC_SCHED_NONE && !r->sched))
         return r->ctx ? DC_ERR_ARG : dc_err(DC_ERR_NOMEM, "train: out of memory");
     dc_ctx_set_rng(r->ctx, &r->rng);

@@ -27,7 +27,7 @@ train() { # NP OUT ARGS...
 
 for case in "sgd|--optimizer sgd --lr 0.05 --momentum 0.9 --batch 64" \
             "adam|--optimizer adam --lr 0.01 --batch 64" \
-            "odd_batch|--optimizer sgd --lr 0.05 --batch 63"; do
+            "odd_batch|--optimizer sgd --lr 0.05 --momentum 0.9 --batch 63"; do
     name=${case%%|*}
     args=${case#*|}
     # shellcheck disable=SC2086
@@ -53,7 +53,8 @@ check mpi_sync_batchnorm_equals_one_process $? "sync: $out; local: $out2"
 head -c 60000 /usr/share/games/fortunes/computers > "$T/text.txt" 2>/dev/null || \
     awk 'BEGIN { for (i = 0; i < 3000; i++) printf "the %d cat sat on the mat\n", i }' > "$T/text.txt"
 lm() { $MPIRUN "$1" "$DEEPC" train models/char_gru --data "text:$T/text.txt" --epochs 1 --batch 8 \
-    --bptt 32 --optimizer sgd --lr 0.5 --clip 5 --steps 30 --threads 1 --quiet --out "$T/$2" \
+    --bptt 32 --optimizer sgd --lr 0.5 --momentum 0.9 --clip 5 --steps 30 --threads 1 --quiet \
+    --out "$T/$2" \
     > "$T/$2.log" 2>&1; }
 lm 1 lm_1 && lm 2 lm_2
 rc=$?
@@ -62,8 +63,8 @@ out=$("$DEEPC" compare "$T/lm_1/model.safetensors" "$T/lm_2/model.safetensors" -
 check mpi_equivalence_char_gru $? "$out $(cat "$T/lm_2.log")"
 
 # resume a 2-rank run with 1 rank
-train 1 straight --optimizer sgd --lr 0.05 --batch 64 --steps 30
-train 2 cut --optimizer sgd --lr 0.05 --batch 64 --steps 12 --save-every 4
+train 1 straight --optimizer sgd --lr 0.05 --momentum 0.9 --batch 64 --steps 30
+train 2 cut --optimizer sgd --lr 0.05 --momentum 0.9 --batch 64 --steps 12 --save-every 4
 "$DEEPC" train --resume "$T/cut" --steps 30 > "$T/resume.log" 2>&1
 rc=$?
 out=$("$DEEPC" compare "$T/straight/model.safetensors" "$T/cut/model.safetensors" --rtol 1e-5 2>&1)

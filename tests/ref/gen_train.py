@@ -99,9 +99,9 @@ LOSSES = {
 
 O = torch.optim
 SGD = dict(ctor=O.SGD, opt="sgd")
-# The deepc flag of each PyTorch hyper-parameter. lr, momentum and weight_decay are always passed
-# (deepc's CLI defaults SGD's momentum to 0.9, PyTorch to 0); the others only when a case sets
-# them, else both sides use PyTorch's defaults (torch_defaults checks dc_optim_defaults).
+# The deepc flag of each PyTorch hyper-parameter. lr is always passed (SGD has no default); the
+# others only when a case sets them, else both sides use PyTorch's defaults (torch_defaults
+# checks dc_optim_defaults, which the CLI uses).
 FLAG = {"lr": "--lr", "momentum": "--momentum", "weight_decay": "--weight-decay",
         "nesterov": "--nesterov", "centered": "--centered", "amsgrad": "--amsgrad",
         "betas": "--betas"}
@@ -159,7 +159,8 @@ def deepc_flags(loss, opt, hp, extra):
     """The case-specific deepc train flags (the C test adds the fixed ones)."""
     f = ["--loss", loss, "--optimizer", opt["opt"]]
     for k in ("lr", "momentum", "weight_decay"):
-        f += [FLAG[k], num(hp.get(k, 0.0))]
+        if k in hp:
+            f += [FLAG[k], num(hp[k])]
     if "betas" in hp:
         f += [FLAG["betas"], ",".join(num(b) for b in hp["betas"])]
     for k in ("nesterov", "centered", "amsgrad"):

@@ -87,6 +87,15 @@ def optim_refs():
         print("    {NULL, 0, {0}}};")
 
 
+def hf_linear(warmup, total):
+    """transformers.get_linear_schedule_with_warmup's lr_lambda (transformers 4.x)."""
+    def f(step):
+        if step < warmup:
+            return float(step) / float(max(1, warmup))
+        return max(0.0, float(total - step) / float(max(1, total - warmup)))
+    return f
+
+
 SCHEDS = [
     # name, constructor, metrics (plateau only)
     ("none", None, None),
@@ -108,6 +117,18 @@ SCHEDS = [
     ("plateau_max", lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
         o, mode="max", factor=0.1, patience=1, threshold=0.1),
      [0.5, 0.6, 0.65, 0.7, 0.9, 0.95, 0.96, 1.2, 1.0, 1.0, 1.0, 1.0]),
+    # threshold_mode 'abs' (1.92 improves on 2.0 by more than 0.05, though by less than 5%) and
+    # eps 0.02 (the reduction 0.025 -> 0.0125 is skipped)
+    ("plateau_abs", lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+        o, mode="min", factor=0.5, patience=0, threshold=0.05, threshold_mode="abs", eps=0.02),
+     [2.0, 1.92, 1.9, 1.88, 1.8, 1.79, 1.79, 1.79, 1.79, 1.79, 1.79, 1.79]),
+    ("plateau_max_abs", lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
+        o, mode="max", factor=0.5, patience=1, threshold=0.05, threshold_mode="abs"),
+     [1.0, 1.06, 1.1, 1.12, 1.2, 1.3, 1.31, 1.32, 1.33, 1.34, 1.35, 1.36]),
+    # Hugging Face get_linear_schedule_with_warmup(num_warmup_steps=3, num_training_steps=10),
+    # stepped after every optimizer step (the C test calls dc_sched_step_batch)
+    ("linear", lambda o: torch.optim.lr_scheduler.LambdaLR(o, hf_linear(3, 10)), None),
+    ("linear0", lambda o: torch.optim.lr_scheduler.LambdaLR(o, hf_linear(0, 8)), None),
 ]
 
 
