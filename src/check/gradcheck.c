@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const gc_list *const all_lists[] = {&gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq,
-                                           &gc_conv1d_norm, &gc_attn};
+static const gc_list *const all_lists[] = {
+    &gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq, &gc_conv1d_norm, &gc_attn,
+};
 
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
 {

@@ -156,3 +156,184 @@ dc_dataset *cli_load_data(const char *spec, int train)
     return dc_err_null(DC_ERR_ARG, "unknown --data '%s' (fashion-mnist[:DIR], idx:DIR, "
                        "digits[:FILE], npy:X.npy,Y.npy)", spec);
 }
+
+/* ---- nearest-name suggestions for unknown commands and flags ---- */
+
+/* Optimal-string-alignment distance: the fewest single-byte insertions, deletions,
+ * substitutions and swaps of two neighbours turning a into b ("trian" -> "train": 1).
+ * Names longer than 63 bytes are compared by their first 63. */
+int cli_edit_distance(const char *a, const char *b)
+{
+    enum { L = 64 };
+    int d[L][L];
+    int na = (int)strnlen(a, L - 1), nb = (int)strnlen(b, L - 1);
+    for (int i = 0; i <= na; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= nb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= na; i++)
+        for (int j = 1; j <= nb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb];
+}
+
+const char *cli_nearest(const char *word, const char *const *known)
+{
+    const char *best = NULL;
+    int best_d = 0;
+    size_t wl = strlen(word), dashes = strspn(word, "-");
+    for (int i = 0; known && known[i]; i++) {
+        int d = cli_edit_distance(word, known[i]);
+        size_t kl = strlen(known[i]);
+        /* close enough: a third of the name may differ (at least 1, at most 3 edits) */
+        int limit = (int)(kl - strspn(known[i], "-")) / 3;
+        limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
+        /* an abbreviation of 3+ letters ("--opt" for "--optimizer") is close too */
+        if (d > limit && wl >= dashes + 3 && wl < kl && !strncmp(word, known[i], wl))
+            d = limit;
+        if (d <= limit && (!best || d < best_d)) {
+            best = known[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+void cli_unknown_flag(const char *cmd, const char *flag, const char *const *known)
+{
+    const char *near = cli_nearest(flag, known);
+    fprintf(stderr, "deepc %s: unknown option '%s'", cmd, flag);
+    if (near)
+        fprintf(stderr, " \u2014 did you mean '%s'?", near);
+    fprintf(stderr, " (deepc %s --help lists the options)\n", cmd);
+}
+
+int cli_missing(const char *cmd, const char *what)
+{
+    fprintf(stderr, "deepc %s: missing %s (deepc %s --help shows the usage)\n", cmd, what, cmd);
+    return 2;
+}
+
+/* ---- one flag parser for the model subcommands ---- */
+
+int cli_set_add(cli_sets *s, const char *val)
+{
+    const char *eq = val ? strchr(val, '=') : NULL;
+    if (!eq || eq == val || s->n == CLI_MAX_SETS) {
+        fprintf(stderr, "deepc: --set: expected NAME=VALUE (at most %d), got '%s'\n",
+                CLI_MAX_SETS, val ? val : "");
+        return -1;
+    }
+    s->v[s->n++] = val;
+    return 0;
+}
+
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   const char **pos, int n_pos, cli_sets *sets)
+{
+    const char *known[40];
+    int nk = 0, np = 0;
+    for (int j = 0; opts[j].name && nk < 37; j++)
+        known[nk++] = opts[j].name;
+    if (sets)
+        known[nk++] = "--set";
+    known[nk++] = "--help";
+    known[nk] = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h"))
+            return 1;
+        if (f[0] != '-' || !f[1]) {
+            if (np == n_pos) {
+                fprintf(stderr, "deepc %s: unexpected argument '%s' (deepc %s --help shows the "
+                        "usage)\n", cmd, f, cmd);
+                return -1;
+            }
+            pos[np++] = f;
+            continue;
+        }
+        int j = 0;
+        while (opts[j].name && strcmp(f, opts[j].name))
+            j++;
+        if (!opts[j].name && !(sets && !strcmp(f, "--set"))) {
+            cli_unknown_flag(cmd, f, known);
+            return -1;
+        }
+        if (opts[j].name && opts[j].on) {
+            *opts[j].on = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "deepc %s: %s needs a value\n", cmd, f);
+            return -1;
+        }
+        if (opts[j].name)
+            *opts[j].val = v;
+        else if (cli_set_add(sets, v))
+            return -1;
+        i++;
+    }
+    return 0;
+}
+
+int cli_spec_set(dc_spec *s, const char *path, const cli_sets *sets)
+{
+    for (int i = 0; sets && i < sets->n; i++) {
+        char name[64];
+        const char *eq = strchr(sets->v[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - sets->v[i] < 63 ? eq - sets->v[i] : 63),
+                 sets->v[i]);
+        int r = dc_spec_define(s, name, eq + 1);
+        if (r < 0) {
+            fprintf(stderr, "deepc: --set %s: %s\n", sets->v[i], dc_last_error());
+            return -1;
+        }
+        if (r == 0) {
+            fprintf(stderr, "deepc: --set %s: %s has no value written '$%s'\n", sets->v[i],
+                    path, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cli_unknown_flag_usage(const char *cmd, const char *flag, void (*usage)(FILE *f))
+{
+    char *text = NULL;
+    size_t len = 0;
+    const char *known[128];
+    int n = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f) {
+        usage(f);
+        fclose(f);
+    }
+    /* every "--name" of the usage text, once: cut out in place */
+    for (char *p = text; p && *p && n < 127; p++) {
+        if (!(p[0] == '-' && p[1] == '-' && (p == text || strchr(" \t\n[(|,", p[-1]))))
+            continue;
+        char *q = p + 2;
+        while ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')
+            q++;
+        char end = *q;
+        *q = '\0';
+        int seen = q - p <= 2;
+        for (int i = 0; i < n && !seen; i++)
+            seen = !strcmp(known[i], p);
+        if (!seen)
+            known[n++] = p;
+        p = q;
+        if (!end)
+            break;
+    }
+    known[n] = NULL;
+    cli_unknown_flag(cmd, flag, known);
+    free(text);
+}

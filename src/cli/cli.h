@@ -23,6 +23,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 
 /* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
  * (cmd_series.c) paths. */
@@ -75,8 +76,10 @@ dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_o
 /* Run dc_train_task with SIGINT/SIGTERM saving a checkpoint; prints the error. Exit code: 0;
  * 2 for bad input (a checkpoint of another run, shapes); 130/143 after a signal; 1 otherwise. */
 int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last);
-/* mkdir unless it exists (0), else print why (-1). */
+/* mkdir -p: create dir and every missing folder above it (0), else print which folder could not
+ * be made and why (-1). cli_ensure_parent does the same for the folder a file path is in. */
 int cli_ensure_dir(const char *dir);
+int cli_ensure_parent(const char *path);
 /* Monotonic seconds. */
 double cli_now_s(void);
 
@@ -84,6 +87,46 @@ double cli_now_s(void);
 int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 int arg_int(const char *flag, const char *val, int lo, int hi, int *out);
 int arg_float(const char *flag, const char *val, double lo, double hi, float *out);
+
+/* Unknown names: the optimal-string-alignment edit distance of a and b (a swap of two
+ * neighbours counts 1); the entry of the NULL-terminated list known nearest to word, or NULL
+ * when none is close (at most a third of its letters differ, or word abbreviates it). */
+int cli_edit_distance(const char *a, const char *b);
+const char *cli_nearest(const char *word, const char *const *known);
+/* The one message for an unknown flag of any subcommand, on stderr:
+ * "deepc CMD: unknown option 'FLAG' — did you mean 'NEAR'? (deepc CMD --help lists the options)"
+ * (the suggestion only when cli_nearest finds one). The caller exits 2. */
+void cli_unknown_flag(const char *cmd, const char *flag, const char *const *known);
+/* cli_unknown_flag with the flags ("--name") that the usage function prints as the known list,
+ * so that the suggestions follow the --help text without a second list. */
+void cli_unknown_flag_usage(const char *cmd, const char *flag, void (*usage)(FILE *f));
+/* "deepc CMD: missing WHAT (deepc CMD --help shows the usage)" on stderr; returns 2. */
+int cli_missing(const char *cmd, const char *what);
+
+/* --set NAME=VALUE: values for the spec's $NAME variables (dc_spec_define). */
+#define CLI_MAX_SETS 16
+typedef struct cli_sets {
+    int n;
+    const char *v[CLI_MAX_SETS]; /* "NAME=VALUE", pointing into argv */
+} cli_sets;
+/* Add one --set value after checking its NAME=VALUE form; 0, or -1 after a message. */
+int cli_set_add(cli_sets *s, const char *val);
+/* Define every --set variable in s (read from path); a name the spec does not use is an error.
+ * 0, or -1 after a message. */
+int cli_spec_set(dc_spec *s, const char *path, const cli_sets *sets);
+
+/* One flag of a subcommand: a switch (on != NULL: set to 1) or a flag with a value (*val). */
+typedef struct cli_opt {
+    const char *name;
+    const char **val;
+    int *on;
+} cli_opt;
+/* Parse argv[1..argc) for subcommand cmd: the flags of opts (ended by a NULL name), --set
+ * NAME=VALUE into sets (when not NULL), and up to n_pos positional arguments into pos (the
+ * caller sets them to NULL first). Unknown flags go through cli_unknown_flag. Returns 0, 1 for
+ * --help (the caller prints its usage), or -1 after a message on stderr. */
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   const char **pos, int n_pos, cli_sets *sets);
 
 /* Fashion-MNIST normalisation: mean and std of the training pixels / 255. */
 #define CLI_FMNIST_MEAN 0.2860f
@@ -95,6 +138,9 @@ dc_dataset *cli_load_data(const char *spec, int train);
 /* Parse and build a model spec; on failure print the message and return NULL. The spec is
  * returned through *spec_out when not NULL (caller frees). */
 dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out);
+/* cli_load_model with the --set variables defined before the build. */
+dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng,
+                             dc_spec **spec_out);
 /* Load weights strictly (or partially) and print the report on failure. 0 or -1. */
 int cli_load_weights(dc_model *m, const char *path, int partial);
 /* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):

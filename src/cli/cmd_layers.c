@@ -35,8 +35,8 @@ int cmd_layers(int argc, char **argv)
                    "tools)\n  --md    as the Markdown table of docs/model-format.md\n");
             return 0;
         } else {
-            fprintf(stderr, "deepc layers: unknown option '%s' (known: --json, --md)\n",
-                    argv[i]);
+            static const char *const known[] = {"--json", "--md", "--help", NULL};
+            cli_unknown_flag("layers", argv[i], known);
             return 2;
         }
     }

@@ -1,19 +1,26 @@
 /*
- * cmd_model.c - deepc eval / forward / summary (train: cmd_train.c runs it, train_args.c parses it).
+ * cmd_model.c - deepc eval / forward and the helpers the commands share (train: cmd_train.c runs
+ * it, train_args.c parses it; summary: cmd_summary.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng,
+                             dc_spec **spec_out)
 {
     dc_spec *s = dc_spec_parse_file(path);
+    if (s && cli_spec_set(s, path, sets)) {
+        dc_spec_free(s);
+        return NULL;
+    }
     dc_model *m = s ? dc_spec_build(s, rng) : NULL;
     if (!m) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());
@@ -25,6 +32,11 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
     else
         dc_spec_free(s);
     return m;
+}
+
+dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+{
+    return cli_load_model_set(path, NULL, rng, spec_out);
 }
 
 int cli_allow_nonfinite;
@@ -66,15 +78,59 @@ void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
 
 static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); }
 
+/* ---- train ---- */
+
+
 /* ---- train (its flags: train_args.c) ---- */
 
 int cli_ensure_dir(const char *dir)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "deepc: cannot create %s: %s\n", dir, strerror(errno));
+    size_t n = strlen(dir);
+    char *p = malloc(n + 1);
+    if (!p) {
+        fprintf(stderr, "deepc: out of memory for the path %s\n", dir);
         return -1;
     }
-    return 0;
+    memcpy(p, dir, n + 1);
+    int rc = 0;
+    for (size_t i = 1; i <= n && !rc; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        if (p[i - 1] == '/') /* "a//b", "a/" */
+            continue;
+        char keep = p[i];
+        p[i] = '\0';
+        struct stat st;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "deepc: cannot create the directory %s%s%s%s: %s\n", p,
+                    keep ? " (for " : "", keep ? dir : "", keep ? ")" : "", strerror(errno));
+            rc = -1;
+        } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "deepc: cannot create the directory %s: %s is %s\n", dir, p,
+                    errno == ENOENT ? "missing" : "a file, not a directory");
+            rc = -1;
+        }
+        p[i] = keep;
+    }
+    free(p);
+    return rc;
+}
+
+int cli_ensure_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *dir = malloc((size_t)(slash - path) + 1);
+    if (!dir) {
+        fprintf(stderr, "deepc: out of memory for the path %s\n", path);
+        return -1;
+    }
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    int rc = cli_ensure_dir(dir);
+    free(dir);
+    return rc;
 }
 
 double cli_now_s(void)
@@ -84,35 +140,35 @@ double cli_now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* ---- eval ---- */
+/* Show what the model says about the first n examples of d. */
+
+static void eval_usage(FILE *f)
+{
+    fprintf(f, "usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
+               "[--partial] [--quiet]\n                  [--set NAME=VALUE]...\n"
+               "  DATA: fashion-mnist[:DIR] (test split) | digits[:FILE] | npy:X.npy,Y.npy\n"
+               "  --set NAME=VALUE gives the spec variable $NAME a value\n"
+               "  --quiet: print nothing on success (the exit code says it ran)\n");
+}
 
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *loss = "cross_entropy";
     int partial = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "--help")) {
-            printf("usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "
-                   "[--partial] [--quiet]\n  DATA: fashion-mnist[:DIR] (test split) | "
-                   "digits[:FILE] | npy:X.npy,Y.npy\n  --quiet: print nothing on success (the "
-                   "exit code says it ran)\n");
-            return 0;
-        } else if (!strcmp(f, "--partial")) partial = 1;
-        else if (!strcmp(f, "--quiet")) quiet = 1;
-        else if ((!strcmp(f, "--weights") || !strcmp(f, "--data") || !strcmp(f, "--loss")) && v) {
-            *(f[2] == 'w' ? &weights : f[2] == 'd' ? &data : &loss) = v;
-            i++;
-        } else if (f[0] != '-' && !model) model = f;
-        else {
-            fprintf(stderr, "deepc eval: bad argument '%s' (see --help)\n", f);
-            return 2;
-        }
+    cli_sets sets = {0};
+    const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
+                            {"--loss", &loss, NULL}, {"--partial", NULL, &partial},
+                            {"--quiet", NULL, &quiet}, {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("eval", argc, argv, opts, &model, 1, &sets);
+    if (pr) {
+        if (pr > 0)
+            eval_usage(stdout);
+        return pr > 0 ? 0 : 2;
     }
-    if (!model || !weights || !data) {
-        fprintf(stderr, "usage: deepc eval MODEL --weights W.safetensors --data DATA\n");
-        return 2;
-    }
+    if (!model || !weights || !data)
+        return cli_missing("eval", !model     ? "MODEL (a spec file)"
+                                   : !weights ? "--weights W.safetensors"
+                                              : "--data DATA");
     dc_loss_kind lk;
     if (dc_loss_kind_parse(loss, &lk)) {
         fprintf(stderr, "deepc eval: %s\n", dc_last_error());
@@ -120,7 +176,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (quiet && cli_quiet_stdout())
         return 2;
-    dc_model *m = cli_load_model(model, NULL, NULL);
+    dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
     int rc = 0;
@@ -155,27 +211,22 @@ out:
 int cmd_forward(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *input = NULL, *output = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "--help")) {
-            printf("usage: deepc forward MODEL --weights W.safetensors --input X.npy --output "
-                   "Y.npy\n  Eval-mode forward of the whole batch in X.npy (first dim = "
-                   "batch).\n");
-            return 0;
-        } else if (!strcmp(f, "--weights") && v) weights = argv[++i];
-        else if (!strcmp(f, "--input") && v) input = argv[++i];
-        else if (!strcmp(f, "--output") && v) output = argv[++i];
-        else if (f[0] != '-' && !model) model = f;
-        else {
-            fprintf(stderr, "deepc forward: bad argument '%s' (see --help)\n", f);
-            return 2;
-        }
-    }
-    if (!model || !weights || !input || !output) {
-        fprintf(stderr, "usage: deepc forward MODEL --weights W --input X.npy --output Y.npy\n");
-        return 2;
-    }
-    dc_model *m = cli_load_model(model, NULL, NULL);
+    cli_sets sets = {0};
+    const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--input", &input, NULL},
+                            {"--output", &output, NULL}, {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("forward", argc, argv, opts, &model, 1, &sets);
+    if (pr > 0)
+        printf("usage: deepc forward MODEL --weights W.safetensors --input X.npy --output Y.npy "
+               "[--set NAME=VALUE]...\n  Eval-mode forward of the whole batch in X.npy (first "
+               "dim = batch).\n");
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    if (!model || !weights || !input || !output)
+        return cli_missing("forward", !model     ? "MODEL (a spec file)"
+                                      : !weights ? "--weights W.safetensors"
+                                      : !input   ? "--input X.npy"
+                                                 : "--output Y.npy");
+    dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
     int rc = 2;
@@ -189,6 +240,8 @@ int cmd_forward(int argc, char **argv)
     }
     dc_ctx_set_grad(ctx, 0);
     dc_tensor *y = dc_model_forward(ctx, m, x);
+    if (y && cli_ensure_parent(output)) /* the folders of --output a/b/y.npy, after the checks */
+        goto out;
     if (!y || dc_npy_save(output, y) != DC_OK) {
         fprintf(stderr, "deepc forward: %s\n", dc_last_error());
         goto out;
@@ -199,172 +252,4 @@ out:
     dc_ctx_free(ctx);
     dc_model_free(m);
     return rc;
-}
-
-/* ---- summary ---- */
-
-/* Whether a module with a name longer than k is a prefix of "name." */
-static int owned_deeper(const dc_model *m, const char *name, size_t k)
-{
-    for (int j = 0; j < dc_model_n_modules(m); j++) {
-        const char *o = dc_model_module(m, j)->name;
-        size_t ko = strlen(o);
-        if (ko > k && !strncmp(name, o, ko) && name[ko] == '.')
-            return 1;
-    }
-    return 0;
-}
-
-static int64_t module_params(const dc_model *m, const char *name)
-{
-    size_t k = strlen(name);
-    int64_t n = 0;
-    for (int i = 0; i < dc_model_n_tensors(m); i++) {
-        const dc_tensor *t = dc_model_tensor(m, i);
-        /* "<module>.<key>": a layer "a" does not own "a.b.weight" when a layer "a.b" exists
-         * (keys may have dots: "blocks.layers.0.self_attn.in_proj_weight") */
-        if (!dc_model_is_buffer(m, i) && !strncmp(t->name, name, k) && t->name[k] == '.' &&
-            (!strchr(t->name + k + 1, '.') || !owned_deeper(m, t->name, k)))
-            n += t->numel;
-    }
-    return n;
-}
-
-static void print_count(int64_t v, char *buf, size_t n)
-{
-    char raw[32];
-    int len = snprintf(raw, sizeof raw, "%lld", (long long)v), k = 0;
-    for (int i = 0; i < len && (size_t)k + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0)
-            buf[k++] = ',';
-        buf[k++] = raw[i];
-    }
-    buf[k] = '\0';
-}
-
-/* deepc summary MODEL --plan [--batch N]: each planned layer's algorithms, training and
- * inference, at batch N. */
-static int summary_plan(int argc, char **argv)
-{
-    int64_t batch = 64;
-    if (argc == 5 && !strcmp(argv[3], "--batch")) {
-        if (arg_i64("--batch", argv[4], 1, 1 << 20, &batch) != 0)
-            return 2;
-    } else if (argc != 3) {
-        fprintf(stderr, "deepc summary: usage: deepc summary MODEL --plan [--batch N]\n");
-        return 2;
-    }
-    dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(argv[1], NULL, &spec);
-    if (!m)
-        return 2;
-    int64_t shape[DC_MAX_DIMS + 1] = {batch};
-    int nd = dc_spec_input_shape(spec, shape + 1) + 1, rc = 0;
-    dc_ctx *ctx = dc_ctx_new(0);
-    int nm = dc_model_n_modules(m);
-    dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
-    dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
-    dc_ctx_set_grad(ctx, 0);
-    if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
-        fprintf(stderr, "deepc summary: %s\n", dc_last_error());
-        rc = 2;
-    }
-    printf("batch %lld, %s\n", (long long)batch, dc_gemm_backend());
-    for (int i = 0; i < nm && !rc; i++) {
-        dc_module *mod = dc_model_module(m, i);
-        const int *in;
-        dc_model_module_inputs(m, i, &in);
-        char tr[200], inf[200];
-        if (!mod->plan)
-            continue;
-        const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
-        if (mod->plan(mod, xin, 1, tr, sizeof tr) != DC_OK ||
-            mod->plan(mod, xin, 0, inf, sizeof inf) != DC_OK) {
-            fprintf(stderr, "deepc summary: layer %s: %s\n", mod->name, dc_last_error());
-            rc = 2;
-            break;
-        }
-        printf("%-14.14s %-10.10s training:  %s\n%-25s inference: %s\n", mod->name, mod->type,
-               tr, "", inf);
-    }
-    dc_ctx_free(ctx);
-    dc_model_free(m);
-    dc_spec_free(spec);
-    return rc;
-}
-
-int cmd_summary(int argc, char **argv)
-{
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: deepc summary MODEL [--plan [--batch N]]\n  Per layer: output shape, "
-               "parameters, multiply-accumulates (MACs), FLOPs (= 2 x MACs) and activation "
-               "memory for one example.\n  --plan: the algorithms each convolution runs in "
-               "training and in inference at batch N (default 64) on this CPU.\n");
-        return argc < 2 ? 2 : 0;
-    }
-    if (argc > 2 && !strcmp(argv[2], "--plan"))
-        return summary_plan(argc, argv);
-    dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(argv[1], NULL, &spec);
-    if (!m)
-        return 2;
-    int64_t shape[DC_MAX_DIMS + 1] = {1};
-    int nd = dc_spec_input_shape(spec, shape + 1) + 1;
-    dc_ctx *ctx = dc_ctx_new(0);
-    int nm = dc_model_n_modules(m);
-    dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
-    dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
-    dc_ctx_set_grad(ctx, 0);
-    if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
-        fprintf(stderr, "deepc summary: %s\n", dc_last_error());
-        dc_ctx_free(ctx);
-        dc_model_free(m);
-        dc_spec_free(spec);
-        return 2;
-    }
-    int64_t tp = 0, tm = 0, ta = 0, t_att = 0, t_kv = 0, att_macs, kv;
-    char s[96], c1[32], c2[32], c3[32];
-    printf("%-14s %-18s %-20s %12s %14s %14s %10s\n", "layer", "type", "output (N=1)", "params",
-           "MACs", "FLOPs", "act. KiB");
-    for (int i = 0; i < nm; i++) {
-        dc_module *mod = dc_model_module(m, i);
-        const int *in;
-        dc_model_module_inputs(m, i, &in);
-        const dc_tensor *xin = in[0] == DC_MODEL_INPUT ? x : outs[in[0]];
-        int64_t p = module_params(m, mod->name);
-        int64_t macs = dc_module_macs(mod, xin, outs[i]);
-        int64_t act = outs[i]->numel * 4;
-        tp += p;
-        tm += macs;
-        ta += act;
-        if (dc_attention_stats(mod, outs[i], &att_macs, &kv)) {
-            t_att += att_macs;
-            t_kv += kv;
-        }
-        print_count(p, c1, sizeof c1);
-        print_count(macs, c2, sizeof c2);
-        print_count(2 * macs, c3, sizeof c3);
-        printf("%-14.14s %-18.18s %-20s %12s %14s %14s %10.1f\n", mod->name, mod->type,
-               dc_shape_str(outs[i], s, sizeof s), c1, c2, c3, (double)act / 1024);
-    }
-    if (tp != dc_model_n_trainable(m))
-        fprintf(stderr, "deepc summary: %lld parameters belong to no layer\n",
-                (long long)(dc_model_n_trainable(m) - tp));
-    print_count(tp, c1, sizeof c1);
-    print_count(tm, c2, sizeof c2);
-    print_count(2 * tm, c3, sizeof c3);
-    printf("%-14s %-18s %-20s %12s %14s %14s %10.1f\n", "total", "", "", c1, c2, c3,
-           (double)ta / 1024);
-    printf("parameters: %s trainable (%.1f KiB as float32); FLOPs count a multiply-add as 2\n",
-           c1, (double)tp * 4 / 1024);
-    if (t_att) { /* Transformer layers: the T² part of the MACs and the KV cache */
-        print_count(t_att, c2, sizeof c2);
-        printf("attention: %s of the MACs grow with T² (scores and weighted sums, %.1f%%); KV "
-               "cache %.1f KiB per sequence of this length (float32)\n", c2,
-               100.0 * (double)t_att / (double)(tm ? tm : 1), (double)t_kv * 4 / 1024);
-    }
-    dc_ctx_free(ctx);
-    dc_model_free(m);
-    dc_spec_free(spec);
-    return 0;
 }

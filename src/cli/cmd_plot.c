@@ -103,21 +103,16 @@ static void hold(double *v, int64_t n)
 
 int cmd_plot(int argc, char **argv)
 {
-    if (argc < 2 || argv[1][0] == '-') {
-        fprintf(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
-                "usage: deepc plot DIR [--out F.svg]\n  the loss (and accuracy) curves of "
-                "DIR/log.csv; writes DIR/loss.svg (and DIR/accuracy.svg) unless --out\n");
-        return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
-    }
-    const char *dir = argv[1], *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            out = argv[++i];
-        else {
-            fprintf(stderr, "deepc plot: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        }
-    }
+    const char *dir = NULL, *out = NULL;
+    const cli_opt opts[] = {{"--out", &out, NULL}, {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("plot", argc, argv, opts, &dir, 1, NULL);
+    if (pr > 0)
+        printf("usage: deepc plot DIR [--out F.svg]\n  the loss (and accuracy) curves of "
+               "DIR/log.csv; writes DIR/loss.svg (and DIR/accuracy.svg) unless --out\n");
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    if (!dir)
+        return cli_missing("plot", "DIR (a training run's --out folder)");
     char path[1024], svg[1040];
     snprintf(path, sizeof path, "%s/log.csv", dir);
     logcols c;
@@ -130,7 +125,7 @@ int cmd_plot(int argc, char **argv)
                          {"validation loss", c.vloss, "#d62728", 1}};
     plot_chart ch = {"training curves", "step", "loss", c.step, c.n, loss, 2, 0, 0};
     snprintf(svg, sizeof svg, "%s/loss.svg", dir);
-    rc |= plot_svg_write(out ? out : svg, &ch);
+    rc |= (out && cli_ensure_parent(out)) || plot_svg_write(out ? out : svg, &ch);
     int has_acc = 0;
     for (int64_t i = 0; i < c.n; i++)
         has_acc |= c.acc[i] > 0;

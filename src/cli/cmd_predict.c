@@ -4,72 +4,88 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Resample src [sh, sw, sc] to the model's [C, H, W] with bilinear interpolation, converting
- * RGB to gray (ITU-R 601 luma) when C == 1, and normalise: ((p/255 or 1 - p/255) - mean)/std. */
-static void to_input(const uint8_t *src, int sw, int sh, int sc, float *dst, int64_t C,
-                     int64_t H, int64_t W, int invert, float mean, float std)
+static void predict_usage(FILE *f)
 {
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t y = 0; y < H; y++)
-            for (int64_t x = 0; x < W; x++) {
-                double fy = ((double)y + 0.5) * sh / (double)H - 0.5;
-                double fx = ((double)x + 0.5) * sw / (double)W - 0.5;
-                int y0 = (int)floor(fy), x0 = (int)floor(fx);
-                double wy = fy - y0, wx = fx - x0, acc = 0;
-                for (int dy = 0; dy < 2; dy++)
-                    for (int dx = 0; dx < 2; dx++) {
-                        int yy = y0 + dy < 0 ? 0 : (y0 + dy >= sh ? sh - 1 : y0 + dy);
-                        int xx = x0 + dx < 0 ? 0 : (x0 + dx >= sw ? sw - 1 : x0 + dx);
-                        const uint8_t *p = src + ((size_t)yy * (size_t)sw + (size_t)xx) * (size_t)sc;
-                        double v = sc == 1 ? p[0]
-                                   : C == 1 ? 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]
-                                            : p[c < sc ? c : 0];
-                        acc += v * (dy ? wy : 1 - wy) * (dx ? wx : 1 - wx);
-                    }
-                double v = acc / 255.0;
-                if (invert)
-                    v = 1.0 - v;
-                dst[(c * H + y) * W + x] = (float)((v - mean) / std);
-            }
+    fprintf(f, "usage: deepc predict MODEL --weights W.safetensors --image FILE.png|.pgm\n"
+               "  [--invert | --no-invert] [--mean M] [--std S] [--top K] [--set NAME=VALUE]\n"
+               "The image is converted to the model's input shape (gray or RGB, bilinear\n"
+               "resize) and normalised with (p/255 - mean)/std (Fashion-MNIST's by default).\n"
+               "--invert uses 1 - p/255 (dark objects on a light background); a gray model\n"
+               "given an image with a light border inverts it by itself and says so\n"
+               "(--no-invert: never).\n");
+}
+
+typedef struct predict_args {
+    const char *model, *weights, *image;
+    float mean, std;
+    int invert, no_invert, top;
+    cli_sets sets;
+} predict_args;
+
+/* 0, 1 after --help, -1 after a message. */
+static int parse_predict(int argc, char **argv, predict_args *a)
+{
+    const char *mean = NULL, *std = NULL, *top = NULL;
+    const cli_opt opts[] = {{"--weights", &a->weights, NULL}, {"--image", &a->image, NULL},
+                            {"--invert", NULL, &a->invert}, {"--no-invert", NULL, &a->no_invert},
+                            {"--mean", &mean, NULL}, {"--std", &std, NULL},
+                            {"--top", &top, NULL}, {NULL, NULL, NULL}};
+    *a = (predict_args){.mean = CLI_FMNIST_MEAN, .std = CLI_FMNIST_STD, .top = 5};
+    int pr = cli_parse_opts("predict", argc, argv, opts, &a->model, 1, &a->sets);
+    if (pr > 0)
+        predict_usage(stdout);
+    if (pr)
+        return pr;
+    if ((mean && arg_float("--mean", mean, -1e3, 1e3, &a->mean)) ||
+        (std && arg_float("--std", std, 1e-6, 1e3, &a->std)) ||
+        (top && arg_int("--top", top, 1, 1000, &a->top)))
+        return -1;
+    if (a->invert && a->no_invert) {
+        fprintf(stderr, "deepc predict: --invert and --no-invert contradict each other\n");
+        return -1;
+    }
+    if (!a->model || !a->weights || !a->image) {
+        cli_missing("predict", !a->model     ? "MODEL (a spec file)"
+                               : !a->weights ? "--weights W.safetensors"
+                                             : "--image FILE");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether to invert: --invert, or a gray model given a dark object on a light background (said
+ * on stderr, with the way back). */
+static int want_invert(const predict_args *a, const uint8_t *px, int w, int h, int c, int64_t C)
+{
+    double border, centre;
+    int light = dc_image_light_background(px, w, h, c, &border, &centre);
+    if (a->invert || a->no_invert || C != 1 || !light) {
+        if (a->invert && !light)
+            fprintf(stderr, "deepc predict: note: %s has a dark border (mean %.2f): --invert "
+                    "makes it light on a dark model input; leave --invert out if the object is "
+                    "the light part\n", a->image, border);
+        return a->invert;
+    }
+    fprintf(stderr, "deepc predict: %s looks like a dark object on a light background (border "
+            "mean %.2f, centre %.2f): inverting it as --invert does (--no-invert: as it is)\n",
+            a->image, border, centre);
+    return 1;
 }
 
 int cmd_predict(int argc, char **argv)
 {
-    const char *model = NULL, *weights = NULL, *image = NULL;
-    float mean = CLI_FMNIST_MEAN, std = CLI_FMNIST_STD;
-    int invert = 0, top = 5;
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(f, "--help")) {
-            printf("usage: deepc predict MODEL --weights W.safetensors --image FILE.png|.pgm\n"
-                   "  [--invert] [--mean M] [--std S] [--top K]\n"
-                   "The image is converted to the model's input shape (gray or RGB, bilinear\n"
-                   "resize) and normalised with (p/255 - mean)/std (Fashion-MNIST's by default;\n"
-                   "--invert for dark objects on a light background).\n");
-            return 0;
-        } else if (!strcmp(f, "--weights") && v) weights = argv[++i];
-        else if (!strcmp(f, "--image") && v) image = argv[++i];
-        else if (!strcmp(f, "--invert")) invert = 1;
-        else if (!strcmp(f, "--mean")) { if (arg_float(f, v, -1e3, 1e3, &mean)) return 2; i++; }
-        else if (!strcmp(f, "--std")) { if (arg_float(f, v, 1e-6, 1e3, &std)) return 2; i++; }
-        else if (!strcmp(f, "--top")) { if (arg_int(f, v, 1, 1000, &top)) return 2; i++; }
-        else if (f[0] != '-' && !model) model = f;
-        else {
-            fprintf(stderr, "deepc predict: bad argument '%s' (see --help)\n", f);
-            return 2;
-        }
-    }
-    if (!model || !weights || !image) {
-        fprintf(stderr, "usage: deepc predict MODEL --weights W --image FILE.png|.pgm\n");
-        return 2;
-    }
+    predict_args a;
+    int parsed = parse_predict(argc, argv, &a);
+    if (parsed)
+        return parsed > 0 ? 0 : 2;
+    const char *model = a.model, *weights = a.weights, *image = a.image;
+    const int top = a.top;
     dc_spec *spec = NULL;
-    dc_model *m = cli_load_model(model, NULL, &spec);
+    dc_model *m = cli_load_model_set(model, &a.sets, NULL, &spec);
     if (!m)
         return 2;
     int rc = 2, w, h, c;
@@ -89,7 +105,12 @@ int cmd_predict(int argc, char **argv)
         goto out;
     }
     dc_tensor *x = dc_empty(ctx, DC_F32, 4, shape);
-    to_input(px, w, h, c, dc_f32(x), shape[1], shape[2], shape[3], invert, mean, std);
+    int invert = want_invert(&a, px, w, h, c, shape[1]);
+    if (!x || dc_image_to_input(px, w, h, c, shape[1], shape[2], shape[3], a.mean, a.std, invert,
+                                dc_f32(x)) != DC_OK) {
+        fprintf(stderr, "deepc predict: %s\n", dc_last_error());
+        goto out;
+    }
     dc_ctx_set_grad(ctx, 0);
     dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
     if (!p) {

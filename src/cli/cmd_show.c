@@ -94,8 +94,9 @@ static void canvas_text_centred(canvas *c, int cx, int y, int scale, const char 
 /* Write c to path and free its pixels: 0, or -1 after a message. */
 static int canvas_save(canvas *c, const char *path)
 {
-    dc_status st = dc_png_write(path, c->w, c->h, 1, c->px);
-    if (st != DC_OK)
+    int made = cli_ensure_parent(path) == 0; /* the folders of --out a/b/F.png */
+    dc_status st = made ? dc_png_write(path, c->w, c->h, 1, c->px) : DC_ERR_IO;
+    if (made && st != DC_OK)
         fprintf(stderr, "deepc show: %s\n", dc_last_error());
     else
         printf("wrote %s (%dx%d)\n", path, c->w, c->h);
@@ -193,6 +194,15 @@ static void show_usage(FILE *f)
 /* One flag with its value; 0, or -1 after a message. */
 static int parse_flag(show_args *a, const char *f, const char *v)
 {
+    static const char *const known[] = {"--out", "--data", "--weights", "--n", "--index",
+                                        "--seed", "--help", NULL};
+    int k = 0;
+    while (known[k] && strcmp(f, known[k]))
+        k++;
+    if (!known[k]) {
+        cli_unknown_flag("show", f, known);
+        return -1;
+    }
     if (!v) {
         fprintf(stderr, "deepc show: %s needs a value\n", f);
         return -1;
@@ -207,9 +217,6 @@ static int parse_flag(show_args *a, const char *f, const char *v)
     } else if (!strcmp(f, "--seed")) {
         a->given |= A_SEED;
         return arg_i64(f, v, 0, INT64_MAX, &a->seed);
-    } else {
-        fprintf(stderr, "deepc show: unknown option '%s' (see deepc show --help)\n", f);
-        return -1;
     }
     return 0;
 }
@@ -234,8 +241,13 @@ static int parse_show_args(int argc, char **argv, show_args *a)
     while (k < nk && strcmp(argv[1], kinds[k].what))
         k++;
     if (k == nk) {
-        fprintf(stderr, "deepc show: unknown picture '%s' (samples, filters, features, "
-                        "errors, forecast)\n", argv[1]);
+        static const char *const whats[] = {"samples", "filters", "features", "errors",
+                                            "forecast", NULL};
+        const char *near = cli_nearest(argv[1], whats);
+        fprintf(stderr, "deepc show: unknown picture '%s'", argv[1]);
+        if (near)
+            fprintf(stderr, " \u2014 did you mean '%s'?", near);
+        fprintf(stderr, " (samples, filters, features, errors, forecast)\n");
         return -1;
     }
     a->what = kinds[k].what;
@@ -258,15 +270,16 @@ static int parse_show_args(int argc, char **argv, show_args *a)
             fprintf(stderr, "deepc show %s: %s does not apply\n", a->what, names[b]);
             return -1;
         }
+    }
+    char who[32];
+    snprintf(who, sizeof who, "show %s", a->what);
+    for (int b = 0; b < 5; b++)
         if ((kinds[k].required >> b & 1) && !(a->given >> b & 1)) {
-            fprintf(stderr, "deepc show %s: %s is required (see deepc show --help)\n", a->what,
-                    names[b]);
+            cli_missing(who, names[b]);
             return -1;
         }
-    }
     if ((kinds[k].needs_model && !a->model) || !a->out) {
-        fprintf(stderr, "deepc show %s: %s is required (see deepc show --help)\n", a->what,
-                !a->out ? "--out" : "MODEL");
+        cli_missing(who, !a->model && kinds[k].needs_model ? "MODEL (a spec file)" : "--out");
         return -1;
     }
     if (!(a->given & A_N))
@@ -633,17 +646,6 @@ static int save_fmaps(const char *dir, const dc_module *mod, const dc_tensor *y)
     return rc;
 }
 
-static int ensure_dir(const char *dir)
-{
-    struct stat st;
-    if (mkdir(dir, 0777) != 0 && (errno != EEXIST || stat(dir, &st) || !S_ISDIR(st.st_mode))) {
-        fprintf(stderr, "deepc show: cannot create the directory %s: %s\n", dir,
-                errno == EEXIST ? "a file has that name" : strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* DIR/input.png: the test image with its label and the model's prediction. */
 static int save_input(const char *dir, const dc_images *im, int64_t k, const dc_tensor *y)
 {
@@ -698,7 +700,7 @@ static int show_features(const show_args *a)
         goto out;
     }
     rc = 1;
-    if (ensure_dir(a->out) || save_input(a->out, &im, k, y))
+    if (cli_ensure_dir(a->out) || save_input(a->out, &im, k, y))
         goto out;
     for (int i = 0; i < nm; i++) {
         const dc_module *mod = dc_model_module(m, i);

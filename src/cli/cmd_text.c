@@ -301,7 +301,7 @@ int cmd_generate(int argc, char **argv)
         else if (!strcmp(f, "--top-k")) r = arg_int(f, v, 0, 256, &top_k);
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &seed);
         else if (f[0] == '-') {
-            fprintf(stderr, "deepc generate: unknown option '%s'\n", f);
+            cli_unknown_flag_usage("generate", f, generate_usage);
             return 2;
         } else if (!model) { model = f; takes = 0; }
         else {

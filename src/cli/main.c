@@ -24,9 +24,10 @@ static const struct {
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
+    {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},
     {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
     {"layers", cmd_layers, "the layer types a model spec can use, their keys and defaults"},
-    {"version", cmd_version, "print the version and the GEMM backend"},
+    {"version", cmd_version, "print the version and the GEMM backend (also --version)"},
 };
 
 static void usage(FILE *f)
@@ -34,7 +35,27 @@ static void usage(FILE *f)
     fprintf(f, "usage: deepc <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'deepc <command> --help' describes each command.\n");
+    fprintf(f, "\n'deepc help <command>' or 'deepc <command> --help' describes each command;\n"
+               "'deepc --version' prints the version.\n");
+}
+
+#define N_COMMANDS (sizeof commands / sizeof *commands)
+
+/* "unknown command 'trian' — did you mean 'train'?", then the list; exit code 2. */
+static int unknown_command(const char *name)
+{
+    const char *names[N_COMMANDS + 2];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[i] = commands[i].name;
+    names[N_COMMANDS] = "help";
+    names[N_COMMANDS + 1] = NULL;
+    const char *near = cli_nearest(name, names);
+    fprintf(stderr, "deepc: unknown command '%s'", name);
+    if (near)
+        fprintf(stderr, " \u2014 did you mean '%s'?", near);
+    fprintf(stderr, "\n\n");
+    usage(stderr);
+    return 2;
 }
 
 static int run_command(int argc, char **argv);
@@ -86,26 +107,54 @@ int main(int argc, char **argv)
     return rc;
 }
 
+/* deepc help [CMD]: the command list, or CMD's own --help. */
+static int run_help(int argc, char **argv)
+{
+    if (argc < 3 || !strcmp(argv[2], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    char help_flag[] = "--help";
+    char *av[] = {argv[2], help_flag, NULL};
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[2], commands[i].name))
+            return commands[i].fn(2, av);
+    return unknown_command(argv[2]);
+}
+
 static int run_command(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+        return cmd_version(1, argv + 1);
+    if (!strcmp(argv[1], "help"))
+        return run_help(argc, argv);
+    for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "deepc: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return unknown_command(argv[1]);
 }
 
 int cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    printf("deepc %s (gemm: %s, threads: %d)\n", DC_VERSION, dc_gemm_backend(),
-           dc_get_num_threads());
+    static const char *const known[] = {"--help", NULL};
+    if (argc > 1 && !strcmp(argv[1], "--help")) {
+        printf("usage: deepc version (or deepc --version)\n"
+               "Prints the version, the GEMM backend and the default thread count.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        cli_unknown_flag("version", argv[1], known);
+        return 2;
+    }
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    /* how idle OpenMP threads wait: what main() chose (dc_spincount_default) or the user set */
+    printf("deepc %s (gemm: %s, threads: %d, %s=%s)\n", DC_VERSION, dc_gemm_backend(),
+           dc_get_num_threads(), policy ? "OMP_WAIT_POLICY" : "GOMP_SPINCOUNT",
+           policy ? policy : spin ? spin : "libgomp's default");
     return 0;
 }
 
@@ -124,7 +173,8 @@ int cmd_gradcheck(int argc, char **argv)
                    "Exit 0 only if every case passes.\n");
             return 0;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "deepc gradcheck: unknown option '%s'\n", argv[i]);
+            static const char *const known[] = {"--verbose", "-v", "--help", NULL};
+            cli_unknown_flag("gradcheck", argv[i], known);
             return 2;
         } else
             filter = argv[i];

@@ -402,7 +402,7 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
-            fprintf(stderr, "deepc train: unknown option '%s'\n", f);
+            cli_unknown_flag_usage("train", f, cli_train_usage);
             return -1;
         } else if (!a->model) { a->model = f; takes = 0; }
         else {

@@ -460,7 +460,7 @@ const char *dc_spincount_default(void)
         nanosleep(&(struct timespec){.tv_nsec = 200000}, NULL);
     }
 #endif
-    return "3000";
+    return "0"; /* busy: sleep at once (docs/design.md, "Threads": spinning loses there) */
 }
 
 int dc_get_num_threads(void)

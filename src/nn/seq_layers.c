@@ -141,7 +141,8 @@ static const dc_layer_key onehot_keys[] = {
 };
 /* No gradcheck: its input is int64 ids, which have no gradient. */
 const dc_layer_desc dc_layer_onehot = {
-    .type = "onehot", .aliases = "one_hot", .module = "OneHot", .torch = "F.one_hot(x, num_classes).float()",
+    .type = "onehot", .aliases = "one_hot", .module = "OneHot",
+    .torch = "F.one_hot(x, num_classes).float()",
     .doc = "int64 ids [N, ...] -> float indicators [N, ..., K] (no gradient)",
     .keys = onehot_keys, .n_keys = 1, .build = build_onehot, .params = "",
 };

@@ -226,7 +226,8 @@ static const dc_layer_key unfold_time_keys[] = {
     DC_KEY_I("steps", NULL, 1, 0x1p31, "T"),
 };
 const dc_layer_desc dc_layer_unfold_time = {
-    .type = "unfold_time", .aliases = "UnfoldTime", .module = "UnfoldTime", .torch = "x.unflatten(0, (-1, steps))",
+    .type = "unfold_time", .aliases = "UnfoldTime", .module = "UnfoldTime",
+    .torch = "x.unflatten(0, (-1, steps))",
     .doc = "time steps out of the batch: [N·T, ...] -> [N, T, ...]", .keys = unfold_time_keys,
     .n_keys = 1, .build = build_unfold_time, .params = "", .gradcheck = "reshape",
 };

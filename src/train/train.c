@@ -551,6 +551,24 @@ static dc_status end_epoch(run *r, int64_t ep, int64_t units, double dt, dc_task
     return st;
 }
 
+/* A --steps stop inside an epoch: the partial epoch's figures and a validation for *last (the
+ * caller reports them; no log row, no scheduler step: the epoch is not over). */
+static dc_status partial_epoch(run *r, int64_t units, double dt, dc_task_eval *last)
+{
+    if (!last)
+        return DC_OK;
+    dc_task_eval v = {.metric = -1};
+    dc_status st = r->t->validate ? r->t->validate(r->t, r->m, &v) : DC_OK;
+    const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0;
+    const double loss = r->sums.loss_sum / n;
+    *last = v.has ? v : (dc_task_eval){.loss = loss, .metric = -1, .select = loss};
+    last->train_loss = loss;
+    last->train_metric = r->counts_correct ? r->sums.correct / n : -1;
+    last->units_per_s = dt > 0 ? (double)units / dt : 0;
+    last->steps = r->step;
+    return st;
+}
+
 /* The epochs from the first not yet done. */
 static dc_status train_loop(run *r, dc_task_eval *last)
 {
@@ -563,13 +581,8 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         if ((st = train_epoch(r, ep, &units)) != DC_OK)
             break;
         if (o->max_steps > 0 && r->step >= o->max_steps && r->pos < r->t->epoch_total(r->t)) {
-            if (last) { /* the figures of the partial epoch, without validation */
-                const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0, dt = now_s() - t0;
-                *last = (dc_task_eval){.loss = r->sums.loss_sum / n, .metric = -1,
-                                       .train_loss = r->sums.loss_sum / n, .train_metric = -1,
-                                       .units_per_s = dt > 0 ? (double)units / dt : 0,
-                                       .steps = r->step};
-            }
+            if ((st = partial_epoch(r, units, now_s() - t0, last)) != DC_OK)
+                break;
             st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
             if (st == DC_OK && r->t->mid_epoch_resume)
                 st = save_checkpoint(r);

@@ -403,6 +403,29 @@ def image():
     put("image/truncated.ppm", b"P6 2 2 255\n" + bytes(5))
 
 
+# ---- vocab_wordpiece: option byte, u32 LE vocab length, vocab.txt, then text ----
+
+def wp_input(opt, vocab_txt, text):
+    v = vocab_txt.encode() if isinstance(vocab_txt, str) else vocab_txt
+    t = text.encode() if isinstance(text, str) else text
+    return bytes([opt]) + struct.pack("<I", len(v)) + v + t
+
+
+def vocab_wordpiece():
+    base = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nun\n##aff\n##able\nthe\n.\n,\n##s\n"
+    put("vocab_wordpiece/uncased", wp_input(0x61, base, "The unaffable, UNAFFABLE ones. [MASK]!"))
+    put("vocab_wordpiece/cased_crlf", wp_input(0x40, base.replace("\n", "\r\n"),
+                                               "Caf\u00e9 na\u00efve \u4e2d\u6587 e\u0301"))
+    put("vocab_wordpiece/unicode", wp_input(0x23, base + "\u00e9\n##\u00e9\n\u03c3\n",
+                                            "\u0130stanbul \u03a3\u0391\u03a3 \ud55c\uad6d "
+                                            "\u2028x\u3000y\u200bz \u00ab\u00bb"))
+    put("vocab_wordpiece/no_final_newline", wp_input(0x01, base.rstrip("\n"), "unaffables"))
+    put("vocab_wordpiece/bad_utf8_vocab", wp_input(0x01, base + "\xff\n", "the"))
+    put("vocab_wordpiece/bad_utf8_text", wp_input(0x01, base, b"caf\xc3 \xed\xa0\x80 ok\x00."))
+    put("vocab_wordpiece/no_unk", wp_input(0x01, "[PAD]\nthe\n", "the"))
+    put("vocab_wordpiece/empty", wp_input(0x00, "", ""))
+
+
 def main():
     npy()
     safetensors()
@@ -410,6 +433,7 @@ def main():
     csv()
     spec()
     vocab()
+    vocab_wordpiece()
     image()
 
 
