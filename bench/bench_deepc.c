@@ -14,6 +14,10 @@
  *   bench_deepc w6               the ResNet-style net on 3x32x32 random data, batch 32: SGD 0.01
  *                                momentum 0.9 train steps (3 warm-up, 5 x 3) and eval forwards
  *                                (3 warm-up, 5 x 5): images/s best / median
+ *   bench_deepc w8 mini|base     BERT encoder inference, seq 128, no padding (embeddings + L post-LN
+ *                                layers; mini 4 x 256, 4 heads, ff 1024; base 12 x 768, 12, 3072):
+ *                                ids (7919·i + 13) mod 30522; batch 1 latency (5 warm-up, median
+ *                                of 30) and batch 8 sequences/s (2 warm-up, 10 timed)
  * Threads: --threads N (default: all). The thread count and GEMM backend go into the JSON.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -379,6 +383,76 @@ static int prepare(const char *dir)
     return fclose(f) ? 1 : 0;
 }
 
+/* The W8 encoder as a spec: embeddings and L BERT layers, dropout 0, no pooler. */
+static char *w8_spec(int L, int E, int H, int F)
+{
+    size_t cap = 4096 + (size_t)L * 160, n = 0;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    n += (size_t)snprintf(s + n, cap - n, "[input]\nshape = 128\ndtype = int64\n"
+                          "[bert_embeddings emb]\nvocab_size = 30522\nhidden_size = %d\n"
+                          "dropout = 0\n", E);
+    for (int l = 0; l < L; l++)
+        n += (size_t)snprintf(s + n, cap - n, "[bert_layer layer.%d]\nnum_attention_heads = %d\n"
+                              "intermediate_size = %d\ndropout = 0\nattention_dropout = 0\n",
+                              l, H, F);
+    return s;
+}
+
+/* Median seconds of `runs` forwards of x after `warm`. */
+static double w8_time(dc_ctx *ctx, dc_model *m, dc_tensor *x, int warm, int runs, double *min)
+{
+    double t[32];
+    for (int i = 0; i < warm + runs; i++) {
+        double t0 = now_s();
+        if (!dc_model_forward(ctx, m, x)) {
+            fprintf(stderr, "bench: %s\n", dc_last_error());
+            return -1;
+        }
+        dc_ctx_reset(ctx);
+        if (i >= warm)
+            t[i - warm] = now_s() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, cmp_d);
+    *min = t[0];
+    return median(t, runs);
+}
+
+static int w8(const char *cfg)
+{
+    const int base = !strcmp(cfg, "base");
+    char *spec = w8_spec(base ? 12 : 4, base ? 768 : 256, base ? 12 : 4, base ? 3072 : 1024);
+    dc_model *m = spec ? build(spec, "w8", 0) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    free(spec);
+    if (!m || !ctx)
+        return 1;
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    dc_tensor *x1 = dc_tensor_new(DC_I64, 2, DC_SHAPE(1, 128));
+    dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
+    for (int64_t i = 0; i < 8 * 128; i++) {
+        if (i < 128)
+            dc_i64(x1)[i] = (7919 * i + 13) % 30522;
+        dc_i64(x8)[i] = (7919 * i + 13) % 30522;
+    }
+    double min1, min8;
+    const double t1 = w8_time(ctx, m, x1, 5, 30, &min1), t8 = w8_time(ctx, m, x8, 2, 10, &min8);
+    if (t1 < 0 || t8 < 0)
+        return 1;
+    printf("{\"workload\": \"w8_bert_%s\", \"threads\": %d, \"gemm\": \"%s\", "
+           "\"params\": %lld, \"batch1_ms_median\": %.2f, \"batch1_ms_min\": %.2f, "
+           "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f}\n",
+           cfg, dc_get_num_threads(), dc_gemm_backend(), (long long)dc_model_n_trainable(m),
+           1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8);
+    dc_tensor_free(x1);
+    dc_tensor_free(x8);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 0, i = 1;
@@ -398,7 +472,8 @@ int main(int argc, char **argv)
         dc_gemm_prefer_blas();
     dc_set_num_threads(threads);
     if (i >= argc) {
-        fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6\n");
+        fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6 | "
+                        "w8 mini|base\n");
         return 2;
     }
     const char *w = argv[i];
@@ -412,6 +487,9 @@ int main(int argc, char **argv)
         return w3(argv[i + 1]);
     if (!strcmp(w, "w6"))
         return w6();
+    if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
+                                             !strcmp(argv[i + 1], "base")))
+        return w8(argv[i + 1]);
     fprintf(stderr, "bench_deepc: unknown workload '%s'\n", w);
     return 2;
 }

@@ -844,6 +844,34 @@ DC_API dc_module *dc_add_new(dc_model *m, const char *name);
 /* Concatenation of its inputs along axis (1 = channels for NCHW: the Inception join). */
 DC_API dc_module *dc_concat_new(dc_model *m, const char *name, int axis);
 
+/* BERT (docs/bert.md): the sizes of Hugging Face's BertConfig (defaults: bert-base). */
+typedef struct dc_bert_config {
+    int64_t vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size;
+    int64_t max_position_embeddings, type_vocab_size, pad_token_id;
+    float layer_norm_eps;                     /* 1e-12 */
+    float hidden_dropout, attention_dropout;  /* 0.1, 0.1 */
+} dc_bert_config;
+DC_API dc_bert_config dc_bert_config_defaults(void);
+/*
+ * The BERT modules, with Hugging Face's state_dict names under `name` (src/nn/bert.c):
+ *   dc_bert_embeddings_new  LayerNorm(word[ids] + token_type[seg] + position[t]) → dropout;
+ *                           input int64 ids [N, T] or ids and segment ids [N, 2, T]
+ *   dc_bert_layer_new       a post-LN encoder layer (separate query/key/value, erf GELU); inputs
+ *                           hidden states [N, T, E] and, optionally, the model input, whose pad
+ *                           ids (c->pad_token_id) become the key padding mask
+ *   dc_bert_pooler_new      tanh(dense(h[:, 0])): [N, T, E] -> [N, E]
+ *   dc_bert_mlm_head_new    LayerNorm(gelu(dense(h))) · Wᵀ + bias -> [N, T, V], W the model's
+ *                           parameter `tied` (the word embeddings), stored once
+ * Initialised as Hugging Face does (N(0, 0.02), zero biases, LayerNorm 1 and 0) when rng is set.
+ */
+DC_API dc_module *dc_bert_embeddings_new(dc_model *m, const char *name, const dc_bert_config *c,
+                                         dc_rng *rng);
+DC_API dc_module *dc_bert_layer_new(dc_model *m, const char *name, const dc_bert_config *c,
+                                    dc_rng *rng);
+DC_API dc_module *dc_bert_pooler_new(dc_model *m, const char *name, int64_t hidden, dc_rng *rng);
+DC_API dc_module *dc_bert_mlm_head_new(dc_model *m, const char *name, const char *tied, float eps,
+                                       dc_rng *rng);
+
 /* Conv2d module: weight [out, in/groups, kh, kw], bias [out]; PyTorch init U(±1/√fan_in) with
  * fan_in = in/groups·kh·kw for both. */
 DC_API
@@ -1062,7 +1090,7 @@ typedef struct dc_sched_cfg {
     int threshold_abs;    /* PLATEAU: 0 = threshold_mode 'rel', 1 = 'abs' */
     float eps;            /* PLATEAU: 1e-8; a reduction by less than eps is skipped */
     int64_t warmup_steps; /* LINEAR: steps of warm-up from lr 0 (0) */
-    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: dc_train sets it to
+    int64_t total_steps;  /* LINEAR: the step at which the lr reaches 0 (0: the trainer sets it to
                              epochs × batches per epoch, whatever max_steps says, so that a run
                              stopped early and resumed follows the same schedule) */
 } dc_sched_cfg;
@@ -1187,6 +1215,17 @@ typedef struct dc_load_opts {
 /* dc_model_load with options; o must not be NULL. */
 DC_API dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
                                     dc_load_report *rep);
+DC_API dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
+/*
+ * dc_model_alias - another name under which a file may hold one of m's tensors, for checkpoints
+ * written by other code: dc_model_load reads the key `key` as the tensor `name`, or skips it when
+ * name is NULL (a buffer m does not keep, such as Hugging Face's position_ids). A key whose
+ * tensor the file also holds under its own name is a tied copy and is skipped too. The BERT
+ * modules declare the older LayerNorm.gamma / .beta spellings and the tied MLM decoder this way.
+ * dc_model_alias_find: 1 and *name (possibly NULL) when key is an alias, else 0.
+ */
+DC_API dc_status dc_model_alias(dc_model *m, const char *key, const char *name);
+DC_API int dc_model_alias_find(const dc_model *m, const char *key, const char **name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Model spec: a line-oriented text file that declares a network (docs/model-format.md)       */

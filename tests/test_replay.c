@@ -242,3 +242,23 @@ TEST(replay_linear_schedule_resumes_exactly)
     dc_tdict_free(x);
     dc_tdict_free(y);
 }
+
+/* --log-every N sets dc_train_opts.log_every: log.csv gets a row every N steps besides the
+ * epoch's (5 steps of 8 rows: steps 2 and 4, then the epoch row at 5). */
+TEST(replay_log_every_adds_step_rows)
+{
+    const char *d = t_ref_dir("train"), *tmp = t_tmpdir();
+    char path[600], text[2048];
+    int rc = t_run_deepc(out, sizeof out, "train %s/mlp.spec --data npy:%s/X.npy,%s/Y_class.npy "
+                         "--epochs 1 --batch 8 --lr 0.1 --log-every 2 --quiet --out %s/l", d, d,
+                         d, tmp);
+    CHECK(rc == 0, "train --log-every 2: %d %s", rc, out);
+    snprintf(path, sizeof path, "%s/l/log.csv", tmp);
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    CHECK(strstr(text, "\n2,1,") && strstr(text, "\n4,1,") && strstr(text, "\n5,1,") &&
+          !strstr(text, "\n1,1,") && !strstr(text, "\n3,1,"), "log.csv:\n%s", text);
+}

@@ -99,8 +99,10 @@ TEST(torch_spec_models_round_trip_to_the_same_parameters_and_outputs)
 TEST(torch_spec_plain_pytorch_modules_build)
 {
     static const char *const plain[][2] = {{"torch_sequential", "28918"},
-                                           {"torch_residual", "1292"}};
-    for (int i = 0; i < 2; i++) {
+                                           {"torch_residual", "1292"},
+                                           {"torch_conv1d", "347"},
+                                           {"torch_layernorm", "212"}};
+    for (int i = 0; i < 4; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s.spec", t_ref_dir("torch_spec"), plain[i][0]);
         dc_spec *s = NULL;
@@ -142,7 +144,10 @@ TEST(torch_spec_every_file_has_a_test)
         if (len < 6 || strcmp(e->d_name + len - 5, ".spec"))
             continue;
         int known = !strcmp(e->d_name, "torch_sequential.spec") ||
-                    !strcmp(e->d_name, "torch_residual.spec") || !strcmp(e->d_name, "alexnet.spec");
+                    !strcmp(e->d_name, "torch_residual.spec") ||
+                    !strcmp(e->d_name, "torch_conv1d.spec") ||
+                    !strcmp(e->d_name, "torch_layernorm.spec") ||
+                    !strcmp(e->d_name, "alexnet.spec");
         for (int i = 0; i < N_MODELS; i++)
             known |= len == strlen(MODELS[i]) + 5 && !strncmp(e->d_name, MODELS[i], len - 5);
         CHECK(known, "tests/ref/torch_spec/%s has no check in tests/test_torch_spec.c",
@@ -150,6 +155,6 @@ TEST(torch_spec_every_file_has_a_test)
         n++;
     }
     closedir(d);
-    CHECK(n == N_MODELS + 3, "tests/ref/torch_spec/ has %d specs, the test knows %d", n,
-          N_MODELS + 3);
+    CHECK(n == N_MODELS + 5, "tests/ref/torch_spec/ has %d specs, the test knows %d", n,
+          N_MODELS + 5);
 }

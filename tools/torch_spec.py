@@ -9,11 +9,12 @@ tools/spec_torch.py.
     /usr/bin/python3 tools/torch_spec.py FILE.py:NAME C,H,W  # a module built by FILE.py's NAME()
 
 The module may be an nn.Sequential or any module tree whose forward torch.fx can trace, made of
-the layers deepc knows: Linear, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d/2d,
-ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax / LogSoftmax (last axis), Dropout, Flatten,
-Unflatten, Embedding, RNN / LSTM / GRU (the output sequence), and the functions + (add),
-torch.cat (concat), torch.flatten / .flatten(1) / .view(x.size(0), -1) / .view(-1, C*H*W),
-F.relu, torch.sigmoid, torch.tanh, x[:, k] after a recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
+the layers deepc knows: Linear, Conv1d, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+BatchNorm1d/2d, GroupNorm, LayerNorm (last axis), ReLU, LeakyReLU, Sigmoid, Tanh, GELU,
+Softmax / LogSoftmax (last axis), Dropout, Flatten, Unflatten, Embedding, RNN / LSTM / GRU (the
+output sequence), and the functions + (add), torch.cat (concat), torch.flatten / .flatten(1) /
+.view(x.size(0), -1) / .view(-1, C*H*W), F.relu, torch.sigmoid, torch.tanh, x[:, k] after a
+recurrent layer (last_step). Each module becomes a layer named by its path in the module tree
 ("layer1.0.conv1"), so the deepc parameter names equal the state_dict keys and weights move with
 a .safetensors file unchanged. Anything else is an error naming the node.
 
@@ -82,6 +83,27 @@ def _conv(m, pads=None):
     return "conv2d", kv
 
 
+def _conv1d(m, pads=None):
+    if m.padding_mode != "zeros":
+        raise ValueError("Conv1d padding_mode '%s' (deepc pads with zeros)" % m.padding_mode)
+    kv = [("out_channels", m.out_channels), ("kernel", m.kernel_size[0])]
+    if m.stride[0] != 1:
+        kv.append(("stride", m.stride[0]))
+    if pads is not None:
+        kv.append(("padding", "%d, %d" % tuple(pads)))
+    elif isinstance(m.padding, str):
+        kv.append(("padding", m.padding))
+    elif m.padding[0]:
+        kv.append(("padding", m.padding[0]))
+    if m.dilation[0] != 1:
+        kv.append(("dilation", m.dilation[0]))
+    if m.groups != 1:
+        kv.append(("groups", m.groups))
+    if m.bias is None:
+        kv.append(("bias", "false"))
+    return "conv1d", kv
+
+
 def _pool(m, t):
     if t == "maxpool2d" and (m.dilation not in (1, (1, 1)) or m.return_indices):
         raise ValueError("MaxPool2d with dilation or return_indices")
@@ -142,7 +164,7 @@ def _module_layer(m, in_shape):
     """(deepc type, [(key, value)]) for a leaf module, or None for an identity."""
     st = _spec_torch()
     if st and isinstance(m, st.SamePad):
-        return _conv(m.conv, m.pads)
+        return _conv1d(m.conv, m.pads) if isinstance(m.conv, nn.Conv1d) else _conv(m.conv, m.pads)
     if st and isinstance(m, st.Lambda):
         return _lambda(m)
     if isinstance(m, nn.Linear):
@@ -150,6 +172,17 @@ def _module_layer(m, in_shape):
             [("bias", "false")] if m.bias is None else [])
     if isinstance(m, nn.Conv2d):
         return _conv(m)
+    if isinstance(m, nn.Conv1d):
+        return _conv1d(m)
+    if isinstance(m, nn.GroupNorm):
+        kv = [("num_groups", m.num_groups)] + ([("eps", _num(m.eps))] if m.eps != 1e-5 else [])
+        return "groupnorm", kv + ([] if m.affine else [("affine", "false")])
+    if isinstance(m, nn.LayerNorm):
+        if len(m.normalized_shape) != 1:
+            raise ValueError("LayerNorm over %d dims (deepc: the last)" % len(m.normalized_shape))
+        kv = [("eps", _num(m.eps))] if m.eps != 1e-5 else []
+        return "layernorm", kv + ([] if m.elementwise_affine else
+                                  [("elementwise_affine", "false")])
     if isinstance(m, nn.MaxPool2d):
         return _pool(m, "maxpool2d")
     if isinstance(m, nn.AvgPool2d):

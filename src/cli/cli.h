@@ -50,6 +50,8 @@ typedef struct train_args {
 int cli_parse_train_args(int argc, char **argv, train_args *a);
 int cli_train_opts(const train_args *a, dc_train_opts *o);
 void cli_train_usage(FILE *f);
+/* Whether a train flag takes no value (--quiet, --nesterov, --maximize, ...). */
+int cli_train_is_switch(const char *flag);
 /* What cmd_train hands every data path when it resumes (NULL: a fresh run). */
 typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */

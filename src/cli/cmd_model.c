@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "nn/layer_desc.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -61,15 +61,7 @@ static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { g_stop = sig; }
 
 /* The train flags that take no value (every other flag takes one). */
-static int is_switch(const char *f)
-{
-    static const char *const sw[] = {"--no-shuffle", "--check-numerics", "--json", "--sync-bn",
-                                     "--nesterov", "--centered", "--amsgrad", "--quiet", "--help"};
-    for (size_t i = 0; i < sizeof sw / sizeof *sw; i++)
-        if (!strcmp(f, sw[i]))
-            return 1;
-    return 0;
-}
+static int is_switch(const char *f) { return cli_train_is_switch(f); }
 
 /* How many entries of argv the argument at i spans: a flag and its value, or one. */
 static int arg_span(int argc, char **argv, int i)
@@ -251,8 +243,8 @@ static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, in
 {
     train_args s;
     if (o->sched.kind != DC_SCHED_COSINE ||
-        cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0)
-        return 0;
+        cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0 || s.t_max_set)
+        return 0; /* an explicit --t-max does not follow --epochs */
     const int before = run_epochs(&s, n_train, s.batch);
     if (before == o->epochs)
         return 0;

@@ -358,6 +358,17 @@ void cli_train_usage(FILE *f)
 
 /* ---- parsing ---- */
 
+int cli_train_is_switch(const char *flag)
+{
+    static const char *const sw[] = {"--no-shuffle", "--check-numerics", "--json", "--sync-bn",
+                                     "--quiet", "--help"};
+    for (size_t i = 0; i < sizeof sw / sizeof *sw; i++)
+        if (!strcmp(flag, sw[i]))
+            return 1;
+    int d = find_def(flag);
+    return d >= 0 && FLAGS[d].type == T_BOOL;
+}
+
 int cli_parse_train_args(int argc, char **argv, train_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -461,12 +472,6 @@ static int sched_opts(const train_args *a, dc_sched_kind sk, dc_train_opts *o)
     if (sk == DC_SCHED_WARMUP) { /* --warmup N is LinearLR's total_iters */
         c->total_iters = given(a, "--warmup") ? (int)c->warmup_steps : 5;
         c->warmup_steps = 0;
-    }
-    if (sk == DC_SCHED_LINEAR && (!strncmp(a->data, "text:", 5) || !strncmp(a->data, "csv:", 4) ||
-                                  !strcmp(a->data, "weather"))) {
-        fprintf(stderr, "deepc train: --scheduler linear steps per optimizer step, which image "
-                "and tensor data support (not %s)\n", a->data);
-        return -1;
     }
     return 0;
 }

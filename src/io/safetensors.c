@@ -725,6 +725,36 @@ static dc_status check_finite(const char *path, const dc_tdict *d, const int *ma
     return DC_OK;
 }
 
+/* Rename the dict's keys that are aliases of m's tensors (dc_model_alias); drop the ones to skip:
+ * aliases of nothing, and tied copies of a tensor the file also holds under its own name. */
+static dc_status apply_aliases(const dc_model *m, dc_tdict *d, const char *path)
+{
+    int k = 0;
+    for (int j = 0; j < d->n; j++) {
+        const char *to = NULL;
+        int drop = 0;
+        if (dc_model_alias_find(m, d->names[j], &to))
+            drop = !to || dc_tdict_get(d, to) != NULL;
+        if (!drop && to) {
+            char *nn = strdup(to);
+            if (!nn)
+                return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+            free(d->names[j]);
+            d->names[j] = nn;
+        }
+        if (drop) {
+            free(d->names[j]);
+            dc_tensor_free(d->tensors[j]);
+            d->names[j] = NULL; /* dc_tdict_get skips it until it is overwritten */
+        } else {
+            d->names[k] = d->names[j];
+            d->tensors[k++] = d->tensors[j];
+        }
+    }
+    d->n = k;
+    return DC_OK;
+}
+
 dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep)
 {
     dc_load_opts o = {.strict = strict};
@@ -748,7 +778,9 @@ dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *
         return st;
     int nm = dc_model_n_tensors(m);
     int *match = malloc((size_t)(nm ? nm : 1) * sizeof *match);
-    st = match ? compare(m, d, match, rep) : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    st = match ? apply_aliases(m, d, path) : dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
+    if (st == DC_OK)
+        st = compare(m, d, match, rep);
     if (st == DC_OK && !o->allow_nonfinite &&
         !(strict && rep->n_missing + rep->n_unexpected + rep->n_mismatched))
         st = check_finite(path, d, match, nm);

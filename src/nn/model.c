@@ -98,6 +98,8 @@ struct dc_model {
     node *mods;
     int n_mods, cap_mods;
     name_index tensors, modules; /* name -> index, so that adding n names is O(n) */
+    char **alias;       /* pairs: alias[2i] a file key, alias[2i + 1] its tensor (NULL: ignore) */
+    int n_alias, cap_alias;
 };
 
 static const char *entry_name(const dc_model *m, int i, int modules)
@@ -132,6 +134,9 @@ void dc_model_free(dc_model *m)
     }
     free(m->tensors.slot);
     free(m->modules.slot);
+    for (int i = 0; i < 2 * m->n_alias; i++)
+        free(m->alias[i]);
+    free(m->alias);
     free(m->mods);
     free(m->e);
     free(m->data);
@@ -469,4 +474,38 @@ float *dc_model_grad_block(const dc_model *m, int64_t *n)
 {
     *n = (int64_t)(m->grad_bytes / sizeof(float)); /* every trainable gradient, model order */
     return (float *)m->grad;
+}
+
+dc_status dc_model_alias(dc_model *m, const char *key, const char *name)
+{
+    if (!m || !key || !*key)
+        return dc_err(DC_ERR_ARG, "dc_model_alias: no model or no key");
+    if (m->n_alias == m->cap_alias) {
+        int cap = m->cap_alias ? 2 * m->cap_alias : 16;
+        char **a = realloc(m->alias, sizeof *a * 2 * (size_t)cap);
+        if (!a)
+            return dc_err(DC_ERR_NOMEM, "dc_model_alias: out of memory");
+        m->alias = a;
+        m->cap_alias = cap;
+    }
+    char *k = strdup(key), *v = name ? strdup(name) : NULL;
+    if (!k || (name && !v)) {
+        free(k);
+        free(v);
+        return dc_err(DC_ERR_NOMEM, "dc_model_alias: out of memory");
+    }
+    m->alias[2 * m->n_alias] = k;
+    m->alias[2 * m->n_alias + 1] = v;
+    m->n_alias++;
+    return DC_OK;
+}
+
+int dc_model_alias_find(const dc_model *m, const char *key, const char **name)
+{
+    for (int i = 0; m && i < m->n_alias; i++)
+        if (!strcmp(m->alias[2 * i], key)) {
+            *name = m->alias[2 * i + 1];
+            return 1;
+        }
+    return 0;
 }

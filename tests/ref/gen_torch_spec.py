@@ -5,11 +5,13 @@ the fixtures of tests/test_torch_spec.c.
 
 Run with Debian's python3-torch:   /usr/bin/python3 tests/ref/gen_torch_spec.py     (~10 s)
 
-For every spec in models/ (the char-* models with $vocab = 40): spec_torch.build(spec) gives a
+For every spec in models/ that spec_torch builds (the char-* models with $vocab = 40; it does not
+build the Transformer layers yet, so char_gpt is skipped): spec_torch.build(spec) gives a
 PyTorch module M; torch_spec.to_spec(M) gives a spec S; spec_torch.build(S) gives M2. M2 must
 have M's state_dict keys and shapes and, with M's weights, M's outputs (eval mode) on a random
-batch, to 1e-6. Two plain PyTorch models (an nn.Sequential with PyTorch's class names, and a
-module tree with a residual add written in forward) are converted too. Every spec S is written
+batch, to 1e-6. Three plain PyTorch models (an nn.Sequential with PyTorch's class names, a module
+tree with a residual add and a view written in forward, a Conv1d/GroupNorm Sequential) are
+converted too. Every spec S is written
 to tests/ref/torch_spec/<model>.spec; the C test builds each with deepc and, for the models/
 specs, checks that the original's weights load into it strictly (the same names and shapes) and
 give the same outputs. A mismatch here raises.
@@ -56,7 +58,17 @@ def plain_models():
                         nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.AvgPool2d(2),
                         nn.Flatten(), nn.Linear(400, 64), nn.GELU(), nn.Dropout(0.25),
                         nn.Linear(64, 10), nn.LogSoftmax(dim=1))
-    return [("torch_sequential", seq, (1, 28, 28)), ("torch_residual", Residual(), (1, 12, 12))]
+    seq1d = nn.Sequential(nn.Conv1d(2, 8, 5, padding=2), nn.GroupNorm(2, 8), nn.ReLU(),
+                          nn.Conv1d(8, 8, 3, stride=2, dilation=2, groups=2, bias=False),
+                          nn.Flatten(), nn.Linear(8 * 6, 3))
+    return [("torch_sequential", seq, (1, 28, 28)), ("torch_residual", Residual(), (1, 12, 12)),
+            ("torch_conv1d", seq1d, (2, 16))]
+
+
+def deepc_only_models():
+    """Layers spec_torch does not build yet: only written (the C test builds them in deepc)."""
+    return [("torch_layernorm", nn.Sequential(nn.Linear(6, 16), nn.LayerNorm(16, eps=1e-6),
+                                              nn.GELU(), nn.Linear(16, 4)), (5, 6))]
 
 
 def spec_text(path):
@@ -106,8 +118,13 @@ def main():
         with open(tmp, "w") as f:
             f.write(text)
         torch.manual_seed(0)
-        m1 = spec_torch.build(tmp)
-        os.remove(tmp)
+        try:
+            m1 = spec_torch.build(tmp)
+        except ValueError as e:     # a layer spec_torch cannot build yet (the transformers')
+            print("%-16s skipped: %s" % (model, e))
+            continue
+        finally:
+            os.remove(tmp)
         shape, dtype = input_of(text)
         check(model, m1, shape, dtype)
         n += 1
@@ -117,6 +134,11 @@ def main():
         check(name, m, shape, "float32")
         n += 1
         print("%-16s ok" % name)
+    for name, m, shape in deepc_only_models():
+        with open(os.path.join(OUT, name + ".spec"), "w") as f:
+            f.write(torch_spec.to_spec(m, shape, comment=name))
+        n += 1
+        print("%-16s written (%d parameters)" % (name, sum(p.numel() for p in m.parameters())))
     print("wrote %d specs to %s (torch %s)" % (n, OUT, torch.__version__))
 
 
