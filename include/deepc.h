@@ -983,11 +983,22 @@ DC_API dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x
  * attention, memory lengths taken as T); returns 1. Other modules: 0 and zeros. */
 DC_API int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
                               int64_t *kv_floats);
-/* How a sequence model sees its past, for generation: 0 when a module carries state from one
- * forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on); otherwise
- * the most positions one forward may take (the smallest PositionalEncoding max_len, INT64_MAX
- * without one): feed the last that many symbols every time (full recomputation). */
-DC_API int64_t dc_model_context(const dc_model *m);
+/* How a sequence model sees its past, for generation: 0 when a recurrent module carries state
+ * from one forward to the next (RNN, LSTM, GRU: feed one new symbol at a time with carry on);
+ * otherwise the most positions one forward may take (the smallest PositionalEncoding max_len,
+ * INT64_MAX without one). *kv_cache (may be NULL) receives 1 when the model can decode
+ * incrementally: every module acts on positions one by one (Embedding, Linear, LayerNorm,
+ * activations, PositionalEncoding) or is a causal batch-first TransformerEncoder(Layer) (a
+ * decoder-only model); see dc_model_set_kv_cache. Without it: feed the last context-many
+ * symbols every time (full recomputation). */
+DC_API int64_t dc_model_context(const dc_model *m, int *kv_cache);
+/* Incremental decoding (on = 1): each forward continues the sequence of the one before - the
+ * positions go on where the last forward stopped and each causal self-attention keeps the keys
+ * and values of the positions seen - so feeding only the new symbols gives the logits a full
+ * forward over the whole sequence would give. dc_model_reset_state starts a new sequence; on = 0
+ * forgets the cache and returns to plain forwards. Inference only (no gradient reaches earlier
+ * forwards). DC_ERR_ARG for a model that cannot (dc_model_context's *kv_cache 0). */
+DC_API dc_status dc_model_set_kv_cache(dc_model *m, int on);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Optimizers (PyTorch's update formulas and defaults), clipping, schedulers                  */

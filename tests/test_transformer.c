@@ -507,4 +507,124 @@ TEST(tf_cli_summary_train_generate)
                 "--prime abc --length 40 --temperature 0.8 --seed 3", dir, dir);
     CHECK(rc == 0 && !strncmp(out, "abc", 3) && strlen(out) >= 43 && !strcmp(out, out2),
           "generate (%d):\n%s\n%s", rc, out, out2);
+    /* the KV cache gives the tokens of full recomputation, past the context (12) too */
+    t_run_deepc(out2, sizeof out2, "generate %s/model.spec --weights %s/model.safetensors "
+                "--prime abc --length 40 --temperature 0.8 --seed 3 --no-kv-cache", dir, dir);
+    CHECK(!strcmp(out, out2), "KV cache and full recomputation differ:\n%s\n%s", out, out2);
+}
+
+/* With the KV cache on, feeding a GPT a few ids and then one at a time gives, at every step, the
+ * logits of a full forward over the whole prefix; reset_state starts a new sequence. */
+TEST(tf_kv_cache_equals_full_forward)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 4, 1);
+    dc_spec *s = dc_spec_parse_string(gpt_spec, "gpt.spec");
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(s && m && ctx);
+    int kv = 0;
+    CHECK(dc_model_context(m, &kv) == 12 && kv == 1, "a causal GPT decodes with a KV cache");
+    dc_ctx_set_grad(ctx, 0);
+    int64_t ids[12];
+    for (int t = 0; t < 12; t++)
+        ids[t] = (t * 7 + 2) % 11;
+    for (int pass = 0; pass < 2; pass++) { /* the second pass after reset_state */
+        REQUIRE(dc_model_set_kv_cache(m, 1) == DC_OK);
+        if (pass)
+            dc_model_reset_state(m);
+        for (int t = 4; t <= 12; t++) {
+            const int first = t == 4; /* feed 4 ids at once, then one by one */
+            dc_tensor *xi = dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, first ? 4 : 1),
+                                    ids + (first ? 0 : t - 1));
+            dc_tensor *yi = dc_model_forward(ctx, m, xi);
+            REQUIRE(yi);
+            float got[11];
+            memcpy(got, dc_f32(yi) + (yi->shape[1] - 1) * 11, sizeof got);
+            dc_model_set_kv_cache(m, 0); /* a full forward over the prefix, no cache */
+            dc_tensor *yf = dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, t), ids));
+            REQUIRE(yf);
+            char what[64];
+            snprintf(what, sizeof what, "step %d logits (pass %d)", t, pass);
+            CHECK_ALLCLOSE(what, got, dc_f32(yf) + (t - 1) * 11, 11, 1e-5, 1e-5);
+            dc_model_set_kv_cache(m, 1); /* an empty cache: run the prefix again */
+            dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, t), ids));
+            dc_ctx_reset(ctx);
+        }
+        CHECK(!dc_model_forward(ctx, m, dc_wrap(ctx, DC_I64, 2, DC_SHAPE(1, 1), ids)) &&
+                  strstr(dc_last_error(), "max_len"), "past the context: %s", dc_last_error());
+        dc_model_set_kv_cache(m, 0);
+    }
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_spec_free(s);
+}
+
+/* A tiny GPT (gpt_spec) trained 4 AdamW steps (lr 1e-2, weight decay 0.01, clip 1) from
+ * PyTorch's given weights on given ids: the losses and every final weight match PyTorch's. */
+__attribute__((constructor)) static void nnn_gpt_adamw(void) { nn_note("gpt_adamw"); }
+TEST(tf_ref_gpt_adamw)
+{
+    char key[200];
+    dc_tdict *d = t_ref_load(t_ref_dir("transformer_nn"), "gpt_adamw");
+    dc_spec *s = dc_spec_parse_string(gpt_spec, "gpt.spec");
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    dc_optim_cfg oc = dc_optim_defaults(DC_ADAMW);
+    oc.lr = 1e-2f;
+    oc.weight_decay = 0.01f;
+    dc_optim *opt = m ? dc_optim_new(m, &oc) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(d && s && m && opt && ctx);
+    for (int i = 0; i < dc_model_n_tensors(m); i++) {
+        dc_tensor *t = dc_model_tensor(m, i);
+        snprintf(key, sizeof key, "init.%s", t->name);
+        const dc_tensor *f = dc_tdict_get(d, key);
+        CHECK(f && dc_same_shape(f, t), "gpt_adamw: no %s of the right shape", key);
+        if (f && dc_same_shape(f, t))
+            memcpy(t->data, f->data, (size_t)t->numel * 4);
+    }
+    const dc_tensor *x = dc_tdict_get(d, "x"), *y = dc_tdict_get(d, "y");
+    const dc_tensor *loss = dc_tdict_get(d, "loss");
+    REQUIRE(x && y && loss && loss->numel == 4);
+    dc_ctx_set_training(ctx, 1);
+    for (int step = 0; step < 4; step++) {
+        dc_tensor *lg = dc_model_forward(ctx, m, (dc_tensor *)x);
+        dc_tensor *tgt = dc_wrap(ctx, DC_I64, 1, DC_SHAPE(48), y->data);
+        dc_tensor *l = dc_cross_entropy(ctx, dc_reshape(ctx, lg, 2, DC_SHAPE(48, 11)), tgt, NULL);
+        REQUIRE(l);
+        CHECK_NEAR(dc_f32(l)[0], dc_f32(loss)[step], 1e-5);
+        dc_optim_zero_grad(opt);
+        REQUIRE(dc_backward(ctx, l) == DC_OK);
+        dc_clip_grad_norm(m, 1.0f);
+        REQUIRE(dc_optim_step(opt) == DC_OK);
+        dc_ctx_reset(ctx);
+    }
+    /* The key bias (rows E..2E of in_proj_bias) has a true gradient of 0 - adding a constant
+     * to every score of a row leaves the softmax as it is - so either side's gradient there is
+     * rounding noise (1e-17 in PyTorch's float64, 1e-9 in float32), which Adam divides by
+     * √v + eps and turns into steps of up to about lr on each side: those 8 values are only
+     * checked to lie within 2 · 4 steps · lr = 0.08 of PyTorch's. Every other weight must
+     * match. */
+    for (int i = 0; i < dc_model_n_tensors(m); i++) {
+        dc_tensor *t = dc_model_tensor(m, i);
+        snprintf(key, sizeof key, "final.%s", t->name);
+        const dc_tensor *want = dc_tdict_get(d, key);
+        if (!strstr(t->name, "in_proj_bias") || !want || want->numel != 24) {
+            t_ref_compare("gpt_adamw", key, t, t->data, want);
+            continue;
+        }
+        float got[24], ref[24];
+        memcpy(got, t->data, sizeof got);
+        memcpy(ref, want->data, sizeof ref);
+        for (int k = 8; k < 16; k++) {
+            CHECK(fabsf(got[k] - ref[k]) < 0.08f, "%s[%d] moved too far", key, k);
+            got[k] = ref[k];
+        }
+        CHECK_ALLCLOSE(key, got, ref, 24, T_REF_RTOL, T_REF_ATOL);
+    }
+    dc_ctx_free(ctx);
+    dc_optim_free(opt);
+    dc_model_free(m);
+    dc_spec_free(s);
+    dc_tdict_free(d);
 }

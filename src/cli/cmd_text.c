@@ -32,16 +32,19 @@ static dc_model *load_lm(const char *path, const dc_vocab *v, dc_rng *rng, dc_sp
     return m;
 }
 
-/* Write len sampled characters after prime to out (prime itself first). A model with state
- * (dc_model_context 0: RNNs) runs with carry on: the prime runs through the network once, then
- * every sampled id is fed back as a [1, 1] input. Any other model (a Transformer) gets the last
- * up-to-context ids every time, the sampled ones appended. */
+/* Write len sampled characters after prime to out (prime itself first). A recurrent model
+ * (dc_model_context 0) runs with carry on: the prime runs through the network once, then every
+ * sampled id is fed back as a [1, 1] input. A Transformer sees the last up-to-context ids: with
+ * kv_cache (and a model that can) incrementally, carry on, only the new ids fed and the cache
+ * restarted from the last context-many ids when it is full; else all of them every time. */
 static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t len, float temp,
-                    int top_k, dc_rng *rng, FILE *out)
+                    int top_k, dc_rng *rng, FILE *out, int kv_cache)
 {
     const size_t np = strlen(prime);
+    int can_kv = 0;
+    const int64_t window = dc_model_context(m, &can_kv);
+    const int incr = window == 0 || (kv_cache && can_kv);
     dc_ctx *ctx = dc_ctx_new(0);
-    const int64_t window = dc_model_context(m);
     int64_t *ids = malloc((np + (window ? (size_t)len : 0) + 1) * sizeof *ids);
     int rc = -1;
     if (!ctx || !ids)
@@ -52,19 +55,33 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
         goto done;
     dc_ctx_set_grad(ctx, 0);
     dc_ctx_set_training(ctx, 0);
-    dc_model_set_carry(m, 1);
+    if (window == 0)
+        dc_model_set_carry(m, 1);
+    else if (incr && dc_model_set_kv_cache(m, 1) != DC_OK)
+        goto done;
     fwrite(prime, 1, np, out);
-    int64_t n_in = np ? (int64_t)np : 1, n_all = n_in;
+    int64_t n_all = np ? (int64_t)np : 1, start = 0, fed = 0; /* fed: ids in the KV cache */
     for (int64_t i = 0; i < len; i++) {
-        const int64_t *from = ids;
-        if (window) { /* the last up-to-window ids of everything so far */
+        int64_t from = n_all - 1, n_in = 1;
+        if (window == 0) { /* recurrent: the prime once, then the last id */
+            from = i ? n_all - 1 : 0;
+            n_in = i ? 1 : n_all;
+        } else if (incr) { /* the ids after the cached ones; restart when the cache is full */
+            if (n_all - start > window) {
+                dc_model_reset_state(m);
+                start = n_all - window;
+                fed = 0;
+            }
+            from = start + fed;
+            n_in = n_all - from;
+        } else { /* the last up-to-window ids */
             n_in = n_all < window ? n_all : window;
-            from = ids + n_all - n_in;
+            from = n_all - n_in;
         }
         dc_tensor *x = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, n_in));
         if (!x)
             goto done;
-        memcpy(x->data, from, sizeof(int64_t) * (size_t)n_in);
+        memcpy(x->data, ids + from, sizeof(int64_t) * (size_t)n_in);
         dc_tensor *y = dc_model_forward(ctx, m, x);
         if (y && (y->ndim != 3 || y->shape[2] != v->n)) {
             fprintf(stderr, "deepc generate: the model must give logits [1, t, %d]\n", v->n);
@@ -73,6 +90,7 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
         }
         if (!y)
             goto done;
+        fed += n_in;
         const float *last = dc_f32(y) + (n_in - 1) * v->n;
         int k = dc_sample_logits(last, v->n, temp, top_k, rng);
         if (k < 0)
@@ -82,7 +100,7 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
             ids[n_all++] = k;
         } else {
             ids[0] = k;
-            n_in = 1;
+            n_all = 1;
         }
         dc_ctx_reset(ctx);
     }
@@ -90,6 +108,8 @@ static int generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t l
     rc = 0;
 done:
     dc_model_set_carry(m, 0);
+    if (window && incr)
+        dc_model_set_kv_cache(m, 0);
     if (rc == -1)
         fprintf(stderr, "deepc generate: %s\n", dc_last_error());
     free(ids);
@@ -178,7 +198,7 @@ static void text_report(const train_args *a, dc_model *m, const corpus *c, size_
         printf("sample (temperature 0.8):\n");
         dc_rng srng;
         dc_rng_seed(&srng, (uint64_t)a->seed, 7);
-        generate(m, &c->v, "", 200, 0.8f, 0, &srng, stdout);
+        generate(m, &c->v, "", 200, 0.8f, 0, &srng, stdout, 1);
     }
     if (a->out)
         printf("weights: %s/model.safetensors (spec %s/model.spec, vocabulary %s/vocab.txt, "
@@ -253,7 +273,9 @@ static void generate_usage(FILE *f)
         "  --length N            characters to generate (500)\n"
         "  --temperature T       softmax temperature; 0 picks the most likely (1)\n"
         "  --top-k K             sample among the K most likely only (0: all)\n"
-        "  --seed S              the same seed gives the same text (1)\n");
+        "  --seed S              the same seed gives the same text (1)\n"
+        "  --no-kv-cache         a Transformer: run the whole context at every step instead\n"
+        "                        of the new symbol over cached keys and values\n");
 }
 
 int cmd_generate(int argc, char **argv)
@@ -261,13 +283,16 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *weights = NULL, *vocab = NULL, *prime = "";
     int64_t length = 500, seed = 1;
     float temp = 1.0f;
-    int top_k = 0;
+    int top_k = 0, kv_cache = 1;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = 0, takes = 1;
         if (!strcmp(f, "--help")) {
             generate_usage(stdout);
             return 0;
+        } else if (!strcmp(f, "--no-kv-cache")) {
+            kv_cache = 0;
+            takes = 0;
         } else if (!strcmp(f, "--weights")) weights = v;
         else if (!strcmp(f, "--vocab")) vocab = v;
         else if (!strcmp(f, "--prime")) prime = v;
@@ -313,7 +338,7 @@ int cmd_generate(int argc, char **argv)
     if (m && cli_load_weights(m, weights, 0) == 0) {
         dc_rng rng;
         dc_rng_seed(&rng, (uint64_t)seed, 7);
-        rc = generate(m, &v, prime, length, temp, top_k, &rng, stdout) ? 2 : 0;
+        rc = generate(m, &v, prime, length, temp, top_k, &rng, stdout, kv_cache) ? 2 : 0;
     }
     dc_model_free(m);
     dc_spec_free(spec);

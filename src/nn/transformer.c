@@ -269,9 +269,19 @@ typedef struct pos_mod {
     int batch_first;
     dc_tensor *weight; /* learned: "<name>.weight" [max_len, E] */
     float *table;      /* sinusoidal: [max_len, E], owned, not in the state_dict */
+    int carry;         /* incremental decoding: each forward continues at position seen */
+    int64_t seen;
 } pos_mod;
 
 static void pos_destroy(dc_module *m) { free(((pos_mod *)m)->table); }
+
+/* dc_model_set_carry / dc_model_reset_state: start the positions again (the continuing
+ * positions themselves are switched by dc_model_set_kv_cache). */
+static void pos_carry(dc_module *m, int mode)
+{
+    (void)mode;
+    ((pos_mod *)m)->seen = 0;
+}
 
 dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, int64_t offset)
 {
@@ -298,7 +308,11 @@ dc_tensor *dc_positional_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, int64_
 
 static dc_tensor *pos_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)
 {
-    return dc_positional_forward(ctx, m, x, 0);
+    pos_mod *p = (pos_mod *)m;
+    dc_tensor *y = dc_positional_forward(ctx, m, x, p->carry ? p->seen : 0);
+    if (y && p->carry)
+        p->seen += x->shape[p->batch_first ? 1 : 0];
+    return y;
 }
 
 dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
@@ -312,8 +326,9 @@ dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
     pos_mod *p = dc_module_alloc(sizeof *p, "PositionalEncoding", name, pos_forward);
     if (!p)
         return NULL;
-    *p = (pos_mod){p->base, kind, max_len, E, batch_first, NULL, NULL};
+    *p = (pos_mod){p->base, kind, max_len, E, batch_first, NULL, NULL, 0, 0};
     p->base.destroy = pos_destroy;
+    p->base.carry = pos_carry;
     if (kind == DC_POS_LEARNED) {
         char key[200];
         if (!dc_join_name(key, sizeof key, name, "weight") ||
@@ -333,15 +348,56 @@ dc_module *dc_positional_new(dc_model *m, const char *name, dc_posenc_kind kind,
     return &p->base;
 }
 
-int64_t dc_model_context(const dc_model *m)
+/* Modules that act on each position alone (or are the Transformer's own): a model made of
+ * these and causal batch-first Transformer encoders (decoder-only models) can decode with a KV
+ * cache. */
+static bool positionwise(const dc_module *m)
+{
+    static const char *types[] = {"Embedding", "Linear", "LayerNorm", "Dropout", "ReLU",
+                                  "GELU", "Tanh", "Sigmoid", "LeakyReLU", "Add",
+                                  "PositionalEncoding"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(m->type, types[i]))
+            return true;
+    return false;
+}
+
+int64_t dc_model_context(const dc_model *m, int *kv_cache)
 {
     int64_t c = INT64_MAX;
+    int kv = 1;
     for (int i = 0; m && i < dc_model_n_modules(m); i++) {
         const dc_module *mod = dc_model_module(m, i);
-        if (mod->carry)
+        const bool tf = !strncmp(mod->type, "Transformer", 11);
+        if (mod->carry && !tf && mod->forward != pos_forward) { /* a recurrent layer */
+            if (kv_cache)
+                *kv_cache = 0;
             return 0;
+        }
         if (mod->forward == pos_forward && ((const pos_mod *)mod)->max_len < c)
             c = ((const pos_mod *)mod)->max_len;
+        if (!(!strncmp(mod->type, "TransformerEncoder", 18) && mod->carry) && !positionwise(mod))
+            kv = 0;
     }
+    if (kv_cache)
+        *kv_cache = kv;
     return c;
+}
+
+dc_status dc_model_set_kv_cache(dc_model *m, int on)
+{
+    int kv = 0;
+    if (on && (dc_model_context(m, &kv) == 0 || !kv))
+        return dc_err(DC_ERR_ARG, "KV cache: the model is not a causal decoder-only Transformer "
+                      "(dc_model_context)");
+    for (int i = 0; m && i < dc_model_n_modules(m); i++) {
+        dc_module *mod = dc_model_module(m, i);
+        if (mod->forward == pos_forward) {
+            ((pos_mod *)mod)->carry = on != 0;
+            ((pos_mod *)mod)->seen = 0;
+        } else {
+            tf_kv_switch(mod, on != 0);
+        }
+    }
+    return DC_OK;
 }

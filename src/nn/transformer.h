@@ -40,6 +40,8 @@ dc_status tf_norm_init(tf_norm *n, dc_model *m, const char *prefix, const char *
                        int64_t D, float eps, int affine);
 /* A MultiheadAttention module's E and layout (false for any other module). */
 bool tf_mha_dims(const dc_module *m, int64_t *E, int *batch_first);
+/* Switch the KV cache of a causal Transformer module (false for any other module). */
+bool tf_kv_switch(dc_module *m, int on);
 /* x [N, T, E] <-> [T, N, E] (a copy; batch_first = 0 layouts). */
 dc_tensor *tf_swap01(dc_ctx *ctx, dc_tensor *x);
 

@@ -78,15 +78,80 @@ static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x)
     return dc_dropout(ctx, dc_linear(ctx, h, l->linear2.w, l->linear2.b), l->o.dropout);
 }
 
-/* One layer on batch-first x [N, T, E] (memory [N, S, E] for a decoder). */
+/* ---- the KV cache of incremental decoding ---- */
+
+/* The keys and values of every position a causal self-attention has seen, [N, len, 2E] (k, v
+ * side by side as the packed projection makes them), malloc'd. One sequence (N = 1, generation)
+ * grows in place with a doubling capacity, so a step copies only its new rows; a batch is
+ * re-made each step with the new positions appended after each sequence's (one copy of what
+ * the attention reads anyway). */
+typedef struct kv_cache {
+    float *kv;
+    int64_t N, len, cap;
+} kv_cache;
+
+/* Make room for T positions of N sequences, keeping the len cached ones in order. */
+static bool kv_grow(kv_cache *c, int64_t N, int64_t T, int64_t E2)
+{
+    if (N == 1 && T <= c->cap)
+        return true;
+    const int64_t cap = N == 1 ? (T > 2 * c->cap ? T : 2 * c->cap) : T;
+    float *kv = malloc((size_t)(N * cap * E2) * sizeof *kv);
+    if (!kv)
+        return false;
+    for (int64_t n = 0; n < N && c->len; n++)
+        memcpy(kv + n * cap * E2, c->kv + n * c->cap * E2, (size_t)(c->len * E2) * 4);
+    free(c->kv);
+    c->kv = kv;
+    c->cap = cap;
+    return true;
+}
+
+/* Self-attention of the new positions h [N, Tn, E] over the cached ones and themselves:
+ * query i of h sits at position len + i (q_offset) and sees positions <= its own. */
+static dc_tensor *self_attn_cached(dc_ctx *ctx, const tf_mha *a, dc_tensor *h, kv_cache *c)
+{
+    const int64_t E = a->E, E2 = 2 * E;
+    dc_tensor *qkv = h ? dc_linear(ctx, h, a->in_w, a->in_b) : NULL;
+    if (!qkv)
+        return NULL;
+    const int64_t N = h->shape[0], Tn = h->shape[1];
+    if (c->kv && c->N != N) { /* another batch: start again */
+        free(c->kv);
+        *c = (kv_cache){NULL, 0, 0, 0};
+    }
+    const int64_t T = c->len + Tn;
+    if (!kv_grow(c, N, T, E2))
+        return dc_err_null(DC_ERR_NOMEM, "KV cache: out of memory (%lld positions)",
+                           (long long)T);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t t = 0; t < Tn; t++)
+            memcpy(c->kv + (n * c->cap + c->len + t) * E2,
+                   dc_f32(qkv) + (n * Tn + t) * 3 * E + E, (size_t)E2 * 4);
+    c->N = N;
+    c->len = T;
+    /* [N, T, 2E] in place: exact for one sequence, and a batch's cap is T */
+    dc_tensor *kvt = dc_wrap(ctx, DC_F32, 3, DC_SHAPE(N, T, E2), c->kv);
+    dc_attn_opts o = dc_attn_defaults();
+    o.causal = 1;
+    o.q_offset = T - Tn;
+    dc_tensor *att = dc_attention_packed(ctx, qkv, 0, kvt, 0, kvt, E, a->H, E / a->H, &o);
+    return dc_linear(ctx, att, a->out_w, a->out_b);
+}
+
+/* One layer on batch-first x [N, T, E] (memory [N, S, E] for a decoder); with a cache, the
+ * self-attention runs incrementally (self masks other than causal do not apply). */
 static dc_tensor *layer_run(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_tensor *mem,
-                            const dc_attn_masks *self_mk, const dc_attn_masks *mem_mk)
+                            const dc_attn_masks *self_mk, const dc_attn_masks *mem_mk,
+                            kv_cache *cache)
 {
     const float p = l->o.dropout;
     const int pre = l->o.norm_first;
     const tf_norm *n_ff = l->decoder ? &l->norm3 : &l->norm2;
     dc_tensor *h = pre ? norm(ctx, &l->norm1, x) : x;
-    h = dc_dropout(ctx, tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1), p);
+    h = cache ? self_attn_cached(ctx, &l->self_attn, h, cache)
+              : tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1);
+    h = dc_dropout(ctx, h, p);
     x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm1, dc_add(ctx, x, h));
     if (l->decoder) {
         h = pre ? norm(ctx, &l->norm2, x) : x;
@@ -105,9 +170,43 @@ typedef struct tf_mod {
     int64_t pad_id;   /* forward_n: int64 ids give the key padding mask ids == pad_id */
     tf_layer *layers; /* [n_layers], owned */
     tf_norm final;    /* final.w NULL: no final norm */
+    int carry;        /* incremental decoding: the self-attentions use and grow cache[] */
+    kv_cache *cache;  /* [n_layers], owned */
 } tf_mod;
 
-static void tf_destroy(dc_module *m) { free(((tf_mod *)m)->layers); }
+static void tf_forget(tf_mod *t)
+{
+    for (int i = 0; t->cache && i < t->n_layers; i++) {
+        free(t->cache[i].kv);
+        t->cache[i] = (kv_cache){NULL, 0, 0, 0};
+    }
+}
+
+static void tf_destroy(dc_module *m)
+{
+    tf_mod *t = (tf_mod *)m;
+    tf_forget(t);
+    free(t->cache);
+    free(t->layers);
+}
+
+/* DC_CARRY_* (dc_model_set_carry, dc_model_reset_state): forget the cached positions. The
+ * cache itself is switched by dc_model_set_kv_cache only: the language-model trainer's carry
+ * (truncated BPTT for RNNs) leaves a Transformer's chunks independent, as W7 trains them. */
+static void tf_carry(dc_module *m, int mode)
+{
+    (void)mode;
+    tf_forget((tf_mod *)m);
+}
+
+bool tf_kv_switch(dc_module *m, int on)
+{
+    if (m->carry != tf_carry)
+        return false;
+    tf_forget((tf_mod *)m);
+    ((tf_mod *)m)->carry = on;
+    return true;
+}
 
 static bool check_in(const tf_mod *t, const char *what, const dc_tensor *x)
 {
@@ -134,7 +233,8 @@ static dc_tensor *tf_run(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *mem
         mem = mem ? tf_swap01(ctx, mem) : NULL;
     }
     for (int i = 0; i < t->n_layers && x; i++)
-        x = layer_run(ctx, &t->layers[i], x, mem, self_mk, mem_mk);
+        x = layer_run(ctx, &t->layers[i], x, mem, self_mk, mem_mk,
+                      t->carry ? &t->cache[i] : NULL);
     if (t->final.w)
         x = norm(ctx, &t->final, x);
     return t->batch_first ? x : tf_swap01(ctx, x);
@@ -228,7 +328,15 @@ static dc_module *tf_new(dc_model *m, const char *name, const char *type,
         return dc_err_null(DC_ERR_NOMEM, "%s %s: out of memory", type, name);
     }
     *t = (tf_mod){t->base, decoder, n_layers, o->batch_first, o->causal, o->padding_idx, ls,
-                  {NULL, NULL, 0}};
+                  {NULL, NULL, 0}, 0, NULL};
+    if (o->causal && o->batch_first) { /* incremental decoding with carry on (KV cache) */
+        if (!(t->cache = calloc((size_t)n_layers, sizeof *t->cache))) {
+            free(ls);
+            free(t);
+            return dc_err_null(DC_ERR_NOMEM, "%s %s: out of memory", type, name);
+        }
+        t->base.carry = tf_carry;
+    }
     t->base.forward_n = tf_forward_n;
     t->base.destroy = tf_destroy;
     t->base.macs = tf_macs;

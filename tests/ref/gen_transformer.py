@@ -244,6 +244,55 @@ def gen_full_transformer():
                 meta={"E": E, "H": H, "F": F_, "layers": 2, "batch_first": 1})
 
 
+class TinyGPT(nn.Module):
+    """models/char_gpt in small (tests/test_transformer.c gpt_spec): V 11, E 8, 2 pre-LN gelu
+    blocks of 2 heads and feed-forward 16 with a final norm, context 12."""
+
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(11, 8)
+        self.pos = nn.Embedding(12, 8)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8),
+                                            enable_nested_tensor=False)
+        self.ln_f = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 11)
+
+    def forward(self, x):
+        T = x.shape[1]
+        h = self.tok(x) + self.pos(torch.arange(T))
+        return self.head(self.ln_f(self.blocks(h, mask=causal_mask(T))))
+
+
+def gen_gpt_adamw():
+    """4 AdamW steps (lr 1e-2, weight decay 0.01, clip 1) of the tiny GPT from given weights on
+    given ids: init.<name>, x, y [4, 12], loss [4] (before each step), final.<name>."""
+    name, steps = "gpt_adamw", 4
+    model = TinyGPT().double()
+    randomize(model, name)
+    r = Rand(name)
+    x, y = r.ints(0, 11, 4, 12), r.ints(0, 11, 4, 12)
+    ts = {"x": x, "y": y}
+    for k, p in model.named_parameters():
+        ts["init." + k] = p.detach().clone()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(model(x).reshape(-1, 11), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    ts["loss"] = torch.tensor(losses, dtype=torch.float64)
+    for k, p in model.named_parameters():
+        ts["final." + k] = p.detach()
+    write_safetensors(os.path.join(NN_OUT, name + ".safetensors"), ts,
+                      {"steps": steps, "lr": 1e-2, "weight_decay": 0.01, "clip": 1.0})
+    gen.N_CASES[0] += 1
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -262,6 +311,7 @@ def main():
     gen_mha()
     gen_layers()
     gen_full_transformer()
+    gen_gpt_adamw()
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (OUT, NN_OUT) for f in os.listdir(d))
     print("wrote %d files to %s and %s (%d bytes, torch %s)" % (gen.N_CASES[0], OUT, NN_OUT, total,
                                                          torch.__version__))
