@@ -1215,7 +1215,6 @@ typedef struct dc_load_opts {
 /* dc_model_load with options; o must not be NULL. */
 DC_API dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *o,
                                     dc_load_report *rep);
-DC_API dc_status dc_model_load(dc_model *m, const char *path, int strict, dc_load_report *rep);
 /*
  * dc_model_alias - another name under which a file may hold one of m's tensors, for checkpoints
  * written by other code: dc_model_load reads the key `key` as the tensor `name`, or skips it when

@@ -516,3 +516,25 @@ TEST(train_log_every_n_steps)
         dc_spec_free(s);
     }
 }
+
+/* A resumed run keeps its schedule and its optimizer: a linear (warm-up, decay) schedule whose
+ * length --epochs would change is refused like cosine's; the optimizer is compared by kind (any
+ * case) and by the flag the parser keeps (the last one). */
+TEST(train_resume_keeps_linear_schedule_and_optimizer_kind)
+{
+    const char *d = t_tmpdir();
+    char out[4096];
+    write_data(d, 64);
+    REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 1 --scheduler linear "
+                        "--warmup 1 --out %s/lin", d, d, d) == 0);
+    int rc = t_run_deepc(out, sizeof out, "train --resume %s/lin --epochs 4", d);
+    CHECK(rc == 2 && strstr(out, "linear") && strstr(out, "--init"),
+          "linear schedule made longer on resume: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/lin --warmup 3 --steps 0", d);
+    CHECK(rc == 2 && strstr(out, "linear"), "another warm-up on resume: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/lin --optimizer adam --optimizer sgd "
+                     "--steps 0", d);
+    CHECK(rc == 2 && strstr(out, "optimizer"), "the last --optimizer counts: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/lin --optimizer Adam --steps 0", d);
+    CHECK(rc == 0, "the same optimizer in another case: rc %d %s", rc, out);
+}

@@ -54,8 +54,8 @@ static void kill9_and_resume(const char *dir, const char *args, const char *name
     char cmd[3000], out[4096], a[700], b[700];
     snprintf(cmd, sizeof cmd,
              "%s %s --out %s/%s > %s/%s.out 2>&1 & p=$!; i=0; "
-             "while [ ! -e %s/%s/checkpoint ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); "
-             "done; sleep 0.05; kill -9 $p; { wait $p; } 2>/dev/null; true",
+             "while [ ! -e %s/%s/checkpoint ] && [ $i -lt 2000 ]; do sleep 0.005; i=$((i+1)); "
+             "done; kill -9 $p; { wait $p; } 2>/dev/null; true",
              t_deepc_bin(), args, dir, name, dir, name, dir, name);
     REQUIRE(system(cmd) == 0);
     snprintf(a, sizeof a, "%s/%s/checkpoint", dir, name);
@@ -169,13 +169,14 @@ static void write_wave(const char *dir)
  * the best validation epoch's weights (the task's state rides in the checkpoint). */
 TEST(trainer_series_logs_checkpoints_and_resumes_bitwise)
 {
-    char d[600], args[1500], p[700], out[4096];
+    static char out[1 << 16]; /* 150 epoch lines, then the best epoch */
+    char d[600], args[1500], p[700];
     snprintf(d, sizeof d, "%s", t_tmpdir());
     write_wave(d);
     snprintf(p, sizeof p, "%s/fc.spec", d);
     REQUIRE(t_write_text(p, "[input]\nshape = 7, 2\n[lstm lstm]\nhidden_size = 8\n"
                             "[last_step last]\n[linear out]\nout_features = 1\n"));
-    const int epochs = 15;
+    const int epochs = 150; /* long enough that kill -9 lands inside the run on a quiet machine */
     snprintf(args, sizeof args, "train %s/fc.spec --data csv:%s/wave.csv,target=y --epochs %d "
              "--batch 16 --optimizer adam --lr 0.01 --threads 1 --seed 5 --save-every 7",
              d, d, epochs);

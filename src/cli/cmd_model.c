@@ -137,8 +137,6 @@ double cli_now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Show what the model says about the first n examples of d. */
-
 static void eval_usage(FILE *f)
 {
     fprintf(f, "usage: deepc eval MODEL --weights W.safetensors --data DATA [--loss L] "

@@ -125,6 +125,16 @@ struct resume_args {
     int ac, n_stored;
 };
 
+/* The value of the last flag in argv (the one the parser keeps), or NULL. */
+static const char *last_flag(int argc, char **argv, const char *flag)
+{
+    const char *v = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag))
+            v = argv[i + 1];
+    return v;
+}
+
 static int load_resume(const char *dir, int argc, char **argv, resume_args *ra)
 {
     size_t k = strlen(dir);
@@ -156,9 +166,11 @@ static int load_resume(const char *dir, int argc, char **argv, resume_args *ra)
     ra->n_stored = ra->ac - 1;
     /* the optimizer's state is in the checkpoint: another optimizer cannot continue it (one
      * without state, such as plain SGD, would otherwise load silently) */
-    const char *was = find_flag(ra->ac, ra->av, "--optimizer"), *now = find_flag(argc, argv,
-                                                                                "--optimizer");
-    if (now && strcmp(now, was ? was : "sgd")) {
+    const char *was = last_flag(ra->ac, ra->av, "--optimizer");
+    const char *now = last_flag(argc, argv, "--optimizer");
+    dc_optim_kind kw = DC_SGD, kn = DC_SGD;
+    if (now && dc_optim_kind_parse(now, &kn) == DC_OK &&
+        (!was || dc_optim_kind_parse(was, &kw) == DC_OK) && kn != kw) {
         fprintf(stderr, "deepc train: --resume %s: the run trains with --optimizer %s; a resumed "
                 "run keeps its optimizer (start a new run with --init %s/model.safetensors to "
                 "change it)\n", dir, was ? was : "sgd", dir);
@@ -237,11 +249,36 @@ static int run_epochs(const train_args *a, int64_t n_train, int64_t batch)
     return ep > DC_TRAIN_MAX_EPOCHS ? DC_TRAIN_MAX_EPOCHS : (int)ep;
 }
 
+/* A resumed linear (warm-up, decay) schedule must keep its warm-up and its length (by default
+ * the run's epochs of steps), or the lr would jump. 0, or -1 after a message. */
+static int check_linear_resume(const resume_args *ra, const dc_train_opts *o, int64_t n_train)
+{
+    train_args s;
+    if (cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0)
+        return 0;
+    const int before = run_epochs(&s, n_train, s.batch);
+    if (s.sched.warmup_steps == o->sched.warmup_steps &&
+        s.sched.total_steps == o->sched.total_steps &&
+        (o->sched.total_steps > 0 || before == o->epochs))
+        return 0;
+    fprintf(stderr, "deepc train: --resume: this run's linear schedule (warm-up %lld steps over "
+            "%s%lld %s) is stored in its checkpoint, and a resumed run keeps its schedule: "
+            "--epochs, --warmup and --total-steps cannot change it. To train on, start a new run "
+            "from these weights: deepc train MODEL --data DATA --init %s/model.safetensors "
+            "--scheduler linear ... --out NEW_DIR\n", (long long)s.sched.warmup_steps,
+            s.sched.total_steps ? "" : "the run's ",
+            (long long)(s.sched.total_steps ? s.sched.total_steps : before),
+            s.sched.total_steps ? "steps" : "epochs", ra->dir);
+    return -1;
+}
+
 /* A resumed cosine schedule must keep its length: T_max is the run's epochs, and changing it
  * mid-run would jump the lr (or, past the end, train at lr 0). 0, or -1 after a message. */
 static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, int64_t n_train)
 {
     train_args s;
+    if (o->sched.kind == DC_SCHED_LINEAR)
+        return check_linear_resume(ra, o, n_train);
     if (o->sched.kind != DC_SCHED_COSINE ||
         cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0 || s.t_max_set)
         return 0; /* an explicit --t-max does not follow --epochs */

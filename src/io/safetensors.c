@@ -729,27 +729,27 @@ static dc_status check_finite(const char *path, const dc_tdict *d, const int *ma
  * aliases of nothing, and tied copies of a tensor the file also holds under its own name. */
 static dc_status apply_aliases(const dc_model *m, dc_tdict *d, const char *path)
 {
-    int k = 0;
-    for (int j = 0; j < d->n; j++) {
+    for (int j = 0; j < d->n; j++) { /* renames first: a failure leaves the dict whole */
         const char *to = NULL;
-        int drop = 0;
-        if (dc_model_alias_find(m, d->names[j], &to))
-            drop = !to || dc_tdict_get(d, to) != NULL;
-        if (!drop && to) {
+        if (dc_model_alias_find(m, d->names[j], &to) && to && !dc_tdict_get(d, to)) {
             char *nn = strdup(to);
             if (!nn)
                 return dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
             free(d->names[j]);
             d->names[j] = nn;
         }
-        if (drop) {
+    }
+    int k = 0;
+    for (int j = 0; j < d->n; j++) { /* then skips: aliases of nothing and tied copies */
+        const char *to = NULL;
+        if (dc_model_alias_find(m, d->names[j], &to)) {
             free(d->names[j]);
             dc_tensor_free(d->tensors[j]);
             d->names[j] = NULL; /* dc_tdict_get skips it until it is overwritten */
-        } else {
-            d->names[k] = d->names[j];
-            d->tensors[k++] = d->tensors[j];
+            continue;
         }
+        d->names[k] = d->names[j];
+        d->tensors[k++] = d->tensors[j];
     }
     d->n = k;
     return DC_OK;
