@@ -77,7 +77,6 @@ void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
     }
 }
 
-static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); }
 
 /* mkdir -p: every missing folder of dir, from the top; the first that fails is named. */
 int cli_ensure_dir(const char *dir)
@@ -193,7 +192,8 @@ int cmd_eval(int argc, char **argv)
     }
     printf("loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy, (long long)r.correct,
            (long long)r.n);
-    cli_print_confusion(&r, !strncmp(data, "fashion-mnist", 13) ? class_name_fmnist : NULL);
+    cli_print_confusion(&r, !strncmp(data, "fashion-mnist", 13) ? dc_fashion_mnist_class
+                                                                 : NULL);
     dc_eval_result_free(&r);
 out:
     dc_dataset_free(d);

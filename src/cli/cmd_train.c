@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *class_name_fmnist(int k) { return dc_fashion_mnist_class(k); }
 
 /* Show what the model says about the first n examples of d. */
 static void print_predictions(dc_model *m, const dc_dataset *d, int n, const char *(*name)(int))
@@ -402,9 +401,9 @@ static int report_test(const train_args *a, dc_model *m, dc_loss_kind loss)
         } else {
             printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
                    (long long)r.correct, (long long)r.n);
-            cli_print_confusion(&r, class_name_fmnist);
+            cli_print_confusion(&r, dc_fashion_mnist_class);
             if (!a->quiet)
-                print_predictions(m, test, 8, class_name_fmnist);
+                print_predictions(m, test, 8, dc_fashion_mnist_class);
         }
         dc_eval_result_free(&r);
         dc_dataset_free(test);
