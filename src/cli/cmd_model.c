@@ -51,7 +51,8 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
         const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
         fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
                 strstr(e, path) ? "" : ": ", e,
-                partial || !strstr(e, "refused") ? "" : "(--partial loads the tensors that match)\n");
+                partial || !strstr(e, "refused") ? ""
+                                                 : "(--partial loads the tensors that match)\n");
         return -1;
     }
     if (partial && (rep.n_missing || rep.n_unexpected || rep.n_mismatched))
