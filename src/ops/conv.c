@@ -2,8 +2,10 @@
  * conv.c - the 2-D convolution op (PyTorch Conv2d) and the size helpers: check the shapes, plan,
  * run, record.
  *
- *   y[n, o] = b[o] + Σ_c Σ_(ky,kx) w[o, c, ky, kx] · x[n, g·Cg + c, i·sh + ky·dh − pt, j·sw + kx·dw − pl]
- *   dW += dy ⋆ x,  dX = full convolution of dy with the turned weights,  db[o] += Σ_{n,p} dy[n, o, p]
+ *   y[n, o, i, j] = b[o] + Σ_c Σ_(ky,kx) w[o, c, ky, kx]
+ *                          · x[n, g·Cg + c, i·sh + ky·dh − pt, j·sw + kx·dw − pl]
+ *   dW += dy ⋆ x,  dX = the full convolution of dy with the turned weights,
+ *   db[o] += Σ_{n,p} dy[n, o, p]
  *
  * Which algorithm computes each part (im2col + GEMM, 1x1 GEMM, the direct ROWS/CHANS kernels,
  * Winograd), what forward keeps for backward and how the work is threaded is the plan's choice
