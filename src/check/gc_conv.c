@@ -336,32 +336,6 @@ CFG_SETUP(bnar, 0) CFG_SETUP(bnar, 1) CFG_SETUP(bnar, 2) CFG_SETUP(bnar, 3)
 /* modules: the model's trainable tensors are inputs; teardown frees the model                 */
 /* ------------------------------------------------------------------------------------------ */
 
-typedef struct mod_state {
-    dc_model *model;
-    dc_module *mod;
-} mod_state;
-
-/* ins[0] = x; then every trainable tensor of the model. */
-static int mod_finish(dc_model *m, dc_module *mod, dc_tensor *x, dc_tensor **ins, void **st)
-{
-    mod_state *s = malloc(sizeof *s);
-    if (dc_model_add(m, mod) != DC_OK || !x || !s) { /* the model owns mod even on failure */
-        dc_tensor_free(x);
-        dc_model_free(m);
-        free(s);
-        return -1;
-    }
-    s->model = m;
-    s->mod = mod;
-    *st = s;
-    int n = 0;
-    ins[n++] = x;
-    for (int i = 0; i < dc_model_n_tensors(m) && n < GC_MAX_IN; i++)
-        if (!dc_model_is_buffer(m, i))
-            ins[n++] = dc_model_tensor(m, i);
-    return n;
-}
-
 static int conv_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
 {
     dc_model *m = dc_model_new();
@@ -371,7 +345,7 @@ static int conv_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
     o.stride_h = o.stride_w = 2;
     o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = 1;
     dc_module *mod = dc_conv2d_new(m, "conv1", 4, 6, 3, 3, &o, 1, r);
-    return mod_finish(m, mod, gc_param(r, 4, DC_SHAPE(2, 4, 7, 6), -1, 1), ins, st);
+    return gc_module_finish(m, mod, gc_param(r, 4, DC_SHAPE(2, 4, 7, 6), -1, 1), ins, st);
 }
 
 static int bn_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
@@ -384,23 +358,7 @@ static int bn_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
         dc_tensor_uniform(dc_model_find(m, "bn1.weight"), r, 0.5f, 1.5f);
         dc_tensor_uniform(dc_model_find(m, "bn1.bias"), r, -0.5f, 0.5f);
     }
-    return mod_finish(m, mod, gc_param(r, 4, DC_SHAPE(4, 3, 5, 4), -2, 2), ins, st);
-}
-
-static dc_tensor *mod_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
-{
-    mod_state *s = st;
-    return s->mod->forward(ctx, s->mod, ins[0]);
-}
-
-static void mod_teardown(dc_tensor **ins, int n, void *st)
-{
-    mod_state *s = st;
-    dc_tensor_free(ins[0]);
-    if (s) {
-        dc_model_free(s->model);
-        free(s);
-    }
+    return gc_module_finish(m, mod, gc_param(r, 4, DC_SHAPE(4, 3, 5, 4), -2, 2), ins, st);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -457,9 +415,9 @@ static const gc_case cases[] = {
     {"bn+add+relu 2d eval", bnar_setup_1, bnar_fwd, NULL, 0, 0, 0},
     {"bn+add 1d [N,C,L] train", bnar_setup_2, bnar_fwd, NULL, 0, 0, 1},
     {"bn+relu 2d train", bnar_setup_3, bnar_fwd, NULL, 0, 0, 1},
-    {"conv2d module Conv2d(4,6,3,s2,p1)", conv_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
-    {"batch_norm module BatchNorm2d train", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 1},
-    {"batch_norm module BatchNorm2d eval", bn_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
+    {"conv2d module Conv2d(4,6,3,s2,p1)", conv_mod_setup, gc_module_fwd, gc_module_teardown, 0, 0, 0},
+    {"batch_norm module BatchNorm2d train", bn_mod_setup, gc_module_fwd, gc_module_teardown, 0, 0, 1},
+    {"batch_norm module BatchNorm2d eval", bn_mod_setup, gc_module_fwd, gc_module_teardown, 0, 0, 0},
 };
 
 const gc_list gc_conv = {cases, (int)(sizeof cases / sizeof *cases)};

@@ -84,36 +84,13 @@ static dc_tensor *gn_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
                          c->affine ? ins[2] : NULL, 1e-5f);
 }
 
-/* modules: the model's parameters are the inputs after x; teardown frees the model */
-typedef struct mod_state {
-    dc_model *model;
-    dc_module *mod;
-} mod_state;
-
-static int mod_finish(dc_model *m, dc_module *mod, dc_tensor *x, dc_tensor **ins, void **st)
-{
-    mod_state *s = malloc(sizeof *s);
-    if (dc_model_add(m, mod) != DC_OK || !x || !s) { /* the model owns mod even on failure */
-        dc_tensor_free(x);
-        dc_model_free(m);
-        free(s);
-        return -1;
-    }
-    *s = (mod_state){m, mod};
-    *st = s;
-    int n = 0;
-    ins[n++] = x;
-    for (int i = 0; i < dc_model_n_tensors(m) && n < GC_MAX_IN; i++)
-        ins[n++] = dc_model_tensor(m, i);
-    return n;
-}
-
+/* modules: the model's parameters are the inputs after x (gc_module_finish) */
 static int conv1d_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
 {
     dc_model *m = dc_model_new();
     dc_conv1d_opts o = {2, 1, 1, 1, 1};
     dc_module *mod = m ? dc_conv1d_new(m, "c1", 4, 6, 3, &o, 1, r) : NULL;
-    return m ? mod_finish(m, mod, gc_param(r, 3, DC_SHAPE(2, 4, 8), -1, 1), ins, st) : -1;
+    return m ? gc_module_finish(m, mod, gc_param(r, 3, DC_SHAPE(2, 4, 8), -1, 1), ins, st) : -1;
 }
 
 static int gn_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
@@ -124,35 +101,19 @@ static int gn_mod_setup(dc_rng *r, dc_tensor **ins, void **st)
         dc_tensor_uniform(dc_model_find(m, "gn.weight"), r, 0.5f, 1.5f);
         dc_tensor_uniform(dc_model_find(m, "gn.bias"), r, -0.5f, 0.5f);
     }
-    return m ? mod_finish(m, mod, gc_param(r, 3, DC_SHAPE(2, 6, 5), -2, 2), ins, st) : -1;
-}
-
-static dc_tensor *mod_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
-{
-    mod_state *s = st;
-    return s->mod->forward(ctx, s->mod, ins[0]);
-}
-
-static void mod_teardown(dc_tensor **ins, int n, void *st)
-{
-    mod_state *s = st;
-    dc_tensor_free(ins[0]);
-    if (s) {
-        dc_model_free(s->model);
-        free(s);
-    }
+    return m ? gc_module_finish(m, mod, gc_param(r, 3, DC_SHAPE(2, 6, 5), -2, 2), ins, st) : -1;
 }
 
 static const gc_case cases[] = {
     {"conv1d plain k3", c1_setup_0, c1_fwd, NULL, 0, 0, 0},
     {"conv1d s2 d2 pad(1,2)", c1_setup_1, c1_fwd, NULL, 0, 0, 0},
     {"conv1d groups 2 no bias", c1_setup_2, c1_fwd, NULL, 0, 0, 0},
-    {"conv1d module Conv1d(4,6,3,s2,p1)", conv1d_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
+    {"conv1d module Conv1d(4,6,3,s2,p1)", conv1d_mod_setup, gc_module_fwd, gc_module_teardown, 0, 0, 0},
     {"group_norm [N,C,L] G2", gn_setup_0, gn_fwd, NULL, 0, 0, 0},
     {"group_norm [N,C,H,W] G3", gn_setup_1, gn_fwd, NULL, 0, 0, 0},
     {"group_norm G1 no affine", gn_setup_2, gn_fwd, NULL, 0, 0, 0},
     {"group_norm [N,C] G=C", gn_setup_3, gn_fwd, NULL, 0, 0, 0},
-    {"group_norm module GroupNorm(2,6)", gn_mod_setup, mod_fwd, mod_teardown, 0, 0, 0},
+    {"group_norm module GroupNorm(2,6)", gn_mod_setup, gc_module_fwd, gc_module_teardown, 0, 0, 0},
 };
 
 const gc_list gc_conv1d_norm = {cases, sizeof cases / sizeof *cases};

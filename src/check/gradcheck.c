@@ -22,6 +22,47 @@ dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float h
     return t;
 }
 
+typedef struct gc_module_state {
+    dc_model *model;
+    dc_module *mod;
+} gc_module_state;
+
+int gc_module_finish(dc_model *m, dc_module *mod, dc_tensor *x, dc_tensor **ins, void **st)
+{
+    gc_module_state *s = malloc(sizeof *s);
+    if (dc_model_add(m, mod) != DC_OK || !x || !s) { /* the model owns mod even on failure */
+        dc_tensor_free(x);
+        dc_model_free(m);
+        free(s);
+        return -1;
+    }
+    *s = (gc_module_state){m, mod};
+    *st = s;
+    int n = 0;
+    ins[n++] = x;
+    for (int i = 0; i < dc_model_n_tensors(m) && n < GC_MAX_IN; i++)
+        if (!dc_model_is_buffer(m, i))
+            ins[n++] = dc_model_tensor(m, i);
+    return n;
+}
+
+dc_tensor *gc_module_fwd(dc_ctx *ctx, dc_tensor **ins, void *st)
+{
+    gc_module_state *s = st;
+    return s->mod->forward(ctx, s->mod, ins[0]);
+}
+
+void gc_module_teardown(dc_tensor **ins, int n, void *st)
+{
+    gc_module_state *s = st;
+    (void)n;
+    dc_tensor_free(ins[0]);
+    if (s) {
+        dc_model_free(s->model);
+        free(s);
+    }
+}
+
 dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)
 {
     dc_tensor *t = gc_const(r, ndim, shape, lo, hi);

@@ -39,6 +39,12 @@ extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq, gc_c
 /* Helpers for setups: a heap float tensor U(lo, hi) that requires grad / that does not. */
 dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);
+/* Module cases: gc_module_finish adds mod to m (which owns it even on failure), sets *st and
+ * fills ins[0] = x, then every trainable tensor of m; it returns how many, or -1 after freeing
+ * x and m. gc_module_fwd runs the module on ins[0]; gc_module_teardown frees x and the model. */
+int gc_module_finish(dc_model *m, dc_module *mod, dc_tensor *x, dc_tensor **ins, void **st);
+dc_tensor *gc_module_fwd(dc_ctx *ctx, dc_tensor **ins, void *st);
+void gc_module_teardown(dc_tensor **ins, int n, void *st);
 /* Push values away from kinks: any |x - k| < margin for k in kinks becomes k ± margin. */
 void gc_avoid(dc_tensor *t, const float *kinks, int n_kinks, float margin);
 
