@@ -310,3 +310,41 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+int t_same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+int t_write_blobs_npy(const char *dir, const char *tag, int64_t n, uint64_t seed)
+{
+    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(n, 1, 28, 28));
+    dc_tensor *y = dc_tensor_new(DC_I64, 1, DC_SHAPE(n));
+    int ok = x && y;
+    dc_rng r;
+    dc_rng_seed(&r, seed, 0);
+    for (int64_t i = 0; ok && i < n; i++) {
+        dc_i64(y)[i] = i % 10;
+        for (int k = 0; k < 784; k++) /* class-dependent blobs plus noise */
+            dc_f32(x)[i * 784 + k] = (k % 10 == i % 10 ? 1.0f : 0.0f) + 0.3f * dc_rng_normal(&r);
+    }
+    char px[512], py[512];
+    snprintf(px, sizeof px, "%s/%s_x.npy", dir, tag);
+    snprintf(py, sizeof py, "%s/%s_y.npy", dir, tag);
+    ok = ok && dc_npy_save(px, x) == DC_OK && dc_npy_save(py, y) == DC_OK;
+    dc_tensor_free(x);
+    dc_tensor_free(y);
+    return ok;
+}

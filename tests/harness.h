@@ -34,6 +34,11 @@ const char *t_tmpdir(void);
  * bytes, NUL-terminated; out may be NULL); returns the exit code, or -1 if it did not exit. */
 int t_run_deepc(char *out, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* 1 when the files a and b exist and hold the same bytes. */
+int t_same_file(const char *a, const char *b);
+/* A small classification set as DIR/<tag>_x.npy [n, 1, 28, 28] and DIR/<tag>_y.npy [n] (10
+ * classes): class-dependent blobs plus N(0, 0.3) noise drawn from seed. 1 on success. */
+int t_write_blobs_npy(const char *dir, const char *tag, int64_t n, uint64_t seed);
 /* Write text to path (replacing it); 1 on success. */
 int t_write_text(const char *path, const char *text);
 

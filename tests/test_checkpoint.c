@@ -12,44 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A small classification set as .npy files in the test's directory: x [n, 1, 28, 28], y [n]. */
-static void write_data(const char *dir, int64_t n, const char *tag)
-{
-    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(n, 1, 28, 28));
-    dc_tensor *y = dc_tensor_new(DC_I64, 1, DC_SHAPE(n));
-    REQUIRE(x && y);
-    dc_rng r;
-    dc_rng_seed(&r, 11, 0);
-    for (int64_t i = 0; i < n; i++) {
-        dc_i64(y)[i] = i % 10;
-        for (int k = 0; k < 784; k++) /* class-dependent blobs plus noise */
-            dc_f32(x)[i * 784 + k] = (k % 10 == i % 10 ? 1.0f : 0.0f) + 0.3f * dc_rng_normal(&r);
-    }
-    char px[512], py[512];
-    snprintf(px, sizeof px, "%s/%s_x.npy", dir, tag);
-    snprintf(py, sizeof py, "%s/%s_y.npy", dir, tag);
-    REQUIRE(dc_npy_save(px, x) == DC_OK && dc_npy_save(py, y) == DC_OK);
-    dc_tensor_free(x);
-    dc_tensor_free(y);
-}
-
-static int same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 #define TRAIN "train models/lenet5 --data npy:%s/d_x.npy,%s/d_y.npy --optimizer adam --lr 0.002 " \
               "--batch 32 --threads 1 --seed 3 --quiet"
 
@@ -58,7 +20,7 @@ TEST(ckpt_resume_after_stop_is_bitwise_exact)
 {
     const char *d = t_tmpdir();
     char out[4096], a[512], b[512];
-    write_data(d, 200, "d");
+    REQUIRE(t_write_blobs_npy(d, "d", 200, 11));
     int rc = t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --out %s/straight", d, d, d);
     REQUIRE(rc == 0);
     rc = t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 9 --save-every 4 --out %s/cut",
@@ -69,7 +31,7 @@ TEST(ckpt_resume_after_stop_is_bitwise_exact)
           out);
     snprintf(a, sizeof a, "%s/straight/model.safetensors", d);
     snprintf(b, sizeof b, "%s/cut/model.safetensors", d);
-    CHECK(same_file(a, b), "resumed weights differ from the straight run");
+    CHECK(t_same_file(a, b), "resumed weights differ from the straight run");
     snprintf(a, sizeof a, "%s/straight/log.csv", d);
     FILE *f = fopen(a, "r");
     char line[256] = "";
@@ -95,7 +57,7 @@ TEST(ckpt_kill9_and_sigint_lose_nothing)
 {
     const char *d = t_tmpdir();
     char out[4096], cmd[2048], a[512], b[512];
-    write_data(d, 600, "d");
+    REQUIRE(t_write_blobs_npy(d, "d", 600, 11));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 6 --out %s/ref", d, d, d) == 0);
     const char *sig[2] = {"KILL", "INT"};
     for (int s = 0; s < 2; s++) {
@@ -129,7 +91,7 @@ TEST(ckpt_kill9_and_sigint_lose_nothing)
         CHECK(rc == 0, "resume after SIG%s (exit %d): %s", sig[s], code, out);
         snprintf(a, sizeof a, "%s/ref/model.safetensors", d);
         snprintf(b, sizeof b, "%s/k%d/model.safetensors", d, s);
-        CHECK(same_file(a, b), "after SIG%s (exit %d) + resume the weights differ", sig[s], code);
+        CHECK(t_same_file(a, b), "after SIG%s (exit %d) + resume the weights differ", sig[s], code);
     }
 }
 
@@ -138,7 +100,7 @@ TEST(ckpt_damaged_checkpoint_is_refused)
 {
     const char *d = t_tmpdir();
     char out[4096], p[512], q[512];
-    write_data(d, 100, "d");
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 11));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 1 --out %s/c", d, d, d) == 0);
     snprintf(p, sizeof p, "%s/c/checkpoint", d);
     dc_checkpoint_info info;
@@ -172,7 +134,7 @@ TEST(ckpt_same_weights_at_1_and_2_threads)
 {
     const char *d = t_tmpdir();
     char out[4096], a[512], b[512];
-    write_data(d, 256, "d");
+    REQUIRE(t_write_blobs_npy(d, "d", 256, 11));
     setenv("DEEPC_GEMM", "builtin", 1); /* OpenBLAS does not promise it; the built-in GEMM does */
     for (int t = 1; t <= 2; t++) {
         int rc = t_run_deepc(out, sizeof out, "train models/lenet5 --data npy:%s/d_x.npy,"
@@ -183,7 +145,7 @@ TEST(ckpt_same_weights_at_1_and_2_threads)
     unsetenv("DEEPC_GEMM");
     snprintf(a, sizeof a, "%s/t1/model.safetensors", d);
     snprintf(b, sizeof b, "%s/t2/model.safetensors", d);
-    CHECK(same_file(a, b), "weights differ between 1 and 2 threads");
+    CHECK(t_same_file(a, b), "weights differ between 1 and 2 threads");
 }
 
 /* A diverging run stops at the step, names op and layer with --check-numerics, keeps the last
@@ -192,7 +154,7 @@ TEST(ckpt_nan_names_step_and_layer)
 {
     const char *d = t_tmpdir();
     char out[4096];
-    write_data(d, 100, "d");
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 11));
     int rc = t_run_deepc(out, sizeof out, "train models/lenet5 --data npy:%s/d_x.npy,%s/d_y.npy "
                          "--optimizer sgd --lr 1e6 --epochs 3 --threads 1 --quiet "
                          "--check-numerics --out %s/n", d, d, d);

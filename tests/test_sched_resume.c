@@ -189,43 +189,6 @@ TEST(sched_checkpoint_resume_is_bitwise_plateau_and_step)
 
 /* ---- the same through the CLI: stop inside epoch 2, resume, compare with a straight run ---- */
 
-static void write_data(const char *dir, int64_t n)
-{
-    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(n, 1, 28, 28));
-    dc_tensor *y = dc_tensor_new(DC_I64, 1, DC_SHAPE(n));
-    REQUIRE(x && y);
-    dc_rng r;
-    dc_rng_seed(&r, 5, 0);
-    for (int64_t i = 0; i < n; i++) {
-        dc_i64(y)[i] = i % 10;
-        for (int k = 0; k < 784; k++)
-            dc_f32(x)[i * 784 + k] = (k % 10 == i % 10 ? 1.0f : 0.0f) + 0.3f * dc_rng_normal(&r);
-    }
-    char px[512], py[512];
-    snprintf(px, sizeof px, "%s/d_x.npy", dir);
-    snprintf(py, sizeof py, "%s/d_y.npy", dir);
-    REQUIRE(dc_npy_save(px, x) == DC_OK && dc_npy_save(py, y) == DC_OK);
-    dc_tensor_free(x);
-    dc_tensor_free(y);
-}
-
-static int same_bytes(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 #define TRAIN_S "train models/lenet5 --data npy:%s/d_x.npy,%s/d_y.npy --optimizer sgd --lr 0.05 " \
                 "--batch 32 --threads 1 --seed 4 --quiet --epochs 3 --scheduler %s"
 
@@ -234,7 +197,8 @@ TEST(sched_cli_resume_bitwise_with_step_and_plateau)
     const char *d = t_tmpdir();
     static const char *const scheds[2] = {"step --step-size 1 --gamma 0.5", "plateau"};
     char out[4096], a[512], b[512];
-    write_data(d, 96); /* 3 steps per epoch: --steps 4 stops inside epoch 2 */
+    /* 3 steps per epoch: --steps 4 stops inside epoch 2 */
+    REQUIRE(t_write_blobs_npy(d, "d", 96, 5));
     for (int k = 0; k < 2; k++) {
         int rc = t_run_deepc(out, sizeof out, TRAIN_S " --out %s/s%d", d, d, scheds[k], d, k);
         REQUIRE(rc == 0);
@@ -245,7 +209,7 @@ TEST(sched_cli_resume_bitwise_with_step_and_plateau)
         CHECK(rc == 0, "resume (%s): rc %d %s", scheds[k], rc, out);
         snprintf(a, sizeof a, "%s/s%d/model.safetensors", d, k);
         snprintf(b, sizeof b, "%s/c%d/model.safetensors", d, k);
-        CHECK(same_bytes(a, b), "--scheduler %s: resumed weights differ from the straight run",
+        CHECK(t_same_file(a, b), "--scheduler %s: resumed weights differ from the straight run",
               scheds[k]);
     }
 }

@@ -19,27 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* x [n, 1, 28, 28], y [n] (10 classes) as DIR/d_x.npy, DIR/d_y.npy. */
-static void write_data(const char *dir, int64_t n)
-{
-    dc_tensor *x = dc_tensor_new(DC_F32, 4, DC_SHAPE(n, 1, 28, 28));
-    dc_tensor *y = dc_tensor_new(DC_I64, 1, DC_SHAPE(n));
-    REQUIRE(x && y);
-    dc_rng r;
-    dc_rng_seed(&r, 5, 0);
-    for (int64_t i = 0; i < n; i++) {
-        dc_i64(y)[i] = i % 10;
-        for (int k = 0; k < 784; k++)
-            dc_f32(x)[i * 784 + k] = (k % 10 == i % 10 ? 1.0f : 0.0f) + 0.3f * dc_rng_normal(&r);
-    }
-    char px[512], py[512];
-    snprintf(px, sizeof px, "%s/d_x.npy", dir);
-    snprintf(py, sizeof py, "%s/d_y.npy", dir);
-    REQUIRE(dc_npy_save(px, x) == DC_OK && dc_npy_save(py, y) == DC_OK);
-    dc_tensor_free(x);
-    dc_tensor_free(y);
-}
-
 /* The whole file, malloc'd (NULL if it cannot be read); *n its size. */
 static char *slurp(const char *path, size_t *n)
 {
@@ -67,16 +46,6 @@ static char *slurp(const char *path, size_t *n)
     if (n)
         *n = len;
     return b;
-}
-
-static int same_file(const char *a, const char *b)
-{
-    size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
 }
 
 /* Run "sh -c cmd" in a child with RLIMIT_FSIZE = limit bytes (0: none) and SIGXFSZ at its default
@@ -114,7 +83,7 @@ TEST(train_resume_writes_to_the_resumed_folder)
 {
     const char *d = t_tmpdir();
     char out[4096], cmd[2048], a[600], b[600];
-    write_data(d, 200);
+    REQUIRE(t_write_blobs_npy(d, "d", 200, 5));
     int rc = t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 3 --out %s/orig", d, d, d);
     REQUIRE(rc == 0);
     snprintf(cmd, sizeof cmd, "cp -r %s/orig %s/copy && cp -r %s/orig %s/snap", d, d, d, d);
@@ -125,7 +94,7 @@ TEST(train_resume_writes_to_the_resumed_folder)
     for (int i = 0; i < 4; i++) {
         snprintf(a, sizeof a, "%s/orig/%s", d, files[i]);
         snprintf(b, sizeof b, "%s/snap/%s", d, files[i]);
-        CHECK(same_file(a, b), "the original run's %s changed when its copy was resumed",
+        CHECK(t_same_file(a, b), "the original run's %s changed when its copy was resumed",
               files[i]);
     }
     dc_checkpoint_info info;
@@ -192,7 +161,7 @@ TEST(train_log_write_error_names_the_file)
           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     /* resume rewrites the log atomically: the file is whole, every row complete */
     const char *d = t_tmpdir();
-    write_data(d, 100);
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 5 --out %s/lg", d, d, d) ==
             0);
     REQUIRE(t_run_deepc(out, sizeof out, "train --resume %s/lg --steps 0", d) == 0);
@@ -211,7 +180,7 @@ TEST(train_long_out_path_is_not_truncated)
 {
     const char *d = t_tmpdir();
     char out[4096], path[1400], seg[201], f[1500];
-    write_data(d, 40);
+    REQUIRE(t_write_blobs_npy(d, "d", 40, 5));
     memset(seg, 'p', 200);
     seg[200] = 0;
     snprintf(path, sizeof path, "%s", d);
@@ -241,7 +210,7 @@ TEST(train_stale_temp_files_are_removed)
 {
     const char *d = t_tmpdir();
     char out[4096], dir[600], stale[700], live[700], stale2[700];
-    write_data(d, 40);
+    REQUIRE(t_write_blobs_npy(d, "d", 40, 5));
     snprintf(dir, sizeof dir, "%s/st", d);
     REQUIRE(mkdir(dir, 0777) == 0);
     pid_t dead = fork();
@@ -265,7 +234,7 @@ TEST(train_file_size_limit_is_a_clear_error)
 {
     const char *d = t_tmpdir();
     char out[4096], cmd[2048], a[600], b[600];
-    write_data(d, 100);
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 2 --out %s/fl", d, d, d) ==
             0);
     snprintf(a, sizeof a, "%s/fl/checkpoint", d);
@@ -278,7 +247,7 @@ TEST(train_file_size_limit_is_a_clear_error)
     snprintf(b, sizeof b, "%s/fl-checkpoint.before", d);
     CHECK(rc == 1 && strstr(out, "/fl/") && strstr(out, "too large"),
           "under a 200 kB file size limit: rc %d (1000+: killed by that signal)\n%s", rc, out);
-    CHECK(same_file(a, b), "the old checkpoint changed");
+    CHECK(t_same_file(a, b), "the old checkpoint changed");
     rc = t_run_deepc(out, sizeof out, "train --resume %s/fl --steps 0", d);
     CHECK(rc == 0, "resume without the limit: rc %d %s", rc, out);
 }
@@ -314,7 +283,7 @@ TEST(train_forged_checkpoint_counters_are_refused)
 {
     const char *d = t_tmpdir();
     char out[4096], a[600], b[600], cmd[1400];
-    write_data(d, 100);
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 1 --out %s/fc", d, d, d) == 0);
     snprintf(a, sizeof a, "%s/fc/checkpoint", d);
     const int64_t bad[][3] = {{INT64_C(4294967296), 4, 0}, {INT64_C(999999999999999999), 4, 0},
@@ -337,7 +306,7 @@ TEST(train_mismatched_resume_exits_2)
 {
     const char *d = t_tmpdir();
     char out[4096];
-    write_data(d, 100);
+    REQUIRE(t_write_blobs_npy(d, "d", 100, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 2 --out %s/mm", d, d, d) ==
             0);
     int rc = t_run_deepc(out, sizeof out, "train --resume %s/mm --scheduler step --step-size 1 --steps 0", d);
@@ -347,7 +316,8 @@ TEST(train_mismatched_resume_exits_2)
     CHECK(rc == 2 && strstr(out, "optimizer"), "another optimizer: rc %d %s", rc, out);
     rc = t_run_deepc(out, sizeof out, TRAIN " --val 100 --epochs 1", d, d);
     CHECK(rc == 2 && strstr(out, "--val"), "--val = n: rc %d %s", rc, out);
-    write_data(d, 60); /* the data the checkpoint names now has another size */
+    /* the data the checkpoint names now has another size */
+    REQUIRE(t_write_blobs_npy(d, "d", 60, 5));
     rc = t_run_deepc(out, sizeof out, "train --resume %s/mm --steps 0", d);
     CHECK(rc == 2 && strstr(out, "order"), "another dataset: rc %d %s", rc, out);
 }
@@ -374,7 +344,7 @@ TEST(train_resumed_epoch_row_averages_whole_epoch)
 {
     const char *d = t_tmpdir();
     char out[4096], a[600], b[600];
-    write_data(d, 200);
+    REQUIRE(t_write_blobs_npy(d, "d", 200, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 1 --out %s/whole", d, d, d) == 0);
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 1 --steps 4 --out %s/part", d, d, d) ==
             0);
@@ -391,7 +361,7 @@ TEST(train_resume_args_do_not_grow)
 {
     const char *d = t_tmpdir();
     char out[4096], p[600];
-    write_data(d, 200);
+    REQUIRE(t_write_blobs_npy(d, "d", 200, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 1 --out %s/g", d, d, d) == 0);
     for (int i = 0; i < 10; i++) {
         int rc = t_run_deepc(out, sizeof out, "train --resume %s/g --steps %d --quiet", d, i + 2);
@@ -415,7 +385,7 @@ TEST(train_option_that_does_not_apply_is_an_error)
 {
     const char *d = t_tmpdir();
     char out[4096];
-    write_data(d, 40);
+    REQUIRE(t_write_blobs_npy(d, "d", 40, 5));
     int rc = t_run_deepc(out, sizeof out, TRAIN " --epochs 1 --bptt 16", d, d);
     CHECK(rc == 2 && strstr(out, "--bptt") && strstr(out, "text"), "--bptt on images: rc %d %s",
           rc, out);
@@ -426,7 +396,7 @@ TEST(train_cosine_resume_beyond_schedule_refused)
 {
     const char *d = t_tmpdir();
     char out[4096];
-    write_data(d, 40);
+    REQUIRE(t_write_blobs_npy(d, "d", 40, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --scheduler cosine --out %s/cos", d,
                         d, d) == 0);
     int rc = t_run_deepc(out, sizeof out, "train --resume %s/cos --epochs 4", d);
@@ -524,7 +494,7 @@ TEST(train_resume_keeps_linear_schedule_and_optimizer_kind)
 {
     const char *d = t_tmpdir();
     char out[4096];
-    write_data(d, 64);
+    REQUIRE(t_write_blobs_npy(d, "d", 64, 5));
     REQUIRE(t_run_deepc(out, sizeof out, TRAIN " --epochs 2 --steps 1 --scheduler linear "
                         "--warmup 1 --out %s/lin", d, d, d) == 0);
     int rc = t_run_deepc(out, sizeof out, "train --resume %s/lin --epochs 4", d);

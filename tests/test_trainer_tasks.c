@@ -13,23 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
-}
-
 /* Lines of dir/log.csv (-1: no file) and whether its header is the trainer's. */
 static int log_lines(const char *dir, int *header_ok)
 {
@@ -68,7 +51,7 @@ static void kill9_and_resume(const char *dir, const char *args, const char *name
     CHECK(rc == 0 && strstr(out, "resuming"), "%s: resume after kill -9: rc %d %s", name, rc, out);
     snprintf(a, sizeof a, "%s/ref/model.safetensors", dir);
     snprintf(b, sizeof b, "%s/%s/model.safetensors", dir, name);
-    CHECK(same_file(a, b), "%s: kill -9 + resume ends with other weights than a straight run",
+    CHECK(t_same_file(a, b), "%s: kill -9 + resume ends with other weights than a straight run",
           name);
 }
 
