@@ -595,6 +595,9 @@ struct dc_module *dc_embedding_new(struct dc_model *m, const char *name, int64_t
                                    int64_t embedding_dim, int64_t padding_idx, dc_rng *rng);
 /* A module selecting time step `step` of x [N, T, F] (dc_select_step; -1 = the last). */
 DC_API struct dc_module *dc_last_step_new(struct dc_model *m, const char *name, int64_t step);
+/* A module averaging x [N, T, E] over the time steps whose id in the model input (its second
+ * input, int64 [N, T] or [N, 2, T]) is not pad -> [N, E]; with one input, over every step. */
+DC_API struct dc_module *dc_masked_mean_new(struct dc_model *m, const char *name, int64_t pad);
 /* A module turning int64 ids [...] into one-hot floats [..., num_classes] (dc_one_hot). */
 DC_API struct dc_module *dc_one_hot_new(struct dc_model *m, const char *name, int64_t num_classes);
 /* Views that keep or move the batch dimension (dc_reshape underneath: no copy; backward adds dy
@@ -1669,6 +1672,167 @@ DC_API dc_status dc_bert_batch_make(dc_ctx *ctx, const dc_bert_corpus *c, const 
                                     dc_rng *rng, dc_bert_batch *out);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Text classification: labelled texts, WordPiece inputs, splits, F1 (docs/text-classification.md) */
+/* ------------------------------------------------------------------------------------------ */
+
+struct dc_dataset;
+/* Labelled texts: docs.text / docs.len and docs.label (the class index, 0 .. n_classes-1) of
+ * every example, in the order read, and the class names. Free with dc_textcls_data_free. */
+typedef struct dc_textcls_data {
+    dc_docs docs;
+    int n_classes;
+    char **classes;      /* [n_classes] names, owned */
+} dc_textcls_data;
+DC_API void dc_textcls_data_free(dc_textcls_data *d);
+#define DC_TEXTCLS_MAX_CLASSES 4096
+#define DC_TEXTCLS_FILE_MAX ((size_t)1 << 28) /* bytes of one text file or table (256 MiB) */
+/*
+ * dc_textcls_load_dir - a folder with one sub-folder per class of .txt files, as Keras'
+ * text_dataset_from_directory: the classes are the sub-folders' names in byte order (class i is
+ * the i-th), the examples every regular *.txt file of each, by name; other files, dot files,
+ * symbolic links and deeper folders are left out. A file is read whole (an empty one is an empty
+ * text). Errors: DC_ERR_IO (cannot open; names the path), DC_ERR_FORMAT "<file>:<line>: NUL
+ * byte", a file over DC_TEXTCLS_FILE_MAX, fewer than 2 class folders, a class without files,
+ * more than DC_TEXTCLS_MAX_CLASSES classes. *out is zeroed first; on failure it is empty.
+ */
+DC_API dc_status dc_textcls_load_dir(const char *dir, dc_textcls_data *out);
+
+/* Which columns of a TSV / CSV file hold the text and the label. */
+typedef struct dc_textcls_table_opts {
+    char delim;            /* '\t' or ',' */
+    int header;            /* 1: the first record names the columns (the default) */
+    const char *text_col;  /* a header name, or a column index from 0 ("text") */
+    const char *label_col; /* ("label") */
+} dc_textcls_table_opts;
+/* Defaults for delim: header 1, "text", "label". */
+DC_API dc_textcls_table_opts dc_textcls_table_defaults(char delim);
+/*
+ * dc_textcls_load_table - a TSV or CSV table of texts and labels (RFC 4180 fields: a field that
+ * starts with '"' is quoted, may hold the delimiter, newlines and "" for a quote; CRLF or LF
+ * records; blank lines skipped). A column is picked by its header name, or by its index when the
+ * value is a number that is no header name. Labels: when every label is a whole number in
+ * [0, DC_TEXTCLS_MAX_CLASSES), the number is the class (classes "0", "1", ... up to the largest);
+ * otherwise they are names and the classes are the distinct names in byte order. Leading and
+ * trailing blanks of a label are ignored; the text is kept as it is. Errors (DC_ERR_FORMAT,
+ * "<path>:<line>: ..." with the line the record starts on): a record with too few fields, an
+ * empty label, an unterminated quote, a character after a closing quote, a NUL byte, an unknown
+ * column name (the message lists the header), an index out of range, no records, a single
+ * class. DC_ERR_IO when the file cannot be read. *out is zeroed first; on failure it is empty.
+ */
+DC_API dc_status dc_textcls_load_table(const char *path, const dc_textcls_table_opts *o,
+                                       dc_textcls_data *out);
+/* dc_textcls_load_spam - dc_docs_spam_assassin's e-mails (headers stripped) as classes "ham" (0)
+ * and "spam" (1). Errors as dc_docs_spam_assassin; DC_ERR_FORMAT when no e-mail was found. */
+DC_API dc_status dc_textcls_load_spam(const char *dir, dc_textcls_data *out);
+/* Where labelled texts come from: `deepc train --data` for text classification. */
+typedef enum dc_textcls_kind {
+    DC_TEXTCLS_DIR,       /* textdir:DIR */
+    DC_TEXTCLS_TABLE,     /* tsv:FILE or csv:FILE */
+    DC_TEXTCLS_SPAM       /* spam-assassin[:DIR] */
+} dc_textcls_kind;
+typedef struct dc_textcls_source {
+    dc_textcls_kind kind;
+    char path[4096];             /* DIR or FILE */
+    dc_textcls_table_opts table; /* TABLE: delim, header, columns (pointing into this struct) */
+    char text_col[256], label_col[256];
+    double val, test;            /* fractions of each class held out (0.1, 0.1) */
+    uint64_t seed;               /* of the split (0) */
+    char positive[256];          /* the positive class of F1 ("": class 1 of 2, else macro) */
+} dc_textcls_source;
+/*
+ * dc_textcls_source_parse - parse "textdir:DIR", "tsv:FILE", "csv:FILE" or "spam-assassin[:DIR]"
+ * with optional ",key=value" after it: text=COL, label=COL, header=0|1 (tables), val=F, test=F,
+ * seed=N (the split), positive=NAME. spam-assassin without DIR is the data/ folder of the npm
+ * package under $DEEPC_NPM_DATA or $HOME/.cache/deepc/npm (make data-npm). DC_ERR_ARG with a
+ * message naming the key or value at fault.
+ * dc_textcls_source_is - whether data starts with one of these forms (csv: is also the time
+ * series form: the CLI takes it as text when --vocab is given).
+ */
+DC_API dc_status dc_textcls_source_parse(const char *data, dc_textcls_source *out);
+DC_API int dc_textcls_source_is(const char *data);
+/* Load what s names (dc_textcls_load_dir / _table / _spam). */
+DC_API dc_status dc_textcls_load(const dc_textcls_source *s, dc_textcls_data *out);
+/* The positive class named s->positive in d (a class name), the default when it is empty (1 for
+ * two classes, else −1: macro F1), into *positive. DC_ERR_ARG for an unknown name. */
+DC_API dc_status dc_textcls_positive(const dc_textcls_source *s, const dc_textcls_data *d,
+                                     int *positive);
+
+/* A split of n examples into training, validation and test indices (parts 0, 1, 2 as dc_split). */
+typedef struct dc_textcls_split {
+    int64_t *idx[3];       /* each malloc'd, ascending in a seeded order */
+    int64_t n[3];
+} dc_textcls_split;
+/*
+ * dc_textcls_split_make - a fixed seeded, stratified split: the examples of each class in a
+ * permutation drawn from dc_rng seed `seed` (stream 0); of a class of n_c examples the first
+ * round(test · n_c) go to test, the next round(val · n_c) to validation, the rest to training;
+ * each part lists its examples in that permutation's order. Fractions in [0, 1) with
+ * val + test < 1. The same data and seed give the same split on every machine. DC_ERR_ARG,
+ * DC_ERR_NOMEM. Free with dc_textcls_split_free.
+ */
+DC_API dc_status dc_textcls_split_make(const dc_textcls_data *d, double val, double test,
+                                       uint64_t seed, dc_textcls_split *out);
+DC_API void dc_textcls_split_free(dc_textcls_split *s);
+
+/* What a text-classification model takes as input (read from its spec's [input]). */
+typedef enum dc_textcls_form {
+    DC_TEXTCLS_IDS_SEG, /* int64 [N, 2, L]: ids [CLS] text [SEP] [PAD]... and segment ids (0) */
+    DC_TEXTCLS_IDS,     /* int64 [N, L]: the ids alone */
+    DC_TEXTCLS_BOW      /* float32 [N, V]: bag of words of the ids (dc_textcls_bow) */
+} dc_textcls_form;
+/*
+ * dc_textcls_form_of - the form for a model input of dtype and shape[0..ndim) (without the
+ * batch dim): int64 [2, L] -> IDS_SEG, int64 [L] -> IDS (*len = L), float32 [V] with V = vocab
+ * -> BOW (*len untouched). DC_ERR_SHAPE otherwise, saying what fits.
+ */
+DC_API dc_status dc_textcls_form_of(dc_dtype dtype, int ndim, const int64_t *shape, int64_t vocab,
+                                    dc_textcls_form *form, int64_t *len);
+/*
+ * dc_textcls_encode - ids[0..max_len) = [CLS] WordPiece(text) [SEP], the text's tokens cut to
+ * max_len − 2, then [PAD] up to max_len (wp needs [PAD] [CLS] [SEP]); *n_tokens (may be NULL)
+ * receives the length before padding. DC_ERR_ARG (max_len < 2, missing special tokens).
+ */
+DC_API dc_status dc_textcls_encode(const dc_wordpiece *wp, const char *text, size_t n,
+                                   int64_t max_len, int64_t *ids, int64_t *n_tokens);
+/*
+ * dc_textcls_bow - the bag-of-words features of one encoded text ids[0..L) into x[0..V):
+ * x[v] = 1 + ln c_v for each token v that occurs c_v > 0 times, [PAD] [CLS] [SEP] not counted
+ * (sublinear term frequency), then the row scaled to unit L2 norm (a text without tokens stays
+ * zero). ids outside [0, V) are DC_ERR_ARG.
+ */
+DC_API dc_status dc_textcls_bow(const int64_t *ids, int64_t L, int64_t V, int64_t pad,
+                                int64_t cls, int64_t sep, float *x);
+/*
+ * dc_textcls_input - the model input of texts[0..n) in form (max_len tokens each; BOW: V =
+ * the vocabulary's size) as an arena tensor on ctx, NULL on error.
+ */
+DC_API dc_tensor *dc_textcls_input(dc_ctx *ctx, const dc_wordpiece *wp, dc_textcls_form form,
+                                   int64_t max_len, const char *const *texts, int64_t n);
+/*
+ * dc_dataset_textcls - every text of d encoded once (dc_textcls_encode, max_len tokens) as a
+ * dataset of n_classes classes whose batches are the model inputs of form and int64 labels [b].
+ * d and wp may be freed afterwards. NULL with DC_ERR_ARG / DC_ERR_NOMEM.
+ */
+DC_API struct dc_dataset *dc_dataset_textcls(const dc_textcls_data *d, const dc_wordpiece *wp,
+                                      dc_textcls_form form, int64_t max_len);
+
+/* Classification scores from a confusion matrix [K, K] (row: true class, column: predicted). */
+typedef struct dc_cls_scores {
+    double accuracy;
+    double precision, recall, f1; /* of class `positive`; or macro averages over the K classes */
+    int positive;                 /* the positive class, or -1 for the macro averages */
+} dc_cls_scores;
+/*
+ * dc_cls_scores_of - accuracy; with positive in [0, K): precision tp/(tp+fp), recall tp/(tp+fn)
+ * and F1 = 2·P·R/(P+R) of that class; positive −1: each of the three averaged over the K classes
+ * (macro, as scikit-learn's average='macro'). A zero denominator counts 0 (scikit-learn's
+ * zero_division=0). DC_ERR_ARG for K < 1, positive outside [−1, K), no examples.
+ */
+DC_API dc_status dc_cls_scores_of(const int64_t *confusion, int K, int positive,
+                                  dc_cls_scores *out);
+
+
+/* ------------------------------------------------------------------------------------------ */
 /* Time series: named CSV columns, sliding windows, chronological split, baselines            */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1938,6 +2102,70 @@ DC_API dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o,
 DC_API dc_task *dc_task_dataset(const dc_dataset *d, const dc_train_opts *o);
 /* The dataset task's last validation in full (confusion matrix included); NULL before one. */
 DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
+/*
+ * dc_task_textcls - text classification over d (a dc_dataset_textcls): training on examples
+ * train[0..n_train) in a fresh seeded order every epoch (o->shuffle), batches of o->batch_size,
+ * the loss o->loss; after every epoch the examples val[0..n_val) (none: no validation) give the
+ * loss, the accuracy (the epoch's metric) and F1 - of class `positive`, or the macro F1 with
+ * positive −1 - in the epoch's note ("F1 0.9731"). The indices are copied; d must outlive the
+ * task. Checkpoints hold the order (train.order), so a run resumes exactly mid-epoch.
+ */
+DC_API dc_task *dc_task_textcls(const dc_dataset *d, const int64_t *train, int64_t n_train,
+                                const int64_t *val, int64_t n_val, const dc_train_opts *o,
+                                int positive);
+/* The text task's last validation (confusion matrix included) and its scores; NULL before one. */
+DC_API const dc_eval_result *dc_task_textcls_eval(const dc_task *t, dc_cls_scores *scores);
+/*
+ * dc_model_init_from - start m from another model's weights (fine-tuning a pre-trained encoder):
+ * every tensor of m that the .safetensors file holds under its name (or a dc_model_alias) with
+ * the same shape is loaded, the others keep their initialisation, the file's other tensors are
+ * not used. Refused with m unchanged: a tensor of m that the file holds with another shape
+ * (DC_ERR_SHAPE naming it: another vocabulary or size), a file with none of m's tensors
+ * (DC_ERR_FORMAT), a non-finite weight, a bad file. *report (may be NULL) receives a malloc'd
+ * summary by layer: "loaded 69 tensors: bert.embeddings (5), ...\ninitialised: classifier (2)\n
+ * not used: cls.predictions (5), ...".
+ */
+DC_API dc_status dc_model_init_from(dc_model *m, const char *path, char **report);
+/*
+ * A text-classification run, as `deepc train / eval / predict` make one: the data source, the
+ * texts and their split, the WordPiece vocabulary, the positive class, and the dataset in the
+ * form the model takes. dc_textcls_run_open parses data (dc_textcls_source_parse), loads the
+ * vocabulary (vocab.txt) and the texts and splits them (the source's val / test / seed);
+ * dc_textcls_run_define defines the spec variables $vocab (the vocabulary's size) and $labels
+ * (the classes); dc_textcls_run_dataset reads the form from the spec's [input] and encodes
+ * every text with max_len tokens (0: the input's L; 128 for a bag of words). Free with
+ * dc_textcls_run_free (which takes a zeroed or partly opened run).
+ */
+typedef struct dc_textcls_run {
+    dc_textcls_source src;
+    dc_textcls_data data;
+    dc_textcls_split split;
+    dc_wordpiece *wp;
+    int positive;            /* F1's class, or −1: macro */
+    dc_textcls_form form;
+    int64_t max_len;
+    dc_dataset *d;           /* after dc_textcls_run_dataset */
+} dc_textcls_run;
+DC_API dc_status dc_textcls_run_open(const char *data, const char *vocab, dc_textcls_run *r);
+DC_API dc_status dc_textcls_run_define(const dc_textcls_run *r, dc_spec *s);
+DC_API dc_status dc_textcls_run_dataset(dc_textcls_run *r, const dc_spec *s, int64_t max_len);
+DC_API void dc_textcls_run_free(dc_textcls_run *r);
+/* m on the examples of part (DC_SPLIT_*, or -1: all) in eval mode: loss, accuracy, confusion,
+ * and the scores (F1 of r->positive). Free res with dc_eval_result_free. */
+DC_API dc_status dc_textcls_run_evaluate(const dc_textcls_run *r, dc_model *m, int part,
+                                         dc_eval_result *res, dc_cls_scores *scores);
+/* Write dir/vocab.txt and dir/classes.txt (one class name a line, in class order), so that
+ * `deepc predict` finds them next to dir/model.safetensors. */
+DC_API dc_status dc_textcls_run_save(const dc_textcls_run *r, const char *dir);
+/* Read classes.txt as dc_textcls_run_save writes it: *names (malloc'd, each malloc'd), *n. */
+DC_API dc_status dc_textcls_classes_load(const char *path, char ***names, int *n);
+/*
+ * dc_textcls_predict - the class probabilities softmax(m(x)) of one text, x made in the form of
+ * s's [input] with max_len tokens (0: the input's L; 128 for a bag of words). *probs receives
+ * a malloc'd [*K]. Errors of the form (DC_ERR_SHAPE), the model, DC_ERR_NOMEM.
+ */
+DC_API dc_status dc_textcls_predict(dc_model *m, const dc_spec *s, const dc_wordpiece *wp,
+                                    int64_t max_len, const char *text, float **probs, int *K);
 /* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
 DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                            int64_t n_val, const dc_train_opts *o);

@@ -38,6 +38,8 @@ typedef struct train_args {
     int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
     int64_t save_every; /* --save-every N: a checkpoint every N steps too (0: per epoch only) */
     int64_t log_every;  /* --log-every N: a log.csv row every N steps (0: per epoch only) */
+    const char *vocab, *init_from; /* text classification: --vocab, --init-from (cmd_textcls.c) */
+    int64_t max_len;               /* --max-len (0: the model input's) */
     /* The optimizer and scheduler flags (PyTorch's names, train_args.c's table): the values
      * given, and which were given (bit i: entry i of the table). */
     dc_optim_cfg opt;
@@ -64,6 +66,14 @@ int cli_quiet_stdout(void);
 /* train --data text:FILE (character language model, truncated BPTT) */
 int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resume *rs,
                    const char *args_text);
+/* train --data textdir: | tsv: | csv: (with --vocab) | spam-assassin (cmd_textcls.c); whether
+ * --data names text classification; eval of such a run */
+int cmd_train_textcls(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                      const char *args_text);
+int cli_is_textcls(const char *data, const char *vocab);
+int cli_argv_textcls(int argc, char **argv); /* the --data and --vocab of argv */
+int cmd_eval_textcls(int argc, char **argv);
+int cmd_predict_text(int argc, char **argv); /* cmd_predict_text.c */
 /* train --data csv:... (time-series regression) */
 int cmd_train_series(const train_args *a, const dc_train_opts *o, const train_resume *rs,
                      const char *args_text);

@@ -150,6 +150,8 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *loss = "cross_entropy";
     int partial = 0, quiet = 0;
+    if (cli_argv_textcls(argc, argv))
+        return cmd_eval_textcls(argc, argv);
     cli_sets sets = {0};
     const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
                             {"--loss", &loss, NULL}, {"--partial", NULL, &partial},

@@ -78,6 +78,9 @@ static int want_invert(const predict_args *a, const uint8_t *px, int w, int h, i
 
 int cmd_predict(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* text classifiers: cmd_predict_text.c */
+        if (!strcmp(argv[i], "--text"))
+            return cmd_predict_text(argc, argv);
     predict_args a;
     int parsed = parse_predict(argc, argv, &a);
     if (parsed)

@@ -215,6 +215,10 @@ int cmd_train(int argc, char **argv)
                        strcmp(a.data, "weather");
     if (resume && !images && check_cosine_resume(&ra, &o, 0)) /* epochs: --epochs as given */
         goto early;
+    if (cli_is_textcls(a.data, a.vocab)) {
+        rc = cmd_train_textcls(&a, &o, resume ? &rs : NULL, args_text);
+        goto early;
+    }
     if (!strncmp(a.data, "text:", 5)) {
         rc = cmd_train_text(&a, &o, resume ? &rs : NULL, args_text);
         goto early;

@@ -312,6 +312,8 @@ void cli_train_usage(FILE *f)
         "  MODEL                 a model spec file (models/lenet5)\n"
         "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy |\n"
         "                        text:FILE (char language model) | csv:FILE,... | weather\n"
+        "                        | textdir:DIR | tsv:FILE | csv:FILE --vocab V | spam-assassin\n"
+        "                        (text classification, docs/text-classification.md)\n"
         "  --epochs N            passes over the training set (10)\n"
         "  --batch N             mini-batch size (64)\n"
         "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
@@ -327,6 +329,9 @@ void cli_train_usage(FILE *f)
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
+        "  --vocab FILE          text classification: the WordPiece vocab.txt\n"
+        "  --max-len N           text classification: tokens per text (the model input's)\n"
+        "  --init-from W         start from the tensors of W that fit (pre-trained), say which\n"
         "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as\n"
         "                        many epochs as that takes); also --max-steps\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
@@ -409,6 +414,9 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
         else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
         else if (!strcmp(f, "--bptt")) r = arg_i64(f, v, 1, 100000, &a->bptt);
+        else if (!strcmp(f, "--vocab")) a->vocab = v;
+        else if (!strcmp(f, "--init-from")) a->init_from = v;
+        else if (!strcmp(f, "--max-len")) r = arg_i64(f, v, 2, 1 << 20, &a->max_len);
         else if (!strcmp(f, "--max-steps") || !strcmp(f, "--steps"))
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
