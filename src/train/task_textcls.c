@@ -63,7 +63,8 @@ static dc_status tc_start(dc_task *t, dc_rng *rng)
 {
     tc_task *k = t->impl;
     (void)rng;
-    memcpy(dc_i64(t->order), k->train, (size_t)k->n_train * sizeof *k->train);
+    for (int64_t i = 0; i < k->n_train; i++) /* positions in k->train (checkpoints check them) */
+        dc_i64(t->order)[i] = i;
     return DC_OK;
 }
 
@@ -82,9 +83,14 @@ static dc_status tc_next(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b)
 {
     tc_task *k = t->impl;
     const int64_t n = k->n_train - pos < k->o.batch_size ? k->n_train - pos : k->o.batch_size;
+    int64_t *idx = dc_ctx_alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof *idx);
+    if (!idx)
+        return dc_err(DC_ERR_NOMEM, "text task: out of memory");
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = k->train[dc_i64(t->order)[pos + i]];
     b->units_per_row = 1;
     b->advance = n;
-    return k->d->batch(k->d, ctx, dc_i64(t->order) + pos, n, &b->x, &b->y);
+    return k->d->batch(k->d, ctx, idx, n, &b->x, &b->y);
 }
 
 static dc_tensor *tc_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
