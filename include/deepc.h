@@ -1672,7 +1672,7 @@ DC_API dc_status dc_bert_batch_make(dc_ctx *ctx, const dc_bert_corpus *c, const 
                                     dc_rng *rng, dc_bert_batch *out);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Text classification: labelled texts, WordPiece inputs, splits, F1 (docs/text-classification.md) */
+/* Text classification: labelled texts, splits, inputs, F1 (docs/text-classification.md)      */
 /* ------------------------------------------------------------------------------------------ */
 
 struct dc_dataset;

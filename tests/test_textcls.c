@@ -343,8 +343,8 @@ TEST(textcls_cli_trains_a_toy_classifier_then_eval_and_predict)
     CHECK(rc == 0 && !strncmp(out, "bad ", 4), "predict the other class: rc %d\n%s", rc, out);
     rc = t_run_deepc(out, sizeof out, "train %s --data tsv:%s/none.tsv --out %s/x", args, d, d);
     CHECK(rc == 2 && strstr(out, "none.tsv"), "a missing table: rc %d\n%s", rc, out);
-    rc = t_run_deepc(out, sizeof out, "train models/spam_bow --data textdir:%s/toy --epochs 1 --lr 0.1",
-                     d);
+    rc = t_run_deepc(out, sizeof out, "train models/spam_bow --data textdir:%s/toy --epochs 1 "
+                     "--lr 0.1", d);
     CHECK(rc == 2 && strstr(out, "--vocab"), "no vocabulary: rc %d\n%s", rc, out);
 }
 
