@@ -327,6 +327,8 @@ void cli_train_usage(FILE *f)
         "  --seed N              weights, data order and dropout (1)\n"
         "  --threads N           kernel threads (all cores)\n"
         "  --bptt N              text: time steps per truncated-BPTT chunk (64)\n"
+        "  --early-stop N        time series: stop after N epochs without a better validation\n"
+        "                        score (0: never; the best epoch's weights are kept anyway)\n"
         "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as\n"
         "                        many epochs as that takes); also --max-steps\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
@@ -409,6 +411,7 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
         else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
         else if (!strcmp(f, "--bptt")) r = arg_i64(f, v, 1, 100000, &a->bptt);
+        else if (!strcmp(f, "--early-stop")) r = arg_i64(f, v, 0, 1000000, &a->early_stop);
         else if (!strcmp(f, "--max-steps") || !strcmp(f, "--steps"))
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
@@ -504,15 +507,5 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     o->progress = !a->quiet;
     o->out_dir = a->out;
     o->log_every = a->log_every;
-    return 0;
-}
-
-int cli_quiet_stdout(void)
-{
-    fflush(stdout);
-    if (!freopen("/dev/null", "w", stdout)) {
-        fprintf(stderr, "deepc: --quiet: cannot open /dev/null\n");
-        return -1;
-    }
     return 0;
 }

@@ -1,16 +1,19 @@
 /*
- * args.c - strict parsing of command-line values (no bare atoi: a bad number is an error that
- * names the flag), and the --data argument shared by train/eval.
+ * common.c - the helpers every subcommand shares (cli.h): strict parsing of values (no bare
+ * atoi: a bad number is an error that names the flag), flag tables and nearest-name suggestions,
+ * --set variables, loading a model and its weights with the CLI's messages, folders, --quiet.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "core/internal.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -56,106 +59,6 @@ int arg_float(const char *flag, const char *val, double lo, double hi, float *ou
     return 0;
 }
 
-
-/* npy:X.npy,Y.npy */
-static dc_dataset *load_npy_pair(const char *spec)
-{
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", spec);
-    char *comma = strchr(buf, ',');
-    if (!comma)
-        return dc_err_null(DC_ERR_ARG, "--data npy:X.npy,Y.npy needs two files separated by a "
-                           "comma");
-    *comma = '\0';
-    dc_tensor *x = dc_npy_load(buf);
-    dc_tensor *y = x ? dc_npy_load(comma + 1) : NULL;
-    if (!x || !y) {
-        dc_tensor_free(x);
-        return NULL;
-    }
-    const dc_tensor *t[2] = {x, y};
-    for (int k = 0; k < 2; k++) /* training data must be finite: say so here, not at step 1 */
-        for (int64_t i = 0; t[k]->dtype == DC_F32 && i < t[k]->numel; i++)
-            if (!isfinite(dc_f32(t[k])[i])) {
-                dc_err(DC_ERR_NUMERIC, "%.900s: element %lld is not a finite number",
-                       k ? comma + 1 : buf, (long long)i);
-                dc_tensor_free(x);
-                dc_tensor_free(y);
-                return NULL;
-            }
-    return dc_dataset_tensors(x, y);
-}
-
-/* "DIR,MEAN,STD": the normalisation given after the folder; 1 when both parse (dir cut there). */
-static int given_norm(char *dir, float *mean, float *std)
-{
-    char *c2 = strrchr(dir, ','), *c1 = NULL, *e1, *e2;
-    if (!c2)
-        return 0;
-    *c2 = '\0';
-    c1 = strrchr(dir, ',');
-    *c2 = ',';
-    if (!c1)
-        return 0;
-    *mean = strtof(c1 + 1, &e1);
-    *std = strtof(c2 + 1, &e2);
-    if (e1 != c2 || e1 == c1 + 1 || *e2 || e2 == c2 + 1 || !(*std > 0))
-        return 0;
-    *c1 = '\0';
-    return 1;
-}
-
-/* idx:DIR[,MEAN,STD]: any folder of MNIST-layout IDX files, normalised by MEAN,STD or else by the
- * statistics of its training split (the same numbers for train, eval and predict). */
-static dc_dataset *load_idx_dir(const char *spec, int train)
-{
-    char *dir = strdup(spec);
-    dc_images im, tr;
-    float mean = 0, std = 1;
-    if (!dir)
-        return dc_err_null(DC_ERR_NOMEM, "out of memory");
-    int given = given_norm(dir, &mean, &std);
-    dc_status st = dc_idx_dir_load(dir, train, &im);
-    if (st == DC_OK && !given && train)
-        st = dc_images_stats(&im, &mean, &std);
-    if (st == DC_OK && !given && !train) {
-        st = dc_idx_dir_load(dir, 1, &tr);
-        if (st == DC_OK)
-            st = dc_images_stats(&tr, &mean, &std);
-        dc_images_free(&tr);
-        if (st != DC_OK)
-            dc_err_prefix("the normalisation comes from the training split (or give it: "
-                          "idx:DIR,MEAN,STD): ");
-    }
-    free(dir);
-    if (st != DC_OK) {
-        dc_images_free(&im);
-        return NULL;
-    }
-    return dc_dataset_images(&im, mean, std);
-}
-
-dc_dataset *cli_load_data(const char *spec, int train)
-{
-    if (!strncmp(spec, "idx:", 4))
-        return load_idx_dir(spec + 4, train);
-    if (!strncmp(spec, "fashion-mnist", 13) && (spec[13] == '\0' || spec[13] == ':')) {
-        dc_images im;
-        if (dc_fashion_mnist_load(spec[13] ? spec + 14 : NULL, train, &im) != DC_OK)
-            return NULL;
-        return dc_dataset_images(&im, CLI_FMNIST_MEAN, CLI_FMNIST_STD);
-    }
-    if (!strncmp(spec, "digits", 6) && (spec[6] == '\0' || spec[6] == ':')) {
-        dc_tensor *x, *y;
-        if (dc_digits_load(spec[6] ? spec + 7 : NULL, &x, &y) != DC_OK)
-            return NULL;
-        return dc_dataset_tensors(x, y);
-    }
-    if (!strncmp(spec, "npy:", 4))
-        return load_npy_pair(spec + 4);
-    return dc_err_null(DC_ERR_ARG, "unknown --data '%s' (fashion-mnist[:DIR], idx:DIR, "
-                       "digits[:FILE], npy:X.npy,Y.npy)", spec);
-}
 
 /* ---- nearest-name suggestions for unknown commands and flags ---- */
 
@@ -336,4 +239,104 @@ void cli_unknown_flag_usage(const char *cmd, const char *flag, void (*usage)(FIL
     known[n] = NULL;
     cli_unknown_flag(cmd, flag, known);
     free(text);
+}
+
+/* ---- models, weights, output ---- */
+
+dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng,
+                             dc_spec **spec_out)
+{
+    dc_spec *s = dc_spec_parse_file(path);
+    if (s && cli_spec_set(s, path, sets)) {
+        dc_spec_free(s);
+        return NULL;
+    }
+    dc_model *m = s ? dc_spec_build(s, rng) : NULL;
+    if (!m) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        dc_spec_free(s);
+        return NULL;
+    }
+    if (spec_out)
+        *spec_out = s;
+    else
+        dc_spec_free(s);
+    return m;
+}
+
+dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
+{
+    return cli_load_model_set(path, NULL, rng, spec_out);
+}
+
+int cli_allow_nonfinite;
+
+int cli_load_weights(dc_model *m, const char *path, int partial)
+{
+    dc_load_report rep;
+    memset(&rep, 0, sizeof rep);
+    dc_load_opts lo = {.strict = !partial, .allow_nonfinite = cli_allow_nonfinite};
+    if (dc_model_load_opts(m, path, &lo, &rep) != DC_OK) {
+        const char *e = dc_last_error(); /* names the file; a refusal lists the keys */
+        fprintf(stderr, "deepc: %s%s%s\n%s", strstr(e, path) ? "" : path,
+                strstr(e, path) ? "" : ": ", e,
+                partial || !strstr(e, "refused") ? ""
+                                                 : "(--partial loads the tensors that match)\n");
+        return -1;
+    }
+    if (partial && (rep.n_missing || rep.n_unexpected || rep.n_mismatched))
+        fprintf(stderr, "deepc: partial load of %s: %d loaded\n%s\n", path, rep.n_loaded,
+                rep.text);
+    return 0;
+}
+
+void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
+{
+    int K = r->n_classes;
+    if (K <= 0 || K > 100 || !r->confusion)
+        return;
+    printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
+    for (int j = 0; j < K; j++)
+        printf(" %5d", j);
+    printf("\n");
+    for (int i = 0; i < K; i++) {
+        printf("%2d %-11.11s", i, name ? name(i) : "");
+        for (int j = 0; j < K; j++)
+            printf(" %5lld", (long long)r->confusion[i * K + j]);
+        printf("\n");
+    }
+}
+
+
+int cli_ensure_dir(const char *dir)
+{
+    if (dc_io_mkdir_p(dir) == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc: %s\n", dc_last_error());
+    return -1;
+}
+
+int cli_ensure_parent(const char *path)
+{
+    if (dc_io_mkdir_parent(path) == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc: %s\n", dc_last_error());
+    return -1;
+}
+
+double cli_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int cli_quiet_stdout(void)
+{
+    fflush(stdout);
+    if (!freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "deepc: --quiet: cannot open /dev/null\n");
+        return -1;
+    }
+    return 0;
 }
