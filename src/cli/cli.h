@@ -8,7 +8,9 @@
 
 #include "deepc.h"
 #include "check/gradcheck.h"
+#include "core/internal.h"
 #include "data/data_spec.h"
+#include "optim/hparams.h"
 
 #include <stdio.h>
 
@@ -41,11 +43,9 @@ typedef struct train_args {
     int64_t log_every;  /* --log-every N: a log.csv row every N steps (0: per epoch only) */
     int64_t early_stop; /* --early-stop N: forecasting stops after N epochs without a better
                          * validation score (0: never) */
-    /* The optimizer and scheduler flags (PyTorch's names, train_args.c's table): the values
-     * given, and which were given (bit i: entry i of the table). */
-    dc_optim_cfg opt;
-    dc_sched_cfg sched;
-    uint64_t given;
+    /* The optimizer and scheduler flags (PyTorch's names, optim/hparams.h's table): the values
+     * given, and which were given. */
+    dc_hparams hp;
     int t_max_set;  /* --t-max given (else cosine's T_max is the run's epochs) */
 } train_args;
 /* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
@@ -143,14 +143,9 @@ int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *
 int arg_int(const char *flag, const char *val, int lo, int hi, int *out);
 int arg_float(const char *flag, const char *val, double lo, double hi, float *out);
 
-/* Unknown names: the optimal-string-alignment edit distance of a and b (a swap of two
- * neighbours counts 1); the entry of the NULL-terminated list known nearest to word, or NULL
- * when none is close (at most a third of its letters differ, or word abbreviates it). */
-int cli_edit_distance(const char *a, const char *b);
-const char *cli_nearest(const char *word, const char *const *known);
 /* The one message for an unknown flag of any subcommand, on stderr:
  * "deepc CMD: unknown option 'FLAG' — did you mean 'NEAR'? (deepc CMD --help lists the options)"
- * (the suggestion only when cli_nearest finds one). The caller exits 2. */
+ * (the suggestion only when dc_nearest_name finds one). The caller exits 2. */
 void cli_unknown_flag(const char *cmd, const char *flag, const char *const *known);
 /* cli_unknown_flag with the flags ("--name") that the usage function prints as the known list,
  * so that the suggestions follow the --help text without a second list. */
@@ -194,7 +189,5 @@ int cli_load_weights(dc_model *m, const char *path, int partial);
 /* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
  * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
 extern int cli_allow_nonfinite;
-/* Print a confusion matrix with class labels (names may be NULL). */
-void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int));
 
 #endif

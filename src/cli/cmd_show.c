@@ -46,37 +46,7 @@ static void show_usage(FILE *f)
         "Exit 0 ok, 1 a picture could not be written, 2 bad usage or input.\n");
 }
 
-/* One flag with its value; 0, or -1 after a message. */
-static int parse_flag(show_args *a, const char *f, const char *v)
-{
-    static const char *const known[] = {"--out", "--data", "--weights", "--n", "--index",
-                                        "--seed", "--help", NULL};
-    int k = 0;
-    while (known[k] && strcmp(f, known[k]))
-        k++;
-    if (!known[k]) {
-        cli_unknown_flag("show", f, known);
-        return -1;
-    }
-    if (!v) {
-        fprintf(stderr, "deepc show: %s needs a value\n", f);
-        return -1;
-    }
-    if (!strcmp(f, "--out")) a->out = v;
-    else if (!strcmp(f, "--data")) { a->data = v; a->given |= A_DATA; }
-    else if (!strcmp(f, "--weights")) { a->weights = v; a->given |= A_WEIGHTS; }
-    else if (!strcmp(f, "--n")) { a->given |= A_N; return arg_int(f, v, 1, 1024, &a->n); }
-    else if (!strcmp(f, "--index")) {
-        a->given |= A_INDEX;
-        return arg_int(f, v, 0, 100000000, &a->index);
-    } else if (!strcmp(f, "--seed")) {
-        a->given |= A_SEED;
-        return arg_i64(f, v, 0, INT64_MAX, &a->seed);
-    }
-    return 0;
-}
-
-/* 0 ok, 1 --help, -1 bad usage (message printed). */
+/* The picture (argv[1]) and its flags; 0 ok, 1 --help, -1 bad usage (message printed). */
 static int parse_show_args(int argc, char **argv, show_args *a)
 {
     static const struct { const char *what; int needs_model, allowed, required; } kinds[] = {
@@ -86,59 +56,63 @@ static int parse_show_args(int argc, char **argv, show_args *a)
         {"errors", 1, A_WEIGHTS | A_DATA | A_N, A_WEIGHTS | A_DATA},
         {"forecast", 1, A_WEIGHTS | A_DATA, A_WEIGHTS | A_DATA},
     };
-    static const char *names[] = {"--data", "--weights", "--n", "--seed", "--index"};
+    static const char *const whats[] = {"samples", "filters", "features", "errors", "forecast",
+                                        NULL};
+    const char *v[5] = {NULL}, *n = NULL, *index = NULL, *seed = NULL; /* the A_* flags' values */
+    const cli_opt opts[] = {{"--out", &a->out, NULL}, {"--data", &v[0], NULL},
+                            {"--weights", &v[1], NULL}, {"--n", &n, NULL},
+                            {"--index", &index, NULL}, {"--seed", &seed, NULL}, {NULL, NULL, NULL}};
     memset(a, 0, sizeof *a);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        show_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? -1 : 1;
-    }
-    int k = 0, nk = (int)(sizeof kinds / sizeof *kinds);
-    while (k < nk && strcmp(argv[1], kinds[k].what))
+    int k = 0;
+    while (argc > 1 && whats[k] && strcmp(argv[1], whats[k]))
         k++;
-    if (k == nk) {
-        static const char *const whats[] = {"samples", "filters", "features", "errors",
-                                            "forecast", NULL};
-        const char *near = cli_nearest(argv[1], whats);
-        fprintf(stderr, "deepc show: unknown picture '%s'", argv[1]);
-        if (near)
-            fprintf(stderr, " \u2014 did you mean '%s'?", near);
-        fprintf(stderr, " (samples, filters, features, errors, forecast)\n");
+    const int help = argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    if (argc < 2 || help) {
+        show_usage(help ? stdout : stderr);
+        return help ? 1 : -1;
+    }
+    if (!whats[k]) {
+        const char *near = dc_nearest_name(argv[1], whats);
+        fprintf(stderr, "deepc show: unknown picture '%s'%s%s%s (samples, filters, features, "
+                "errors, forecast)\n", argv[1], near ? " \u2014 did you mean '" : "",
+                near ? near : "", near ? "'?" : "");
         return -1;
     }
-    a->what = kinds[k].what;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            show_usage(stdout);
-            return 1;
-        } else if (argv[i][0] == '-') {
-            if (parse_flag(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL))
-                return -1;
-            i++;
-        } else if (kinds[k].needs_model && !a->model) a->model = argv[i];
-        else {
-            fprintf(stderr, "deepc show %s: unexpected argument '%s'\n", a->what, argv[i]);
-            return -1;
-        }
-    }
+    a->what = whats[k];
+    int pr = cli_parse_opts("show", argc - 1, argv + 1, opts, &a->model,
+                            kinds[k].needs_model, NULL);
+    if (pr > 0)
+        show_usage(stdout);
+    if (pr)
+        return pr;
+    v[2] = n;
+    v[3] = seed;
+    v[4] = index;
+    static const char *names[] = {"--data", "--weights", "--n", "--seed", "--index"};
+    char who[32];
+    snprintf(who, sizeof who, "show %s", a->what);
     for (int b = 0; b < 5; b++) {
-        if ((a->given >> b & 1) && !(kinds[k].allowed >> b & 1)) {
+        a->given |= v[b] ? 1 << b : 0;
+        if (v[b] && !(kinds[k].allowed >> b & 1)) {
             fprintf(stderr, "deepc show %s: %s does not apply\n", a->what, names[b]);
             return -1;
         }
-    }
-    char who[32];
-    snprintf(who, sizeof who, "show %s", a->what);
-    for (int b = 0; b < 5; b++)
-        if ((kinds[k].required >> b & 1) && !(a->given >> b & 1)) {
+        if ((kinds[k].required >> b & 1) && !v[b]) {
             cli_missing(who, names[b]);
             return -1;
         }
+    }
+    a->data = v[0];
+    a->weights = v[1];
+    a->n = !strcmp(a->what, "errors") ? 36 : 64;
+    if ((n && arg_int("--n", n, 1, 1024, &a->n)) ||
+        (index && arg_int("--index", index, 0, 100000000, &a->index)) ||
+        (seed && arg_i64("--seed", seed, 0, INT64_MAX, &a->seed)))
+        return -1;
     if ((kinds[k].needs_model && !a->model) || !a->out) {
         cli_missing(who, !a->model && kinds[k].needs_model ? "MODEL (a spec file)" : "--out");
         return -1;
     }
-    if (!(a->given & A_N))
-        a->n = !strcmp(a->what, "errors") ? 36 : 64;
     return 0;
 }
 

@@ -194,18 +194,18 @@ static int check_linear_resume(const resume_args *ra, const dc_train_opts *o, in
     if (cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0)
         return 0;
     const int before = cli_run_epochs(&s, n_train, s.batch);
-    if (s.sched.warmup_steps == o->sched.warmup_steps &&
-        s.sched.total_steps == o->sched.total_steps &&
+    if (s.hp.sched.warmup_steps == o->sched.warmup_steps &&
+        s.hp.sched.total_steps == o->sched.total_steps &&
         (o->sched.total_steps > 0 || before == o->epochs))
         return 0;
     fprintf(stderr, "deepc train: --resume: this run's linear schedule (warm-up %lld steps over "
             "%s%lld %s) is stored in its checkpoint, and a resumed run keeps its schedule: "
             "--epochs, --warmup and --total-steps cannot change it. To train on, start a new run "
             "from these weights: deepc train MODEL --data DATA --init %s/model.safetensors "
-            "--scheduler linear ... --out NEW_DIR\n", (long long)s.sched.warmup_steps,
-            s.sched.total_steps ? "" : "the run's ",
-            (long long)(s.sched.total_steps ? s.sched.total_steps : before),
-            s.sched.total_steps ? "steps" : "epochs", ra->dir);
+            "--scheduler linear ... --out NEW_DIR\n", (long long)s.hp.sched.warmup_steps,
+            s.hp.sched.total_steps ? "" : "the run's ",
+            (long long)(s.hp.sched.total_steps ? s.hp.sched.total_steps : before),
+            s.hp.sched.total_steps ? "steps" : "epochs", ra->dir);
     return -1;
 }
 

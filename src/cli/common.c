@@ -60,58 +60,9 @@ int arg_float(const char *flag, const char *val, double lo, double hi, float *ou
 }
 
 
-/* ---- nearest-name suggestions for unknown commands and flags ---- */
-
-/* Optimal-string-alignment distance: the fewest single-byte insertions, deletions,
- * substitutions and swaps of two neighbours turning a into b ("trian" -> "train": 1).
- * Names longer than 63 bytes are compared by their first 63. */
-int cli_edit_distance(const char *a, const char *b)
-{
-    enum { L = 64 };
-    int d[L][L];
-    int na = (int)strnlen(a, L - 1), nb = (int)strnlen(b, L - 1);
-    for (int i = 0; i <= na; i++)
-        d[i][0] = i;
-    for (int j = 0; j <= nb; j++)
-        d[0][j] = j;
-    for (int i = 1; i <= na; i++)
-        for (int j = 1; j <= nb; j++) {
-            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
-            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[na][nb];
-}
-
-const char *cli_nearest(const char *word, const char *const *known)
-{
-    const char *best = NULL;
-    int best_d = 0;
-    size_t wl = strlen(word), dashes = strspn(word, "-");
-    for (int i = 0; known && known[i]; i++) {
-        int d = cli_edit_distance(word, known[i]);
-        size_t kl = strlen(known[i]);
-        /* close enough: a third of the name may differ (at least 1, at most 3 edits) */
-        int limit = (int)(kl - strspn(known[i], "-")) / 3;
-        limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
-        /* an abbreviation of 3+ letters ("--opt" for "--optimizer") is close too */
-        if (d > limit && wl >= dashes + 3 && wl < kl && !strncmp(word, known[i], wl))
-            d = limit;
-        if (d <= limit && (!best || d < best_d)) {
-            best = known[i];
-            best_d = d;
-        }
-    }
-    return best;
-}
-
 void cli_unknown_flag(const char *cmd, const char *flag, const char *const *known)
 {
-    const char *near = cli_nearest(flag, known);
+    const char *near = dc_nearest_name(flag, known);
     fprintf(stderr, "deepc %s: unknown option '%s'", cmd, flag);
     if (near)
         fprintf(stderr, " \u2014 did you mean '%s'?", near);
@@ -289,24 +240,6 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
                 rep.text);
     return 0;
 }
-
-void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int))
-{
-    int K = r->n_classes;
-    if (K <= 0 || K > 100 || !r->confusion)
-        return;
-    printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
-    for (int j = 0; j < K; j++)
-        printf(" %5d", j);
-    printf("\n");
-    for (int i = 0; i < K; i++) {
-        printf("%2d %-11.11s", i, name ? name(i) : "");
-        for (int j = 0; j < K; j++)
-            printf(" %5lld", (long long)r->confusion[i * K + j]);
-        printf("\n");
-    }
-}
-
 
 int cli_ensure_dir(const char *dir)
 {

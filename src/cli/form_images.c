@@ -6,39 +6,11 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "train/eval_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Show what the model says about the first n examples of d. */
-static void print_predictions(dc_model *m, const dc_dataset *d, int n, const char *(*name)(int))
-{
-    dc_ctx *ctx = dc_ctx_new(0);
-    int64_t idx[16];
-    dc_tensor *x, *y;
-    if (!ctx || n > 16 || n > d->n)
-        goto out;
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    dc_ctx_set_grad(ctx, 0);
-    if (d->batch(d, ctx, idx, n, &x, &y) != DC_OK)
-        goto out;
-    dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
-    if (!p || p->ndim != 2)
-        goto out;
-    int64_t K = p->shape[1], pred[16];
-    dc_argmax_rows(p, pred);
-    printf("predictions for the first %d test examples:\n", n);
-    for (int i = 0; i < n; i++) {
-        int64_t t = dc_i64(y)[i];
-        printf("  #%d  true %-12s predicted %-12s p=%.3f  %s\n", i, name((int)t),
-               name((int)pred[i]), (double)dc_f32(p)[i * K + pred[i]],
-               t == pred[i] ? "ok" : "WRONG");
-    }
-out:
-    dc_ctx_free(ctx);
-}
 
 /* The test split that goes with a training --data, or NULL when there is none. */
 static dc_dataset *load_test_split(const char *data)
@@ -132,9 +104,9 @@ static int images_report(cli_run *r)
         } else {
             printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy,
                    (long long)e.correct, (long long)e.n);
-            cli_print_confusion(&e, dc_fashion_mnist_class);
+            dc_print_confusion(stdout, &e, dc_fashion_mnist_class);
             if (!a->quiet)
-                print_predictions(r->m, test, 8, dc_fashion_mnist_class);
+                dc_print_predictions(stdout, r->m, test, 8, dc_fashion_mnist_class);
         }
         dc_eval_result_free(&e);
         dc_dataset_free(test);
@@ -160,7 +132,7 @@ static int images_eval(dc_model *m, const char *data, dc_loss_kind loss)
     }
     printf("loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy, (long long)e.correct,
            (long long)e.n);
-    cli_print_confusion(&e, !strncmp(data, "fashion-mnist", 13) ? dc_fashion_mnist_class : NULL);
+    dc_print_confusion(stdout, &e, !strncmp(data, "fashion-mnist", 13) ? dc_fashion_mnist_class : NULL);
     dc_eval_result_free(&e);
     dc_dataset_free(d);
     return 0;

@@ -5,6 +5,7 @@
 #ifndef DC_CLI_PLOT_H
 #define DC_CLI_PLOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* One line of a chart. */
@@ -32,6 +33,15 @@ typedef struct plot_chart {
  * -1 after printing a message that names path (bad chart, no finite value, a write failure).
  */
 int plot_svg_write(const char *path, const plot_chart *c);
+
+/*
+ * plot_log_curves - `deepc plot DIR`: DIR/log.csv (deepc train --out DIR) as DIR/loss.svg
+ * (training and validation loss against the step; to out instead when given, its folders made)
+ * and, for a classification run without out, DIR/accuracy.svg. wrote[size] receives what was
+ * written ("DIR/accuracy.svg and loss.svg"). 0; -2 when the log is missing, not a deepc log or
+ * empty; -1 when a chart could not be written (after a message on stderr).
+ */
+int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
 
 /*
  * plot_forecast_svg - `deepc show forecast`: the actual test values of s and the model's
