@@ -130,16 +130,8 @@ static void series_free(cli_run *r)
     free(d);
 }
 
-const cli_data_form cli_form_csv = {
-    .load = series_load,
-    .prepare = series_prepare,
-    .task = series_task,
-    .report = series_report,
-    .free = series_free,
-};
-
-/* --data weather: the same form on Seattle's daily weather (dc_series_open). */
-const cli_data_form cli_form_weather = {
+/* csv:... and weather (dc_series_open reads both): two lines of forms.def, one form. */
+const cli_data_form cli_form_series = {
     .load = series_load,
     .prepare = series_prepare,
     .task = series_task,
