@@ -2,8 +2,7 @@
  * test_cli_forms.c - the --data forms of deepc train through the one driver (src/cli/forms.def):
  * --json keeps stdout to JSON objects on every form (text and series used to print plain lines
  * into it), --early-stop N stops a forecasting run after N epochs without a better validation
- * score and is refused where it means nothing, every data form resolves to its own entry, and
- * deepc eval says which forms it takes.
+ * score and is refused where it means nothing, and deepc eval says which forms it takes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"

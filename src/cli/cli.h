@@ -79,7 +79,7 @@ int cli_quiet_stdout(void);
  *   checkpoint when resuming, else MODEL with the form's spec variables defined) -> prepare
  *   (check the model against the data, the data-dependent options) -> the run's folder,
  *   model.spec and --init -> task (make the dc_task, write the form's own files, say what is
- *   trained) -> dc_train_task with signals -> report. docs/design.md, "Adding a task". */
+ *   trained) -> dc_train_task with signals -> report. docs/design.md, "Adding a --data form". */
 typedef struct cli_run {
     const train_args *a;
     dc_train_opts o;        /* the run's options (a form may change them in load/prepare) */
@@ -120,7 +120,7 @@ const cli_data_form *cli_data_form_find(const char *data);
 /* Train on one form (the steps above); the exit code. */
 int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_opts *o,
                    const train_resume *rs, const char *args_text);
-/* "training MODEL on DATA" or "resuming ...", the common start of a form's banner line. */
+/* "training", or "resuming" after --resume: the first word of a form's banner line. */
 const char *cli_run_verb(const cli_run *r);
 /* "training time Ns" + extra, and the ranks' communication time under MPI (not with --json). */
 void cli_print_time(const cli_run *r, const char *extra);

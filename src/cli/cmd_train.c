@@ -1,8 +1,7 @@
 /*
- * cmd_train.c - deepc train: the run's folder and --resume (the stored command line, the
- * checkpoint's spec), then the data path: images and tensors here, text (cmd_text.c) and series
- * (cmd_series.c); every path trains on the library's one loop (dc_train_task) through
- * cli_run_task, which adds SIGINT/SIGTERM and the exit codes.
+ * cmd_train.c - deepc train: the flags, --resume (the command line stored in the checkpoint and
+ * the checks that a resumed run keeps its optimizer and schedule), then the --data form
+ * (forms.def) through the one driver (train_run.c), which trains on the library's loop.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
