@@ -30,7 +30,8 @@ if [ "${TABLE_ONLY:-0}" != 1 ] && [ ! -e "$VOCAB" ]; then
     spam=${DEEPC_NPM_DATA:-$HOME/.cache/deepc/npm}/datasets-spam-assassin-0.2.3/data
     [ -d "$spam" ] || { echo "no e-mails at $spam: run make data-npm" >&2; exit 2; }
     echo "making $VOCAB (8000 WordPiece tokens from the fortunes and the e-mails)" >&2
-    "$DEEPC" tokenize train --vocab-size 8000 --in /usr/share/games/fortunes "$spam"/*/*.txt \
+    cat "$spam"/*/*.txt > "$OUT/mails.txt"
+    "$DEEPC" tokenize train --vocab-size 8000 --in /usr/share/games/fortunes "$OUT/mails.txt" \
         --out "$VOCAB" >&2
 fi
 
