@@ -31,21 +31,7 @@ static int64_t default_val(const char *data, int64_t n)
 
 static int images_load(cli_run *r)
 {
-    if (r->a->bptt) {
-        fprintf(stderr, "deepc train: --bptt applies to text data (--data text:FILE), not to "
-                "%s\n", r->a->data);
-        return 2;
-    }
-    if (r->a->early_stop) {
-        fprintf(stderr, "deepc train: --early-stop applies to time-series data (--data csv:... "
-                "or weather), not to %s\n", r->a->data);
-        return 2;
-    }
-    if (!(r->data = dc_dataset_open(r->a->data, 1))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    return 0;
+    return (r->data = dc_dataset_open(r->a->data, 1)) ? 0 : cli_fail(2);
 }
 
 /* The options that depend on the data: validation, epochs from --steps. */
@@ -70,19 +56,11 @@ static int images_prepare(cli_run *r)
 
 static int images_task(cli_run *r)
 {
-    const train_args *a = r->a;
-    const dc_dataset *d = r->data;
-    if (!(r->task = dc_task_dataset(d, &r->o))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    if (!a->json)
-        printf("%s %s on %s: %lld examples for training, %lld for validation%s, %lld parameters, "
-               "%s lr %g, batch %lld, %d threads, gemm %s\n", cli_run_verb(r), a->model, a->data,
-               (long long)r->n_train, (long long)r->o.val_size, a->val >= 0 ? "" : " (--val)",
-               (long long)dc_model_n_trainable(r->m), dc_optim_kind_name(r->o.optim.kind),
-               (double)r->o.optim.lr, (long long)r->o.batch_size, dc_get_num_threads(),
-               dc_gemm_backend());
+    if (!(r->task = dc_task_dataset(r->data, &r->o)))
+        return cli_fail(2);
+    cli_banner(r, r->a->data, "%lld examples for training, %lld for validation%s, gemm %s",
+               (long long)r->n_train, (long long)r->o.val_size,
+               r->a->val >= 0 ? "" : " (--val)", dc_gemm_backend());
     return 0;
 }
 
@@ -139,6 +117,7 @@ static int images_eval(dc_model *m, const char *data, dc_loss_kind loss)
 }
 
 const cli_data_form cli_form_images = {
+    .refuse = CLI_NO_BPTT | CLI_NO_EARLY_STOP,
     .load = images_load,
     .prepare = images_prepare,
     .task = images_task,
