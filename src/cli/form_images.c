@@ -12,23 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The test split that goes with a training --data, or NULL when there is none. */
-static dc_dataset *load_test_split(const char *data)
-{
-    if (strncmp(data, "fashion-mnist", 13))
-        return NULL;
-    return dc_dataset_open(data, 0);
-}
-
-
-/* Image folders hold out 1/12 of the training set for validation by default (Fashion-MNIST:
- * 5000 of 60000); other data none. */
-static int64_t default_val(const char *data, int64_t n)
-{
-    return !strncmp(data, "fashion-mnist", 13) || !strncmp(data, "idx:", 4) ? n / 12 : 0;
-}
-
-
 static int images_load(cli_run *r)
 {
     return (r->data = dc_dataset_open(r->a->data, 1)) ? 0 : cli_fail(2);
@@ -40,7 +23,7 @@ static int images_prepare(cli_run *r)
     const train_args *a = r->a;
     const dc_dataset *d = r->data;
     dc_train_opts *o = &r->o;
-    o->val_size = a->val >= 0 ? a->val : default_val(a->data, d->n);
+    o->val_size = a->val >= 0 ? a->val : dc_dataset_default_val(a->data, d->n);
     if (o->val_size >= d->n) {
         fprintf(stderr, "deepc train: --val %lld: the data has only %lld examples, and training "
                 "needs at least one (give a smaller --val)\n", (long long)o->val_size,
@@ -70,7 +53,7 @@ static int images_report(cli_run *r)
     const train_args *a = r->a;
     int rc = 0;
     cli_print_time(r, NULL);
-    dc_dataset *test = load_test_split(a->data);
+    dc_dataset *test = dc_dataset_open_test(a->data);
     if (test) {
         dc_eval_result e;
         if (dc_evaluate(r->m, test, NULL, 0, 256, r->o.loss, &e) != DC_OK) {
@@ -110,7 +93,7 @@ static int images_eval(dc_model *m, const char *data, dc_loss_kind loss)
     }
     printf("loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy, (long long)e.correct,
            (long long)e.n);
-    dc_print_confusion(stdout, &e, !strncmp(data, "fashion-mnist", 13) ? dc_fashion_mnist_class : NULL);
+    dc_print_confusion(stdout, &e, dc_dataset_class_names(data));
     dc_eval_result_free(&e);
     dc_dataset_free(d);
     return 0;
