@@ -215,7 +215,7 @@ TEST(lib_usage_flags_and_wait_policy)
     CHECK(!strncmp(w, "GOMP_SPINCOUNT=", 15) || !strncmp(w, "OMP_WAIT_POLICY=", 16), "%s", w);
 }
 
-TEST(lib_forecast_model_chart)
+TEST(lib_forecast_test_run_and_chart)
 {
     const char *d = t_tmpdir();
     char csv[600], data[700], svg[600];
@@ -235,18 +235,22 @@ TEST(lib_forecast_model_chart)
     dc_model *m = spec ? dc_spec_build(spec, &rng) : NULL;
     REQUIRE(m);
     dc_forecast_score sc;
-    int64_t n = 0;
-    char target[64] = "";
-    CHECK(plot_forecast_model(m, spec, data, "g", svg, &sc, &n, target, sizeof target) ==
-              DC_OK && n > 0 && !strcmp(target, "y") && isfinite(sc.mae), "chart: %s",
-          dc_last_error());
+    dc_series *s = NULL;
+    float *pred = NULL;
+    char path[1100];
+    CHECK(dc_forecast_test_run(m, spec, data, "g", path, sizeof path, &s, &pred, &sc) == DC_OK &&
+              s && pred && s->n[DC_SPLIT_TEST] > 0 && !strcmp(s->target, "y") &&
+              isfinite(sc.mae) && !strcmp(path, csv), "test run: %s", dc_last_error());
+    CHECK(s && pred && plot_forecast_svg(svg, s, pred, &sc, "g", path) == 0, "chart");
+    free(pred);
+    dc_series_free(s);
     FILE *g = fopen(svg, "r");
     CHECK(g != NULL, "no %s", svg);
     if (g)
         fclose(g);
     snprintf(data, sizeof data, "csv:%s/none.csv", d);
-    CHECK(plot_forecast_model(m, spec, data, "g", svg, &sc, &n, target, sizeof target) !=
-              DC_OK, "missing data");
+    CHECK(dc_forecast_test_run(m, spec, data, "g", path, sizeof path, &s, &pred, &sc) != DC_OK &&
+              !s && !pred, "missing data");
     dc_model_free(m);
     dc_spec_free(spec);
 }

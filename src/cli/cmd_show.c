@@ -168,24 +168,29 @@ static int show_images(const show_args *a)
     return rc;
 }
 
-/* The model's test forecasts of --data against the actual values (plot_forecast_model). */
+/* The model's test forecasts of --data against the actual values (dc_forecast_test_run,
+ * plot_forecast_svg). */
 static int show_forecast(const show_args *a)
 {
     dc_spec *spec = NULL;
     dc_model *m = cli_load_model(a->model, NULL, &spec);
+    dc_series *s = NULL;
+    float *pred = NULL;
     dc_forecast_score sc;
-    int64_t n = 0;
-    char target[256];
+    char path[1100];
     int rc = !m || cli_load_weights(m, a->weights, 0) ? 2 : 0;
-    dc_status st = rc ? DC_OK : plot_forecast_model(m, spec, a->data, a->model, a->out, &sc, &n,
-                                                    target, sizeof target);
-    if (st != DC_OK && st != DC_ERR_IO) /* an unwritten chart has had its message */
+    if (!rc && dc_forecast_test_run(m, spec, a->data, a->model, path, sizeof path, &s, &pred,
+                                    &sc) != DC_OK) {
         fprintf(stderr, "deepc show forecast: %s\n", dc_last_error());
-    if (st != DC_OK)
-        rc = st == DC_ERR_IO ? 1 : 2;
+        rc = 2;
+    }
+    if (!rc)
+        rc = plot_forecast_svg(a->out, s, pred, &sc, a->model, path) ? 1 : 0;
     if (!rc)
         printf("wrote %s: %lld test forecasts of %s, MAE %.3f, RMSE %.3f\n", a->out,
-               (long long)n, target, sc.mae, sc.rmse);
+               (long long)s->n[DC_SPLIT_TEST], s->target, sc.mae, sc.rmse);
+    free(pred);
+    dc_series_free(s);
     dc_model_free(m);
     dc_spec_free(spec);
     return rc;

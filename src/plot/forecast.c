@@ -5,9 +5,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
 #include "deepc.h"
-#include "core/internal.h"
-#include "data/series_spec.h"
-#include "train/forecast_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,29 +42,4 @@ int plot_forecast_svg(const char *out, const dc_series *s, const float *pred,
     int rc = plot_svg_write(out, &c);
     free(v);
     return rc;
-}
-
-dc_status plot_forecast_model(dc_model *m, const dc_spec *spec, const char *data,
-                              const char *model, const char *out, dc_forecast_score *sc,
-                              int64_t *n_test, char *target, size_t cap)
-{
-    char path[1100];
-    float *pred = NULL;
-    dc_series *s = dc_series_open(data, path, sizeof path);
-    dc_status st = s ? dc_forecast_check_model(m, spec, s, path) : DC_ERR_ARG;
-    if (s && st != DC_OK)
-        dc_err_prefix("%s ", model);
-    if (st == DC_OK && !(pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred)))
-        st = dc_err(DC_ERR_NOMEM, "out of memory");
-    if (st == DC_OK)
-        st = dc_forecast_score_test(m, s, pred, sc);
-    if (st == DC_OK && plot_forecast_svg(out, s, pred, sc, model, path))
-        st = DC_ERR_IO;
-    if (st == DC_OK) {
-        *n_test = s->n[DC_SPLIT_TEST];
-        snprintf(target, cap, "%s", s->target);
-    }
-    free(pred);
-    dc_series_free(s);
-    return st;
 }

@@ -5,8 +5,6 @@
 #ifndef DC_CLI_PLOT_H
 #define DC_CLI_PLOT_H
 
-#include "deepc.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,17 +54,5 @@ struct dc_series;
 struct dc_forecast_score;
 int plot_forecast_svg(const char *out, const struct dc_series *s, const float *pred,
                       const struct dc_forecast_score *sc, const char *model, const char *path);
-/*
- * plot_forecast_model - `deepc show forecast` from the files: the series of data (dc_series_open:
- * csv:FILE,... or weather), m (built from spec, trained weights loaded; named model) checked
- * against it (dc_forecast_check_model), its test forecasts scored into *sc and charted with
- * plot_forecast_svg to out. *n_test: the test windows; target (cap bytes): the target column.
- * DC_OK; DC_ERR_IO when the chart could not be written (after a message on stderr); else the
- * error of the data or the model check (nothing written).
- */
-dc_status plot_forecast_model(dc_model *m, const dc_spec *spec, const char *data,
-                              const char *model, const char *out,
-                              struct dc_forecast_score *sc, int64_t *n_test, char *target,
-                              size_t cap);
 
 #endif

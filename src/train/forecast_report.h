@@ -51,4 +51,15 @@ dc_status dc_forecast_score_test(dc_model *m, const dc_series *s, float *pred,
 void dc_forecast_table_print(FILE *f, const dc_series *s, const char *path,
                              const dc_forecast_row *model, const dc_forecast_row *base);
 
+/*
+ * dc_forecast_test_run - `deepc show forecast`'s data: the series of data opened (dc_series_open:
+ * csv:FILE,... or weather; path receives the file read, cap bytes), m (built from spec, trained
+ * weights loaded; named model in messages) checked against it (dc_forecast_check_model), and its
+ * test forecasts into *pred (malloc'd, s->n[DC_SPLIT_TEST]) scored into *sc. DC_OK with *s and
+ * *pred the caller's to free; else the error and nothing to free.
+ */
+dc_status dc_forecast_test_run(dc_model *m, const dc_spec *spec, const char *data,
+                               const char *model, char *path, size_t cap, dc_series **s,
+                               float **pred, dc_forecast_score *sc);
+
 #endif
