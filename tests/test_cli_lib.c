@@ -215,7 +215,7 @@ TEST(lib_usage_flags_and_wait_policy)
     CHECK(!strncmp(w, "GOMP_SPINCOUNT=", 15) || !strncmp(w, "OMP_WAIT_POLICY=", 16), "%s", w);
 }
 
-TEST(lib_forecast_test_run_and_chart)
+TEST(lib_forecast_open_checked_predict_and_chart)
 {
     const char *d = t_tmpdir();
     char csv[600], data[700], svg[600];
@@ -235,12 +235,12 @@ TEST(lib_forecast_test_run_and_chart)
     dc_model *m = spec ? dc_spec_build(spec, &rng) : NULL;
     REQUIRE(m);
     dc_forecast_score sc;
-    dc_series *s = NULL;
     float *pred = NULL;
     char path[1100];
-    CHECK(dc_forecast_test_run(m, spec, data, "g", path, sizeof path, &s, &pred, &sc) == DC_OK &&
-              s && pred && s->n[DC_SPLIT_TEST] > 0 && !strcmp(s->target, "y") &&
-              isfinite(sc.mae) && !strcmp(path, csv), "test run: %s", dc_last_error());
+    dc_series *s = dc_forecast_open_checked(m, spec, data, "g", path, sizeof path);
+    CHECK(s && dc_forecast_predict_test(m, s, &pred, &sc) == DC_OK && pred &&
+              s->n[DC_SPLIT_TEST] > 0 && !strcmp(s->target, "y") && isfinite(sc.mae) &&
+              !strcmp(path, csv), "test run: %s", dc_last_error());
     CHECK(s && pred && plot_forecast_svg(svg, s, pred, &sc, "g", path) == 0, "chart");
     free(pred);
     dc_series_free(s);
@@ -249,8 +249,16 @@ TEST(lib_forecast_test_run_and_chart)
     if (g)
         fclose(g);
     snprintf(data, sizeof data, "csv:%s/none.csv", d);
-    CHECK(dc_forecast_test_run(m, spec, data, "g", path, sizeof path, &s, &pred, &sc) != DC_OK &&
-              !s && !pred, "missing data");
+    CHECK(!dc_forecast_open_checked(m, spec, data, "g", path, sizeof path), "missing data");
+    dc_spec *wide = dc_spec_parse_string("[input]\nshape = 5, 2\n[flatten f]\n[linear out]\n"
+                                         "out_features = 1\n", "w");
+    dc_model *wm = wide ? dc_spec_build(wide, &rng) : NULL;
+    snprintf(data, sizeof data, "csv:%s,window=6", csv);
+    CHECK(wm && !dc_forecast_open_checked(wm, wide, data, "w", path, sizeof path) &&
+              !strncmp(dc_last_error(), "w ", 2), "window 6 into a 5-step model: %s",
+          dc_last_error());
+    dc_model_free(wm);
+    dc_spec_free(wide);
     dc_model_free(m);
     dc_spec_free(spec);
 }

@@ -75,7 +75,7 @@ int cli_quiet_stdout(void);
 /* ---- the --data forms of deepc train (and eval) ----
  * Each form of --data (text:FILE, csv:..., images and tensors, ...) is a cli_data_form in its own
  * file and one line of forms.def; cli_train_form runs every form through the same steps:
- *   load (the data; check the options that do not apply) -> the model (rebuilt from the
+ *   the flags the form refuses (.refuse) -> load (the data) -> the model (rebuilt from the
  *   checkpoint when resuming, else MODEL with the form's spec variables defined) -> prepare
  *   (check the model against the data, the data-dependent options) -> the run's folder,
  *   model.spec and --init -> task (make the dc_task, write the form's own files, say what is

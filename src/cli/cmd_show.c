@@ -168,19 +168,19 @@ static int show_images(const show_args *a)
     return rc;
 }
 
-/* The model's test forecasts of --data against the actual values (dc_forecast_test_run,
- * plot_forecast_svg). */
+/* The model's test forecasts of --data against the actual values (train/forecast_report.h,
+ * plot_forecast_svg); the data is checked before the weights are read. */
 static int show_forecast(const show_args *a)
 {
     dc_spec *spec = NULL;
     dc_model *m = cli_load_model(a->model, NULL, &spec);
-    dc_series *s = NULL;
     float *pred = NULL;
     dc_forecast_score sc;
     char path[1100];
-    int rc = !m || cli_load_weights(m, a->weights, 0) ? 2 : 0;
-    if (!rc && dc_forecast_test_run(m, spec, a->data, a->model, path, sizeof path, &s, &pred,
-                                    &sc) != DC_OK) {
+    dc_series *s = m ? dc_forecast_open_checked(m, spec, a->data, a->model, path, sizeof path)
+                     : NULL;
+    int rc = s && !cli_load_weights(m, a->weights, 0) ? 0 : 2;
+    if ((m && !s) || (!rc && dc_forecast_predict_test(m, s, &pred, &sc) != DC_OK)) {
         fprintf(stderr, "deepc show forecast: %s\n", dc_last_error());
         rc = 2;
     }

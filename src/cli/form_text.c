@@ -26,7 +26,10 @@ static int text_load(cli_run *r)
     }
     r->data = t;
     r->o.bptt = a->bptt > 0 ? a->bptt : 64;
-    return dc_corpus_split(&t->c, a->val, &t->n_train) == DC_OK ? 0 : cli_fail(2);
+    if (dc_corpus_split(&t->c, a->val, &t->n_train) == DC_OK)
+        return 0;
+    dc_err_prefix("%s: ", a->data + 5);
+    return cli_fail(2);
 }
 
 static int text_define(cli_run *r, dc_spec *spec)

@@ -140,24 +140,26 @@ void dc_forecast_table_print(FILE *f, const dc_series *s, const char *path,
     print_verdict(f, s, model, base);
 }
 
-dc_status dc_forecast_test_run(dc_model *m, const dc_spec *spec, const char *data,
-                               const char *model, char *path, size_t cap, dc_series **s,
-                               float **pred, dc_forecast_score *sc)
+dc_series *dc_forecast_open_checked(dc_model *m, const dc_spec *spec, const char *data,
+                                    const char *model, char *path, size_t cap)
 {
-    *pred = NULL;
-    *s = dc_series_open(data, path, cap);
-    dc_status st = *s ? dc_forecast_check_model(m, spec, *s, path) : DC_ERR_ARG;
-    if (*s && st != DC_OK)
-        dc_err_prefix("%s ", model);
-    if (st == DC_OK && !(*pred = malloc((size_t)(*s)->n[DC_SPLIT_TEST] * sizeof **pred)))
-        st = dc_err(DC_ERR_NOMEM, "out of memory");
-    if (st == DC_OK)
-        st = dc_forecast_score_test(m, *s, *pred, sc);
+    dc_series *s = dc_series_open(data, path, cap);
+    if (!s || dc_forecast_check_model(m, spec, s, path) == DC_OK)
+        return s;
+    dc_err_prefix("%s ", model);
+    dc_series_free(s);
+    return NULL;
+}
+
+dc_status dc_forecast_predict_test(dc_model *m, const dc_series *s, float **pred,
+                                   dc_forecast_score *sc)
+{
+    if (!(*pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof **pred)))
+        return dc_err(DC_ERR_NOMEM, "out of memory");
+    dc_status st = dc_forecast_score_test(m, s, *pred, sc);
     if (st != DC_OK) {
         free(*pred);
-        dc_series_free(*s);
         *pred = NULL;
-        *s = NULL;
     }
     return st;
 }
