@@ -14,6 +14,11 @@
  *   bench_deepc w6               the ResNet-style net on 3x32x32 random data, batch 32: SGD 0.01
  *                                momentum 0.9 train steps (3 warm-up, 5 x 3) and eval forwards
  *                                (3 warm-up, 5 x 5): images/s best / median
+ *   bench_deepc w7 [steps]       char-GPT training on fortunes (models/char_gpt, vocab $vocab):
+ *                                16 streams x 128 tokens, AdamW 1e-3 (weight decay 0.01), clip 1,
+ *                                no state carried; 5 warm-up steps, 3 windows of `steps` (20)
+ *                                steps: tokens/s best / median, the loss of step 65 (step 1 +
+ *                                5 + 3 * steps - 1 in general)
  *   bench_deepc w8 mini|base     BERT encoder inference, seq 128, no padding (embeddings + L post-LN
  *                                layers; mini 4 x 256, 4 heads, ff 1024; base 12 x 768, 12, 3072):
  *                                ids (7919·i + 13) mod 30522; batch 1 latency (5 warm-up, median
@@ -282,6 +287,74 @@ static int w3(const char *cell)
     return 0;
 }
 
+/* One W7 step: logits [B, T, V], mean cross-entropy, backward, clip 1, AdamW. The loss, or -1. */
+static double w7_step(dc_ctx *ctx, dc_model *m, dc_optim *o, dc_tensor *x, dc_tensor *y, int V)
+{
+    const int64_t B = y->shape[0], T = y->shape[1];
+    dc_tensor *logits = dc_model_forward(ctx, m, x);
+    dc_tensor *l = dc_cross_entropy(ctx, dc_reshape(ctx, logits, 2, DC_SHAPE(B * T, V)),
+                                    dc_reshape(ctx, y, 1, DC_SHAPE(B * T)), NULL);
+    if (!l)
+        return -1;
+    const double loss = dc_f32(l)[0];
+    dc_optim_zero_grad(o);
+    if (dc_backward(ctx, l) != DC_OK)
+        return -1;
+    dc_clip_grad_norm(m, 1.0f);
+    if (dc_optim_step(o) != DC_OK)
+        return -1;
+    dc_ctx_reset(ctx);
+    return loss;
+}
+
+static int w7(int steps)
+{
+    int64_t n;
+    int V;
+    int64_t *ids = fortunes_ids(&n, &V);
+    dc_spec *sp = ids ? dc_spec_parse_file("models/char_gpt") : NULL;
+    char v[16];
+    snprintf(v, sizeof v, "%d", V);
+    dc_rng r;
+    dc_rng_seed(&r, 0, 0);
+    dc_model *m = sp && dc_spec_define(sp, "vocab", v) > 0 ? dc_spec_build(sp, &r) : NULL;
+    dc_spec_free(sp);
+    dc_optim_cfg c = dc_optim_defaults(DC_ADAMW);
+    c.lr = 1e-3f;
+    dc_optim *o = m ? dc_optim_new(m, &c) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_text_stream *s = ids ? dc_text_stream_new(ids, n, 16, 128) : NULL;
+    if (!o || !ctx || !s || steps < 1) {
+        fprintf(stderr, "bench w7: %s\n", dc_last_error());
+        return 1;
+    }
+    dc_ctx_set_training(ctx, 1);
+    double tps[3], t0 = 0, loss = 0;
+    const int total = 5 + 3 * steps;
+    for (int step = 0; step < total; step++) {
+        if (step >= 5 && (step - 5) % steps == 0)
+            t0 = now_s();
+        dc_tensor *x, *y;
+        if (dc_text_stream_next(s, ctx, &x, &y) != DC_OK || !x ||
+            (loss = w7_step(ctx, m, o, x, y, V)) < 0) {
+            fprintf(stderr, "bench w7: %s\n", dc_last_error());
+            return 1;
+        }
+        if (step >= 5 && (step - 5) % steps == steps - 1)
+            tps[(step - 5) / steps] = (double)steps * 16 * 128 / (now_s() - t0);
+    }
+    header("w7_chargpt");
+    printf(", \"params\": %lld, \"vocab\": %d, \"tokens_per_s_best\": %.0f, "
+           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f}\n",
+           (long long)dc_model_n_trainable(m), V, best(tps, 3), median(tps, 3), total, loss);
+    dc_text_stream_free(s);
+    dc_optim_free(o);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    free(ids);
+    return 0;
+}
+
 /* The W6 net: stem conv 3->64 + BN + ReLU, 4 basic blocks at 64 channels, avg pool, FC 10. */
 static char *w6_spec(void)
 {
@@ -473,7 +546,7 @@ int main(int argc, char **argv)
     dc_set_num_threads(threads);
     if (i >= argc) {
         fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6 | "
-                        "w8 mini|base\n");
+                        "w7 [steps] | w8 mini|base\n");
         return 2;
     }
     const char *w = argv[i];
@@ -487,6 +560,8 @@ int main(int argc, char **argv)
         return w3(argv[i + 1]);
     if (!strcmp(w, "w6"))
         return w6();
+    if (!strcmp(w, "w7"))
+        return w7(i + 1 < argc ? atoi(argv[i + 1]) : 20);
     if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
                                              !strcmp(argv[i + 1], "base")))
         return w8(argv[i + 1]);
