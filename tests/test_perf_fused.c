@@ -1,0 +1,120 @@
+/*
+ * test_perf_fused.c - the fused inference paths of issue 18 against the recorded ones and
+ * PyTorch: the BERT layer without a tape (one QKV buffer, bias + residual + LayerNorm and bias +
+ * GELU epilogues) on tests/ref/bert's padded batch, the fused residual LayerNorm kernel bit for
+ * bit, and the vectorised normal CDF Φ of the GELU epilogue over a dense grid.
+ */
+#include "harness.h"
+
+#include "kernels/attn_k.h"
+#include "kernels/eltwise_k.h"
+#include "kernels/fastmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BERT_REF "tests/ref/bert"
+
+/* tests/ref/bert's tiny model with the reference weights, or NULL after a failed check. */
+static dc_model *tiny_bert(dc_tdict **ref)
+{
+    dc_spec *s = dc_spec_parse_file(BERT_REF "/tiny.spec");
+    dc_model *m = s ? dc_spec_build(s, NULL) : NULL;
+    dc_spec_free(s);
+    *ref = dc_safetensors_read(BERT_REF "/pretrain.safetensors");
+    CHECK(m && *ref, "tiny BERT: %s", dc_last_error());
+    for (int i = 0; m && *ref && i < dc_model_n_tensors(m); i++) {
+        dc_tensor *t = dc_model_tensor(m, i);
+        const dc_tensor *r = dc_tdict_get(*ref, t->name);
+        CHECK(r && r->numel == t->numel, "%s: not in the reference", t->name);
+        if (!r || r->numel != t->numel) {
+            dc_model_free(m);
+            return NULL;
+        }
+        memcpy(t->data, r->data, sizeof(float) * (size_t)t->numel);
+    }
+    return m;
+}
+
+/* The last encoder layer's output for the reference input, with or without a tape. */
+static dc_tensor *hidden(dc_ctx *ctx, dc_model *m, dc_tdict *ref, int grad)
+{
+    dc_ctx_set_grad(ctx, grad);
+    const int nm = dc_model_n_modules(m), li = dc_model_find_module(m, "bert.encoder.layer.1");
+    dc_tensor **outs = dc_ctx_alloc(ctx, sizeof *outs * (size_t)nm);
+    dc_tensor *x = dc_tdict_get(ref, "input");
+    if (!outs || !x || li < 0 || !dc_model_forward_all(ctx, m, x, outs))
+        return NULL;
+    return outs[li];
+}
+
+TEST(perf_bert_inference_path_matches_pytorch_and_the_recorded_path)
+{
+    dc_tdict *ref = NULL;
+    dc_model *m = tiny_bert(&ref);
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(m && ctx);
+    dc_tensor *fast = hidden(ctx, m, ref, 0), *taped = hidden(ctx, m, ref, 1);
+    const dc_tensor *want = dc_tdict_get(ref, "out.hidden");
+    REQUIRE(fast && taped && want && fast->numel == want->numel && taped->numel == fast->numel);
+    CHECK_ALLCLOSE("inference hidden vs PyTorch", dc_f32(fast), dc_f32(want), fast->numel,
+                   T_REF_RTOL, T_REF_ATOL);
+    /* the paths differ only by the GELU's erf (1.2e-6 relative), carried through 2 layers */
+    CHECK_ALLCLOSE("inference vs recorded", dc_f32(fast), dc_f32(taped), fast->numel, 1e-5,
+                   1e-5);
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    dc_tdict_free(ref);
+}
+
+TEST(perf_add_layer_norm_is_bias_add_then_layer_norm_bit_for_bit)
+{
+    enum { R = 5, D = 37 };
+    float x[R * D], res[R * D], bias[D], w[D], b[D], t[R * D], want[R * D], got[R * D];
+    dc_rng r;
+    dc_rng_seed(&r, 7, 0);
+    for (int i = 0; i < R * D; i++) {
+        x[i] = 3.0f * dc_rng_uniform(&r) - 1.0f;
+        res[i] = 2.0f * dc_rng_uniform(&r) - 1.0f;
+    }
+    for (int i = 0; i < D; i++) {
+        bias[i] = dc_rng_uniform(&r) - 0.5f;
+        w[i] = 1.0f + dc_rng_uniform(&r);
+        b[i] = dc_rng_uniform(&r) - 0.5f;
+    }
+    memcpy(t, x, sizeof t);
+    dc_k_add_row(R, D, bias, t);
+    for (int i = 0; i < R * D; i++)
+        t[i] = t[i] + res[i];
+    dc_k_layer_norm_fwd(R, D, t, w, b, 1e-12f, want, NULL, NULL);
+    dc_k_add_layer_norm_fwd(R, D, x, bias, res, w, b, 1e-12f, got);
+    CHECK(memcmp(got, want, sizeof got) == 0, "fused residual LayerNorm differs");
+    memcpy(got, res, sizeof got); /* in place over the residual */
+    dc_k_add_layer_norm_fwd(R, D, x, bias, got, w, b, 1e-12f, got);
+    CHECK(memcmp(got, want, sizeof got) == 0, "in-place fused residual LayerNorm differs");
+}
+
+TEST(perf_fast_normal_cdf_gelu_within_1e6_of_erf)
+{
+    double worst = 0.0, at = 0.0;
+    for (int i = -80000; i <= 80000; i++) {
+        const float x = (float)i * 1e-4f; /* [-8, 8] */
+        const double want = 0.5 * (double)x * erfc(-(double)x / sqrt(2.0));
+        const double got = (double)x * (double)dc_fast_phif(x);
+        const double e = want != 0.0 ? fabs(got - want) / fabs(want) : fabs(got);
+        if (e > worst) {
+            worst = e;
+            at = x;
+        }
+    }
+    CHECK(worst < 2e-6, "GELU through the fast Φ: relative error %g at x = %g", worst, at);
+    CHECK(dc_fast_phif(30.0f) == 1.0f && dc_fast_phif(-30.0f) == 0.0f, "Φ saturates");
+    CHECK(isnan(dc_fast_phif(NAN)), "Φ(NaN) is NaN");
+    float y[3] = {-1.0f, 0.5f, 2.0f};
+    const float b = 0.25f;
+    float bb[3] = {b, b, b};
+    dc_k_bias_gelu_fast(1, 3, bb, y);
+    CHECK(fabsf(y[0] - (-0.75f * dc_fast_phif(-0.75f))) < 1e-7f && fabsf(y[2] - 2.25f *
+          dc_fast_phif(2.25f)) < 1e-6f, "bias + GELU epilogue");
+}
