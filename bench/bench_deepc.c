@@ -348,8 +348,9 @@ static int w7(int steps)
     }
     header("w7_chargpt");
     printf(", \"params\": %lld, \"vocab\": %d, \"tokens_per_s_best\": %.0f, "
-           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f}\n",
-           (long long)dc_model_n_trainable(m), V, best(tps, 3), median(tps, 3), total, loss);
+           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f, \"arena_mb\": %.1f}\n",
+           (long long)dc_model_n_trainable(m), V, best(tps, 3), median(tps, 3), total, loss,
+           (double)dc_ctx_arena_capacity(ctx) / 1048576.0);
     dc_text_stream_free(s);
     dc_optim_free(o);
     dc_model_free(m);
