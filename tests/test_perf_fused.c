@@ -171,3 +171,39 @@ TEST(perf_attention_heads_of_64_and_24_match_a_plain_computation)
     attn_vs_naive(64);
     attn_vs_naive(24);
 }
+
+/* y = x·Wᵀ with N >= 2M (split by columns over threads since issue 18): the same bits on 1 and
+ * 2 threads, and the right values. */
+TEST(perf_gemm_weight_split_by_columns_same_bits_any_threads)
+{
+    enum { M = 24, N = 512, K = 128 };
+    float *a = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
+    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N);
+    REQUIRE(a && w && c1 && c2);
+    dc_rng r;
+    dc_rng_seed(&r, 3, 0);
+    for (int i = 0; i < M * K; i++)
+        a[i] = dc_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < N * K; i++)
+        w[i] = dc_rng_uniform(&r) - 0.5f;
+    const int nt = dc_get_num_threads();
+    dc_set_num_threads(1);
+    dc_gemm(0, 1, M, N, K, 1.0f, a, K, w, K, 0.0f, c1, N);
+    dc_set_num_threads(2);
+    dc_gemm(0, 1, M, N, K, 1.0f, a, K, w, K, 0.0f, c2, N);
+    dc_set_num_threads(nt);
+    CHECK(memcmp(c1, c2, sizeof(float) * M * N) == 0, "1 and 2 threads differ");
+    double worst = 0.0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++)
+                s += (double)a[i * K + k] * w[j * K + k];
+            worst = fmax(worst, fabs(s - c2[i * N + j]));
+        }
+    CHECK(worst < 1e-4, "x·Wᵀ off by %g", worst);
+    free(a);
+    free(w);
+    free(c1);
+    free(c2);
+}
