@@ -16,7 +16,6 @@
  */
 #include "kernels/attn_k.h"
 #include "kernels/fastmath.h"
-#include "kernels/kernels.h"
 #include "kernels/par.h"
 
 #include <math.h>
@@ -50,11 +49,14 @@ int dc_k_attn_keep(uint64_t seed, uint64_t idx, float p)
 
 /* ---- blocks ---- */
 
-/* kt[d][jj] = k[j0 + jj][d] for jj < bk (bk <= BK), zeros for jj >= bk: the GEMM's register
- * transposes (8 x 8 blocks; an element-by-element loop here cost half as much as the scores). */
+/* kt[d][jj] = k[j0 + jj][d] for jj < bk (bk <= BK), zeros for jj >= bk. (The GEMM's 8 x 8
+ * register transposes, dc_k_transpose, measured slower here: attention + its transposes 0.34 of
+ * the GEMM kernel's samples against 0.30 for this loop, BERT-mini batch 1.) */
 static INLINE void transpose_block(const float *k, int64_t k_st, int64_t bk, int64_t D, float *kt)
 {
-    dc_k_transpose(bk, D, k, k_st, kt, BK);
+    for (int64_t jj = 0; jj < bk; jj++)
+        for (int64_t d = 0; d < D; d++)
+            kt[d * BK + jj] = k[jj * k_st + d];
     if (bk < BK)
         for (int64_t d = 0; d < D; d++)
             memset(kt + d * BK + bk, 0, (size_t)(BK - bk) * sizeof(float));
@@ -143,6 +145,18 @@ typedef float v16f __attribute__((vector_size(64)));
 #define V16_LOAD(x, p) memcpy(&(x), (p), sizeof(v16f))
 #define V16_STORE(p, x) memcpy((p), &(x), sizeof(v16f))
 
+/* Whether the CPU has AVX-512: p_times_v64's 8 accumulators and 4 row vectors fit its 32
+ * registers; with AVX2's 16 they spill (callgrind: 67 M -> 89 M instructions for two BERT-mini
+ * forwards), so AVX2 and older keep the generic loop. Both give the same bits. */
+static int wide_vectors(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 /* p_times_v for Dv a multiple of 64: two query rows at a time, 64 columns of their accumulators
  * held in 8 vectors over the whole key block (the generic loop loads and stores its row of acc
  * for every key). Every element gets the same products added in the same order (keys
@@ -202,7 +216,7 @@ static INLINE void p_times_v64(const float *p, int64_t bq, int64_t bk, const flo
 static INLINE void p_times_v(const float *p, int64_t bq, int64_t bk, const float *v, int64_t v_st,
                       int64_t Dv, float *acc)
 {
-    if (Dv % 64 == 0) {
+    if (Dv % 64 == 0 && wide_vectors()) {
         p_times_v64(p, bq, bk, v, v_st, Dv, acc);
         return;
     }
