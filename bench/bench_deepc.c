@@ -290,6 +290,8 @@ static int w3(const char *cell)
     return 0;
 }
 
+static size_t w7_arena_used; /* bytes of the step's arena (activations, gradients, tape) */
+
 /* One W7 step: logits [B, T, V], mean cross-entropy, backward, clip 1, AdamW. The loss, or -1. */
 static double w7_step(dc_ctx *ctx, dc_model *m, dc_optim *o, dc_tensor *x, dc_tensor *y, int V)
 {
@@ -306,6 +308,7 @@ static double w7_step(dc_ctx *ctx, dc_model *m, dc_optim *o, dc_tensor *x, dc_te
     dc_clip_grad_norm(m, 1.0f);
     if (dc_optim_step(o) != DC_OK)
         return -1;
+    w7_arena_used = dc_ctx_arena_used(ctx);
     dc_ctx_reset(ctx);
     return loss;
 }
@@ -327,6 +330,8 @@ static int w7(int steps)
     dc_optim *o = m ? dc_optim_new(m, &c) : NULL;
     dc_ctx *ctx = dc_ctx_new(0);
     dc_text_stream *s = ids ? dc_text_stream_new(ids, n, 16, 128) : NULL;
+    free(ids); /* the stream holds its own copy */
+    ids = NULL;
     if (!o || !ctx || !s || steps < 1) {
         fprintf(stderr, "bench w7: %s\n", dc_last_error());
         return 1;
@@ -348,14 +353,13 @@ static int w7(int steps)
     }
     header("w7_chargpt");
     printf(", \"params\": %lld, \"vocab\": %d, \"tokens_per_s_best\": %.0f, "
-           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f, \"arena_mb\": %.1f}\n",
+           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f, \"arena_step_mb\": %.1f}\n",
            (long long)dc_model_n_trainable(m), V, best(tps, 3), median(tps, 3), total, loss,
-           (double)dc_ctx_arena_capacity(ctx) / 1048576.0);
+           (double)w7_arena_used / 1048576.0);
     dc_text_stream_free(s);
     dc_optim_free(o);
     dc_model_free(m);
     dc_ctx_free(ctx);
-    free(ids);
     return 0;
 }
 
