@@ -177,7 +177,8 @@ if os.path.exists(gemm):
           "(target ≥ 70%, stretch 85%):")
     with open(gemm) as f:
         for line in f:
-            m = re.match(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+Bt threads (\d+).*best\s+([\d.]+) GFLOP/s", line)
+            m = re.match(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+Bt threads (\d+).*"
+                         r"best\s+([\d.]+) GFLOP/s", line)
             if m:
                 t, g = int(m.group(4)), float(m.group(5))
                 pk = fma_peak(t)
