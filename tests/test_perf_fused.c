@@ -172,13 +172,14 @@ TEST(perf_attention_heads_of_64_and_24_match_a_plain_computation)
     attn_vs_naive(24);
 }
 
-/* y = x·Wᵀ with N >= 2M (split by columns over threads since issue 18): the same bits on 1 and
- * 2 threads, and the right values. */
-TEST(perf_gemm_weight_split_by_columns_same_bits_any_threads)
+/* y = x·Wᵀ (the weight packed by transposes: 16 x 16 blocks on AVX-512, 8 x 8 and the tails
+ * otherwise) against a double sum, and the same bits on 1 and 2 threads (N >= 2M: split by
+ * columns since issue 18). */
+static void gemm_xwt_case(int M, int N, int K)
 {
-    enum { M = 24, N = 512, K = 128 };
-    float *a = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
-    float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N);
+    const size_t fl = sizeof(float);
+    float *a = malloc(fl * (size_t)(M * K)), *w = malloc(fl * (size_t)(N * K));
+    float *c1 = malloc(fl * (size_t)(M * N)), *c2 = malloc(fl * (size_t)(M * N));
     REQUIRE(a && w && c1 && c2);
     dc_rng r;
     dc_rng_seed(&r, 3, 0);
@@ -192,7 +193,8 @@ TEST(perf_gemm_weight_split_by_columns_same_bits_any_threads)
     dc_set_num_threads(2);
     dc_gemm(0, 1, M, N, K, 1.0f, a, K, w, K, 0.0f, c2, N);
     dc_set_num_threads(nt);
-    CHECK(memcmp(c1, c2, sizeof(float) * M * N) == 0, "1 and 2 threads differ");
+    CHECK(memcmp(c1, c2, sizeof(float) * (size_t)(M * N)) == 0, "%dx%dx%d: 1 and 2 threads "
+          "differ", M, N, K);
     double worst = 0.0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -201,9 +203,16 @@ TEST(perf_gemm_weight_split_by_columns_same_bits_any_threads)
                 s += (double)a[i * K + k] * w[j * K + k];
             worst = fmax(worst, fabs(s - c2[i * N + j]));
         }
-    CHECK(worst < 1e-4, "x·Wᵀ off by %g", worst);
+    CHECK(worst < 1e-4, "%dx%dx%d: x·Wᵀ off by %g", M, N, K, worst);
     free(a);
     free(w);
     free(c1);
     free(c2);
+}
+
+TEST(perf_gemm_weight_transposed_right_and_same_bits_any_threads)
+{
+    gemm_xwt_case(24, 512, 128); /* whole 16 x 16 blocks, split by columns */
+    gemm_xwt_case(13, 600, 301); /* row and k tails: 600 = 18 panels of 32 + 24 */
+    gemm_xwt_case(130, 40, 100);
 }
