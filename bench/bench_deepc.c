@@ -26,6 +26,11 @@
  *   bench_deepc w8 mini|base K   for profiles (valgrind): K batch-1 forwards only, no warm-up,
  *                                a vocabulary of 1024 (ids mod 1024; the same work but for the
  *                                initialisation of the word embeddings)
+ *   bench_deepc attn T           issue 18's long-context check: BERT-mini's self-attention (4
+ *                                heads of 64, batch 1, no mask, no tape) at sequence T, median
+ *                                of 9 after 2 warm-up; predicted = its 4·H·T²·D FLOPs at the rate
+ *                                the GEMM reaches in the same process on x·Wᵀ [T, 256]·[256,
+ *                                256]; the arena bytes it used (linear in T: no T x T buffer)
  * Threads: --threads N (default: all). The thread count and GEMM backend go into the JSON.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -542,6 +547,75 @@ static int w8(const char *cfg, int only_b1)
     return 0;
 }
 
+/* Median seconds of 9 calls of f(arg) after 2 warm-up calls. */
+static double median9(void (*f)(void *), void *arg)
+{
+    double t[9];
+    for (int i = 0; i < 11; i++) {
+        const double t0 = now_s();
+        f(arg);
+        if (i >= 2)
+            t[i - 2] = now_s() - t0;
+    }
+    return median(t, 9);
+}
+
+typedef struct attn_job {
+    dc_ctx *ctx;
+    dc_tensor *qkv;
+    float *a, *w, *y;
+    int64_t T;
+} attn_job;
+
+static void attn_once(void *p)
+{
+    attn_job *j = p;
+    dc_attn_opts o = dc_attn_defaults();
+    if (!dc_attention_packed(j->ctx, j->qkv, 0, j->qkv, 256, j->qkv, 512, 4, 64, &o))
+        fprintf(stderr, "bench attn: %s\n", dc_last_error());
+    dc_ctx_reset(j->ctx);
+}
+
+static void gemm_once(void *p)
+{
+    attn_job *j = p;
+    dc_gemm(0, 1, j->T, 256, 256, 1.0f, j->a, 256, j->w, 256, 0.0f, j->y, 256);
+}
+
+static int attn_bench(int64_t T)
+{
+    attn_job j = {dc_ctx_new(0), dc_tensor_new(DC_F32, 3, DC_SHAPE(1, T, 768)), NULL, NULL,
+                  NULL, T};
+    dc_tensor *a = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
+    dc_tensor *w = dc_tensor_new(DC_F32, 2, DC_SHAPE(256, 256));
+    dc_tensor *y = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
+    if (T < 1 || !j.ctx || !j.qkv || !a || !w || !y)
+        return 1;
+    dc_rng r;
+    dc_rng_seed(&r, 1, 0);
+    dc_tensor_normal(j.qkv, &r, 0.0f, 1.0f);
+    dc_tensor_normal(a, &r, 0.0f, 1.0f);
+    dc_tensor_normal(w, &r, 0.0f, 1.0f);
+    j.a = dc_f32(a), j.w = dc_f32(w), j.y = dc_f32(y);
+    dc_ctx_set_grad(j.ctx, 0);
+    dc_attn_opts o = dc_attn_defaults();
+    dc_attention_packed(j.ctx, j.qkv, 0, j.qkv, 256, j.qkv, 512, 4, 64, &o);
+    const size_t used = dc_ctx_arena_used(j.ctx);
+    dc_ctx_reset(j.ctx);
+    const double ta = median9(attn_once, &j), tg = median9(gemm_once, &j);
+    const double flops = 4.0 * 4 * (double)T * (double)T * 64, rate = 2.0 * T * 256 * 256 / tg;
+    header("attn_long");
+    printf(", \"T\": %lld, \"ms\": %.3f, \"gemm_gflops\": %.1f, \"predicted_ms\": %.3f, "
+           "\"ratio\": %.2f, \"arena_bytes\": %zu}\n", (long long)T, 1e3 * ta, rate / 1e9,
+           1e3 * flops / rate, ta / (flops / rate), used);
+    dc_tensor_free(a);
+    dc_tensor_free(w);
+    dc_tensor_free(y);
+    dc_tensor_free(j.qkv);
+    dc_ctx_free(j.ctx);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 0, i = 1;
@@ -562,7 +636,7 @@ int main(int argc, char **argv)
     dc_set_num_threads(threads);
     if (i >= argc) {
         fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6 | "
-                        "w7 [steps] | w8 mini|base\n");
+                        "w7 [steps] | w8 mini|base | attn T\n");
         return 2;
     }
     const char *w = argv[i];
@@ -576,6 +650,8 @@ int main(int argc, char **argv)
         return w3(argv[i + 1]);
     if (!strcmp(w, "w6"))
         return w6();
+    if (!strcmp(w, "attn") && i + 1 < argc)
+        return attn_bench(atoll(argv[i + 1]));
     if (!strcmp(w, "w7"))
         return w7(i + 1 < argc ? atoi(argv[i + 1]) : 20);
     if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
