@@ -3,7 +3,7 @@
  * tokenize's jobs (data/wp_job.h), --resume's stored command line and schedule checks
  * (train/resume.h), the text split and vocabulary file (train/lm_text.h), predict's inference
  * (train/predict.h), show's inputs and forecast chart (plot/), the usage-text flag scan
- * (core), the data-dependent defaults of the images form (data/data_spec.h), the process start.
+ * (core), the data-dependent defaults of the images form (data/data_spec.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
@@ -15,7 +15,6 @@
 #include "train/forecast_report.h"
 #include "train/lm_text.h"
 #include "train/predict.h"
-#include "train/process.h"
 #include "train/resume.h"
 
 #include <math.h>
@@ -202,7 +201,7 @@ TEST(lib_show_inputs_and_images_form_defaults)
           "class names, test split");
 }
 
-TEST(lib_usage_flags_and_wait_policy)
+TEST(lib_usage_flags)
 {
     char text[] = "usage: x [--a N] --bb|--cc, --a (--9x)\n  --d-e  not--this --";
     const char *known[8];
@@ -210,9 +209,6 @@ TEST(lib_usage_flags_and_wait_policy)
     CHECK(n == 5 && !strcmp(known[0], "--a") && !strcmp(known[1], "--bb") &&
               !strcmp(known[2], "--cc") && !strcmp(known[3], "--9x") &&
               !strcmp(known[4], "--d-e") && !known[5], "flags: %d", n);
-    char buf[96];
-    const char *w = dc_process_wait_policy(buf, sizeof buf);
-    CHECK(!strncmp(w, "GOMP_SPINCOUNT=", 15) || !strncmp(w, "OMP_WAIT_POLICY=", 16), "%s", w);
 }
 
 TEST(lib_forecast_open_checked_predict_and_chart)

@@ -174,3 +174,40 @@ TEST(layering_no_call_goes_up_a_layer)
           report);
     symtab_free(&t);
 }
+
+/* What only a program's main may do: end the process, replace it (exec), or change the
+ * environment that later code reads. A library function doing it would take that decision away
+ * from every program linking libdeepc (docs/design.md, "Layers of the code"). */
+TEST(layering_library_never_exits_execs_or_sets_the_environment)
+{
+    static const char *const banned[] = {"exit",  "_exit",  "_Exit",  "quick_exit", "abort",
+                                         "execv", "execve", "execvp", "execl",      "execlp",
+                                         "setenv", "putenv", "unsetenv", NULL};
+    char bin[400], cmd[600], report[4096] = "";
+    snprintf(bin, sizeof bin, "%s", t_deepc_bin());
+    char *slash = strrchr(bin, '/');
+    snprintf(cmd, sizeof cmd, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
+             slash ? (int)(slash - bin) : 1, slash ? bin : ".");
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL, "cannot run %s", cmd);
+    if (!p)
+        return;
+    symtab t = {.check_sources = 1};
+    char line[512];
+    while (fgets(line, sizeof line, p))
+        read_line(&t, line);
+    CHECK(pclose(p) == 0 && t.n_obj > 60, "%s: read %d objects", cmd, t.n_obj);
+    int bad = 0;
+    size_t len = 0;
+    for (int i = 0; i < t.n_ref; i++)
+        for (int k = 0; banned[k]; k++)
+            if (strcmp(t.ref[i].dir, "cli") && !strcmp(t.ref[i].name, banned[k]) &&
+                len + 1 < sizeof report) {
+                bad++;
+                len += (size_t)snprintf(report + len, sizeof report - len, "  %s uses %s\n",
+                                        t.ref[i].obj, banned[k]);
+            }
+    CHECK(bad == 0, "%d library objects end the process, exec or set the environment:\n%s",
+          bad, report);
+    symtab_free(&t);
+}
