@@ -168,6 +168,13 @@ TEST(lib_predict_image_top_classes_and_invert)
     o.top = 1;
     REQUIRE(dc_predict_image(m, spec, light, &o, &p) == DC_OK);
     CHECK(p.n == 1 && !p.inverted && !p.auto_inverted, "--no-invert");
+    dc_tensor *w = dc_model_find(m, "out.weight"); /* NaN weights (--allow-nonfinite) */
+    REQUIRE(w);
+    for (int64_t i = 0; i < w->numel; i++)
+        dc_f32(w)[i] = NAN;
+    CHECK(dc_predict_image(m, spec, light, &o, &p) == DC_ERR_NUMERIC && p.n == 0 &&
+              strstr(dc_last_error(), "not finite"),
+          "NaN output: n %d, class %d: %s", p.n, p.cls[0], dc_last_error());
     dc_spec *flat = dc_spec_parse_string("[input]\nshape = 16\n[linear out]\n"
                                          "out_features = 3\n", "f");
     dc_model *fm = flat ? dc_spec_build(flat, &rng) : NULL;
