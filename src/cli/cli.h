@@ -28,8 +28,8 @@ int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 
-/* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
- * (cmd_series.c) paths. */
+/* deepc train's options, shared by every --data form (form_images.c, form_text.c,
+ * form_series.c: forms.def). */
 typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
