@@ -57,7 +57,7 @@ static int series_task(cli_run *r)
     const dc_series *s = d->s;
     if (dc_forecast_baselines(s, d->base) != DC_OK ||
         !(r->task = dc_task_forecast(s, r->m, &r->o, (int)r->a->early_stop)))
-        return cli_fail(1);
+        return cli_fail(dc_last_status() == DC_ERR_ARG ? 2 : 1);
     cli_banner(r, d->path, "%lld training windows [%d, %d], %d epochs", (long long)s->n[0],
                s->window, s->n_features, r->o.epochs);
     return 0;
