@@ -153,13 +153,20 @@ TEST(layering_checker_catches_an_upward_call)
     symtab_free(&t);
 }
 
-TEST(layering_no_call_goes_up_a_layer)
+/* The nm command over the objects of the build of the deepc binary under test, into cmd. */
+static void nm_command(char *cmd, size_t size)
 {
-    char bin[400], cmd[600], report[8192];
+    char bin[400];
     snprintf(bin, sizeof bin, "%s", t_deepc_bin());
     char *slash = strrchr(bin, '/');
-    snprintf(cmd, sizeof cmd, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
+    snprintf(cmd, size, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
              slash ? (int)(slash - bin) : 1, slash ? bin : ".");
+}
+
+TEST(layering_no_call_goes_up_a_layer)
+{
+    char cmd[600], report[8192];
+    nm_command(cmd, sizeof cmd);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL, "cannot run %s", cmd);
     if (!p)
@@ -183,11 +190,8 @@ TEST(layering_library_never_exits_execs_or_sets_the_environment)
     static const char *const banned[] = {"exit",  "_exit",  "_Exit",  "quick_exit", "abort",
                                          "execv", "execve", "execvp", "execl",      "execlp",
                                          "setenv", "putenv", "unsetenv", NULL};
-    char bin[400], cmd[600], report[4096] = "";
-    snprintf(bin, sizeof bin, "%s", t_deepc_bin());
-    char *slash = strrchr(bin, '/');
-    snprintf(cmd, sizeof cmd, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
-             slash ? (int)(slash - bin) : 1, slash ? bin : ".");
+    char cmd[600], report[4096] = "";
+    nm_command(cmd, sizeof cmd);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL, "cannot run %s", cmd);
     if (!p)
