@@ -60,7 +60,7 @@ typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
-    const void *stored; /* the stored command line: a dc_resume (train/resume.h) */
+    const struct dc_resume *stored; /* the stored command line (train/resume.h) */
 } train_resume;
 /* A resumed run keeps its schedule: a cosine T_max or a linear warm-up and length that the new
  * flags would change is refused. n_train: training examples (0: epochs are --epochs as given).
