@@ -33,6 +33,8 @@ static int series_load(cli_run *r)
         return 2;
     }
     series_data *d = calloc(1, sizeof *d);
+    if (!d)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!d || !(d->s = dc_series_open(a->data, d->path, sizeof d->path))) {
         free(d);
         return cli_fail(2);
@@ -82,6 +84,8 @@ static int series_report(cli_run *r)
     dc_forecast_row model = {.has_v = s->n[DC_SPLIT_VAL] > 0};
     int64_t best = dc_task_forecast_best(r->task, &model.v);
     float *pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred);
+    if (!pred)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!pred || dc_forecast_score_test(r->m, s, pred, &model.t) != DC_OK) {
         free(pred);
         return cli_fail(1);
