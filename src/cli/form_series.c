@@ -83,13 +83,9 @@ static int series_report(cli_run *r)
     const dc_series *s = d->s;
     dc_forecast_row model = {.has_v = s->n[DC_SPLIT_VAL] > 0};
     int64_t best = dc_task_forecast_best(r->task, &model.v);
-    float *pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred);
-    if (!pred)
-        dc_err(DC_ERR_NOMEM, "out of memory");
-    if (!pred || dc_forecast_score_test(r->m, s, pred, &model.t) != DC_OK) {
-        free(pred);
+    float *pred = NULL;
+    if (dc_forecast_predict_test(r->m, s, &pred, &model.t) != DC_OK)
         return cli_fail(1);
-    }
     free(pred);
     if (r->a->json) {
         printf("{\"best_epoch\": %lld, ", (long long)best);
