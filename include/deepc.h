@@ -2173,7 +2173,8 @@ DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int6
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of
  * the best validation epoch kept (in checkpoints too) and put back at the end, and training
- * stopped after `patience` epochs without improvement (0: never). */
+ * stopped after `patience` epochs without improvement (0: never; DC_ERR_ARG when s has no
+ * validation windows to score). */
 DC_API dc_task *dc_task_forecast(const dc_series *s, const dc_model *m,
                                  const dc_train_opts *o, int patience);
 /* The normalised forecasts of m for every window of part into pred[n[part]] (eval mode, no
