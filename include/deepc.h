@@ -976,6 +976,30 @@ DC_API dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_laye
 DC_API dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
                                          const dc_attn_masks *self_masks,
                                          const dc_attn_masks *memory_masks);
+
+/*
+ * Seq2seq spec pieces (src/nn/seq2seq_layers.c, docs/g2p.md). A seq2seq model's input is int64
+ * [N, 2, L]: row 0 the source ids, row 1 the decoder input (BOS, target shifted right), padded.
+ * dc_select_new: y = x[:, index] of [N, K, L]; for int64 ids with trim_padding >= 0 the columns
+ * holding that id in every example are cut off the end (at least one stays). Float [N, K, F]
+ * inputs go through dc_select_step.
+ * dc_luong_attention - global attention (Luong et al. 2015) of decoder states h [N, T, H] over
+ * memory [N, S, Hm] (Hm <= 256): q = h·w_inᵀ (w_in [Hm, H], "general"; NULL: "dot", q = h),
+ * a = softmax(q·memᵀ + key padding), c = a·mem, y = tanh([c; h]·w_outᵀ) (w_out [H, Hm + H]),
+ * y [N, T, H]. key_padding_mask: NULL or int64 [N, S] (nonzero = hidden). Differentiable in h,
+ * mem and both weights (dc_attention_packed with scale 1).
+ * dc_luong_attention_new: the module ("<name>.linear_in.weight" when general,
+ * "<name>.linear_out.weight", OpenNMT's GlobalAttention names); forward_n(h, mem[, ids]) with
+ * ids == padding_idx hidden.
+ */
+DC_API dc_module *dc_select_new(dc_model *m, const char *name, int64_t index,
+                                int64_t trim_padding);
+DC_API dc_tensor *dc_luong_attention(dc_ctx *ctx, dc_tensor *h, dc_tensor *mem,
+                                     dc_tensor *key_padding_mask, dc_tensor *w_in,
+                                     dc_tensor *w_out);
+DC_API dc_module *dc_luong_attention_new(dc_model *m, const char *name, int64_t H, int64_t Hm,
+                                         int general, int64_t padding_idx, dc_rng *rng);
+
 /* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
  * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
  * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
@@ -1431,6 +1455,87 @@ DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * the top_k threshold costs O(K·top_k).
  */
 DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Grapheme-to-phoneme data: CMUdict (src/data/cmudict.c, docs/g2p.md)                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The ids of a sequence-to-sequence vocabulary that the seq2seq task and decoders rely on:
+ * padding (ignored by the loss, hidden as keys), the decoder's first input, the end. */
+#define DC_SEQ_PAD 0
+#define DC_SEQ_BOS 1
+#define DC_SEQ_EOS 2
+/* G2P's one vocabulary for both sides: the three above, DC_G2P_UNK (a byte that is no
+ * grapheme), the graphemes of DC_G2P_LETTERS in that order, then the 39 ARPAbet phones
+ * (dc_g2p_token_name). Fixed, so that a model needs no vocabulary file. */
+#define DC_G2P_UNK 3
+#define DC_G2P_LETTERS "'-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ{}"
+#define DC_G2P_N_PHONES 39
+#define DC_G2P_MAX_LEN 48  /* the most letters or phones of one entry */
+/* Vocabulary size (4 + 42 graphemes + 39 phones = 85). */
+DC_API int dc_g2p_vocab_size(void);
+/* The id of a grapheme byte: letters folded to upper case; DC_G2P_UNK for any other byte. */
+DC_API int64_t dc_g2p_letter_id(int byte);
+/* The id of phone name[0..n) (stress digit already removed), or -1. */
+DC_API int64_t dc_g2p_phone_id(const char *name, size_t n);
+/* A token's printable name: "<pad>", "<s>", "</s>", "<unk>", "A", "AA"; "?" out of range. */
+DC_API const char *dc_g2p_token_name(int64_t id);
+/* Grapheme ids of a word into ids[0..cap): the count, or -1 (DC_ERR_ARG) when it is empty or
+ * longer than cap. */
+DC_API int64_t dc_g2p_encode_word(const char *word, int64_t *ids, int64_t cap);
+
+/*
+ * A pronouncing dictionary, words sorted bytewise (so nothing depends on the file's order), each
+ * with its distinct pronunciations (phone ids) in file order. Word w's letters are
+ * letters[letter_off[w] .. letter_off[w + 1]) (ids), its spelling text + text_off[w] (NUL
+ * ended), its pronunciations prons pron_first[w] .. pron_first[w + 1] - 1, and pronunciation p's
+ * phones phones[phone_off[p] .. phone_off[p + 1]). part[w] is its split (all DC_SPLIT_TRAIN until
+ * dc_cmudict_split). Free with dc_cmudict_free.
+ */
+typedef struct dc_cmudict {
+    int64_t n_words, n_prons, n_lines; /* n_lines: the entries read (alternates included) */
+    char *text;
+    int64_t *text_off, *letter_off, *letters, *pron_first, *phone_off, *phones;
+    uint8_t *part;
+} dc_cmudict;
+/*
+ * dc_cmudict_parse - read CMUdict text (name is used in messages). A line is `WORD  PH PH ...`
+ * (the word, one or more spaces, phones separated by spaces); `WORD(k)` (k digits) is an
+ * alternate pronunciation of WORD; empty lines and lines starting with ";;;" are skipped; a
+ * trailing CR is dropped. Phones lose their stress digit (AH0 -> AH). A pronunciation equal to
+ * one the word already has (after the stress is dropped) is not kept twice.
+ * Errors, DC_ERR_FORMAT "name:line: ...": no phones, an unknown phone, a bad (k) suffix, an empty
+ * word, more than DC_G2P_MAX_LEN letters or phones, no entries at all; DC_ERR_NOMEM.
+ * dc_cmudict_load - the same on a file (at most 64 MiB; messages name the path).
+ */
+DC_API dc_status dc_cmudict_parse(const char *name, const char *text, size_t n, dc_cmudict *out);
+DC_API dc_status dc_cmudict_load(const char *path, dc_cmudict *out);
+DC_API void dc_cmudict_free(dc_cmudict *d);
+/*
+ * dc_cmudict_split - the fixed split by word: the words (sorted) are shuffled with a dc_rng
+ * seeded (seed, 0) (dc_rng_shuffle); the first floor(0.9 n) are DC_SPLIT_TRAIN, the next
+ * floor(0.05 n) DC_SPLIT_VAL, the rest DC_SPLIT_TEST. All of a word's pronunciations share its
+ * part. The same file and seed always give the same split (docs/g2p.md uses seed 1).
+ */
+DC_API void dc_cmudict_split(dc_cmudict *d, uint64_t seed);
+/* Words of a part, or of all parts (part < 0). */
+DC_API int64_t dc_cmudict_count(const dc_cmudict *d, int part);
+
+/* Source / target id sequences for the seq2seq task: pair i is src[src_off[i] ..
+ * src_off[i + 1]) -> tgt[tgt_off[i] .. tgt_off[i + 1]) (no BOS, no EOS). malloc'd arrays. */
+typedef struct dc_seq_pairs {
+    int64_t n;
+    int64_t *src_off, *src, *tgt_off, *tgt;
+} dc_seq_pairs;
+/* Every (word, pronunciation) of a part: alternates are extra pairs. */
+DC_API dc_status dc_cmudict_pairs(const dc_cmudict *d, int part, dc_seq_pairs *out);
+DC_API void dc_seq_pairs_free(dc_seq_pairs *p);
+/* The split docs/g2p.md reports: dc_cmudict_split(d, DC_G2P_SPLIT_SEED). */
+#define DC_G2P_SPLIT_SEED 1
+/* Load path, split it with seed, and (when not NULL) make the training and validation pairs.
+ * On failure everything is freed and the message names the file. */
+DC_API dc_status dc_g2p_open(const char *path, uint64_t seed, dc_cmudict *d, dc_seq_pairs *train,
+                             dc_seq_pairs *val);
 
 /* ------------------------------------------------------------------------------------------ */
 /* WordPiece (BERT): basic tokenizer, greedy longest-match sub-words, vocab.txt, training      */
@@ -1941,6 +2046,34 @@ DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
 /* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
 DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                            int64_t n_val, const dc_train_opts *o);
+/*
+ * Sequence to sequence with teacher forcing (src/train/task_seq2seq.c, docs/g2p.md): batches of
+ * pairs as x int64 [n, 2, L] (row 0 the source, row 1 BOS + the target: the decoder's input)
+ * and y int64 [n, L] (the target + EOS), padded with DC_SEQ_PAD to L = max(longest source,
+ * longest target + 1); the model maps x to logits [n, L, V]; the loss is the mean cross-entropy
+ * over the non-padding targets. Each epoch: a seeded shuffle, then buckets of similar lengths
+ * (64 batches at a time, sorted by length, the batches in a seeded order). Validation: teacher-
+ * forced loss and token accuracy of val (may be NULL or empty). Pairs are copied; ids of
+ * targets must not be PAD, BOS or EOS. Checkpoints resume exactly inside an epoch.
+ */
+DC_API dc_task *dc_task_seq2seq(const dc_seq_pairs *train, const dc_seq_pairs *val,
+                                const dc_train_opts *o);
+/* The batch of pairs idx[0..n) of p as above (arena tensors). */
+DC_API dc_status dc_seq2seq_batch(dc_ctx *ctx, const dc_seq_pairs *p, const int64_t *idx,
+                                  int64_t n, dc_tensor **x, dc_tensor **y);
+/* Mean cross-entropy of logits [n, L, V] against y [n, L] (padding ignored); *correct (may be
+ * NULL): arg-max hits among the *tokens non-padding targets. */
+DC_API dc_tensor *dc_seq2seq_loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y,
+                                      int64_t *correct, int64_t *tokens);
+/* Teacher-forced loss (nats per token) and token accuracy of m on pairs idx[0..n) of *pairs,
+ * batch at a time, eval mode, no tape. */
+typedef struct dc_seq2seq_eval_in {
+    const dc_seq_pairs *pairs;
+    const int64_t *idx;
+    int64_t n, batch;
+} dc_seq2seq_eval_in;
+DC_API dc_status dc_seq2seq_evaluate(dc_model *m, const dc_seq2seq_eval_in *in, double *loss,
+                                     double *token_acc);
 /* Forecasting over the windows of s (which must outlive the task) with model m (its size sizes
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of

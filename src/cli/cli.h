@@ -67,6 +67,9 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resu
 /* train --data csv:... (time-series regression) */
 int cmd_train_series(const train_args *a, const dc_train_opts *o, const train_resume *rs,
                      const char *args_text);
+/* train --data cmudict:PATH (grapheme-to-phoneme, cmd_seq2seq.c) */
+int cmd_train_cmudict(const train_args *a, const dc_train_opts *o, const train_resume *rs,
+                      const char *args_text);
 /* The options every data path shares (the spec and command line stored in checkpoints,
  * --save-every, --check-numerics, --json, --resume) and DIR/model.spec. *spec_text (malloc'd)
  * must outlive the run. 0, or -1 after a message. */

@@ -212,11 +212,15 @@ int cmd_train(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
     train_resume rs = {.dir = resume, .path = ra.path, .spec = ra.ck.spec};
     const int images = strncmp(a.data, "text:", 5) && strncmp(a.data, "csv:", 4) &&
-                       strcmp(a.data, "weather");
+                       strcmp(a.data, "weather") && strncmp(a.data, "cmudict:", 8);
     if (resume && !images && check_cosine_resume(&ra, &o, 0)) /* epochs: --epochs as given */
         goto early;
     if (!strncmp(a.data, "text:", 5)) {
         rc = cmd_train_text(&a, &o, resume ? &rs : NULL, args_text);
+        goto early;
+    }
+    if (!strncmp(a.data, "cmudict:", 8)) {
+        rc = cmd_train_cmudict(&a, &o, resume ? &rs : NULL, args_text);
         goto early;
     }
     if (!strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
