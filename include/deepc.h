@@ -1000,6 +1000,58 @@ DC_API dc_tensor *dc_luong_attention(dc_ctx *ctx, dc_tensor *h, dc_tensor *mem,
 DC_API dc_module *dc_luong_attention_new(dc_model *m, const char *name, int64_t H, int64_t Hm,
                                          int general, int64_t padding_idx, dc_rng *rng);
 
+/*
+ * Seq2seq decoding (src/nn/beam.c, src/nn/tf_decode.c; docs/g2p.md).
+ * dc_beam_search - beam search of width o->beam (1: greedy) over a step function: step(impl, n,
+ * parent, prefix, stride, t, logp) gets the n live hypotheses (prefix row i: BOS and t tokens,
+ * rows stride apart; hypothesis i extends hypothesis parent[i] of the previous call, parent NULL
+ * at t = 0 where n = 1) and writes the log-probabilities of the next token, logp [n, V]. The
+ * candidates are ranked by summed log-probability; one ending in EOS among the first beam
+ * finishes with score Σ log p / (tokens + 1)^alpha (length-normalised; alpha 1); the search ends
+ * when beam hypotheses have finished or at max_len. out[0..*n_out) gets the best one's tokens
+ * (no BOS, no EOS; out holds max_len), *score its score (may be NULL).
+ */
+typedef dc_status (*dc_beam_step_fn)(void *impl, int64_t n, const int64_t *parent,
+                                     const int64_t *prefix, int64_t stride, int64_t t,
+                                     float *logp);
+typedef struct dc_beam_opts {
+    int beam;         /* width K, 1..256 (1: greedy) */
+    int64_t max_len;  /* the most tokens generated */
+    double alpha;     /* length normalisation exponent (1) */
+} dc_beam_opts;
+/* beam 1, max_len 64, alpha 1. */
+DC_API dc_beam_opts dc_beam_defaults(void);
+DC_API dc_status dc_beam_search(dc_beam_step_fn step, void *impl, int64_t V,
+                                const dc_beam_opts *o, int64_t *out, int64_t *n_out,
+                                double *score);
+/* x[i, :] -= log Σ exp x[i, :] for rows of V (in place). */
+DC_API void dc_log_softmax_rows(float *x, int64_t n, int64_t V);
+/* The logits of the next token after prefixes (row i: prefix + i·stride, t + 1 ids, BOS first)
+ * of source src[0..S) by a full forward of the seq2seq spec model on [n, 2, max(S, t + 1)]:
+ * logits [n, V] (may be NULL). *V: 0 to learn it, else checked. */
+DC_API dc_status dc_seq2seq_next_logits(dc_ctx *ctx, dc_model *m, const int64_t *src, int64_t S,
+                                        const int64_t *prefix, int64_t n, int64_t stride,
+                                        int64_t t, float *logits, int64_t *V);
+/* Decode one source with beam search (eval mode, no tape). kv_cache: a Transformer
+ * encoder-decoder (dc_tf_decoder_new accepts it) decodes incrementally; any other seq2seq spec
+ * model, or kv_cache 0, by full recomputation at every step. */
+DC_API dc_status dc_seq2seq_generate(dc_model *m, const int64_t *src, int64_t S,
+                                     const dc_beam_opts *o, int kv_cache, int64_t *out,
+                                     int64_t *n_out, double *score);
+/* The incremental decoder of a Transformer encoder-decoder spec model whose layers are named
+ * src_embed, src_pos, encoder, tgt_embed, tgt_pos, decoder, head (models/g2p_transformer); NULL
+ * (DC_ERR_ARG) for another model. _start encodes one source and projects each decoder layer's
+ * cross-attention keys and values of it once; _step feeds the newest token of n hypotheses
+ * (tokens[n]; hypothesis i continues parent[i] of the previous step, NULL: itself) at the next
+ * position and writes logits [n, V], the self-attention reading the cached keys and values. */
+typedef struct dc_tf_decoder dc_tf_decoder;
+DC_API dc_tf_decoder *dc_tf_decoder_new(dc_model *m);
+DC_API dc_status dc_tf_decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S);
+DC_API dc_status dc_tf_decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
+                                    const int64_t *tokens, float *logits);
+DC_API int64_t dc_tf_decoder_vocab(const dc_tf_decoder *d);
+DC_API void dc_tf_decoder_free(dc_tf_decoder *d);
+
 /* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
  * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
  * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
@@ -2074,6 +2126,31 @@ typedef struct dc_seq2seq_eval_in {
 } dc_seq2seq_eval_in;
 DC_API dc_status dc_seq2seq_evaluate(dc_model *m, const dc_seq2seq_eval_in *in, double *loss,
                                      double *token_acc);
+/*
+ * G2P measures (src/train/task_seq2seq_eval.c, docs/g2p.md). A word is right when its decoded
+ * phones equal any of its pronunciations; WER = wrong words / words; PER = Σ edit distance to
+ * the closest pronunciation (the smallest distance, the first on a tie) / Σ its length.
+ */
+typedef struct dc_g2p_score {
+    int64_t words, wrong;    /* words decoded; of them, matching no pronunciation */
+    int64_t phones, errors;  /* Σ closest pronunciation's length; Σ edit distance to it */
+    double wer, per;         /* wrong / words; errors / phones */
+    double seconds;          /* decoding time (wall) */
+} dc_g2p_score;
+/* Levenshtein distance of id sequences (nb <= 2·DC_G2P_MAX_LEN; else -1). */
+DC_API int64_t dc_edit_distance_ids(const int64_t *a, int64_t na, const int64_t *b, int64_t nb);
+/* Output out[0..n) against word w's pronunciations: *dist to the closest, *len its length. */
+DC_API void dc_g2p_score_word(const dc_cmudict *d, int64_t w, const int64_t *out, int64_t n,
+                              int64_t *dist, int64_t *len);
+/* Decode every word of part (the first limit of them when limit > 0, in word order) with
+ * dc_seq2seq_generate and score them. o->max_len <= 4·DC_G2P_MAX_LEN. */
+DC_API dc_status dc_g2p_evaluate(dc_model *m, const dc_cmudict *d, int part,
+                                 const dc_beam_opts *o, int kv_cache, int64_t limit,
+                                 dc_g2p_score *s);
+/* The phones of one word (letters any case; dc_g2p_token_name names them); phones holds
+ * o->max_len ids. */
+DC_API dc_status dc_g2p_predict(dc_model *m, const char *word, const dc_beam_opts *o,
+                                int kv_cache, int64_t *phones, int64_t *n, double *score);
 /* Forecasting over the windows of s (which must outlive the task) with model m (its size sizes
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of

@@ -214,5 +214,5 @@ const dc_layer_desc dc_layer_luongattention = {
            "memory[, ids]`): [N, T, H] -> [N, T, H]", .min_ndim = 3, .max_ndim = 3,
     .rank_msg = "needs a sequence [N, T, H] (batch included)", .keys = luong_keys,
     .n_keys = 4, .build = build_luong, .params = "linear_in.weight (general) linear_out.weight",
-    .macs = luong_macs, .gradcheck = "LuongAttention",
+    .macs = luong_macs, .gradcheck = "luong_attention|LuongAttention",
 };
