@@ -95,6 +95,9 @@ TEST(g2p_reader_errors_name_file_and_line)
     bad("  AH0\n", "bad.txt:1: a line must start with a word");
     bad("CAT  K AE3 T\n", "unknown phone 'AE3'");
     bad("", "no entries");
+    dc_cmudict d0;
+    CHECK(dc_cmudict_parse("nul.txt", "AB  AH0\nC\0D  AH0\n", 16, &d0) == DC_ERR_FORMAT &&
+          strstr(dc_last_error(), "nul.txt:2: NUL byte"), "NUL: %s", dc_last_error());
     bad(";;; only a comment\n\n", "no entries");
     char long_word[200];
     memset(long_word, 'A', 60);
