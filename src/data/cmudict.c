@@ -167,7 +167,7 @@ static dc_status parse_line(reader *r, int64_t line, const char *s, const char *
         e--;
     if (e == s || (e - s >= 3 && !memcmp(s, ";;;", 3)))
         return DC_OK;
-    if (memchr(s, 0, (size_t)(e - s)))
+    if (memchr(s, 0, e > s ? (size_t)(e - s) : 0))
         return dc_err(DC_ERR_FORMAT, "%s:%lld: NUL byte", r->name, (long long)line);
     int64_t wl = 0, n_ph = 0, ph0 = r->n_ph;
     dc_status st = parse_word(r, line, s, e, &wl);
