@@ -1556,8 +1556,9 @@ typedef struct dc_cmudict {
  * alternate pronunciation of WORD; empty lines and lines starting with ";;;" are skipped; a
  * trailing CR is dropped. Phones lose their stress digit (AH0 -> AH). A pronunciation equal to
  * one the word already has (after the stress is dropped) is not kept twice.
- * Errors, DC_ERR_FORMAT "name:line: ...": a NUL byte, no phones, an unknown phone, a bad (k) suffix, an empty
- * word, more than DC_G2P_MAX_LEN letters or phones, no entries at all; DC_ERR_NOMEM.
+ * Errors, DC_ERR_FORMAT "name:line: ...": a NUL byte, no phones, an unknown phone, a bad (k)
+ * suffix, an empty word, more than DC_G2P_MAX_LEN letters or phones, no entries at all;
+ * DC_ERR_NOMEM.
  * dc_cmudict_load - the same on a file (at most 64 MiB; messages name the path).
  */
 DC_API dc_status dc_cmudict_parse(const char *name, const char *text, size_t n, dc_cmudict *out);

@@ -183,6 +183,7 @@ TEST(g2p_cli_train_resume_eval_predict)
     rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data text:%s/dict.txt", d, d, d);
     CHECK(rc == 2 && strstr(out, "cmudict:PATH"), "g2p --data text: rc %d %s", rc, out);
-    rc = t_run_deepc(out, sizeof out, "train %s/gru.spec --data cmudict:%s/none.txt --lr 0.1", d, d);
+    rc = t_run_deepc(out, sizeof out, "train %s/gru.spec --data cmudict:%s/none.txt --lr 0.1", d,
+                     d);
     CHECK(rc == 2 && strstr(out, "none.txt"), "missing dictionary: rc %d %s", rc, out);
 }
