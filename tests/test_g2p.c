@@ -314,3 +314,57 @@ TEST(g2p_select_trims_trailing_padding)
     dc_ctx_free(ctx);
     dc_model_free(m);
 }
+
+/* The task's epoch order: a permutation of the pairs, in batches of one length (bucketing), a
+ * different order each epoch, the same for the same seed. */
+TEST(g2p_task_order_is_a_bucketed_permutation)
+{
+    enum { N = 700, B = 8 };
+    static int64_t so[N + 1], to[N + 1], s[N * 20], t[N * 20];
+    dc_rng r;
+    dc_rng_seed(&r, 4, 0);
+    for (int i = 0; i < N; i++) {
+        const int64_t ls = 1 + dc_rng_below(&r, 20), lt = 1 + dc_rng_below(&r, 20);
+        so[i + 1] = so[i] + ls;
+        to[i + 1] = to[i] + lt;
+        for (int64_t k = 0; k < ls; k++)
+            s[so[i] + k] = 10;
+        for (int64_t k = 0; k < lt; k++)
+            t[to[i] + k] = 50;
+    }
+    dc_seq_pairs p = {N, so, s, to, t};
+    dc_train_opts o = dc_train_defaults();
+    o.batch_size = B;
+    dc_task *task = dc_task_seq2seq(&p, NULL, &o);
+    REQUIRE(task);
+    int64_t first[N], seen[N];
+    for (int ep = 0; ep < 2; ep++) {
+        dc_rng_seed(&r, 9, (uint64_t)ep);
+        REQUIRE(task->start(task, &r) == DC_OK && task->epoch_begin(task, NULL, &r, 0) == DC_OK);
+        const int64_t *ord = dc_i64(task->order);
+        memset(seen, 0, sizeof seen);
+        int64_t spread = 0;
+        for (int i = 0; i < N; i++)
+            seen[ord[i]]++;
+        for (int b = 0; b + B <= N; b += B) { /* source lengths within a batch */
+            int64_t lo = 99, hi = 0;
+            for (int j = b; j < b + B; j++) {
+                const int64_t l = so[ord[j] + 1] - so[ord[j]];
+                lo = l < lo ? l : lo;
+                hi = l > hi ? l : hi;
+            }
+            spread += hi - lo;
+        }
+        int perm = 1;
+        for (int i = 0; i < N; i++)
+            perm &= seen[i] == 1;
+        CHECK(perm, "epoch %d: the order is not a permutation", ep);
+        CHECK(spread <= N / B / 2, "epoch %d: batches span %lld source lengths in all (not "
+              "bucketed)", ep, (long long)spread);
+        if (ep == 0)
+            memcpy(first, ord, sizeof first);
+        else
+            CHECK(memcmp(first, ord, sizeof first), "two epochs in the same order");
+    }
+    dc_task_free(task);
+}
