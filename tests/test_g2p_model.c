@@ -176,6 +176,9 @@ TEST(g2p_cli_train_resume_eval_predict)
                      "--data cmudict:%s/dict.txt --split val --beam 3", d, d, d);
     CHECK(rc == 0 && strstr(out, "val words: 6, beam 3: WER ") && strstr(out, "PER "),
           "g2p eval: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt", d, d, d);
+    CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--text abc,HEAD --beam 2", d, d);
     CHECK(rc == 0 && strstr(out, "abc\t") && strstr(out, "HEAD\t"), "g2p predict: rc %d %s", rc,

@@ -23,8 +23,8 @@ static void g2p_usage(FILE *f)
                "  --no-kv-cache         recompute the whole prefix at every step\n");
 }
 
-static int eval_split(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
-                      int kv, int64_t limit)
+int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
+                  int kv, int64_t limit)
 {
     const int part = !strcmp(split, "train") ? DC_SPLIT_TRAIN : !strcmp(split, "val")
                      ? DC_SPLIT_VAL : !strcmp(split, "test") ? DC_SPLIT_TEST : -1;
@@ -101,7 +101,7 @@ int cmd_g2p(int argc, char **argv)
     dc_model *m = cli_load_model(model, NULL, NULL);
     int rc = 2;
     if (m && cli_load_weights(m, weights, 0) == 0)
-        rc = data ? eval_split(m, data + 8, split, &o, !no_kv, lim)
+        rc = data ? cli_g2p_score(m, data + 8, split, &o, !no_kv, lim)
                   : predict_words(m, text, &o, !no_kv);
     dc_model_free(m);
     return rc;
