@@ -2156,7 +2156,8 @@ DC_API dc_status dc_g2p_predict(dc_model *m, const char *word, const dc_beam_opt
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of
  * the best validation epoch kept (in checkpoints too) and put back at the end, and training
- * stopped after `patience` epochs without improvement (0: never). */
+ * stopped after `patience` epochs without improvement (0: never; DC_ERR_ARG when s has no
+ * validation windows to score). */
 DC_API dc_task *dc_task_forecast(const dc_series *s, const dc_model *m,
                                  const dc_train_opts *o, int patience);
 /* The normalised forecasts of m for every window of part into pred[n[part]] (eval mode, no

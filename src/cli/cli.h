@@ -29,8 +29,8 @@ int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
 
-/* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
- * (cmd_series.c) paths. */
+/* deepc train's options, shared by every --data form (form_images.c, form_text.c,
+ * form_series.c: forms.def). */
 typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
@@ -61,7 +61,7 @@ typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
-    const void *stored; /* the stored command line: a dc_resume (train/resume.h) */
+    const struct dc_resume *stored; /* the stored command line (train/resume.h) */
 } train_resume;
 /* A resumed run keeps its schedule: a cosine T_max or a linear warm-up and length that the new
  * flags would change is refused. n_train: training examples (0: epochs are --epochs as given).
