@@ -27,6 +27,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
+int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
 
 /* deepc train's options, shared by every --data form (form_images.c, form_text.c,
  * form_series.c: forms.def). */
@@ -152,6 +153,10 @@ void cli_print_time(const cli_run *r, const char *extra);
 /* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out
  * (not with --json). */
 void cli_print_outputs(const cli_run *r, const char *extra);
+/* deepc g2p and deepc eval --data cmudict:PATH (cmd_g2p.c): WER and PER of m on a split
+ * ("train", "val", "test") of the dictionary at path; prints them. Exit code. */
+int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
+                  int kv_cache, int64_t limit);
 /* Text classification (form_textcls.c): whether --data (with --vocab) names it (csv: is the
  * time-series form without --vocab); deepc eval when argv's --data does; deepc predict --text
  * (cmd_predict_text.c). */
