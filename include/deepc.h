@@ -1431,6 +1431,18 @@ DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * the top_k threshold costs O(K·top_k).
  */
 DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+/*
+ * dc_sample_logits_p - dc_sample_logits with nucleus (top-p) sampling after temperature and top_k
+ * (Holtzman et al. 2019; the order of Hugging Face's warpers).
+ *
+ * Of the probabilities left after temperature and top_k, sorted largest first (equal ones by
+ * smaller index: deterministic), the smallest prefix whose sum is >= top_p is kept and
+ * renormalised; at least the most likely index stays. top_p == 1: no cut, and the same draws
+ * as dc_sample_logits. top_p in (0, 1], else -1 with DC_ERR_ARG; DC_ERR_NOMEM if the K-entry
+ * sort buffer cannot be allocated (only when top_p < 1). Errors otherwise as dc_sample_logits.
+ */
+DC_API int dc_sample_logits_p(const float *logits, int K, float temperature, int top_k,
+                              float top_p, dc_rng *rng);
 
 /* ------------------------------------------------------------------------------------------ */
 /* WordPiece (BERT): basic tokenizer, greedy longest-match sub-words, vocab.txt, training      */
