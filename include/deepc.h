@@ -1842,6 +1842,11 @@ typedef struct dc_train_opts {
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
     int64_t max_steps;       /* > 0: stop after this many steps */
+    double time_limit;       /* > 0: stop at the first step boundary after this many seconds of
+                                wall time from the start of dc_train_task (setup, validation
+                                and checkpoints count), as max_steps stops: a partial epoch is
+                                validated and logged, the weights written, and a checkpoint
+                                where the task resumes inside an epoch. Ranks agree on it. */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
     /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv
@@ -1918,6 +1923,9 @@ struct dc_task {
     dc_status (*state_load)(dc_task *t, const char *text);
     /* A fresh run (not a resumed one) starts, drawing from the loop's rng (may be NULL). */
     dc_status (*start)(dc_task *t, dc_rng *rng);
+    /* Before anything else (may be NULL): the task sees the model it trains, e.g. to decide
+     * mid_epoch_resume (the language model: 1 when the model carries no state across chunks). */
+    void (*bind)(dc_task *t, const dc_model *m);
     /* pos at which an epoch ends. */
     int64_t (*epoch_total)(dc_task *t);
     /* Optimizer steps in a whole epoch (schedules that count steps), or NULL for one step per

@@ -32,6 +32,7 @@ typedef struct train_args {
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
     const char *resume; /* --resume DIR: continue DIR/checkpoint */
     float clip;
+    float time_limit; /* --time-limit S: stop at a step boundary after S seconds (0: none) */
     int epochs, threads, quiet, epochs_set, no_shuffle, json;
     int check_numerics, sync_bn;
     int64_t batch, val, max_steps, seed;

@@ -213,11 +213,8 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0, const train_res
     corpus c;
     if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
         return 1;
-    if (a->augment || a->save_every) { /* a text run checkpoints at epoch ends only */
-        fprintf(stderr, "deepc train: %s does not apply to text (%s)\n",
-                a->augment ? "--augment" : "--save-every", a->augment ? "it shifts images"
-                : "a text run checkpoints at the end of every epoch: the carried RNN state is "
-                  "not stored");
+    if (a->augment) {
+        fprintf(stderr, "deepc train: --augment does not apply to text (it shifts images)\n");
         return 2;
     }
     if (load_corpus(a->data + 5, &c))
@@ -236,6 +233,11 @@ int cmd_train_text(const train_args *a, const dc_train_opts *o0, const train_res
     dc_rng_seed(&rng, (uint64_t)a->seed, 0);
     m = rs ? cli_resume_model(rs, &rng, &spec) : load_lm(a->model, &c.v, &rng, &spec);
     o.bptt = a->bptt > 0 ? a->bptt : 64;
+    if (m && a->save_every && dc_model_context(m, NULL) == 0) { /* a recurrent model */
+        fprintf(stderr, "deepc train: --save-every does not apply to a recurrent model on text "
+                "(it checkpoints at the end of every epoch: the carried state is not stored)\n");
+        goto out;
+    }
     if (!m || cli_train_prepare(a, spec, rs, args_text, &o, &spec_text) ||
         save_vocab(&c.v, a->out))
         goto out;

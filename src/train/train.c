@@ -89,7 +89,8 @@ typedef struct run {
     int64_t epochs_done; /* completed epochs */
     int64_t pos;         /* position in the epoch in progress (the task's unit) */
     int counts_correct;  /* the task counts correct predictions (classification) */
-    double t_start;      /* for log.csv's elapsed_s */
+    double t_start;      /* for log.csv's elapsed_s and time_limit */
+    int time_up;         /* some rank passed o->time_limit before the last step's sums */
     FILE *log;           /* out_dir/log.csv or NULL */
     char *log_path;      /* its name (malloc'd) */
     dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
@@ -215,8 +216,9 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         y = rows(r->ctx, y, lo, hi);
     }
     dc_tensor *l = NULL;
-    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice */
-    double m[5] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1};
+    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice, time up */
+    double m[6] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1,
+                   o->time_limit > 0 && now_s() - r->t_start >= o->time_limit};
     if (hi > lo) {
         double ok = -1;
         if (!(l = r->t->loss(r->t, r->ctx, r->m, x, y, &ok)))
@@ -225,9 +227,10 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         m[1] = ok >= 0 ? ok : 0;
         m[2] = ok >= 0;
     }
-    dc_status st = dc_dist_sum(m, 5); /* every rank sees the same loss and stop request */
+    dc_status st = dc_dist_sum(m, 6); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
         return st;
+    r->time_up = m[5] > 0;
     *lv = m[0] / (double)b;
     *correct = m[2] > 0 ? m[1] : -1;
     if (m[3] > 0 && o->stop)
@@ -291,6 +294,12 @@ static dc_status after_step(run *r, int64_t ep, double lv, double gnorm, double 
     return st;
 }
 
+/* --steps reached, or --time-limit passed (every rank agrees: train_step sums it). */
+static int limit_hit(const run *r)
+{
+    return (r->o->max_steps > 0 && r->step >= r->o->max_steps) || r->time_up;
+}
+
 /* The rest of one pass from r->pos, adding to r->sums (the whole epoch so far: on resume they
  * come back from the checkpoint). *units: the predictions of this call (for the rate). */
 static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
@@ -328,7 +337,7 @@ static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
             return st;
         if (o->stop && *o->stop)
             return stop_now(r, ep);
-        if (o->max_steps > 0 && r->step >= o->max_steps)
+        if (limit_hit(r))
             break;
     }
     return st;
@@ -551,13 +560,13 @@ static dc_status end_epoch(run *r, int64_t ep, int64_t units, double dt, dc_task
     return st;
 }
 
-/* A --steps stop inside an epoch: the partial epoch's figures and a validation for *last (the
- * caller reports them; no log row, no scheduler step: the epoch is not over). */
+/* A --steps or --time-limit stop inside an epoch: the partial epoch's figures and a validation
+ * for *last (the caller reports them) and a log row; no scheduler step: the epoch is not over. */
 static dc_status partial_epoch(run *r, int64_t units, double dt, dc_task_eval *last)
 {
+    dc_task_eval v = {.metric = -1}, own;
     if (!last)
-        return DC_OK;
-    dc_task_eval v = {.metric = -1};
+        last = &own;
     dc_status st = r->t->validate ? r->t->validate(r->t, r->m, &v) : DC_OK;
     const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0;
     const double loss = r->sums.loss_sum / n;
@@ -566,6 +575,8 @@ static dc_status partial_epoch(run *r, int64_t units, double dt, dc_task_eval *l
     last->train_metric = r->counts_correct ? r->sums.correct / n : -1;
     last->units_per_s = dt > 0 ? (double)units / dt : 0;
     last->steps = r->step;
+    if (st == DC_OK)
+        st = log_row(r, loss, last->train_metric, &v, 0, last->units_per_s, 1);
     return st;
 }
 
@@ -580,7 +591,7 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         int64_t units = 0;
         if ((st = train_epoch(r, ep, &units)) != DC_OK)
             break;
-        if (o->max_steps > 0 && r->step >= o->max_steps && r->pos < r->t->epoch_total(r->t)) {
+        if (limit_hit(r) && r->pos < r->t->epoch_total(r->t)) {
             if ((st = partial_epoch(r, units, now_s() - t0, last)) != DC_OK)
                 break;
             st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
@@ -589,7 +600,7 @@ static dc_status train_loop(run *r, dc_task_eval *last)
             break;
         }
         st = end_epoch(r, ep, units, now_s() - t0, last, &stop);
-        if (o->max_steps > 0 && r->step >= o->max_steps)
+        if (limit_hit(r))
             break;
     }
     if (st == DC_OK && r->t->finish && (st = r->t->finish(r->t, r->m)) == DC_OK)
@@ -609,6 +620,8 @@ dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o, dc_task
         return dc_err(DC_ERR_ARG, "train: need batch > 0, 0 < epochs <= %d and log_every >= 0 "
                       "(got batch %lld, epochs %d)", DC_TRAIN_MAX_EPOCHS,
                       (long long)o->batch_size, o->epochs);
+    if (t->bind)
+        t->bind(t, m);
     dc_status st = train_setup(&r, o);
     r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
     r.t_start = now_s();
