@@ -1847,6 +1847,8 @@ typedef struct dc_train_opts {
                                 and checkpoints count), as max_steps stops: a partial epoch is
                                 validated and logged, the weights written, and a checkpoint
                                 where the task resumes inside an epoch. Ranks agree on it. */
+    int time_limit_cpu;      /* 1: time_limit counts this process's CPU time (all its threads)
+                                instead of wall time: equal budgets on a shared machine */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
     /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv

@@ -92,12 +92,17 @@ TEST(tf_train_time_limit_stops_validates_logs_and_checkpoints)
     CHECK(dc_checkpoint_peek(p, &info) == DC_OK && info.pos > 0 && info.step == step,
           "a GPT checkpoint inside the epoch at step %lld: %s", step, dc_last_error());
     dc_checkpoint_info_free(&info);
-    /* a recurrent model carries states between chunks: checkpoints at epoch ends only */
+    /* a recurrent model carries states between chunks: checkpoints at epoch ends only; the
+     * budget in CPU time stops it too */
     snprintf(dir, sizeof dir, "%s/r", d);
     rc = t_run_deepc(out, sizeof out, "train %s/gru.spec " TRAIN_ARGS " --epochs 50 "
-                     "--time-limit 0.2 --quiet --out %s", d, d, dir);
+                     "--cpu-time-limit 0.2 --out %s", d, d, dir);
     snprintf(p, sizeof p, "%s/checkpoint", dir);
-    CHECK(rc == 0 && exists(dir, "model.safetensors"), "gru --time-limit: rc %d\n%s", rc, out);
+    const char *ep = strstr(out, "\nepoch ");
+    CHECK(rc == 0 && exists(dir, "model.safetensors") && !strstr(out, "epoch 50/50"),
+          "gru --cpu-time-limit: rc %d (at most %d epochs)\n%s", rc, ep ? atoi(ep + 7) : 0, out);
+    last_log_line(dir, line, sizeof line);
+    CHECK(strchr(line, ',') && atoll(line) < 50 * 1250, "gru --cpu-time-limit: log '%s'", line);
     if (exists(dir, "checkpoint")) {
         CHECK(dc_checkpoint_peek(p, &info) == DC_OK && info.pos == 0,
               "a GRU checkpoint inside an epoch (pos %lld)", (long long)info.pos);

@@ -331,6 +331,7 @@ void cli_train_usage(FILE *f)
         "                        many epochs as that takes); also --max-steps\n"
         "  --time-limit S        stop at the first step after S seconds of wall time, then\n"
         "                        validate and write weights, log row and checkpoint as --steps\n"
+        "  --cpu-time-limit S    the same in CPU time of the process (a shared machine)\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --sync-bn             under mpirun: BatchNorm statistics of the global batch\n"
@@ -413,7 +414,10 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--bptt")) r = arg_i64(f, v, 1, 100000, &a->bptt);
         else if (!strcmp(f, "--max-steps") || !strcmp(f, "--steps"))
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
-        else if (!strcmp(f, "--time-limit")) r = arg_float(f, v, 0, 1e9, &a->time_limit);
+        else if (!strcmp(f, "--time-limit") || !strcmp(f, "--cpu-time-limit")) {
+            r = arg_float(f, v, 0, 1e9, &a->time_limit);
+            a->time_limit_cpu = f[2] == 'c';
+        }
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
             cli_unknown_flag_usage("train", f, cli_train_usage);
@@ -504,6 +508,7 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     o->clip_norm = a->clip;
     o->max_steps = a->max_steps;
     o->time_limit = a->time_limit;
+    o->time_limit_cpu = a->time_limit_cpu;
     o->shuffle = !a->no_shuffle;
     o->progress = !a->quiet;
     o->out_dir = a->out;

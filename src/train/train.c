@@ -25,6 +25,15 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The clock of o->time_limit: wall time, or the process's CPU time (time_limit_cpu). */
+static double budget_s(const dc_train_opts *o)
+{
+    struct timespec t;
+    if (!o->time_limit_cpu || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+        return now_s();
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 dc_train_opts dc_train_defaults(void)
 {
     dc_train_opts o;
@@ -90,6 +99,7 @@ typedef struct run {
     int64_t pos;         /* position in the epoch in progress (the task's unit) */
     int counts_correct;  /* the task counts correct predictions (classification) */
     double t_start;      /* for log.csv's elapsed_s and time_limit */
+    double budget0;      /* budget_s() at the start (time_limit) */
     int time_up;         /* some rank passed o->time_limit before the last step's sums */
     FILE *log;           /* out_dir/log.csv or NULL */
     char *log_path;      /* its name (malloc'd) */
@@ -218,7 +228,7 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
     dc_tensor *l = NULL;
     /* loss·rows, correct, counts correct, stop request, ranks with an empty slice, time up */
     double m[6] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1,
-                   o->time_limit > 0 && now_s() - r->t_start >= o->time_limit};
+                   o->time_limit > 0 && budget_s(o) - r->budget0 >= o->time_limit};
     if (hi > lo) {
         double ok = -1;
         if (!(l = r->t->loss(r->t, r->ctx, r->m, x, y, &ok)))
@@ -622,6 +632,7 @@ dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o, dc_task
                       (long long)o->batch_size, o->epochs);
     if (t->bind)
         t->bind(t, m);
+    r.budget0 = budget_s(o);
     dc_status st = train_setup(&r, o);
     r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
     r.t_start = now_s();
