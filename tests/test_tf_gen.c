@@ -74,7 +74,8 @@ TEST(tf_top_p_one_draws_as_without_it)
     dc_rng_seed(&a, 5, 9);
     dc_rng_seed(&b, 5, 9);
     for (int i = 0; i < 300; i++) {
-        int x = dc_sample_logits(l, 6, 0.9f, 4, &a), y = dc_sample_logits_p(l, 6, 0.9f, 4, 1.0f, &b);
+        int x = dc_sample_logits(l, 6, 0.9f, 4, &a);
+        int y = dc_sample_logits_p(l, 6, 0.9f, 4, 1.0f, &b);
         CHECK(x == y, "draw %d: %d without top-p, %d with top_p 1", i, x, y);
         if (x != y)
             break;
@@ -120,7 +121,8 @@ TEST(tf_top_p_matches_a_brute_force_nucleus)
             seen[k]++;
         }
         for (int i = 0; i < 8; i++)
-            CHECK(!in[i] || p[i] / cum < 0.03 || seen[i] > 0, "row %d: member %d never drawn", t, i);
+            CHECK(!in[i] || p[i] / cum < 0.03 || seen[i] > 0, "row %d: member %d never drawn", t,
+                  i);
     }
 }
 
