@@ -938,6 +938,32 @@ DC_API dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_t
                                  dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
                                  int average);
 
+/*
+ * dc_model_capture_attention - keep the attention weights that one attention of m computes at
+ * each forward (in any mode; the first sequence of the batch), for pictures and inspection.
+ *
+ * name: a multiheadattention layer, or an attention inside a Transformer layer or stack by its
+ * parameter prefix ("enc.self_attn", "blocks.layers.3.self_attn",
+ * "dec.layers.0.multihead_attn"). Each later forward through it replaces cap->w with its
+ * weights softmax(q·kᵀ/√D + masks) of sequence 0 (before dropout): every head [H, Tq, Tk]
+ * when cap->per_head, else their mean [Tq, Tk] (PyTorch's need_weights averages). cap stays the
+ * caller's and must outlive the capture: dc_model_capture_attention(m, name, NULL) ends it;
+ * dc_attn_capture_clear frees cap->w. The KV-cache path (one new token) captures nothing.
+ * Returns DC_OK, or DC_ERR_ARG naming the attentions m has when name is none of them.
+ */
+typedef struct dc_attn_capture {
+    int per_head;            /* in: 1 keeps every head */
+    int64_t H, Tq, Tk;       /* out: heads kept (1 when averaged) and the weights' sizes */
+    float *w;                /* out: [H, Tq, Tk], malloc'd; NULL before a forward */
+    int64_t forwards;        /* out: forwards captured */
+} dc_attn_capture;
+DC_API dc_status dc_model_capture_attention(dc_model *m, const char *name, dc_attn_capture *cap);
+/* Free cap->w and zero the outputs (per_head stays). */
+DC_API void dc_attn_capture_clear(dc_attn_capture *cap);
+/* The names dc_model_capture_attention accepts, in model order, comma-separated into names
+ * [size] (cut to fit); returns how many there are. */
+DC_API int dc_model_attentions(const dc_model *m, char *names, size_t size);
+
 typedef struct dc_tf_layer_opts {
     int64_t d_model, nhead;   /* E (a multiple of nhead), H */
     int64_t dim_feedforward;  /* 2048 */

@@ -407,6 +407,35 @@ dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts 
     return tf_new(m, name, "TransformerDecoder", o, 1, num_layers, 1, final_norm, rng);
 }
 
+/* ---- attention capture ---- */
+
+tf_mha *tf_find_attention(dc_module *m, const char *rest, char *names, size_t size, int *count)
+{
+    if (m->destroy != tf_destroy)
+        return NULL;
+    tf_mod *t = (tf_mod *)m;
+    const int stack = !strcmp(m->type, "TransformerEncoder") ||
+                      !strcmp(m->type, "TransformerDecoder");
+    tf_mha *found = NULL;
+    for (int i = 0; i < t->n_layers; i++)
+        for (int c = 0; c < 1 + t->decoder; c++) {
+            char nm[96], full[300];
+            const char *which = c ? "multihead_attn" : "self_attn";
+            if (stack)
+                snprintf(nm, sizeof nm, "layers.%d.%s", i, which);
+            else
+                snprintf(nm, sizeof nm, "%s", which);
+            snprintf(full, sizeof full, "%s.%s", m->name, nm);
+            ++*count;
+            if (strlen(names) + strlen(full) + 3 < size)
+                snprintf(names + strlen(names), size - strlen(names), "%s%s",
+                         names[0] ? ", " : "", full);
+            if (!found && !strcmp(rest, nm))
+                found = c ? &t->layers[i].cross_attn : &t->layers[i].self_attn;
+        }
+    return found;
+}
+
 /* ---- summary figures ---- */
 
 int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_macs,
