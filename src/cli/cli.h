@@ -19,6 +19,7 @@ int cmd_forward(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_show_attention(int argc, char **argv); /* cmd_attn.c: argv[0] = "attention" */
 int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);

@@ -227,3 +227,29 @@ dc_status attn_picture_text(dc_model *m, const dc_vocab *v, const char *text, co
     dc_ctx_free(ctx);
     return st;
 }
+
+dc_status attn_labels(const char *s, char ***labels, int64_t *n)
+{
+    *labels = NULL;
+    *n = 0;
+    if (!s || !*s)
+        return DC_OK;
+    int64_t k = 1;
+    for (const char *p = s; *p; p++)
+        k += *p == ',';
+    const size_t len = strlen(s);
+    char **l = malloc((size_t)k * sizeof *l + len + 1);
+    if (!l)
+        return dc_err(DC_ERR_NOMEM, "attention labels: out of memory");
+    char *text = (char *)(l + k);
+    memcpy(text, s, len + 1);
+    l[0] = text;
+    for (int64_t i = 1; *text; text++)
+        if (*text == ',') {
+            *text = 0;
+            l[i++] = text + 1;
+        }
+    *labels = l;
+    *n = k;
+    return DC_OK;
+}

@@ -40,4 +40,11 @@ dc_status attn_picture(dc_model *m, dc_tensor *x, const char *name, int per_head
 dc_status attn_picture_text(dc_model *m, const dc_vocab *v, const char *text, const char *name,
                             int per_head, const char *path);
 
+/*
+ * attn_labels - split s at commas into *labels (malloc'd: one block holding the pointers and
+ * the strings; free(*labels) frees all), *n their count. s NULL or empty: *labels NULL, *n 0.
+ * DC_ERR_NOMEM.
+ */
+dc_status attn_labels(const char *s, char ***labels, int64_t *n);
+
 #endif
