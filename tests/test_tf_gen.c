@@ -1,10 +1,12 @@
 /*
  * test_tf_gen.c - generation from a model's logits beyond greedy / temperature / top-k:
- * nucleus (top-p) sampling, its set, its order after top-k, its ties and its frequencies.
+ * nucleus (top-p) sampling, its set, its order after top-k, its ties and its frequencies; and
+ * the CLI: generate --top-p, show attention.
  */
 #include "harness.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Probabilities 1/2, 1/4, 1/8, 1/8 (indices 2 and 3 tie). */
@@ -135,4 +137,70 @@ TEST(tf_top_p_rejects_bad_values)
         CHECK(dc_sample_logits_p(quarter_logits, 4, 1.0f, 0, bad_p[i], &r) == -1 &&
                   strstr(dc_last_error(), "top_p"),
               "top_p %g accepted (%s)", (double)bad_p[i], dc_last_error());
+}
+
+/* The CLI on a tiny trained char-GPT: generate --top-p (seeded; a tiny p is greedy decoding; a p
+ * outside (0, 1] refused) and show attention (the mean or every head, a wrong layer name, an
+ * .npy input with labels). */
+TEST(tf_cli_top_p_and_show_attention)
+{
+    const char *d = t_tmpdir();
+    char p[700], out[8192], out2[8192];
+    snprintf(p, sizeof p, "%s/gpt.spec", d);
+    REQUIRE(t_write_text(p, "[input]\nshape = 12\ndtype = int64\n[embedding tok]\n"
+                            "num_embeddings = $vocab\nembedding_dim = 8\n[positional pos]\n"
+                            "max_len = 12\n[transformerencoder blocks]\nnum_layers = 2\nnhead = 2\n"
+                            "dim_feedforward = 16\ndropout = 0\nnorm_first = true\n"
+                            "causal = true\n[layernorm ln_f]\n[linear head]\n"
+                            "out_features = $vocab\n"));
+    char text[3001];
+    for (int i = 0; i < 3000; i++)
+        text[i] = "abcdefghij"[(i * 3 + i / 7) % 10];
+    text[3000] = 0;
+    snprintf(p, sizeof p, "%s/c.txt", d);
+    REQUIRE(t_write_text(p, text));
+    int rc = t_run_deepc(out, sizeof out, "train %s/gpt.spec --data text:%s/c.txt --bptt 12 "
+                         "--batch 8 --optimizer adamw --lr 0.003 --epochs 2 --threads 1 --quiet "
+                         "--out %s/g", d, d, d);
+    REQUIRE(rc == 0);
+#define GEN "generate %s/g/model.spec --weights %s/g/model.safetensors --prime abc --length 60 "
+    rc = t_run_deepc(out, sizeof out, GEN "--top-p 0.9 --seed 4", d, d);
+    t_run_deepc(out2, sizeof out2, GEN "--top-p 0.9 --seed 4", d, d);
+    CHECK(rc == 0 && strlen(out) >= 63 && !strcmp(out, out2), "--top-p 0.9 seeded: rc %d\n%s\n%s",
+          rc, out, out2);
+    rc = t_run_deepc(out, sizeof out, GEN "--top-p 0.000001 --seed 5", d, d);
+    t_run_deepc(out2, sizeof out2, GEN "--temperature 0", d, d);
+    CHECK(rc == 0 && !strcmp(out, out2), "a tiny top-p must decode greedily:\n%s\n%s", out, out2);
+    CHECK(t_run_deepc(out, sizeof out, GEN "--top-p 0", d, d) == 2 &&
+              t_run_deepc(out, sizeof out, GEN "--top-p 1.5", d, d) == 2,
+          "--top-p outside (0, 1] accepted: %s", out);
+#undef GEN
+#define SHOW "show attention %s/g/model.spec --weights %s/g/model.safetensors "
+    rc = t_run_deepc(out, sizeof out, SHOW "--text badcafe --out %s/a.png", d, d, d);
+    snprintf(p, sizeof p, "%s/a.png", d);
+    int w = 0, h = 0, ch = 0;
+    uint8_t *px = NULL;
+    CHECK(rc == 0 && dc_image_read(p, &w, &h, &ch, &px) == DC_OK && ch == 3 && w > 7 * 24,
+          "show attention --text: rc %d %dx%d\n%s", rc, w, h, out);
+    free(px);
+    rc = t_run_deepc(out, sizeof out, SHOW "--text abc --heads --layer blocks.layers.0.self_attn "
+                     "--out %s/b.png", d, d, d);
+    CHECK(rc == 0, "--heads --layer: rc %d\n%s", rc, out);
+    rc = t_run_deepc(out, sizeof out, SHOW "--text abc --layer blocks.layers.9.self_attn --out "
+                     "%s/c.png", d, d, d);
+    CHECK(rc == 2 && strstr(out, "blocks.layers.1.self_attn"), "a wrong layer: rc %d\n%s", rc,
+          out);
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_tensor *x = ctx ? dc_zeros(ctx, DC_I64, 2, DC_SHAPE(1, 3)) : NULL;
+    REQUIRE(x);
+    snprintf(p, sizeof p, "%s/x.npy", d);
+    REQUIRE(dc_npy_save(p, x) == DC_OK);
+    dc_ctx_free(ctx);
+    rc = t_run_deepc(out, sizeof out, SHOW "--input %s/x.npy --rows q1,q2,q3 --cols k1,k2,k3 "
+                     "--out %s/d.png", d, d, d, d);
+    CHECK(rc == 0, "--input with labels: rc %d\n%s", rc, out);
+    rc = t_run_deepc(out, sizeof out, SHOW "--input %s/x.npy --rows q1,q2 --out %s/e.png", d, d,
+                     d, d);
+    CHECK(rc == 2 && strstr(out, "labels"), "2 row labels for 3 queries: rc %d\n%s", rc, out);
+#undef SHOW
 }
