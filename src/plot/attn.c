@@ -1,7 +1,7 @@
 /*
  * attn.c - attention heatmaps (attn.h). The picture is an RGB canvas: white ground, the
  * weights as coloured cells, text drawn by the built-in bitmap font (font.h) into a gray mask
- * and then inked black. Colour c(t), t = w / max of the panel in [0, 1], runs linearly through
+ * and then inked black. Colour c(t), t = w / max of its row in [0, 1], runs linearly through
  * five stops from dark blue (0) to yellow (1), close to matplotlib's viridis.
  */
 #include "core/internal.h"
@@ -120,15 +120,16 @@ dc_status attn_png(const char *path, const float *w, int64_t panels, int64_t row
     for (int64_t p = 0; p < panels; p++) {
         const float *wp = w + p * rows * cols;
         const int x0 = left + (int)p * (pw + PAD);
-        float mx = 0;
-        for (int64_t i = 0; i < rows * cols; i++)
-            mx = wp[i] > mx ? wp[i] : mx;
-        for (int64_t i = 0; i < rows; i++)
+        for (int64_t i = 0; i < rows; i++) {
+            float mx = 0; /* the row's largest weight: where this query looks most */
+            for (int64_t j = 0; j < cols; j++)
+                mx = wp[i * cols + j] > mx ? wp[i * cols + j] : mx;
             for (int64_t j = 0; j < cols; j++) {
                 uint8_t rgb[3];
                 colour(mx > 0 ? wp[i * cols + j] / mx : 0, rgb);
                 fill(&c, x0 + (int)j * cell, top + (int)i * cell, cell, cell, rgb);
             }
+        }
         draw_col_labels(&c, x0, top - 4 - widest(col_labels, cols) * CLI_FONT_LINE, cell, cols,
                         col_labels);
         if (captions && captions[p])

@@ -11,7 +11,8 @@
 /*
  * attn_png - write w [panels, rows, cols] (attention weights, >= 0) to path as an RGB PNG: the
  * panels side by side (one per head, or one for the head average), each cell coloured by
- * w / (the panel's largest weight) on a dark-blue-to-yellow scale, the query labels (rows) left
+ * w / (the largest weight of its row: where that query looks most) on a dark-blue-to-yellow
+ * scale, the query labels (rows) left
  * of the first panel, the key labels (columns) above each panel one character under another,
  * captions (may be NULL) under the panels and a title (may be NULL) on top. Labels may be NULL
  * (then 0, 1, 2, ...); each is cut to 6 characters. Cells are 4 to 24 pixels, so that a panel is
