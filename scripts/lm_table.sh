@@ -4,10 +4,10 @@
 # models/char_gpt (the W7 char-GPT: 4 pre-LN blocks, d 256) on the same text for the same
 # budget of BUDGET seconds of CPU time each (--cpu-time-limit: on one thread, the wall-clock
 # time of an unloaded machine, and unlike wall time it does not depend on what else runs), then
-# prints validation bits per character on the same held-out 10%. Two more rows say why the
-# ranking is what it is: the GRU stopped after as many steps as the Transformer took (both see
-# 2,048 characters a step, so the same training text), and the Transformer continued (exact
-# resume) to LONG seconds. Logs in $OUT (build/lm).
+# prints validation bits per character on the same held-out 10%. More rows say why the ranking
+# is what it is: the Transformer continued (exact resume) to LONG seconds, and the GRU stopped
+# after as many steps as each Transformer run took (both see 2,048 characters a step, so the
+# same training text). Logs in $OUT (build/lm).
 # Usage: scripts/lm_table.sh [TEXT]   (default: Debian's fortunes, /usr/share/games/fortunes)
 # Environment: BUDGET (150), LONG (600), THREADS (1), DEEPC, OUT.
 set -eu
@@ -66,3 +66,8 @@ cp -r "$OUT/char_gpt" "$OUT/char_gpt_long"
 run char_gpt_long train --resume "$OUT/char_gpt_long" --threads "$THREADS" \
     --cpu-time-limit $((LONG - BUDGET))
 row "char_gpt, ${LONG} s (resumed: this run's CPU)" char_gpt_long
+long_steps=$(sed -n 's/^training time .*, \([0-9]*\) steps, .*/\1/p' "$OUT/char_gpt_long.log")
+# shellcheck disable=SC2086
+run char_gru_long_steps train models/char_gru --data "text:$TEXT" --epochs 1000 $RNN_ARGS \
+    --seed 1 --threads "$THREADS" --steps "$long_steps" --out "$OUT/char_gru_long_steps"
+row "char_gru, the longer Transformer's $long_steps steps" char_gru_long_steps
