@@ -15,6 +15,14 @@ build/deepc of this checkout), so a key deepc does not know is refused here too 
 default is deepc's. Sizes that deepc infers (in_channels, in_features, num_features) are inferred
 here the same way, by running each layer once on a zero batch. Used by bench/train_torch.py to
 time PyTorch on exactly the model deepc trains.
+
+The Transformer and BERT types are torch.nn's modules (LayerNorm, MultiheadAttention,
+TransformerEncoder/DecoderLayer, TransformerEncoder/Decoder: deepc's `causal` and `padding_idx`
+become the masks) and Hugging Face's BERT modules written out with their names. A PyTorch model
+that keeps a tensor deepc states as an option (a causal mask registered as a buffer) moves with
+deepc_state_dict(model, drop=("mask",)) and comes back with
+model.load_state_dict({**weights, "mask": model.mask}, strict=True); tests/ref/gen_spec_torch.py
+does both for W7's char-GPT.
 """
 import json
 import math
