@@ -109,6 +109,28 @@ TEST(tf_attn_capture_encoder_decoder_attention)
               "query %d: padded keys must get 0 (%g %g)", i, c.w[i * 6 + 4], c.w[i * 6 + 5]);
     dc_model_capture_attention(m, "dec.multihead_attn", NULL);
     dc_attn_capture_clear(&c);
+    /* the picture cropped to the 4 real source tokens (columns): 2 cells narrower */
+    const char *rows[6] = {"a", "b", "c", "d", "e", "f"}, *cols[4] = {"W", "X", "Y", "Z"};
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s/full.png", t_tmpdir());
+    snprintf(p2, sizeof p2, "%s/crop.png", t_tmpdir());
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_tensor *x = ctx ? dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, 6)) : NULL;
+    REQUIRE(x);
+    memcpy(x->data, ids, sizeof ids);
+    REQUIRE(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, NULL, 0, p1) == DC_OK);
+    REQUIRE(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, cols, 4, p2) == DC_OK);
+    int w1 = 0, w2 = 0, h1 = 0, h2 = 0, ch = 0;
+    uint8_t *px1 = NULL, *px2 = NULL;
+    REQUIRE(dc_image_read(p1, &w1, &h1, &ch, &px1) == DC_OK);
+    REQUIRE(dc_image_read(p2, &w2, &h2, &ch, &px2) == DC_OK);
+    CHECK(w1 - w2 == 2 * 24, "6 key columns %d px wide, 4 of them %d px", w1, w2);
+    free(px1);
+    free(px2);
+    CHECK(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, rows, 6, p2) == DC_OK &&
+              attn_picture(m, x, "dec.multihead_attn", 0, NULL, 0, rows, 7, p2) == DC_ERR_SHAPE,
+          "7 key labels for 6 keys accepted");
+    dc_ctx_free(ctx);
     dc_model_free(m);
     dc_spec_free(s);
 }

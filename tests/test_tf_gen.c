@@ -201,6 +201,9 @@ TEST(tf_cli_top_p_and_show_attention)
     CHECK(rc == 0, "--input with labels: rc %d\n%s", rc, out);
     rc = t_run_deepc(out, sizeof out, SHOW "--input %s/x.npy --rows q1,q2 --out %s/e.png", d, d,
                      d, d);
-    CHECK(rc == 2 && strstr(out, "labels"), "2 row labels for 3 queries: rc %d\n%s", rc, out);
+    CHECK(rc == 0, "2 row labels for 3 queries crop: rc %d\n%s", rc, out);
+    rc = t_run_deepc(out, sizeof out, SHOW "--input %s/x.npy --cols a,b,c,d --out %s/e.png", d, d,
+                     d, d);
+    CHECK(rc == 2 && strstr(out, "labels"), "4 key labels for 3 keys: rc %d\n%s", rc, out);
 #undef SHOW
 }

@@ -20,7 +20,8 @@ static void attn_usage(FILE *f)
         "  --text TEXT     a character model's prompt (the vocabulary: --vocab FILE, default\n"
         "                  vocab.txt next to the weights); both axes are its characters\n"
         "  --input X.npy   any model's input, one example [1, ...] (e.g. a G2P word's ids)\n"
-        "  --rows A,B,..   labels of the queries (with --input); --cols: of the keys\n"
+        "  --rows A,B,..   labels of the queries (with --input); --cols: of the keys; fewer\n"
+        "                  than the positions crop the picture to them (a padded input)\n"
         "  --layer NAME    the attention (default: the model's last; a wrong name lists them)\n"
         "  --heads         a panel per head instead of their mean\n");
 }

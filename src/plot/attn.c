@@ -169,10 +169,15 @@ dc_status attn_picture(dc_model *m, dc_tensor *x, const char *name, int per_head
         dc_ctx_free(ctx);
         dc_model_capture_attention(m, name, NULL);
     }
-    if (st == DC_OK && ((row_labels && n_rows != cap.Tq) || (col_labels && n_cols != cap.Tk)))
+    if (st == DC_OK && ((row_labels && n_rows > cap.Tq) || (col_labels && n_cols > cap.Tk)))
         st = dc_err(DC_ERR_SHAPE, "attention picture: %lld x %lld labels for %lld queries x %lld "
                     "keys", (long long)n_rows, (long long)n_cols, (long long)cap.Tq,
                     (long long)cap.Tk);
+    const int64_t R = row_labels ? n_rows : cap.Tq, C = col_labels ? n_cols : cap.Tk;
+    for (int64_t h = 0; st == DC_OK && h < cap.H; h++) /* crop to the labelled block, in place */
+        for (int64_t i = 0; i < R; i++)
+            memmove(cap.w + (h * R + i) * C, cap.w + (h * cap.Tq + i) * cap.Tk,
+                    (size_t)C * sizeof(float));
     char title[400], caps[64][24];
     const char *cap_p[64];
     for (int64_t h = 0; st == DC_OK && h < cap.H && h < 64; h++) {
@@ -182,7 +187,7 @@ dc_status attn_picture(dc_model *m, dc_tensor *x, const char *name, int per_head
     }
     snprintf(title, sizeof title, "%s: queries (rows) over keys (columns)", name);
     if (st == DC_OK)
-        st = attn_png(path, cap.w, cap.H, cap.Tq, cap.Tk, row_labels, col_labels, cap_p, title);
+        st = attn_png(path, cap.w, cap.H, R, C, row_labels, col_labels, cap_p, title);
     dc_attn_capture_clear(&cap);
     return st;
 }

@@ -25,9 +25,9 @@ dc_status attn_png(const char *path, const float *w, int64_t panels, int64_t row
 /*
  * attn_picture - run m on x (inference, batch row 0 drawn) while capturing the attention called
  * name (NULL: the model's last one, see dc_model_attentions) and write its weights with
- * attn_png: every head (per_head) or their mean. row_labels [Tq] and col_labels [Tk] as
- * attn_png (their counts are checked against the weights: DC_ERR_SHAPE). The title names the
- * attention. Errors: those of the forward, of the capture, and of attn_png.
+ * attn_png: every head (per_head) or their mean. row_labels [n_rows] and col_labels [n_cols] as
+ * attn_png; fewer labels than queries or keys crop the picture to the first n_rows x n_cols
+ * (the real tokens of a padded input), more are DC_ERR_SHAPE. The title names the attention. Errors: those of the forward, of the capture, and of attn_png.
  */
 dc_status attn_picture(dc_model *m, dc_tensor *x, const char *name, int per_head,
                        const char *const *row_labels, int64_t n_rows,
