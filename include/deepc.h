@@ -945,10 +945,11 @@ DC_API dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_t
  * name: a multiheadattention layer, or an attention inside a Transformer layer or stack by its
  * parameter prefix ("enc.self_attn", "blocks.layers.3.self_attn",
  * "dec.layers.0.multihead_attn"). Each later forward through it replaces cap->w with its
- * weights softmax(q·kᵀ/√D + masks) of sequence 0 (before dropout): every head [H, Tq, Tk]
- * when cap->per_head, else their mean [Tq, Tk] (PyTorch's need_weights averages). cap stays the
- * caller's and must outlive the capture: dc_model_capture_attention(m, name, NULL) ends it;
- * dc_attn_capture_clear frees cap->w. The KV-cache path (one new token) captures nothing.
+ * weights softmax(q·kᵀ/√D + masks) of sequence 0 (in training with dropout applied, as
+ * PyTorch returns them): every head [H, Tq, Tk] when cap->per_head, else their mean [Tq, Tk]
+ * (PyTorch's need_weights averages). cap stays the caller's and must outlive the capture:
+ * dc_model_capture_attention(m, name, NULL) ends it; dc_attn_capture_clear frees cap->w. The
+ * KV-cache path (dc_model_set_kv_cache) captures nothing.
  * Returns DC_OK, or DC_ERR_ARG naming the attentions m has when name is none of them.
  */
 typedef struct dc_attn_capture {
