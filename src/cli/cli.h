@@ -28,9 +28,10 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
+int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
 
-/* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
- * (cmd_series.c) paths. */
+/* deepc train's options, shared by every --data form (form_images.c, form_text.c,
+ * form_series.c: forms.def). */
 typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
@@ -63,7 +64,7 @@ typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
-    const void *stored; /* the stored command line: a dc_resume (train/resume.h) */
+    const struct dc_resume *stored; /* the stored command line (train/resume.h) */
 } train_resume;
 /* A resumed run keeps its schedule: a cosine T_max or a linear warm-up and length that the new
  * flags would change is refused. n_train: training examples (0: epochs are --epochs as given).
@@ -153,6 +154,10 @@ void cli_print_time(const cli_run *r, const char *extra);
 /* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out
  * (not with --json). */
 void cli_print_outputs(const cli_run *r, const char *extra);
+/* deepc g2p and deepc eval --data cmudict:PATH (cmd_g2p.c): WER and PER of m on a split
+ * ("train", "val", "test") of the dictionary at path; prints them. Exit code. */
+int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
+                  int kv_cache, int64_t limit);
 #define CLI_FORM(name, prefix) extern const cli_data_form name;
 #include "forms.def"
 #undef CLI_FORM

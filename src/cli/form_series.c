@@ -33,6 +33,8 @@ static int series_load(cli_run *r)
         return 2;
     }
     series_data *d = calloc(1, sizeof *d);
+    if (!d)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!d || !(d->s = dc_series_open(a->data, d->path, sizeof d->path))) {
         free(d);
         return cli_fail(2);
@@ -57,7 +59,7 @@ static int series_task(cli_run *r)
     const dc_series *s = d->s;
     if (dc_forecast_baselines(s, d->base) != DC_OK ||
         !(r->task = dc_task_forecast(s, r->m, &r->o, (int)r->a->early_stop)))
-        return cli_fail(1);
+        return cli_fail(dc_last_status() == DC_ERR_ARG ? 2 : 1);
     cli_banner(r, d->path, "%lld training windows [%d, %d], %d epochs", (long long)s->n[0],
                s->window, s->n_features, r->o.epochs);
     return 0;
@@ -81,11 +83,9 @@ static int series_report(cli_run *r)
     const dc_series *s = d->s;
     dc_forecast_row model = {.has_v = s->n[DC_SPLIT_VAL] > 0};
     int64_t best = dc_task_forecast_best(r->task, &model.v);
-    float *pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred);
-    if (!pred || dc_forecast_score_test(r->m, s, pred, &model.t) != DC_OK) {
-        free(pred);
+    float *pred = NULL;
+    if (dc_forecast_predict_test(r->m, s, &pred, &model.t) != DC_OK)
         return cli_fail(1);
-    }
     free(pred);
     if (r->a->json) {
         printf("{\"best_epoch\": %lld, ", (long long)best);

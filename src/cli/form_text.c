@@ -20,6 +20,8 @@ static int text_load(cli_run *r)
 {
     const train_args *a = r->a;
     text_data *t = calloc(1, sizeof *t);
+    if (!t)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!t || dc_corpus_load(a->data + 5, &t->c) != DC_OK) {
         free(t);
         return cli_fail(2);

@@ -4,11 +4,11 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "train/process.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -22,6 +22,7 @@ static const struct {
     {"plot", cmd_plot, "SVG training curves from a run's log.csv"},
     {"generate", cmd_generate, "sample text from a trained character language model"},
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
+    {"g2p", cmd_g2p, "grapheme-to-phoneme: WER/PER on CMUdict, or the phones of words"},
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
     {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},
@@ -60,10 +61,43 @@ static int unknown_command(const char *name)
 
 static int run_command(int argc, char **argv);
 
+/* The start of the program: how idle threads wait, DEEPC_GEMM, MPI. It stays here, in main's
+ * file: exec'ing the process and setting its environment is a program's decision, never the
+ * library's (tests/test_layering.c). DC_OK, or dc_dist_init's error. */
+static dc_status process_start(int *argc, char ***argv)
+{
+    /* OpenMP threads that spin without end while waiting turn a busy 2-core machine into a 10x
+     * slowdown (LeNet-5 training 15.6 s spinning vs 1.2 s passive with another job running),
+     * and a one-image predict from 2.4 ms of work into 16 ms of CPU; threads that sleep at once
+     * make every parallel region pay a wake-up. So spin a little: dc_spincount_default() picks
+     * the count from how busy the machine is. OpenBLAS runs on one thread (dc_gemm splits big
+     * products over the OpenMP threads), so it need not start a pool of its own at load.
+     * libgomp and OpenBLAS read their environment in constructors, before main, so setting
+     * the variables here is too late for this process: set them and exec ourselves once (about
+     * 1 ms); if the exec fails, run on as we are. docs/design.md, "Threads". */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) {
+        setenv("GOMP_SPINCOUNT", dc_spincount_default(), 0);
+        setenv("OPENBLAS_NUM_THREADS", "1", 0);
+#ifdef __linux__
+        execv("/proc/self/exe", *argv);
+#endif
+    }
+    /* DEEPC_GEMM=builtin: the built-in GEMM even where OpenBLAS would be used (its reduction
+     * order is fixed, so results do not depend on the thread count: docs/design.md,
+     * "Determinism"); DEEPC_GEMM=openblas: OpenBLAS whenever it is linked in */
+    const char *gemm = getenv("DEEPC_GEMM");
+    if (gemm && !strcmp(gemm, "builtin"))
+        dc_gemm_force_builtin(1);
+    else if (gemm && !strcmp(gemm, "openblas"))
+        dc_gemm_prefer_blas();
+    /* under mpirun: MPI_Init here (a no-op without MPI=1) */
+    return dc_dist_init(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
-    /* thread waiting, DEEPC_GEMM, MPI (train/process.h); ranks other than 0 stay quiet */
-    if (dc_process_start(&argc, &argv) != DC_OK) {
+    /* thread waiting, DEEPC_GEMM, MPI; ranks other than 0 stay quiet */
+    if (process_start(&argc, &argv) != DC_OK) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());
         return 1;
     }
@@ -126,9 +160,11 @@ int cmd_version(int argc, char **argv)
         cli_unknown_flag("version", argv[1], known);
         return 2;
     }
-    char wait[96]; /* how idle OpenMP threads wait: what main() chose or the user set */
-    printf("deepc %s (gemm: %s, threads: %d, %s)\n", DC_VERSION, dc_gemm_backend(),
-           dc_get_num_threads(), dc_process_wait_policy(wait, sizeof wait));
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    /* how idle OpenMP threads wait: what main() chose (dc_spincount_default) or the user set */
+    printf("deepc %s (gemm: %s, threads: %d, %s=%s)\n", DC_VERSION, dc_gemm_backend(),
+           dc_get_num_threads(), policy ? "OMP_WAIT_POLICY" : "GOMP_SPINCOUNT",
+           policy ? policy : spin ? spin : "libgomp's default");
     return 0;
 }
 

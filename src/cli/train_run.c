@@ -80,8 +80,10 @@ static int write_run_spec(const dc_spec *spec, const char *dir)
         return 0;
     size_t k = strlen(dir);
     char *p = malloc(k + sizeof "/model.spec");
-    if (!p)
+    if (!p) {
+        fprintf(stderr, "deepc train: out of memory\n");
         return -1;
+    }
     memcpy(p, dir, k);
     memcpy(p + k, "/model.spec", sizeof "/model.spec");
     int bad = dc_spec_write(spec, p) != DC_OK;

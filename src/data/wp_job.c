@@ -133,7 +133,7 @@ static dc_status parse_id(const char *s, int64_t n, int64_t *id)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (end == s || *end || errno || v < 0 || v >= n)
-        return dc_err(DC_ERR_ARG, "decode: id '%s' is not an integer in [0, %lld]", s,
+        return dc_err(DC_ERR_ARG, "id '%s' is not an integer in [0, %lld]", s,
                       (long long)n - 1);
     *id = v;
     return DC_OK;

@@ -39,7 +39,8 @@ int plot_svg_write(const char *path, const plot_chart *c);
  * (training and validation loss against the step; to out instead when given, its folders made)
  * and, for a classification run without out, DIR/accuracy.svg. wrote[size] receives what was
  * written ("DIR/accuracy.svg and loss.svg"). 0; -2 when the log is missing, not a deepc log or
- * empty; -1 when a chart could not be written (after a message on stderr).
+ * empty (the message in dc_last_error(), nothing printed: the caller names itself); -1 when a
+ * chart could not be written (after a message on stderr).
  */
 int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
 

@@ -18,9 +18,14 @@ static int want_invert(const dc_predict_opts *o, const uint8_t *px, int w, int h
     return 1;
 }
 
-/* The top classes of probabilities pr[0..K) (destroyed) into p. */
-static void top_classes(float *pr, int K, int top, dc_prediction *p)
+/* The top classes of probabilities pr[0..K) (destroyed) into p. DC_ERR_NUMERIC when a
+ * probability is NaN (weights loaded with NaN in them): no class can be ranked then. */
+static dc_status top_classes(float *pr, int K, int top, dc_prediction *p)
 {
+    for (int j = 0; j < K; j++)
+        if (!(pr[j] >= 0))
+            return dc_err(DC_ERR_NUMERIC, "the model's output is not finite (class %d: "
+                          "probability %g; NaN or Inf weights?)", j, (double)pr[j]);
     p->n = top < K ? top : K;
     for (int k = 0; k < p->n; k++) {
         int best = -1;
@@ -31,6 +36,7 @@ static void top_classes(float *pr, int K, int top, dc_prediction *p)
         p->prob[k] = pr[best];
         pr[best] = -1;
     }
+    return DC_OK;
 }
 
 dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
@@ -64,8 +70,8 @@ dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
     }
     if (y) {
         int K = (int)y->shape[y->ndim - 1];
-        top_classes(dc_f32(y), K, o->top, p);
-        if (K == 10 && shape[1] == 1 && shape[2] == 28)
+        st = top_classes(dc_f32(y), K, o->top, p);
+        if (st == DC_OK && K == 10 && shape[1] == 1 && shape[2] == 28)
             p->name = dc_fashion_mnist_class;
     }
     free(px);

@@ -1,6 +1,6 @@
 /*
  * predict.h - the work of `deepc predict`: one image file through a trained classifier, the
- * top classes with their softmax probabilities. Internal (train layer); tests/test_predict_lib.c.
+ * top classes with their softmax probabilities. Internal (train layer); tests/test_cli_lib.c.
  */
 #ifndef DC_TRAIN_PREDICT_H
 #define DC_TRAIN_PREDICT_H
@@ -31,8 +31,9 @@ typedef struct dc_prediction {
  * dc_predict_image - read image (PNG or PGM: dc_image_read), convert it to m's input shape from
  * spec ([C, H, W]: gray or RGB, bilinear resize, normalised and maybe inverted as o says), run
  * m in eval mode without gradients, softmax over the last axis, and fill *p with the o->top most
- * probable classes. DC_ERR_SHAPE when the spec's input is not an image [C, H, W]; the errors of
- * dc_image_read / dc_image_to_input / the forward.
+ * probable classes. DC_ERR_SHAPE when the spec's input is not an image [C, H, W]; DC_ERR_NUMERIC
+ * when the output is not finite (NaN weights); the errors of dc_image_read / dc_image_to_input /
+ * the forward.
  */
 dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
                            const dc_predict_opts *o, dc_prediction *p);
