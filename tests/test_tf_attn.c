@@ -109,7 +109,7 @@ TEST(tf_attn_capture_encoder_decoder_attention)
               "query %d: padded keys must get 0 (%g %g)", i, c.w[i * 6 + 4], c.w[i * 6 + 5]);
     dc_model_capture_attention(m, "dec.multihead_attn", NULL);
     dc_attn_capture_clear(&c);
-    /* the picture cropped to the 4 real source tokens (columns): 2 cells narrower */
+    /* the picture cropped to the first 4 queries (rows): 2 cells lower */
     const char *rows[6] = {"a", "b", "c", "d", "e", "f"}, *cols[4] = {"W", "X", "Y", "Z"};
     char p1[600], p2[600];
     snprintf(p1, sizeof p1, "%s/full.png", t_tmpdir());
@@ -119,12 +119,12 @@ TEST(tf_attn_capture_encoder_decoder_attention)
     REQUIRE(x);
     memcpy(x->data, ids, sizeof ids);
     REQUIRE(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, NULL, 0, p1) == DC_OK);
-    REQUIRE(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, cols, 4, p2) == DC_OK);
+    REQUIRE(attn_picture(m, x, "dec.multihead_attn", 0, cols, 4, NULL, 0, p2) == DC_OK);
     int w1 = 0, w2 = 0, h1 = 0, h2 = 0, ch = 0;
     uint8_t *px1 = NULL, *px2 = NULL;
     REQUIRE(dc_image_read(p1, &w1, &h1, &ch, &px1) == DC_OK);
     REQUIRE(dc_image_read(p2, &w2, &h2, &ch, &px2) == DC_OK);
-    CHECK(w1 - w2 == 2 * 24, "6 key columns %d px wide, 4 of them %d px", w1, w2);
+    CHECK(h1 - h2 == 2 * 24 && w1 == w2, "6 query rows %d px high, 4 of them %d px", h1, h2);
     free(px1);
     free(px2);
     CHECK(attn_picture(m, x, "dec.multihead_attn", 0, rows, 6, rows, 6, p2) == DC_OK &&

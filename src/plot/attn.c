@@ -103,6 +103,8 @@ dc_status attn_png(const char *path, const float *w, int64_t panels, int64_t row
     const int pw = (int)cols * cell, ph = (int)rows * cell;
     rgb_canvas c = {left + (int)panels * (pw + PAD) + PAD, top + ph + 2 * CLI_FONT_LINE + PAD,
                     NULL, NULL};
+    const int tw = title ? 2 * PAD + cli_font_width(title, 1) : 0;
+    c.w = c.w > tw ? c.w : tw; /* room for the whole title */
     c.px = malloc((size_t)c.w * (size_t)c.h * 3);
     c.ink = calloc((size_t)c.w * (size_t)c.h, 1);
     if (!c.px || !c.ink) {
