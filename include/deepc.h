@@ -1585,6 +1585,14 @@ DC_API dc_status dc_docs_fortunes(const char *path, dc_docs *out);
  * a message without an empty line has an empty body and is skipped.
  */
 DC_API dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
+/*
+ * dc_docs_split - hold out documents: a permutation of d's documents seeded by seed puts
+ * round(n · val_fraction) of them (at least 1 when val_fraction > 0) into *val and the rest, in
+ * their original order, into *train (copies; both zeroed here). val_fraction in [0, 1).
+ * DC_ERR_ARG (bad fraction, fewer than 2 documents with one held out), DC_ERR_NOMEM.
+ */
+DC_API dc_status dc_docs_split(const dc_docs *d, double val_fraction, uint64_t seed,
+                               dc_docs *train, dc_docs *val);
 
 /* Documents split into sentences of token ids. */
 typedef struct dc_bert_corpus {
@@ -1878,6 +1886,7 @@ typedef struct dc_task_batch {
     int64_t units_per_row;   /* how many predictions one row holds (examples 1, a chunk t) */
     int64_t advance;         /* how far pos moves after this batch */
 } dc_task_batch;
+#define DC_TASK_MAX_EXTRA 8 /* extra named metrics a task may report (log.csv columns) */
 typedef struct dc_task_eval {
     int has;                 /* 0: no validation data */
     double loss;             /* the mean loss */
@@ -1888,12 +1897,18 @@ typedef struct dc_task_eval {
     double train_loss, train_metric; /* the epoch's training means (metric -1: none) */
     double units_per_s;      /* the epoch's training rate (examples, positions) */
     int64_t steps;           /* optimizer steps so far */
+    /* the task's extra metrics, named by dc_task.extra_metric_names (NaN: none this time) */
+    double extra_metrics[DC_TASK_MAX_EXTRA];
 } dc_task_eval;
 typedef struct dc_task dc_task;
 struct dc_task {
     const char *name;        /* "data", "lm", "forecast" */
     const char *unit;        /* the rate's unit on the progress line ("ex", "tok") */
     const char *metric_name; /* the metric's name on the epoch line ("acc", "bpc"), or NULL */
+    /* Extra metrics (validate fills dc_task_eval.extra_metrics): names[0..n) become log.csv
+     * columns after the standard ones (empty in per-step rows) and go on the epoch line. */
+    int n_extra_metrics;     /* 0..DC_TASK_MAX_EXTRA */
+    const char *const *extra_metric_names;
     int mid_epoch_resume;    /* 1: a checkpoint inside an epoch resumes exactly; 0 (carried
                                 states): checkpoints are written at epoch ends only */
     dc_tensor *order;        /* int64 data order stored as train.order, or NULL (owned by impl) */
@@ -1954,6 +1969,42 @@ DC_API dc_status dc_series_predict(dc_model *m, const dc_series *s, dc_split par
                                    float *pred);
 /* The forecast task's best epoch (0: none yet) and its validation score. */
 DC_API int64_t dc_task_forecast_best(const dc_task *t, dc_forecast_score *val);
+/*
+ * BERT pre-training (docs/bert.md): masked LM + next-sentence prediction on the sentences of c
+ * (training documents; c and val must outlive the task). Every epoch draws fresh NSP pairs (one
+ * per sentence with a successor) and fresh MLM masks, seeded by o->seed and the epoch, so a
+ * checkpoint resumes exactly; epoch_pairs > 0 trains on that many of them per epoch (a seeded
+ * shuffle picks which). Batches of o->batch_size: x int64 [B, 2, L] (token ids, segment ids),
+ * y int64 [B, L + 1] (MLM labels, -100 where not masked, then the NSP label). The model must
+ * have layers cls.predictions ([B, L, V] logits) and cls.seq_relationship ([B, 2]); loss = mean
+ * MLM cross-entropy over the masked tokens + mean NSP cross-entropy. val (NULL: none): up to
+ * val_pairs pairs with masks drawn once, validated after every epoch. Extra metrics: mlm_acc,
+ * nsp_acc (the epoch's training batches), val_mlm_acc, val_nsp_acc, val_mlm_loss, val_nsp_loss.
+ */
+typedef struct dc_bert_task_opts {
+    dc_bert_opts data;    /* max_len, NSP share, MLM masking (dc_bert_defaults) */
+    int64_t epoch_pairs;  /* 0: every training pair each epoch */
+    int64_t val_pairs;    /* 1024: the most held-out pairs validated (0: all) */
+} dc_bert_task_opts;
+DC_API dc_bert_task_opts dc_bert_task_defaults(void);
+DC_API dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
+                             const dc_bert_task_opts *bo, const dc_train_opts *o);
+/*
+ * dc_bert_data_load - the pre-training data of a source list "fortunes=PATH,spam=DIR" (either
+ * or both, in any order, repeatable): the documents of dc_docs_fortunes and
+ * dc_docs_spam_assassin (labels unused), the vocabulary of vocab_path (dc_wordpiece_load, o NULL:
+ * defaults), val_fraction of the documents held out (dc_docs_split with seed), both parts split
+ * into sentences (dc_bert_corpus_new). NULL with DC_ERR_ARG naming a bad source, or the loaders'
+ * errors. Free with dc_bert_data_free.
+ */
+typedef struct dc_bert_data {
+    dc_wordpiece *wp;
+    dc_bert_corpus *train, *val; /* val NULL when val_fraction is 0 */
+    int64_t n_docs, n_val_docs;
+} dc_bert_data;
+DC_API dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
+                                       const dc_wp_opts *o, double val_fraction, uint64_t seed);
+DC_API void dc_bert_data_free(dc_bert_data *d);
 
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 DC_API dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,

@@ -61,6 +61,42 @@ void dc_docs_free(dc_docs *d)
     memset(d, 0, sizeof *d);
 }
 
+dc_status dc_docs_split(const dc_docs *d, double val_fraction, uint64_t seed, dc_docs *train,
+                        dc_docs *val)
+{
+    if (!d || !train || !val || !(val_fraction >= 0 && val_fraction < 1))
+        return dc_err(DC_ERR_ARG, "docs split: NULL argument or a fraction outside [0, 1)");
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    int64_t n_val = (int64_t)(val_fraction * (double)d->n + 0.5);
+    if (val_fraction > 0 && n_val < 1)
+        n_val = 1;
+    if (n_val > 0 && d->n - n_val < 1)
+        return dc_err(DC_ERR_ARG, "docs split: %lld documents cannot give %lld to validation "
+                      "and keep one for training", (long long)d->n, (long long)n_val);
+    int64_t *perm = malloc((size_t)(d->n > 0 ? d->n : 1) * sizeof *perm);
+    uint8_t *held = calloc((size_t)(d->n > 0 ? d->n : 1), 1);
+    dc_status st = perm && held ? DC_OK : dc_err(DC_ERR_NOMEM, "docs split: out of memory");
+    if (st == DC_OK) {
+        dc_rng r;
+        dc_rng_seed(&r, seed, 0xd0c5);
+        for (int64_t i = 0; i < d->n; i++)
+            perm[i] = i;
+        dc_rng_shuffle(&r, perm, d->n);
+        for (int64_t i = 0; i < n_val; i++)
+            held[perm[i]] = 1;
+    }
+    for (int64_t i = 0; st == DC_OK && i < d->n; i++)
+        st = dc_docs_add(held[i] ? val : train, d->text[i], d->len[i], d->label[i]);
+    free(perm);
+    free(held);
+    if (st != DC_OK) {
+        dc_docs_free(train);
+        dc_docs_free(val);
+    }
+    return st;
+}
+
 static bool blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -1,0 +1,84 @@
+/*
+ * task_bert_data.c - the data of BERT pre-training from a source list (docs/bert.md):
+ * "fortunes=PATH,spam=DIR" -> documents -> a held-out share of documents -> sentences of
+ * WordPiece ids, for dc_task_bert. The CLI's `--data bert:SOURCES` is this one call.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void dc_bert_data_free(dc_bert_data *d)
+{
+    if (!d)
+        return;
+    dc_wordpiece_free(d->wp);
+    dc_bert_corpus_free(d->train);
+    dc_bert_corpus_free(d->val);
+    free(d);
+}
+
+/* Append the documents of one "kind=path" item (NUL-terminated, modified). */
+static dc_status load_source(char *item, dc_docs *docs)
+{
+    char *eq = strchr(item, '=');
+    if (!eq || eq[1] == 0)
+        return dc_err(DC_ERR_ARG, "bert data: '%s' is not KIND=PATH (fortunes=PATH or "
+                      "spam=DIR)", item);
+    *eq = 0;
+    if (!strcmp(item, "fortunes"))
+        return dc_docs_fortunes(eq + 1, docs);
+    if (!strcmp(item, "spam"))
+        return dc_docs_spam_assassin(eq + 1, docs);
+    return dc_err(DC_ERR_ARG, "bert data: unknown source '%s' (fortunes=PATH, spam=DIR)", item);
+}
+
+/* The documents of every item of sources. */
+static dc_status load_sources(const char *sources, dc_docs *docs)
+{
+    char *list = strdup(sources);
+    if (!list)
+        return dc_err(DC_ERR_NOMEM, "bert data: out of memory");
+    dc_status st = DC_OK;
+    char *save = NULL;
+    int n = 0;
+    for (char *it = strtok_r(list, ",", &save); it && st == DC_OK; it = strtok_r(NULL, ",", &save),
+               n++)
+        st = load_source(it, docs);
+    free(list);
+    if (st == DC_OK && n == 0)
+        st = dc_err(DC_ERR_ARG, "bert data: no source (fortunes=PATH,spam=DIR)");
+    return st;
+}
+
+dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
+                                const dc_wp_opts *o, double val_fraction, uint64_t seed)
+{
+    if (!sources || !vocab_path)
+        return dc_err_null(DC_ERR_ARG, "bert data: need sources and a vocabulary (--vocab)");
+    dc_bert_data *d = calloc(1, sizeof *d);
+    dc_docs all = {0}, tr = {0}, va = {0};
+    dc_status st = d ? load_sources(sources, &all) : dc_err(DC_ERR_NOMEM, "bert data: "
+                                                             "out of memory");
+    if (st == DC_OK && !(d->wp = dc_wordpiece_load(vocab_path, o)))
+        st = dc_last_status();
+    if (st == DC_OK)
+        st = dc_docs_split(&all, val_fraction, seed, &tr, &va);
+    dc_docs_free(&all);
+    if (st == DC_OK && !(d->train = dc_bert_corpus_new(d->wp, &tr)))
+        st = dc_last_status();
+    if (st == DC_OK && va.n > 0 && !(d->val = dc_bert_corpus_new(d->wp, &va)))
+        st = dc_last_status();
+    if (st == DC_OK) {
+        d->n_docs = tr.n + va.n;
+        d->n_val_docs = va.n;
+    }
+    dc_docs_free(&tr);
+    dc_docs_free(&va);
+    if (st != DC_OK) {
+        dc_bert_data_free(d);
+        return NULL;
+    }
+    return d;
+}
