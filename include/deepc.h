@@ -807,6 +807,11 @@ DC_API dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, co
 DC_API dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
 /* Like dc_model_forward, also storing every module's output into outs[0..n_modules) (arena). */
 DC_API dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs);
+/* Like dc_model_forward_all without module skip (its outs entry NULL; no later module may read
+ * it): a caller runs that module itself on part of its input (the BERT pre-training task runs the
+ * MLM head on the masked positions only). Returns the last computed output. */
+DC_API dc_tensor *dc_model_forward_except(dc_ctx *ctx, dc_model *m, dc_tensor *x,
+                                          dc_tensor **outs, int skip);
 /* Index of the module called name, or -1. */
 DC_API int dc_model_find_module(const dc_model *m, const char *name);
 /* The inputs of module i: count, and the indices into *inputs. */
