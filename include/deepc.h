@@ -2010,6 +2010,23 @@ typedef struct dc_bert_data {
 DC_API dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
                                        const dc_wp_opts *o, double val_fraction, uint64_t seed);
 DC_API void dc_bert_data_free(dc_bert_data *d);
+/*
+ * dc_bert_fill_mask - what a pre-trained BERT puts at each [MASK] of text: the text encoded as
+ * [CLS] text [SEP] (segment 0, truncated to max_len), the model run in eval mode without its MLM
+ * head (module cls.predictions), the head on the [MASK] positions only, softmax over the
+ * vocabulary, the top_k (1..V) ids by probability (ties: the smaller id first). out->ids and
+ * out->probs are [n_masks, top_k] (malloc'd, free with dc_fill_mask_free); out->pos[i] is the
+ * token position of mask i. DC_ERR_ARG: no [MASK] in the text, a model without the head, a
+ * vocabulary of another size than the head's.
+ */
+typedef struct dc_fill_mask {
+    int64_t n_masks, top_k;
+    int64_t *pos, *ids;
+    float *probs;
+} dc_fill_mask;
+DC_API dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *text,
+                                   int64_t max_len, int64_t top_k, dc_fill_mask *out);
+DC_API void dc_fill_mask_free(dc_fill_mask *f);
 
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 DC_API dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,

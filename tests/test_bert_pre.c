@@ -377,3 +377,73 @@ TEST(bert_pre_forward_except_refuses_a_reader_of_the_skipped_layer)
     dc_model_free(m);
     dc_spec_free(s);
 }
+
+/* fill-mask runs the MLM head on the [MASK] positions only: its probabilities are those of
+ * the whole model's head at those positions (softmax of cls.predictions), sorted. */
+TEST(bert_pre_fill_mask_matches_the_full_head)
+{
+    pre_fixture f;
+    REQUIRE(pre_load(&f));
+    dc_rng rng;
+    dc_rng_seed(&rng, 11, 0);
+    dc_model *m = dc_spec_build(f.spec, &rng);
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(m && ctx);
+    dc_fill_mask r;
+    REQUIRE(dc_bert_fill_mask(m, f.wp, "the [MASK] sat on a [MASK] .", 16, 3, &r) == DC_OK);
+    CHECK(r.n_masks == 2 && r.top_k == 3 && r.pos[0] == 2 && r.pos[1] == 6,
+          "%lld masks at %lld, %lld", (long long)r.n_masks, (long long)r.pos[0],
+          (long long)r.pos[1]);
+    /* [CLS] the [MASK] sat [UNK] a [MASK] . [SEP]: "on" is not in the vocabulary */
+    const int64_t ids[9] = {2, 32, 4, 36, 1, 5, 4, 31, 3};
+    dc_tensor *x = dc_zeros(ctx, DC_I64, 3, DC_SHAPE(1, 2, 9));
+    REQUIRE(x);
+    memcpy(x->data, ids, sizeof ids);
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    dc_tensor **outs = dc_ctx_alloc(ctx, sizeof *outs * (size_t)dc_model_n_modules(m));
+    REQUIRE(outs && dc_model_forward_all(ctx, m, x, outs));
+    dc_tensor *p = dc_softmax(ctx, outs[dc_model_find_module(m, "cls.predictions")], 2);
+    REQUIRE(p && p->shape[2] == 40);
+    for (int i = 0; i < 2 && r.n_masks == 2; i++) {
+        const float *row = dc_f32(p) + r.pos[i] * 40;
+        for (int j = 0; j < 3; j++) {
+            CHECK_NEAR(r.probs[i * 3 + j], row[r.ids[i * 3 + j]], 1e-6);
+            int above = 0; /* the j-th best: exactly j tokens are more likely */
+            for (int v = 0; v < 40; v++)
+                above += row[v] > r.probs[i * 3 + j];
+            CHECK(above == j, "mask %d rank %d: %d tokens more likely", i, j, above);
+        }
+    }
+    dc_fill_mask_free(&r);
+    CHECK(dc_bert_fill_mask(m, f.wp, "no mask here", 16, 3, &r) == DC_ERR_ARG &&
+          strstr(dc_last_error(), "[MASK]"), "no mask: %s", dc_last_error());
+    dc_ctx_free(ctx);
+    dc_model_free(m);
+    pre_free(&f);
+}
+
+TEST(bert_pre_fill_mask_command_prints_the_top_k)
+{
+    pre_fixture f;
+    REQUIRE(pre_load(&f));
+    char w[512], v[512], out[4096];
+    snprintf(w, sizeof w, "%s/w.safetensors", t_tmpdir());
+    snprintf(v, sizeof v, "%s/vocab.txt", t_tmpdir());
+    dc_rng rng;
+    dc_rng_seed(&rng, 11, 0);
+    dc_model *m = dc_spec_build(f.spec, &rng);
+    REQUIRE(m && dc_model_save(m, w) == DC_OK && dc_wordpiece_save(f.wp, v) == DC_OK);
+    int rc = t_run_deepc(out, sizeof out, "fill-mask %s/tiny.spec --weights %s --vocab %s "
+                         "--text 'the [MASK] sat' --top-k 4", BERT_REF, w, v);
+    CHECK(rc == 0 && strstr(out, "[MASK] 1 (token 2):\n"), "rc %d: %s", rc, out);
+    int lines = 0;
+    for (const char *p = strchr(out, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+        lines += p[1] == ' ' && p[2] == ' ';
+    CHECK(lines == 4, "%d token lines: %s", lines, out);
+    rc = t_run_deepc(out, sizeof out, "fill-mask %s/tiny.spec --weights %s --vocab %s "
+                     "--text 'the cat sat'", BERT_REF, w, v);
+    CHECK(rc == 2 && strstr(out, "no [MASK]"), "rc %d: %s", rc, out);
+    dc_model_free(m);
+    pre_free(&f);
+}

@@ -24,6 +24,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
+int cmd_fill_mask(int argc, char **argv); /* cmd_fillmask.c */
 
 /* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
  * (cmd_series.c) paths. */
