@@ -447,3 +447,41 @@ TEST(bert_pre_fill_mask_command_prints_the_top_k)
     dc_model_free(m);
     pre_free(&f);
 }
+
+/* deepc plot draws a task's extra columns (metrics_acc.svg for *acc*, metrics.svg for the
+ * rest); a log without them (an older run) gets no such files and plots as before. */
+TEST(bert_pre_plot_draws_the_extra_metrics)
+{
+    char dir[512], old[512], path[600], out[2048];
+    snprintf(dir, sizeof dir, "%s/plot_new", t_tmpdir());
+    snprintf(old, sizeof old, "%s/plot_old", t_tmpdir());
+    REQUIRE(mkdir(dir, 0755) == 0 && mkdir(old, 0755) == 0);
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    REQUIRE(t_write_text(path,
+        "step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,elapsed_s,mlm_acc,nsp_acc,"
+        "val_mlm_acc,val_nsp_acc,val_mlm_loss,val_nsp_loss\n"
+        "10,1,9.5,,,,0.001,2.5,300,10,,,,,,\n"
+        "20,1,9.1,,8.9,,0.001,0,300,20,0.05,0.52,0.06,0.55,8.2,0.69\n"
+        "30,2,8.1,,,,0.001,2.5,300,30,,,,,,\n"
+        "40,2,7.9,,7.7,,0.001,0,300,40,0.11,0.61,0.125,0.63,7.0,0.66\n"));
+    snprintf(path, sizeof path, "%s/log.csv", old);
+    REQUIRE(t_write_text(path, "step,epoch,loss,acc,val_loss,val_acc,lr,grad_norm,ex_per_s,"
+                               "elapsed_s\n1,1,2.3,0.1,2.2,0.12,0.1,0,100,1\n"
+                               "2,2,2.1,0.2,2.0,0.22,0.1,0,100,2\n"));
+    int rc = t_run_deepc(out, sizeof out, "plot %s", dir);
+    CHECK(rc == 0 && strstr(out, "metrics_acc.svg") && strstr(out, "metrics.svg"), "rc %d: %s",
+          rc, out);
+    snprintf(path, sizeof path, "%s/metrics_acc.svg", dir);
+    FILE *f = fopen(path, "r");
+    char svg[65536] = "";
+    size_t n = f ? fread(svg, 1, sizeof svg - 1, f) : 0;
+    svg[n] = 0;
+    if (f)
+        fclose(f);
+    CHECK(strstr(svg, "val_mlm_acc") && strstr(svg, "nsp_acc") && !strstr(svg, "val_mlm_loss"),
+          "metrics_acc.svg lacks the accuracy columns");
+    rc = t_run_deepc(out, sizeof out, "plot %s", old);
+    snprintf(path, sizeof path, "%s/metrics_acc.svg", old);
+    CHECK(rc == 0 && !strstr(out, "metrics") && fopen(path, "r") == NULL, "old log: rc %d: %s",
+          rc, out);
+}

@@ -139,6 +139,10 @@ int cmd_plot(int argc, char **argv)
     if (rc == 0)
         printf("wrote %s%s%s\n", out ? out : svg, has_acc && !out ? " and " : "",
                has_acc && !out ? "loss.svg" : "");
+    char extra[2300]; /* a task's extra metric columns (BERT: MLM / NSP accuracy) */
+    const int ne = out || rc ? 0 : plot_log_extras(path, dir, extra, sizeof extra);
+    if (ne > 0)
+        printf("wrote %s\n", extra);
     logcols_free(&c);
-    return rc ? 1 : 0;
+    return rc || ne < 0 ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #ifndef DC_CLI_PLOT_H
 #define DC_CLI_PLOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* One line of a chart. */
@@ -32,6 +33,16 @@ typedef struct plot_chart {
  * -1 after printing a message that names path (bad chart, no finite value, a write failure).
  */
 int plot_svg_write(const char *path, const plot_chart *c);
+
+/*
+ * plot_log_extras - the extra metric columns of the deepc log.csv at log_path (those after
+ * elapsed_s, written by tasks with extra metrics) as charts, one point per row that has them:
+ * the columns whose name contains "acc" into dir/metrics_acc.svg, the others into
+ * dir/metrics.svg; training columns dashed, val_* solid. The names of the files written go into
+ * written[0..n) ("" for none). Returns how many files were written (0: the log has no extra
+ * columns or no values yet), or -1 after a message.
+ */
+int plot_log_extras(const char *log_path, const char *dir, char *written, size_t n);
 
 /*
  * cli_show_forecast - `deepc show forecast MODEL --weights W --data DATA --out F.svg`: the
