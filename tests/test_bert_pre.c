@@ -480,6 +480,19 @@ TEST(bert_pre_plot_draws_the_extra_metrics)
         fclose(f);
     CHECK(strstr(svg, "val_mlm_acc") && strstr(svg, "nsp_acc") && !strstr(svg, "val_mlm_loss"),
           "metrics_acc.svg lacks the accuracy columns");
+    /* --out F.png: PNG pictures (960 x 440), the extra charts beside it as F_metrics*.png */
+    rc = t_run_deepc(out, sizeof out, "plot %s --out %s/c.png", dir, dir);
+    CHECK(rc == 0 && strstr(out, "c_metrics_acc.png") && strstr(out, "c_metrics.png"),
+          "rc %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/c_metrics_acc.png", dir);
+    unsigned char head[24] = {0};
+    f = fopen(path, "rb");
+    n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(n == 24 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8) && !memcmp(head + 12, "IHDR", 4) &&
+          head[18] == 960 / 256 && head[19] == 960 % 256 && head[23] == 440 % 256,
+          "%s is not a 960 x 440 PNG", path);
     rc = t_run_deepc(out, sizeof out, "plot %s", old);
     snprintf(path, sizeof path, "%s/metrics_acc.svg", old);
     CHECK(rc == 0 && !strstr(out, "metrics") && fopen(path, "r") == NULL, "old log: rc %d: %s",

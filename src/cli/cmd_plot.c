@@ -139,8 +139,12 @@ int cmd_plot(int argc, char **argv)
     if (rc == 0)
         printf("wrote %s%s%s\n", out ? out : svg, has_acc && !out ? " and " : "",
                has_acc && !out ? "loss.svg" : "");
-    char extra[2300]; /* a task's extra metric columns (BERT: MLM / NSP accuracy) */
-    const int ne = out || rc ? 0 : plot_log_extras(path, dir, extra, sizeof extra);
+    char extra[2300], pre[1040]; /* a task's extra columns (BERT: MLM, NSP accuracy) */
+    const size_t no = out ? strlen(out) : 0, png = no > 4 && !strcmp(out + no - 4, ".png");
+    const int stem = png || (no > 4 && !strcmp(out + no - 4, ".svg")) ? (int)no - 4 : (int)no;
+    snprintf(pre, sizeof pre, "%.*s%s", out ? stem : (int)strlen(dir), out ? out : dir,
+             out ? "_" : "/");
+    const int ne = rc ? 0 : plot_log_extras(path, pre, png ? "png" : "svg", extra, sizeof extra);
     if (ne > 0)
         printf("wrote %s\n", extra);
     logcols_free(&c);

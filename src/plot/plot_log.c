@@ -1,8 +1,8 @@
 /*
  * plot_log.c - the extra metric columns of a deepc log.csv (a task's n_extra_metrics, the
- * columns after elapsed_s) as SVG charts for `deepc plot`: the columns whose name contains
- * "acc" in one chart (DIR/metrics_acc.svg), the others in a second (DIR/metrics.svg). One
- * point per epoch (the rows where the extra columns have values), against the step.
+ * columns after elapsed_s) as charts for `deepc plot`: the columns whose name contains "acc"
+ * in one chart (PREFIXmetrics_acc.EXT), the others in a second (PREFIXmetrics.EXT). One point
+ * per epoch (the rows where the extra columns have values), against the step.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "plot/plot.h"
@@ -120,13 +120,20 @@ static int pl_chart(const pl_cols *c, int acc, const char *path)
     static const char *const colors[PL_MAX_COLS] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                                     "#9467bd", "#8c564b", "#e377c2", "#17becf"};
     plot_line lines[PL_MAX_COLS];
-    int n = 0;
-    for (int k = 0; k < c->n_cols; k++)
-        if ((strstr(c->name[k], "acc") != NULL) == acc) {
-            lines[n] = (plot_line){c->name[k], c->v[k], colors[n],
-                                   strncmp(c->name[k], "val_", 4) != 0};
-            n++;
-        }
+    const char *base[PL_MAX_COLS]; /* without "val_": a metric and its val_ share a colour */
+    int n = 0, n_colors = 0, color[PL_MAX_COLS];
+    for (int k = 0; k < c->n_cols; k++) {
+        if ((strstr(c->name[k], "acc") != NULL) != acc)
+            continue;
+        const int val = !strncmp(c->name[k], "val_", 4);
+        base[n] = c->name[k] + (val ? 4 : 0);
+        color[n] = -1;
+        for (int j = 0; j < n && color[n] < 0; j++)
+            color[n] = !strcmp(base[j], base[n]) ? color[j] : -1;
+        color[n] = color[n] >= 0 ? color[n] : n_colors++;
+        lines[n] = (plot_line){c->name[k], c->v[k], colors[color[n]], !val};
+        n++;
+    }
     if (n == 0 || c->n == 0)
         return 0;
     plot_chart ch = {acc ? "accuracy (dashed: training, solid: validation)"
@@ -135,7 +142,8 @@ static int pl_chart(const pl_cols *c, int acc, const char *path)
     return plot_svg_write(path, &ch) ? -1 : 1;
 }
 
-int plot_log_extras(const char *log_path, const char *dir, char *written, size_t n)
+int plot_log_extras(const char *log_path, const char *prefix, const char *ext, char *written,
+                    size_t n)
 {
     pl_cols c;
     written[0] = 0;
@@ -146,7 +154,7 @@ int plot_log_extras(const char *log_path, const char *dir, char *written, size_t
     int count = 0;
     for (int acc = 1; acc >= 0 && count >= 0; acc--) {
         char path[1100];
-        snprintf(path, sizeof path, "%s/%s", dir, acc ? "metrics_acc.svg" : "metrics.svg");
+        snprintf(path, sizeof path, "%s%s.%s", prefix, acc ? "metrics_acc" : "metrics", ext);
         int r = pl_chart(&c, acc, path);
         if (r > 0) {
             size_t used = strlen(written);
