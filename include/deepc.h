@@ -2002,6 +2002,8 @@ DC_API dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
  * into sentences (dc_bert_corpus_new). NULL with DC_ERR_ARG naming a bad source, or the loaders'
  * errors. Free with dc_bert_data_free.
  */
+/* The documents of such a source list, appended to *docs (zeroed before the first call). */
+DC_API dc_status dc_bert_docs_load(const char *sources, dc_docs *docs);
 typedef struct dc_bert_data {
     dc_wordpiece *wp;
     dc_bert_corpus *train, *val; /* val NULL when val_fraction is 0 */

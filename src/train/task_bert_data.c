@@ -34,9 +34,10 @@ static dc_status load_source(char *item, dc_docs *docs)
     return dc_err(DC_ERR_ARG, "bert data: unknown source '%s' (fortunes=PATH, spam=DIR)", item);
 }
 
-/* The documents of every item of sources. */
-static dc_status load_sources(const char *sources, dc_docs *docs)
+dc_status dc_bert_docs_load(const char *sources, dc_docs *docs)
 {
+    if (!sources || !docs)
+        return dc_err(DC_ERR_ARG, "bert data: NULL sources or documents");
     char *list = strdup(sources);
     if (!list)
         return dc_err(DC_ERR_NOMEM, "bert data: out of memory");
@@ -59,7 +60,7 @@ dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
         return dc_err_null(DC_ERR_ARG, "bert data: need sources and a vocabulary (--vocab)");
     dc_bert_data *d = calloc(1, sizeof *d);
     dc_docs all = {0}, tr = {0}, va = {0};
-    dc_status st = d ? load_sources(sources, &all) : dc_err(DC_ERR_NOMEM, "bert data: "
+    dc_status st = d ? dc_bert_docs_load(sources, &all) : dc_err(DC_ERR_NOMEM, "bert data: "
                                                              "out of memory");
     if (st == DC_OK && !(d->wp = dc_wordpiece_load(vocab_path, o)))
         st = dc_last_status();
