@@ -154,7 +154,7 @@ demo: all
 
 # The first real program of the foundation: an MLP on the scikit-learn digits.
 demo-digits: $(BUILD)/mlp_digits
-	./$(BUILD)/mlp_digits
+	./$(BUILD)/mlp_digits --weights $(BUILD)/mlp_digits.safetensors
 
 # Train the CNNs of docs/results.md on Fashion-MNIST and check their accuracy targets (long).
 accuracy: $(BUILD)/deepc

@@ -6,7 +6,10 @@
  * Prints a line per epoch, the held-out accuracy, then saves the weights, reloads them into a
  * fresh model and checks that it predicts the same.
  *
- *   build/mlp_digits [path/to/digits.csv.gz] [--epochs N] [--seed S]
+ *   build/mlp_digits [path/to/digits.csv.gz] [--epochs N] [--seed S] [--weights W]
+ *
+ * The weights go to W (default: mlp_digits.safetensors in the current folder; `make demo-digits`
+ * puts them under build/) and are removed after the check.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deepc.h"
@@ -62,7 +65,7 @@ static double evaluate(dc_model *m, dc_ctx *ctx, const dc_tensor *x, const dc_te
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *wpath = "mlp_digits.safetensors";
     int epochs = 40;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -70,6 +73,8 @@ int main(int argc, char **argv)
             epochs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--weights") && i + 1 < argc)
+            wpath = argv[++i];
         else
             path = argv[i];
     }
@@ -129,7 +134,6 @@ int main(int argc, char **argv)
            now() - t0);
 
     /* Save, reload into a fresh model, and check it predicts the same. */
-    const char *wpath = "mlp_digits.safetensors";
     dc_model *m2 = build_mlp(NULL);
     dc_load_report rep;
     if (dc_model_save(m, wpath) != DC_OK || !m2 || dc_model_load(m2, wpath, 1, &rep) != DC_OK) {

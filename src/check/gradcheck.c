@@ -237,28 +237,6 @@ static int matches(const char *c, const char *filter)
     return !filter;
 }
 
-/* Levenshtein distance of two short words (for the suggestion). */
-static int distance(const char *a, const char *b)
-{
-    int row[64], n = (int)strlen(b);
-    if (n > 63)
-        n = 63;
-    for (int j = 0; j <= n; j++)
-        row[j] = j;
-    for (int i = 1; a[i - 1]; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= n; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            best = up + 1 < best ? up + 1 : best;
-            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[n];
-}
-
 /* No case matched: name the filter, suggest the nearest op or layer type, list what exists. */
 static void no_match(const char *filter)
 {
@@ -274,12 +252,12 @@ static void no_match(const char *filter)
             if (strstr(seen, key))
                 continue;
             snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s ", w);
-            int d = distance(filter, w);
+            int d = dc_edit_distance(filter, w);
             if (d < best_d)
                 best_d = d, snprintf(best, sizeof best, "%s", w);
         }
     for (int i = 0; i < dc_layer_count(); i++) {
-        int d = distance(filter, dc_layer_at(i)->type);
+        int d = dc_edit_distance(filter, dc_layer_at(i)->type);
         if (d < best_d)
             best_d = d, snprintf(best, sizeof best, "%s", dc_layer_at(i)->type);
     }

@@ -8,6 +8,9 @@
 
 #include "deepc.h"
 #include "check/gradcheck.h"
+#include "core/internal.h"
+#include "data/data_spec.h"
+#include "optim/hparams.h"
 
 #include <stdio.h>
 
@@ -39,11 +42,11 @@ typedef struct train_args {
     int64_t bptt; /* text: time steps per truncated-BPTT chunk (0: the default) */
     int64_t save_every; /* --save-every N: a checkpoint every N steps too (0: per epoch only) */
     int64_t log_every;  /* --log-every N: a log.csv row every N steps (0: per epoch only) */
-    /* The optimizer and scheduler flags (PyTorch's names, train_args.c's table): the values
-     * given, and which were given (bit i: entry i of the table). */
-    dc_optim_cfg opt;
-    dc_sched_cfg sched;
-    uint64_t given;
+    int64_t early_stop; /* --early-stop N: forecasting stops after N epochs without a better
+                         * validation score (0: never) */
+    /* The optimizer and scheduler flags (PyTorch's names, optim/hparams.h's table): the values
+     * given, and which were given. */
+    dc_hparams hp;
     int t_max_set;  /* --t-max given (else cosine's T_max is the run's epochs) */
 } train_args;
 /* Parse train's argv (1 after --help, -1 after a usage error, else 0) and turn the options into
@@ -58,27 +61,77 @@ typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
+    const void *stored; /* the stored command line (cmd_train.c) */
 } train_resume;
+/* A resumed run keeps its schedule: a cosine T_max or a linear warm-up and length that the new
+ * flags would change is refused. n_train: training examples (0: epochs are --epochs as given).
+ * 0, or -1 after a message. */
+int cli_check_resume_sched(const train_resume *rs, const dc_train_opts *o, int64_t n_train);
+/* Epochs of the run: --epochs, or with --steps alone as many as those steps take. */
+int cli_run_epochs(const train_args *a, int64_t n_train, int64_t batch);
 /* --quiet: point stdout at /dev/null, so that a successful command prints nothing (errors still
  * go to stderr). 0, or -1 after a message. */
 int cli_quiet_stdout(void);
-/* train --data text:FILE (character language model, truncated BPTT) */
-int cmd_train_text(const train_args *a, const dc_train_opts *o, const train_resume *rs,
-                   const char *args_text);
-/* train --data csv:... (time-series regression) */
-int cmd_train_series(const train_args *a, const dc_train_opts *o, const train_resume *rs,
-                     const char *args_text);
-/* The options every data path shares (the spec and command line stored in checkpoints,
- * --save-every, --check-numerics, --json, --resume) and DIR/model.spec. *spec_text (malloc'd)
- * must outlive the run. 0, or -1 after a message. */
-int cli_train_prepare(const train_args *a, const dc_spec *spec, const train_resume *rs,
-                      const char *args_text, dc_train_opts *o, char **spec_text);
-/* The model of a run: rebuilt from the checkpoint's spec when resuming, else NULL (the caller
- * builds it from MODEL). Prints the error; *spec_out receives the parsed spec. */
-dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_out);
-/* Run dc_train_task with SIGINT/SIGTERM saving a checkpoint; prints the error. Exit code: 0;
- * 2 for bad input (a checkpoint of another run, shapes); 130/143 after a signal; 1 otherwise. */
-int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last);
+
+/* ---- the --data forms of deepc train (and eval) ----
+ * Each form of --data (text:FILE, csv:..., images and tensors, ...) is a cli_data_form in its own
+ * file and one line of forms.def; cli_train_form runs every form through the same steps:
+ *   load (the data; check the options that do not apply) -> the model (rebuilt from the
+ *   checkpoint when resuming, else MODEL with the form's spec variables defined) -> prepare
+ *   (check the model against the data, the data-dependent options) -> the run's folder,
+ *   model.spec and --init -> task (make the dc_task, write the form's own files, say what is
+ *   trained) -> dc_train_task with signals -> report. docs/design.md, "Adding a --data form". */
+typedef struct cli_run {
+    const train_args *a;
+    dc_train_opts o;        /* the run's options (a form may change them in load/prepare) */
+    const train_resume *rs; /* NULL: a fresh run */
+    void *data;             /* the form's loaded data, freed by its free */
+    dc_spec *spec;
+    dc_model *m;
+    dc_task *task;          /* made by the form's task step; freed by the driver */
+    dc_task_eval last;      /* the last validation, after the run */
+    int64_t n_train;        /* training examples (set by prepare; 0: epochs as given) */
+    double secs;            /* training time */
+} cli_run;
+
+typedef struct cli_data_form {
+    /* --data into r->data; refuse the flags that do not apply. 0, or an exit code after a
+     * message. */
+    int (*load)(cli_run *r);
+    /* The spec variables the data gives ($vocab, ...): dc_spec_define calls before the build.
+     * 0, or -1 with dc_last_error() set. NULL: none. */
+    int (*define)(cli_run *r, dc_spec *spec);
+    /* The model against the data, the options that depend on both (validation size, epochs).
+     * 0, or an exit code after a message. NULL: nothing to check. */
+    int (*prepare)(cli_run *r);
+    /* r->task for the trainer; the form's own files in a->out; the line that says what is
+     * trained (none with --json). 0, or an exit code after a message. */
+    int (*task)(cli_run *r);
+    /* After a successful run: results on stdout (one JSON object with --json). Exit code. */
+    int (*report)(cli_run *r);
+    void (*free)(cli_run *r);
+    /* deepc eval of weights on this form's data (its test split where there is one): prints
+     * the results; the exit code. NULL: deepc eval does not take the form. */
+    int (*eval)(dc_model *m, const char *data, dc_loss_kind loss);
+} cli_data_form;
+
+/* The form that --data names: the first line of forms.def whose prefix matches ("text:"
+ * matches "text:FILE"; a prefix without ':' matches itself and "NAME:..."; "" anything). */
+const cli_data_form *cli_data_form_find(const char *data);
+/* Train on one form (the steps above); the exit code. */
+int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_opts *o,
+                   const train_resume *rs, const char *args_text);
+/* "training", or "resuming" after --resume: the first word of a form's banner line. */
+const char *cli_run_verb(const cli_run *r);
+/* "training time Ns" + extra, and the ranks' communication time under MPI (not with --json). */
+void cli_print_time(const cli_run *r, const char *extra);
+/* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out
+ * (not with --json). */
+void cli_print_outputs(const cli_run *r, const char *extra);
+#define CLI_FORM(name, prefix) extern const cli_data_form name;
+#include "forms.def"
+#undef CLI_FORM
+
 /* mkdir -p: create dir and every missing folder above it (0), else print which folder could not
  * be made and why (-1). cli_ensure_parent does the same for the folder a file path is in. */
 int cli_ensure_dir(const char *dir);
@@ -91,14 +144,9 @@ int arg_i64(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *
 int arg_int(const char *flag, const char *val, int lo, int hi, int *out);
 int arg_float(const char *flag, const char *val, double lo, double hi, float *out);
 
-/* Unknown names: the optimal-string-alignment edit distance of a and b (a swap of two
- * neighbours counts 1); the entry of the NULL-terminated list known nearest to word, or NULL
- * when none is close (at most a third of its letters differ, or word abbreviates it). */
-int cli_edit_distance(const char *a, const char *b);
-const char *cli_nearest(const char *word, const char *const *known);
 /* The one message for an unknown flag of any subcommand, on stderr:
  * "deepc CMD: unknown option 'FLAG' — did you mean 'NEAR'? (deepc CMD --help lists the options)"
- * (the suggestion only when cli_nearest finds one). The caller exits 2. */
+ * (the suggestion only when dc_nearest_name finds one). The caller exits 2. */
 void cli_unknown_flag(const char *cmd, const char *flag, const char *const *known);
 /* cli_unknown_flag with the flags ("--name") that the usage function prints as the known list,
  * so that the suggestions follow the --help text without a second list. */
@@ -131,13 +179,6 @@ typedef struct cli_opt {
 int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
                    const char **pos, int n_pos, cli_sets *sets);
 
-/* Fashion-MNIST normalisation: mean and std of the training pixels / 255. */
-#define CLI_FMNIST_MEAN 0.2860f
-#define CLI_FMNIST_STD 0.3530f
-
-/* --data: fashion-mnist[:DIR] (train or test split), digits[:FILE], npy:X.npy,Y.npy. */
-dc_dataset *cli_load_data(const char *spec, int train);
-
 /* Parse and build a model spec; on failure print the message and return NULL. The spec is
  * returned through *spec_out when not NULL (caller frees). */
 dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out);
@@ -149,7 +190,5 @@ int cli_load_weights(dc_model *m, const char *path, int partial);
 /* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
  * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
 extern int cli_allow_nonfinite;
-/* Print a confusion matrix with class labels (names may be NULL). */
-void cli_print_confusion(const dc_eval_result *r, const char *(*name)(int));
 
 #endif

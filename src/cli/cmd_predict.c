@@ -34,7 +34,7 @@ static int parse_predict(int argc, char **argv, predict_args *a)
                             {"--invert", NULL, &a->invert}, {"--no-invert", NULL, &a->no_invert},
                             {"--mean", &mean, NULL}, {"--std", &std, NULL},
                             {"--top", &top, NULL}, {NULL, NULL, NULL}};
-    *a = (predict_args){.mean = CLI_FMNIST_MEAN, .std = CLI_FMNIST_STD, .top = 5};
+    *a = (predict_args){.mean = DC_FMNIST_MEAN, .std = DC_FMNIST_STD, .top = 5};
     int pr = cli_parse_opts("predict", argc, argv, opts, &a->model, 1, &a->sets);
     if (pr > 0)
         predict_usage(stdout);

@@ -1,8 +1,7 @@
 /*
- * cmd_train.c - deepc train: the run's folder and --resume (the stored command line, the
- * checkpoint's spec), then the data path: images and tensors here, text (cmd_text.c) and series
- * (cmd_series.c); every path trains on the library's one loop (dc_train_task) through
- * cli_run_task, which adds SIGINT/SIGTERM and the exit codes.
+ * cmd_train.c - deepc train: the flags, --resume (the command line stored in the checkpoint and
+ * the checks that a resumed run keeps its optimizer and schedule), then the --data form
+ * (forms.def) through the one driver (train_run.c), which trains on the library's loop.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -13,51 +12,8 @@
 #include <string.h>
 
 
-/* Show what the model says about the first n examples of d. */
-static void print_predictions(dc_model *m, const dc_dataset *d, int n, const char *(*name)(int))
-{
-    dc_ctx *ctx = dc_ctx_new(0);
-    int64_t idx[16];
-    dc_tensor *x, *y;
-    if (!ctx || n > 16 || n > d->n)
-        goto out;
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    dc_ctx_set_grad(ctx, 0);
-    if (d->batch(d, ctx, idx, n, &x, &y) != DC_OK)
-        goto out;
-    dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
-    if (!p || p->ndim != 2)
-        goto out;
-    int64_t K = p->shape[1], pred[16];
-    dc_argmax_rows(p, pred);
-    printf("predictions for the first %d test examples:\n", n);
-    for (int i = 0; i < n; i++) {
-        int64_t t = dc_i64(y)[i];
-        printf("  #%d  true %-12s predicted %-12s p=%.3f  %s\n", i, name((int)t),
-               name((int)pred[i]), (double)dc_f32(p)[i * K + pred[i]],
-               t == pred[i] ? "ok" : "WRONG");
-    }
-out:
-    dc_ctx_free(ctx);
-}
-
-/* The test split that goes with a training --data, or NULL when there is none. */
-static dc_dataset *load_test_split(const char *data)
-{
-    if (strncmp(data, "fashion-mnist", 13))
-        return NULL;
-    return cli_load_data(data, 0);
-}
-
 typedef struct resume_args resume_args;
 static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, int64_t n_train);
-static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
-                            const char *args_text);
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) { g_stop = sig; }
 
 /* The train flags that take no value (every other flag takes one). */
 static int is_switch(const char *f) { return cli_train_is_switch(f); }
@@ -210,20 +166,8 @@ int cmd_train(int argc, char **argv)
         goto early;
     /* a file size limit (ulimit -f) must give EFBIG and a message, not kill the run */
     signal(SIGXFSZ, SIG_IGN);
-    train_resume rs = {.dir = resume, .path = ra.path, .spec = ra.ck.spec};
-    const int images = strncmp(a.data, "text:", 5) && strncmp(a.data, "csv:", 4) &&
-                       strcmp(a.data, "weather");
-    if (resume && !images && check_cosine_resume(&ra, &o, 0)) /* epochs: --epochs as given */
-        goto early;
-    if (!strncmp(a.data, "text:", 5)) {
-        rc = cmd_train_text(&a, &o, resume ? &rs : NULL, args_text);
-        goto early;
-    }
-    if (!strncmp(a.data, "csv:", 4) || !strcmp(a.data, "weather")) {
-        rc = cmd_train_series(&a, &o, resume ? &rs : NULL, args_text);
-        goto early;
-    }
-    rc = cmd_train_images(&a, &o, resume ? &ra : NULL, args_text);
+    train_resume rs = {.dir = resume, .path = ra.path, .spec = ra.ck.spec, .stored = &ra};
+    rc = cli_train_form(cli_data_form_find(a.data), &a, &o, resume ? &rs : NULL, args_text);
 early:
     free(args_text);
     free(ra.av);
@@ -232,15 +176,8 @@ early:
     return rc;
 }
 
-/* Image folders hold out 1/12 of the training set for validation by default (Fashion-MNIST:
- * 5000 of 60000); other data none. */
-static int64_t default_val(const char *data, int64_t n)
-{
-    return !strncmp(data, "fashion-mnist", 13) || !strncmp(data, "idx:", 4) ? n / 12 : 0;
-}
-
 /* Epochs of the run: --epochs, or with --steps alone as many as those steps take. */
-static int run_epochs(const train_args *a, int64_t n_train, int64_t batch)
+int cli_run_epochs(const train_args *a, int64_t n_train, int64_t batch)
 {
     if (!(a->max_steps > 0 && !a->epochs_set && n_train > 0))
         return a->epochs;
@@ -255,19 +192,19 @@ static int check_linear_resume(const resume_args *ra, const dc_train_opts *o, in
     train_args s;
     if (cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0)
         return 0;
-    const int before = run_epochs(&s, n_train, s.batch);
-    if (s.sched.warmup_steps == o->sched.warmup_steps &&
-        s.sched.total_steps == o->sched.total_steps &&
+    const int before = cli_run_epochs(&s, n_train, s.batch);
+    if (s.hp.sched.warmup_steps == o->sched.warmup_steps &&
+        s.hp.sched.total_steps == o->sched.total_steps &&
         (o->sched.total_steps > 0 || before == o->epochs))
         return 0;
     fprintf(stderr, "deepc train: --resume: this run's linear schedule (warm-up %lld steps over "
             "%s%lld %s) is stored in its checkpoint, and a resumed run keeps its schedule: "
             "--epochs, --warmup and --total-steps cannot change it. To train on, start a new run "
             "from these weights: deepc train MODEL --data DATA --init %s/model.safetensors "
-            "--scheduler linear ... --out NEW_DIR\n", (long long)s.sched.warmup_steps,
-            s.sched.total_steps ? "" : "the run's ",
-            (long long)(s.sched.total_steps ? s.sched.total_steps : before),
-            s.sched.total_steps ? "steps" : "epochs", ra->dir);
+            "--scheduler linear ... --out NEW_DIR\n", (long long)s.hp.sched.warmup_steps,
+            s.hp.sched.total_steps ? "" : "the run's ",
+            (long long)(s.hp.sched.total_steps ? s.hp.sched.total_steps : before),
+            s.hp.sched.total_steps ? "steps" : "epochs", ra->dir);
     return -1;
 }
 
@@ -281,7 +218,7 @@ static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, in
     if (o->sched.kind != DC_SCHED_COSINE ||
         cli_parse_train_args(ra->n_stored + 1, ra->av, &s) != 0 || s.t_max_set)
         return 0; /* an explicit --t-max does not follow --epochs */
-    const int before = run_epochs(&s, n_train, s.batch);
+    const int before = cli_run_epochs(&s, n_train, s.batch);
     if (before == o->epochs)
         return 0;
     fprintf(stderr, "deepc train: --resume: this run's cosine schedule spans %d epochs (T_max), "
@@ -293,180 +230,7 @@ static int check_cosine_resume(const resume_args *ra, const dc_train_opts *o, in
     return -1;
 }
 
-/* The options that depend on the data: validation, epochs from --steps, the checks of a resumed
- * run. 0, or -1 after a message (bad usage). */
-static int train_data_opts(const train_args *a, dc_train_opts *o, const dc_dataset *d,
-                           const resume_args *ra)
+int cli_check_resume_sched(const train_resume *rs, const dc_train_opts *o, int64_t n_train)
 {
-    if (a->bptt) {
-        fprintf(stderr, "deepc train: --bptt applies to text data (--data text:FILE), not to "
-                "%s\n", a->data);
-        return -1;
-    }
-    o->val_size = a->val >= 0 ? a->val : default_val(a->data, d->n);
-    if (o->val_size >= d->n) {
-        fprintf(stderr, "deepc train: --val %lld: the data has only %lld examples, and training "
-                "needs at least one (give a smaller --val)\n", (long long)o->val_size,
-                (long long)d->n);
-        return -1;
-    }
-    o->epochs = run_epochs(a, d->n - o->val_size, o->batch_size);
-    if (o->sched.kind == DC_SCHED_COSINE && !a->t_max_set)
-        o->sched.t_max = o->epochs;
-    if (ra && check_cosine_resume(ra, o, d->n - o->val_size))
-        return -1;
-    return 0;
+    return rs ? check_cosine_resume(rs->stored, o, n_train) : 0;
 }
-
-/* Write DIR/model.spec (rank 0). 0 or -1 after a message. */
-static int write_run_spec(const dc_spec *spec, const char *dir)
-{
-    if (!dir || dc_dist_rank() != 0)
-        return 0;
-    size_t k = strlen(dir);
-    char *p = malloc(k + sizeof "/model.spec");
-    if (!p)
-        return -1;
-    memcpy(p, dir, k);
-    memcpy(p + k, "/model.spec", sizeof "/model.spec");
-    int bad = dc_spec_write(spec, p) != DC_OK;
-    if (bad)
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-    free(p);
-    return bad ? -1 : 0;
-}
-
-int cli_train_prepare(const train_args *a, const dc_spec *spec, const train_resume *rs,
-                      const char *args_text, dc_train_opts *o, char **spec_text)
-{
-    if (!(*spec_text = dc_spec_to_string(spec))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return -1;
-    }
-    o->spec_text = *spec_text;
-    o->args_text = args_text;
-    o->save_every = a->save_every;
-    o->check_numerics = a->check_numerics;
-    o->resume = rs ? rs->path : NULL;
-    dc_dist_set_sync_bn(a->sync_bn);
-    if (a->json)
-        o->progress = 2;
-    if ((a->out && cli_ensure_dir(a->out)) || write_run_spec(spec, a->out))
-        return -1;
-    return 0;
-}
-
-dc_model *cli_resume_model(const train_resume *rs, dc_rng *rng, dc_spec **spec_out)
-{
-    dc_spec *spec = dc_spec_parse_string(rs->spec, rs->path);
-    dc_model *m = spec ? dc_spec_build(spec, rng) : NULL;
-    if (!m) {
-        fprintf(stderr, "deepc train: --resume: %s\n", dc_last_error());
-        dc_spec_free(spec);
-        spec = NULL;
-    }
-    *spec_out = spec;
-    return m;
-}
-
-int cli_run_task(dc_model *m, dc_task *t, dc_train_opts *o, dc_task_eval *last)
-{
-    g_stop = 0;
-    o->stop = &g_stop;
-    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
-    dc_status st = dc_train_task(m, t, o, last);
-    signal(SIGINT, old_int);
-    signal(SIGTERM, old_term);
-    if (st == DC_OK)
-        return 0;
-    fprintf(stderr, "deepc train: %s\n", dc_last_error());
-    if (g_stop)
-        return 128 + (int)g_stop; /* 130 after SIGINT, 143 after SIGTERM */
-    return st == DC_ERR_FORMAT || st == DC_ERR_ARG || st == DC_ERR_SHAPE ? 2 : 1;
-}
-
-/* After training: the test split (Fashion-MNIST) and where the files are. */
-static int report_test(const train_args *a, dc_model *m, dc_loss_kind loss)
-{
-    int rc = 0;
-    dc_dataset *test = load_test_split(a->data);
-    if (test) {
-        dc_eval_result r;
-        if (dc_evaluate(m, test, NULL, 0, 256, loss, &r) != DC_OK) {
-            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
-            rc = 1;
-        } else if (a->json) {
-            printf("{\"test_loss\": %.6g, \"test_acc\": %.6g, \"n\": %lld}\n", r.loss,
-                   r.accuracy, (long long)r.n);
-        } else {
-            printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", r.loss, r.accuracy,
-                   (long long)r.correct, (long long)r.n);
-            cli_print_confusion(&r, dc_fashion_mnist_class);
-            if (!a->quiet)
-                print_predictions(m, test, 8, dc_fashion_mnist_class);
-        }
-        dc_eval_result_free(&r);
-        dc_dataset_free(test);
-    }
-    if (a->out && !a->json)
-        printf("weights: %s/model.safetensors, checkpoint: %s/checkpoint, log: %s/log.csv\n",
-               a->out, a->out, a->out);
-    return rc;
-}
-
-static int cmd_train_images(train_args *ap, dc_train_opts *op, resume_args *ra,
-                            const char *args_text)
-{
-    train_args a = *ap;
-    dc_train_opts o = *op;
-    train_resume rs = {.dir = a.out, .path = ra ? ra->path : NULL, .spec = ra ? ra->ck.spec : 0};
-    if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
-        return 1;
-    if (a.threads)
-        dc_set_num_threads(a.threads);
-    dc_rng rng;
-    dc_rng_seed(&rng, (uint64_t)a.seed, 0);
-    dc_spec *spec = NULL;
-    dc_model *m = ra ? cli_resume_model(&rs, &rng, &spec) : cli_load_model(a.model, &rng, &spec);
-    if (!m)
-        return 2;
-    dc_dataset *d = cli_load_data(a.data, 1);
-    dc_task *t = NULL;
-    char *spec_text = NULL;
-    int rc = 2;
-    if (!d) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        goto out;
-    }
-    if (train_data_opts(&a, &o, d, ra) || (a.init && !ra && cli_load_weights(m, a.init, 0)) ||
-        cli_train_prepare(&a, spec, ra ? &rs : NULL, args_text, &o, &spec_text))
-        goto out;
-    if (!(t = dc_task_dataset(d, &o))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        goto out;
-    }
-    if (!a.json)
-        printf("%s %s on %s: %lld examples for training, %lld for validation%s, %lld parameters, "
-               "%s lr %g, batch %lld, %d threads, gemm %s\n", ra ? "resuming" : "training",
-               a.model, a.data, (long long)(d->n - o.val_size), (long long)o.val_size,
-               a.val >= 0 ? "" : " (--val)", (long long)dc_model_n_trainable(m),
-               dc_optim_kind_name(o.optim.kind), (double)o.optim.lr, (long long)o.batch_size,
-               dc_get_num_threads(), dc_gemm_backend());
-    double t0 = cli_now_s();
-    if ((rc = cli_run_task(m, t, &o, NULL)) != 0)
-        goto out;
-    if (!a.json)
-        printf("training time %.1fs\n", cli_now_s() - t0);
-    if (!a.json && dc_dist_size() > 1)
-        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
-               dc_dist_size(), dc_dist_comm_seconds());
-    rc = report_test(&a, m, o.loss);
-out:
-    dc_task_free(t);
-    free(spec_text);
-    dc_dataset_free(d);
-    dc_model_free(m);
-    dc_spec_free(spec);
-    return rc;
-}
-

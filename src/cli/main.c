@@ -50,7 +50,7 @@ static int unknown_command(const char *name)
         names[i] = commands[i].name;
     names[N_COMMANDS] = "help";
     names[N_COMMANDS + 1] = NULL;
-    const char *near = cli_nearest(name, names);
+    const char *near = dc_nearest_name(name, names);
     fprintf(stderr, "deepc: unknown command '%s'", name);
     if (near)
         fprintf(stderr, " \u2014 did you mean '%s'?", near);

@@ -23,6 +23,13 @@ void *dc_err_null(dc_status s, const char *fmt, ...) DC_PRINTF(2, 3);
 /* Prefix the current message with context: "loading x.npy: " + old message. */
 void dc_err_prefix(const char *fmt, ...) DC_PRINTF(1, 2);
 
+/* Unknown names: the optimal-string-alignment edit distance of a and b (a swap of two
+ * neighbours counts 1; names compared by their first 63 bytes); the entry of the NULL-terminated
+ * list known nearest to word, or NULL when none is close (at most a third of its letters differ,
+ * or word abbreviates it). */
+int dc_edit_distance(const char *a, const char *b);
+const char *dc_nearest_name(const char *word, const char *const *known);
+
 /* ---- tape ---- */
 
 typedef struct dc_node dc_node;

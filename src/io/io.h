@@ -97,4 +97,10 @@ int dc_io_gzline(gzFile f, char *line, size_t cap, size_t *len);
  * (DC_ERR_IO), so that a cut file is not blamed on the row it cut; DC_OK when the stream is fine. */
 dc_status dc_io_gz_damage(gzFile f, const char *path);
 
+/* dc_io_mkdir_p - mkdir -p: create dir and every missing folder above it, from the top. DC_OK,
+ * or DC_ERR_IO naming the folder that could not be made and why. dc_io_mkdir_parent does the
+ * same for the folder the file path is in (nothing for a bare file name). */
+dc_status dc_io_mkdir_p(const char *dir);
+dc_status dc_io_mkdir_parent(const char *path);
+
 #endif

@@ -1,6 +1,6 @@
 /*
- * plot.h - SVG line charts for the CLI (plot_svg.c), and `deepc show forecast`, which draws one
- * from a trained time-series model (cmd_series.c).
+ * plot.h - SVG line charts for the CLI (plot_svg.c), and the chart of `deepc show forecast`
+ * (forecast.c).
  */
 #ifndef DC_CLI_PLOT_H
 #define DC_CLI_PLOT_H
@@ -66,12 +66,24 @@ int plot_log_extras(const char *log_path, const char *prefix, const char *ext, c
                     size_t n);
 
 /*
- * cli_show_forecast - `deepc show forecast MODEL --weights W --data DATA --out F.svg`: the
- * model's forecasts over the test windows of DATA (csv:FILE,... or weather, as in deepc train)
- * against the actual values, in the target's original units, with the test MAE and RMSE in the
- * title. Returns the exit code: 0, 1 (the file could not be written), 2 (bad input).
+ * plot_log_curves - `deepc plot DIR`: DIR/log.csv (deepc train --out DIR) as DIR/loss.svg
+ * (training and validation loss against the step; to out instead when given, its folders made)
+ * and, for a classification run without out, DIR/accuracy.svg. wrote[size] receives what was
+ * written ("DIR/accuracy.svg and loss.svg"). 0; -2 when the log is missing, not a deepc log or
+ * empty; -1 when a chart could not be written (after a message on stderr).
  */
-int cli_show_forecast(const char *model, const char *weights, const char *data,
-                      const char *out);
+int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
+
+/*
+ * plot_forecast_svg - `deepc show forecast`: the actual test values of s and the model's
+ * forecasts pred[n[DC_SPLIT_TEST]] (normalised, as dc_series_predict gives them) in the target's
+ * original units, against the data row, with the test score sc in the title; model and path
+ * (the spec and data file) name the lines and the axis. Written with plot_svg_write: 0, or -1
+ * after a message.
+ */
+struct dc_series;
+struct dc_forecast_score;
+int plot_forecast_svg(const char *out, const struct dc_series *s, const float *pred,
+                      const struct dc_forecast_score *sc, const char *model, const char *path);
 
 #endif

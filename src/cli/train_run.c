@@ -1,0 +1,173 @@
+/*
+ * train_run.c - the one path of deepc train through the --data forms (forms.def, cli.h): find
+ * the form, build or rebuild the model, prepare the run's folder, train on the library's loop
+ * (dc_train_task) with SIGINT/SIGTERM saving a checkpoint, report.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *prefix;
+    const cli_data_form *form;
+} forms[] = {
+#define CLI_FORM(name, prefix) {prefix, &name},
+#include "forms.def"
+#undef CLI_FORM
+};
+
+const cli_data_form *cli_data_form_find(const char *data)
+{
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        const char *p = forms[i].prefix;
+        size_t k = strlen(p);
+        if (!strncmp(data, p, k) && (!k || p[k - 1] == ':' || data[k] == '\0' || data[k] == ':'))
+            return forms[i].form;
+    }
+    return NULL; /* not reached while forms.def ends with the catch-all "" */
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
+/* Run dc_train_task with SIGINT/SIGTERM saving a checkpoint; prints the error. Exit code: 0;
+ * 2 for bad input (a checkpoint of another run, shapes); 130/143 after a signal; 1 otherwise. */
+static int run_task(cli_run *r)
+{
+    g_stop = 0;
+    r->o.stop = &g_stop;
+    void (*old_int)(int) = signal(SIGINT, on_signal), (*old_term)(int) = signal(SIGTERM, on_signal);
+    double t0 = cli_now_s();
+    dc_status st = dc_train_task(r->m, r->task, &r->o, &r->last);
+    r->secs = cli_now_s() - t0;
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+    if (st == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    if (g_stop)
+        return 128 + (int)g_stop; /* 130 after SIGINT, 143 after SIGTERM */
+    return st == DC_ERR_FORMAT || st == DC_ERR_ARG || st == DC_ERR_SHAPE ? 2 : 1;
+}
+
+/* The model of a run: rebuilt from the checkpoint's spec when resuming, else MODEL with the
+ * form's spec variables. Prints the error. */
+static dc_model *run_model(cli_run *r, const cli_data_form *f, dc_rng *rng)
+{
+    dc_spec *spec = r->rs ? dc_spec_parse_string(r->rs->spec, r->rs->path)
+                          : dc_spec_parse_file(r->a->model);
+    int bad = !spec || (!r->rs && f->define && f->define(r, spec) < 0);
+    dc_model *m = bad ? NULL : dc_spec_build(spec, rng);
+    if (!m) {
+        fprintf(stderr, "deepc train: %s%s\n", r->rs ? "--resume: " : "", dc_last_error());
+        dc_spec_free(spec);
+        return NULL;
+    }
+    r->spec = spec;
+    return m;
+}
+
+/* Write DIR/model.spec (rank 0). 0 or -1 after a message. */
+static int write_run_spec(const dc_spec *spec, const char *dir)
+{
+    if (!dir || dc_dist_rank() != 0)
+        return 0;
+    size_t k = strlen(dir);
+    char *p = malloc(k + sizeof "/model.spec");
+    if (!p)
+        return -1;
+    memcpy(p, dir, k);
+    memcpy(p + k, "/model.spec", sizeof "/model.spec");
+    int bad = dc_spec_write(spec, p) != DC_OK;
+    if (bad)
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    free(p);
+    return bad ? -1 : 0;
+}
+
+/* The options every form shares (the spec and command line stored in checkpoints, --save-every,
+ * --check-numerics, --json, --resume), DIR/model.spec and --init. *spec_text (malloc'd) must
+ * outlive the run. 0, or -1 after a message. */
+static int prepare_run(cli_run *r, const char *args_text, char **spec_text)
+{
+    const train_args *a = r->a;
+    if (a->init && !r->rs && cli_load_weights(r->m, a->init, 0)) /* before anything is written */
+        return -1;
+    if (!(*spec_text = dc_spec_to_string(r->spec))) {
+        fprintf(stderr, "deepc train: %s\n", dc_last_error());
+        return -1;
+    }
+    r->o.spec_text = *spec_text;
+    r->o.args_text = args_text;
+    r->o.save_every = a->save_every;
+    r->o.check_numerics = a->check_numerics;
+    r->o.resume = r->rs ? r->rs->path : NULL;
+    dc_dist_set_sync_bn(a->sync_bn);
+    if (a->json)
+        r->o.progress = 2;
+    if ((a->out && cli_ensure_dir(a->out)) || write_run_spec(r->spec, a->out))
+        return -1;
+    return 0;
+}
+
+int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_opts *o,
+                   const train_resume *rs, const char *args_text)
+{
+    cli_run r = {.a = a, .o = *o, .rs = rs};
+    char *spec_text = NULL;
+    dc_rng rng;
+    if (dc_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 reports */
+        return 1;
+    if (a->threads)
+        dc_set_num_threads(a->threads);
+    int rc = f->load(&r);
+    if (rc)
+        goto out;
+    dc_rng_seed(&rng, (uint64_t)a->seed, 0);
+    rc = 2;
+    if (!(r.m = run_model(&r, f, &rng)) || (f->prepare && (rc = f->prepare(&r)) != 0))
+        goto out;
+    rc = 2;
+    if (cli_check_resume_sched(rs, &r.o, r.n_train))
+        goto out;
+    if (prepare_run(&r, args_text, &spec_text) || (rc = f->task(&r)) != 0)
+        goto out;
+    if ((rc = run_task(&r)) == 0)
+        rc = f->report(&r);
+out:
+    dc_task_free(r.task);
+    if (f->free)
+        f->free(&r);
+    free(spec_text);
+    dc_model_free(r.m);
+    dc_spec_free(r.spec);
+    return rc;
+}
+
+const char *cli_run_verb(const cli_run *r)
+{
+    return r->rs ? "resuming" : "training";
+}
+
+void cli_print_time(const cli_run *r, const char *extra)
+{
+    if (r->a->json)
+        return;
+    printf("training time %.1fs%s\n", r->secs, extra ? extra : "");
+    if (dc_dist_size() > 1)
+        printf("%d ranks; rank 0 spent %.2fs in communication (gradient allreduce, metrics)\n",
+               dc_dist_size(), dc_dist_comm_seconds());
+}
+
+void cli_print_outputs(const cli_run *r, const char *extra)
+{
+    const char *d = r->a->out;
+    if (d && !r->a->json)
+        printf("weights: %s/model.safetensors%s, checkpoint: %s/checkpoint, log: %s/log.csv\n",
+               d, extra ? extra : "", d, d);
+}
