@@ -2004,6 +2004,9 @@ DC_API dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
  */
 /* The documents of such a source list, appended to *docs (zeroed before the first call). */
 DC_API dc_status dc_bert_docs_load(const char *sources, dc_docs *docs);
+/* The same documents joined into one text with a blank line between them (what `deepc tokenize
+ * train --in bert:SOURCES` learns a vocabulary from): *text malloc'd, NUL-terminated. */
+DC_API dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n);
 typedef struct dc_bert_data {
     dc_wordpiece *wp;
     dc_bert_corpus *train, *val; /* val NULL when val_fraction is 0 */

@@ -498,3 +498,42 @@ TEST(bert_pre_plot_draws_the_extra_metrics)
     CHECK(rc == 0 && !strstr(out, "metrics") && fopen(path, "r") == NULL, "old log: rc %d: %s",
           rc, out);
 }
+
+/* The command line: a vocabulary from bert: documents, `deepc train --data bert:...` (log.csv
+ * with the extra columns, DIR/vocab.txt, the held-out line), then fill-mask on its weights. */
+TEST(bert_pre_cli_trains_from_documents_and_fills_masks)
+{
+    pre_fixture f;
+    REQUIRE(pre_load(&f));
+    char fort[512], vocab[512], dir[512], out[8192], text[4096] = "";
+    snprintf(fort, sizeof fort, "%s/fortunes", t_tmpdir());
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", t_tmpdir());
+    snprintf(dir, sizeof dir, "%s/pre", t_tmpdir());
+    dc_rng r;
+    dc_rng_seed(&r, 3, 0);
+    for (int d = 0; d < 16; d++) { /* 16 fortunes of 3 sentences over the fixture's words */
+        for (int s = 0; s < 3; s++)
+            snprintf(text + strlen(text), sizeof text - strlen(text), "%s %s %s . ",
+                     dc_wordpiece_token(f.wp, 5 + dc_rng_below(&r, 26)),
+                     dc_wordpiece_token(f.wp, 32 + dc_rng_below(&r, 8)),
+                     dc_wordpiece_token(f.wp, 5 + dc_rng_below(&r, 26)));
+        strcat(text, "\n%\n");
+    }
+    REQUIRE(t_write_text(fort, text) && dc_wordpiece_save(f.wp, vocab) == DC_OK);
+    int rc = t_run_deepc(out, sizeof out, "tokenize encode --vocab %s --in bert:fortunes=%s "
+                         "--ids", vocab, fort);
+    CHECK(rc == 0 && !strstr(out, " 1 ") && !strchr(out, '%'), "rc %d: %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train %s/tiny.spec --data bert:fortunes=%s,vocab=%s,"
+                     "max_len=9,epoch_pairs=8,val_pairs=4,val_docs=0.25 --batch 4 --epochs 2 "
+                     "--optimizer adamw --lr 1e-3 --scheduler linear --warmup 2 --out %s",
+                     BERT_REF, fort, vocab, dir);
+    CHECK(rc == 0 && strstr(out, "(4 held out)") && strstr(out, "held out: MLM accuracy") &&
+          strstr(out, "val_nsp_acc"), "train rc %d: %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "fill-mask %s/tiny.spec --weights %s/model.safetensors "
+                     "--vocab %s/vocab.txt --text 'the [MASK]' --top-k 2", BERT_REF, dir, dir);
+    CHECK(rc == 0 && strstr(out, "[MASK] 1 (token 2):"), "fill-mask rc %d: %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train %s/tiny.spec --data bert:fortunes=%s,vocab=%s,"
+                     "colour=red --lr 0.1 --out %s/bad", BERT_REF, fort, vocab, dir);
+    CHECK(rc == 2 && strstr(out, "unknown key 'colour'"), "bad key rc %d: %s", rc, out);
+    pre_free(&f);
+}

@@ -38,7 +38,8 @@ static void tok_usage(FILE *f)
         "--pair TEXT_B makes [CLS] A [SEP] B [SEP] (truncated to --max-len, longer side first).",
         "--ids prints only the ids; --stats prints bytes, tokens, wall and CPU time to stderr;",
         "--quiet prints nothing else. A FILE may be a directory: its files are read in name",
-        "order (dot files, .dat files and symlinks skipped, as for Debian's fortunes).",
+        "order (dot files, .dat files and symlinks skipped, as for Debian's fortunes);",
+        "bert:fortunes=PATH,spam=DIR is the documents of BERT pre-training (e-mail bodies).",
         "decode joins the tokens of the ids, '##' pieces back into words, without the special",
         "tokens (--keep-special keeps them) and with HF's clean-up of spaces before punctuation.",
         "train learns a vocabulary of at most N tokens (special tokens, characters, then merges",
@@ -147,7 +148,8 @@ static int tok_texts(const tok_args *a, uint8_t **texts, size_t *lens, int *n)
         return texts[0] ? 0 : -1;
     }
     for (int i = 0; i < a->n_in; i++) {
-        if (dc_text_load(a->in[i], 0, &texts[i], &lens[i]) != DC_OK) {
+        if ((strncmp(a->in[i], "bert:", 5) ? dc_text_load(a->in[i], 0, &texts[i], &lens[i])
+             : dc_bert_docs_text(a->in[i] + 5, &texts[i], &lens[i])) != DC_OK) { /* docs */
             fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
             return -1;
         }

@@ -53,6 +53,34 @@ dc_status dc_bert_docs_load(const char *sources, dc_docs *docs)
     return st;
 }
 
+dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n)
+{
+    dc_docs d = {0};
+    *text = NULL;
+    *n = 0;
+    dc_status st = dc_bert_docs_load(sources, &d);
+    size_t total = 1;
+    for (int64_t i = 0; st == DC_OK && i < d.n; i++)
+        total += d.len[i] + 2;
+    uint8_t *t = st == DC_OK ? malloc(total) : NULL;
+    if (st == DC_OK && !t)
+        st = dc_err(DC_ERR_NOMEM, "bert data: out of memory for %zu bytes", total);
+    size_t k = 0;
+    for (int64_t i = 0; t && i < d.n; i++) { /* a blank line between documents */
+        memcpy(t + k, d.text[i], d.len[i]);
+        k += d.len[i];
+        t[k++] = '\n';
+        t[k++] = '\n';
+    }
+    if (t) {
+        t[k] = 0;
+        *text = t;
+        *n = k;
+    }
+    dc_docs_free(&d);
+    return st;
+}
+
 dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
                                 const dc_wp_opts *o, double val_fraction, uint64_t seed)
 {
