@@ -2016,6 +2016,14 @@ DC_API dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_pa
                                        const dc_wp_opts *o, double val_fraction, uint64_t seed);
 DC_API void dc_bert_data_free(dc_bert_data *d);
 /*
+ * dc_bert_data_open - `--data bert:KEY=VALUE,...` (the text after "bert:"): the sources
+ * (fortunes=PATH, spam=DIR), vocab=FILE (required), val_docs=F (0.05, in [0, 0.5]) given to
+ * dc_bert_data_load with seed, and max_len, epoch_pairs, val_pairs into *bo (which the caller
+ * set, e.g. to dc_bert_task_defaults()). NULL with DC_ERR_ARG naming an unknown key or a bad
+ * value, or the loaders' errors.
+ */
+DC_API dc_bert_data *dc_bert_data_open(const char *form, uint64_t seed, dc_bert_task_opts *bo);
+/*
  * dc_bert_fill_mask - what a pre-trained BERT puts at each [MASK] of text: the text encoded as
  * [CLS] text [SEP] (segment 0, truncated to max_len), the model run in eval mode without its MLM
  * head (module cls.predictions), the head on the [MASK] positions only, softmax over the

@@ -14,33 +14,7 @@
 typedef struct bert_form {
     dc_bert_data *d;
     dc_bert_task_opts bo;
-    char *vocab, *sources; /* malloc'd */
 } bert_form;
-
-/* One KEY=VALUE option of the form into f (sources are appended to f->sources). 0 or -1. */
-static int bert_option(bert_form *f, char *kv)
-{
-    char *eq = strchr(kv, '=');
-    const char *k = kv, *v = eq ? eq + 1 : "";
-    if (eq)
-        *eq = 0;
-    if (!strcmp(k, "fortunes") || !strcmp(k, "spam")) {
-        size_t n = strlen(f->sources);
-        sprintf(f->sources + n, "%s%s=%s", n ? "," : "", k, v);
-        return 0;
-    }
-    if (!strcmp(k, "vocab"))
-        return (f->vocab = strdup(v)) ? 0 : -1;
-    if (!strcmp(k, "max_len"))
-        return arg_i64("bert: max_len", v, 3, 512, &f->bo.data.max_len);
-    if (!strcmp(k, "epoch_pairs"))
-        return arg_i64("bert: epoch_pairs", v, 0, INT64_MAX, &f->bo.epoch_pairs);
-    if (!strcmp(k, "val_pairs"))
-        return arg_i64("bert: val_pairs", v, 0, INT64_MAX, &f->bo.val_pairs);
-    fprintf(stderr, "deepc train: bert: unknown key '%s' (fortunes, spam, vocab, max_len, "
-            "epoch_pairs, val_pairs, val_docs)\n", k);
-    return -1;
-}
 
 static int bert_load(cli_run *r)
 {
@@ -52,26 +26,13 @@ static int bert_load(cli_run *r)
         return 2;
     }
     bert_form *f = calloc(1, sizeof *f);
-    char *list = strdup(a->data + 5), *save = NULL;
-    float val_docs = 0.05f;
+    if (f)
+        f->bo = dc_bert_task_defaults();
+    if (!f || !(f->d = dc_bert_data_open(a->data + 5, (uint64_t)a->seed, &f->bo)))
+        fprintf(stderr, "deepc train: %s\n", f ? dc_last_error() : "out of memory");
     r->data = f;
-    if (!f || !list || !(f->sources = calloc(strlen(a->data) + 1, 1))) {
-        free(list);
-        fprintf(stderr, "deepc train: out of memory\n");
-        return 2;
-    }
-    f->bo = dc_bert_task_defaults();
-    int bad = 0;
-    for (char *it = strtok_r(list, ",", &save); it && !bad; it = strtok_r(NULL, ",", &save))
-        bad = !strncmp(it, "val_docs=", 9) ? arg_float("bert: val_docs", it + 9, 0, 0.5,
-                                                       &val_docs)
-                                           : bert_option(f, it);
-    free(list);
-    if (!bad && !(f->d = dc_bert_data_load(f->sources, f->vocab, NULL, val_docs,
-                                           (uint64_t)a->seed)))
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-    r->n_train = f->d && f->bo.epoch_pairs > 0 ? f->bo.epoch_pairs : 0;
-    return bad || !f->d ? 2 : 0;
+    r->n_train = f && f->d && f->bo.epoch_pairs > 0 ? f->bo.epoch_pairs : 0;
+    return f && f->d ? 0 : 2;
 }
 
 static int bert_define(cli_run *r, dc_spec *spec)
@@ -125,11 +86,8 @@ static int bert_report(cli_run *r)
 static void bert_free(cli_run *r)
 {
     bert_form *f = r->data;
-    if (f) {
+    if (f)
         dc_bert_data_free(f->d);
-        free(f->vocab);
-        free(f->sources);
-    }
     free(f);
 }
 

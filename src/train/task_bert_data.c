@@ -6,6 +6,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,5 +111,68 @@ dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
         dc_bert_data_free(d);
         return NULL;
     }
+    return d;
+}
+
+/* An integer value of key k into *out, within [lo, hi]. */
+static dc_status int_value(const char *k, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return dc_err(DC_ERR_ARG, "bert data: %s=%s is not an integer in [%lld, %lld]", k, v,
+                      (long long)lo, (long long)hi);
+    *out = x;
+    return DC_OK;
+}
+
+/* One KEY=VALUE item (modified) of the form: a source appended to sources, the rest into
+ * *vocab, *val_docs and *bo. */
+static dc_status form_item(char *it, char *sources, const char **vocab, double *val_docs,
+                           dc_bert_task_opts *bo)
+{
+    char *eq = strchr(it, '='), *end;
+    if (!eq)
+        return dc_err(DC_ERR_ARG, "bert data: '%s' is not KEY=VALUE", it);
+    *eq = 0;
+    const char *v = eq + 1;
+    if (!strcmp(it, "fortunes") || !strcmp(it, "spam")) {
+        sprintf(sources + strlen(sources), "%s%s=%s", *sources ? "," : "", it, v);
+        return DC_OK;
+    }
+    if (!strcmp(it, "vocab")) {
+        *vocab = v;
+        return DC_OK;
+    }
+    if (!strcmp(it, "val_docs")) {
+        *val_docs = strtod(v, &end);
+        return end != v && !*end && *val_docs >= 0 && *val_docs <= 0.5
+                   ? DC_OK : dc_err(DC_ERR_ARG, "bert data: val_docs=%s is not in [0, 0.5]", v);
+    }
+    if (!strcmp(it, "max_len"))
+        return int_value(it, v, 3, 512, &bo->data.max_len);
+    if (!strcmp(it, "epoch_pairs"))
+        return int_value(it, v, 0, INT64_MAX, &bo->epoch_pairs);
+    if (!strcmp(it, "val_pairs"))
+        return int_value(it, v, 0, INT64_MAX, &bo->val_pairs);
+    return dc_err(DC_ERR_ARG, "bert data: unknown key '%s' (fortunes, spam, vocab, max_len, "
+                  "epoch_pairs, val_pairs, val_docs)", it);
+}
+
+dc_bert_data *dc_bert_data_open(const char *form, uint64_t seed, dc_bert_task_opts *bo)
+{
+    if (!form || !bo)
+        return dc_err_null(DC_ERR_ARG, "bert data: NULL form or options");
+    char *list = strdup(form), *sources = calloc(strlen(form) + 1, 1), *save = NULL;
+    const char *vocab = NULL;
+    double val_docs = 0.05;
+    dc_status st = list && sources ? DC_OK : dc_err(DC_ERR_NOMEM, "bert data: out of memory");
+    for (char *it = st ? NULL : strtok_r(list, ",", &save); it && st == DC_OK;
+         it = strtok_r(NULL, ",", &save))
+        st = form_item(it, sources, &vocab, &val_docs, bo);
+    dc_bert_data *d = st == DC_OK ? dc_bert_data_load(sources, vocab, NULL, val_docs, seed) : NULL;
+    free(list);
+    free(sources);
     return d;
 }
