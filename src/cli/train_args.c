@@ -19,6 +19,7 @@ void cli_train_usage(FILE *f)
         "  MODEL                 a model spec file (models/lenet5)\n"
         "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy |\n"
         "                        text:FILE (char language model) | csv:FILE,... | weather\n"
+        "                        bert:fortunes=P,spam=D,vocab=V,... (BERT pre-training)\n"
         "  --epochs N            passes over the training set (10)\n"
         "  --batch N             mini-batch size (64)\n"
         "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
