@@ -1979,10 +1979,11 @@ DC_API int64_t dc_task_forecast_best(const dc_task *t, dc_forecast_score *val);
  * (training documents; c and val must outlive the task). Every epoch draws fresh NSP pairs (one
  * per sentence with a successor) and fresh MLM masks, seeded by o->seed and the epoch, so a
  * checkpoint resumes exactly; epoch_pairs > 0 trains on that many of them per epoch (a seeded
- * shuffle picks which). Batches of o->batch_size: x int64 [B, 2, L] (token ids, segment ids),
- * y int64 [B, L + 1] (MLM labels, -100 where not masked, then the NSP label). The model must
- * have layers cls.predictions ([B, L, V] logits) and cls.seq_relationship ([B, 2]); loss = mean
- * MLM cross-entropy over the masked tokens + mean NSP cross-entropy. val (NULL: none): up to
+ * shuffle picks which). Batches of o->batch_size: x int64 [B, 2, T] (token ids, segment ids;
+ * T the batch's longest pair, at most max_len), y int64 [B, T + 1] (MLM labels, -100 where not
+ * masked, then the NSP label). The model must have layers cls.predictions ([B, T, V] logits; the
+ * task runs it on the masked positions only) and cls.seq_relationship ([B, 2]); loss = mean MLM
+ * cross-entropy over the masked tokens + mean NSP cross-entropy. val (NULL: none): up to
  * val_pairs pairs with masks drawn once, validated after every epoch. Extra metrics: mlm_acc,
  * nsp_acc (the epoch's training batches), val_mlm_acc, val_nsp_acc, val_mlm_loss, val_nsp_loss.
  */

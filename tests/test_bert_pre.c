@@ -537,3 +537,32 @@ TEST(bert_pre_cli_trains_from_documents_and_fills_masks)
     CHECK(rc == 2 && strstr(out, "unknown key 'colour'"), "bad key rc %d: %s", rc, out);
     pre_free(&f);
 }
+
+/* A batch is padded to its longest pair, not to max_len: T = the longest example's length, whose
+ * last position is its final [SEP]; y is [B, T + 1]. */
+TEST(bert_pre_batches_pad_to_the_longest_pair)
+{
+    pre_fixture f;
+    REQUIRE(pre_load(&f));
+    dc_train_opts o = dc_train_defaults();
+    o.batch_size = 8;
+    dc_bert_task_opts bo = dc_bert_task_defaults();
+    bo.data.max_len = 64;
+    dc_task *t = dc_task_bert(f.train, NULL, &bo, &o);
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_rng rng;
+    dc_rng_seed(&rng, 1, 0);
+    REQUIRE(t && ctx && t->start(t, &rng) == DC_OK && t->epoch_begin(t, NULL, &rng, 0) == DC_OK);
+    dc_task_batch b = {0};
+    REQUIRE(t->next(t, ctx, 0, &b) == DC_OK && b.x && b.y);
+    const int64_t n = b.x->shape[0], T = b.x->shape[2];
+    int ends = 0;
+    for (int64_t i = 0; i < n; i++)
+        ends += dc_i64(b.x)[i * 2 * T + T - 1] == 3; /* [SEP] in the last column */
+    CHECK(n == 8 && T >= 5 && T <= 22 && ends >= 1 && b.y->shape[1] == T + 1,
+          "x [%lld, 2, %lld], y [%lld, %lld], %d rows end at T", (long long)n, (long long)T,
+          (long long)b.y->shape[0], (long long)b.y->shape[1], ends);
+    dc_ctx_free(ctx);
+    dc_task_free(t);
+    pre_free(&f);
+}

@@ -2,8 +2,9 @@
  * task_bert.c - BERT pre-training as a trainer task (docs/bert.md): masked language model +
  * next-sentence prediction on `[CLS] A [SEP] B [SEP]` pairs.
  *
- *   x = int64 [B, 2, L]: token ids (masked, [PAD] = 0 after the pair) and segment ids
- *   y = int64 [B, L + 1]: MLM labels (the original id where masked, -100 elsewhere), NSP label
+ *   x = int64 [B, 2, T]: token ids (masked, [PAD] = 0 after the pair) and segment ids, T the
+ *       batch's longest pair (at most max_len)
+ *   y = int64 [B, T + 1]: MLM labels (the original id where masked, -100 elsewhere), NSP label
  *   loss = CE(cls.predictions at the M masked positions [M, V], their ids; mean over M)
  *        + CE(cls.seq_relationship [B, 2], nsp; mean over the pairs)
  * The MLM head runs on the masked positions only (dc_model_forward_except leaves it out of the
@@ -50,24 +51,33 @@ dc_bert_task_opts dc_bert_task_defaults(void)
     return (dc_bert_task_opts){.data = dc_bert_defaults(), .epoch_pairs = 0, .val_pairs = 1024};
 }
 
-/* The examples of batch bb as x [n, 2, L] and y [n, L + 1]; *tokens: its non-padding tokens. */
+/* The examples of batch bb as x [n, 2, T] and y [n, T + 1], T the longest example's length
+ * (padding to the batch's longest, as Hugging Face's collator does: the positions after it are
+ * [PAD] in every row, hidden from attention and never masked, so the losses are those of the
+ * full max_len; the encoder does less work). *tokens: the batch's non-padding tokens. */
 static dc_status bert_pack(dc_ctx *ctx, const dc_bert_batch *bb, dc_tensor **x, dc_tensor **y,
                            int64_t *tokens)
 {
     const int64_t n = bb->input_ids->shape[0], L = bb->input_ids->shape[1];
-    *x = dc_empty(ctx, DC_I64, 3, DC_SHAPE(n, 2, L));
-    *y = dc_empty(ctx, DC_I64, 2, DC_SHAPE(n, L + 1));
-    if (!*x || !*y)
-        return DC_ERR_NOMEM;
+    int64_t T = 1;
     *tokens = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t *xi = dc_i64(*x) + i * 2 * L, *yi = dc_i64(*y) + i * (L + 1);
-        memcpy(xi, dc_i64(bb->input_ids) + i * L, (size_t)L * sizeof *xi);
-        memcpy(xi + L, dc_i64(bb->token_type_ids) + i * L, (size_t)L * sizeof *xi);
-        memcpy(yi, dc_i64(bb->labels) + i * L, (size_t)L * sizeof *yi);
-        yi[L] = dc_i64(bb->next_sentence_label)[i];
+        int64_t len = 0;
         for (int64_t j = 0; j < L; j++)
-            *tokens += dc_i64(bb->attention_mask)[i * L + j];
+            len += dc_i64(bb->attention_mask)[i * L + j];
+        *tokens += len;
+        T = len > T ? len : T;
+    }
+    *x = dc_empty(ctx, DC_I64, 3, DC_SHAPE(n, 2, T));
+    *y = dc_empty(ctx, DC_I64, 2, DC_SHAPE(n, T + 1));
+    if (!*x || !*y)
+        return DC_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t *xi = dc_i64(*x) + i * 2 * T, *yi = dc_i64(*y) + i * (T + 1);
+        memcpy(xi, dc_i64(bb->input_ids) + i * L, (size_t)T * sizeof *xi);
+        memcpy(xi + T, dc_i64(bb->token_type_ids) + i * L, (size_t)T * sizeof *xi);
+        memcpy(yi, dc_i64(bb->labels) + i * L, (size_t)T * sizeof *yi);
+        yi[T] = dc_i64(bb->next_sentence_label)[i];
     }
     return DC_OK;
 }
