@@ -1598,6 +1598,15 @@ DC_API dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
  */
 DC_API dc_status dc_docs_split(const dc_docs *d, double val_fraction, uint64_t seed,
                                dc_docs *train, dc_docs *val);
+/*
+ * dc_bert_docs_load - the documents of a source list "fortunes=PATH,spam=DIR" (either or both,
+ * in any order, repeatable: dc_docs_fortunes, dc_docs_spam_assassin), appended to *docs (zeroed
+ * before the first call). DC_ERR_ARG naming a bad item, or the loaders' errors.
+ * dc_bert_docs_text - the same documents joined into one text with a blank line between them
+ * (what `deepc tokenize ... --in bert:SOURCES` reads): *text malloc'd, NUL-terminated.
+ */
+DC_API dc_status dc_bert_docs_load(const char *sources, dc_docs *docs);
+DC_API dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n);
 
 /* Documents split into sentences of token ids. */
 typedef struct dc_bert_corpus {
@@ -1965,7 +1974,8 @@ DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int6
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of
  * the best validation epoch kept (in checkpoints too) and put back at the end, and training
- * stopped after `patience` epochs without improvement (0: never). */
+ * stopped after `patience` epochs without improvement (0: never; DC_ERR_ARG when s has no
+ * validation windows to score). */
 DC_API dc_task *dc_task_forecast(const dc_series *s, const dc_model *m,
                                  const dc_train_opts *o, int patience);
 /* The normalised forecasts of m for every window of part into pred[n[part]] (eval mode, no
@@ -2003,11 +2013,6 @@ DC_API dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
  * into sentences (dc_bert_corpus_new). NULL with DC_ERR_ARG naming a bad source, or the loaders'
  * errors. Free with dc_bert_data_free.
  */
-/* The documents of such a source list, appended to *docs (zeroed before the first call). */
-DC_API dc_status dc_bert_docs_load(const char *sources, dc_docs *docs);
-/* The same documents joined into one text with a blank line between them (what `deepc tokenize
- * train --in bert:SOURCES` learns a vocabulary from): *text malloc'd, NUL-terminated. */
-DC_API dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n);
 typedef struct dc_bert_data {
     dc_wordpiece *wp;
     dc_bert_corpus *train, *val; /* val NULL when val_fraction is 0 */

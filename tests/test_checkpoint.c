@@ -48,7 +48,8 @@ TEST(ckpt_resume_after_stop_is_bitwise_exact)
     if (f)
         fclose(f);
     rc = t_run_deepc(out, sizeof out, "plot %s/no-such-run", d);
-    CHECK(rc == 2 && strstr(out, "log.csv"), "plot of a missing run: %d %s", rc, out);
+    CHECK(rc == 2 && !strncmp(out, "deepc plot: ", 12) && strstr(out, "no-such-run/log.csv"),
+          "plot of a missing run: %d %s", rc, out);
 }
 
 /* kill -9 at an arbitrary moment: the checkpoint left behind is whole, and resuming from it

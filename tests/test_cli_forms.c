@@ -100,6 +100,11 @@ TEST(forms_early_stop_stops_forecasting_and_is_refused_elsewhere)
     rc = t_run_deepc(out, sizeof out, "train models/mlp_digits --data npy:a.npy,b.npy "
                      "--early-stop 3 --lr 0.1");
     CHECK(rc == 2 && strstr(out, "time-series"), "--early-stop on tensors: %d\n%s", rc, out);
+    /* without validation windows there is no score to stop on: refused, not ignored */
+    rc = t_run_deepc(out, sizeof out, "train %s/gru.spec --data csv:%s/wave.csv,window=6,val=0 "
+                     "--early-stop 2 --epochs 3 --lr 0.1 --threads 1", d, d);
+    CHECK(rc == 2 && strstr(out, "early stopping") && strstr(out, "validation"),
+          "--early-stop with val=0: %d\n%s", rc, out);
 }
 
 TEST(forms_eval_names_the_forms_it_takes)

@@ -153,13 +153,20 @@ TEST(layering_checker_catches_an_upward_call)
     symtab_free(&t);
 }
 
-TEST(layering_no_call_goes_up_a_layer)
+/* The nm command over the objects of the build of the deepc binary under test, into cmd. */
+static void nm_command(char *cmd, size_t size)
 {
-    char bin[400], cmd[600], report[8192];
+    char bin[400];
     snprintf(bin, sizeof bin, "%s", t_deepc_bin());
     char *slash = strrchr(bin, '/');
-    snprintf(cmd, sizeof cmd, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
+    snprintf(cmd, size, "nm -P -A %.*s/obj/src/*/*.o 2>/dev/null",
              slash ? (int)(slash - bin) : 1, slash ? bin : ".");
+}
+
+TEST(layering_no_call_goes_up_a_layer)
+{
+    char cmd[600], report[8192];
+    nm_command(cmd, sizeof cmd);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL, "cannot run %s", cmd);
     if (!p)
@@ -172,5 +179,39 @@ TEST(layering_no_call_goes_up_a_layer)
           rc, t.n_obj, t.n_def, t.n_ref);
     CHECK(bad == 0, "%d calls go up a layer (docs/design.md, \"Layers of the code\"):\n%s", bad,
           report);
+    symtab_free(&t);
+}
+
+/* What only a program's main may do: end the process, replace it (exec), or change the
+ * environment that later code reads. A library function doing it would take that decision away
+ * from every program linking libdeepc (docs/design.md, "Layers of the code"). */
+TEST(layering_library_never_exits_execs_or_sets_the_environment)
+{
+    static const char *const banned[] = {"exit",  "_exit",  "_Exit",  "quick_exit", "abort",
+                                         "execv", "execve", "execvp", "execl",      "execlp",
+                                         "setenv", "putenv", "unsetenv", NULL};
+    char cmd[600], report[4096] = "";
+    nm_command(cmd, sizeof cmd);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL, "cannot run %s", cmd);
+    if (!p)
+        return;
+    symtab t = {.check_sources = 1};
+    char line[512];
+    while (fgets(line, sizeof line, p))
+        read_line(&t, line);
+    CHECK(pclose(p) == 0 && t.n_obj > 60, "%s: read %d objects", cmd, t.n_obj);
+    int bad = 0;
+    size_t len = 0;
+    for (int i = 0; i < t.n_ref; i++)
+        for (int k = 0; banned[k]; k++)
+            if (strcmp(t.ref[i].dir, "cli") && !strcmp(t.ref[i].name, banned[k]) &&
+                len + 1 < sizeof report) {
+                bad++;
+                len += (size_t)snprintf(report + len, sizeof report - len, "  %s uses %s\n",
+                                        t.ref[i].obj, banned[k]);
+            }
+    CHECK(bad == 0, "%d library objects end the process, exec or set the environment:\n%s",
+          bad, report);
     symtab_free(&t);
 }

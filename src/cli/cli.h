@@ -29,8 +29,8 @@ int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_fill_mask(int argc, char **argv); /* cmd_fillmask.c */
 
-/* deepc train's options, shared by its image/tensor, text (cmd_text.c) and series
- * (cmd_series.c) paths. */
+/* deepc train's options, shared by every --data form (form_images.c, form_text.c,
+ * form_series.c: forms.def). */
 typedef struct train_args {
     const char *model, *data, *out, *optimizer, *scheduler, *loss, *augment;
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
@@ -61,7 +61,7 @@ typedef struct train_resume {
     const char *dir;    /* --resume DIR: where the resumed run writes */
     const char *path;   /* DIR/checkpoint */
     const char *spec;   /* the checkpoint's spec text (the model to rebuild) */
-    const void *stored; /* the stored command line (cmd_train.c) */
+    const struct dc_resume *stored; /* the stored command line (train/resume.h) */
 } train_resume;
 /* A resumed run keeps its schedule: a cosine T_max or a linear warm-up and length that the new
  * flags would change is refused. n_train: training examples (0: epochs are --epochs as given).
@@ -76,7 +76,7 @@ int cli_quiet_stdout(void);
 /* ---- the --data forms of deepc train (and eval) ----
  * Each form of --data (text:FILE, csv:..., images and tensors, ...) is a cli_data_form in its own
  * file and one line of forms.def; cli_train_form runs every form through the same steps:
- *   load (the data; check the options that do not apply) -> the model (rebuilt from the
+ *   the flags the form refuses (.refuse) -> load (the data) -> the model (rebuilt from the
  *   checkpoint when resuming, else MODEL with the form's spec variables defined) -> prepare
  *   (check the model against the data, the data-dependent options) -> the run's folder,
  *   model.spec and --init -> task (make the dc_task, write the form's own files, say what is
@@ -94,9 +94,19 @@ typedef struct cli_run {
     double secs;            /* training time */
 } cli_run;
 
+/* The train flags a form may refuse (cli_data_form.refuse): the driver refuses them, naming
+ * the form's data, before load. */
+enum {
+    CLI_NO_AUGMENT = 1, CLI_NO_BPTT = 2, CLI_NO_EARLY_STOP = 4, CLI_NO_SAVE_EVERY = 8,
+    CLI_NO_VAL = 16,
+};
+
 typedef struct cli_data_form {
-    /* --data into r->data; refuse the flags that do not apply. 0, or an exit code after a
-     * message. */
+    /* What the data is, for messages ("text", "time-series data"), and the flags that do not
+     * apply to it (CLI_NO_*). */
+    const char *what;
+    unsigned refuse;
+    /* --data into r->data; adjust the options (r->o). 0, or an exit code after a message. */
     int (*load)(cli_run *r);
     /* The spec variables the data gives ($vocab, ...): dc_spec_define calls before the build.
      * 0, or -1 with dc_last_error() set. NULL: none. */
@@ -107,8 +117,10 @@ typedef struct cli_data_form {
     /* r->task for the trainer; the form's own files in a->out; the line that says what is
      * trained (none with --json). 0, or an exit code after a message. */
     int (*task)(cli_run *r);
-    /* After a successful run: results on stdout (one JSON object with --json). Exit code. */
+    /* After a successful run: results on stdout (one JSON object with --json). Exit code.
+     * NULL: cli_report_default (time, validation loss, where the files are). */
     int (*report)(cli_run *r);
+    /* Free r->data. NULL: free(r->data). */
     void (*free)(cli_run *r);
     /* deepc eval of weights on this form's data (its test split where there is one): prints
      * the results; the exit code. NULL: deepc eval does not take the form. */
@@ -123,6 +135,17 @@ int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_o
                    const train_resume *rs, const char *args_text);
 /* "training", or "resuming" after --resume: the first word of a form's banner line. */
 const char *cli_run_verb(const cli_run *r);
+/* The banner line of a form's task step (not with --json): "training MODEL on DATA: " + fmt +
+ * ", N parameters, OPTIMIZER lr X, batch B, T threads". */
+void cli_banner(const cli_run *r, const char *data, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "deepc train: " + dc_last_error() on stderr; returns rc (`return cli_fail(2);`). */
+int cli_fail(int rc);
+/* dc_spec_define(spec, name, the decimal v): a form's define step. 0, or -1. */
+int cli_define_i64(dc_spec *spec, const char *name, int64_t v);
+/* The report of a form without its own: the training time, the last validation loss (one JSON
+ * object {"steps", "val_loss"} with --json) and where the files are. 0. */
+int cli_report_default(cli_run *r);
 /* "training time Ns" + extra, and the ranks' communication time under MPI (not with --json). */
 void cli_print_time(const cli_run *r, const char *extra);
 /* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out

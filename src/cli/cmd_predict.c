@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "train/predict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,23 +58,17 @@ static int parse_predict(int argc, char **argv, predict_args *a)
     return 0;
 }
 
-/* Whether to invert: --invert, or a gray model given a dark object on a light background (said
- * on stderr, with the way back). */
-static int want_invert(const predict_args *a, const uint8_t *px, int w, int h, int c, int64_t C)
+/* What the image looked like, when it matters (stderr). */
+static void invert_note(const predict_args *a, const dc_prediction *p)
 {
-    double border, centre;
-    int light = dc_image_light_background(px, w, h, c, &border, &centre);
-    if (a->invert || a->no_invert || C != 1 || !light) {
-        if (a->invert && !light)
-            fprintf(stderr, "deepc predict: note: %s has a dark border (mean %.2f): --invert "
-                    "makes it light on a dark model input; leave --invert out if the object is "
-                    "the light part\n", a->image, border);
-        return a->invert;
-    }
-    fprintf(stderr, "deepc predict: %s looks like a dark object on a light background (border "
-            "mean %.2f, centre %.2f): inverting it as --invert does (--no-invert: as it is)\n",
-            a->image, border, centre);
-    return 1;
+    if (p->auto_inverted)
+        fprintf(stderr, "deepc predict: %s looks like a dark object on a light background "
+                "(border mean %.2f, centre %.2f): inverting it as --invert does (--no-invert: "
+                "as it is)\n", a->image, p->border, p->centre);
+    else if (a->invert && !p->light)
+        fprintf(stderr, "deepc predict: note: %s has a dark border (mean %.2f): --invert makes "
+                "it light on a dark model input; leave --invert out if the object is the light "
+                "part\n", a->image, p->border);
 }
 
 int cmd_predict(int argc, char **argv)
@@ -82,56 +77,22 @@ int cmd_predict(int argc, char **argv)
     int parsed = parse_predict(argc, argv, &a);
     if (parsed)
         return parsed > 0 ? 0 : 2;
-    const char *model = a.model, *weights = a.weights, *image = a.image;
-    const int top = a.top;
     dc_spec *spec = NULL;
-    dc_model *m = cli_load_model_set(model, &a.sets, NULL, &spec);
+    dc_model *m = cli_load_model_set(a.model, &a.sets, NULL, &spec);
     if (!m)
         return 2;
-    int rc = 2, w, h, c;
-    uint8_t *px = NULL;
-    dc_ctx *ctx = NULL;
-    int64_t shape[DC_MAX_DIMS + 1] = {1};
-    int nd = dc_spec_input_shape(spec, shape + 1) + 1;
-    if (nd != 4) {
-        fprintf(stderr, "deepc predict: %s takes [%d dims] input, not images [C, H, W]\n",
-                model, nd - 1);
-        goto out;
-    }
-    if (cli_load_weights(m, weights, 0))
-        goto out;
-    if (dc_image_read(image, &w, &h, &c, &px) != DC_OK || !(ctx = dc_ctx_new(0))) {
+    dc_predict_opts o = {.mean = a.mean, .std = a.std, .top = a.top,
+                         .invert = a.invert ? 1 : a.no_invert ? 0 : -1};
+    dc_prediction p;
+    int rc = cli_load_weights(m, a.weights, 0) ? 2 : 0;
+    if (!rc && dc_predict_image(m, spec, a.image, &o, &p) != DC_OK) {
         fprintf(stderr, "deepc predict: %s\n", dc_last_error());
-        goto out;
+        rc = 2;
     }
-    dc_tensor *x = dc_empty(ctx, DC_F32, 4, shape);
-    int invert = want_invert(&a, px, w, h, c, shape[1]);
-    if (!x || dc_image_to_input(px, w, h, c, shape[1], shape[2], shape[3], a.mean, a.std, invert,
-                                dc_f32(x)) != DC_OK) {
-        fprintf(stderr, "deepc predict: %s\n", dc_last_error());
-        goto out;
-    }
-    dc_ctx_set_grad(ctx, 0);
-    dc_tensor *p = dc_softmax(ctx, dc_model_forward(ctx, m, x), -1);
-    if (!p) {
-        fprintf(stderr, "deepc predict: %s\n", dc_last_error());
-        goto out;
-    }
-    int K = (int)p->shape[p->ndim - 1];
-    int fm = K == 10 && shape[1] == 1 && shape[2] == 28;
-    float *pr = dc_f32(p);
-    for (int k = 0; k < top && k < K; k++) {
-        int best = -1;
-        for (int j = 0; j < K; j++)
-            if (pr[j] >= 0 && (best < 0 || pr[j] > pr[best]))
-                best = j;
-        printf("%d  %-12s %.4f\n", best, fm ? dc_fashion_mnist_class(best) : "", pr[best]);
-        pr[best] = -1;
-    }
-    rc = 0;
-out:
-    free(px);
-    dc_ctx_free(ctx);
+    if (!rc)
+        invert_note(&a, &p);
+    for (int k = 0; !rc && k < p.n; k++)
+        printf("%d  %-12s %.4f\n", p.cls[k], p.name ? p.name(p.cls[k]) : "", p.prob[k]);
     dc_model_free(m);
     dc_spec_free(spec);
     return rc;

@@ -118,54 +118,21 @@ static int parse_show_args(int argc, char **argv, show_args *a)
 
 /* ---- inputs ---- */
 
-/* The images of --data fashion-mnist[:DIR] (train or test split): 0, or -1 after a message. */
-static int load_images(const char *spec, int train, dc_images *im)
-{
-    memset(im, 0, sizeof *im);
-    if (strncmp(spec, "fashion-mnist", 13) || (spec[13] && spec[13] != ':')) {
-        fprintf(stderr, "deepc show: --data '%s': only fashion-mnist[:DIR] has images to show\n",
-                spec);
-        return -1;
-    }
-    if (dc_fashion_mnist_load(spec[13] ? spec + 14 : NULL, train, im) != DC_OK) {
-        fprintf(stderr, "deepc show: %s\n", dc_last_error());
-        return -1;
-    }
-    if (im->c != 1) {
-        fprintf(stderr, "deepc show: %lld-channel images are not supported\n", (long long)im->c);
-        dc_images_free(im);
-        return -1;
-    }
-    return 0;
-}
-
-/* The model with its weights (strict); when im is given, it must take im's [c, h, w] images. */
+/* The model with its weights (strict); when im is given, it must take im's images. */
 static dc_model *load_trained(const show_args *a, const dc_images *im)
 {
     dc_spec *spec = NULL;
     dc_model *m = cli_load_model(a->model, NULL, &spec);
-    if (!m)
-        return NULL;
-    int64_t s[DC_MAX_DIMS];
-    int nd = dc_spec_input_shape(spec, s);
+    int bad = m && im && picture_check_input(spec, a->model, im) != DC_OK;
+    if (bad)
+        fprintf(stderr, "deepc show: %s\n", dc_last_error());
+    if (m && (bad || cli_load_weights(m, a->weights, 0))) {
+        dc_model_free(m);
+        m = NULL;
+    }
     dc_spec_free(spec);
-    if (im && (nd != 3 || s[0] != im->c || s[1] != im->h || s[2] != im->w)) {
-        char shape[96] = "";
-        for (int i = 0; i < nd; i++)
-            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
-                     i ? ", " : "", (long long)s[i]);
-        fprintf(stderr, "deepc show: %s takes input [%s], the images are [%lld, %lld, %lld]\n",
-                a->model, shape, (long long)im->c, (long long)im->h, (long long)im->w);
-        dc_model_free(m);
-        return NULL;
-    }
-    if (cli_load_weights(m, a->weights, 0)) {
-        dc_model_free(m);
-        return NULL;
-    }
     return m;
 }
-
 
 /* The exit code of a picture: 1 when it could not be made or written, 2 for bad input. */
 static int picture_rc(dc_status st, const char *what)
@@ -182,8 +149,10 @@ static int show_images(const show_args *a)
 {
     const int samples = !strcmp(a->what, "samples");
     dc_images im;
-    if (load_images(a->data, samples, &im))
+    if (picture_images_load(a->data, samples, &im) != DC_OK) {
+        fprintf(stderr, "deepc show: %s\n", dc_last_error());
         return 2;
+    }
     dc_model *m = samples ? NULL : load_trained(a, &im);
     int64_t seed = a->seed;
     dc_status st = DC_ERR_ARG;
@@ -199,40 +168,31 @@ static int show_images(const show_args *a)
     return rc;
 }
 
-/* The model's test forecasts of --data against the actual values (plot_forecast_svg). */
+/* The model's test forecasts of --data against the actual values (train/forecast_report.h,
+ * plot_forecast_svg); the data is checked before the weights are read. */
 static int show_forecast(const show_args *a)
 {
-    char path[1100];
     dc_spec *spec = NULL;
-    dc_model *m = NULL;
+    dc_model *m = cli_load_model(a->model, NULL, &spec);
     float *pred = NULL;
     dc_forecast_score sc;
-    int rc = 2;
-    dc_series *s = dc_series_open(a->data, path, sizeof path);
-    if (!s)
+    char path[1100];
+    dc_series *s = m ? dc_forecast_open_checked(m, spec, a->data, a->model, path, sizeof path)
+                     : NULL;
+    int rc = s && !cli_load_weights(m, a->weights, 0) ? 0 : 2;
+    if ((m && !s) || (!rc && dc_forecast_predict_test(m, s, &pred, &sc) != DC_OK)) {
         fprintf(stderr, "deepc show forecast: %s\n", dc_last_error());
-    if (!s || !(m = cli_load_model(a->model, NULL, &spec)))
-        goto out;
-    if (dc_forecast_check_model(m, spec, s, path) != DC_OK) {
-        fprintf(stderr, "deepc show forecast: %s %s\n", a->model, dc_last_error());
-        goto out;
+        rc = 2;
     }
-    if (cli_load_weights(m, a->weights, 0))
-        goto out;
-    if (!(pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred)) ||
-        dc_forecast_score_test(m, s, pred, &sc) != DC_OK) {
-        fprintf(stderr, "deepc show forecast: %s\n", pred ? dc_last_error() : "out of memory");
-        goto out;
-    }
-    rc = plot_forecast_svg(a->out, s, pred, &sc, a->model, path) ? 1 : 0;
+    if (!rc)
+        rc = plot_forecast_svg(a->out, s, pred, &sc, a->model, path) ? 1 : 0;
     if (!rc)
         printf("wrote %s: %lld test forecasts of %s, MAE %.3f, RMSE %.3f\n", a->out,
                (long long)s->n[DC_SPLIT_TEST], s->target, sc.mae, sc.rmse);
-out:
     free(pred);
+    dc_series_free(s);
     dc_model_free(m);
     dc_spec_free(spec);
-    dc_series_free(s);
     return rc;
 }
 

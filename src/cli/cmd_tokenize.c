@@ -7,12 +7,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "data/wp_job.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define TOK_MAX_IN 64
+#define TOK_MAX_IN DC_WP_JOB_MAX_IN
 
 typedef struct tok_args {
     const char *vocab, *text, *pair, *out;
@@ -114,189 +114,84 @@ static int tok_parse(int argc, char **argv, tok_args *a)
     return 0;
 }
 
-static dc_wp_opts tok_opts(const tok_args *a)
+/* The exit code of a failed library call, after its message: 2 for bad input, else 1. */
+static int tok_fail(const char *sub, dc_status st)
 {
-    dc_wp_opts o = dc_wp_defaults();
-    if (a->cased) {
-        o.lower_case = 0;
-        o.strip_accents = 0;
-    }
-    return o;
+    fprintf(stderr, "deepc tokenize %s: %s\n", sub, dc_last_error());
+    return st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT ? 2 : 1;
 }
 
-static dc_wordpiece *tok_vocab(const tok_args *a)
+static dc_wp_job tok_job(const tok_args *a)
 {
-    if (!a->vocab) {
-        fprintf(stderr, "deepc tokenize: --vocab vocab.txt is required\n");
-        return NULL;
-    }
-    dc_wp_opts o = tok_opts(a);
-    dc_wordpiece *wp = dc_wordpiece_load(a->vocab, &o);
-    if (!wp)
-        fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
-    return wp;
+    return (dc_wp_job){.vocab = a->vocab, .text = a->text, .pair = a->pair, .in = a->in,
+                       .n_in = a->n_in, .cased = a->cased, .bert = a->bert,
+                       .max_len = a->max_len};
 }
 
-/* The texts of --in (each file or directory one text), or --text. */
-static int tok_texts(const tok_args *a, uint8_t **texts, size_t *lens, int *n)
-{
-    *n = 0;
-    if (a->text) {
-        texts[0] = (uint8_t *)strdup(a->text);
-        lens[0] = strlen(a->text);
-        *n = texts[0] ? 1 : 0;
-        return texts[0] ? 0 : -1;
-    }
-    for (int i = 0; i < a->n_in; i++) {
-        if ((strncmp(a->in[i], "bert:", 5) ? dc_text_load(a->in[i], 0, &texts[i], &lens[i])
-             : dc_bert_docs_text(a->in[i] + 5, &texts[i], &lens[i])) != DC_OK) { /* docs */
-            fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
-            return -1;
-        }
-        *n = i + 1;
-    }
-    if (*n == 0)
-        fprintf(stderr, "deepc tokenize: give the text with --text TEXT or --in FILE\n");
-    return *n ? 0 : -1;
-}
-
-static void print_ids(const dc_wordpiece *wp, const int64_t *ids, const int64_t *seg, int64_t n,
-                      const tok_args *a)
+/* tokens: ..., ids: ..., segments: ... (--ids: the ids alone). */
+static void print_ids(const dc_wp_encoded *e, const tok_args *a)
 {
     if (!a->ids_only) {
         printf("tokens:");
-        for (int64_t i = 0; i < n; i++)
-            printf(" %s", dc_wordpiece_token(wp, ids[i]));
+        for (int64_t i = 0; i < e->n; i++)
+            printf(" %s", dc_wordpiece_token(e->wp, e->ids[i]));
         printf("\nids:");
     }
-    for (int64_t i = 0; i < n; i++)
-        printf(a->ids_only && i == 0 ? "%lld" : " %lld", (long long)ids[i]);
+    for (int64_t i = 0; i < e->n; i++)
+        printf(a->ids_only && i == 0 ? "%lld" : " %lld", (long long)e->ids[i]);
     printf("\n");
-    if (seg && !a->ids_only) {
+    if (e->seg && !a->ids_only) {
         printf("segments:");
-        for (int64_t i = 0; i < n; i++)
-            printf(" %lld", (long long)seg[i]);
+        for (int64_t i = 0; i < e->n; i++)
+            printf(" %lld", (long long)e->seg[i]);
         printf("\n");
     }
 }
 
-/* [CLS] a [SEP] (b [SEP]) with segment ids, printed. */
-static int encode_bert(const dc_wordpiece *wp, const dc_ids *a_ids, const dc_ids *b_ids,
-                       const tok_args *t)
-{
-    int64_t cls = dc_wordpiece_special(wp, DC_WP_CLS), sep = dc_wordpiece_special(wp, DC_WP_SEP);
-    if (cls < 0 || sep < 0) {
-        fprintf(stderr, "deepc tokenize: %s has no [CLS] or [SEP]\n", t->vocab);
-        return 2;
-    }
-    int64_t *ids = malloc((size_t)t->max_len * sizeof *ids);
-    int64_t *seg = malloc((size_t)t->max_len * sizeof *seg);
-    int64_t len = 0;
-    int rc = 0;
-    if (!ids || !seg || dc_bert_encode_pair(a_ids->ids, a_ids->n, b_ids ? b_ids->ids : NULL,
-                                            b_ids ? b_ids->n : 0, cls, sep, t->max_len, ids,
-                                            seg, &len) != DC_OK) {
-        fprintf(stderr, "deepc tokenize: %s\n", ids && seg ? dc_last_error() : "out of memory");
-        rc = 2;
-    } else {
-        print_ids(wp, ids, seg, len, t);
-    }
-    free(ids);
-    free(seg);
-    return rc;
-}
-
 static int tok_encode(const tok_args *a)
 {
-    dc_wordpiece *wp = tok_vocab(a);
-    if (!wp)
-        return 2;
-    uint8_t *texts[TOK_MAX_IN] = {0};
-    size_t lens[TOK_MAX_IN] = {0}, bytes = 0;
-    int n = 0, rc = tok_texts(a, texts, lens, &n) ? 2 : 0;
-    dc_ids ids = {0}, pair = {0};
-    double t0 = cli_now_s();
-    clock_t c0 = clock(); /* CPU time too: on a busy machine the wall time mostly waits */
-    for (int i = 0; i < n && !rc; i++) {
-        bytes += lens[i];
-        if (dc_wordpiece_encode(wp, (const char *)texts[i], lens[i], &ids) != DC_OK)
-            rc = 1;
-    }
-    if (!rc && a->pair && dc_wordpiece_encode(wp, a->pair, strlen(a->pair), &pair) != DC_OK)
-        rc = 1;
-    double dt = cli_now_s() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
-    if (rc == 1)
-        fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
-    if (!rc && a->stats)
-        fprintf(stderr, "%zu bytes, %lld tokens in %.3f s (%.1f MB/s), CPU time %.3f s\n", bytes,
-                (long long)(ids.n + pair.n), dt, dt > 0 ? (double)bytes / dt / 1e6 : 0.0, cpu);
-    if (!rc && !a->quiet) {
-        if (a->bert || a->pair)
-            rc = encode_bert(wp, &ids, a->pair ? &pair : NULL, a);
-        else
-            print_ids(wp, ids.ids, NULL, ids.n, a);
-    }
-    for (int i = 0; i < n; i++)
-        free(texts[i]);
-    dc_ids_free(&ids);
-    dc_ids_free(&pair);
-    dc_wordpiece_free(wp);
-    return rc;
+    dc_wp_job j = tok_job(a);
+    dc_wp_encoded e;
+    dc_status st = dc_wp_job_encode(&j, &e);
+    if (st != DC_OK)
+        return tok_fail("encode", st);
+    if (a->stats)
+        fprintf(stderr, "%zu bytes, %lld tokens in %.3f s (%.1f MB/s), CPU time %.3f s\n",
+                e.bytes, (long long)e.n_tokens, e.wall_s,
+                e.wall_s > 0 ? (double)e.bytes / e.wall_s / 1e6 : 0.0, e.cpu_s);
+    if (!a->quiet)
+        print_ids(&e, a);
+    dc_wp_encoded_free(&e);
+    return 0;
 }
 
 static int tok_decode(const tok_args *a)
 {
-    dc_wordpiece *wp = tok_vocab(a);
-    if (!wp)
-        return 2;
-    int64_t *ids = malloc((size_t)(a->n_ids ? a->n_ids : 1) * sizeof *ids);
-    int rc = ids ? 0 : 1;
-    for (int i = 0; i < a->n_ids && !rc; i++)
-        if (arg_i64("decode: id", a->ids[i], 0, dc_wordpiece_size(wp) - 1, &ids[i]))
-            rc = 2;
+    dc_wp_job j = tok_job(a);
     char *text = NULL;
     unsigned flags = (a->keep_special ? 0 : DC_WP_SKIP_SPECIAL) |
                      (a->no_cleanup ? 0 : DC_WP_CLEANUP);
-    if (!rc && dc_wordpiece_decode(wp, ids, a->n_ids, flags, &text) != DC_OK) {
-        fprintf(stderr, "deepc tokenize: %s\n", dc_last_error());
-        rc = 1;
-    }
-    if (!rc)
-        printf("%s\n", text);
+    dc_status st = dc_wp_job_decode(&j, a->ids, a->n_ids, flags, &text);
+    if (st != DC_OK)
+        return tok_fail("decode", st);
+    printf("%s\n", text);
     free(text);
-    free(ids);
-    dc_wordpiece_free(wp);
-    return rc;
+    return 0;
 }
 
 static int tok_train(const tok_args *a)
 {
-    if (!a->out || !a->vocab_size || !a->n_in) {
-        fprintf(stderr, "deepc tokenize train: needs --vocab-size N, --in FILE... and --out "
-                        "vocab.txt\n");
-        return 2;
-    }
-    uint8_t *texts[TOK_MAX_IN] = {0};
-    size_t lens[TOK_MAX_IN] = {0};
-    int n = 0, rc = tok_texts(a, texts, lens, &n) ? 2 : 0;
-    dc_wp_train_opts o = dc_wp_train_defaults();
-    o.vocab_size = a->vocab_size;
-    if (a->min_freq)
-        o.min_frequency = a->min_freq;
-    o.basic = tok_opts(a);
+    if (!a->n_in)
+        return cli_missing("tokenize train", "--in FILE...");
+    dc_wp_job j = tok_job(a);
     double t0 = cli_now_s();
-    dc_wordpiece *wp = rc ? NULL : dc_wordpiece_train((const char *const *)texts, lens, n, &o);
-    if (!rc && (!wp || dc_wordpiece_save(wp, a->out) != DC_OK)) {
-        fprintf(stderr, "deepc tokenize train: %s\n", dc_last_error());
-        rc = wp ? 1 : 2;
-    }
-    if (!rc)
-        printf("%s: %lld tokens (%.2f s)\n", a->out, (long long)dc_wordpiece_size(wp),
-               cli_now_s() - t0);
-    for (int i = 0; i < n; i++)
-        free(texts[i]);
+    dc_wordpiece *wp = dc_wp_job_train(&j, a->vocab_size, a->min_freq, a->out);
+    if (!wp)
+        return tok_fail("train", DC_ERR_ARG);
+    printf("%s: %lld tokens (%.2f s)\n", a->out, (long long)dc_wordpiece_size(wp),
+           cli_now_s() - t0);
     dc_wordpiece_free(wp);
-    return rc;
+    return 0;
 }
 
 int cmd_tokenize(int argc, char **argv)

@@ -162,32 +162,13 @@ void cli_unknown_flag_usage(const char *cmd, const char *flag, void (*usage)(FIL
 {
     char *text = NULL;
     size_t len = 0;
-    const char *known[128];
-    int n = 0;
+    const char *known[128] = {NULL};
     FILE *f = open_memstream(&text, &len);
     if (f) {
         usage(f);
         fclose(f);
     }
-    /* every "--name" of the usage text, once: cut out in place */
-    for (char *p = text; p && *p && n < 127; p++) {
-        if (!(p[0] == '-' && p[1] == '-' && (p == text || strchr(" \t\n[(|,", p[-1]))))
-            continue;
-        char *q = p + 2;
-        while ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')
-            q++;
-        char end = *q;
-        *q = '\0';
-        int seen = q - p <= 2;
-        for (int i = 0; i < n && !seen; i++)
-            seen = !strcmp(known[i], p);
-        if (!seen)
-            known[n++] = p;
-        p = q;
-        if (!end)
-            break;
-    }
-    known[n] = NULL;
+    dc_usage_flags(text, known, 128); /* every "--name" of the usage text, once */
     cli_unknown_flag(cmd, flag, known);
     free(text);
 }

@@ -12,40 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The test split that goes with a training --data, or NULL when there is none. */
-static dc_dataset *load_test_split(const char *data)
-{
-    if (strncmp(data, "fashion-mnist", 13))
-        return NULL;
-    return dc_dataset_open(data, 0);
-}
-
-
-/* Image folders hold out 1/12 of the training set for validation by default (Fashion-MNIST:
- * 5000 of 60000); other data none. */
-static int64_t default_val(const char *data, int64_t n)
-{
-    return !strncmp(data, "fashion-mnist", 13) || !strncmp(data, "idx:", 4) ? n / 12 : 0;
-}
-
-
 static int images_load(cli_run *r)
 {
-    if (r->a->bptt) {
-        fprintf(stderr, "deepc train: --bptt applies to text data (--data text:FILE), not to "
-                "%s\n", r->a->data);
-        return 2;
-    }
-    if (r->a->early_stop) {
-        fprintf(stderr, "deepc train: --early-stop applies to time-series data (--data csv:... "
-                "or weather), not to %s\n", r->a->data);
-        return 2;
-    }
-    if (!(r->data = dc_dataset_open(r->a->data, 1))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    return 0;
+    return (r->data = dc_dataset_open(r->a->data, 1)) ? 0 : cli_fail(2);
 }
 
 /* The options that depend on the data: validation, epochs from --steps. */
@@ -54,7 +23,7 @@ static int images_prepare(cli_run *r)
     const train_args *a = r->a;
     const dc_dataset *d = r->data;
     dc_train_opts *o = &r->o;
-    o->val_size = a->val >= 0 ? a->val : default_val(a->data, d->n);
+    o->val_size = a->val >= 0 ? a->val : dc_dataset_default_val(a->data, d->n);
     if (o->val_size >= d->n) {
         fprintf(stderr, "deepc train: --val %lld: the data has only %lld examples, and training "
                 "needs at least one (give a smaller --val)\n", (long long)o->val_size,
@@ -70,19 +39,11 @@ static int images_prepare(cli_run *r)
 
 static int images_task(cli_run *r)
 {
-    const train_args *a = r->a;
-    const dc_dataset *d = r->data;
-    if (!(r->task = dc_task_dataset(d, &r->o))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    if (!a->json)
-        printf("%s %s on %s: %lld examples for training, %lld for validation%s, %lld parameters, "
-               "%s lr %g, batch %lld, %d threads, gemm %s\n", cli_run_verb(r), a->model, a->data,
-               (long long)r->n_train, (long long)r->o.val_size, a->val >= 0 ? "" : " (--val)",
-               (long long)dc_model_n_trainable(r->m), dc_optim_kind_name(r->o.optim.kind),
-               (double)r->o.optim.lr, (long long)r->o.batch_size, dc_get_num_threads(),
-               dc_gemm_backend());
+    if (!(r->task = dc_task_dataset(r->data, &r->o)))
+        return cli_fail(2);
+    cli_banner(r, r->a->data, "%lld examples for training, %lld for validation%s, gemm %s",
+               (long long)r->n_train, (long long)r->o.val_size,
+               r->a->val >= 0 ? "" : " (--val)", dc_gemm_backend());
     return 0;
 }
 
@@ -92,7 +53,7 @@ static int images_report(cli_run *r)
     const train_args *a = r->a;
     int rc = 0;
     cli_print_time(r, NULL);
-    dc_dataset *test = load_test_split(a->data);
+    dc_dataset *test = dc_dataset_open_test(a->data);
     if (test) {
         dc_eval_result e;
         if (dc_evaluate(r->m, test, NULL, 0, 256, r->o.loss, &e) != DC_OK) {
@@ -132,13 +93,14 @@ static int images_eval(dc_model *m, const char *data, dc_loss_kind loss)
     }
     printf("loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy, (long long)e.correct,
            (long long)e.n);
-    dc_print_confusion(stdout, &e, !strncmp(data, "fashion-mnist", 13) ? dc_fashion_mnist_class : NULL);
+    dc_print_confusion(stdout, &e, dc_dataset_class_names(data));
     dc_eval_result_free(&e);
     dc_dataset_free(d);
     return 0;
 }
 
 const cli_data_form cli_form_images = {
+    .refuse = CLI_NO_BPTT | CLI_NO_EARLY_STOP,
     .load = images_load,
     .prepare = images_prepare,
     .task = images_task,

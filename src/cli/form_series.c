@@ -20,17 +20,10 @@ typedef struct series_data {
     dc_forecast_row base[DC_FORECAST_N_BASELINES];
 } series_data;
 
-/* The train options that mean nothing here; the loss (regression: cross-entropy, the train
- * default, becomes mse). */
+/* The loss: regression (cross-entropy, the train default, becomes mse). */
 static int series_load(cli_run *r)
 {
     const train_args *a = r->a;
-    const char *bad = a->val >= 0 ? "--val (give val=F in --data)"
-                      : a->augment ? "--augment" : a->bptt ? "--bptt" : NULL;
-    if (bad) {
-        fprintf(stderr, "deepc train: %s does not apply to time-series data\n", bad);
-        return 2;
-    }
     dc_loss_kind *loss = &r->o.loss;
     if (*loss == DC_LOSS_CROSS_ENTROPY)
         *loss = DC_LOSS_MSE;
@@ -40,10 +33,11 @@ static int series_load(cli_run *r)
         return 2;
     }
     series_data *d = calloc(1, sizeof *d);
+    if (!d)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!d || !(d->s = dc_series_open(a->data, d->path, sizeof d->path))) {
-        fprintf(stderr, "deepc train: %s\n", d ? dc_last_error() : "out of memory");
         free(d);
-        return 2;
+        return cli_fail(2);
     }
     r->data = d;
     return 0;
@@ -61,21 +55,13 @@ static int series_prepare(cli_run *r)
 
 static int series_task(cli_run *r)
 {
-    const train_args *a = r->a;
     series_data *d = r->data;
     const dc_series *s = d->s;
     if (dc_forecast_baselines(s, d->base) != DC_OK ||
-        !(r->task = dc_task_forecast(s, r->m, &r->o, (int)a->early_stop))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 1;
-    }
-    if (!a->json)
-        printf("%s %s on %s: %lld training windows [%d, %d], %lld parameters, %s lr %g, "
-               "batch %lld, %d epochs, %d threads\n", cli_run_verb(r), a->model, d->path,
-               (long long)s->n[0], s->window, s->n_features,
-               (long long)dc_model_n_trainable(r->m), dc_optim_kind_name(r->o.optim.kind),
-               (double)r->o.optim.lr, (long long)r->o.batch_size, r->o.epochs,
-               dc_get_num_threads());
+        !(r->task = dc_task_forecast(s, r->m, &r->o, (int)r->a->early_stop)))
+        return cli_fail(dc_last_status() == DC_ERR_ARG ? 2 : 1);
+    cli_banner(r, d->path, "%lld training windows [%d, %d], %d epochs", (long long)s->n[0],
+               s->window, s->n_features, r->o.epochs);
     return 0;
 }
 
@@ -97,12 +83,9 @@ static int series_report(cli_run *r)
     const dc_series *s = d->s;
     dc_forecast_row model = {.has_v = s->n[DC_SPLIT_VAL] > 0};
     int64_t best = dc_task_forecast_best(r->task, &model.v);
-    float *pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof *pred);
-    if (!pred || dc_forecast_score_test(r->m, s, pred, &model.t) != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", pred ? dc_last_error() : "out of memory");
-        free(pred);
-        return 1;
-    }
+    float *pred = NULL;
+    if (dc_forecast_predict_test(r->m, s, &pred, &model.t) != DC_OK)
+        return cli_fail(1);
     free(pred);
     if (r->a->json) {
         printf("{\"best_epoch\": %lld, ", (long long)best);
@@ -132,6 +115,8 @@ static void series_free(cli_run *r)
 
 /* csv:... and weather (dc_series_open reads both): two lines of forms.def, one form. */
 const cli_data_form cli_form_series = {
+    .what = "time-series data",
+    .refuse = CLI_NO_VAL | CLI_NO_AUGMENT | CLI_NO_BPTT,
     .load = series_load,
     .prepare = series_prepare,
     .task = series_task,

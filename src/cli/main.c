@@ -61,7 +61,10 @@ static int unknown_command(const char *name)
 
 static int run_command(int argc, char **argv);
 
-int main(int argc, char **argv)
+/* The start of the program: how idle threads wait, DEEPC_GEMM, MPI. It stays here, in main's
+ * file: exec'ing the process and setting its environment is a program's decision, never the
+ * library's (tests/test_layering.c). DC_OK, or dc_dist_init's error. */
+static dc_status process_start(int *argc, char ***argv)
 {
     /* OpenMP threads that spin without end while waiting turn a busy 2-core machine into a 10x
      * slowdown (LeNet-5 training 15.6 s spinning vs 1.2 s passive with another job running),
@@ -76,7 +79,7 @@ int main(int argc, char **argv)
         setenv("GOMP_SPINCOUNT", dc_spincount_default(), 0);
         setenv("OPENBLAS_NUM_THREADS", "1", 0);
 #ifdef __linux__
-        execv("/proc/self/exe", argv);
+        execv("/proc/self/exe", *argv);
 #endif
     }
     /* DEEPC_GEMM=builtin: the built-in GEMM even where OpenBLAS would be used (its reduction
@@ -87,8 +90,14 @@ int main(int argc, char **argv)
         dc_gemm_force_builtin(1);
     else if (gemm && !strcmp(gemm, "openblas"))
         dc_gemm_prefer_blas();
-    /* under mpirun: MPI_Init here (a no-op without MPI=1); ranks other than 0 stay quiet */
-    if (dc_dist_init(&argc, &argv) != DC_OK) {
+    /* under mpirun: MPI_Init here (a no-op without MPI=1) */
+    return dc_dist_init(argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+    /* thread waiting, DEEPC_GEMM, MPI; ranks other than 0 stay quiet */
+    if (process_start(&argc, &argv) != DC_OK) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());
         return 1;
     }

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +80,10 @@ static int write_run_spec(const dc_spec *spec, const char *dir)
         return 0;
     size_t k = strlen(dir);
     char *p = malloc(k + sizeof "/model.spec");
-    if (!p)
+    if (!p) {
+        fprintf(stderr, "deepc train: out of memory\n");
         return -1;
+    }
     memcpy(p, dir, k);
     memcpy(p + k, "/model.spec", sizeof "/model.spec");
     int bad = dc_spec_write(spec, p) != DC_OK;
@@ -115,6 +118,29 @@ static int prepare_run(cli_run *r, const char *args_text, char **spec_text)
     return 0;
 }
 
+/* The flags the form refuses (f->refuse), each with why; 0, or 2 after a message. */
+static int refuse_flags(const cli_data_form *f, const train_args *a)
+{
+    static const struct { unsigned bit; const char *flag, *why; } t[] = {
+        {CLI_NO_AUGMENT, "--augment", "it shifts and mirrors images"},
+        {CLI_NO_BPTT, "--bptt", "it applies to text data, --data text:FILE"},
+        {CLI_NO_EARLY_STOP, "--early-stop", "it applies to time-series data, --data csv:... "
+                                            "or weather"},
+        {CLI_NO_SAVE_EVERY, "--save-every", "this run checkpoints at the end of every epoch: "
+                                            "the state it carries is not stored"},
+        {CLI_NO_VAL, "--val", "give val=F in --data"},
+    };
+    const int given[] = {a->augment != NULL, a->bptt != 0, a->early_stop != 0,
+                         a->save_every != 0, a->val >= 0};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if ((f->refuse & t[i].bit) && given[i]) {
+            fprintf(stderr, "deepc train: %s does not apply to %s (%s)\n", t[i].flag,
+                    f->what ? f->what : a->data, t[i].why);
+            return 2;
+        }
+    return 0;
+}
+
 int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_opts *o,
                    const train_resume *rs, const char *args_text)
 {
@@ -125,7 +151,9 @@ int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_o
         return 1;
     if (a->threads)
         dc_set_num_threads(a->threads);
-    int rc = f->load(&r);
+    int rc = refuse_flags(f, a);
+    if (!rc)
+        rc = f->load(&r);
     if (rc)
         goto out;
     dc_rng_seed(&rng, (uint64_t)a->seed, 0);
@@ -138,11 +166,13 @@ int cli_train_form(const cli_data_form *f, const train_args *a, const dc_train_o
     if (prepare_run(&r, args_text, &spec_text) || (rc = f->task(&r)) != 0)
         goto out;
     if ((rc = run_task(&r)) == 0)
-        rc = f->report(&r);
+        rc = f->report ? f->report(&r) : cli_report_default(&r);
 out:
     dc_task_free(r.task);
     if (f->free)
         f->free(&r);
+    else
+        free(r.data);
     free(spec_text);
     dc_model_free(r.m);
     dc_spec_free(r.spec);
@@ -170,4 +200,48 @@ void cli_print_outputs(const cli_run *r, const char *extra)
     if (d && !r->a->json)
         printf("weights: %s/model.safetensors%s, checkpoint: %s/checkpoint, log: %s/log.csv\n",
                d, extra ? extra : "", d, d);
+}
+
+void cli_banner(const cli_run *r, const char *data, const char *fmt, ...)
+{
+    if (r->a->json)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s %s on %s: ", cli_run_verb(r), r->a->model, data);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf(", %lld parameters, %s lr %g, batch %lld, %d threads\n",
+           (long long)dc_model_n_trainable(r->m), dc_optim_kind_name(r->o.optim.kind),
+           (double)r->o.optim.lr, (long long)r->o.batch_size, dc_get_num_threads());
+}
+
+int cli_fail(int rc)
+{
+    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    return rc;
+}
+
+int cli_define_i64(dc_spec *spec, const char *name, int64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)v);
+    return dc_spec_define(spec, name, num) < 0 ? -1 : 0;
+}
+
+int cli_report_default(cli_run *r)
+{
+    const dc_task_eval *v = &r->last;
+    if (r->a->json) {
+        printf("{\"steps\": %lld", (long long)v->steps);
+        if (v->has)
+            printf(", \"val_loss\": %.6g", v->loss);
+        printf("}\n");
+        return 0;
+    }
+    cli_print_time(r, NULL);
+    if (v->has)
+        printf("validation: loss %.4f\n", v->loss);
+    cli_print_outputs(r, NULL);
+    return 0;
 }

@@ -29,6 +29,10 @@ void dc_err_prefix(const char *fmt, ...) DC_PRINTF(1, 2);
  * or word abbreviates it). */
 int dc_edit_distance(const char *a, const char *b);
 const char *dc_nearest_name(const char *word, const char *const *known);
+/* The flags of a usage text: every "--name" (lower-case letters, digits, '-') that starts the
+ * text or follows one of " \t\n[(|,", once each in order of appearance, cut out of text in
+ * place (NUL-terminated there) into known[0..n) with known[n] = NULL, n < cap. Returns n. */
+int dc_usage_flags(char *text, const char **known, int cap);
 
 /* ---- tape ---- */
 

@@ -54,3 +54,28 @@ const char *dc_nearest_name(const char *word, const char *const *known)
     return best;
 }
 
+
+int dc_usage_flags(char *text, const char **known, int cap)
+{
+    int n = 0;
+    for (char *p = text; p && *p && n < cap - 1; p++) {
+        if (!(p[0] == '-' && p[1] == '-' && (p == text || strchr(" \t\n[(|,", p[-1]))))
+            continue;
+        char *q = p + 2;
+        while ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')
+            q++;
+        char end = *q;
+        *q = '\0';
+        int seen = q - p <= 2;
+        for (int i = 0; i < n && !seen; i++)
+            seen = !strcmp(known[i], p);
+        if (!seen)
+            known[n++] = p;
+        p = q;
+        if (!end)
+            break;
+    }
+    if (cap > 0)
+        known[n] = NULL;
+    return n;
+}

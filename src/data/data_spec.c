@@ -110,3 +110,23 @@ dc_dataset *dc_dataset_open(const char *spec, int train)
                        "digits[:FILE], npy:X.npy,Y.npy)", spec);
 }
 
+
+static int is_fashion(const char *spec)
+{
+    return !strncmp(spec, "fashion-mnist", 13);
+}
+
+dc_dataset *dc_dataset_open_test(const char *spec)
+{
+    return is_fashion(spec) ? dc_dataset_open(spec, 0) : NULL;
+}
+
+int64_t dc_dataset_default_val(const char *spec, int64_t n)
+{
+    return is_fashion(spec) || !strncmp(spec, "idx:", 4) ? n / 12 : 0;
+}
+
+const char *(*dc_dataset_class_names(const char *spec))(int)
+{
+    return is_fashion(spec) ? dc_fashion_mnist_class : NULL;
+}

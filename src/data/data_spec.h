@@ -19,5 +19,13 @@
  * Returns the dataset (dc_dataset_free), or NULL with the reason in dc_last_error().
  */
 dc_dataset *dc_dataset_open(const char *spec, int train);
+/* The test split that goes with a training spec (fashion-mnist[:DIR]: its t10k files), or NULL
+ * when the data has none (or it cannot be read: dc_last_error() then says why). */
+dc_dataset *dc_dataset_open_test(const char *spec);
+/* The validation examples held out of n training examples by default: 1/12 for fashion-mnist and
+ * idx: folders (Fashion-MNIST: 5000 of 60000), else 0. */
+int64_t dc_dataset_default_val(const char *spec, int64_t n);
+/* The class names of the data (Fashion-MNIST's), or NULL. */
+const char *(*dc_dataset_class_names(const char *spec))(int);
 
 #endif

@@ -34,6 +34,7 @@ static dc_tdict *read_weights(const char *path)
             d->n = 1;
             return d;
         }
+        free(name);
         dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
     }
     dc_tensor_free(t);

@@ -253,7 +253,8 @@ dc_status dc_hparams_apply(const dc_hparams *a, int in, int k, dc_optim_cfg *oc,
                                           : dc_sched_kind_name((dc_sched_kind)j));
             return dc_err(DC_ERR_ARG, "%s is not an option of --%s %s; only %s take%s it "
                           "(PyTorch's %s)%s", d->flag,
-                          in == DC_HP_OPTIM ? "optimizer" : "scheduler", kname, takers, strchr(takers, ',') ? "" : "s", d->torch,
+                          in == DC_HP_OPTIM ? "optimizer" : "scheduler", kname, takers,
+                          strchr(takers, ',') ? "" : "s", d->torch,
                           !strcmp(d->flag, "--eps") && k == DC_SGD
                           ? "; ReduceLROnPlateau's eps is --plateau-eps" : "");
         }

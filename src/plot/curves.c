@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
+#include "core/internal.h"
 #include "io/io.h"
 
 #include <math.h>
@@ -42,16 +43,16 @@ static double field(char **p)
     return v;
 }
 
-/* The columns of a deepc log.csv; 0, or -1 after a message. */
+/* The columns of a deepc log.csv; 0, or -1 with the message in dc_last_error() (nothing held). */
 static int read_log(const char *path, logcols *c)
 {
     FILE *f = fopen(path, "r");
     char line[1024];
     memset(c, 0, sizeof *c);
     if (!f || !fgets(line, sizeof line, f) || strncmp(line, "step,epoch,loss,acc,val_loss", 28)) {
-        fprintf(stderr, "deepc: %s: %s\n", path,
-                f ? "not a deepc log.csv (header step,epoch,loss,acc,val_loss,...)"
-                  : "cannot open (train with --out DIR writes DIR/log.csv)");
+        dc_err(f ? DC_ERR_FORMAT : DC_ERR_IO, "%s: %s", path,
+               f ? "not a deepc log.csv (header step,epoch,loss,acc,val_loss,...)"
+                 : "cannot open (train with --out DIR writes DIR/log.csv)");
         if (f)
             fclose(f);
         return -1;
@@ -65,7 +66,8 @@ static int read_log(const char *path, logcols *c)
                 double *q = realloc(*cols[k], (size_t)cap * sizeof **cols[k]);
                 if (!q) {
                     fclose(f);
-                    fprintf(stderr, "deepc: out of memory\n");
+                    logcols_free(c);
+                    dc_err(DC_ERR_NOMEM, "%s: out of memory", path);
                     return -1;
                 }
                 *cols[k] = q;
@@ -86,7 +88,8 @@ static int read_log(const char *path, logcols *c)
     }
     fclose(f);
     if (c->n == 0) {
-        fprintf(stderr, "deepc: %s has no rows yet\n", path);
+        logcols_free(c);
+        dc_err(DC_ERR_FORMAT, "%s has no rows yet", path);
         return -1;
     }
     return 0;

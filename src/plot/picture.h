@@ -40,6 +40,13 @@ dc_status canvas_save(canvas *c, const char *path, FILE *report);
  * the title and note above. */
 dc_status grid_draw(const grid_spec *g, tile_fn tile, void *arg, canvas *c);
 
+/* The gray images of --data fashion-mnist[:DIR] (train or test split) for a picture; DC_ERR_ARG
+ * for other data or images with colour. */
+dc_status picture_images_load(const char *data, int train, dc_images *im);
+/* DC_OK when spec's model (named model) takes im's [c, h, w] images, else DC_ERR_SHAPE naming
+ * both shapes. */
+dc_status picture_check_input(const dc_spec *spec, const char *model, const dc_images *im);
+
 /* deepc show samples: the first n images of im (a random n with seed != NULL), labelled. */
 dc_status picture_samples(const dc_images *im, int n, const int64_t *seed, const char *out,
                           FILE *report);

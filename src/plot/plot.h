@@ -70,7 +70,8 @@ int plot_log_extras(const char *log_path, const char *prefix, const char *ext, c
  * (training and validation loss against the step; to out instead when given, its folders made)
  * and, for a classification run without out, DIR/accuracy.svg. wrote[size] receives what was
  * written ("DIR/accuracy.svg and loss.svg"). 0; -2 when the log is missing, not a deepc log or
- * empty; -1 when a chart could not be written (after a message on stderr).
+ * empty (the message in dc_last_error(), nothing printed: the caller names itself); -1 when a
+ * chart could not be written (after a message on stderr).
  */
 int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
 

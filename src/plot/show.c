@@ -362,3 +362,32 @@ dc_status picture_features(dc_model *m, const dc_images *im, int64_t k, const ch
     dc_ctx_free(ctx);
     return st;
 }
+
+dc_status picture_images_load(const char *data, int train, dc_images *im)
+{
+    memset(im, 0, sizeof *im);
+    if (strncmp(data, "fashion-mnist", 13) || (data[13] && data[13] != ':'))
+        return dc_err(DC_ERR_ARG, "--data '%s': only fashion-mnist[:DIR] has images to show",
+                      data);
+    dc_status st = dc_fashion_mnist_load(data[13] ? data + 14 : NULL, train, im);
+    if (st != DC_OK)
+        return st;
+    if (im->c == 1)
+        return DC_OK;
+    dc_images_free(im);
+    return dc_err(DC_ERR_ARG, "%lld-channel images are not supported", (long long)im->c);
+}
+
+dc_status picture_check_input(const dc_spec *spec, const char *model, const dc_images *im)
+{
+    int64_t s[DC_MAX_DIMS];
+    int nd = dc_spec_input_shape(spec, s);
+    if (nd == 3 && s[0] == im->c && s[1] == im->h && s[2] == im->w)
+        return DC_OK;
+    char shape[96] = "";
+    for (int i = 0; i < nd && i < DC_MAX_DIMS; i++)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", i ? ", " : "",
+                 (long long)s[i]);
+    return dc_err(DC_ERR_SHAPE, "%s takes input [%s], the images are [%lld, %lld, %lld]", model,
+                  shape, (long long)im->c, (long long)im->h, (long long)im->w);
+}

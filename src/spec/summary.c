@@ -59,7 +59,8 @@ dc_status dc_summary_plan_print(FILE *f, dc_model *m, const dc_spec *spec, int64
     int nm = dc_model_n_modules(m);
     dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
     dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
-    dc_ctx_set_grad(ctx, 0);
+    if (ctx)
+        dc_ctx_set_grad(ctx, 0);
     if (!x || !dc_model_forward_all(ctx, m, x, outs))
         st = dc_last_status() != DC_OK ? dc_last_status() : DC_ERR_NOMEM;
     else
@@ -92,7 +93,8 @@ dc_status dc_summary_print(FILE *f, dc_model *m, const dc_spec *spec, int64_t *o
     int nm = dc_model_n_modules(m);
     dc_tensor **outs = ctx ? dc_ctx_alloc(ctx, (size_t)nm * sizeof *outs) : NULL;
     dc_tensor *x = outs ? dc_zeros(ctx, dc_spec_input_dtype(spec), nd, shape) : NULL;
-    dc_ctx_set_grad(ctx, 0);
+    if (ctx)
+        dc_ctx_set_grad(ctx, 0);
     if (!x || !dc_model_forward_all(ctx, m, x, outs)) {
         dc_ctx_free(ctx);
         return dc_last_status() != DC_OK ? dc_last_status() : DC_ERR_NOMEM;

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "forecast_report.h"
 #include "core/internal.h"
+#include "data/series_spec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,4 +138,28 @@ void dc_forecast_table_print(FILE *f, const dc_series *s, const char *path,
     for (int k = 0; k < DC_FORECAST_N_BASELINES; k++)
         print_row(f, &base[k]);
     print_verdict(f, s, model, base);
+}
+
+dc_series *dc_forecast_open_checked(dc_model *m, const dc_spec *spec, const char *data,
+                                    const char *model, char *path, size_t cap)
+{
+    dc_series *s = dc_series_open(data, path, cap);
+    if (!s || dc_forecast_check_model(m, spec, s, path) == DC_OK)
+        return s;
+    dc_err_prefix("%s ", model);
+    dc_series_free(s);
+    return NULL;
+}
+
+dc_status dc_forecast_predict_test(dc_model *m, const dc_series *s, float **pred,
+                                   dc_forecast_score *sc)
+{
+    if (!(*pred = malloc((size_t)s->n[DC_SPLIT_TEST] * sizeof **pred)))
+        return dc_err(DC_ERR_NOMEM, "out of memory");
+    dc_status st = dc_forecast_score_test(m, s, *pred, sc);
+    if (st != DC_OK) {
+        free(*pred);
+        *pred = NULL;
+    }
+    return st;
 }

@@ -51,4 +51,17 @@ dc_status dc_forecast_score_test(dc_model *m, const dc_series *s, float *pred,
 void dc_forecast_table_print(FILE *f, const dc_series *s, const char *path,
                              const dc_forecast_row *model, const dc_forecast_row *base);
 
+/*
+ * `deepc show forecast`'s data in two steps, so that the caller loads the trained weights in
+ * between: dc_forecast_open_checked opens the series of data (dc_series_open: csv:FILE,... or
+ * weather; path receives the file read, cap bytes) and checks m (built from spec; named model
+ * in the message) against it (dc_forecast_check_model): the series (dc_series_free), or NULL
+ * with the error. dc_forecast_predict_test: m's test forecasts of s into *pred (malloc'd,
+ * s->n[DC_SPLIT_TEST]; NULL on failure) scored into *sc.
+ */
+dc_series *dc_forecast_open_checked(dc_model *m, const dc_spec *spec, const char *data,
+                                    const char *model, char *path, size_t cap);
+dc_status dc_forecast_predict_test(dc_model *m, const dc_series *s, float **pred,
+                                   dc_forecast_score *sc);
+
 #endif

@@ -24,6 +24,29 @@ dc_status dc_corpus_load(const char *path, dc_corpus *c)
     return st;
 }
 
+dc_status dc_corpus_split(const dc_corpus *c, int64_t val, size_t *n_train)
+{
+    *n_train = c->n;
+    if (val < 0)
+        return dc_text_split(c->n, 0.1, n_train);
+    if ((uint64_t)val >= c->n)
+        return dc_err(DC_ERR_ARG, "--val %lld: the text has only %zu characters", (long long)val,
+                      c->n);
+    *n_train = c->n - (size_t)val;
+    return DC_OK;
+}
+
+dc_status dc_corpus_save_vocab(const dc_corpus *c, const char *dir)
+{
+    char *p = malloc(strlen(dir) + sizeof "/vocab.txt");
+    if (!p)
+        return dc_err(DC_ERR_NOMEM, "out of memory");
+    sprintf(p, "%s/vocab.txt", dir);
+    dc_status st = dc_vocab_save(&c->v, p);
+    free(p);
+    return st;
+}
+
 void dc_corpus_free(dc_corpus *c)
 {
     free(c->text);

@@ -21,6 +21,11 @@ typedef struct dc_corpus {
  * or the error (nothing to free then). dc_corpus_free frees text and ids. */
 dc_status dc_corpus_load(const char *path, dc_corpus *c);
 void dc_corpus_free(dc_corpus *c);
+/* The training symbols of c: all but the last val symbols, or with val < 0 all but the last 10%
+ * (dc_text_split). DC_ERR_ARG when that leaves no training (or a 1-symbol validation) part. */
+dc_status dc_corpus_split(const dc_corpus *c, int64_t val, size_t *n_train);
+/* DIR/vocab.txt: c's vocabulary, which `deepc generate` reads back (dc_vocab_save). */
+dc_status dc_corpus_save_vocab(const dc_corpus *c, const char *dir);
 
 /*
  * dc_lm_generate - write prime and then len characters sampled from m (logits [1, t, v->n] for

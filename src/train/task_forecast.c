@@ -227,6 +227,10 @@ static void fc_destroy(dc_task *t)
 dc_task *dc_task_forecast(const dc_series *s, const dc_model *m, const dc_train_opts *o,
                           int patience)
 {
+    if (s && patience > 0 && s->n[DC_SPLIT_VAL] < 1) /* no score to stop on */
+        return dc_err_null(DC_ERR_ARG, "forecast: early stopping (after %d epochs without a "
+                           "better validation score) needs validation windows, and the series "
+                           "has none (val=0)", patience);
     dc_task *t = calloc(1, sizeof *t);
     fc_task *k = calloc(1, sizeof *k);
     const int64_t nv = s && s->n[DC_SPLIT_VAL] > 0 ? s->n[DC_SPLIT_VAL] : 1;

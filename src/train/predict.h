@@ -1,0 +1,41 @@
+/*
+ * predict.h - the work of `deepc predict`: one image file through a trained classifier, the
+ * top classes with their softmax probabilities. Internal (train layer); tests/test_cli_lib.c.
+ */
+#ifndef DC_TRAIN_PREDICT_H
+#define DC_TRAIN_PREDICT_H
+
+#include "deepc.h"
+
+#define DC_PREDICT_MAX_TOP 1000
+
+typedef struct dc_predict_opts {
+    float mean, std; /* normalisation (p/255 - mean)/std (dc_image_to_input) */
+    int invert;      /* 1: 1 - p/255; 0: never; -1: when a gray model is given a dark object on
+                      * a light background (dc_image_light_background) */
+    int top;         /* classes to return, 1..DC_PREDICT_MAX_TOP */
+} dc_predict_opts;
+
+typedef struct dc_prediction {
+    int n;                          /* classes returned: min(top, the model's classes) */
+    int cls[DC_PREDICT_MAX_TOP];    /* the most probable first */
+    float prob[DC_PREDICT_MAX_TOP];
+    const char *(*name)(int);       /* class names (Fashion-MNIST's for 10 classes of 1x28xW
+                                     * input), or NULL */
+    int inverted, auto_inverted;    /* the image was inverted; by the -1 rule */
+    int light;                      /* the image has a light border */
+    double border, centre;          /* mean brightness of border and centre, 0..1 */
+} dc_prediction;
+
+/*
+ * dc_predict_image - read image (PNG or PGM: dc_image_read), convert it to m's input shape from
+ * spec ([C, H, W]: gray or RGB, bilinear resize, normalised and maybe inverted as o says), run
+ * m in eval mode without gradients, softmax over the last axis, and fill *p with the o->top most
+ * probable classes. DC_ERR_SHAPE when the spec's input is not an image [C, H, W]; DC_ERR_NUMERIC
+ * when the output is not finite (NaN weights); the errors of dc_image_read / dc_image_to_input /
+ * the forward.
+ */
+dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
+                           const dc_predict_opts *o, dc_prediction *p);
+
+#endif
