@@ -212,7 +212,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_TARGETS ?= npy safetensors idx csv spec vocab vocab_wordpiece image checkpoint
+FUZZ_TARGETS ?= npy safetensors idx csv spec vocab vocab_wordpiece image checkpoint cmudict
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=c11 -g -O1 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc $(FUZZ_SAN)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)

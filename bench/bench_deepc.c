@@ -14,10 +14,23 @@
  *   bench_deepc w6               the ResNet-style net on 3x32x32 random data, batch 32: SGD 0.01
  *                                momentum 0.9 train steps (3 warm-up, 5 x 3) and eval forwards
  *                                (3 warm-up, 5 x 5): images/s best / median
+ *   bench_deepc w7 [steps]       char-GPT training on fortunes (models/char_gpt, vocab $vocab):
+ *                                16 streams x 128 tokens, AdamW 1e-3 (weight decay 0.01), clip 1,
+ *                                no state carried; 5 warm-up steps, 3 windows of `steps` (20)
+ *                                steps: tokens/s best / median, the loss of step 65 (step 1 +
+ *                                5 + 3 * steps - 1 in general)
  *   bench_deepc w8 mini|base     BERT encoder inference, seq 128, no padding (embeddings + L post-LN
  *                                layers; mini 4 x 256, 4 heads, ff 1024; base 12 x 768, 12, 3072):
  *                                ids (7919·i + 13) mod 30522; batch 1 latency (5 warm-up, median
  *                                of 30) and batch 8 sequences/s (2 warm-up, 10 timed)
+ *   bench_deepc w8 mini|base K   for profiles (valgrind): K batch-1 forwards only, no warm-up,
+ *                                a vocabulary of 1024 (ids mod 1024; the same work but for the
+ *                                initialisation of the word embeddings)
+ *   bench_deepc attn T           issue 18's long-context check: BERT-mini's self-attention (4
+ *                                heads of 64, batch 1, no mask, no tape) at sequence T, median
+ *                                of 9 after 2 warm-up; predicted = its 4·H·T²·D FLOPs at the rate
+ *                                the GEMM reaches in the same process on x·Wᵀ [T, 256]·[256,
+ *                                256]; the arena bytes it used (linear in T: no T x T buffer)
  * Threads: --threads N (default: all). The thread count and GEMM backend go into the JSON.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -282,6 +295,79 @@ static int w3(const char *cell)
     return 0;
 }
 
+static size_t w7_arena_used; /* bytes of the step's arena (activations, gradients, tape) */
+
+/* One W7 step: logits [B, T, V], mean cross-entropy, backward, clip 1, AdamW. The loss, or -1. */
+static double w7_step(dc_ctx *ctx, dc_model *m, dc_optim *o, dc_tensor *x, dc_tensor *y, int V)
+{
+    const int64_t B = y->shape[0], T = y->shape[1];
+    dc_tensor *logits = dc_model_forward(ctx, m, x);
+    dc_tensor *l = dc_cross_entropy(ctx, dc_reshape(ctx, logits, 2, DC_SHAPE(B * T, V)),
+                                    dc_reshape(ctx, y, 1, DC_SHAPE(B * T)), NULL);
+    if (!l)
+        return -1;
+    const double loss = dc_f32(l)[0];
+    dc_optim_zero_grad(o);
+    if (dc_backward(ctx, l) != DC_OK)
+        return -1;
+    dc_clip_grad_norm(m, 1.0f);
+    if (dc_optim_step(o) != DC_OK)
+        return -1;
+    w7_arena_used = dc_ctx_arena_used(ctx);
+    dc_ctx_reset(ctx);
+    return loss;
+}
+
+static int w7(int steps)
+{
+    int64_t n;
+    int V;
+    int64_t *ids = fortunes_ids(&n, &V);
+    dc_spec *sp = ids ? dc_spec_parse_file("models/char_gpt") : NULL;
+    char v[16];
+    snprintf(v, sizeof v, "%d", V);
+    dc_rng r;
+    dc_rng_seed(&r, 0, 0);
+    dc_model *m = sp && dc_spec_define(sp, "vocab", v) > 0 ? dc_spec_build(sp, &r) : NULL;
+    dc_spec_free(sp);
+    dc_optim_cfg c = dc_optim_defaults(DC_ADAMW);
+    c.lr = 1e-3f;
+    dc_optim *o = m ? dc_optim_new(m, &c) : NULL;
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_text_stream *s = ids ? dc_text_stream_new(ids, n, 16, 128) : NULL;
+    free(ids); /* the stream holds its own copy */
+    ids = NULL;
+    if (!o || !ctx || !s || steps < 1) {
+        fprintf(stderr, "bench w7: %s\n", dc_last_error());
+        return 1;
+    }
+    dc_ctx_set_training(ctx, 1);
+    double tps[3], t0 = 0, loss = 0;
+    const int total = 5 + 3 * steps;
+    for (int step = 0; step < total; step++) {
+        if (step >= 5 && (step - 5) % steps == 0)
+            t0 = now_s();
+        dc_tensor *x, *y;
+        if (dc_text_stream_next(s, ctx, &x, &y) != DC_OK || !x ||
+            (loss = w7_step(ctx, m, o, x, y, V)) < 0) {
+            fprintf(stderr, "bench w7: %s\n", dc_last_error());
+            return 1;
+        }
+        if (step >= 5 && (step - 5) % steps == steps - 1)
+            tps[(step - 5) / steps] = (double)steps * 16 * 128 / (now_s() - t0);
+    }
+    header("w7_chargpt");
+    printf(", \"params\": %lld, \"vocab\": %d, \"tokens_per_s_best\": %.0f, "
+           "\"tokens_per_s_median\": %.0f, \"loss_step_%d\": %.3f, \"arena_step_mb\": %.1f}\n",
+           (long long)dc_model_n_trainable(m), V, best(tps, 3), median(tps, 3), total, loss,
+           (double)w7_arena_used / 1048576.0);
+    dc_text_stream_free(s);
+    dc_optim_free(o);
+    dc_model_free(m);
+    dc_ctx_free(ctx);
+    return 0;
+}
+
 /* The W6 net: stem conv 3->64 + BN + ReLU, 4 basic blocks at 64 channels, avg pool, FC 10. */
 static char *w6_spec(void)
 {
@@ -384,15 +470,15 @@ static int prepare(const char *dir)
 }
 
 /* The W8 encoder as a spec: embeddings and L BERT layers, dropout 0, no pooler. */
-static char *w8_spec(int L, int E, int H, int F)
+static char *w8_spec(int L, int E, int H, int F, int vocab)
 {
     size_t cap = 4096 + (size_t)L * 160, n = 0;
     char *s = malloc(cap);
     if (!s)
         return NULL;
     n += (size_t)snprintf(s + n, cap - n, "[input]\nshape = 128\ndtype = int64\n"
-                          "[bert_embeddings emb]\nvocab_size = 30522\nhidden_size = %d\n"
-                          "dropout = 0\n", E);
+                          "[bert_embeddings emb]\nvocab_size = %d\nhidden_size = %d\n"
+                          "dropout = 0\n", vocab, E);
     for (int l = 0; l < L; l++)
         n += (size_t)snprintf(s + n, cap - n, "[bert_layer layer.%d]\nnum_attention_heads = %d\n"
                               "intermediate_size = %d\ndropout = 0\nattention_dropout = 0\n",
@@ -400,7 +486,7 @@ static char *w8_spec(int L, int E, int H, int F)
     return s;
 }
 
-/* Median seconds of `runs` forwards of x after `warm`. */
+/* Median seconds of `runs` (1..32) forwards of x after `warm`. */
 static double w8_time(dc_ctx *ctx, dc_model *m, dc_tensor *x, int warm, int runs, double *min)
 {
     double t[32];
@@ -419,10 +505,11 @@ static double w8_time(dc_ctx *ctx, dc_model *m, dc_tensor *x, int warm, int runs
     return median(t, runs);
 }
 
-static int w8(const char *cfg)
+static int w8(const char *cfg, int only_b1)
 {
     const int base = !strcmp(cfg, "base");
-    char *spec = w8_spec(base ? 12 : 4, base ? 768 : 256, base ? 12 : 4, base ? 3072 : 1024);
+    const int vocab = only_b1 ? 1024 : 30522;
+    char *spec = w8_spec(base ? 12 : 4, base ? 768 : 256, base ? 12 : 4, base ? 3072 : 1024, vocab);
     dc_model *m = spec ? build(spec, "w8", 0) : NULL;
     dc_ctx *ctx = dc_ctx_new(0);
     free(spec);
@@ -434,22 +521,98 @@ static int w8(const char *cfg)
     dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
     for (int64_t i = 0; i < 8 * 128; i++) {
         if (i < 128)
-            dc_i64(x1)[i] = (7919 * i + 13) % 30522;
-        dc_i64(x8)[i] = (7919 * i + 13) % 30522;
+            dc_i64(x1)[i] = (7919 * i + 13) % 30522 % vocab;
+        dc_i64(x8)[i] = (7919 * i + 13) % 30522 % vocab;
     }
-    double min1, min8;
-    const double t1 = w8_time(ctx, m, x1, 5, 30, &min1), t8 = w8_time(ctx, m, x8, 2, 10, &min8);
+    double min1, min8 = 0;
+    only_b1 = only_b1 > 32 ? 32 : only_b1;
+    const double t1 = w8_time(ctx, m, x1, only_b1 ? 0 : 5, only_b1 ? only_b1 : 30, &min1);
+    const double t8 = only_b1 ? 0 : w8_time(ctx, m, x8, 2, 10, &min8);
     if (t1 < 0 || t8 < 0)
         return 1;
-    printf("{\"workload\": \"w8_bert_%s\", \"threads\": %d, \"gemm\": \"%s\", "
-           "\"params\": %lld, \"batch1_ms_median\": %.2f, \"batch1_ms_min\": %.2f, "
-           "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f}\n",
-           cfg, dc_get_num_threads(), dc_gemm_backend(), (long long)dc_model_n_trainable(m),
-           1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8);
+    if (only_b1) {
+        header("w8_profile");
+        printf(", \"batch1_ms_median\": %.2f, \"runs\": %d}\n", 1e3 * t1, only_b1);
+    } else {
+        printf("{\"workload\": \"w8_bert_%s\", \"threads\": %d, \"gemm\": \"%s\", "
+               "\"params\": %lld, \"batch1_ms_median\": %.2f, \"batch1_ms_min\": %.2f, "
+               "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f}\n",
+               cfg, dc_get_num_threads(), dc_gemm_backend(), (long long)dc_model_n_trainable(m),
+               1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8);
+    }
     dc_tensor_free(x1);
     dc_tensor_free(x8);
     dc_model_free(m);
     dc_ctx_free(ctx);
+    return 0;
+}
+
+/* Median seconds of 9 calls of f(arg) after 2 warm-up calls. */
+static double median9(void (*f)(void *), void *arg)
+{
+    double t[9];
+    for (int i = 0; i < 11; i++) {
+        const double t0 = now_s();
+        f(arg);
+        if (i >= 2)
+            t[i - 2] = now_s() - t0;
+    }
+    return median(t, 9);
+}
+
+typedef struct attn_job {
+    dc_ctx *ctx;
+    dc_tensor *qkv;
+    float *a, *w, *y;
+    int64_t T;
+} attn_job;
+
+static void attn_once(void *p)
+{
+    attn_job *j = p;
+    dc_attn_opts o = dc_attn_defaults();
+    if (!dc_attention_packed(j->ctx, j->qkv, 0, j->qkv, 256, j->qkv, 512, 4, 64, &o))
+        fprintf(stderr, "bench attn: %s\n", dc_last_error());
+    dc_ctx_reset(j->ctx);
+}
+
+static void gemm_once(void *p)
+{
+    attn_job *j = p;
+    dc_gemm(0, 1, j->T, 256, 256, 1.0f, j->a, 256, j->w, 256, 0.0f, j->y, 256);
+}
+
+static int attn_bench(int64_t T)
+{
+    attn_job j = {dc_ctx_new(0), dc_tensor_new(DC_F32, 3, DC_SHAPE(1, T, 768)), NULL, NULL,
+                  NULL, T};
+    dc_tensor *a = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
+    dc_tensor *w = dc_tensor_new(DC_F32, 2, DC_SHAPE(256, 256));
+    dc_tensor *y = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
+    if (T < 1 || !j.ctx || !j.qkv || !a || !w || !y)
+        return 1;
+    dc_rng r;
+    dc_rng_seed(&r, 1, 0);
+    dc_tensor_normal(j.qkv, &r, 0.0f, 1.0f);
+    dc_tensor_normal(a, &r, 0.0f, 1.0f);
+    dc_tensor_normal(w, &r, 0.0f, 1.0f);
+    j.a = dc_f32(a), j.w = dc_f32(w), j.y = dc_f32(y);
+    dc_ctx_set_grad(j.ctx, 0);
+    dc_attn_opts o = dc_attn_defaults();
+    dc_attention_packed(j.ctx, j.qkv, 0, j.qkv, 256, j.qkv, 512, 4, 64, &o);
+    const size_t used = dc_ctx_arena_used(j.ctx);
+    dc_ctx_reset(j.ctx);
+    const double ta = median9(attn_once, &j), tg = median9(gemm_once, &j);
+    const double flops = 4.0 * 4 * (double)T * (double)T * 64, rate = 2.0 * T * 256 * 256 / tg;
+    header("attn_long");
+    printf(", \"T\": %lld, \"ms\": %.3f, \"gemm_gflops\": %.1f, \"predicted_ms\": %.3f, "
+           "\"ratio\": %.2f, \"arena_bytes\": %zu}\n", (long long)T, 1e3 * ta, rate / 1e9,
+           1e3 * flops / rate, ta / (flops / rate), used);
+    dc_tensor_free(a);
+    dc_tensor_free(w);
+    dc_tensor_free(y);
+    dc_tensor_free(j.qkv);
+    dc_ctx_free(j.ctx);
     return 0;
 }
 
@@ -473,7 +636,7 @@ int main(int argc, char **argv)
     dc_set_num_threads(threads);
     if (i >= argc) {
         fprintf(stderr, "usage: bench_deepc [--threads N] w1 [epochs] | w2 | w3 lstm|gru|rnn | w6 | "
-                        "w8 mini|base\n");
+                        "w7 [steps] | w8 mini|base | attn T\n");
         return 2;
     }
     const char *w = argv[i];
@@ -487,9 +650,13 @@ int main(int argc, char **argv)
         return w3(argv[i + 1]);
     if (!strcmp(w, "w6"))
         return w6();
+    if (!strcmp(w, "attn") && i + 1 < argc)
+        return attn_bench(atoll(argv[i + 1]));
+    if (!strcmp(w, "w7"))
+        return w7(i + 1 < argc ? atoi(argv[i + 1]) : 20);
     if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
                                              !strcmp(argv[i + 1], "base")))
-        return w8(argv[i + 1]);
+        return w8(argv[i + 1], i + 2 < argc ? atoi(argv[i + 2]) : 0);
     fprintf(stderr, "bench_deepc: unknown workload '%s'\n", w);
     return 2;
 }

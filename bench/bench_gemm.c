@@ -9,6 +9,7 @@
  *   bench_gemm                  the square sizes with the backend dc_gemm picks
  *   bench_gemm --builtin        force the built-in kernel (when built with -DDC_USE_CBLAS)
  *   bench_gemm M N K [M N K..]  those shapes instead of the squares (e.g. 64 120 400)
+ *   bench_gemm --bt ...         op(B) = Bᵀ, B stored [N, K]: what dc_linear computes (y = x·Wᵀ)
  *
  * Build: gcc -std=c11 -O3 -fopenmp -Isrc/kernels bench/bench_gemm.c src/kernels/gemm.c -o bg
  *        (add -DDC_USE_CBLAS -lopenblas to compare with OpenBLAS; OPENBLAS_CORETYPE=Haswell)
@@ -59,8 +60,9 @@ static void fill(float *x, size_t n, unsigned *state)
     }
 }
 
-/* Time C[M,N] = A[M,K]·B[K,N] on nt threads; prints one line. Returns 0, or 1 if out of memory. */
-static int bench_one(int64_t M, int64_t N, int64_t K, int nt)
+/* Time C[M,N] = A[M,K]·op(B) on nt threads (op(B) = B [K,N], or Bᵀ with B [N,K] when bt);
+ * prints one line. Returns 0, or 1 if out of memory. */
+static int bench_one(int64_t M, int64_t N, int64_t K, int nt, int bt)
 {
     float *A = NULL, *B = NULL, *C = NULL;
     if (posix_memalign((void **)&A, 64, sizeof(float) * (size_t)(M * K + 1)) ||
@@ -74,7 +76,7 @@ static int bench_one(int64_t M, int64_t N, int64_t K, int nt)
     fill(B, (size_t)(K * N), &seed);
     memset(C, 0, sizeof(float) * (size_t)(M * N));
     set_threads(nt);
-#define GEMM() dc_gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N)
+#define GEMM() dc_gemm(0, bt, M, N, K, 1.0f, A, K, B, bt ? K : N, 0.0f, C, N)
     GEMM();
     double t0 = now();
     GEMM();
@@ -89,9 +91,9 @@ static int bench_one(int64_t M, int64_t N, int64_t K, int nt)
 #undef GEMM
     qsort(t, 5, sizeof(double), cmp_double);
     const double flop = 2.0 * (double)M * (double)N * (double)K;
-    printf("%5lld %5lld %5lld  threads %d  %9.1f us  best %7.1f GFLOP/s  median %7.1f GFLOP/s\n",
-           (long long)M, (long long)N, (long long)K, nt, t[0] * 1e6, flop / t[0] / 1e9,
-           flop / t[2] / 1e9);
+    printf("%5lld %5lld %5lld%s threads %d  %9.1f us  best %7.1f GFLOP/s  median %7.1f GFLOP/s\n",
+           (long long)M, (long long)N, (long long)K, bt ? " Bt" : "  ", nt, t[0] * 1e6,
+           flop / t[0] / 1e9, flop / t[2] / 1e9);
     fflush(stdout);
     free(A), free(B), free(C);
     return 0;
@@ -99,13 +101,15 @@ static int bench_one(int64_t M, int64_t N, int64_t K, int nt)
 
 int main(int argc, char **argv)
 {
-    int first = 1;
+    int first = 1, bt = 0;
     /* spin briefly, then sleep, while waiting, as the deepc command does (docs/design.md) */
     if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
         setenv("GOMP_SPINCOUNT", "30000", 0); /* dc_spincount_default() on a quiet machine */
-    if (argc > 1 && strcmp(argv[1], "--builtin") == 0) {
-        dc_gemm_force_builtin(1);
-        first = 2;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (strcmp(argv[first], "--builtin") == 0)
+            dc_gemm_force_builtin(1);
+        else if (strcmp(argv[first], "--bt") == 0)
+            bt = 1;
     }
     printf("dc_gemm backend: %s\n", dc_gemm_backend());
     int64_t shapes[64][3];
@@ -119,7 +123,7 @@ int main(int argc, char **argv)
     }
     for (int nt = 1; nt <= 2; nt++)
         for (int s = 0; s < n_shapes; s++)
-            if (bench_one(shapes[s][0], shapes[s][1], shapes[s][2], nt)) {
+            if (bench_one(shapes[s][0], shapes[s][1], shapes[s][2], nt, bt)) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }

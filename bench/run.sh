@@ -3,13 +3,16 @@
 # run, at 1 and 2 threads, deepc REPS times (median), then a table of figures and ratios
 # (deepc ÷ the peer's best thread setting): bench/table.py. Results in $OUT (build/bench).
 # The peer side is the shared scripts themselves (run_all.sh), not a copy; it is skipped with a
-# note when PyTorch is not installed. WORKLOADS picks a subset (default: w5 w1 w2 w3 w6).
+# note when PyTorch is not installed. WORKLOADS picks a subset (default: w5 w1 w2 w3 w6 w7 w8;
+# `WORKLOADS="w7 w8" make bench` runs the Transformer ones). W8's peers are PyTorch and ONNX
+# Runtime (run_all.sh w8 installs npm's onnxruntime-node on its first run). W8 also times the
+# built-in GEMM in BERT-base's shapes (x·Wᵀ as dc_linear calls it) against the FMA peak.
 set -u
 BUILD=${BUILD:-build}
 OUT=${OUT:-build/bench}
 REPS=${REPS:-3}
 PEERS=${PEERS:-../shared/bench/peers}
-WORKLOADS=${WORKLOADS:-w5 w1 w2 w3 w6}
+WORKLOADS=${WORKLOADS:-w5 w1 w2 w3 w6 w7 w8}
 B=$BUILD/bench_deepc
 mkdir -p "$OUT/deepc" "$OUT/peers"
 : > "$OUT/deepc/results.jsonl"
@@ -45,6 +48,14 @@ for w in $WORKLOADS; do
                 || "$BUILD/bench_gemm" > "$OUT/deepc/w5_t$t.txt" 2>&1
         done ;;
     w6) for t in 1 2; do deepc $t w6; done ;;
+    w7) for t in 1 2; do deepc $t w7; done ;;
+    w8) for m in mini base; do for t in 1 2; do deepc $t w8 $m; done; done
+        # BERT-base's GEMMs (M = 128 tokens or 1024 = batch 8; y = x·Wᵀ) and the FMA peak
+        "$BUILD/bench_gemm" --builtin --bt 128 768 768 128 3072 768 128 768 3072 \
+            1024 768 768 1024 3072 768 1024 768 3072 > "$OUT/deepc/w8_gemm.txt" 2>&1
+        mkdir -p "$OUT/peers-bin"
+        gcc -O2 -march=native -fopenmp "$PEERS/w5_peak.c" -o "$OUT/peers-bin/w5_peak" &&
+            "$OUT/peers-bin/w5_peak" > "$OUT/deepc/fma_peak.json" 2>&1 ;;
     esac
     if [ "$have_peers" = 1 ]; then
         echo "== $(date +%T) peers $w ($PEERS/run_all.sh $w)"

@@ -63,6 +63,25 @@ table = [
      "train_img_per_s_median", False, 1.0),
     ("W6 ResNet infer, img/s", "w6_resnet", "infer_images_per_s_median", "w6_resnet_n*_t*",
      "infer_img_per_s_median", False, 1.0),
+    # W7, W8 (issue 18): targets (target, stretch); W8 against PyTorch and ONNX Runtime
+    ("W7 char-GPT train, tok/s", "w7_chargpt", "tokens_per_s_median", "w7_chargpt_t*",
+     "tokens_per_s_median", False, (2.5, 3.5)),
+    ("W8 BERT-mini batch 1, ms (ONNX Runtime)", "w8_bert_mini", "batch1_ms_median",
+     "w8_ort_mini_t*", "batch1_ms_median", True, (1.2, 2.0)),
+    ("W8 BERT-mini batch 1, ms (PyTorch)", "w8_bert_mini", "batch1_ms_median",
+     "w8_bert_mini_t*", "batch1_ms_median", True, 3.0),
+    ("W8 BERT-mini batch 8, seq/s (ONNX Runtime)", "w8_bert_mini", "batch8_seq_per_s_median",
+     "w8_ort_mini_t*", "batch8_seq_per_s_median", False, (1.0, 1.5)),
+    ("W8 BERT-mini batch 8, seq/s (PyTorch)", "w8_bert_mini", "batch8_seq_per_s_median",
+     "w8_bert_mini_t*", "batch8_seq_per_s_median", False, None),
+    ("W8 BERT-base batch 1, ms (ONNX Runtime)", "w8_bert_base", "batch1_ms_median",
+     "w8_ort_base_t*", "batch1_ms_median", True, (1.0, 1.3)),
+    ("W8 BERT-base batch 1, ms (PyTorch)", "w8_bert_base", "batch1_ms_median",
+     "w8_bert_base_t*", "batch1_ms_median", True, 1.5),
+    ("W8 BERT-base batch 8, seq/s (ONNX Runtime)", "w8_bert_base", "batch8_seq_per_s_median",
+     "w8_ort_base_t*", "batch8_seq_per_s_median", False, (1.0, 1.3)),
+    ("W8 BERT-base batch 8, seq/s (PyTorch)", "w8_bert_base", "batch8_seq_per_s_median",
+     "w8_bert_base_t*", "batch8_seq_per_s_median", False, None),
 ]
 print("| workload | deepc 1 thread | deepc 2 threads | peer best (setting) | ratio | target |")
 print("|---|---|---|---|---|---|")
@@ -75,8 +94,16 @@ for label, w, key, pglob, pkey, lower, target in table:
     if dbest and p:
         ratio = p[0] / dbest if lower else dbest / p[0]
     cell = lambda d: "—" if not d else f"{fmt(d[0])} ({fmt(d[1])}–{fmt(d[2])})"
+    if target is None:
+        tcell = "—"
+    elif isinstance(target, tuple):
+        tcell = f"≥ {target[0]:g}× (stretch {target[1]:g}×)"
+    else:
+        tcell = f"≥ {target:g}×"
+    if not cands and not p:
+        continue  # a workload this run did not include
     print(f"| {label} | {cell(d1)} | {cell(d2)} | {fmt(p[0]) + ' (' + p[1] + ')' if p else '—'} "
-          f"| {'—' if ratio is None else f'{ratio:.2f}×'} | ≥ {target:g}× |")
+          f"| {'—' if ratio is None else f'{ratio:.2f}×'} | {tcell} |")
 
 # W5: the built-in GEMM's best GFLOP/s per size against OpenBLAS's best from the peers' run at
 # the same thread count (its auto-selected and its Haswell kernels: w5_gemm_t*, _haswell_t*)
@@ -113,6 +140,51 @@ for t in (1, 2):
 rss = [r["peak_rss_kb"] for r in rows if r["workload"] == "w1_lenet_train"]
 if rss:
     print(f"\nW1 peak RSS: {statistics.median(rss) / 1024:.0f} MB (PyTorch ≈ 540 MB; target ≤ 1/5)")
+
+
+def peer_rss_mb(name_glob):
+    """The smallest peak RSS (MB) over the peer's runs (/usr/bin/time -v in NAME.time.txt)."""
+    best = None
+    for p in glob.glob(os.path.join(out, "peers", name_glob + ".time.txt")):
+        with open(p) as f:
+            m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", f.read())
+        if m and (best is None or int(m.group(1)) < best):
+            best = int(m.group(1))
+    return None if best is None else best / 1024
+
+
+rss = [r["peak_rss_kb"] for r in rows if r["workload"] == "w7_chargpt"]
+if rss:
+    d, p = min(rss) / 1024, peer_rss_mb("w7_chargpt_t*")
+    ratio = f"{p / d:.1f}× less" if p else "PyTorch not run"
+    print(f"W7 peak RSS: deepc {d:.0f} MB, PyTorch {fmt(p)} MB: {ratio} (target ≥ 3×, stretch 5×)")
+
+
+def fma_peak(threads):
+    """The AVX-512 FMA peak, GFLOP/s (the peers' w5_peak, run by bench/run.sh for W8)."""
+    try:
+        with open(os.path.join(out, "deepc", "fma_peak.json")) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        return None
+    v = [r["gflops_best"] for r in res if r.get("isa") == "avx512" and r.get("threads") == threads]
+    return max(v) if v else None
+
+
+gemm = os.path.join(out, "deepc", "w8_gemm.txt")
+if os.path.exists(gemm):
+    print("\nW8 BERT's GEMMs (y = x·Wᵀ, built-in), GFLOP/s best and fraction of the FMA peak "
+          "(target ≥ 70%, stretch 85%):")
+    with open(gemm) as f:
+        for line in f:
+            m = re.match(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+Bt threads (\d+).*"
+                         r"best\s+([\d.]+) GFLOP/s", line)
+            if m:
+                t, g = int(m.group(4)), float(m.group(5))
+                pk = fma_peak(t)
+                frac = f"{100 * g / pk:.0f}% of {pk:.0f}" if pk else "peak not measured"
+                print(f"  M={m.group(1)} N={m.group(2)} K={m.group(3)}, {t} thread(s): {g:.1f} "
+                      f"({frac})")
 cli = os.path.join(out, "deepc", "cli_us.txt")
 if os.path.exists(cli):
     with open(cli) as f:

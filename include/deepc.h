@@ -981,6 +981,82 @@ DC_API dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_laye
 DC_API dc_tensor *dc_transformer_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x, dc_tensor *memory,
                                          const dc_attn_masks *self_masks,
                                          const dc_attn_masks *memory_masks);
+
+/*
+ * Seq2seq spec pieces (src/nn/seq2seq_layers.c, docs/g2p.md). A seq2seq model's input is int64
+ * [N, 2, L]: row 0 the source ids, row 1 the decoder input (BOS, target shifted right), padded.
+ * dc_select_new: y = x[:, index] of [N, K, L]; for int64 ids with trim_padding >= 0 the columns
+ * holding that id in every example are cut off the end (at least one stays). Float [N, K, F]
+ * inputs go through dc_select_step.
+ * dc_luong_attention - global attention (Luong et al. 2015) of decoder states h [N, T, H] over
+ * memory [N, S, Hm] (Hm <= 256): q = h·w_inᵀ (w_in [Hm, H], "general"; NULL: "dot", q = h),
+ * a = softmax(q·memᵀ + key padding), c = a·mem, y = tanh([c; h]·w_outᵀ) (w_out [H, Hm + H]),
+ * y [N, T, H]. key_padding_mask: NULL or int64 [N, S] (nonzero = hidden). Differentiable in h,
+ * mem and both weights (dc_attention_packed with scale 1).
+ * dc_luong_attention_new: the module ("<name>.linear_in.weight" when general,
+ * "<name>.linear_out.weight", OpenNMT's GlobalAttention names); forward_n(h, mem[, ids]) with
+ * ids == padding_idx hidden.
+ */
+DC_API dc_module *dc_select_new(dc_model *m, const char *name, int64_t index,
+                                int64_t trim_padding);
+DC_API dc_tensor *dc_luong_attention(dc_ctx *ctx, dc_tensor *h, dc_tensor *mem,
+                                     dc_tensor *key_padding_mask, dc_tensor *w_in,
+                                     dc_tensor *w_out);
+DC_API dc_module *dc_luong_attention_new(dc_model *m, const char *name, int64_t H, int64_t Hm,
+                                         int general, int64_t padding_idx, dc_rng *rng);
+
+/*
+ * Seq2seq decoding (src/nn/beam.c, src/nn/tf_decode.c; docs/g2p.md).
+ * dc_beam_search - beam search of width o->beam (1: greedy) over a step function: step(impl, n,
+ * parent, prefix, stride, t, logp) gets the n live hypotheses (prefix row i: BOS and t tokens,
+ * rows stride apart; hypothesis i extends hypothesis parent[i] of the previous call, parent NULL
+ * at t = 0 where n = 1) and writes the log-probabilities of the next token, logp [n, V]. The
+ * candidates are ranked by summed log-probability; one ending in EOS among the first beam
+ * finishes with score Σ log p / (tokens + 1)^alpha (length-normalised; alpha 1); the search ends
+ * when beam hypotheses have finished or at max_len. out[0..*n_out) gets the best one's tokens
+ * (no BOS, no EOS; out holds max_len), *score its score (may be NULL).
+ */
+typedef dc_status (*dc_beam_step_fn)(void *impl, int64_t n, const int64_t *parent,
+                                     const int64_t *prefix, int64_t stride, int64_t t,
+                                     float *logp);
+typedef struct dc_beam_opts {
+    int beam;         /* width K, 1..256 (1: greedy) */
+    int64_t max_len;  /* the most tokens generated */
+    double alpha;     /* length normalisation exponent (1) */
+} dc_beam_opts;
+/* beam 1, max_len 64, alpha 1. */
+DC_API dc_beam_opts dc_beam_defaults(void);
+DC_API dc_status dc_beam_search(dc_beam_step_fn step, void *impl, int64_t V,
+                                const dc_beam_opts *o, int64_t *out, int64_t *n_out,
+                                double *score);
+/* x[i, :] -= log Σ exp x[i, :] for rows of V (in place). */
+DC_API void dc_log_softmax_rows(float *x, int64_t n, int64_t V);
+/* The logits of the next token after prefixes (row i: prefix + i·stride, t + 1 ids, BOS first)
+ * of source src[0..S) by a full forward of the seq2seq spec model on [n, 2, max(S, t + 1)]:
+ * logits [n, V] (may be NULL). *V: 0 to learn it, else checked. */
+DC_API dc_status dc_seq2seq_next_logits(dc_ctx *ctx, dc_model *m, const int64_t *src, int64_t S,
+                                        const int64_t *prefix, int64_t n, int64_t stride,
+                                        int64_t t, float *logits, int64_t *V);
+/* Decode one source with beam search (eval mode, no tape). kv_cache: a Transformer
+ * encoder-decoder (dc_tf_decoder_new accepts it) decodes incrementally; any other seq2seq spec
+ * model, or kv_cache 0, by full recomputation at every step. */
+DC_API dc_status dc_seq2seq_generate(dc_model *m, const int64_t *src, int64_t S,
+                                     const dc_beam_opts *o, int kv_cache, int64_t *out,
+                                     int64_t *n_out, double *score);
+/* The incremental decoder of a Transformer encoder-decoder spec model whose layers are named
+ * src_embed, src_pos, encoder, tgt_embed, tgt_pos, decoder, head (models/g2p_transformer); NULL
+ * (DC_ERR_ARG) for another model. _start encodes one source and projects each decoder layer's
+ * cross-attention keys and values of it once; _step feeds the newest token of n hypotheses
+ * (tokens[n]; hypothesis i continues parent[i] of the previous step, NULL: itself) at the next
+ * position and writes logits [n, V], the self-attention reading the cached keys and values. */
+typedef struct dc_tf_decoder dc_tf_decoder;
+DC_API dc_tf_decoder *dc_tf_decoder_new(dc_model *m);
+DC_API dc_status dc_tf_decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S);
+DC_API dc_status dc_tf_decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
+                                    const int64_t *tokens, float *logits);
+DC_API int64_t dc_tf_decoder_vocab(const dc_tf_decoder *d);
+DC_API void dc_tf_decoder_free(dc_tf_decoder *d);
+
 /* For `deepc summary`: when m is a MultiheadAttention or Transformer module with output y
  * ([N, T, E]), *score_macs receives the multiply-adds of its attention scores and weighted sums
  * (the T² terms: 2·T·E per query per attention, every key counted, causal or not) and
@@ -1436,6 +1512,88 @@ DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * the top_k threshold costs O(K·top_k).
  */
 DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Grapheme-to-phoneme data: CMUdict (src/data/cmudict.c, docs/g2p.md)                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The ids of a sequence-to-sequence vocabulary that the seq2seq task and decoders rely on:
+ * padding (ignored by the loss, hidden as keys), the decoder's first input, the end. */
+#define DC_SEQ_PAD 0
+#define DC_SEQ_BOS 1
+#define DC_SEQ_EOS 2
+/* G2P's one vocabulary for both sides: the three above, DC_G2P_UNK (a byte that is no
+ * grapheme), the graphemes of DC_G2P_LETTERS in that order, then the 39 ARPAbet phones
+ * (dc_g2p_token_name). Fixed, so that a model needs no vocabulary file. */
+#define DC_G2P_UNK 3
+#define DC_G2P_LETTERS "'-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ{}"
+#define DC_G2P_N_PHONES 39
+#define DC_G2P_MAX_LEN 48  /* the most letters or phones of one entry */
+/* Vocabulary size (4 + 42 graphemes + 39 phones = 85). */
+DC_API int dc_g2p_vocab_size(void);
+/* The id of a grapheme byte: letters folded to upper case; DC_G2P_UNK for any other byte. */
+DC_API int64_t dc_g2p_letter_id(int byte);
+/* The id of phone name[0..n) (stress digit already removed), or -1. */
+DC_API int64_t dc_g2p_phone_id(const char *name, size_t n);
+/* A token's printable name: "<pad>", "<s>", "</s>", "<unk>", "A", "AA"; "?" out of range. */
+DC_API const char *dc_g2p_token_name(int64_t id);
+/* Grapheme ids of a word into ids[0..cap): the count, or -1 (DC_ERR_ARG) when it is empty or
+ * longer than cap. */
+DC_API int64_t dc_g2p_encode_word(const char *word, int64_t *ids, int64_t cap);
+
+/*
+ * A pronouncing dictionary, words sorted bytewise (so nothing depends on the file's order), each
+ * with its distinct pronunciations (phone ids) in file order. Word w's letters are
+ * letters[letter_off[w] .. letter_off[w + 1]) (ids), its spelling text + text_off[w] (NUL
+ * ended), its pronunciations prons pron_first[w] .. pron_first[w + 1] - 1, and pronunciation p's
+ * phones phones[phone_off[p] .. phone_off[p + 1]). part[w] is its split (all DC_SPLIT_TRAIN until
+ * dc_cmudict_split). Free with dc_cmudict_free.
+ */
+typedef struct dc_cmudict {
+    int64_t n_words, n_prons, n_lines; /* n_lines: the entries read (alternates included) */
+    char *text;
+    int64_t *text_off, *letter_off, *letters, *pron_first, *phone_off, *phones;
+    uint8_t *part;
+} dc_cmudict;
+/*
+ * dc_cmudict_parse - read CMUdict text (name is used in messages). A line is `WORD  PH PH ...`
+ * (the word, one or more spaces, phones separated by spaces); `WORD(k)` (k digits) is an
+ * alternate pronunciation of WORD; empty lines and lines starting with ";;;" are skipped; a
+ * trailing CR is dropped. Phones lose their stress digit (AH0 -> AH). A pronunciation equal to
+ * one the word already has (after the stress is dropped) is not kept twice.
+ * Errors, DC_ERR_FORMAT "name:line: ...": a NUL byte, no phones, an unknown phone, a bad (k)
+ * suffix, an empty word, more than DC_G2P_MAX_LEN letters or phones, no entries at all;
+ * DC_ERR_NOMEM.
+ * dc_cmudict_load - the same on a file (at most 64 MiB; messages name the path).
+ */
+DC_API dc_status dc_cmudict_parse(const char *name, const char *text, size_t n, dc_cmudict *out);
+DC_API dc_status dc_cmudict_load(const char *path, dc_cmudict *out);
+DC_API void dc_cmudict_free(dc_cmudict *d);
+/*
+ * dc_cmudict_split - the fixed split by word: the words (sorted) are shuffled with a dc_rng
+ * seeded (seed, 0) (dc_rng_shuffle); the first floor(0.9 n) are DC_SPLIT_TRAIN, the next
+ * floor(0.05 n) DC_SPLIT_VAL, the rest DC_SPLIT_TEST. All of a word's pronunciations share its
+ * part. The same file and seed always give the same split (docs/g2p.md uses seed 1).
+ */
+DC_API void dc_cmudict_split(dc_cmudict *d, uint64_t seed);
+/* Words of a part, or of all parts (part < 0). */
+DC_API int64_t dc_cmudict_count(const dc_cmudict *d, int part);
+
+/* Source / target id sequences for the seq2seq task: pair i is src[src_off[i] ..
+ * src_off[i + 1]) -> tgt[tgt_off[i] .. tgt_off[i + 1]) (no BOS, no EOS). malloc'd arrays. */
+typedef struct dc_seq_pairs {
+    int64_t n;
+    int64_t *src_off, *src, *tgt_off, *tgt;
+} dc_seq_pairs;
+/* Every (word, pronunciation) of a part: alternates are extra pairs. */
+DC_API dc_status dc_cmudict_pairs(const dc_cmudict *d, int part, dc_seq_pairs *out);
+DC_API void dc_seq_pairs_free(dc_seq_pairs *p);
+/* The split docs/g2p.md reports: dc_cmudict_split(d, DC_G2P_SPLIT_SEED). */
+#define DC_G2P_SPLIT_SEED 1
+/* Load path, split it with seed, and (when not NULL) make the training and validation pairs.
+ * On failure everything is freed and the message names the file. */
+DC_API dc_status dc_g2p_open(const char *path, uint64_t seed, dc_cmudict *d, dc_seq_pairs *train,
+                             dc_seq_pairs *val);
 
 /* ------------------------------------------------------------------------------------------ */
 /* WordPiece (BERT): basic tokenizer, greedy longest-match sub-words, vocab.txt, training      */
@@ -1970,6 +2128,59 @@ DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
 /* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
 DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                            int64_t n_val, const dc_train_opts *o);
+/*
+ * Sequence to sequence with teacher forcing (src/train/task_seq2seq.c, docs/g2p.md): batches of
+ * pairs as x int64 [n, 2, L] (row 0 the source, row 1 BOS + the target: the decoder's input)
+ * and y int64 [n, L] (the target + EOS), padded with DC_SEQ_PAD to L = max(longest source,
+ * longest target + 1); the model maps x to logits [n, L, V]; the loss is the mean cross-entropy
+ * over the non-padding targets. Each epoch: a seeded shuffle, then buckets of similar lengths
+ * (64 batches at a time, sorted by length, the batches in a seeded order). Validation: teacher-
+ * forced loss and token accuracy of val (may be NULL or empty). Pairs are copied; ids of
+ * targets must not be PAD, BOS or EOS. Checkpoints resume exactly inside an epoch.
+ */
+DC_API dc_task *dc_task_seq2seq(const dc_seq_pairs *train, const dc_seq_pairs *val,
+                                const dc_train_opts *o);
+/* The batch of pairs idx[0..n) of p as above (arena tensors). */
+DC_API dc_status dc_seq2seq_batch(dc_ctx *ctx, const dc_seq_pairs *p, const int64_t *idx,
+                                  int64_t n, dc_tensor **x, dc_tensor **y);
+/* Mean cross-entropy of logits [n, L, V] against y [n, L] (padding ignored); *correct (may be
+ * NULL): arg-max hits among the *tokens non-padding targets. */
+DC_API dc_tensor *dc_seq2seq_loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y,
+                                      int64_t *correct, int64_t *tokens);
+/* Teacher-forced loss (nats per token) and token accuracy of m on pairs idx[0..n) of *pairs,
+ * batch at a time, eval mode, no tape. */
+typedef struct dc_seq2seq_eval_in {
+    const dc_seq_pairs *pairs;
+    const int64_t *idx;
+    int64_t n, batch;
+} dc_seq2seq_eval_in;
+DC_API dc_status dc_seq2seq_evaluate(dc_model *m, const dc_seq2seq_eval_in *in, double *loss,
+                                     double *token_acc);
+/*
+ * G2P measures (src/train/task_seq2seq_eval.c, docs/g2p.md). A word is right when its decoded
+ * phones equal any of its pronunciations; WER = wrong words / words; PER = Σ edit distance to
+ * the closest pronunciation (the smallest distance, the first on a tie) / Σ its length.
+ */
+typedef struct dc_g2p_score {
+    int64_t words, wrong;    /* words decoded; of them, matching no pronunciation */
+    int64_t phones, errors;  /* Σ closest pronunciation's length; Σ edit distance to it */
+    double wer, per;         /* wrong / words; errors / phones */
+    double seconds;          /* decoding time (wall) */
+} dc_g2p_score;
+/* Levenshtein distance of id sequences (nb <= 2·DC_G2P_MAX_LEN; else -1). */
+DC_API int64_t dc_edit_distance_ids(const int64_t *a, int64_t na, const int64_t *b, int64_t nb);
+/* Output out[0..n) against word w's pronunciations: *dist to the closest, *len its length. */
+DC_API void dc_g2p_score_word(const dc_cmudict *d, int64_t w, const int64_t *out, int64_t n,
+                              int64_t *dist, int64_t *len);
+/* Decode every word of part (the first limit of them when limit > 0, in word order) with
+ * dc_seq2seq_generate and score them. o->max_len <= 4·DC_G2P_MAX_LEN. */
+DC_API dc_status dc_g2p_evaluate(dc_model *m, const dc_cmudict *d, int part,
+                                 const dc_beam_opts *o, int kv_cache, int64_t limit,
+                                 dc_g2p_score *s);
+/* The phones of one word (letters any case; dc_g2p_token_name names them); phones holds
+ * o->max_len ids. */
+DC_API dc_status dc_g2p_predict(dc_model *m, const char *word, const dc_beam_opts *o,
+                                int kv_cache, int64_t *phones, int64_t *n, double *score);
 /* Forecasting over the windows of s (which must outlive the task) with model m (its size sizes
  * the best-weights copy): regression on the training windows, validation MAE/RMSE in the target's
  * units after every epoch (the selection score: MAE for an l1 loss, else RMSE), the weights of

@@ -12,6 +12,7 @@
 
 static const gc_list *const all_lists[] = {
     &gc_ops, &gc_losses, &gc_layers, &gc_conv, &gc_rnn, &gc_seq, &gc_conv1d_norm, &gc_attn,
+    &gc_seq2seq,
 };
 
 dc_tensor *gc_const(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi)

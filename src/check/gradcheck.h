@@ -34,7 +34,7 @@ typedef struct gc_list {
 
 /* One list per area; defined in gc_<area>.c. */
 extern const gc_list gc_ops, gc_losses, gc_layers, gc_conv, gc_rnn, gc_seq, gc_conv1d_norm,
-    gc_attn;
+    gc_attn, gc_seq2seq;
 
 /* Helpers for setups: a heap float tensor U(lo, hi) that requires grad / that does not. */
 dc_tensor *gc_param(dc_rng *r, int ndim, const int64_t *shape, float lo, float hi);

@@ -27,6 +27,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
+int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
 int cmd_fill_mask(int argc, char **argv); /* cmd_fillmask.c */
 
 /* deepc train's options, shared by every --data form (form_images.c, form_text.c,
@@ -151,6 +152,10 @@ void cli_print_time(const cli_run *r, const char *extra);
 /* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out
  * (not with --json). */
 void cli_print_outputs(const cli_run *r, const char *extra);
+/* deepc g2p and deepc eval --data cmudict:PATH (cmd_g2p.c): WER and PER of m on a split
+ * ("train", "val", "test") of the dictionary at path; prints them. Exit code. */
+int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
+                  int kv_cache, int64_t limit);
 #define CLI_FORM(name, prefix) extern const cli_data_form name;
 #include "forms.def"
 #undef CLI_FORM

@@ -22,6 +22,7 @@ static const struct {
     {"plot", cmd_plot, "SVG training curves from a run's log.csv"},
     {"generate", cmd_generate, "sample text from a trained character language model"},
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},
+    {"g2p", cmd_g2p, "grapheme-to-phoneme: WER/PER on CMUdict, or the phones of words"},
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
     {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},

@@ -71,6 +71,13 @@ int dc_k_attn_keep(uint64_t seed, uint64_t idx, float p);
  * w, b [D] or NULL (1, 0). mean, rstd [R] receive μ, ρ when not NULL. */
 void dc_k_layer_norm_fwd(int64_t R, int64_t D, const float *x, const float *w, const float *b,
                          float eps, float *y, float *mean, float *rstd);
+/* The residual block's epilogue in one pass over each row: t = (x + bias) + res (bias [D] or
+ * NULL: t = x + res), then y = LayerNorm(t) exactly as dc_k_layer_norm_fwd (the same operations
+ * in the same order as a bias add, an add and a layer norm one after the other, so the same
+ * bits). y may be x or res (in place). */
+void dc_k_add_layer_norm_fwd(int64_t R, int64_t D, const float *x, const float *bias,
+                             const float *res, const float *w, const float *b, float eps,
+                             float *y);
 /* With x̂ = (x − μ)ρ, g = dy·w: dx += ρ (g − mean(g) − x̂·mean(g·x̂)) (dx may be NULL);
  * dw += Σ_r dy·x̂, db += Σ_r dy (NULL to skip; summed over rows in a fixed order). */
 void dc_k_layer_norm_bwd(int64_t R, int64_t D, const float *x, const float *w,

@@ -84,6 +84,26 @@ void dc_k_layer_norm_fwd(int64_t R, int64_t D, const float *x, const float *w, c
     });
 }
 
+void dc_k_add_layer_norm_fwd(int64_t R, int64_t D, const float *x, const float *bias,
+                             const float *res, const float *w, const float *b, float eps,
+                             float *y)
+{
+    DC_PAR_FOR(R * D >= (1 << 15), r, R, {
+        const float *xr = x + r * D, *rr = res + r * D;
+        float *yr = y + r * D;
+        if (bias)
+            for (int64_t d = 0; d < D; d++)
+                yr[d] = (xr[d] + bias[d]) + rr[d];
+        else
+            for (int64_t d = 0; d < D; d++)
+                yr[d] = xr[d] + rr[d];
+        const float mu = (float)(lane_sum(D, yr) / (double)D);
+        const float rs = (float)(1.0 / sqrt(lane_sq(D, yr, mu) / (double)D + (double)eps));
+        for (int64_t d = 0; d < D; d++)
+            yr[d] = (yr[d] - mu) * rs * (w ? w[d] : 1.0f) + (b ? b[d] : 0.0f);
+    });
+}
+
 void dc_k_layer_norm_bwd(int64_t R, int64_t D, const float *x, const float *w,
                          const float *mean, const float *rstd, const float *dy, float *dx,
                          float *dw, float *db)

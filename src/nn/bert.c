@@ -25,6 +25,9 @@
  * embedding weights (the padding row zero), zero biases, LayerNorm weight 1 and bias 0.
  */
 #include "nn/layer_desc.h"
+#include "kernels/attn_k.h"
+#include "kernels/eltwise_k.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +201,55 @@ typedef struct bert_layer {
     float eps, p, attn_p;
 } bert_layer;
 
+/* y[R, O] = x[R, I]·W[O, I]ᵀ into rows ldy apart (no bias: the caller's epilogue adds it). */
+static void gemm_xwt(int64_t R, const dc_tensor *x, const dc_tensor *w, float *y, int64_t ldy)
+{
+    const int64_t O = w->shape[0], I = w->shape[1];
+    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, y, ldy);
+}
+
+/*
+ * The layer without a tape (inference: nothing to record, no dropout), its passes fused:
+ *   qkv [R, 3E] = the three projections side by side (one buffer, read in place by attention)
+ *                 + their biases in one row pass
+ *   a = LayerNorm((attn·Woᵀ + bo) + h)      one pass after the GEMM (dc_k_add_layer_norm_fwd)
+ *   f = gelu(a·Wiᵀ + bi)                    one pass, the vectorised Φ (dc_k_bias_gelu_fast)
+ *   y = LayerNorm((f·Wᵀ + b) + a)           one pass
+ * The same operations as the recorded path (layer_forward_n) but for the GELU's erf (within
+ * 1.2e-6 relative): bias, residual and LayerNorm round as they do there.
+ */
+static dc_tensor *layer_infer(dc_ctx *ctx, const bert_layer *l, dc_tensor *h,
+                              const dc_attn_opts *o)
+{
+    const int64_t N = h->shape[0], T = h->shape[1], E = h->shape[2], R = N * T;
+    const int64_t F = l->inter.w->shape[0];
+    dc_tensor *qkv = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, 3 * E));
+    float *bqkv = dc_ctx_alloc(ctx, (size_t)(3 * E) * sizeof(float));
+    if (!qkv || !bqkv)
+        return NULL;
+    const dense *p[3] = {&l->q, &l->k, &l->v};
+    for (int i = 0; i < 3; i++) {
+        gemm_xwt(R, h, p[i]->w, dc_f32(qkv) + i * E, 3 * E);
+        memcpy(bqkv + i * E, dc_f32(p[i]->b), (size_t)E * sizeof(float));
+    }
+    dc_k_add_row(R, 3 * E, bqkv, dc_f32(qkv));
+    dc_tensor *att = dc_attention_packed(ctx, qkv, 0, qkv, E, qkv, 2 * E, l->H, E / l->H, o);
+    dc_tensor *a = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, E));
+    dc_tensor *f = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, F));
+    dc_tensor *y = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, E));
+    if (!att || !a || !f || !y)
+        return NULL;
+    gemm_xwt(R, att, l->attn_out.w, dc_f32(a), E);
+    dc_k_add_layer_norm_fwd(R, E, dc_f32(a), dc_f32(l->attn_out.b), dc_f32(h),
+                            dc_f32(l->attn_ln.w), dc_f32(l->attn_ln.b), l->eps, dc_f32(a));
+    gemm_xwt(R, a, l->inter.w, dc_f32(f), F);
+    dc_k_bias_gelu_fast(R, F, dc_f32(l->inter.b), dc_f32(f));
+    gemm_xwt(R, f, l->out.w, dc_f32(y), E);
+    dc_k_add_layer_norm_fwd(R, E, dc_f32(y), dc_f32(l->out.b), dc_f32(a), dc_f32(l->out_ln.w),
+                            dc_f32(l->out_ln.b), l->eps, dc_f32(y));
+    return y;
+}
+
 static dc_tensor *layer_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs, int n)
 {
     bert_layer *l = (bert_layer *)m;
@@ -214,6 +266,10 @@ static dc_tensor *layer_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *x
     if (n == 2 && !(o.key_padding_mask = pad_mask(ctx, m->name, xs[1], l->pad)))
         return NULL;
     const int64_t E = l->q.w->shape[0];
+    dc_tensor *rec[2] = {h, l->q.w};
+    const bool dropping = dc_ctx_training(ctx) && (l->p > 0.0f || l->attn_p > 0.0f);
+    if (h && !dc_needs_grad(ctx, 2, rec) && !dropping)
+        return layer_infer(ctx, l, h, &o);
     dc_tensor *a = dc_attention_packed(ctx, dense_fwd(ctx, h, &l->q), 0,
                                        dense_fwd(ctx, h, &l->k), 0, dense_fwd(ctx, h, &l->v), 0,
                                        l->H, E / l->H, &o);

@@ -42,6 +42,17 @@ dc_status tf_norm_init(tf_norm *n, dc_model *m, const char *prefix, const char *
 bool tf_mha_dims(const dc_module *m, int64_t *E, int *batch_first);
 /* Switch the KV cache of a causal Transformer module (false for any other module). */
 bool tf_kv_switch(dc_module *m, int on);
+/* The parts of layer i of a Transformer encoder / decoder (layer or stack) module, for the
+ * incremental decoder of tf_decode.c. False for any other module or i out of range. */
+typedef struct tf_layer_view {
+    const dc_tf_layer_opts *o;
+    const tf_mha *self_attn, *cross_attn;   /* cross_attn: decoders only */
+    const tf_linear *linear1, *linear2;
+    const tf_norm *norm1, *norm2, *norm3;   /* norm3: decoders only */
+    int n_layers, decoder, batch_first;
+    const tf_norm *final;                    /* the stack's final norm, or NULL */
+} tf_layer_view;
+bool tf_layer_parts(const dc_module *m, int i, tf_layer_view *v);
 /* x [N, T, E] <-> [T, N, E] (a copy; batch_first = 0 layouts). */
 dc_tensor *tf_swap01(dc_ctx *ctx, dc_tensor *x);
 

@@ -410,3 +410,16 @@ int dc_attention_stats(const dc_module *m, const dc_tensor *y, int64_t *score_ma
     *kv_floats = 2 * rows * E * n_attn * n_layers;
     return 1;
 }
+
+bool tf_layer_parts(const dc_module *m, int i, tf_layer_view *v)
+{
+    if (!m || m->forward != tf_forward || i < 0 || i >= ((const tf_mod *)m)->n_layers)
+        return false;
+    const tf_mod *t = (const tf_mod *)m;
+    const tf_layer *l = &t->layers[i];
+    *v = (tf_layer_view){&l->o, &l->self_attn, t->decoder ? &l->cross_attn : NULL, &l->linear1,
+                         &l->linear2, &l->norm1, &l->norm2, t->decoder ? &l->norm3 : NULL,
+                         t->n_layers, t->decoder, t->batch_first,
+                         t->final.w ? &t->final : NULL};
+    return true;
+}

@@ -426,7 +426,20 @@ def vocab_wordpiece():
     put("vocab_wordpiece/empty", wp_input(0x00, "", ""))
 
 
+# ---- cmudict ----
+
+def cmudict():
+    put("cmudict/small", "A  AH0\nA(1)  EY1\nREAD  R IY1 D\nREAD(1)  R EH1 D\n")
+    put("cmudict/crlf_comment", ";;; comment\r\nCAT  K AE1 T\r\n\nDOG  D AO1 G\n")
+    put("cmudict/alternate_first", "TOMATO(1)  T AH0 M AA1 T OW2\nTOMATO  T AH0 M EY1 T OW2\n"
+        "O'NEIL  OW0 N IY1 L\n{BRACE  B R EY1 S\nD\xc3\xa9J\xc3\xa0  D EY2 JH AA1\n")
+    put("cmudict/bad_suffix", "A(X)  AH0\n")
+    put("cmudict/bad_phone", "CAT  K AE3 T\n")
+    put("cmudict/no_phones", "CAT\n")
+
+
 def main():
+    cmudict()
     npy()
     safetensors()
     idx()

@@ -1,0 +1,192 @@
+/*
+ * test_g2p_model.c - G2P models on small generated data (docs/g2p.md): the encoder-decoder KV
+ * cache gives the logits and tokens of full recomputation at every step (pre-LN and post-LN,
+ * greedy and beam search), and the CLI trains a GRU + Luong-attention seq2seq on a generated
+ * dictionary (log.csv, checkpoints, a resume that ends with bitwise the weights of a straight
+ * run), scores it (deepc g2p --data) and spells words (deepc g2p --text).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A small Transformer encoder-decoder with the layer names tf_decode.c expects. */
+static const char *tf_spec(int pre, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "[input]\nshape = 2, 8\ndtype = int64\n"
+             "[select src_ids]\nindex = 0\ntrim_padding = 0\n"
+             "[embedding src_embed]\nnum_embeddings = 12\nembedding_dim = 8\npadding_idx = 0\n"
+             "[positional src_pos]\nkind = sinusoidal\nmax_len = 16\n"
+             "[transformerencoder encoder]\ninput = src_pos, src_ids\nnum_layers = 2\n"
+             "nhead = 2\ndim_feedforward = 16\ndropout = 0\nnorm_first = %s\nnorm = %s\n"
+             "padding_idx = 0\n"
+             "[select tgt_ids]\ninput = input\nindex = 1\n"
+             "[embedding tgt_embed]\nnum_embeddings = 12\nembedding_dim = 8\npadding_idx = 0\n"
+             "[positional tgt_pos]\nkind = learned\nmax_len = 16\n"
+             "[transformerdecoder decoder]\ninput = tgt_pos, encoder, src_ids\nnum_layers = 2\n"
+             "nhead = 2\ndim_feedforward = 16\ndropout = 0\nnorm_first = %s\nnorm = %s\n"
+             "causal = true\npadding_idx = 0\nactivation = %s\n"
+             "[linear head]\nout_features = 12\n",
+             pre ? "true" : "false", pre ? "true" : "false", pre ? "true" : "false",
+             pre ? "true" : "false", pre ? "gelu" : "relu");
+    return buf;
+}
+
+static dc_model *build(const char *text, uint64_t seed)
+{
+    dc_spec *s = dc_spec_parse_string(text, "tf.spec");
+    dc_rng r;
+    dc_rng_seed(&r, seed, 0);
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_spec_free(s);
+    return m;
+}
+
+/* Greedy decoding step by step both ways: the cached step's logits equal the full forward's. */
+static void check_steps(dc_model *m, const int64_t *src, int64_t S, const char *what)
+{
+    dc_tf_decoder *d = dc_tf_decoder_new(m);
+    REQUIRE(d && dc_tf_decoder_start(d, src, S) == DC_OK);
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    int64_t prefix[16] = {DC_SEQ_BOS}, V = 0;
+    float full[12], inc[12];
+    for (int64_t t = 0; t < 10; t++) {
+        REQUIRE(dc_seq2seq_next_logits(ctx, m, src, S, prefix, 1, 16, t, full, &V) == DC_OK);
+        dc_ctx_reset(ctx);
+        REQUIRE(dc_tf_decoder_step(d, 1, NULL, prefix + t, inc) == DC_OK);
+        CHECK(V == 12, "%s: V %lld", what, (long long)V);
+        CHECK_ALLCLOSE(what, inc, full, 12, 1e-4, 1e-5);
+        int64_t best = 3, bi = 3; /* the arg-max over the phones 3..11, both ways */
+        for (int v = 3; v < 12; v++) {
+            best = full[v] > full[best] ? v : best;
+            bi = inc[v] > inc[bi] ? v : bi;
+        }
+        CHECK(best == bi, "%s: step %lld: token %lld cached, %lld full", what, (long long)t,
+              (long long)bi, (long long)best);
+        prefix[t + 1] = best;
+    }
+    dc_ctx_free(ctx);
+    dc_tf_decoder_free(d);
+}
+
+TEST(g2p_kv_cache_equals_full_recomputation)
+{
+    char spec[3000];
+    const int64_t src[] = {4, 9, 5, 11, 7};
+    for (int pre = 0; pre < 2; pre++) {
+        dc_model *m = build(tf_spec(pre, spec, sizeof spec), 5 + (uint64_t)pre);
+        REQUIRE(m);
+        check_steps(m, src, 5, pre ? "pre-LN" : "post-LN");
+        check_steps(m, src + 2, 2, pre ? "pre-LN short" : "post-LN short");
+        /* beam search reorders the hypotheses: the cache must follow them */
+        for (int beam = 1; beam <= 4; beam += 3) {
+            dc_beam_opts o = dc_beam_defaults();
+            o.beam = beam;
+            o.max_len = 9;
+            int64_t a[16], b[16], na = -1, nb = -2;
+            double sa = 0, sb = 1;
+            REQUIRE(dc_seq2seq_generate(m, src, 5, &o, 1, a, &na, &sa) == DC_OK);
+            REQUIRE(dc_seq2seq_generate(m, src, 5, &o, 0, b, &nb, &sb) == DC_OK);
+            CHECK(na == nb && !memcmp(a, b, (size_t)na * sizeof *a), "beam %d: %lld tokens "
+                  "cached, %lld full", beam, (long long)na, (long long)nb);
+            CHECK_NEAR(sa, sb, 1e-4);
+        }
+        dc_model_free(m);
+    }
+    /* a model without the names is refused (and decodes by recomputation instead) */
+    dc_model *g = build("[input]\nshape = 2, 4\ndtype = int64\n[select s]\nindex = 1\n"
+                        "[embedding e]\nnum_embeddings = 6\nembedding_dim = 4\n"
+                        "[linear head]\nout_features = 6\n", 1);
+    REQUIRE(g);
+    CHECK(!dc_tf_decoder_new(g) && strstr(dc_last_error(), "src_embed"), "refusal: %s",
+          dc_last_error());
+    dc_model_free(g);
+}
+
+/* A dictionary of n made-up words over the letters A-H, one phone per letter (vowels with a
+ * stress digit), every fifth word with an alternate pronunciation. */
+static void write_dict(const char *path, int n)
+{
+    static const char *const phone[8] = {"AE1", "B", "K", "D", "EH0", "F", "G", "HH"};
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    dc_rng r;
+    dc_rng_seed(&r, 11, 0);
+    for (int i = 0; i < n; i++) {
+        char w[8];
+        const int len = 2 + (int)dc_rng_below(&r, 4);
+        for (int k = 0; k < len; k++)
+            w[k] = (char)('A' + dc_rng_below(&r, 8));
+        w[len] = 0;
+        fprintf(f, "%s%d ", w, i);
+        for (int k = 0; k < len; k++)
+            fprintf(f, " %s", phone[w[k] - 'A']);
+        fprintf(f, " Z\n");
+        if (i % 5 == 0)
+            fprintf(f, "%s%d(1)  %s S\n", w, i, phone[w[0] - 'A']);
+    }
+    fclose(f);
+}
+
+#define GRU_SPEC                                                                              \
+    "[input]\nshape = 2, 8\ndtype = int64\n[select src_ids]\nindex = 0\ntrim_padding = 0\n"    \
+    "[embedding src_embed]\nnum_embeddings = 85\nembedding_dim = 8\npadding_idx = 0\n"         \
+    "[gru encoder]\nhidden_size = 8\nbidirectional = true\n[select tgt_ids]\ninput = input\n"  \
+    "index = 1\n[embedding tgt_embed]\nnum_embeddings = 85\nembedding_dim = 8\n"               \
+    "padding_idx = 0\n[gru decoder]\nhidden_size = 16\n[luongattention attn]\n"                \
+    "input = decoder, encoder, src_ids\nmemory_size = 16\npadding_idx = 0\n[linear head]\n"    \
+    "out_features = 85\n"
+
+TEST(g2p_cli_train_resume_eval_predict)
+{
+    char d[600], p[700], args[2000], out[8192];
+    snprintf(d, sizeof d, "%s", t_tmpdir());
+    snprintf(p, sizeof p, "%s/gru.spec", d);
+    REQUIRE(t_write_text(p, GRU_SPEC));
+    snprintf(p, sizeof p, "%s/dict.txt", d);
+    write_dict(p, 120);
+    snprintf(args, sizeof args, "train %s/gru.spec --data cmudict:%s/dict.txt --epochs 3 --batch 8 "
+             "--optimizer adam --lr 0.01 --threads 1 --seed 3 --quiet", d, d);
+    int rc = t_run_deepc(out, sizeof out, "%s --out %s/ref", args, d);
+    REQUIRE(rc == 0);
+    /* stopped after 10 steps (inside epoch 1), then resumed to the end */
+    rc = t_run_deepc(out, sizeof out, "%s --steps 10 --out %s/r", args, d);
+    CHECK(rc == 0, "--steps 10: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train --resume %s/r --steps 0", d);
+    CHECK(rc == 0, "resume: rc %d %s", rc, out);
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/ref/model.safetensors", d);
+    snprintf(b, sizeof b, "%s/r/model.safetensors", d);
+    CHECK(t_same_file(a, b), "stop at step 10 + resume ends with other weights than a straight "
+          "run");
+    snprintf(a, sizeof a, "%s/ref/log.csv", d);
+    FILE *f = fopen(a, "r");
+    int lines = 0;
+    while (f && fgets(out, sizeof out, f))
+        lines++;
+    if (f)
+        fclose(f);
+    CHECK(lines == 4, "log.csv: %d lines (header + 3 epochs)", lines);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --split val --beam 3", d, d, d);
+    CHECK(rc == 0 && strstr(out, "val words: 6, beam 3: WER ") && strstr(out, "PER "),
+          "g2p eval: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt", d, d, d);
+    CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--text abc,HEAD --beam 2", d, d);
+    CHECK(rc == 0 && strstr(out, "abc\t") && strstr(out, "HEAD\t"), "g2p predict: rc %d %s", rc,
+          out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data text:%s/dict.txt", d, d, d);
+    CHECK(rc == 2 && strstr(out, "cmudict:PATH"), "g2p --data text: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "train %s/gru.spec --data cmudict:%s/none.txt --lr 0.1", d,
+                     d);
+    CHECK(rc == 2 && strstr(out, "none.txt"), "missing dictionary: rc %d %s", rc, out);
+}
