@@ -29,6 +29,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
+int cmd_fill_mask(int argc, char **argv); /* cmd_fillmask.c */
 
 /* deepc train's options, shared by every --data form (form_images.c, form_text.c,
  * form_series.c: forms.def). */

@@ -141,6 +141,19 @@ static dc_status save_checkpoint(run *r)
     return st;
 }
 
+/* The task's extra metrics as ",v1,v2..." (empty fields without v or for a NaN). */
+static void extra_fields(const dc_task *t, const dc_task_eval *v, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->n_extra_metrics && i < DC_TASK_MAX_EXTRA && used < n; i++) {
+        const double x = v ? v->extra_metrics[i] : NAN;
+        int k = isfinite(x) ? snprintf(buf + used, n - used, ",%.6g", x)
+                            : snprintf(buf + used, n - used, ",");
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
 /* One row of log.csv (val_loss, val_acc empty when there is no validation or metric). Every
  * write is checked: a full disk or a file size limit is an error naming the file, never a
  * silently cut row. An epoch's row (sync) is also fsync'd. */
@@ -156,10 +169,12 @@ static dc_status log_row(run *r, double loss, double acc, const dc_task_eval *v,
         snprintf(vl, sizeof vl, "%.6g", v->loss);
     if (v && v->has && v->metric >= 0)
         snprintf(va, sizeof va, "%.6g", v->metric);
+    char ex[DC_TASK_MAX_EXTRA * 24] = "";
+    extra_fields(r->t, v, ex, sizeof ex);
     errno = 0;
-    int bad = fprintf(r->log, "%lld,%lld,%.6g,%s,%s,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r->step,
+    int bad = fprintf(r->log, "%lld,%lld,%.6g,%s,%s,%s,%.6g,%.6g,%.1f,%.3f%s\n", (long long)r->step,
                       (long long)r->epochs_done + 1, loss, a, vl, va, (double)dc_optim_lr(r->opt),
-                      gnorm, rate, now_s() - r->t_start) < 0;
+                      gnorm, rate, now_s() - r->t_start, ex) < 0;
     const char *what = "writing a row of";
     if (!bad && fflush(r->log) != 0) {
         bad = 1;
@@ -399,7 +414,11 @@ static dc_status open_log(run *r, const char *dir, int64_t step, int resumed)
     if (!(r->log_path = path_in(dir, "log.csv")))
         return DC_ERR_NOMEM;
     text_buf t = {0};
-    int oom = text_add(&t, head, sizeof head - 1);
+    int oom = text_add(&t, head, sizeof head - 2); /* the task's extra columns, then '\n' */
+    for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA && !oom; i++)
+        oom = text_add(&t, ",", 1) ||
+              text_add(&t, r->t->extra_metric_names[i], strlen(r->t->extra_metric_names[i]));
+    oom = oom || text_add(&t, "\n", 1);
     FILE *old = resumed ? fopen(r->log_path, "r") : NULL;
     if (old) {
         char *line = NULL;
@@ -513,6 +532,9 @@ static void epoch_line(const run *r, int64_t ep, double loss, double acc, const 
             printf(", \"val_loss\": %.6g", v->loss);
         if (v->has && v->metric >= 0)
             printf(", \"val_%s\": %.6g", mn, v->metric);
+        for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA; i++)
+            if (isfinite(v->extra_metrics[i]))
+                printf(", \"%s\": %.6g", r->t->extra_metric_names[i], v->extra_metrics[i]);
         printf(", \"lr\": %.6g, \"seconds\": %.3f, \"%s_per_s\": %.1f}\n",
                (double)dc_optim_lr(r->opt), dt, r->t->unit, rate);
     } else {
@@ -525,6 +547,9 @@ static void epoch_line(const run *r, int64_t ep, double loss, double acc, const 
             printf("  val_loss %.4f", v->loss);
         if (v->has && v->metric >= 0)
             printf("  val_%s %.4f", mn, v->metric);
+        for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA; i++)
+            if (isfinite(v->extra_metrics[i]))
+                printf("  %s %.4f", r->t->extra_metric_names[i], v->extra_metrics[i]);
         printf("%s%s  lr %.3g  %.1fs  %.0f %s/s\n", v->note[0] ? "  " : "", v->note,
                (double)dc_optim_lr(r->opt), dt, rate, r->t->unit);
     }
