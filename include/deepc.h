@@ -810,6 +810,11 @@ DC_API dc_status dc_model_add_from(dc_model *m, dc_module *mod, int n_inputs, co
 DC_API dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x);
 /* Like dc_model_forward, also storing every module's output into outs[0..n_modules) (arena). */
 DC_API dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs);
+/* Like dc_model_forward_all without module skip (its outs entry NULL; no later module may read
+ * it): a caller runs that module itself on part of its input (the BERT pre-training task runs the
+ * MLM head on the masked positions only). Returns the last computed output. */
+DC_API dc_tensor *dc_model_forward_except(dc_ctx *ctx, dc_model *m, dc_tensor *x,
+                                          dc_tensor **outs, int skip);
 /* Index of the module called name, or -1. */
 DC_API int dc_model_find_module(const dc_model *m, const char *name);
 /* The inputs of module i: count, and the indices into *inputs. */
@@ -940,6 +945,33 @@ DC_API dc_module *dc_mha_new(dc_model *m, const char *name, int64_t E, int64_t H
 DC_API dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mha, dc_tensor *q, dc_tensor *k,
                                  dc_tensor *v, const dc_attn_masks *masks, dc_tensor **weights,
                                  int average);
+
+/*
+ * dc_model_capture_attention - keep the attention weights that one attention of m computes at
+ * each forward (in any mode; the first sequence of the batch), for pictures and inspection.
+ *
+ * name: a multiheadattention layer, or an attention inside a Transformer layer or stack by its
+ * parameter prefix ("enc.self_attn", "blocks.layers.3.self_attn",
+ * "dec.layers.0.multihead_attn"). Each later forward through it replaces cap->w with its
+ * weights softmax(q·kᵀ/√D + masks) of sequence 0 (in training with dropout applied, as
+ * PyTorch returns them): every head [H, Tq, Tk] when cap->per_head, else their mean [Tq, Tk]
+ * (PyTorch's need_weights averages). cap stays the caller's and must outlive the capture:
+ * dc_model_capture_attention(m, name, NULL) ends it; dc_attn_capture_clear frees cap->w. The
+ * KV-cache path (dc_model_set_kv_cache) captures nothing.
+ * Returns DC_OK, or DC_ERR_ARG naming the attentions m has when name is none of them.
+ */
+typedef struct dc_attn_capture {
+    int per_head;            /* in: 1 keeps every head */
+    int64_t H, Tq, Tk;       /* out: heads kept (1 when averaged) and the weights' sizes */
+    float *w;                /* out: [H, Tq, Tk], malloc'd; NULL before a forward */
+    int64_t forwards;        /* out: forwards captured */
+} dc_attn_capture;
+DC_API dc_status dc_model_capture_attention(dc_model *m, const char *name, dc_attn_capture *cap);
+/* Free cap->w and zero the outputs (per_head stays). */
+DC_API void dc_attn_capture_clear(dc_attn_capture *cap);
+/* The names dc_model_capture_attention accepts, in model order, comma-separated into names
+ * [size] (cut to fit); returns how many there are. */
+DC_API int dc_model_attentions(const dc_model *m, char *names, size_t size);
 
 typedef struct dc_tf_layer_opts {
     int64_t d_model, nhead;   /* E (a multiple of nhead), H */
@@ -1510,6 +1542,18 @@ DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
  * the top_k threshold costs O(K·top_k).
  */
 DC_API int dc_sample_logits(const float *logits, int K, float temperature, int top_k, dc_rng *rng);
+/*
+ * dc_sample_logits_p - dc_sample_logits with nucleus (top-p) sampling after temperature and top_k
+ * (Holtzman et al. 2019; the order of Hugging Face's warpers).
+ *
+ * Of the probabilities left after temperature and top_k, sorted largest first (equal ones by
+ * smaller index: deterministic), the smallest prefix whose sum is >= top_p is kept and
+ * renormalised; at least the most likely index stays. top_p == 1: no cut, and the same draws
+ * as dc_sample_logits. top_p in (0, 1], else -1 with DC_ERR_ARG; DC_ERR_NOMEM if the K-entry
+ * sort buffer cannot be allocated (only when top_p < 1). Errors otherwise as dc_sample_logits.
+ */
+DC_API int dc_sample_logits_p(const float *logits, int K, float temperature, int top_k,
+                              float top_p, dc_rng *rng);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Grapheme-to-phoneme data: CMUdict (src/data/cmudict.c, docs/g2p.md)                        */
@@ -1746,6 +1790,23 @@ DC_API dc_status dc_docs_fortunes(const char *path, dc_docs *out);
  * a message without an empty line has an empty body and is skipped.
  */
 DC_API dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out);
+/*
+ * dc_docs_split - hold out documents: a permutation of d's documents seeded by seed puts
+ * round(n · val_fraction) of them (at least 1 when val_fraction > 0) into *val and the rest, in
+ * their original order, into *train (copies; both zeroed here). val_fraction in [0, 1).
+ * DC_ERR_ARG (bad fraction, fewer than 2 documents with one held out), DC_ERR_NOMEM.
+ */
+DC_API dc_status dc_docs_split(const dc_docs *d, double val_fraction, uint64_t seed,
+                               dc_docs *train, dc_docs *val);
+/*
+ * dc_bert_docs_load - the documents of a source list "fortunes=PATH,spam=DIR" (either or both,
+ * in any order, repeatable: dc_docs_fortunes, dc_docs_spam_assassin), appended to *docs (zeroed
+ * before the first call). DC_ERR_ARG naming a bad item, or the loaders' errors.
+ * dc_bert_docs_text - the same documents joined into one text with a blank line between them
+ * (what `deepc tokenize ... --in bert:SOURCES` reads): *text malloc'd, NUL-terminated.
+ */
+DC_API dc_status dc_bert_docs_load(const char *sources, dc_docs *docs);
+DC_API dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n);
 
 /* Documents split into sentences of token ids. */
 typedef struct dc_bert_corpus {
@@ -2152,6 +2213,13 @@ typedef struct dc_train_opts {
     float clip_norm;         /* > 0: clip the global gradient norm before each step */
     int64_t val_size;        /* examples held out of train for validation (0: none) */
     int64_t max_steps;       /* > 0: stop after this many steps */
+    double time_limit;       /* > 0: stop at the first step boundary after this many seconds of
+                                wall time from the start of dc_train_task (setup, validation
+                                and checkpoints count), as max_steps stops: a partial epoch is
+                                validated and logged, the weights written, and a checkpoint
+                                where the task resumes inside an epoch. Ranks agree on it. */
+    int time_limit_cpu;      /* 1: time_limit counts this process's CPU time (all its threads)
+                                instead of wall time: equal budgets on a shared machine */
     int progress;            /* 0 silent, 1 a bar on a terminal else a line per epoch, 2 one JSON
                                 object per epoch on stdout */
     /* writes out_dir/model.safetensors after every epoch, out_dir/checkpoint and out_dir/log.csv
@@ -2200,6 +2268,7 @@ typedef struct dc_task_batch {
     int64_t units_per_row;   /* how many predictions one row holds (examples 1, a chunk t) */
     int64_t advance;         /* how far pos moves after this batch */
 } dc_task_batch;
+#define DC_TASK_MAX_EXTRA 8 /* extra named metrics a task may report (log.csv columns) */
 typedef struct dc_task_eval {
     int has;                 /* 0: no validation data */
     double loss;             /* the mean loss */
@@ -2210,12 +2279,18 @@ typedef struct dc_task_eval {
     double train_loss, train_metric; /* the epoch's training means (metric -1: none) */
     double units_per_s;      /* the epoch's training rate (examples, positions) */
     int64_t steps;           /* optimizer steps so far */
+    /* the task's extra metrics, named by dc_task.extra_metric_names (NaN: none this time) */
+    double extra_metrics[DC_TASK_MAX_EXTRA];
 } dc_task_eval;
 typedef struct dc_task dc_task;
 struct dc_task {
     const char *name;        /* "data", "lm", "forecast" */
     const char *unit;        /* the rate's unit on the progress line ("ex", "tok") */
     const char *metric_name; /* the metric's name on the epoch line ("acc", "bpc"), or NULL */
+    /* Extra metrics (validate fills dc_task_eval.extra_metrics): names[0..n) become log.csv
+     * columns after the standard ones (empty in per-step rows) and go on the epoch line. */
+    int n_extra_metrics;     /* 0..DC_TASK_MAX_EXTRA */
+    const char *const *extra_metric_names;
     int mid_epoch_resume;    /* 1: a checkpoint inside an epoch resumes exactly; 0 (carried
                                 states): checkpoints are written at epoch ends only */
     dc_tensor *order;        /* int64 data order stored as train.order, or NULL (owned by impl) */
@@ -2228,6 +2303,9 @@ struct dc_task {
     dc_status (*state_load)(dc_task *t, const char *text);
     /* A fresh run (not a resumed one) starts, drawing from the loop's rng (may be NULL). */
     dc_status (*start)(dc_task *t, dc_rng *rng);
+    /* Before anything else (may be NULL): the task sees the model it trains, e.g. to decide
+     * mid_epoch_resume (the language model: 1 when the model carries no state across chunks). */
+    void (*bind)(dc_task *t, const dc_model *m);
     /* pos at which an epoch ends. */
     int64_t (*epoch_total)(dc_task *t);
     /* Optimizer steps in a whole epoch (schedules that count steps), or NULL for one step per
@@ -2394,6 +2472,68 @@ DC_API dc_status dc_series_predict(dc_model *m, const dc_series *s, dc_split par
                                    float *pred);
 /* The forecast task's best epoch (0: none yet) and its validation score. */
 DC_API int64_t dc_task_forecast_best(const dc_task *t, dc_forecast_score *val);
+/*
+ * BERT pre-training (docs/bert.md): masked LM + next-sentence prediction on the sentences of c
+ * (training documents; c and val must outlive the task). Every epoch draws fresh NSP pairs (one
+ * per sentence with a successor) and fresh MLM masks, seeded by o->seed and the epoch, so a
+ * checkpoint resumes exactly; epoch_pairs > 0 trains on that many of them per epoch (a seeded
+ * shuffle picks which). Batches of o->batch_size: x int64 [B, 2, T] (token ids, segment ids;
+ * T the batch's longest pair, at most max_len), y int64 [B, T + 1] (MLM labels, -100 where not
+ * masked, then the NSP label). The model must have layers cls.predictions ([B, T, V] logits; the
+ * task runs it on the masked positions only) and cls.seq_relationship ([B, 2]); loss = mean MLM
+ * cross-entropy over the masked tokens + mean NSP cross-entropy. val (NULL: none): up to
+ * val_pairs pairs with masks drawn once, validated after every epoch. Extra metrics: mlm_acc,
+ * nsp_acc (the epoch's training batches), val_mlm_acc, val_nsp_acc, val_mlm_loss, val_nsp_loss.
+ */
+typedef struct dc_bert_task_opts {
+    dc_bert_opts data;    /* max_len, NSP share, MLM masking (dc_bert_defaults) */
+    int64_t epoch_pairs;  /* 0: every training pair each epoch */
+    int64_t val_pairs;    /* 1024: the most held-out pairs validated (0: all) */
+} dc_bert_task_opts;
+DC_API dc_bert_task_opts dc_bert_task_defaults(void);
+DC_API dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
+                             const dc_bert_task_opts *bo, const dc_train_opts *o);
+/*
+ * dc_bert_data_load - the pre-training data of a source list "fortunes=PATH,spam=DIR" (either
+ * or both, in any order, repeatable): the documents of dc_docs_fortunes and
+ * dc_docs_spam_assassin (labels unused), the vocabulary of vocab_path (dc_wordpiece_load, o NULL:
+ * defaults), val_fraction of the documents held out (dc_docs_split with seed), both parts split
+ * into sentences (dc_bert_corpus_new). NULL with DC_ERR_ARG naming a bad source, or the loaders'
+ * errors. Free with dc_bert_data_free.
+ */
+typedef struct dc_bert_data {
+    dc_wordpiece *wp;
+    dc_bert_corpus *train, *val; /* val NULL when val_fraction is 0 */
+    int64_t n_docs, n_val_docs;
+} dc_bert_data;
+DC_API dc_bert_data *dc_bert_data_load(const char *sources, const char *vocab_path,
+                                       const dc_wp_opts *o, double val_fraction, uint64_t seed);
+DC_API void dc_bert_data_free(dc_bert_data *d);
+/*
+ * dc_bert_data_open - `--data bert:KEY=VALUE,...` (the text after "bert:"): the sources
+ * (fortunes=PATH, spam=DIR), vocab=FILE (required), val_docs=F (0.05, in [0, 0.5]) given to
+ * dc_bert_data_load with seed, and max_len, epoch_pairs, val_pairs into *bo (which the caller
+ * set, e.g. to dc_bert_task_defaults()). NULL with DC_ERR_ARG naming an unknown key or a bad
+ * value, or the loaders' errors.
+ */
+DC_API dc_bert_data *dc_bert_data_open(const char *form, uint64_t seed, dc_bert_task_opts *bo);
+/*
+ * dc_bert_fill_mask - what a pre-trained BERT puts at each [MASK] of text: the text encoded as
+ * [CLS] text [SEP] (segment 0, truncated to max_len), the model run in eval mode without its MLM
+ * head (module cls.predictions), the head on the [MASK] positions only, softmax over the
+ * vocabulary, the top_k (1..V) ids by probability (ties: the smaller id first). out->ids and
+ * out->probs are [n_masks, top_k] (malloc'd, free with dc_fill_mask_free); out->pos[i] is the
+ * token position of mask i. DC_ERR_ARG: no [MASK] in the text, a model without the head, a
+ * vocabulary of another size than the head's.
+ */
+typedef struct dc_fill_mask {
+    int64_t n_masks, top_k;
+    int64_t *pos, *ids;
+    float *probs;
+} dc_fill_mask;
+DC_API dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *text,
+                                   int64_t max_len, int64_t top_k, dc_fill_mask *out);
+DC_API void dc_fill_mask_free(dc_fill_mask *f);
 
 /* Evaluate m on examples idx[0..n) of d (idx NULL: all) in eval mode without recording. */
 DC_API dc_status dc_evaluate(dc_model *m, const dc_dataset *d, const int64_t *idx, int64_t n,

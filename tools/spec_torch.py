@@ -15,6 +15,14 @@ build/deepc of this checkout), so a key deepc does not know is refused here too 
 default is deepc's. Sizes that deepc infers (in_channels, in_features, num_features) are inferred
 here the same way, by running each layer once on a zero batch. Used by bench/train_torch.py to
 time PyTorch on exactly the model deepc trains.
+
+The Transformer and BERT types are torch.nn's modules (LayerNorm, MultiheadAttention,
+TransformerEncoder/DecoderLayer, TransformerEncoder/Decoder: deepc's `causal` and `padding_idx`
+become the masks) and Hugging Face's BERT modules written out with their names. A PyTorch model
+that keeps a tensor deepc states as an option (a causal mask registered as a buffer) moves with
+deepc_state_dict(model, drop=("mask",)) and comes back with
+model.load_state_dict({**weights, "mask": model.mask}, strict=True); tests/ref/gen_spec_torch.py
+does both for W7's char-GPT.
 """
 import json
 import math
@@ -29,19 +37,37 @@ import torch.nn.functional as F
 
 def parse(path):
     """[(type, name, {key: value}, line)] in file order."""
-    layers = []
     with open(path) as f:
-        for no, raw in enumerate(f, 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("["):
-                head = line.strip("[]").split()
-                layers.append([head[0].lower(), head[1] if len(head) > 1 else "", {}, no])
-            else:
-                key, val = (s.strip() for s in line.split("=", 1))
-                layers[-1][2][key] = val
+        return parse_text(f.read())
+
+
+def parse_text(text):
+    """parse() of a spec's text."""
+    layers = []
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            head = line.strip("[]").split()
+            layers.append([head[0].lower(), head[1] if len(head) > 1 else "", {}, no])
+        else:
+            key, val = (s.strip() for s in line.split("=", 1))
+            layers[-1][2][key] = val
     return layers
+
+
+def deepc_state_dict(module, drop=()):
+    """module.state_dict() without the keys in drop: for a PyTorch model that keeps in its
+    state_dict a buffer which a deepc spec states as an option instead (a causal mask registered
+    with register_buffer: `causal = true`). Loading back into such a model strictly:
+    module.load_state_dict({**deepc_weights, "mask": module.mask}, strict=True)."""
+    sd = module.state_dict()
+    for k in drop:
+        if k not in sd:
+            raise KeyError(f"deepc_state_dict: '{k}' is not in the state_dict")
+        del sd[k]
+    return sd
 
 
 _REGISTRY = None
@@ -175,7 +201,259 @@ def make_rnn(t, kv, x):
     return _seq_output(nn.LSTM if t == "lstm" else nn.GRU)(**args)
 
 
-def make_layer(t, kv, x):
+# ---- Transformer and BERT layers -------------------------------------------------------------
+
+def _flag(kv, k):
+    return kv[k] == "true"
+
+
+def _causal_mask(T):
+    """The additive causal mask deepc's `causal = true` stands for: -inf above the diagonal."""
+    return torch.triu(torch.full((T, T), float("-inf")), 1)
+
+
+def _pad_of(kv, key="padding_idx"):
+    return None if kv[key] == "none" else int(kv[key])
+
+
+def _ids_mask(ids, pad, batch_first=True):
+    """key_padding_mask [N, T] (True = hidden) from an int64 ids input [N, T] ([T, N] when not
+    batch_first) or [N, 2, T] (BERT: ids and segments)."""
+    if ids is None or pad is None:
+        return None
+    ids = ids[:, 0] if ids.dim() == 3 else ids
+    return (ids if batch_first else ids.t()) == pad
+
+
+class Positional(nn.Module):
+    """deepc's positional layer: x + P[:T], P learned ("<name>.weight" [max_len, E], an
+    Embedding over positions, N(0, 1) init) or the sinusoidal table of Vaswani et al., a buffer
+    kept out of the state_dict (persistent=False), as deepc keeps it."""
+
+    def __init__(self, kind, max_len, E, batch_first):
+        super().__init__()
+        self.batch_first, self.learned = batch_first, kind == "learned"
+        if self.learned:
+            self.weight = nn.Parameter(torch.randn(max_len, E))
+        else:
+            pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+            w = torch.exp(-torch.arange(0, E, 2, dtype=torch.float64) * math.log(10000.0) / E)
+            pe = torch.zeros(max_len, E, dtype=torch.float64)
+            pe[:, 0::2] = torch.sin(pos * w)
+            pe[:, 1::2] = torch.cos(pos * w)[:, :E // 2]
+            self.register_buffer("table", pe.float(), persistent=False)
+
+    def forward(self, x):
+        T = x.shape[1] if self.batch_first else x.shape[0]
+        p = (self.weight if self.learned else self.table)[:T]
+        return x + (p if self.batch_first else p[:, None])
+
+
+class MHA(nn.MultiheadAttention):
+    """nn.MultiheadAttention giving the output only (deepc's multiheadattention): self-attention
+    of x, or x over a memory (`input = x, mem`); causal hides later positions. The state_dict
+    keys are nn.MultiheadAttention's (in_proj_weight, in_proj_bias, out_proj.*)."""
+
+    def __init__(self, E, H, dropout, bias, batch_first, causal):
+        super().__init__(E, H, dropout=dropout, bias=bias, batch_first=batch_first)
+        self.causal = causal
+
+    def forward(self, x, mem=None):
+        kv = x if mem is None else mem
+        Tq, Tk = (x.shape[1], kv.shape[1]) if self.batch_first else (x.shape[0], kv.shape[0])
+        mask = _causal_mask(max(Tq, Tk))[:Tq, :Tk] if self.causal else None
+        return super().forward(x, kv, kv, attn_mask=mask, need_weights=False)[0]
+
+
+def _tf_layer_args(kv, x):
+    return dict(d_model=x.shape[-1], nhead=int(kv["nhead"]),
+                dim_feedforward=int(kv["dim_feedforward"]), dropout=float(kv["dropout"]),
+                activation=kv["activation"], layer_norm_eps=float(kv["layer_norm_eps"]),
+                batch_first=_flag(kv, "batch_first"), norm_first=_flag(kv, "norm_first"))
+
+
+class _TfCall:
+    """Masks of deepc's encoder / decoder types: causal (self-attention) and the padding of an
+    int64 ids input (an encoder's own keys; a decoder's memory)."""
+
+    def _setup(self, kv):
+        self.causal, self.pad = _flag(kv, "causal"), _pad_of(kv)
+        self.bf = _flag(kv, "batch_first")
+        self.seq_dim = 1 if self.bf else 0
+
+    def _self_mask(self, x):
+        return _causal_mask(x.shape[self.seq_dim]) if self.causal else None
+
+
+class EncoderLayer(nn.TransformerEncoderLayer, _TfCall):
+    def __init__(self, kv, x):
+        super().__init__(**_tf_layer_args(kv, x))
+        self._setup(kv)
+
+    def forward(self, x, ids=None):
+        return super().forward(x, src_mask=self._self_mask(x),
+                               src_key_padding_mask=_ids_mask(ids, self.pad, self.bf))
+
+
+class DecoderLayer(nn.TransformerDecoderLayer, _TfCall):
+    def __init__(self, kv, x):
+        super().__init__(**_tf_layer_args(kv, x))
+        self._setup(kv)
+
+    def forward(self, x, mem, ids=None):
+        return super().forward(x, mem, tgt_mask=self._self_mask(x),
+                               memory_key_padding_mask=_ids_mask(ids, self.pad, self.bf))
+
+
+class Encoder(nn.TransformerEncoder, _TfCall):
+    def __init__(self, kv, x):
+        a = _tf_layer_args(kv, x)
+        norm = nn.LayerNorm(a["d_model"], eps=a["layer_norm_eps"]) if _flag(kv, "norm") else None
+        super().__init__(nn.TransformerEncoderLayer(**a), int(kv["num_layers"]), norm=norm,
+                         enable_nested_tensor=False)
+        self._setup(kv)
+
+    def forward(self, x, ids=None):
+        return super().forward(x, mask=self._self_mask(x),
+                               src_key_padding_mask=_ids_mask(ids, self.pad, self.bf))
+
+
+class Decoder(nn.TransformerDecoder, _TfCall):
+    def __init__(self, kv, x):
+        a = _tf_layer_args(kv, x)
+        norm = nn.LayerNorm(a["d_model"], eps=a["layer_norm_eps"]) if _flag(kv, "norm") else None
+        super().__init__(nn.TransformerDecoderLayer(**a), int(kv["num_layers"]), norm=norm)
+        self._setup(kv)
+
+    def forward(self, x, mem, ids=None):
+        return super().forward(x, mem, tgt_mask=self._self_mask(x),
+                               memory_key_padding_mask=_ids_mask(ids, self.pad, self.bf))
+
+
+class BertEmbeddings(nn.Module):
+    """Hugging Face's BertEmbeddings (names and order: (word + token_type) + position, LayerNorm,
+    dropout) on ids [N, T] or ids and segments [N, 2, T]."""
+
+    def __init__(self, kv):
+        super().__init__()
+        V, E, self.pad = int(kv["vocab_size"]), int(kv["hidden_size"]), int(kv["pad_token_id"])
+        self.word_embeddings = nn.Embedding(V, E, padding_idx=self.pad)
+        self.position_embeddings = nn.Embedding(int(kv["max_position_embeddings"]), E)
+        self.token_type_embeddings = nn.Embedding(int(kv["type_vocab_size"]), E)
+        self.LayerNorm = nn.LayerNorm(E, eps=float(kv["layer_norm_eps"]))
+        self.dropout = nn.Dropout(float(kv["dropout"]))
+
+    def forward(self, x):
+        ids, seg = (x[:, 0], x[:, 1]) if x.dim() == 3 else (x, torch.zeros_like(x))
+        pos = torch.arange(ids.shape[1])
+        e = self.word_embeddings(ids) + self.token_type_embeddings(seg)
+        return self.dropout(self.LayerNorm(e + self.position_embeddings(pos)))
+
+
+class _Named(nn.Module):
+    """An empty module that only groups children under a Hugging Face name."""
+
+
+class BertLayer(nn.Module):
+    """Hugging Face's BertLayer (post-LN, GELU): attention.self.{query,key,value},
+    attention.output.{dense,LayerNorm}, intermediate.dense, output.{dense,LayerNorm}; the
+    optional second input is the model's ids, whose pad_token_id positions are hidden keys."""
+
+    def __init__(self, kv, x):
+        super().__init__()
+        E, F_ = x.shape[-1], int(kv["intermediate_size"])
+        self.H, self.pad = int(kv["num_attention_heads"]), int(kv["pad_token_id"])
+        eps = float(kv["layer_norm_eps"])
+        self.p, self.attn_p = float(kv["dropout"]), float(kv["attention_dropout"])
+        self.attention = _Named()
+        self.attention.self = _Named()
+        for n in ("query", "key", "value"):
+            setattr(self.attention.self, n, nn.Linear(E, E))
+        self.attention.output = _Named()
+        self.attention.output.dense = nn.Linear(E, E)
+        self.attention.output.LayerNorm = nn.LayerNorm(E, eps=eps)
+        self.intermediate = _Named()
+        self.intermediate.dense = nn.Linear(E, F_)
+        self.output = _Named()
+        self.output.dense = nn.Linear(F_, E)
+        self.output.LayerNorm = nn.LayerNorm(E, eps=eps)
+
+    def forward(self, h, ids=None):
+        N, T, E = h.shape
+        D = E // self.H
+        a = self.attention.self
+        q, k, v = (m(h).view(N, T, self.H, D).transpose(1, 2) for m in (a.query, a.key, a.value))
+        s = q @ k.transpose(-1, -2) / math.sqrt(D)
+        kpm = _ids_mask(ids, self.pad)
+        if kpm is not None:
+            s = s.masked_fill(kpm[:, None, None, :], float("-inf"))
+        p = F.dropout(torch.softmax(s, -1), self.attn_p, self.training)
+        c = (p @ v).transpose(1, 2).reshape(N, T, E)
+        o = self.attention.output
+        c = o.LayerNorm(F.dropout(o.dense(c), self.p, self.training) + h)
+        f = self.output.dense(F.gelu(self.intermediate.dense(c)))
+        return self.output.LayerNorm(F.dropout(f, self.p, self.training) + c)
+
+
+class BertPooler(nn.Module):
+    def __init__(self, x):
+        super().__init__()
+        self.dense = nn.Linear(x.shape[-1], x.shape[-1])
+
+    def forward(self, x):
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class BertLMHead(nn.Module):
+    """Hugging Face's BertLMPredictionHead: transform.dense, GELU, transform.LayerNorm, then the
+    word embeddings (tied, not registered here: held in a list) and `bias`. The state_dict is
+    deepc's (no decoder.* keys; deepc also accepts them from a Hugging Face file)."""
+
+    def __init__(self, kv, x, word):
+        super().__init__()
+        E = x.shape[-1]
+        self.transform = _Named()
+        self.transform.dense = nn.Linear(E, E)
+        self.transform.LayerNorm = nn.LayerNorm(E, eps=float(kv["layer_norm_eps"]))
+        self.bias = nn.Parameter(torch.zeros(word.shape[0]))
+        self._word = [word]
+
+    def forward(self, x):
+        t = self.transform.LayerNorm(F.gelu(self.transform.dense(x)))
+        return F.linear(t, self._word[0], self.bias)
+
+
+def make_transformer(t, kv, x, net):
+    """The Transformer and BERT types, or None. net: the SpecNet being built (the MLM head ties
+    to its first bert_embeddings)."""
+    if t == "layernorm":
+        shape = ints(kv["normalized_shape"]) if "normalized_shape" in kv else [x.shape[-1]]
+        return nn.LayerNorm(shape, eps=float(kv["eps"]),
+                            elementwise_affine=_flag(kv, "elementwise_affine"))
+    if t == "positional":
+        return Positional(kv["kind"], int(kv["max_len"]), x.shape[-1], _flag(kv, "batch_first"))
+    if t == "multiheadattention":
+        return MHA(x.shape[-1], int(kv["num_heads"]), float(kv["dropout"]), _flag(kv, "bias"),
+                   _flag(kv, "batch_first"), _flag(kv, "causal"))
+    cls = {"transformerencoderlayer": EncoderLayer, "transformerdecoderlayer": DecoderLayer,
+           "transformerencoder": Encoder, "transformerdecoder": Decoder}.get(t)
+    if cls:
+        return cls(kv, x)
+    if t == "bert_embeddings":
+        return BertEmbeddings(kv)
+    if t == "bert_layer":
+        return BertLayer(kv, x)
+    if t == "bert_pooler":
+        return BertPooler(x)
+    if t == "bert_mlm_head":
+        emb = [m for m in net.modules() if isinstance(m, BertEmbeddings)] if net else []
+        if not emb:
+            raise ValueError("bert_mlm_head needs a bert_embeddings layer before it")
+        return BertLMHead(kv, x, emb[0].word_embeddings.weight)
+    return None
+
+
+def make_layer(t, kv, x, net=None):
     """A torch module for one spec section, given an example input x."""
     if t == "linear":
         return nn.Linear(x.shape[-1], int(kv["out_features"]), bias=kv["bias"] == "true")
@@ -257,6 +535,8 @@ def make_layer(t, kv, x):
     mod = make_view(t, kv, x)
     if mod is None:
         mod = make_rnn(t, kv, x)
+    if mod is None:
+        mod = make_transformer(t, kv, x, net)
     if mod is not None:
         return mod
     raise ValueError(f"spec_torch: layer type '{t}' is not supported")
@@ -283,7 +563,7 @@ class SpecNet(nn.Module):
                 name = f"{t}{k}"
             counters.add(name)
             ins = [s.strip() for s in kv["input"].split(",")] if "input" in kv else [prev]
-            mod = make_layer(t, kv, outs[ins[0]])
+            mod = make_layer(t, kv, outs[ins[0]], self)
             self._attach(name, mod)
             mod.eval()
             with torch.no_grad():

@@ -22,12 +22,14 @@ int cmd_forward(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_show_attention(int argc, char **argv); /* cmd_attn.c: argv[0] = "attention" */
 int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
+int cmd_fill_mask(int argc, char **argv); /* cmd_fillmask.c */
 
 /* deepc train's options, shared by every --data form (form_images.c, form_text.c,
  * form_series.c: forms.def). */
@@ -36,6 +38,8 @@ typedef struct train_args {
     const char *init;   /* --init W.safetensors: start from these weights (strict) */
     const char *resume; /* --resume DIR: continue DIR/checkpoint */
     float clip;
+    float time_limit; /* --time-limit S: stop at a step boundary after S seconds (0: none) */
+    int time_limit_cpu; /* --cpu-time-limit S: the same in CPU time */
     int epochs, threads, quiet, epochs_set, no_shuffle, json;
     int check_numerics, sync_bn;
     int64_t batch, val, max_steps, seed;

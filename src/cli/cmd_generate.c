@@ -40,6 +40,7 @@ static void generate_usage(FILE *f)
         "  --length N            characters to generate (500)\n"
         "  --temperature T       softmax temperature; 0 picks the most likely (1)\n"
         "  --top-k K             sample among the K most likely only (0: all)\n"
+        "  --top-p P             then among the fewest most likely whose mass is >= P (1: all)\n"
         "  --seed S              the same seed gives the same text (1)\n"
         "  --no-kv-cache         a Transformer: run the whole context at every step instead\n"
         "                        of the new symbol over cached keys and values\n");
@@ -49,7 +50,7 @@ int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *vocab = NULL, *prime = "";
     int64_t length = 500, seed = 1;
-    float temp = 1.0f;
+    float temp = 1.0f, top_p = 1.0f;
     int top_k = 0, kv_cache = 1;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -66,6 +67,7 @@ int cmd_generate(int argc, char **argv)
         else if (!strcmp(f, "--length")) r = arg_i64(f, v, 0, INT64_C(1) << 30, &length);
         else if (!strcmp(f, "--temperature")) r = arg_float(f, v, 0, 100, &temp);
         else if (!strcmp(f, "--top-k")) r = arg_int(f, v, 0, 256, &top_k);
+        else if (!strcmp(f, "--top-p")) r = arg_float(f, v, 1e-6, 1, &top_p);
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &seed);
         else if (f[0] == '-') {
             cli_unknown_flag_usage("generate", f, generate_usage);
@@ -105,7 +107,8 @@ int cmd_generate(int argc, char **argv)
     if (m && cli_load_weights(m, weights, 0) == 0) {
         dc_rng rng;
         dc_rng_seed(&rng, (uint64_t)seed, 7);
-        if (dc_lm_generate(m, &v, prime, length, temp, top_k, &rng, stdout, kv_cache) != DC_OK) {
+        if (dc_lm_generate(m, &v, prime, length, temp, top_k, top_p, &rng, stdout,
+                           kv_cache) != DC_OK) {
             fprintf(stderr, "deepc generate: %s\n", dc_last_error());
             rc = 2;
         } else {

@@ -35,6 +35,7 @@ static void show_usage(FILE *f)
         "       deepc show errors MODEL --weights W --data fashion-mnist[:DIR] [--n 36]\n"
         "                         --out F.png\n"
         "       deepc show forecast MODEL --weights W --data csv:FILE,...|weather --out F.svg\n"
+        "       deepc show attention MODEL --weights W (--text T | --input X.npy) --out F.png\n"
         "  samples   the first n training images (a seeded random n with --seed), labelled\n"
         "  filters   every kernel of the first Conv2d layer: a cell per output channel with its\n"
         "            in-channels side by side; gray is 0, white/black +-max|w| of the layer\n"
@@ -43,6 +44,7 @@ static void show_usage(FILE *f)
         "  errors    the first n misclassified test images, captioned true>predicted\n"
         "  forecast  a line chart of the model's forecasts over the test windows against the\n"
         "            actual values (--data as in deepc train), with the test MAE and RMSE\n"
+        "  attention one attention's weights as a heatmap (deepc show attention --help)\n"
         "Exit 0 ok, 1 a picture could not be written, 2 bad usage or input.\n");
 }
 
@@ -198,6 +200,8 @@ static int show_forecast(const show_args *a)
 
 int cmd_show(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "attention")) /* cmd_attn.c */
+        return cmd_show_attention(argc - 1, argv + 1);
     show_args a;
     int pr = parse_show_args(argc, argv, &a);
     if (pr)

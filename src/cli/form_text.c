@@ -43,6 +43,11 @@ static int text_task(cli_run *r)
 {
     const text_data *t = r->data;
     const dc_corpus *c = &t->c;
+    if (r->a->save_every && dc_model_context(r->m, NULL) == 0) { /* a recurrent model */
+        fprintf(stderr, "deepc train: --save-every does not apply to a recurrent model on text "
+                "(it checkpoints at the end of every epoch: the carried state is not stored)\n");
+        return 2;
+    }
     if (r->a->out && dc_dist_rank() == 0 && dc_corpus_save_vocab(c, r->a->out) != DC_OK)
         return cli_fail(2); /* DIR/vocab.txt, which `deepc generate` needs */
     if (!(r->task = dc_task_lm(c->ids, (int64_t)t->n_train, c->ids + t->n_train,
@@ -79,7 +84,7 @@ static int text_report(cli_run *r)
         printf("sample (temperature 0.8):\n");
         dc_rng srng;
         dc_rng_seed(&srng, (uint64_t)a->seed, 7);
-        if (dc_lm_generate(r->m, &t->c.v, "", 200, 0.8f, 0, &srng, stdout, 1) != DC_OK)
+        if (dc_lm_generate(r->m, &t->c.v, "", 200, 0.8f, 0, 1.0f, &srng, stdout, 1) != DC_OK)
             fprintf(stderr, "deepc train: sample: %s\n", dc_last_error());
     }
     char files[2200];
@@ -99,7 +104,7 @@ static void text_free(cli_run *r)
 
 const cli_data_form cli_form_text = {
     .what = "text",
-    .refuse = CLI_NO_AUGMENT | CLI_NO_SAVE_EVERY | CLI_NO_EARLY_STOP,
+    .refuse = CLI_NO_AUGMENT | CLI_NO_EARLY_STOP, /* --save-every: text_task */
     .load = text_load,
     .define = text_define,
     .task = text_task,

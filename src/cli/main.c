@@ -26,6 +26,7 @@ static const struct {
     {"show", cmd_show, "pictures: samples, conv filters, feature maps, errors (PNG); forecasts (SVG)"},
     {"summary", cmd_summary, "per-layer shapes, parameters, MACs/FLOPs and memory"},
     {"tokenize", cmd_tokenize, "BERT WordPiece: encode, decode, train a vocab.txt"},
+    {"fill-mask", cmd_fill_mask, "top-k tokens a pre-trained BERT puts at a [MASK]"},
     {"gradcheck", cmd_gradcheck, "check every op's gradient against finite differences"},
     {"layers", cmd_layers, "the layer types a model spec can use, their keys and defaults"},
     {"version", cmd_version, "print the version and the GEMM backend (also --version)"},

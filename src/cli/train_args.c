@@ -19,9 +19,10 @@ void cli_train_usage(FILE *f)
         "  MODEL                 a model spec file (models/lenet5)\n"
         "  --data DATA           fashion-mnist[:DIR] | digits[:FILE] | npy:X.npy,Y.npy |\n"
         "                        text:FILE (char language model) | csv:FILE,... | weather |\n"
-        "                        cmudict:FILE (grapheme-to-phoneme, docs/g2p.md) | textdir:DIR\n"
-        "                        | tsv:FILE | csv:FILE --vocab V | spam-assassin (text\n"
-        "                        classification, docs/text-classification.md)\n"
+        "                        cmudict:FILE (grapheme-to-phoneme, docs/g2p.md) |\n"
+        "                        bert:fortunes=P,spam=D,vocab=V,... (BERT pre-training) |\n"
+        "                        textdir:DIR | tsv:FILE | csv:FILE --vocab V | spam-assassin\n"
+        "                        (text classification, docs/text-classification.md)\n"
         "  --epochs N            passes over the training set (10)\n"
         "  --batch N             mini-batch size (64)\n"
         "  --optimizer NAME      sgd | adagrad | rmsprop | adadelta | adam | adamw (sgd)\n"
@@ -44,6 +45,9 @@ void cli_train_usage(FILE *f)
         "  --init-from W         start from the tensors of W that fit (pre-trained), say which\n"
         "  --steps N             stop after N optimizer steps (0: no limit; with no --epochs: as\n"
         "                        many epochs as that takes); also --max-steps\n"
+        "  --time-limit S        stop at the first step after S seconds of wall time, then\n"
+        "                        validate and write weights, log row and checkpoint as --steps\n"
+        "  --cpu-time-limit S    the same in CPU time of the process (a shared machine)\n"
         "  --init W.safetensors  start from these weights instead of a random init\n"
         "  --no-shuffle          examples in file order (PyTorch shuffle=False)\n"
         "  --sync-bn             under mpirun: BatchNorm statistics of the global batch\n"
@@ -119,6 +123,10 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--max-len")) r = arg_i64(f, v, 2, 1 << 20, &a->max_len);
         else if (!strcmp(f, "--max-steps") || !strcmp(f, "--steps"))
             r = arg_i64(f, v, 0, INT64_MAX, &a->max_steps);
+        else if (!strcmp(f, "--time-limit") || !strcmp(f, "--cpu-time-limit")) {
+            r = arg_float(f, v, 0, 1e9, &a->time_limit);
+            a->time_limit_cpu = f[2] == 'c';
+        }
         else if (!strcmp(f, "--quiet")) { a->quiet = 1; takes = 0; }
         else if (f[0] == '-') {
             cli_unknown_flag_usage("train", f, cli_train_usage);
@@ -214,6 +222,8 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     o->seed = (uint64_t)a->seed;
     o->clip_norm = a->clip;
     o->max_steps = a->max_steps;
+    o->time_limit = a->time_limit;
+    o->time_limit_cpu = a->time_limit_cpu;
     o->shuffle = !a->no_shuffle;
     o->progress = !a->quiet;
     o->out_dir = a->out;

@@ -61,6 +61,104 @@ void dc_docs_free(dc_docs *d)
     memset(d, 0, sizeof *d);
 }
 
+dc_status dc_docs_split(const dc_docs *d, double val_fraction, uint64_t seed, dc_docs *train,
+                        dc_docs *val)
+{
+    if (!d || !train || !val || !(val_fraction >= 0 && val_fraction < 1))
+        return dc_err(DC_ERR_ARG, "docs split: NULL argument or a fraction outside [0, 1)");
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    int64_t n_val = (int64_t)(val_fraction * (double)d->n + 0.5);
+    if (val_fraction > 0 && n_val < 1)
+        n_val = 1;
+    if (n_val > 0 && d->n - n_val < 1)
+        return dc_err(DC_ERR_ARG, "docs split: %lld documents cannot give %lld to validation "
+                      "and keep one for training", (long long)d->n, (long long)n_val);
+    int64_t *perm = malloc((size_t)(d->n > 0 ? d->n : 1) * sizeof *perm);
+    uint8_t *held = calloc((size_t)(d->n > 0 ? d->n : 1), 1);
+    dc_status st = perm && held ? DC_OK : dc_err(DC_ERR_NOMEM, "docs split: out of memory");
+    if (st == DC_OK) {
+        dc_rng r;
+        dc_rng_seed(&r, seed, 0xd0c5);
+        for (int64_t i = 0; i < d->n; i++)
+            perm[i] = i;
+        dc_rng_shuffle(&r, perm, d->n);
+        for (int64_t i = 0; i < n_val; i++)
+            held[perm[i]] = 1;
+    }
+    for (int64_t i = 0; st == DC_OK && i < d->n; i++)
+        st = dc_docs_add(held[i] ? val : train, d->text[i], d->len[i], d->label[i]);
+    free(perm);
+    free(held);
+    if (st != DC_OK) {
+        dc_docs_free(train);
+        dc_docs_free(val);
+    }
+    return st;
+}
+
+/* Append the documents of one "kind=path" item (NUL-terminated, modified). */
+static dc_status load_source(char *item, dc_docs *docs)
+{
+    char *eq = strchr(item, '=');
+    if (!eq || eq[1] == 0)
+        return dc_err(DC_ERR_ARG, "bert data: '%s' is not KIND=PATH (fortunes=PATH or "
+                      "spam=DIR)", item);
+    *eq = 0;
+    if (!strcmp(item, "fortunes"))
+        return dc_docs_fortunes(eq + 1, docs);
+    if (!strcmp(item, "spam"))
+        return dc_docs_spam_assassin(eq + 1, docs);
+    return dc_err(DC_ERR_ARG, "bert data: unknown source '%s' (fortunes=PATH, spam=DIR)", item);
+}
+
+dc_status dc_bert_docs_load(const char *sources, dc_docs *docs)
+{
+    if (!sources || !docs)
+        return dc_err(DC_ERR_ARG, "bert data: NULL sources or documents");
+    char *list = strdup(sources);
+    if (!list)
+        return dc_err(DC_ERR_NOMEM, "bert data: out of memory");
+    dc_status st = DC_OK;
+    char *save = NULL;
+    int n = 0;
+    for (char *it = strtok_r(list, ",", &save); it && st == DC_OK; it = strtok_r(NULL, ",", &save),
+               n++)
+        st = load_source(it, docs);
+    free(list);
+    if (st == DC_OK && n == 0)
+        st = dc_err(DC_ERR_ARG, "bert data: no source (fortunes=PATH,spam=DIR)");
+    return st;
+}
+
+dc_status dc_bert_docs_text(const char *sources, uint8_t **text, size_t *n)
+{
+    dc_docs d = {0};
+    *text = NULL;
+    *n = 0;
+    dc_status st = dc_bert_docs_load(sources, &d);
+    size_t total = 1;
+    for (int64_t i = 0; st == DC_OK && i < d.n; i++)
+        total += d.len[i] + 2;
+    uint8_t *t = st == DC_OK ? malloc(total) : NULL;
+    if (st == DC_OK && !t)
+        st = dc_err(DC_ERR_NOMEM, "bert data: out of memory for %zu bytes", total);
+    size_t k = 0;
+    for (int64_t i = 0; t && i < d.n; i++) { /* a blank line between documents */
+        memcpy(t + k, d.text[i], d.len[i]);
+        k += d.len[i];
+        t[k++] = '\n';
+        t[k++] = '\n';
+    }
+    if (t) {
+        t[k] = 0;
+        *text = t;
+        *n = k;
+    }
+    dc_docs_free(&d);
+    return st;
+}
+
 static bool blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -53,7 +53,9 @@ dc_status dc_wp_job_texts(const dc_wp_job *j, uint8_t **texts, size_t *lens, int
     if (j->n_in > DC_WP_JOB_MAX_IN)
         return dc_err(DC_ERR_ARG, "at most %d files", DC_WP_JOB_MAX_IN);
     for (int i = 0; i < j->n_in; i++) {
-        dc_status st = dc_text_load(j->in[i], 0, &texts[i], &lens[i]);
+        dc_status st = strncmp(j->in[i], "bert:", 5) /* bert:SOURCES: the BERT documents */
+                           ? dc_text_load(j->in[i], 0, &texts[i], &lens[i])
+                           : dc_bert_docs_text(j->in[i] + 5, &texts[i], &lens[i]);
         if (st != DC_OK)
             return st;
         *n = i + 1;

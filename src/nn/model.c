@@ -354,8 +354,19 @@ static int try_fuse(dc_ctx *ctx, dc_model *m, int i, dc_tensor *x, dc_tensor **o
     return y ? used : 0;
 }
 
-/* Every node in order; with fuse, a module may run the next ones with it (try_fuse). */
-static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse)
+/* 1 when node nd reads the output of node j. */
+static int reads(const node *nd, int j)
+{
+    for (int k = 0; k < nd->n_in; k++)
+        if (nd->in[k] == j)
+            return 1;
+    return 0;
+}
+
+/* Every node in order but skip (-1: none; its output stays NULL); with fuse, a module may run
+ * the next ones with it (try_fuse). */
+static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse,
+                          int skip)
 {
     if (!m || !x)
         return NULL;
@@ -370,7 +381,15 @@ static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **ou
                 if (m->mods[i].in[k] != DC_MODEL_INPUT)
                     readers[m->mods[i].in[k]]++;
     }
+    dc_tensor *last = NULL;
     for (int i = 0; i < m->n_mods; i++) {
+        if (i == skip) {
+            outs[i] = NULL;
+            continue;
+        }
+        if (skip >= 0 && reads(&m->mods[i], skip))
+            return dc_err_null(DC_ERR_ARG, "layer %s reads the output of %s, which this forward "
+                               "leaves out", m->mods[i].mod->name, m->mods[skip].mod->name);
         dc_ctx_set_scope(ctx, m->mods[i].mod->name);
         const int used = readers ? try_fuse(ctx, m, i, x, outs, readers) : 0;
         if (!used)
@@ -380,14 +399,23 @@ static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **ou
             dc_err_prefix("layer %s (%s): ", m->mods[i].mod->name, m->mods[i].mod->type);
             return NULL;
         }
+        last = outs[i + used];
         i += used;
     }
-    return outs[m->n_mods - 1];
+    return last;
 }
 
 dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs)
 {
-    return forward(ctx, m, x, outs, 0);
+    return forward(ctx, m, x, outs, 0, -1);
+}
+
+dc_tensor *dc_model_forward_except(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs,
+                                   int skip)
+{
+    if (m && (skip < 0 || skip >= m->n_mods))
+        return dc_err_null(DC_ERR_ARG, "dc_model_forward_except: no layer %d", skip);
+    return forward(ctx, m, x, outs, 0, skip);
 }
 
 dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
@@ -395,7 +423,7 @@ dc_tensor *dc_model_forward(dc_ctx *ctx, dc_model *m, dc_tensor *x)
     if (!m || !x)
         return NULL;
     dc_tensor **outs = dc_ctx_alloc(ctx, (size_t)(m->n_mods ? m->n_mods : 1) * sizeof *outs);
-    return outs ? forward(ctx, m, x, outs, 1) : NULL;
+    return outs ? forward(ctx, m, x, outs, 1, -1) : NULL;
 }
 
 int dc_model_find_module(const dc_model *m, const char *name)

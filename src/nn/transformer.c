@@ -15,6 +15,7 @@
 #include "kernels/attn_k.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +72,7 @@ dc_status tf_mha_init(tf_mha *a, dc_model *m, const char *prefix, int64_t E, int
     if (!(dropout >= 0.0f && dropout < 1.0f))
         return dc_err(DC_ERR_ARG, "MultiheadAttention %s: dropout must be in [0, 1), got %g",
                       prefix, (double)dropout);
-    *a = (tf_mha){E, H, dropout, batch_first, NULL, NULL, NULL, NULL};
+    *a = (tf_mha){E, H, dropout, batch_first, NULL, NULL, NULL, NULL, NULL};
     if (!(a->in_w = add_param(m, prefix, "in_proj_weight", 2, DC_SHAPE(3 * E, E))) ||
         (bias && !(a->in_b = add_param(m, prefix, "in_proj_bias", 1, DC_SHAPE(3 * E)))) ||
         !dc_join_name(pre, sizeof pre, prefix, "out_proj") ||
@@ -106,6 +107,30 @@ static dc_tensor *head_mean(dc_ctx *ctx, const dc_tensor *w)
     return y;
 }
 
+/* The weights w [N, H, Tq, Tk] of sequence 0 into c: every head, or their mean. */
+static dc_status capture(dc_attn_capture *c, const dc_tensor *w)
+{
+    const int64_t H = w->shape[1], Tq = w->shape[2], Tk = w->shape[3], keep = c->per_head ? H : 1;
+    float *p = realloc(c->w, (size_t)(keep * Tq * Tk) * sizeof *p);
+    if (!p)
+        return dc_err(DC_ERR_NOMEM, "attention capture: out of memory");
+    memset(p, 0, (size_t)(keep * Tq * Tk) * sizeof *p);
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t i = 0; i < Tq * Tk; i++)
+            p[(c->per_head ? h : 0) * Tq * Tk + i] +=
+                dc_f32(w)[h * Tq * Tk + i] / (c->per_head ? 1.0f : (float)H);
+    *c = (dc_attn_capture){c->per_head, keep, Tq, Tk, p, c->forwards + 1};
+    return DC_OK;
+}
+
+void dc_attn_capture_clear(dc_attn_capture *c)
+{
+    if (!c)
+        return;
+    free(c->w);
+    *c = (dc_attn_capture){.per_head = c->per_head};
+}
+
 dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, dc_tensor *v,
                       const dc_attn_masks *mk, dc_tensor **weights, int average)
 {
@@ -118,7 +143,7 @@ dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, 
         o.causal = mk->causal;
     }
     o.dropout = a->dropout;
-    o.weights = weights ? &w : NULL;
+    o.weights = weights || a->cap ? &w : NULL;
     if (!q || !k || !v)
         return NULL;
     if (q == k && k == v) { /* self-attention: one [N, T, 3E] product */
@@ -138,6 +163,8 @@ dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, 
         att = dc_attention_packed(ctx, qp, 0, kp, 0, vp, 0, a->H, D, &o);
     }
     dc_tensor *y = dc_linear(ctx, att, a->out_w, a->out_b);
+    if (y && w && a->cap && capture(a->cap, w) != DC_OK)
+        return NULL;
     if (y && weights)
         *weights = average && w ? head_mean(ctx, w) : w;
     return y;
@@ -187,6 +214,59 @@ static dc_tensor *mha_forward_n(dc_ctx *ctx, dc_module *m, dc_tensor *const *xs,
                            "or 2 (query, memory), got %d", m->name, n);
     dc_attn_masks mk = {NULL, NULL, ((mha_mod *)m)->causal};
     return dc_mha_forward(ctx, m, xs[0], xs[1], xs[1], &mk, NULL, 1);
+}
+
+/* Append ", name" (or "name" first) to names [size]. */
+static void add_name(char *names, size_t size, const char *name)
+{
+    size_t n = names ? strlen(names) : 0;
+    if (names && n + 3 < size)
+        snprintf(names + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+/* The attention of m called name (NULL: none), appending every attention's name to names. */
+static tf_mha *find_attention(const dc_model *m, const char *name, char *names, size_t size,
+                              int *count)
+{
+    tf_mha *found = NULL;
+    *count = 0;
+    for (int i = 0; m && i < dc_model_n_modules(m); i++) {
+        dc_module *mod = dc_model_module(m, i);
+        const size_t n = strlen(mod->name);
+        if (mod->forward == mha_forward) {
+            if (name && !strcmp(name, mod->name) && !found)
+                found = &((mha_mod *)mod)->a;
+            add_name(names, size, mod->name);
+            ++*count;
+            continue;
+        }
+        const int inside = name && !strncmp(name, mod->name, n) && name[n] == '.';
+        tf_mha *a = tf_find_attention(mod, inside ? name + n + 1 : "", names, size, count);
+        found = found ? found : a;
+    }
+    return found;
+}
+
+int dc_model_attentions(const dc_model *m, char *names, size_t size)
+{
+    char own[4096] = "";
+    int count = 0;
+    find_attention(m, NULL, own, sizeof own, &count);
+    if (names && size)
+        snprintf(names, size, "%s", own);
+    return count;
+}
+
+dc_status dc_model_capture_attention(dc_model *m, const char *name, dc_attn_capture *cap)
+{
+    char names[1024] = "";
+    int count = 0;
+    tf_mha *a = name ? find_attention(m, name, names, sizeof names, &count) : NULL;
+    if (!a)
+        return dc_err(DC_ERR_ARG, "attention capture: no attention called '%s'; the model's: %s",
+                      name ? name : "(null)", names[0] ? names : "none");
+    a->cap = cap;
+    return DC_OK;
 }
 
 /* 4·T·E² for the projections plus 2·Tq·Tk·E for the scores and the weighted sum. */

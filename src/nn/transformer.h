@@ -15,6 +15,7 @@ typedef struct tf_mha {
     int batch_first;
     dc_tensor *in_w, *in_b;   /* [3E, E], [3E] or NULL (bias=False) */
     dc_tensor *out_w, *out_b; /* [E, E], [E] or NULL */
+    dc_attn_capture *cap;     /* dc_model_capture_attention: the caller's, or NULL */
 } tf_mha;
 
 typedef struct tf_linear {
@@ -40,6 +41,10 @@ dc_status tf_norm_init(tf_norm *n, dc_model *m, const char *prefix, const char *
                        int64_t D, float eps, int affine);
 /* A MultiheadAttention module's E and layout (false for any other module). */
 bool tf_mha_dims(const dc_module *m, int64_t *E, int *batch_first);
+/* The attention called rest ("self_attn", "multihead_attn"; in a stack "layers.<i>.…") inside
+ * the Transformer layer or stack m, or NULL (also for any other module). names gets the full
+ * names of m's attentions appended, comma-separated (cut to fit size); *count counts them. */
+tf_mha *tf_find_attention(dc_module *m, const char *rest, char *names, size_t size, int *count);
 /* Switch the KV cache of a causal Transformer module (false for any other module). */
 bool tf_kv_switch(dc_module *m, int on);
 /* The parts of layer i of a Transformer encoder / decoder (layer or stack) module, for the

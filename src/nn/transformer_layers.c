@@ -16,7 +16,9 @@
  * xavier_uniform). batch_first = 0 inputs [T, N, E] are turned batch-first once per stack.
  */
 #include "nn/transformer.h"
+#include "kernels/attn_decode.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,27 @@ static bool kv_grow(kv_cache *c, int64_t N, int64_t T, int64_t E2)
     return true;
 }
 
+/* One new position per sequence, qkv [N, 1, 3E], over the c->len cached ones (itself
+ * included): dc_k_attn_decode reads the cache in place. Inference only (no tape). */
+static dc_tensor *attn_decode(dc_ctx *ctx, const tf_mha *a, dc_tensor *qkv, const kv_cache *c)
+{
+    const int64_t E = a->E, H = a->H, D = E / H, N = c->N, T = c->len;
+    dc_tensor *o = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, 1, E));
+    float *scratch = dc_ctx_alloc(ctx, (size_t)(N * H * T) * sizeof(float));
+    if (!o || !scratch)
+        return NULL;
+    const int64_t k_sn = c->cap * 2 * E;
+    const dc_k_attn k = {.N = N, .H = H, .Tq = 1, .Tk = T, .D = D, .Dv = D,
+                         .q = dc_f32(qkv), .k = c->kv, .v = c->kv + E,
+                         .q_sn = 3 * E, .q_sh = D, .q_st = 3 * E,
+                         .k_sn = k_sn, .k_sh = D, .k_st = 2 * E,
+                         .v_sn = k_sn, .v_sh = D, .v_st = 2 * E,
+                         .o = dc_f32(o), .o_sn = E, .o_sh = D, .o_st = E,
+                         .scale = 1.0f / sqrtf((float)D)};
+    dc_k_attn_decode(&k, scratch);
+    return o;
+}
+
 /* Self-attention of the new positions h [N, Tn, E] over the cached ones and themselves:
  * query i of h sits at position len + i (q_offset) and sees positions <= its own. */
 static dc_tensor *self_attn_cached(dc_ctx *ctx, const tf_mha *a, dc_tensor *h, kv_cache *c)
@@ -130,6 +153,8 @@ static dc_tensor *self_attn_cached(dc_ctx *ctx, const tf_mha *a, dc_tensor *h, k
                    dc_f32(qkv) + (n * Tn + t) * 3 * E + E, (size_t)E2 * 4);
     c->N = N;
     c->len = T;
+    if (Tn == 1 && !dc_needs_grad(ctx, 1, &qkv)) /* one new token: the decode kernel */
+        return dc_linear(ctx, attn_decode(ctx, a, qkv, c), a->out_w, a->out_b);
     /* [N, T, 2E] in place: exact for one sequence, and a batch's cap is T */
     dc_tensor *kvt = dc_wrap(ctx, DC_F32, 3, DC_SHAPE(N, T, E2), c->kv);
     dc_attn_opts o = dc_attn_defaults();
@@ -380,6 +405,35 @@ dc_module *dc_decoder_new(dc_model *m, const char *name, const dc_tf_layer_opts 
                           int num_layers, int final_norm, dc_rng *rng)
 {
     return tf_new(m, name, "TransformerDecoder", o, 1, num_layers, 1, final_norm, rng);
+}
+
+/* ---- attention capture ---- */
+
+tf_mha *tf_find_attention(dc_module *m, const char *rest, char *names, size_t size, int *count)
+{
+    if (m->destroy != tf_destroy)
+        return NULL;
+    tf_mod *t = (tf_mod *)m;
+    const int stack = !strcmp(m->type, "TransformerEncoder") ||
+                      !strcmp(m->type, "TransformerDecoder");
+    tf_mha *found = NULL;
+    for (int i = 0; i < t->n_layers; i++)
+        for (int c = 0; c < 1 + t->decoder; c++) {
+            char nm[96], full[300];
+            const char *which = c ? "multihead_attn" : "self_attn";
+            if (stack)
+                snprintf(nm, sizeof nm, "layers.%d.%s", i, which);
+            else
+                snprintf(nm, sizeof nm, "%s", which);
+            snprintf(full, sizeof full, "%s.%s", m->name, nm);
+            ++*count;
+            if (strlen(names) + strlen(full) + 3 < size)
+                snprintf(names + strlen(names), size - strlen(names), "%s%s",
+                         names[0] ? ", " : "", full);
+            if (!found && !strcmp(rest, nm))
+                found = c ? &t->layers[i].cross_attn : &t->layers[i].self_attn;
+        }
+    return found;
 }
 
 /* ---- summary figures ---- */

@@ -106,6 +106,24 @@ static void hold(double *v, int64_t n)
             v[i] = last;
 }
 
+/* plot_log_extras for DIR/log.csv: DIR/metrics*.svg, or F_metrics*.EXT beside --out F.EXT (a
+ * .png or .svg out gives its format); their names appended to wrote. 0 or -1. */
+static int plot_extras_beside(const char *path, const char *dir, const char *out, char *wrote,
+                              size_t size)
+{
+    char extra[2300], pre[1040];
+    const size_t no = out ? strlen(out) : 0;
+    const int png = no > 4 && !strcmp(out + no - 4, ".png");
+    const int stem = png || (no > 4 && !strcmp(out + no - 4, ".svg")) ? (int)no - 4 : (int)no;
+    snprintf(pre, sizeof pre, "%.*s%s", out ? stem : (int)strlen(dir), out ? out : dir,
+             out ? "_" : "/");
+    const int ne = plot_log_extras(path, pre, png ? "png" : "svg", extra, sizeof extra);
+    const size_t used = strlen(wrote);
+    if (ne > 0)
+        snprintf(wrote + used, size - used, " and %s", extra);
+    return ne < 0 ? -1 : 0;
+}
+
 int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size)
 {
     char path[1024], svg[1040];
@@ -138,5 +156,7 @@ int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size)
     snprintf(wrote, size, "%s%s%s", out ? out : svg, has_acc && !out ? " and " : "",
              has_acc && !out ? "loss.svg" : "");
     logcols_free(&c);
+    if (rc == 0) /* a task's extra columns (BERT: MLM and NSP accuracy) beside the loss chart */
+        rc = plot_extras_beside(path, dir, out, wrote, size);
     return rc ? -1 : 0;
 }

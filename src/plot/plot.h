@@ -34,6 +34,37 @@ typedef struct plot_chart {
  */
 int plot_svg_write(const char *path, const plot_chart *c);
 
+/* The pieces both writers share (plot_svg.c): an axis from p0 to p1 pixels showing values
+ * [v0, v1]; a "nice" tick step (1, 2 or 5 times a power of ten) of about range / n; decimals
+ * enough for its multiples; a value's pixel; the padded finite range of a chart (-1: nothing
+ * finite); the ticks of an axis (multiples of step, at most 100; the first into *first). */
+typedef struct axis {
+    double v0, v1, p0, p1;
+} axis;
+double plot_nice_step(double range, int n);
+int plot_step_decimals(double step);
+double plot_ax_map(const axis *a, double v);
+int plot_data_range(const plot_chart *c, double *x0, double *x1, double *y0, double *y1);
+int plot_ticks(const axis *a, double step, double *first);
+
+/*
+ * plot_png_write - the same chart as plot_svg_write, drawn into an RGB image (the built-in
+ * bitmap font for the text, 2-pixel lines) and written as a PNG (plot_svg_write does this for a
+ * path ending in ".png"). Returns 0, or -1 after a message that names path.
+ */
+int plot_png_write(const char *path, const plot_chart *c);
+
+/*
+ * plot_log_extras - the extra metric columns of the deepc log.csv at log_path (those after
+ * elapsed_s, written by tasks with extra metrics) as charts, one point per row that has them:
+ * the columns whose name contains "acc" into PREFIXmetrics_acc.EXT, the others into
+ * PREFIXmetrics.EXT (ext "svg" or "png"); training columns dashed, val_* solid. The names of
+ * the files written go into written[0..n) ("" for none). Returns how many files were written
+ * (0: the log has no extra columns or no values yet), or -1 after a message.
+ */
+int plot_log_extras(const char *log_path, const char *prefix, const char *ext, char *written,
+                    size_t n);
+
 /*
  * plot_log_curves - `deepc plot DIR`: DIR/log.csv (deepc train --out DIR) as DIR/loss.svg
  * (training and validation loss against the step; to out instead when given, its folders made)

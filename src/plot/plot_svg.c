@@ -96,31 +96,26 @@ static void svg_text(sbuf *b, const char *s)
 /* ---- scales ---- */
 
 /* 1, 2 or 5 times a power of ten, about range / n. */
-static double nice_step(double range, int n)
+double plot_nice_step(double range, int n)
 {
     double raw = range / n, mag = pow(10, floor(log10(raw))), f = raw / mag;
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
 /* Decimals that print every multiple of step exactly enough. */
-static int step_decimals(double step)
+int plot_step_decimals(double step)
 {
     int d = (int)-floor(log10(step) + 1e-9);
     return d < 0 ? 0 : d > 9 ? 9 : d;
 }
 
-/* An axis from lo to hi pixels showing values [v0, v1]. */
-typedef struct axis {
-    double v0, v1, p0, p1;
-} axis;
-
-static double ax_map(const axis *a, double v)
+double plot_ax_map(const axis *a, double v)
 {
     return a->p0 + (v - a->v0) / (a->v1 - a->v0) * (a->p1 - a->p0);
 }
 
 /* The finite range of the x values and of every line's y values; -1 if there is no finite y. */
-static int data_range(const plot_chart *c, double *x0, double *x1, double *y0, double *y1)
+int plot_data_range(const plot_chart *c, double *x0, double *x1, double *y0, double *y1)
 {
     *x0 = *x1 = c->x[0];
     *y0 = INFINITY;
@@ -156,7 +151,7 @@ static int data_range(const plot_chart *c, double *x0, double *x1, double *y0, d
 
 /* The ticks of a: multiples of step inside [v0, v1] (at most 100). Returns how many; the first
  * is *first. */
-static int ticks(const axis *a, double step, double *first)
+int plot_ticks(const axis *a, double step, double *first)
 {
     *first = ceil(a->v0 / step) * step;
     int n = (int)floor((a->v1 - *first) / step + 1e-9) + 1;
@@ -166,26 +161,27 @@ static int ticks(const axis *a, double step, double *first)
 /* Grid lines, ticks and tick labels of both axes, then the axis frame. */
 static void draw_axes(sbuf *b, const axis *xa, const axis *ya)
 {
-    double xs = nice_step(xa->v1 - xa->v0, 10), ys = nice_step(ya->v1 - ya->v0, 7), xf, yf;
-    int xd = step_decimals(xs), yd = step_decimals(ys);
-    int nx = ticks(xa, xs, &xf), ny = ticks(ya, ys, &yf);
+    double xs = plot_nice_step(xa->v1 - xa->v0, 10), ys = plot_nice_step(ya->v1 - ya->v0, 7);
+    double xf, yf;
+    int xd = plot_step_decimals(xs), yd = plot_step_decimals(ys);
+    int nx = plot_ticks(xa, xs, &xf), ny = plot_ticks(ya, ys, &yf);
     sb_printf(b, "<g stroke=\"#e3e3e3\" stroke-width=\"1\">\n");
     for (int i = 0; i < ny; i++)
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xa->p0,
-                  ax_map(ya, yf + i * ys), xa->p1, ax_map(ya, yf + i * ys));
+                  plot_ax_map(ya, yf + i * ys), xa->p1, plot_ax_map(ya, yf + i * ys));
     for (int i = 0; i < nx; i++)
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
-                  ax_map(xa, xf + i * xs), ya->p0, ax_map(xa, xf + i * xs), ya->p1);
+                  plot_ax_map(xa, xf + i * xs), ya->p0, plot_ax_map(xa, xf + i * xs), ya->p1);
     sb_printf(b, "</g>\n<g fill=\"#333\">\n");
     for (int i = 0; i < ny; i++) {
         double v = yf + i * ys;
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>\n",
-                  xa->p0 - 6, ax_map(ya, v) + 4, yd, fabs(v) < ys * 1e-6 ? 0.0 : v);
+                  xa->p0 - 6, plot_ax_map(ya, v) + 4, yd, fabs(v) < ys * 1e-6 ? 0.0 : v);
     }
     for (int i = 0; i < nx; i++) {
         double v = xf + i * xs;
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.*f</text>\n",
-                  ax_map(xa, v), ya->p0 + 16, xd, fabs(v) < xs * 1e-6 ? 0.0 : v);
+                  plot_ax_map(xa, v), ya->p0 + 16, xd, fabs(v) < xs * 1e-6 ? 0.0 : v);
     }
     sb_printf(b, "</g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
               "stroke=\"#333\" stroke-width=\"1\"/>\n", xa->p0, ya->p1, xa->p1 - xa->p0,
@@ -206,7 +202,7 @@ static void draw_line(sbuf *b, const plot_chart *c, int k, const axis *xa, const
             open = 1;
         }
         if (ok)
-            sb_printf(b, "%.1f,%.1f ", ax_map(xa, c->x[i]), ax_map(ya, l->y[i]));
+            sb_printf(b, "%.1f,%.1f ", plot_ax_map(xa, c->x[i]), plot_ax_map(ya, l->y[i]));
         else if (open) {
             sb_printf(b, "\"/>\n");
             open = 0;
@@ -274,6 +270,9 @@ static int write_sbuf(FILE *f, void *user)
 
 int plot_svg_write(const char *path, const plot_chart *c)
 {
+    const size_t pl = strlen(path);
+    if (pl > 4 && !strcmp(path + pl - 4, ".png"))
+        return plot_png_write(path, c);
     int W = c->width > 0 ? c->width : 960, H = c->height > 0 ? c->height : 440;
     double x0, x1, y0, y1;
     if (!c->x || c->n < 1 || c->n_lines < 1 || c->n_lines > MAX_LINES || W > MAX_SIDE ||
@@ -282,7 +281,7 @@ int plot_svg_write(const char *path, const plot_chart *c)
                 path, (long long)c->n, c->n_lines, W, H);
         return -1;
     }
-    if (data_range(c, &x0, &x1, &y0, &y1)) {
+    if (plot_data_range(c, &x0, &x1, &y0, &y1)) {
         fprintf(stderr, "deepc: %s: nothing to draw: no finite value, or values out of range\n",
                 path);
         return -1;

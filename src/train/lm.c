@@ -81,14 +81,21 @@ static int64_t lm_steps(dc_task *t)
     return (k->s->L - 1 + k->T - 1) / k->T;
 }
 
-/* Every pass starts from zero states and carries them from chunk to chunk. (The task resumes at
- * epoch ends only: a carried state is not in the checkpoint.) */
+/* Every pass starts from zero states and carries them from chunk to chunk. (With a recurrent
+ * model the task resumes at epoch ends only: a carried state is not in the checkpoint.) */
 static dc_status lm_begin(dc_task *t, dc_model *m, dc_rng *rng, int64_t pos)
 {
     lm_task *k = t->impl;
     k->s->pos = pos;
     dc_model_set_carry(m, 1);
     return DC_OK;
+}
+
+/* A model without carried states (a Transformer: no recurrent layer) resumes exactly inside an
+ * epoch: every chunk starts afresh, so the position alone says where the run was. */
+static void lm_bind(dc_task *t, const dc_model *m)
+{
+    t->mid_epoch_resume = dc_model_context(m, NULL) > 0;
 }
 
 static dc_status lm_next(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b)
@@ -172,8 +179,8 @@ dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *va
     k->B = o->batch_size;
     k->T = T;
     *t = (dc_task){.name = "lm", .unit = "tok", .metric_name = "bpc", .mid_epoch_resume = 0,
-                   .epoch_total = lm_total, .epoch_steps = lm_steps, .epoch_begin = lm_begin,
-                   .next = lm_next,
+                   .bind = lm_bind, .epoch_total = lm_total, .epoch_steps = lm_steps,
+                   .epoch_begin = lm_begin, .next = lm_next,
                    .loss = lm_task_loss, .validate = lm_validate, .finish = lm_finish,
                    .destroy = lm_destroy, .impl = k};
     return t;

@@ -61,7 +61,8 @@ void dc_corpus_free(dc_corpus *c)
  * the new ids fed and the cache restarted from the last context-many ids when it is full; else
  * all of them every time. */
 dc_status dc_lm_generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t len,
-                         float temp, int top_k, dc_rng *rng, FILE *out, int kv_cache)
+                         float temp, int top_k, float top_p, dc_rng *rng, FILE *out,
+                         int kv_cache)
 {
     const size_t np = strlen(prime);
     int can_kv = 0;
@@ -117,7 +118,7 @@ dc_status dc_lm_generate(dc_model *m, const dc_vocab *v, const char *prime, int6
             goto done;
         fed += n_in;
         const float *last = dc_f32(y) + (n_in - 1) * v->n;
-        int k = dc_sample_logits(last, v->n, temp, top_k, rng);
+        int k = dc_sample_logits_p(last, v->n, temp, top_k, top_p, rng);
         if (k < 0)
             goto done;
         fputc(v->to_byte[k], out);

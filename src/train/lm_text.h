@@ -29,12 +29,14 @@ dc_status dc_corpus_save_vocab(const dc_corpus *c, const char *dir);
 
 /*
  * dc_lm_generate - write prime and then len characters sampled from m (logits [1, t, v->n] for
- * ids [1, t]) to out, with a newline at the end; temp and top_k as dc_sample_logits, rng the
+ * ids [1, t]) to out, with a newline at the end; temp, top_k and top_p (1: none) as
+ * dc_sample_logits_p, rng the
  * sampler's stream; kv_cache: a Transformer that can runs incrementally over cached keys and
  * values. An empty prime starts from id 0. DC_OK, DC_ERR_SHAPE when the model gives other
  * logits, or the error of the forward.
  */
 dc_status dc_lm_generate(dc_model *m, const dc_vocab *v, const char *prime, int64_t len,
-                         float temp, int top_k, dc_rng *rng, FILE *out, int kv_cache);
+                         float temp, int top_k, float top_p, dc_rng *rng, FILE *out,
+                         int kv_cache);
 
 #endif

@@ -25,6 +25,15 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The clock of o->time_limit: wall time, or the process's CPU time (time_limit_cpu). */
+static double budget_s(const dc_train_opts *o)
+{
+    struct timespec t;
+    if (!o->time_limit_cpu || clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+        return now_s();
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 dc_train_opts dc_train_defaults(void)
 {
     dc_train_opts o;
@@ -89,7 +98,9 @@ typedef struct run {
     int64_t epochs_done; /* completed epochs */
     int64_t pos;         /* position in the epoch in progress (the task's unit) */
     int counts_correct;  /* the task counts correct predictions (classification) */
-    double t_start;      /* for log.csv's elapsed_s */
+    double t_start;      /* for log.csv's elapsed_s and time_limit */
+    double budget0;      /* budget_s() at the start (time_limit) */
+    int time_up;         /* some rank passed o->time_limit before the last step's sums */
     FILE *log;           /* out_dir/log.csv or NULL */
     char *log_path;      /* its name (malloc'd) */
     dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
@@ -130,6 +141,19 @@ static dc_status save_checkpoint(run *r)
     return st;
 }
 
+/* The task's extra metrics as ",v1,v2..." (empty fields without v or for a NaN). */
+static void extra_fields(const dc_task *t, const dc_task_eval *v, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->n_extra_metrics && i < DC_TASK_MAX_EXTRA && used < n; i++) {
+        const double x = v ? v->extra_metrics[i] : NAN;
+        int k = isfinite(x) ? snprintf(buf + used, n - used, ",%.6g", x)
+                            : snprintf(buf + used, n - used, ",");
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
 /* One row of log.csv (val_loss, val_acc empty when there is no validation or metric). Every
  * write is checked: a full disk or a file size limit is an error naming the file, never a
  * silently cut row. An epoch's row (sync) is also fsync'd. */
@@ -145,10 +169,12 @@ static dc_status log_row(run *r, double loss, double acc, const dc_task_eval *v,
         snprintf(vl, sizeof vl, "%.6g", v->loss);
     if (v && v->has && v->metric >= 0)
         snprintf(va, sizeof va, "%.6g", v->metric);
+    char ex[DC_TASK_MAX_EXTRA * 24] = "";
+    extra_fields(r->t, v, ex, sizeof ex);
     errno = 0;
-    int bad = fprintf(r->log, "%lld,%lld,%.6g,%s,%s,%s,%.6g,%.6g,%.1f,%.3f\n", (long long)r->step,
+    int bad = fprintf(r->log, "%lld,%lld,%.6g,%s,%s,%s,%.6g,%.6g,%.1f,%.3f%s\n", (long long)r->step,
                       (long long)r->epochs_done + 1, loss, a, vl, va, (double)dc_optim_lr(r->opt),
-                      gnorm, rate, now_s() - r->t_start) < 0;
+                      gnorm, rate, now_s() - r->t_start, ex) < 0;
     const char *what = "writing a row of";
     if (!bad && fflush(r->log) != 0) {
         bad = 1;
@@ -215,8 +241,9 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         y = rows(r->ctx, y, lo, hi);
     }
     dc_tensor *l = NULL;
-    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice */
-    double m[5] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1};
+    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice, time up */
+    double m[6] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1,
+                   o->time_limit > 0 && budget_s(o) - r->budget0 >= o->time_limit};
     if (hi > lo) {
         double ok = -1;
         if (!(l = r->t->loss(r->t, r->ctx, r->m, x, y, &ok)))
@@ -225,9 +252,10 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         m[1] = ok >= 0 ? ok : 0;
         m[2] = ok >= 0;
     }
-    dc_status st = dc_dist_sum(m, 5); /* every rank sees the same loss and stop request */
+    dc_status st = dc_dist_sum(m, 6); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
         return st;
+    r->time_up = m[5] > 0;
     *lv = m[0] / (double)b;
     *correct = m[2] > 0 ? m[1] : -1;
     if (m[3] > 0 && o->stop)
@@ -291,6 +319,12 @@ static dc_status after_step(run *r, int64_t ep, double lv, double gnorm, double 
     return st;
 }
 
+/* --steps reached, or --time-limit passed (every rank agrees: train_step sums it). */
+static int limit_hit(const run *r)
+{
+    return (r->o->max_steps > 0 && r->step >= r->o->max_steps) || r->time_up;
+}
+
 /* The rest of one pass from r->pos, adding to r->sums (the whole epoch so far: on resume they
  * come back from the checkpoint). *units: the predictions of this call (for the rate). */
 static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
@@ -328,7 +362,7 @@ static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
             return st;
         if (o->stop && *o->stop)
             return stop_now(r, ep);
-        if (o->max_steps > 0 && r->step >= o->max_steps)
+        if (limit_hit(r))
             break;
     }
     return st;
@@ -380,7 +414,11 @@ static dc_status open_log(run *r, const char *dir, int64_t step, int resumed)
     if (!(r->log_path = path_in(dir, "log.csv")))
         return DC_ERR_NOMEM;
     text_buf t = {0};
-    int oom = text_add(&t, head, sizeof head - 1);
+    int oom = text_add(&t, head, sizeof head - 2); /* the task's extra columns, then '\n' */
+    for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA && !oom; i++)
+        oom = text_add(&t, ",", 1) ||
+              text_add(&t, r->t->extra_metric_names[i], strlen(r->t->extra_metric_names[i]));
+    oom = oom || text_add(&t, "\n", 1);
     FILE *old = resumed ? fopen(r->log_path, "r") : NULL;
     if (old) {
         char *line = NULL;
@@ -494,6 +532,9 @@ static void epoch_line(const run *r, int64_t ep, double loss, double acc, const 
             printf(", \"val_loss\": %.6g", v->loss);
         if (v->has && v->metric >= 0)
             printf(", \"val_%s\": %.6g", mn, v->metric);
+        for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA; i++)
+            if (isfinite(v->extra_metrics[i]))
+                printf(", \"%s\": %.6g", r->t->extra_metric_names[i], v->extra_metrics[i]);
         printf(", \"lr\": %.6g, \"seconds\": %.3f, \"%s_per_s\": %.1f}\n",
                (double)dc_optim_lr(r->opt), dt, r->t->unit, rate);
     } else {
@@ -506,6 +547,9 @@ static void epoch_line(const run *r, int64_t ep, double loss, double acc, const 
             printf("  val_loss %.4f", v->loss);
         if (v->has && v->metric >= 0)
             printf("  val_%s %.4f", mn, v->metric);
+        for (int i = 0; i < r->t->n_extra_metrics && i < DC_TASK_MAX_EXTRA; i++)
+            if (isfinite(v->extra_metrics[i]))
+                printf("  %s %.4f", r->t->extra_metric_names[i], v->extra_metrics[i]);
         printf("%s%s  lr %.3g  %.1fs  %.0f %s/s\n", v->note[0] ? "  " : "", v->note,
                (double)dc_optim_lr(r->opt), dt, rate, r->t->unit);
     }
@@ -551,13 +595,13 @@ static dc_status end_epoch(run *r, int64_t ep, int64_t units, double dt, dc_task
     return st;
 }
 
-/* A --steps stop inside an epoch: the partial epoch's figures and a validation for *last (the
- * caller reports them; no log row, no scheduler step: the epoch is not over). */
+/* A --steps or --time-limit stop inside an epoch: the partial epoch's figures and a validation
+ * for *last (the caller reports them) and a log row; no scheduler step: the epoch is not over. */
 static dc_status partial_epoch(run *r, int64_t units, double dt, dc_task_eval *last)
 {
+    dc_task_eval v = {.metric = -1}, own;
     if (!last)
-        return DC_OK;
-    dc_task_eval v = {.metric = -1};
+        last = &own;
     dc_status st = r->t->validate ? r->t->validate(r->t, r->m, &v) : DC_OK;
     const double n = r->sums.seen > 0 ? (double)r->sums.seen : 1.0;
     const double loss = r->sums.loss_sum / n;
@@ -566,6 +610,8 @@ static dc_status partial_epoch(run *r, int64_t units, double dt, dc_task_eval *l
     last->train_metric = r->counts_correct ? r->sums.correct / n : -1;
     last->units_per_s = dt > 0 ? (double)units / dt : 0;
     last->steps = r->step;
+    if (st == DC_OK)
+        st = log_row(r, loss, last->train_metric, &v, 0, last->units_per_s, 1);
     return st;
 }
 
@@ -580,7 +626,7 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         int64_t units = 0;
         if ((st = train_epoch(r, ep, &units)) != DC_OK)
             break;
-        if (o->max_steps > 0 && r->step >= o->max_steps && r->pos < r->t->epoch_total(r->t)) {
+        if (limit_hit(r) && r->pos < r->t->epoch_total(r->t)) {
             if ((st = partial_epoch(r, units, now_s() - t0, last)) != DC_OK)
                 break;
             st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
@@ -589,7 +635,7 @@ static dc_status train_loop(run *r, dc_task_eval *last)
             break;
         }
         st = end_epoch(r, ep, units, now_s() - t0, last, &stop);
-        if (o->max_steps > 0 && r->step >= o->max_steps)
+        if (limit_hit(r))
             break;
     }
     if (st == DC_OK && r->t->finish && (st = r->t->finish(r->t, r->m)) == DC_OK)
@@ -609,6 +655,9 @@ dc_status dc_train_task(dc_model *m, dc_task *t, const dc_train_opts *o, dc_task
         return dc_err(DC_ERR_ARG, "train: need batch > 0, 0 < epochs <= %d and log_every >= 0 "
                       "(got batch %lld, epochs %d)", DC_TRAIN_MAX_EPOCHS,
                       (long long)o->batch_size, o->epochs);
+    if (t->bind)
+        t->bind(t, m);
+    r.budget0 = budget_s(o);
     dc_status st = train_setup(&r, o);
     r.prog.mode = o->progress != 1 || dc_dist_rank() != 0 ? 0 : (isatty(2) ? 1 : 2);
     r.t_start = now_s();

@@ -18,6 +18,8 @@ Writes tests/ref/bert/:
                           out.hidden [N, T, E], out.pooled [N, E], out.mlm [N, T, V],
                           out.nsp [N, 2], out.loss (MLM CE + NSP CE), and grad.<name> for every
                           parameter (the gradient of out.loss)
+  adamw.safetensors       5 AdamW steps with linear warm-up / decay from those weights
+                          (gen_adamw: the losses, the lrs and every final weight)
 """
 import math
 import os
@@ -267,7 +269,53 @@ def main():
                       {"generator": "tests/ref/gen_bert.py"})
     with open(os.path.join(OUT, "tiny.spec"), "w") as f:
         f.write(spec_text(T))
+    gen_adamw(model, ids, seg, mlm, nsp)
     print("wrote %d tensors to %s" % (len(t), OUT))
+
+
+def linear_warmup(warmup, total):
+    """transformers.get_linear_schedule_with_warmup's factor of the base lr after `step` steps."""
+    def f(step):
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return f
+
+
+def gen_adamw(model, ids, seg, mlm, nsp, steps=5, lr=1e-2, warmup=2, total=6):
+    """BERT's optimiser on the tiny model: from the weights above, `steps` steps of AdamW (lr
+    1e-2, weight decay 0.01, clip 1) with get_linear_schedule_with_warmup(warmup 2, total 6)
+    stepped after every optimizer step, on the batch above with the MLM labels of step k
+    shifted by k positions (every step predicts other tokens). Writes adamw.safetensors:
+    init.<name>, input, mlm_labels.<k>, nsp_labels, loss [steps] and lr [steps] (the loss and
+    the lr of each step), final.<name>."""
+    model = model.double()
+    t = {"init." + k: p.detach().clone() for k, p in model.named_parameters()}
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup(warmup, total))
+    losses, lrs = [], []
+    for k in range(steps):
+        labels = torch.roll(mlm, shifts=k, dims=1)
+        labels[ids == CFG["pad"]] = -100  # never a padded position
+        labels[:, 0] = -100               # nor [CLS]
+        t["mlm_labels.%d" % k] = labels.clone()
+        _, _, logits, nsp_logits = model(ids, seg)
+        loss = (F.cross_entropy(logits.reshape(-1, CFG["vocab"]), labels.reshape(-1))
+                + F.cross_entropy(nsp_logits, nsp))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    t.update({"input": torch.stack([ids, seg], dim=1), "nsp_labels": nsp,
+              "loss": torch.tensor(losses, dtype=torch.float64),
+              "lr": torch.tensor(lrs, dtype=torch.float64)})
+    t.update({"final." + k: p.detach() for k, p in model.named_parameters()})
+    write_safetensors(os.path.join(OUT, "adamw.safetensors"), t,
+                      {"generator": "tests/ref/gen_bert.py", "steps": str(steps),
+                       "lr": str(lr), "warmup": str(warmup), "total": str(total)})
 
 
 if __name__ == "__main__":

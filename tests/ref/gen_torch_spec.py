@@ -5,8 +5,9 @@ the fixtures of tests/test_torch_spec.c.
 
 Run with Debian's python3-torch:   /usr/bin/python3 tests/ref/gen_torch_spec.py     (~10 s)
 
-For every spec in models/ that spec_torch builds (the char-* models with $vocab = 40; it does not
-build the Transformer layers yet, so char_gpt is skipped): spec_torch.build(spec) gives a
+For every spec in models/ but those with Transformer or BERT layers (the char-* models with
+$vocab = 40; spec_torch builds those, see gen_spec_torch.py, but to_spec does not convert them
+back yet): spec_torch.build(spec) gives a
 PyTorch module M; torch_spec.to_spec(M) gives a spec S; spec_torch.build(S) gives M2. M2 must
 have M's state_dict keys and shapes and, with M's weights, M's outputs (eval mode) on a random
 batch, to 1e-6. Three plain PyTorch models (an nn.Sequential with PyTorch's class names, a module
@@ -114,6 +115,11 @@ def main():
     models = sorted(os.listdir(os.path.join(ROOT, "models")))
     for model in models:
         text = spec_text(os.path.join(ROOT, "models", model))
+        if re.search(r"^\[(positional|multiheadattention|transformer\w*|bert_\w+)\b", text, re.M):
+            # spec_torch builds these (tests/ref/gen_spec_torch.py); to_spec does not convert
+            # them back yet
+            print("%-16s skipped: Transformer / BERT layers" % model)
+            continue
         tmp = os.path.join(OUT, model + ".orig.tmp")
         with open(tmp, "w") as f:
             f.write(text)
