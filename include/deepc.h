@@ -2342,9 +2342,10 @@ DC_API const dc_eval_result *dc_task_dataset_eval(const dc_task *t);
  * dc_task_textcls - text classification over d (a dc_dataset_textcls): training on examples
  * train[0..n_train) in a fresh seeded order every epoch (o->shuffle), batches of o->batch_size,
  * the loss o->loss; after every epoch the examples val[0..n_val) (none: no validation) give the
- * loss, the accuracy (the epoch's metric) and F1 - of class `positive`, or the macro F1 with
- * positive −1 - in the epoch's note ("F1 0.9731"). The indices are copied; d must outlive the
- * task. Checkpoints hold the order (train.order), so a run resumes exactly mid-epoch.
+ * loss, the accuracy (the epoch's metric) and the extra metrics val_f1, val_precision and
+ * val_recall (log.csv columns) - of class `positive`, or macro averages with positive −1. The
+ * indices are copied; d must outlive the task. Checkpoints hold the order (train.order), so a
+ * run resumes exactly mid-epoch.
  */
 DC_API dc_task *dc_task_textcls(const dc_dataset *d, const int64_t *train, int64_t n_train,
                                 const int64_t *val, int64_t n_val, const dc_train_opts *o,

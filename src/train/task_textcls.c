@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,8 @@ static dc_status tc_validate(dc_task *t, dc_model *m, dc_task_eval *v)
     tc_task *k = t->impl;
     memset(v, 0, sizeof *v);
     v->metric = -1;
+    for (int i = 0; i < DC_TASK_MAX_EXTRA; i++)
+        v->extra_metrics[i] = NAN;
     if (k->n_val <= 0)
         return DC_OK;
     dc_eval_result r;
@@ -128,7 +131,9 @@ static dc_status tc_validate(dc_task *t, dc_model *m, dc_task_eval *v)
         v->has = 1;
         v->loss = v->select = r.loss;
         v->metric = r.accuracy;
-        snprintf(v->note, sizeof v->note, "%sF1 %.4f", k->positive < 0 ? "macro " : "", sc.f1);
+        v->extra_metrics[0] = sc.f1; /* macro F1 when positive is -1 */
+        v->extra_metrics[1] = sc.precision;
+        v->extra_metrics[2] = sc.recall;
         return DC_OK;
     }
     if (st == DC_OK)
@@ -198,7 +203,9 @@ dc_task *dc_task_textcls(const dc_dataset *d, const int64_t *train, int64_t n_tr
         memcpy(va, val, (size_t)n_val * sizeof *va);
     *k = (tc_task){.d = d, .o = *o, .n_train = n_train, .n_val = n_val, .train = tr, .val = va,
                    .positive = positive};
+    static const char *const metric_names[] = {"val_f1", "val_precision", "val_recall"};
     *t = (dc_task){.name = "textcls", .unit = "ex", .metric_name = "acc", .mid_epoch_resume = 1,
+                   .n_extra_metrics = 3, .extra_metric_names = metric_names,
                    .order = order, .start = tc_start, .epoch_total = tc_total,
                    .epoch_begin = tc_begin, .next = tc_next, .loss = tc_loss,
                    .validate = tc_validate, .destroy = tc_destroy, .impl = k};
