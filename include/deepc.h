@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -2403,6 +2404,22 @@ DC_API dc_status dc_textcls_classes_load(const char *path, char ***names, int *n
  */
 DC_API dc_status dc_textcls_predict(dc_model *m, const dc_spec *s, const dc_wordpiece *wp,
                                     int64_t max_len, const char *text, float **probs, int *K);
+/* What `deepc train / eval / predict` print for text classification (to f):
+ * dc_textcls_report - "WHAT: loss, accuracy (correct/n), F1 (positive; precision, recall)" and the
+ * confusion matrix with the class names, of m on part (as dc_textcls_run_evaluate), or one JSON
+ * line {"WHAT_loss", "WHAT_acc", "WHAT_f1", "n"}.
+ * dc_textcls_eval - that report for the spec file model ($vocab, $labels defined) with weights
+ * (strict) on part (-1: all) of data, encoded with vocab and max_len (0: the input's).
+ * dc_textcls_predict_print - every class with its probability for text, most likely first;
+ * vocab and classes NULL: vocab.txt and classes.txt next to the weights (without classes.txt the
+ * classes are numbered). */
+DC_API dc_status dc_textcls_report(FILE *f, const dc_textcls_run *r, dc_model *m, int part,
+                                   const char *what, int json);
+DC_API dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights,
+                                 const char *data, const char *vocab, int64_t max_len, int part);
+DC_API dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weights,
+                                          const char *vocab, const char *classes,
+                                          int64_t max_len, const char *text);
 /* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
 DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                            int64_t n_val, const dc_train_opts *o);

@@ -163,7 +163,7 @@ int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_bea
                   int kv_cache, int64_t limit);
 /* Text classification (form_textcls.c): whether --data (with --vocab) names it (csv: is the
  * time-series form without --vocab); deepc eval when argv's --data does; deepc predict --text
- * (cmd_predict_text.c). */
+ * (all in form_textcls.c). */
 int cli_is_textcls(const char *data, const char *vocab);
 int cli_argv_textcls(int argc, char **argv);
 int cmd_eval_textcls(int argc, char **argv);

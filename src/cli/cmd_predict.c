@@ -73,7 +73,7 @@ static void invert_note(const predict_args *a, const dc_prediction *p)
 
 int cmd_predict(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) /* text classifiers: cmd_predict_text.c */
+    for (int i = 1; i < argc; i++) /* text classifiers: form_textcls.c */
         if (!strcmp(argv[i], "--text"))
             return cmd_predict_text(argc, argv);
     predict_args a;

@@ -1,11 +1,10 @@
 /*
  * form_textcls.c - deepc train and deepc eval on text classification data (--data textdir:DIR |
- * tsv:FILE | csv:FILE with --vocab | spam-assassin; docs/text-classification.md): flags in, the
- * library's run (dc_textcls_run_*, dc_task_textcls, dc_model_init_from), numbers out.
+ * tsv:FILE | csv:FILE with --vocab | spam-assassin; docs/text-classification.md) and deepc
+ * predict --text: flags in, the library's run (dc_textcls_*), numbers out.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
-#include "train/eval_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,33 +23,6 @@ int cli_argv_textcls(int argc, char **argv)
         vocab = !strcmp(argv[i], "--vocab") ? argv[i + 1] : vocab;
     }
     return cli_is_textcls(data, vocab);
-}
-
-static const dc_textcls_data *g_names; /* class names for dc_print_confusion */
-static const char *class_name(int k) { return g_names->classes[k]; }
-
-/* "PART: loss, accuracy, F1" and the confusion matrix (or one JSON line). */
-static int report(const dc_textcls_run *r, dc_model *m, int part, const char *what, int json)
-{
-    dc_eval_result e;
-    dc_cls_scores sc;
-    if (dc_textcls_run_evaluate(r, m, part, &e, &sc) != DC_OK) {
-        fprintf(stderr, "deepc: %s: %s\n", what, dc_last_error());
-        return 1;
-    }
-    const char *pos = sc.positive >= 0 ? r->data.classes[sc.positive] : "macro";
-    if (json)
-        printf("{\"%s_loss\": %.6g, \"%s_acc\": %.6g, \"%s_f1\": %.6g, \"n\": %lld}\n", what,
-               e.loss, what, e.accuracy, what, sc.f1, (long long)e.n);
-    else
-        printf("%s: loss %.4f  accuracy %.4f (%lld/%lld)  F1 %.4f (%s; precision %.4f, recall "
-               "%.4f)\n", what, e.loss, e.accuracy, (long long)e.correct, (long long)e.n, sc.f1,
-               pos, sc.precision, sc.recall);
-    g_names = &r->data;
-    if (!json)
-        dc_print_confusion(stdout, &e, class_name);
-    dc_eval_result_free(&e);
-    return 0;
 }
 
 static int tc_load(cli_run *r)
@@ -129,7 +101,12 @@ static int tc_report(cli_run *r)
 {
     const dc_textcls_run *t = r->data;
     cli_print_time(r, NULL);
-    int rc = t->split.n[DC_SPLIT_TEST] ? report(t, r->m, DC_SPLIT_TEST, "test", r->a->json) : 0;
+    int rc = 0;
+    if (t->split.n[DC_SPLIT_TEST] &&
+        dc_textcls_report(stdout, t, r->m, DC_SPLIT_TEST, "test", r->a->json) != DC_OK) {
+        fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
+        rc = 1;
+    }
     cli_print_outputs(r, " (vocabulary and classes: vocab.txt, classes.txt beside it)");
     return rc;
 }
@@ -149,6 +126,7 @@ const cli_data_form cli_form_textcls = {
     .free = tc_free,
 };
 
+/* deepc eval MODEL --weights W --data DATA --vocab V [--max-len N] [--part P] */
 int cmd_eval_textcls(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *vocab = NULL, *len = NULL;
@@ -157,41 +135,48 @@ int cmd_eval_textcls(int argc, char **argv)
     const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
                             {"--vocab", &vocab, NULL}, {"--max-len", &len, NULL},
                             {"--part", &part, NULL}, {NULL, NULL, NULL}};
-    int pr = cli_parse_opts("eval", argc, argv, opts, &model, 1, NULL);
+    int pr = cli_parse_opts("eval", argc, argv, opts, &model, 1, NULL), p = 0;
     if (pr > 0)
         printf("usage: deepc eval MODEL --weights W --data DATA --vocab V [--max-len N] "
                "[--part test|val|train|all]\n(docs/text-classification.md)\n");
     if (pr)
         return pr > 0 ? 0 : 2;
     static const char *const parts[] = {"train", "val", "test", "all"};
-    int p = 0;
     while (p < 4 && strcmp(part, parts[p]))
         p++;
     if (!model || !weights || !data || !vocab || p == 4)
         return cli_missing("eval", p == 4 ? "--part train|val|test|all" : !model ? "MODEL"
                                    : !weights ? "--weights W" : !data ? "--data" : "--vocab V");
+    if ((len && arg_i64("--max-len", len, 2, 1 << 20, &max_len)))
+        return 2;
+    if (dc_textcls_eval(stdout, model, weights, data, vocab, max_len, p == 3 ? -1 : p) == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc eval: %s\n", dc_last_error());
+    return 2;
+}
+
+/* deepc predict MODEL --weights W --text TEXT [--vocab V] [--classes FILE] [--max-len N] */
+int cmd_predict_text(int argc, char **argv)
+{
+    const char *model = NULL, *weights = NULL, *text = NULL, *vocab = NULL, *classes = NULL;
+    const char *len = NULL;
+    int64_t max_len = 0;
+    const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--text", &text, NULL},
+                            {"--vocab", &vocab, NULL}, {"--classes", &classes, NULL},
+                            {"--max-len", &len, NULL}, {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("predict", argc, argv, opts, &model, 1, NULL);
+    if (pr > 0)
+        printf("usage: deepc predict MODEL --weights W --text TEXT [--vocab V] [--classes FILE] "
+               "[--max-len N]\nEach class with its probability, most likely first; --vocab and "
+               "--classes default to\nvocab.txt and classes.txt next to the weights.\n");
+    if (pr)
+        return pr > 0 ? 0 : 2;
+    if (!model || !weights || !text)
+        return cli_missing("predict", !model ? "MODEL" : !weights ? "--weights W" : "--text");
     if (len && arg_i64("--max-len", len, 2, 1 << 20, &max_len))
         return 2;
-    dc_textcls_run t;
-    dc_spec *spec = NULL;
-    dc_model *m = NULL;
-    int rc = 2;
-    if (dc_textcls_run_open(data, vocab, &t) != DC_OK) {
-        fprintf(stderr, "deepc eval: %s\n", dc_last_error());
-        return 2;
-    }
-    if ((spec = dc_spec_parse_file(model)) && dc_textcls_run_define(&t, spec) == DC_OK)
-        m = dc_spec_build(spec, NULL);
-    if (!m)
-        fprintf(stderr, "deepc eval: %s\n", dc_last_error());
-    else if (cli_load_weights(m, weights, 0) == 0) {
-        if (dc_textcls_run_dataset(&t, spec, max_len) == DC_OK)
-            rc = report(&t, m, p == 3 ? -1 : p, parts[p], 0) ? 1 : 0;
-        else
-            fprintf(stderr, "deepc eval: %s\n", dc_last_error());
-    }
-    dc_model_free(m);
-    dc_spec_free(spec);
-    dc_textcls_run_free(&t);
-    return rc;
+    if (dc_textcls_predict_print(stdout, model, weights, vocab, classes, max_len, text) == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc predict: %s\n", dc_last_error());
+    return 2;
 }

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "io/io.h"
+#include "train/eval_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,5 +192,120 @@ dc_status dc_textcls_predict(dc_model *m, const dc_spec *s, const dc_wordpiece *
         memcpy(*probs, dc_f32(p), (size_t)*K * sizeof **probs);
     }
     dc_ctx_free(ctx);
+    return st;
+}
+
+static const dc_textcls_data *g_names; /* class names for dc_print_confusion (one report at once) */
+static const char *class_name(int k) { return g_names->classes[k]; }
+
+dc_status dc_textcls_report(FILE *f, const dc_textcls_run *r, dc_model *m, int part,
+                            const char *what, int json)
+{
+    dc_eval_result e;
+    dc_cls_scores sc;
+    dc_status st = dc_textcls_run_evaluate(r, m, part, &e, &sc);
+    if (st != DC_OK)
+        return st;
+    if (json)
+        fprintf(f, "{\"%s_loss\": %.6g, \"%s_acc\": %.6g, \"%s_f1\": %.6g, \"n\": %lld}\n", what,
+                e.loss, what, e.accuracy, what, sc.f1, (long long)e.n);
+    else
+        fprintf(f, "%s: loss %.4f  accuracy %.4f (%lld/%lld)  F1 %.4f (%s; precision %.4f, "
+                "recall %.4f)\n", what, e.loss, e.accuracy, (long long)e.correct,
+                (long long)e.n, sc.f1, sc.positive >= 0 ? r->data.classes[sc.positive] : "macro",
+                sc.precision, sc.recall);
+    g_names = &r->data;
+    if (!json)
+        dc_print_confusion(f, &e, class_name);
+    dc_eval_result_free(&e);
+    return DC_OK;
+}
+
+/* The model of spec file `model` with $vocab and $labels (labels <= 0: left undefined), built
+ * without initialisation, and the weights loaded strictly. */
+static dc_model *load_textcls_model(const char *model, const char *weights, int64_t vocab,
+                                    int labels, dc_spec **spec)
+{
+    char v[32], k[32];
+    snprintf(v, sizeof v, "%lld", (long long)vocab);
+    snprintf(k, sizeof k, "%d", labels);
+    dc_model *m = NULL;
+    *spec = dc_spec_parse_file(model);
+    if (*spec && dc_spec_define(*spec, "vocab", v) >= 0 &&
+        (labels <= 0 || dc_spec_define(*spec, "labels", k) >= 0))
+        m = dc_spec_build(*spec, NULL);
+    if (m && dc_model_load(m, weights, 1, NULL) != DC_OK) {
+        dc_model_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights, const char *data,
+                          const char *vocab, int64_t max_len, int part)
+{
+    static const char *const parts[] = {"train", "val", "test"};
+    dc_textcls_run r;
+    dc_spec *spec = NULL;
+    dc_status st = dc_textcls_run_open(data, vocab, &r);
+    if (st != DC_OK)
+        return st;
+    dc_model *m = load_textcls_model(model, weights, dc_wordpiece_size(r.wp), r.data.n_classes,
+                                     &spec);
+    st = m ? dc_textcls_run_dataset(&r, spec, max_len) : dc_last_status();
+    if (st == DC_OK)
+        st = dc_textcls_report(f, &r, m, part, part < 0 || part > 2 ? "all" : parts[part], 0);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    dc_textcls_run_free(&r);
+    return st;
+}
+
+/* dir(weights)/name into buf. */
+static const char *beside(const char *weights, const char *name, char *buf, size_t n)
+{
+    const char *slash = strrchr(weights, '/');
+    snprintf(buf, n, "%.*s/%s", slash ? (int)(slash - weights) : 1, slash ? weights : ".", name);
+    return buf;
+}
+
+dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weights,
+                                   const char *vocab, const char *classes, int64_t max_len,
+                                   const char *text)
+{
+    char vbuf[4096], cbuf[4096], **names = NULL;
+    int n_names = 0, K = 0;
+    float *p = NULL;
+    dc_spec *spec = NULL;
+    dc_model *m = NULL;
+    dc_wordpiece *wp = dc_wordpiece_load(vocab ? vocab : beside(weights, "vocab.txt", vbuf,
+                                                                sizeof vbuf), NULL);
+    dc_status st = wp ? dc_textcls_classes_load(classes ? classes : beside(weights, "classes.txt",
+                                                cbuf, sizeof cbuf), &names, &n_names)
+                      : dc_last_status();
+    if (wp && st != DC_OK && !classes) /* no classes.txt beside the weights: class numbers */
+        st = DC_OK;
+    if (st == DC_OK && !(m = load_textcls_model(model, weights, dc_wordpiece_size(wp), n_names,
+                                                &spec)))
+        st = dc_last_status();
+    if (st == DC_OK)
+        st = dc_textcls_predict(m, spec, wp, max_len, text, &p, &K);
+    for (int r = 0; st == DC_OK && r < K; r++) { /* the most likely left, by selection */
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            best = p[k] > p[best] ? k : best;
+        if (best < n_names)
+            fprintf(f, "%-16s %.4f\n", names[best], (double)p[best]);
+        else
+            fprintf(f, "%-16d %.4f\n", best, (double)p[best]);
+        p[best] = -1;
+    }
+    free(p);
+    for (int k = 0; k < n_names; k++)
+        free(names[k]);
+    free(names);
+    dc_model_free(m);
+    dc_spec_free(spec);
+    dc_wordpiece_free(wp);
     return st;
 }
