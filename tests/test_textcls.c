@@ -325,7 +325,8 @@ TEST(textcls_cli_trains_a_toy_classifier_then_eval_and_predict)
              "%s/vocab.txt --epochs 40 --optimizer adam --lr 0.1 --batch 8 --threads 1", d, d);
     int rc = t_run_deepc(out, sizeof out, "train %s --out %s/bow", args, d);
     CHECK(rc == 0 && strstr(out, "test: loss") && strstr(out, "accuracy 1.0000 (12/12)") &&
-              strstr(out, "F1 1.0000 (good;") && strstr(out, "val_acc") && strstr(out, "val_f1 1.0000"),
+              strstr(out, "F1 1.0000 (good;") && strstr(out, "val_acc") &&
+              strstr(out, "val_f1 1.0000"),
           "train the bag of words on a separable set: rc %d\n%s", rc, out);
     rc = t_run_deepc(out, sizeof out, "eval %s/bow/model.spec --weights %s/bow/model.safetensors "
                      "--data textdir:%s/toy,val=0.2,test=0.2 --vocab %s/vocab.txt --part val",
