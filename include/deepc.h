@@ -1358,6 +1358,13 @@ DC_API void dc_spec_free(dc_spec *s);
  */
 DC_API int dc_spec_define(dc_spec *s, const char *name, const char *value);
 /*
+ * dc_spec_define_assign - dc_spec_define for one "NAME=VALUE" (the CLI's --set): DC_ERR_ARG for
+ * text without '=' or with an empty NAME, for dc_spec_define's errors, and for a NAME the spec
+ * does not use (no value written "$NAME": a misspelt --set is an error, not ignored). The
+ * messages name the assignment and, for an unused NAME, the spec (named as parsed).
+ */
+DC_API dc_status dc_spec_define_assign(dc_spec *s, const char *assignment);
+/*
  * dc_spec_build - make the model the spec describes: layers in file order, each fed by the layer
  * before it or by the layers its `input =` names. Input sizes (in_channels, in_features) are
  * inferred by running each new layer once on a zero batch, so a shape mismatch between layers is
@@ -2395,6 +2402,11 @@ DC_API dc_status dc_textcls_run_evaluate(const dc_textcls_run *r, dc_model *m, i
 /* Write dir/vocab.txt and dir/classes.txt (one class name a line, in class order), so that
  * `deepc predict` finds them next to dir/model.safetensors. */
 DC_API dc_status dc_textcls_run_save(const dc_textcls_run *r, const char *dir);
+/* The trainer's task of the run (after dc_textcls_run_dataset): dc_task_textcls on the training
+ * and validation splits with F1 of r->positive, after dc_textcls_run_save into out_dir (when
+ * not NULL, on rank 0). The task (dc_task_free), or NULL with the error. */
+DC_API dc_task *dc_textcls_run_task(const dc_textcls_run *r, const char *out_dir,
+                                    const dc_train_opts *o);
 /* Read classes.txt as dc_textcls_run_save writes it: *names (malloc'd, each malloc'd), *n. */
 DC_API dc_status dc_textcls_classes_load(const char *path, char ***names, int *n);
 /*

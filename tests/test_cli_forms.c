@@ -2,7 +2,8 @@
  * test_cli_forms.c - the --data forms of deepc train through the one driver (src/cli/forms.def):
  * --json keeps stdout to JSON objects on every form (text and series used to print plain lines
  * into it), --early-stop N stops a forecasting run after N epochs without a better validation
- * score and is refused where it means nothing, and deepc eval says which forms it takes.
+ * score and is refused where it means nothing, text classification's --vocab, --max-len and
+ * --init-from are refused by the other forms, and deepc eval says which forms it takes.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
@@ -114,4 +115,28 @@ TEST(forms_eval_names_the_forms_it_takes)
     int rc = t_run_deepc(out, sizeof out, "eval %s/gru.spec --weights %s/none.safetensors "
                          "--data csv:%s/wave.csv", d, d, d);
     CHECK(rc == 2 && strstr(out, "image and tensor data"), "eval --data csv: %d\n%s", rc, out);
+}
+
+/* --vocab, --max-len and --init-from mean something to text classification only: every other
+ * form refuses them by name before it reads its data (they used to be ignored). */
+TEST(forms_refuse_the_text_classification_flags_elsewhere)
+{
+    static const struct { const char *data, *flag, *what; } cases[] = {
+        {"npy:none_x.npy,none_y.npy", "--vocab v.txt", "none_x.npy"},
+        {"fashion-mnist:/nonexistent", "--init-from w.safetensors", "fashion-mnist"},
+        {"text:/nonexistent.txt", "--max-len 16", "to text "},
+        {"csv:/nonexistent.csv,window=6", "--init-from w.safetensors", "time-series data"},
+        {"cmudict:/nonexistent.dict", "--max-len 32", "cmudict"},
+        {"bert:fortunes=/nonexistent,vocab=v.txt", "--init-from w.safetensors", "bert"},
+        {"bert:fortunes=/nonexistent,vocab=v.txt", "--vocab v.txt", "bert"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char flag[32];
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(cases[i].flag, " "), cases[i].flag);
+        int rc = t_run_deepc(out, sizeof out, "train models/mlp_digits --data %s %s --lr 0.1",
+                             cases[i].data, cases[i].flag);
+        CHECK(rc == 2 && strstr(out, flag) && strstr(out, "does not apply") &&
+                  strstr(out, cases[i].what),
+              "%s on %s: rc %d\n%s", flag, cases[i].data, rc, out);
+    }
 }

@@ -104,7 +104,8 @@ typedef struct cli_run {
  * the form's data, before load. */
 enum {
     CLI_NO_AUGMENT = 1, CLI_NO_BPTT = 2, CLI_NO_EARLY_STOP = 4, CLI_NO_SAVE_EVERY = 8,
-    CLI_NO_VAL = 16,
+    CLI_NO_VAL = 16, CLI_NO_VOCAB = 32, CLI_NO_MAX_LEN = 64, CLI_NO_INIT_FROM = 128,
+    CLI_NO_TEXTCLS = CLI_NO_VOCAB | CLI_NO_MAX_LEN | CLI_NO_INIT_FROM, /* text classification's */
 };
 
 typedef struct cli_data_form {
@@ -172,10 +173,6 @@ int cmd_predict_text(int argc, char **argv);
 #include "forms.def"
 #undef CLI_FORM
 
-/* mkdir -p: create dir and every missing folder above it (0), else print which folder could not
- * be made and why (-1). cli_ensure_parent does the same for the folder a file path is in. */
-int cli_ensure_dir(const char *dir);
-int cli_ensure_parent(const char *path);
 /* Monotonic seconds. */
 double cli_now_s(void);
 
@@ -202,9 +199,9 @@ typedef struct cli_sets {
 } cli_sets;
 /* Add one --set value after checking its NAME=VALUE form; 0, or -1 after a message. */
 int cli_set_add(cli_sets *s, const char *val);
-/* Define every --set variable in s (read from path); a name the spec does not use is an error.
- * 0, or -1 after a message. */
-int cli_spec_set(dc_spec *s, const char *path, const cli_sets *sets);
+/* Define every --set variable in s (dc_spec_define_assign: a name the spec does not use is an
+ * error). 0, or -1 after a message. */
+int cli_spec_set(dc_spec *s, const cli_sets *sets);
 
 /* One flag of a subcommand: a switch (on != NULL: set to 1) or a flag with a value (*val). */
 typedef struct cli_opt {

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "train/predict.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -82,27 +83,11 @@ int cmd_forward(int argc, char **argv)
     dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
-    int rc = 2;
-    dc_tensor *x = NULL;
-    dc_ctx *ctx = dc_ctx_new(0);
-    if (!ctx || cli_load_weights(m, weights, 0))
-        goto out;
-    if (!(x = dc_npy_load(input))) {
+    int rc = cli_load_weights(m, weights, 0) ? 2 : 0;
+    if (!rc && dc_forward_npy(m, input, output) != DC_OK) {
         fprintf(stderr, "deepc forward: %s\n", dc_last_error());
-        goto out;
+        rc = 2;
     }
-    dc_ctx_set_grad(ctx, 0);
-    dc_tensor *y = dc_model_forward(ctx, m, x);
-    if (y && cli_ensure_parent(output)) /* the folders of --output a/b/y.npy, after the checks */
-        goto out;
-    if (!y || dc_npy_save(output, y) != DC_OK) {
-        fprintf(stderr, "deepc forward: %s\n", dc_last_error());
-        goto out;
-    }
-    rc = 0;
-out:
-    dc_tensor_free(x);
-    dc_ctx_free(ctx);
     dc_model_free(m);
     return rc;
 }

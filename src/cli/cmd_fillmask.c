@@ -1,12 +1,12 @@
 /*
  * cmd_fillmask.c - deepc fill-mask: the top-k tokens a pre-trained BERT puts at each [MASK]
- * (dc_bert_fill_mask; docs/bert.md).
+ * (dc_bert_fill_mask_print, train/bert_fill.h; docs/bert.md).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "train/bert_fill.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 static void fill_usage(FILE *f)
 {
@@ -15,34 +15,6 @@ static void fill_usage(FILE *f)
                "Prints, for each [MASK] of the text, the top-k tokens of the model's masked-LM\n"
                "head with their probabilities. MODEL's $vocab (models/bert_mini_pre) is the\n"
                "vocabulary's size.\n");
-}
-
-/* The spec with $vocab = the vocabulary's size, built, with the weights loaded. */
-static dc_model *fill_model(const char *path, const char *weights, int64_t vocab,
-                            dc_spec **spec)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%lld", (long long)vocab);
-    *spec = dc_spec_parse_file(path);
-    dc_model *m = *spec && dc_spec_define(*spec, "vocab", num) >= 0 ? dc_spec_build(*spec, NULL)
-                                                                     : NULL;
-    if (!m)
-        fprintf(stderr, "deepc fill-mask: %s\n", dc_last_error());
-    if (m && cli_load_weights(m, weights, 0)) {
-        dc_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
-static void fill_print(const dc_fill_mask *r, const dc_wordpiece *wp)
-{
-    for (int64_t i = 0; i < r->n_masks; i++) {
-        printf("[MASK] %lld (token %lld):\n", (long long)i + 1, (long long)r->pos[i]);
-        for (int64_t j = 0; j < r->top_k; j++)
-            printf("  %-16s %.4f\n", dc_wordpiece_token(wp, r->ids[i * r->top_k + j]),
-                   (double)r->probs[i * r->top_k + j]);
-    }
 }
 
 int cmd_fill_mask(int argc, char **argv)
@@ -68,27 +40,9 @@ int cmd_fill_mask(int argc, char **argv)
                                         : !weights ? "--weights W.safetensors"
                                         : !vocab   ? "--vocab vocab.txt"
                                                    : "--text TEXT");
-    dc_wp_opts wo = dc_wp_defaults();
-    if (cased)
-        wo.lower_case = 0, wo.strip_accents = 0;
-    dc_wordpiece *wp = dc_wordpiece_load(vocab, &wo);
-    if (!wp) {
-        fprintf(stderr, "deepc fill-mask: %s\n", dc_last_error());
-        return 2;
-    }
-    dc_spec *spec = NULL;
-    dc_model *m = fill_model(model, weights, dc_wordpiece_size(wp), &spec);
-    dc_fill_mask r;
-    int rc = m ? 0 : 2;
-    if (m && dc_bert_fill_mask(m, wp, text, max_len, top, &r) != DC_OK) {
-        fprintf(stderr, "deepc fill-mask: %s\n", dc_last_error());
-        rc = 2;
-    } else if (m) {
-        fill_print(&r, wp);
-        dc_fill_mask_free(&r);
-    }
-    dc_model_free(m);
-    dc_spec_free(spec);
-    dc_wordpiece_free(wp);
-    return rc;
+    if (dc_bert_fill_mask_print(stdout, model, weights, vocab, cased, text, max_len, top) ==
+        DC_OK)
+        return 0;
+    fprintf(stderr, "deepc fill-mask: %s\n", dc_last_error());
+    return 2;
 }

@@ -50,7 +50,7 @@ static dc_model *summary_load(int argc, char **argv, dc_spec **spec, int *rc, in
     int vocab_set = 0, n_vocab = 0;
     for (int i = 0; i < sets.n; i++)
         vocab_set |= !strncmp(sets.v[i], "vocab=", 6);
-    if (cli_spec_set(s, model, &sets)) {
+    if (cli_spec_set(s, &sets)) {
         dc_spec_free(s);
         return NULL;
     }

@@ -128,26 +128,6 @@ static dc_wp_job tok_job(const tok_args *a)
                        .max_len = a->max_len};
 }
 
-/* tokens: ..., ids: ..., segments: ... (--ids: the ids alone). */
-static void print_ids(const dc_wp_encoded *e, const tok_args *a)
-{
-    if (!a->ids_only) {
-        printf("tokens:");
-        for (int64_t i = 0; i < e->n; i++)
-            printf(" %s", dc_wordpiece_token(e->wp, e->ids[i]));
-        printf("\nids:");
-    }
-    for (int64_t i = 0; i < e->n; i++)
-        printf(a->ids_only && i == 0 ? "%lld" : " %lld", (long long)e->ids[i]);
-    printf("\n");
-    if (e->seg && !a->ids_only) {
-        printf("segments:");
-        for (int64_t i = 0; i < e->n; i++)
-            printf(" %lld", (long long)e->seg[i]);
-        printf("\n");
-    }
-}
-
 static int tok_encode(const tok_args *a)
 {
     dc_wp_job j = tok_job(a);
@@ -160,7 +140,7 @@ static int tok_encode(const tok_args *a)
                 e.bytes, (long long)e.n_tokens, e.wall_s,
                 e.wall_s > 0 ? (double)e.bytes / e.wall_s / 1e6 : 0.0, e.cpu_s);
     if (!a->quiet)
-        print_ids(&e, a);
+        dc_wp_encoded_print(stdout, &e, a->ids_only);
     dc_wp_encoded_free(&e);
     return 0;
 }

@@ -1,12 +1,11 @@
 /*
  * common.c - the helpers every subcommand shares (cli.h): strict parsing of values (no bare
  * atoi: a bad number is an error that names the flag), flag tables and nearest-name suggestions,
- * --set variables, loading a model and its weights with the CLI's messages, folders, --quiet.
+ * --set variables, loading a model and its weights with the CLI's messages, --quiet.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "core/internal.h"
-#include "io/io.h"
 
 #include <errno.h>
 #include <math.h>
@@ -137,24 +136,13 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
     return 0;
 }
 
-int cli_spec_set(dc_spec *s, const char *path, const cli_sets *sets)
+int cli_spec_set(dc_spec *s, const cli_sets *sets)
 {
-    for (int i = 0; sets && i < sets->n; i++) {
-        char name[64];
-        const char *eq = strchr(sets->v[i], '=');
-        snprintf(name, sizeof name, "%.*s", (int)(eq - sets->v[i] < 63 ? eq - sets->v[i] : 63),
-                 sets->v[i]);
-        int r = dc_spec_define(s, name, eq + 1);
-        if (r < 0) {
-            fprintf(stderr, "deepc: --set %s: %s\n", sets->v[i], dc_last_error());
+    for (int i = 0; sets && i < sets->n; i++)
+        if (dc_spec_define_assign(s, sets->v[i]) != DC_OK) {
+            fprintf(stderr, "deepc: %s\n", dc_last_error());
             return -1;
         }
-        if (r == 0) {
-            fprintf(stderr, "deepc: --set %s: %s has no value written '$%s'\n", sets->v[i],
-                    path, name);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -179,7 +167,7 @@ dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng
                              dc_spec **spec_out)
 {
     dc_spec *s = dc_spec_parse_file(path);
-    if (s && cli_spec_set(s, path, sets)) {
+    if (s && cli_spec_set(s, sets)) {
         dc_spec_free(s);
         return NULL;
     }
@@ -220,22 +208,6 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
         fprintf(stderr, "deepc: partial load of %s: %d loaded\n%s\n", path, rep.n_loaded,
                 rep.text);
     return 0;
-}
-
-int cli_ensure_dir(const char *dir)
-{
-    if (dc_io_mkdir_p(dir) == DC_OK)
-        return 0;
-    fprintf(stderr, "deepc: %s\n", dc_last_error());
-    return -1;
-}
-
-int cli_ensure_parent(const char *path)
-{
-    if (dc_io_mkdir_parent(path) == DC_OK)
-        return 0;
-    fprintf(stderr, "deepc: %s\n", dc_last_error());
-    return -1;
 }
 
 double cli_now_s(void)

@@ -19,12 +19,6 @@ typedef struct bert_form {
 static int bert_load(cli_run *r)
 {
     const train_args *a = r->a;
-    if (a->augment || a->early_stop || a->val >= 0) {
-        fprintf(stderr, "deepc train: %s does not apply to bert (val_pairs=N and val_docs=F in "
-                "--data say what validates)\n", a->augment ? "--augment" : a->early_stop
-                ? "--early-stop" : "--val");
-        return 2;
-    }
     bert_form *f = calloc(1, sizeof *f);
     if (f)
         f->bo = dc_bert_task_defaults();
@@ -37,10 +31,7 @@ static int bert_load(cli_run *r)
 
 static int bert_define(cli_run *r, dc_spec *spec)
 {
-    char num[32];
-    const bert_form *f = r->data;
-    snprintf(num, sizeof num, "%lld", (long long)dc_wordpiece_size(f->d->wp));
-    return dc_spec_define(spec, "vocab", num) < 0 ? -1 : 0;
+    return cli_define_i64(spec, "vocab", dc_wordpiece_size(((const bert_form *)r->data)->d->wp));
 }
 
 static int bert_task(cli_run *r)
@@ -92,6 +83,8 @@ static void bert_free(cli_run *r)
 }
 
 const cli_data_form cli_form_bert = {
+    .what = "bert", /* val_pairs=N and val_docs=F in --data say what validates */
+    .refuse = CLI_NO_AUGMENT | CLI_NO_BPTT | CLI_NO_EARLY_STOP | CLI_NO_VAL | CLI_NO_TEXTCLS,
     .load = bert_load,
     .define = bert_define,
     .task = bert_task,

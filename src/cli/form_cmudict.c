@@ -19,16 +19,12 @@ typedef struct g2p_data {
 static int g2p_load(cli_run *r)
 {
     const train_args *a = r->a;
-    if (a->bptt || a->augment || a->val >= 0 || a->early_stop) {
-        fprintf(stderr, "deepc train: --bptt, --augment, --val and --early-stop do not apply to "
-                "cmudict (its split is fixed: docs/g2p.md)\n");
-        return 2;
-    }
     g2p_data *g = calloc(1, sizeof *g);
+    if (!g)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!g || dc_g2p_open(a->data + 8, DC_G2P_SPLIT_SEED, &g->d, &g->tr, &g->va) != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", g ? dc_last_error() : "out of memory");
         free(g);
-        return 2;
+        return cli_fail(2);
     }
     r->data = g;
     return 0;
@@ -48,20 +44,14 @@ static int g2p_task(cli_run *r)
 {
     const train_args *a = r->a;
     const g2p_data *g = r->data;
-    if (!(r->task = dc_task_seq2seq(&g->tr, &g->va, &r->o))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    if (!a->json)
-        printf("%s %s on %s: %lld words (%lld train, %lld validation, %lld test), %lld training "
-               "pairs, %lld validation pairs, %lld parameters, %s lr %g, batch %lld, %d "
-               "threads\n", cli_run_verb(r), a->model, a->data + 8, (long long)g->d.n_words,
+    if (!(r->task = dc_task_seq2seq(&g->tr, &g->va, &r->o)))
+        return cli_fail(2);
+    cli_banner(r, a->data + 8, "%lld words (%lld train, %lld validation, %lld test), %lld "
+               "training pairs, %lld validation pairs", (long long)g->d.n_words,
                (long long)dc_cmudict_count(&g->d, DC_SPLIT_TRAIN),
                (long long)dc_cmudict_count(&g->d, DC_SPLIT_VAL),
                (long long)dc_cmudict_count(&g->d, DC_SPLIT_TEST), (long long)g->tr.n,
-               (long long)g->va.n, (long long)dc_model_n_trainable(r->m),
-               dc_optim_kind_name(r->o.optim.kind), (double)r->o.optim.lr,
-               (long long)r->o.batch_size, dc_get_num_threads());
+               (long long)g->va.n);
     return 0;
 }
 
@@ -107,6 +97,8 @@ static int g2p_eval(dc_model *m, const char *data, dc_loss_kind loss)
 }
 
 const cli_data_form cli_form_cmudict = {
+    .what = "cmudict",
+    .refuse = CLI_NO_BPTT | CLI_NO_AUGMENT | CLI_NO_VAL | CLI_NO_EARLY_STOP | CLI_NO_TEXTCLS,
     .load = g2p_load,
     .prepare = g2p_prepare,
     .task = g2p_task,

@@ -100,7 +100,7 @@ static int images_eval(dc_model *m, const char *data, dc_loss_kind loss)
 }
 
 const cli_data_form cli_form_images = {
-    .refuse = CLI_NO_BPTT | CLI_NO_EARLY_STOP,
+    .refuse = CLI_NO_BPTT | CLI_NO_EARLY_STOP | CLI_NO_TEXTCLS,
     .load = images_load,
     .prepare = images_prepare,
     .task = images_task,

@@ -65,20 +65,9 @@ static int series_task(cli_run *r)
     return 0;
 }
 
-/* One row of the table as JSON: "name": {"val_mae": ..., ..., "test_rmse": ...}. */
-static void json_row(const char *key, const dc_forecast_row *row, int last)
-{
-    printf("\"%s\": {", key);
-    if (row->has_v)
-        printf("\"val_mae\": %.6g, \"val_rmse\": %.6g, ", row->v.mae, row->v.rmse);
-    printf("\"test_mae\": %.6g, \"test_rmse\": %.6g}%s", row->t.mae, row->t.rmse,
-           last ? "" : ", ");
-}
-
 /* Score the model on test; the table (one JSON object with --json) and where the files are. */
 static int series_report(cli_run *r)
 {
-    static const char *keys[] = {"persistence", "ar_target", "ar_all"};
     series_data *d = r->data;
     const dc_series *s = d->s;
     dc_forecast_row model = {.has_v = s->n[DC_SPLIT_VAL] > 0};
@@ -88,11 +77,7 @@ static int series_report(cli_run *r)
         return cli_fail(1);
     free(pred);
     if (r->a->json) {
-        printf("{\"best_epoch\": %lld, ", (long long)best);
-        json_row("model", &model, 0);
-        for (int k = 0; k < DC_FORECAST_N_BASELINES; k++)
-            json_row(keys[k], &d->base[k], k == DC_FORECAST_N_BASELINES - 1);
-        printf("}\n");
+        dc_forecast_table_json(stdout, best, &model, d->base);
         return 0;
     }
     cli_print_time(r, NULL);
@@ -116,7 +101,7 @@ static void series_free(cli_run *r)
 /* csv:... and weather (dc_series_open reads both): two lines of forms.def, one form. */
 const cli_data_form cli_form_series = {
     .what = "time-series data",
-    .refuse = CLI_NO_VAL | CLI_NO_AUGMENT | CLI_NO_BPTT,
+    .refuse = CLI_NO_VAL | CLI_NO_AUGMENT | CLI_NO_BPTT | CLI_NO_TEXTCLS,
     .load = series_load,
     .prepare = series_prepare,
     .task = series_task,

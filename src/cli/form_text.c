@@ -104,7 +104,7 @@ static void text_free(cli_run *r)
 
 const cli_data_form cli_form_text = {
     .what = "text",
-    .refuse = CLI_NO_AUGMENT | CLI_NO_EARLY_STOP, /* --save-every: text_task */
+    .refuse = CLI_NO_AUGMENT | CLI_NO_EARLY_STOP | CLI_NO_TEXTCLS, /* --save-every: text_task */
     .load = text_load,
     .define = text_define,
     .task = text_task,

@@ -28,17 +28,12 @@ int cli_argv_textcls(int argc, char **argv)
 static int tc_load(cli_run *r)
 {
     const train_args *a = r->a;
-    if (a->val >= 0 || a->augment || a->bptt || a->early_stop) {
-        fprintf(stderr, "deepc train: %s does not apply to text classification (the split is "
-                "--data ...,val=F,test=F)\n", a->val >= 0 ? "--val" : a->bptt ? "--bptt"
-                : a->augment ? "--augment" : "--early-stop");
-        return 2;
-    }
     dc_textcls_run *t = calloc(1, sizeof *t);
+    if (!t)
+        dc_err(DC_ERR_NOMEM, "out of memory");
     if (!t || dc_textcls_run_open(a->data, a->vocab, t) != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", t ? dc_last_error() : "out of memory");
         free(t);
-        return 2;
+        return cli_fail(2);
     }
     r->data = t;
     return 0;
@@ -54,10 +49,8 @@ static int tc_prepare(cli_run *r)
 {
     dc_textcls_run *t = r->data;
     const train_args *a = r->a;
-    if (dc_textcls_run_dataset(t, r->spec, a->max_len) != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
+    if (dc_textcls_run_dataset(t, r->spec, a->max_len) != DC_OK)
+        return cli_fail(2);
     r->n_train = t->split.n[DC_SPLIT_TRAIN];
     r->o.epochs = cli_run_epochs(a, r->n_train, r->o.batch_size);
     if (r->o.sched.kind == DC_SCHED_COSINE && !a->t_max_set)
@@ -77,23 +70,11 @@ static int tc_task(cli_run *r)
 {
     const train_args *a = r->a;
     const dc_textcls_run *t = r->data;
-    if (a->out && dc_dist_rank() == 0 && dc_textcls_run_save(t, a->out) != DC_OK) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    if (!(r->task = dc_task_textcls(t->d, t->split.idx[0], t->split.n[0], t->split.idx[1],
-                                    t->split.n[1], &r->o, t->positive))) {
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-        return 2;
-    }
-    if (!a->json)
-        printf("%s %s on %s: %lld texts for training, %lld validation, %lld test (%d classes), "
-               "%lld tokens each, %lld parameters, %s lr %g, batch %lld, %d threads\n",
-               cli_run_verb(r), a->model, a->data, (long long)t->split.n[0],
-               (long long)t->split.n[1], (long long)t->split.n[2], t->data.n_classes,
-               (long long)t->max_len, (long long)dc_model_n_trainable(r->m),
-               dc_optim_kind_name(r->o.optim.kind), (double)r->o.optim.lr,
-               (long long)r->o.batch_size, dc_get_num_threads());
+    if (!(r->task = dc_textcls_run_task(t, a->out, &r->o)))
+        return cli_fail(2);
+    cli_banner(r, a->data, "%lld texts for training, %lld validation, %lld test (%d classes), "
+               "%lld tokens each", (long long)t->split.n[0], (long long)t->split.n[1],
+               (long long)t->split.n[2], t->data.n_classes, (long long)t->max_len);
     return 0;
 }
 
@@ -118,6 +99,8 @@ static void tc_free(cli_run *r)
 }
 
 const cli_data_form cli_form_textcls = {
+    .what = "text classification", /* its split: --data ...,val=F,test=F */
+    .refuse = CLI_NO_VAL | CLI_NO_AUGMENT | CLI_NO_BPTT | CLI_NO_EARLY_STOP,
     .load = tc_load,
     .define = tc_define,
     .prepare = tc_prepare,

@@ -173,23 +173,17 @@ int cmd_gradcheck(int argc, char **argv)
 {
     const char *filter = NULL;
     int verbose = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
-            verbose = 1;
-        else if (!strcmp(argv[i], "--help")) {
-            printf("usage: deepc gradcheck [-v] [FILTER]\n"
-                   "Checks the analytic gradient of every op, layer and loss against central\n"
-                   "finite differences; FILTER keeps the cases whose name contains it (a\n"
-                   "layer type such as conv2d runs that layer's cases).\n"
-                   "Exit 0 only if every case passes.\n");
-            return 0;
-        } else if (argv[i][0] == '-') {
-            static const char *const known[] = {"--verbose", "-v", "--help", NULL};
-            cli_unknown_flag("gradcheck", argv[i], known);
-            return 2;
-        } else
-            filter = argv[i];
-    }
+    const cli_opt opts[] = {{"--verbose", NULL, &verbose}, {"-v", NULL, &verbose},
+                            {NULL, NULL, NULL}};
+    int pr = cli_parse_opts("gradcheck", argc, argv, opts, &filter, 1, NULL);
+    if (pr > 0)
+        printf("usage: deepc gradcheck [-v] [FILTER]\n"
+               "Checks the analytic gradient of every op, layer and loss against central\n"
+               "finite differences; FILTER keeps the cases whose name contains it (a\n"
+               "layer type such as conv2d runs that layer's cases).\n"
+               "Exit 0 only if every case passes.\n");
+    if (pr)
+        return pr > 0 ? 0 : 2;
     int failed = gc_run_all(filter, verbose);
     return failed < 0 ? 2 : failed ? 1 : 0;
 }

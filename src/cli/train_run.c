@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "train/resume.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -73,26 +74,6 @@ static dc_model *run_model(cli_run *r, const cli_data_form *f, dc_rng *rng)
     return m;
 }
 
-/* Write DIR/model.spec (rank 0). 0 or -1 after a message. */
-static int write_run_spec(const dc_spec *spec, const char *dir)
-{
-    if (!dir || dc_dist_rank() != 0)
-        return 0;
-    size_t k = strlen(dir);
-    char *p = malloc(k + sizeof "/model.spec");
-    if (!p) {
-        fprintf(stderr, "deepc train: out of memory\n");
-        return -1;
-    }
-    memcpy(p, dir, k);
-    memcpy(p + k, "/model.spec", sizeof "/model.spec");
-    int bad = dc_spec_write(spec, p) != DC_OK;
-    if (bad)
-        fprintf(stderr, "deepc train: %s\n", dc_last_error());
-    free(p);
-    return bad ? -1 : 0;
-}
-
 /* The options every form shares (the spec and command line stored in checkpoints, --save-every,
  * --check-numerics, --json, --resume), DIR/model.spec and --init. *spec_text (malloc'd) must
  * outlive the run. 0, or -1 after a message. */
@@ -113,9 +94,10 @@ static int prepare_run(cli_run *r, const char *args_text, char **spec_text)
     dc_dist_set_sync_bn(a->sync_bn);
     if (a->json)
         r->o.progress = 2;
-    if ((a->out && cli_ensure_dir(a->out)) || write_run_spec(r->spec, a->out))
-        return -1;
-    return 0;
+    if (dc_run_dir_prepare(a->out, r->spec) == DC_OK)
+        return 0;
+    fprintf(stderr, "deepc train: %s\n", dc_last_error());
+    return -1;
 }
 
 /* The flags the form refuses (f->refuse), each with why; 0, or 2 after a message. */
@@ -128,10 +110,15 @@ static int refuse_flags(const cli_data_form *f, const train_args *a)
                                             "or weather"},
         {CLI_NO_SAVE_EVERY, "--save-every", "this run checkpoints at the end of every epoch: "
                                             "the state it carries is not stored"},
-        {CLI_NO_VAL, "--val", "give val=F in --data"},
+        {CLI_NO_VAL, "--val", "its validation split is fixed or given in --data"},
+        {CLI_NO_VOCAB, "--vocab", "it applies to text classification"},
+        {CLI_NO_MAX_LEN, "--max-len", "it applies to text classification"},
+        {CLI_NO_INIT_FROM, "--init-from", "it applies to text classification; --init W loads "
+                                          "all weights"},
     };
     const int given[] = {a->augment != NULL, a->bptt != 0, a->early_stop != 0,
-                         a->save_every != 0, a->val >= 0};
+                         a->save_every != 0, a->val >= 0, a->vocab != NULL, a->max_len != 0,
+                         a->init_from != NULL};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if ((f->refuse & t[i].bit) && given[i]) {
             fprintf(stderr, "deepc train: %s does not apply to %s (%s)\n", t[i].flag,

@@ -182,3 +182,22 @@ dc_wordpiece *dc_wp_job_train(const dc_wp_job *j, int64_t vocab_size, int64_t mi
     free_texts(texts, n);
     return wp;
 }
+
+void dc_wp_encoded_print(FILE *f, const dc_wp_encoded *e, int ids_only)
+{
+    if (!ids_only) {
+        fprintf(f, "tokens:");
+        for (int64_t i = 0; i < e->n; i++)
+            fprintf(f, " %s", dc_wordpiece_token(e->wp, e->ids[i]));
+        fprintf(f, "\nids:");
+    }
+    for (int64_t i = 0; i < e->n; i++)
+        fprintf(f, ids_only && i == 0 ? "%lld" : " %lld", (long long)e->ids[i]);
+    fprintf(f, "\n");
+    if (e->seg && !ids_only) {
+        fprintf(f, "segments:");
+        for (int64_t i = 0; i < e->n; i++)
+            fprintf(f, " %lld", (long long)e->seg[i]);
+        fprintf(f, "\n");
+    }
+}

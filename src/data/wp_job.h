@@ -9,6 +9,8 @@
 
 #include "deepc.h"
 
+#include <stdio.h>
+
 #define DC_WP_JOB_MAX_IN 64
 
 typedef struct dc_wp_job {
@@ -44,6 +46,9 @@ dc_status dc_wp_job_texts(const dc_wp_job *j, uint8_t **texts, size_t *lens, int
  * vocabulary), DC_ERR_IO, DC_ERR_FORMAT, DC_ERR_NOMEM; *e is zeroed on failure. */
 dc_status dc_wp_job_encode(const dc_wp_job *j, dc_wp_encoded *e);
 void dc_wp_encoded_free(dc_wp_encoded *e);
+/* `deepc tokenize encode`'s output on f: "tokens: T T ...", "ids: I I ..." and, with segment
+ * ids, "segments: S S ..."; ids_only: the ids alone on one line. */
+void dc_wp_encoded_print(FILE *f, const dc_wp_encoded *e, int ids_only);
 /* The text of ids[0..n) given as decimal strings (each in [0, vocabulary size)); flags as for
  * dc_wordpiece_decode. *text malloc'd. DC_ERR_ARG names a bad id. */
 dc_status dc_wp_job_decode(const dc_wp_job *j, const char *const *ids, int n, unsigned flags,

@@ -261,3 +261,33 @@ dc_status attn_labels(const char *s, char ***labels, int64_t *n)
     *n = k;
     return DC_OK;
 }
+
+dc_status attn_show(dc_model *m, const attn_show_opts *o)
+{
+    dc_status st;
+    if (o->text) {
+        char vpath[1024];
+        const char *vocab = o->vocab, *slash = strrchr(o->weights, '/');
+        if (!vocab) { /* vocab.txt next to the weights */
+            snprintf(vpath, sizeof vpath, "%.*s/vocab.txt", slash ? (int)(slash - o->weights) : 1,
+                     slash ? o->weights : ".");
+            vocab = vpath;
+        }
+        dc_vocab v;
+        st = dc_vocab_load(vocab, &v);
+        return st == DC_OK ? attn_picture_text(m, &v, o->text, o->layer, o->heads, o->out) : st;
+    }
+    dc_tensor *x = dc_npy_load(o->input);
+    char **rl = NULL, **cl = NULL;
+    int64_t nr = 0, nc = 0;
+    st = x ? attn_labels(o->rows, &rl, &nr) : dc_last_status();
+    if (st == DC_OK)
+        st = attn_labels(o->cols, &cl, &nc);
+    if (st == DC_OK)
+        st = attn_picture(m, x, o->layer, o->heads, (const char *const *)rl, nr,
+                          (const char *const *)cl, nc, o->out);
+    free(rl);
+    free(cl);
+    dc_tensor_free(x);
+    return st;
+}

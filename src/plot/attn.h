@@ -48,4 +48,17 @@ dc_status attn_picture_text(dc_model *m, const dc_vocab *v, const char *text, co
  */
 dc_status attn_labels(const char *s, char ***labels, int64_t *n);
 
+/*
+ * attn_show - the picture of `deepc show attention` for m (weights loaded) at o->out: a
+ * character model's prompt o->text, encoded with the vocabulary o->vocab (NULL: vocab.txt in
+ * the folder of o->weights), through attn_picture_text; else the input o->input (.npy, one
+ * example) through attn_picture with the comma-separated labels o->rows and o->cols. The
+ * errors of the loads and of the picture.
+ */
+typedef struct attn_show_opts {
+    const char *weights, *text, *vocab, *input, *rows, *cols, *layer, *out;
+    int heads;
+} attn_show_opts;
+dc_status attn_show(dc_model *m, const attn_show_opts *o);
+
 #endif

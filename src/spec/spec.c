@@ -329,3 +329,22 @@ int dc_spec_define(dc_spec *s, const char *name, const char *value)
     return n;
 }
 const char *dc_spec_layer_type(const dc_spec *s, int i) { return s->l[i].type; }
+
+dc_status dc_spec_define_assign(dc_spec *s, const char *assignment)
+{
+    const char *eq = assignment ? strchr(assignment, '=') : NULL;
+    if (!eq || eq == assignment || eq - assignment > 30)
+        return dc_err(DC_ERR_ARG, "--set: expected NAME=VALUE (NAME of 1..30 bytes), got '%s'",
+                      assignment ? assignment : "");
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - assignment), assignment);
+    int r = dc_spec_define(s, name, eq + 1);
+    if (r < 0) {
+        dc_err_prefix("--set %s: ", assignment);
+        return DC_ERR_ARG;
+    }
+    if (r == 0)
+        return dc_err(DC_ERR_ARG, "--set %s: %s has no value written '$%s'", assignment,
+                      s->file, name);
+    return DC_OK;
+}

@@ -163,3 +163,25 @@ dc_status dc_forecast_predict_test(dc_model *m, const dc_series *s, float **pred
     }
     return st;
 }
+
+/* One row as JSON: "key": {"val_mae": ..., ..., "test_rmse": ...}. */
+static void json_row(FILE *f, const char *key, const dc_forecast_row *row, int last)
+{
+    fprintf(f, "\"%s\": {", key);
+    if (row->has_v)
+        fprintf(f, "\"val_mae\": %.6g, \"val_rmse\": %.6g, ", row->v.mae, row->v.rmse);
+    fprintf(f, "\"test_mae\": %.6g, \"test_rmse\": %.6g}%s", row->t.mae, row->t.rmse,
+            last ? "" : ", ");
+}
+
+void dc_forecast_table_json(FILE *f, int64_t best_epoch, const dc_forecast_row *model,
+                            const dc_forecast_row *base)
+{
+    static const char *const keys[DC_FORECAST_N_BASELINES] = {"persistence", "ar_target",
+                                                              "ar_all"};
+    fprintf(f, "{\"best_epoch\": %lld, ", (long long)best_epoch);
+    json_row(f, "model", model, 0);
+    for (int k = 0; k < DC_FORECAST_N_BASELINES; k++)
+        json_row(f, keys[k], &base[k], k == DC_FORECAST_N_BASELINES - 1);
+    fprintf(f, "}\n");
+}

@@ -50,6 +50,11 @@ dc_status dc_forecast_score_test(dc_model *m, const dc_series *s, float *pred,
  */
 void dc_forecast_table_print(FILE *f, const dc_series *s, const char *path,
                              const dc_forecast_row *model, const dc_forecast_row *base);
+/* The same table as one JSON object on one line: {"best_epoch": N, "model": {"val_mae": ...,
+ * "val_rmse": ..., "test_mae": ..., "test_rmse": ...}, "persistence": {...}, "ar_target": {...},
+ * "ar_all": {...}} (the val_ keys where the row has validation figures). */
+void dc_forecast_table_json(FILE *f, int64_t best_epoch, const dc_forecast_row *model,
+                            const dc_forecast_row *base);
 
 /*
  * `deepc show forecast`'s data in two steps, so that the caller loads the trained weights in

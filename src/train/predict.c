@@ -3,6 +3,7 @@
  */
 #include "train/predict.h"
 #include "core/internal.h"
+#include "io/io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,23 @@ dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
             p->name = dc_fashion_mnist_class;
     }
     free(px);
+    dc_ctx_free(ctx);
+    return st;
+}
+
+dc_status dc_forward_npy(dc_model *m, const char *input, const char *output)
+{
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_tensor *x = ctx ? dc_npy_load(input) : NULL;
+    dc_status st = x ? DC_OK : dc_last_status();
+    if (st == DC_OK) {
+        dc_ctx_set_grad(ctx, 0);
+        dc_tensor *y = dc_model_forward(ctx, m, x);
+        st = !y ? dc_last_status() : dc_io_mkdir_parent(output); /* after the checks */
+        if (st == DC_OK)
+            st = dc_npy_save(output, y);
+    }
+    dc_tensor_free(x);
     dc_ctx_free(ctx);
     return st;
 }

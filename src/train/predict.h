@@ -9,6 +9,13 @@
 
 #define DC_PREDICT_MAX_TOP 1000
 
+/*
+ * dc_forward_npy - `deepc forward`: the batch in the .npy file input through m (eval mode, no
+ * tape), written as .npy to output (its missing folders made first). The errors of the load, the
+ * forward, the folders and the save.
+ */
+dc_status dc_forward_npy(dc_model *m, const char *input, const char *output);
+
 typedef struct dc_predict_opts {
     float mean, std; /* normalisation (p/255 - mean)/std (dc_image_to_input) */
     int invert;      /* 1: 1 - p/255; 0: never; -1: when a gray model is given a dark object on

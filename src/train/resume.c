@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train/resume.h"
 #include "core/internal.h"
+#include "io/io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -166,4 +167,20 @@ dc_status dc_resume_check_sched(const dc_stored_sched *was, const dc_train_opts 
                   "--init %s/model.safetensors --scheduler cosine --epochs N --out NEW_DIR",
                   before, o->epochs,
                   ck_epoch >= before ? " (it has ended: the lr is 0 from here)" : "", dir);
+}
+
+dc_status dc_run_dir_prepare(const char *dir, const dc_spec *spec)
+{
+    dc_status st = dir ? dc_io_mkdir_p(dir) : DC_OK; /* on every rank, as before any write */
+    if (!dir || st != DC_OK || dc_dist_rank() != 0)
+        return st;
+    size_t k = strlen(dir);
+    char *p = malloc(k + sizeof "/model.spec");
+    if (!p)
+        return dc_err(DC_ERR_NOMEM, "out of memory");
+    memcpy(p, dir, k);
+    memcpy(p + k, "/model.spec", sizeof "/model.spec");
+    st = dc_spec_write(spec, p);
+    free(p);
+    return st;
 }

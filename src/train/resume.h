@@ -46,4 +46,9 @@ typedef struct dc_stored_sched {
 dc_status dc_resume_check_sched(const dc_stored_sched *was, const dc_train_opts *o,
                                 int64_t n_train, int64_t ck_epoch, const char *dir);
 
+/* The folder of a run (deepc train --out DIR): DIR and the folders above it made, and the
+ * model's spec (all keys explicit after the build) written to DIR/model.spec (rank 0 only).
+ * dir NULL: nothing. DC_ERR_IO naming what could not be made or written; DC_ERR_NOMEM. */
+dc_status dc_run_dir_prepare(const char *dir, const dc_spec *spec);
+
 #endif

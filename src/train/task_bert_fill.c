@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/bert_fill.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,5 +145,45 @@ dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *tex
         dc_fill_mask_free(out);
     }
     dc_ctx_free(ctx);
+    return st;
+}
+
+/* The spec file with $vocab = the vocabulary's size, built, with the weights loaded strictly. */
+static dc_model *fill_model(const char *path, const char *weights, int64_t vocab)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%lld", (long long)vocab);
+    dc_spec *spec = dc_spec_parse_file(path);
+    dc_model *m = spec && dc_spec_define(spec, "vocab", num) >= 0 ? dc_spec_build(spec, NULL)
+                                                                   : NULL;
+    dc_spec_free(spec);
+    if (m && dc_model_load(m, weights, 1, NULL) != DC_OK) {
+        dc_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+dc_status dc_bert_fill_mask_print(FILE *f, const char *model, const char *weights,
+                                  const char *vocab, int cased, const char *text,
+                                  int64_t max_len, int64_t top_k)
+{
+    dc_wp_opts wo = dc_wp_defaults();
+    if (cased)
+        wo.lower_case = 0, wo.strip_accents = 0;
+    dc_wordpiece *wp = dc_wordpiece_load(vocab, &wo);
+    dc_model *m = wp ? fill_model(model, weights, dc_wordpiece_size(wp)) : NULL;
+    dc_fill_mask r;
+    dc_status st = m ? dc_bert_fill_mask(m, wp, text, max_len, top_k, &r) : dc_last_status();
+    for (int64_t i = 0; st == DC_OK && i < r.n_masks; i++) {
+        fprintf(f, "[MASK] %lld (token %lld):\n", (long long)i + 1, (long long)r.pos[i]);
+        for (int64_t j = 0; j < r.top_k; j++)
+            fprintf(f, "  %-16s %.4f\n", dc_wordpiece_token(wp, r.ids[i * r.top_k + j]),
+                    (double)r.probs[i * r.top_k + j]);
+    }
+    if (st == DC_OK)
+        dc_fill_mask_free(&r);
+    dc_model_free(m);
+    dc_wordpiece_free(wp);
     return st;
 }

@@ -122,6 +122,15 @@ dc_status dc_textcls_run_save(const dc_textcls_run *r, const char *dir)
     return st;
 }
 
+dc_task *dc_textcls_run_task(const dc_textcls_run *r, const char *out_dir,
+                             const dc_train_opts *o)
+{
+    if (out_dir && dc_dist_rank() == 0 && dc_textcls_run_save(r, out_dir) != DC_OK)
+        return NULL;
+    return dc_task_textcls(r->d, r->split.idx[DC_SPLIT_TRAIN], r->split.n[DC_SPLIT_TRAIN],
+                           r->split.idx[DC_SPLIT_VAL], r->split.n[DC_SPLIT_VAL], o, r->positive);
+}
+
 dc_status dc_textcls_classes_load(const char *path, char ***names, int *n)
 {
     *names = NULL;

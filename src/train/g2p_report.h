@@ -1,0 +1,30 @@
+/*
+ * g2p_report.h - the printed results of a trained grapheme-to-phoneme model (g2p_report.c):
+ * what `deepc g2p` and `deepc eval --data cmudict:PATH` show (docs/g2p.md).
+ */
+#ifndef DC_TRAIN_G2P_REPORT_H
+#define DC_TRAIN_G2P_REPORT_H
+
+#include "deepc.h"
+
+#include <stdio.h>
+
+/*
+ * dc_g2p_score_print - WER and PER of m on split ("train", "val" or "test") of the dictionary at
+ * path (its fixed split, DC_G2P_SPLIT_SEED), decoded with o (and the KV cache when kv_cache), the
+ * first limit words when limit > 0; one line on f:
+ *   "SPLIT words: N, beam B: WER x% (k wrong), PER y% (e edits / p phones), Ts (w words/s)".
+ * DC_ERR_ARG for another split; the errors of dc_g2p_open and dc_g2p_evaluate.
+ */
+dc_status dc_g2p_score_print(FILE *f, dc_model *m, const char *path, const char *split,
+                             const dc_beam_opts *o, int kv_cache, int64_t limit);
+
+/*
+ * dc_g2p_predict_print - the phones of each word of words (comma separated): one line
+ * "WORD<TAB>PH PH ...<TAB>(score s)" per word on f. DC_ERR_ARG for a word longer than
+ * DC_G2P_MAX_LEN (naming it); dc_g2p_predict's errors (prefixed with the word).
+ */
+dc_status dc_g2p_predict_print(FILE *f, dc_model *m, const char *words, const dc_beam_opts *o,
+                               int kv_cache);
+
+#endif
