@@ -2046,13 +2046,14 @@ DC_API struct dc_dataset *dc_dataset_textcls(const dc_textcls_data *d, const dc_
 /* Classification scores from a confusion matrix [K, K] (row: true class, column: predicted). */
 typedef struct dc_cls_scores {
     double accuracy;
-    double precision, recall, f1; /* of class `positive`; or macro averages over the K classes */
+    double precision, recall, f1; /* of class `positive`; or macro averages (classes that occur) */
     int positive;                 /* the positive class, or -1 for the macro averages */
 } dc_cls_scores;
 /*
  * dc_cls_scores_of - accuracy; with positive in [0, K): precision tp/(tp+fp), recall tp/(tp+fn)
- * and F1 = 2·P·R/(P+R) of that class; positive −1: each of the three averaged over the K classes
- * (macro, as scikit-learn's average='macro'). A zero denominator counts 0 (scikit-learn's
+ * and F1 = 2·P·R/(P+R) of that class; positive −1: each of the three averaged over the classes
+ * that occur as a true or a predicted class (macro, as scikit-learn's average='macro', whose
+ * labels are those of y_true and y_pred). A zero denominator counts 0 (scikit-learn's
  * zero_division=0). DC_ERR_ARG for K < 1, positive outside [−1, K), no examples.
  */
 DC_API dc_status dc_cls_scores_of(const int64_t *confusion, int K, int positive,
@@ -2455,7 +2456,7 @@ DC_API dc_status dc_seq2seq_batch(dc_ctx *ctx, const dc_seq_pairs *p, const int6
 DC_API dc_tensor *dc_seq2seq_loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y,
                                       int64_t *correct, int64_t *tokens);
 /* Teacher-forced loss (nats per token) and token accuracy of m on pairs idx[0..n) of *pairs,
- * batch at a time, eval mode, no tape. */
+ * batch (>= 1) at a time, eval mode, no tape. DC_ERR_ARG for a missing argument or batch < 1. */
 typedef struct dc_seq2seq_eval_in {
     const dc_seq_pairs *pairs;
     const int64_t *idx;

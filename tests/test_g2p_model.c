@@ -108,6 +108,47 @@ TEST(g2p_kv_cache_equals_full_recomputation)
     dc_model_free(g);
 }
 
+/* A start that fails (a source longer than src_pos' max_len 16) must not leave the decoder
+ * stepping over the previous source's memory with the new length (a read past its buffer). */
+TEST(g2p_kv_decoder_refuses_to_step_after_a_failed_start)
+{
+    char spec[3000];
+    dc_model *m = build(tf_spec(1, spec, sizeof spec), 3);
+    REQUIRE(m);
+    dc_tf_decoder *d = dc_tf_decoder_new(m);
+    REQUIRE(d);
+    int64_t src[20], tok = DC_SEQ_BOS;
+    for (int i = 0; i < 20; i++)
+        src[i] = 4 + i % 8;
+    float logits[12];
+    REQUIRE(dc_tf_decoder_start(d, src, 5) == DC_OK);
+    REQUIRE(dc_tf_decoder_step(d, 1, NULL, &tok, logits) == DC_OK);
+    CHECK(dc_tf_decoder_start(d, src, 20) != DC_OK, "a 20-id source over max_len 16 accepted");
+    CHECK(dc_tf_decoder_step(d, 1, NULL, &tok, logits) == DC_ERR_ARG,
+          "stepped after a failed start");
+    CHECK(dc_tf_decoder_start(d, src, 0) == DC_ERR_ARG, "an empty source accepted");
+    REQUIRE(dc_tf_decoder_start(d, src, 7) == DC_OK); /* and it starts again cleanly */
+    CHECK(dc_tf_decoder_step(d, 1, NULL, &tok, logits) == DC_OK, "%s", dc_last_error());
+    dc_tf_decoder_free(d);
+    dc_model_free(m);
+}
+
+/* dc_seq2seq_evaluate steps through the pairs a batch at a time: batch 0 would never advance. */
+TEST(g2p_evaluate_refuses_a_batch_below_1)
+{
+    char spec[3000];
+    dc_model *m = build(tf_spec(0, spec, sizeof spec), 4);
+    REQUIRE(m);
+    dc_seq_pairs p = {0};
+    double loss = -1, acc = -1;
+    dc_seq2seq_eval_in in = {&p, NULL, 0, 0};
+    CHECK(dc_seq2seq_evaluate(m, &in, &loss, &acc) == DC_ERR_ARG, "batch 0 accepted");
+    in.batch = 8;
+    CHECK(dc_seq2seq_evaluate(m, &in, &loss, &acc) == DC_OK, "%s", dc_last_error());
+    CHECK(loss == 0 && acc == 0, "no pairs: loss %g, accuracy %g", loss, acc);
+    dc_model_free(m);
+}
+
 /* A dictionary of n made-up words over the letters A-H, one phone per letter (vowels with a
  * stress digit), every fifth word with an alternate pronunciation. */
 static void write_dict(const char *path, int n)

@@ -174,6 +174,21 @@ TEST(textcls_scores_of_hand_made_confusions)
     CHECK(dc_cls_scores_of(z, 2, 1, &s) == DC_ERR_ARG, "an empty confusion accepted");
 }
 
+/* scikit-learn's macro average runs over the labels of y_true and y_pred: a class that is
+ * neither (numeric labels with a gap, a rare class missing from a small validation part) is not
+ * averaged in as an F1 of 0. f1_score([0,0,0,1,1,1], [0,0,1,1,1,1], average='macro') = 0.8286. */
+TEST(textcls_macro_scores_leave_out_a_class_that_never_occurs)
+{
+    const int64_t m[9] = {2, 1, 0, 0, 3, 0, 0, 0, 0};
+    dc_cls_scores s;
+    REQUIRE(dc_cls_scores_of(m, 3, -1, &s) == DC_OK);
+    /* class 0: P 1, R 2/3 -> 0.8; class 1: P 3/4, R 1 -> 6/7; class 2: absent */
+    CHECK_NEAR(s.f1, (0.8 + 6.0 / 7.0) / 2.0, 1e-12);
+    CHECK_NEAR(s.precision, (1.0 + 0.75) / 2.0, 1e-12);
+    CHECK_NEAR(s.recall, (2.0 / 3.0 + 1.0) / 2.0, 1e-12);
+    CHECK_NEAR(s.accuracy, 5.0 / 6.0, 1e-12);
+}
+
 TEST(textcls_split_is_stratified_seeded_and_complete)
 {
     dc_textcls_data td = {.n_classes = 2};

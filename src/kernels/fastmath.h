@@ -38,34 +38,6 @@
 #define DC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DC_CLONES
-
-/* Φ(x) = ½(1 + erf(x/√2)) (see the file comment). */
-static inline float dc_fast_phif(float x)
-{
-    const float v = x * 0.70710678118654752f, z = 0.5f * (x * x);
-    float p = 7.93349391e-05f;
-    p = p * z - 8.03484640e-04f;
-    p = p * z + 5.19121857e-03f;
-    p = p * z - 2.68553998e-02f;
-    p = p * z + 1.12836257e-01f;
-    p = p * z - 3.76126289e-01f;
-    p = p * z + 1.12837923e+00f;
-    const float small = 0.5f + 0.5f * (v * p);
-    const float av = v < 0.0f ? -v : v, t = 1.0f / (1.0f + 0.5f * av);
-    float q = 1.40763912e-03f;
-    q = q * t + 1.07143037e-01f;
-    q = q * t - 4.37593967e-01f;
-    q = q * t + 5.17178953e-01f;
-    q = q * t - 6.72122613e-02f;
-    q = q * t + 3.30438465e-01f;
-    q = q * t + 2.64636368e-01f;
-    q = q * t + 2.84136385e-01f;
-    q = q * t - 1.02639955e-04f;
-    const float half_erfc = 0.5f * (dc_fast_expf(-z) * q);
-    const float tail = v < 0.0f ? half_erfc : 1.0f - half_erfc;
-    return v > -0.5f && v < 1.0f ? small : tail;
-}
-
 #endif
 
 static inline float dc_fast_expf(float x0)

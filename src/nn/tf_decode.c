@@ -106,6 +106,9 @@ dc_status dc_tf_decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S)
 {
     dc_ctx *ctx = d->ctx;
     const int64_t E = d->E;
+    if (!src || S < 1)
+        return dc_err(DC_ERR_ARG, "KV-cache decoding: a source of >= 1 ids is needed");
+    d->S = 0; /* until this source's memory is complete: _step refuses */
     dc_tensor *ids = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, S));
     if (!ids)
         return dc_last_status();
@@ -121,19 +124,24 @@ dc_status dc_tf_decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S)
         dc_tensor *kv = dc_linear(ctx, mem, kv_rows(ctx, a->in_w, E),
                                   a->in_b ? kv_rows(ctx, a->in_b, E) : NULL);
         free(d->mem_kv[l]);
-        if (!kv || !(d->mem_kv[l] = malloc((size_t)(S * 2 * E) * sizeof(float))))
-            return kv ? dc_err(DC_ERR_NOMEM, "KV-cache decoding: out of memory")
-                      : dc_last_status();
+        d->mem_kv[l] = NULL;
+        if (!kv || !(d->mem_kv[l] = malloc((size_t)(S * 2 * E) * sizeof(float)))) {
+            dc_status st = kv ? dc_err(DC_ERR_NOMEM, "KV-cache decoding: out of memory")
+                              : dc_last_status();
+            dc_ctx_reset(ctx);
+            return st;
+        }
         memcpy(d->mem_kv[l], dc_f32(kv), (size_t)(S * 2 * E) * sizeof(float));
     }
     for (int l = 0; l < d->n_layers; l++) {
         free(d->self_kv[l]);
         d->self_kv[l] = NULL;
     }
-    d->S = S;
+    d->S = mem ? S : 0;
     d->n = d->t = 0;
+    dc_status st = mem ? DC_OK : dc_last_status() ? dc_last_status() : DC_ERR_ARG;
     dc_ctx_reset(ctx);
-    return mem ? DC_OK : dc_last_status();
+    return st;
 }
 
 /* Self-attention of the newest position h [n, 1, E] over the cache, which it extends: the new
@@ -235,6 +243,8 @@ dc_status dc_tf_decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
         d->n = n;
         d->t++;
     }
+    if (st != DC_OK) /* some layers' caches may have grown: only a new start is safe */
+        d->S = 0;
     dc_ctx_reset(ctx);
     return st;
 }

@@ -55,6 +55,30 @@ void dc_corpus_free(dc_corpus *c)
     c->ids = NULL;
 }
 
+/* The ids [from, from + n_in) of ids[0..n_all) that step i feeds: a recurrent model (window 0)
+ * the prime once, then the last id; with a KV cache (incr) the ids after the cached ones
+ * (*start: the cache's first position, *fed: its length), the cache restarted when full; else
+ * the last up-to-window ids. */
+static void feed_range(dc_model *m, int64_t window, int incr, int64_t i, int64_t n_all,
+                       int64_t *start, int64_t *fed, int64_t *from, int64_t *n_in)
+{
+    if (window == 0) {
+        *from = i ? n_all - 1 : 0;
+        *n_in = i ? 1 : n_all;
+    } else if (incr) {
+        if (n_all - *start > window) {
+            dc_model_reset_state(m);
+            *start = n_all - window;
+            *fed = 0;
+        }
+        *from = *start + *fed;
+        *n_in = n_all - *from;
+    } else {
+        *n_in = n_all < window ? n_all : window;
+        *from = n_all - *n_in;
+    }
+}
+
 /* A recurrent model (dc_model_context 0) runs with carry on: the prime runs through the
  * network once, then every sampled id is fed back as a [1, 1] input. A Transformer sees the
  * last up-to-context ids: with kv_cache (and a model that can) incrementally, carry on, only
@@ -89,22 +113,8 @@ dc_status dc_lm_generate(dc_model *m, const dc_vocab *v, const char *prime, int6
     fwrite(prime, 1, np, out);
     int64_t n_all = np ? (int64_t)np : 1, start = 0, fed = 0; /* fed: ids in the KV cache */
     for (int64_t i = 0; i < len; i++) {
-        int64_t from = n_all - 1, n_in = 1;
-        if (window == 0) { /* recurrent: the prime once, then the last id */
-            from = i ? n_all - 1 : 0;
-            n_in = i ? 1 : n_all;
-        } else if (incr) { /* the ids after the cached ones; restart when the cache is full */
-            if (n_all - start > window) {
-                dc_model_reset_state(m);
-                start = n_all - window;
-                fed = 0;
-            }
-            from = start + fed;
-            n_in = n_all - from;
-        } else { /* the last up-to-window ids */
-            n_in = n_all < window ? n_all : window;
-            from = n_all - n_in;
-        }
+        int64_t from, n_in;
+        feed_range(m, window, incr, i, n_all, &start, &fed, &from, &n_in);
         dc_tensor *x = dc_empty(ctx, DC_I64, 2, DC_SHAPE(1, n_in));
         if (!x)
             goto done;

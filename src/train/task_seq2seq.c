@@ -189,6 +189,10 @@ static dc_tensor *s2s_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, d
 dc_status dc_seq2seq_evaluate(dc_model *m, const dc_seq2seq_eval_in *in, double *loss,
                               double *token_acc)
 {
+    if (!m || !in || !in->pairs || (in->n > 0 && !in->idx) || in->n < 0 || in->batch < 1 ||
+        !loss || !token_acc) /* batch 0 would never advance */
+        return dc_err(DC_ERR_ARG, "seq2seq evaluate: needs a model, pairs, n >= 0 indices, "
+                      "a batch >= 1 and outputs");
     dc_ctx *ctx = dc_ctx_new(0);
     if (!ctx)
         return dc_err(DC_ERR_NOMEM, "seq2seq evaluate: out of memory");

@@ -8,6 +8,7 @@
  * where the closest is the one at the smallest edit distance (Levenshtein: insertions,
  * deletions, substitutions of one phone each cost 1), the first listed on a tie.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 
 #include <stdlib.h>

@@ -28,6 +28,7 @@ dc_status dc_cls_scores_of(const int64_t *cm, int K, int positive, dc_cls_scores
         return dc_err(DC_ERR_ARG, "scores: the confusion matrix holds no examples");
     *out = (dc_cls_scores){.accuracy = (double)ok / (double)n, .positive = positive};
     const int lo = positive >= 0 ? positive : 0, hi = positive >= 0 ? positive + 1 : K;
+    int counted = 0;
     for (int c = lo; c < hi; c++) {
         int64_t tp = cm[c * K + c], fp = 0, fn = 0;
         for (int i = 0; i < K; i++)
@@ -35,15 +36,18 @@ dc_status dc_cls_scores_of(const int64_t *cm, int K, int positive, dc_cls_scores
                 fp += cm[i * K + c];
                 fn += cm[c * K + i];
             }
+        if (positive < 0 && tp + fp + fn == 0) /* macro: a class neither true nor predicted */
+            continue;                          /* is not a label of the data (scikit-learn) */
+        counted++;
         const double p = tp + fp ? (double)tp / (double)(tp + fp) : 0,
                      r = tp + fn ? (double)tp / (double)(tp + fn) : 0;
         out->precision += p;
         out->recall += r;
         out->f1 += p + r > 0 ? 2 * p * r / (p + r) : 0;
     }
-    out->precision /= hi - lo;
-    out->recall /= hi - lo;
-    out->f1 /= hi - lo;
+    out->precision /= counted;
+    out->recall /= counted;
+    out->f1 /= counted;
     return DC_OK;
 }
 
