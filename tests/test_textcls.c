@@ -216,6 +216,7 @@ TEST(textcls_split_is_stratified_seeded_and_complete)
     CHECK(once, "an example is in no part or in two");
     CHECK(same && other, "the same seed must give the same split (%d), another seed another (%d)",
           same, other);
+    dc_textcls_split_free(&c); /* a refused call zeroes *out: free what c held first */
     CHECK(dc_textcls_split_make(&td, 0.5, 0.5, 7, &c) == DC_ERR_ARG, "val + test = 1 accepted");
     dc_textcls_split_free(&a);
     dc_textcls_split_free(&b);
