@@ -8,9 +8,9 @@
  * pairs and the masks; calling again with the same generator (the next epoch) draws new ones.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "data/dirlist.h"
 #include "data/wordpiece_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,61 +195,6 @@ static dc_status fortunes_file(const char *path, dc_docs *out)
     return st;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The regular files of dir (sorted; dot files, *.dat and symlinks left out), malloc'd. */
-static dc_status list_files(const char *dir, const char *suffix, char ***out, size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return dc_err(DC_ERR_IO, "%s: cannot open the directory: %s", dir, strerror(errno));
-    char **v = NULL;
-    size_t n = 0, cap = 0, dl = strlen(dir);
-    dc_status st = DC_OK;
-    struct dirent *e;
-    while (st == DC_OK && (e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name), sl = suffix ? strlen(suffix) : 0;
-        bool dat = nl >= 4 && !strcmp(e->d_name + nl - 4, ".dat");
-        if (e->d_name[0] == '.' || dat || (suffix && (nl < sl ||
-                                                      strcmp(e->d_name + nl - sl, suffix))))
-            continue;
-        char *p = malloc(dl + nl + 2);
-        struct stat sb;
-        if (p)
-            snprintf(p, dl + nl + 2, "%s/%s", dir, e->d_name);
-        if (p && (lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode))) {
-            free(p);
-            continue;
-        }
-        char **nv = p && n == cap ? realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v) : v;
-        if (!p || !nv) {
-            free(p);
-            st = dc_err(DC_ERR_NOMEM, "%s: out of memory listing the directory", dir);
-            break;
-        }
-        v = nv;
-        v[n++] = p;
-    }
-    closedir(d);
-    if (n)
-        qsort(v, n, sizeof *v, cmp_name);
-    *out = v;
-    *n_out = n;
-    return st;
-}
-
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 dc_status dc_docs_fortunes(const char *path, dc_docs *out)
 {
     if (!path || !out)
@@ -261,12 +206,12 @@ dc_status dc_docs_fortunes(const char *path, dc_docs *out)
         return fortunes_file(path, out);
     char **files;
     size_t n;
-    dc_status st = list_files(path, NULL, &files, &n);
+    dc_status st = dc_dir_list(path, 0, NULL, ".dat", &files, &n);
     for (size_t i = 0; st == DC_OK && i < n; i++)
         st = fortunes_file(files[i], out);
     if (st == DC_OK && n == 0)
         st = dc_err(DC_ERR_FORMAT, "%s: no fortune files in the directory", path);
-    free_list(files, n);
+    dc_dir_list_free(files, n);
     return st;
 }
 
@@ -297,7 +242,7 @@ dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out)
         if (!sub)
             return dc_err(DC_ERR_NOMEM, "spam-assassin: out of memory");
         snprintf(sub, len, "%s/%s", dir, group[g]);
-        st = list_files(sub, ".txt", &files, &n);
+        st = dc_dir_list(sub, 0, ".txt", ".dat", &files, &n);
         free(sub);
         for (size_t i = 0; st == DC_OK && i < n; i++) {
             uint8_t *text;
@@ -310,7 +255,7 @@ dc_status dc_docs_spam_assassin(const char *dir, dc_docs *out)
                 st = dc_docs_add(out, body, bl, g >= 3);
             free(text);
         }
-        free_list(files, n);
+        dc_dir_list_free(files, n);
     }
     return st;
 }

@@ -11,8 +11,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "data/dirlist.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,57 +33,6 @@ void dc_textcls_data_free(dc_textcls_data *d)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* The entries of dir that are real folders (want_dir) or regular *.txt files, by name; dot
- * entries and symbolic links left out. *out malloc'd full paths (or names for folders). */
-static dc_status list_dir(const char *dir, int want_dir, char ***out, size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return dc_err(DC_ERR_IO, "%s: cannot open the directory: %s", dir, strerror(errno));
-    char **v = NULL;
-    size_t n = 0, cap = 0, dl = strlen(dir);
-    dc_status st = DC_OK;
-    struct dirent *e;
-    while (st == DC_OK && (e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (e->d_name[0] == '.' || (!want_dir && (nl < 4 || strcmp(e->d_name + nl - 4, ".txt"))))
-            continue;
-        char *p = malloc(dl + nl + 2);
-        struct stat sb;
-        if (p)
-            snprintf(p, dl + nl + 2, "%s/%s", dir, e->d_name);
-        if (p && (lstat(p, &sb) != 0 || !(want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode)))) {
-            free(p);
-            continue;
-        }
-        if (p && want_dir) /* folders: the class name */
-            memmove(p, p + dl + 1, nl + 1);
-        char **nv = p && n == cap ? realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v) : v;
-        if (!p || !nv) {
-            free(p);
-            st = dc_err(DC_ERR_NOMEM, "%s: out of memory listing the directory", dir);
-            break;
-        }
-        v = nv;
-        v[n++] = p;
-    }
-    closedir(d);
-    if (n)
-        qsort(v, n, sizeof *v, cmp_str);
-    *out = v;
-    *n_out = n;
-    return st;
 }
 
 /* Append the text of file path (an empty file: an empty text) with label. */
@@ -112,12 +61,12 @@ static dc_status load_class(const char *dir, const char *name, int k, dc_docs *d
     if (!sub)
         return dc_err(DC_ERR_NOMEM, "%s: out of memory", dir);
     snprintf(sub, len, "%s/%s", dir, name);
-    dc_status st = list_dir(sub, 0, &files, &n);
+    dc_status st = dc_dir_list(sub, 0, ".txt", NULL, &files, &n);
     if (st == DC_OK && n == 0)
         st = dc_err(DC_ERR_FORMAT, "%s: the class folder '%s' has no .txt files", dir, name);
     for (size_t i = 0; st == DC_OK && i < n; i++)
         st = add_file(files[i], k, docs);
-    free_names(files, n);
+    dc_dir_list_free(files, n);
     free(sub);
     return st;
 }
@@ -129,11 +78,11 @@ dc_status dc_textcls_load_dir(const char *dir, dc_textcls_data *out)
     memset(out, 0, sizeof *out);
     char **names;
     size_t n;
-    dc_status st = list_dir(dir, 1, &names, &n);
+    dc_status st = dc_dir_list(dir, 1, NULL, NULL, &names, &n);
     if (st != DC_OK)
         return st;
     if (n < 2 || n > DC_TEXTCLS_MAX_CLASSES) {
-        free_names(names, n);
+        dc_dir_list_free(names, n);
         return dc_err(DC_ERR_FORMAT, "%s: %zu class folders; a text folder needs one sub-folder "
                       "of .txt files per class, at least 2 and at most %d", dir, n,
                       DC_TEXTCLS_MAX_CLASSES);
@@ -364,7 +313,7 @@ static dc_status labels_add(labels *l, const char *s, int64_t line, const char *
 
 static void labels_free(labels *l)
 {
-    free_names(l->v, (size_t)l->n);
+    dc_dir_list_free(l->v, (size_t)l->n);
     free(l->line);
 }
 
