@@ -188,10 +188,21 @@ DC_API void *dc_ctx_alloc(dc_ctx *ctx, size_t bytes);
  * contributed receives d(loss)/d(tensor) ADDED (+=) to its grad. Parameter gradients therefore
  * accumulate across calls until dc_model_zero_grad(). The tape is consumed: call dc_ctx_reset()
  * before the next forward. Returns DC_ERR_STATE if loss is not on this ctx's tape.
+ * Intermediate tensors (made by ops in the arena) lose their gradient once it has been passed
+ * on: backward recycles the buffer for the gradients still to come (the step's memory then holds
+ * a few layers' gradients, not all of them), so their grad is NULL afterwards unless
+ * dc_ctx_keep_grads(ctx, 1) was called. Parameters and heap tensors keep theirs.
  */
 DC_API dc_status dc_backward(dc_ctx *ctx, dc_tensor *loss);
 /* Like dc_backward, with an explicit upstream gradient dy (same shape as y). */
 DC_API dc_status dc_backward_with(dc_ctx *ctx, dc_tensor *y, const dc_tensor *dy);
+/*
+ * dc_ctx_keep_grads - keep the gradients of intermediate (arena) tensors after backward.
+ * By default backward recycles them as soon as they have been passed on (see dc_backward); with
+ * keep = 1 every tensor that contributed holds its gradient until dc_ctx_reset (for inspecting
+ * intermediate gradients). Returns the previous setting.
+ */
+DC_API int dc_ctx_keep_grads(dc_ctx *ctx, int keep);
 /* A view of x that shares its data but stops gradients (truncated BPTT carries state this way). */
 DC_API dc_tensor *dc_detach(dc_ctx *ctx, dc_tensor *x);
 

@@ -7,6 +7,12 @@
  *
  * Tape: a vector of entry pointers (its capacity survives resets). Backward walks it in reverse;
  * an entry whose output received no gradient is skipped.
+ *
+ * Gradient buffers: dc_grad / dc_grad_fresh take an arena tensor's gradient from a free list of
+ * buffers of the same size before bumping the arena. Once an entry's backward has run, its
+ * output's gradient is dead (every consumer of the output is later on the tape, so it ran
+ * before), and backward puts the buffer on the free list, unless dc_ctx_keep_grads asked to keep
+ * them: the step then holds the gradients of a few layers at a time instead of all of them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "internal.h"
@@ -40,6 +46,12 @@ typedef struct prep {
 
 enum { N_PREP = 16 };
 
+/* A dead gradient buffer of the arena, free for the next gradient of the same size. */
+typedef struct grad_buf {
+    float *mem;
+    size_t bytes;
+} grad_buf;
+
 struct dc_ctx {
     chunk *head;          /* current chunk (others follow) */
     size_t total_used;    /* bytes handed out since reset, over all chunks */
@@ -56,6 +68,9 @@ struct dc_ctx {
     dc_rng *rng;
     prep prep[N_PREP];           /* kept across resets; replaced round robin */
     int prep_next;
+    int keep_grads;              /* dc_ctx_keep_grads: do not recycle gradient buffers */
+    grad_buf *gfree;             /* dead gradient buffers (emptied by reset; capacity kept) */
+    int64_t n_gfree, cap_gfree;
 };
 
 #define ALIGN 64
@@ -106,6 +121,7 @@ void dc_ctx_free(dc_ctx *ctx)
         return;
     chunks_free(ctx->head);
     free(ctx->tape);
+    free(ctx->gfree);
     for (int i = 0; i < N_PREP; i++)
         free(ctx->prep[i].mem);
     free(ctx);
@@ -188,6 +204,7 @@ void dc_ctx_reset(dc_ctx *ctx)
     ctx->head->used = 0;
     ctx->total_used = 0;
     ctx->tape_len = 0;
+    ctx->n_gfree = 0;
     ctx->first_nonfinite = NULL;
     ctx->first_scope = NULL;
 }
@@ -203,6 +220,13 @@ int dc_ctx_set_training(dc_ctx *ctx, int training)
 {
     int old = ctx->training;
     ctx->training = training != 0;
+    return old;
+}
+
+int dc_ctx_keep_grads(dc_ctx *ctx, int keep)
+{
+    int old = ctx->keep_grads;
+    ctx->keep_grads = keep != 0;
     return old;
 }
 
@@ -296,12 +320,49 @@ dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *ou
     return n;
 }
 
+/* A gradient buffer for arena tensor t: a dead one of the same size, else fresh arena memory.
+ * Its contents are undefined. */
+static float *grad_alloc(dc_ctx *ctx, dc_tensor *t)
+{
+    const size_t bytes = (size_t)t->numel * sizeof(float);
+    for (int64_t i = ctx->n_gfree - 1; i >= 0; i--)
+        if (ctx->gfree[i].bytes == bytes) {
+            float *g = ctx->gfree[i].mem;
+            ctx->gfree[i] = ctx->gfree[--ctx->n_gfree];
+            t->flags |= DC_TF_GRAD_RECYCLE;
+            return g;
+        }
+    float *g = dc_ctx_alloc(ctx, bytes);
+    if (g)
+        t->flags |= DC_TF_GRAD_RECYCLE;
+    return g;
+}
+
+/* After t's entry has run: its gradient buffer goes to the free list (if it came from
+ * grad_alloc and the list can grow; else it simply stays). */
+static void grad_release(dc_ctx *ctx, dc_tensor *t)
+{
+    if (ctx->keep_grads || !(t->flags & DC_TF_GRAD_RECYCLE) || !t->grad)
+        return;
+    if (ctx->n_gfree == ctx->cap_gfree) {
+        const int64_t cap = ctx->cap_gfree ? 2 * ctx->cap_gfree : 64;
+        grad_buf *f = realloc(ctx->gfree, (size_t)cap * sizeof *f);
+        if (!f)
+            return;
+        ctx->gfree = f;
+        ctx->cap_gfree = cap;
+    }
+    ctx->gfree[ctx->n_gfree++] = (grad_buf){t->grad, (size_t)t->numel * sizeof(float)};
+    t->grad = NULL;
+    t->flags &= ~DC_TF_GRAD_RECYCLE;
+}
+
 float *dc_grad(dc_ctx *ctx, dc_tensor *t)
 {
     if (!t || !(t->flags & DC_TF_REQUIRES_GRAD))
         return NULL;
     if (!t->grad) {
-        t->grad = dc_ctx_alloc(ctx, (size_t)t->numel * sizeof(float));
+        t->grad = grad_alloc(ctx, t);
         if (!t->grad)
             return NULL;
         memset(t->grad, 0, (size_t)t->numel * sizeof(float));
@@ -315,10 +376,22 @@ float *dc_grad_fresh(dc_ctx *ctx, dc_tensor *t, int *fresh)
     if (!t || !(t->flags & DC_TF_REQUIRES_GRAD))
         return NULL;
     if (!t->grad) {
-        t->grad = dc_ctx_alloc(ctx, (size_t)t->numel * sizeof(float));
+        t->grad = grad_alloc(ctx, t);
         *fresh = t->grad != NULL;
     }
     return t->grad;
+}
+
+bool dc_grad_move(dc_ctx *ctx, dc_tensor *from, dc_tensor *to)
+{
+    if (ctx->keep_grads || !to || !(to->flags & DC_TF_REQUIRES_GRAD) || to->grad ||
+        !from->grad || !(from->flags & DC_TF_GRAD_RECYCLE) || from->numel != to->numel)
+        return false;
+    to->grad = from->grad;
+    to->flags |= DC_TF_GRAD_RECYCLE;
+    from->grad = NULL;
+    from->flags &= ~DC_TF_GRAD_RECYCLE;
+    return true;
 }
 
 static dc_status run_backward(dc_ctx *ctx)
@@ -330,6 +403,7 @@ static dc_status run_backward(dc_ctx *ctx)
             dc_err_prefix("backward of %s: ", n->op);
             return s;
         }
+        grad_release(ctx, n->out);
         if (ctx->hook)
             s = ctx->hook(ctx, i, ctx->hook_user);
     }

@@ -63,13 +63,20 @@ dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *ou
                    dc_tensor *const *in);
 /* True when an op with these inputs will be recorded. */
 bool dc_needs_grad(const dc_ctx *ctx, int n_in, dc_tensor *const *in);
+/* Internal tensor flag: t->grad came from the ctx's gradient buffers (dc_grad on an arena
+ * tensor) and goes back to them once t's tape entry has run (ctx.c). */
+#define DC_TF_GRAD_RECYCLE 0x100u
 /* The gradient buffer of t for backward: NULL if t does not require grad; otherwise t->grad,
- * allocated zeroed in the arena on first use. */
+ * allocated zeroed in the arena on first use (possibly a recycled buffer, see ctx.c). */
 float *dc_grad(dc_ctx *ctx, dc_tensor *t);
 /* The same for a backward that writes every element of the gradient: when t has none yet it is
  * allocated without zeroing and *fresh = 1 (store, do not add); else *fresh = 0 (add). Saves a
  * memset and a read of each element on the first (usually only) contribution. */
 float *dc_grad_fresh(dc_ctx *ctx, dc_tensor *t, int *fresh);
+/* For a backward whose gradient to `to` is exactly from's (add, reshape): when `to` has no
+ * gradient yet and from's is a recycled arena buffer of the same size, that buffer becomes to's
+ * (no copy) and from's grad is NULL; true if so. The caller must be done reading from->grad. */
+bool dc_grad_move(dc_ctx *ctx, dc_tensor *from, dc_tensor *to);
 /* A buffer of n_out floats kept in ctx across resets for something computed from a[0..na) and
  * b[0..nb) (b may be NULL with nb 0) under `key` (say, weights packed for one layout): *hit = 1
  * when the buffer kept for these addresses already holds the result for sources equal, element

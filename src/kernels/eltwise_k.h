@@ -82,7 +82,9 @@ void dc_k_tanh_fwd(int64_t n, const float *x, float *y);
 void dc_k_tanh_bwd(int64_t n, const float *y, const float *dy, float *dx);    /* += dy·(1-y²) */
 /* GELU, exact (erf) or approximate (tanh), PyTorch formulas. */
 void dc_k_gelu_fwd(int64_t n, int approximate, const float *x, float *y);
-void dc_k_gelu_bwd(int64_t n, int approximate, const float *x, const float *dy, float *dx);
+/* dx = (store) or += (else) dy·gelu'(x). */
+void dc_k_gelu_bwd(int64_t n, int approximate, int store, const float *x, const float *dy,
+                   float *dx);
 /* Inference epilogue of a linear layer: y[r, :] = gelu(y[r, :] + b) (b NULL: no bias) for R
  * rows of C, exact GELU by fastmath.h's vectorised Φ (within 1.2e-6 relative of libm's). */
 void dc_k_bias_gelu_fast(int64_t R, int64_t C, const float *b, float *y);

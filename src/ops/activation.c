@@ -30,23 +30,26 @@ static dc_status act_bwd(dc_ctx *ctx, dc_node *n)
     const int64_t len = x->numel;
     const float s = n->fa[0];
     float *dx;
-    if ((act_kind)n->ia[0] == ACT_RELU) { /* often the first to reach dx: store, no memset */
+    const act_kind kind = (act_kind)n->ia[0];
+    if (kind == ACT_RELU || kind == ACT_GELU) { /* often the first to reach dx: store, no memset */
         int fresh;
         dx = dc_grad_fresh(ctx, x, &fresh);
-        if (dx)
+        if (dx && kind == ACT_RELU)
             dc_k_relu_bwd(len, dc_f32(y), y->grad, dx, fresh);
+        else if (dx)
+            dc_k_gelu_bwd(len, s != 0.0f, fresh, dc_f32(x), y->grad, dx);
         return dx || !(x->flags & DC_TF_REQUIRES_GRAD) ? DC_OK : DC_ERR_NOMEM;
     }
     if (grad_of(ctx, x, &dx) != DC_OK)
         return DC_ERR_NOMEM;
     if (!dx)
         return DC_OK;
-    switch ((act_kind)n->ia[0]) {
+    switch (kind) {
     case ACT_RELU: break;
+    case ACT_GELU: break;
     case ACT_LEAKY: dc_k_leaky_relu_bwd(len, s, dc_f32(x), y->grad, dx); break;
     case ACT_SIGMOID: dc_k_sigmoid_bwd(len, dc_f32(y), y->grad, dx); break;
     case ACT_TANH: dc_k_tanh_bwd(len, dc_f32(y), y->grad, dx); break;
-    case ACT_GELU: dc_k_gelu_bwd(len, s != 0.0f, dc_f32(x), y->grad, dx); break;
     }
     return DC_OK;
 }

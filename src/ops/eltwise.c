@@ -12,6 +12,7 @@
 #include "kernels/eltwise_k.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* dc_grad, telling "no gradient wanted" (DC_OK) from "no memory" (DC_ERR_NOMEM). */
 static dc_status grad_of(dc_ctx *ctx, dc_tensor *t, float **g)
@@ -134,11 +135,30 @@ static dc_status bcast_grad(dc_ctx *ctx, dc_k_binary op, int is_b, const bcast *
     return DC_OK;
 }
 
+/* dt += dy for a same-shape add: dy's buffer becomes t's when t has no gradient yet (last),
+ * else a copy when fresh, else an add. */
+static dc_status pass_grad(dc_ctx *ctx, dc_tensor *y, dc_tensor *t, int last)
+{
+    if (!t || !(t->flags & DC_TF_REQUIRES_GRAD) || (last && dc_grad_move(ctx, y, t)))
+        return DC_OK;
+    int fresh;
+    float *g = dc_grad_fresh(ctx, t, &fresh);
+    if (!g)
+        return DC_ERR_NOMEM;
+    if (fresh)
+        memcpy(g, y->grad, (size_t)t->numel * sizeof(float));
+    else
+        dc_k_acc(t->numel, y->grad, g);
+    return DC_OK;
+}
+
 static dc_status binary_bwd(dc_ctx *ctx, dc_node *n)
 { /* da += Σ_broadcast dy·∂y/∂a,  db += Σ_broadcast dy·∂y/∂b */
     dc_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     const dc_k_binary op = (dc_k_binary)n->ia[0];
     float *da, *db;
+    if (op == DC_K_ADD && a != b && dc_same_shape(a, b)) /* the residual add: no memset */
+        return pass_grad(ctx, y, b, 0) != DC_OK ? DC_ERR_NOMEM : pass_grad(ctx, y, a, 1);
     if (grad_of(ctx, a, &da) != DC_OK || grad_of(ctx, b, &db) != DC_OK)
         return DC_ERR_NOMEM;
     if (dc_same_shape(a, b)) {

@@ -113,17 +113,23 @@ dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
 /* ------------------------------------------------------------------------------------------ */
 
 static dc_status linear_bwd(dc_ctx *ctx, dc_node *n)
-{ /* x viewed [R, I]: dx += dy·W,  dW += dyᵀ·x,  db += Σ_rows dy */
+{ /* x viewed [R, I]: dx += dy·W (dx = dy·W on x's first gradient),  dW += dyᵀ·x,
+   * db += Σ_rows dy */
     dc_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
     const int64_t O = w->shape[0], I = w->shape[1], R = y->numel / (O ? O : 1);
     float *dx, *dw, *db;
-    if (grad_of(ctx, x, &dx) != DC_OK || grad_of(ctx, w, &dw) != DC_OK ||
+    int fresh; /* x's first gradient: the GEMM stores (beta 0) instead of adding to zeros */
+    dx = dc_grad_fresh(ctx, x, &fresh);
+    if ((!dx && (x->flags & DC_TF_REQUIRES_GRAD)) || grad_of(ctx, w, &dw) != DC_OK ||
         grad_of(ctx, b, &db) != DC_OK)
         return DC_ERR_NOMEM;
-    if (O == 0)
+    if (O == 0) {
+        if (dx && fresh)
+            memset(dx, 0, (size_t)x->numel * sizeof(float));
         return DC_OK;
+    }
     if (dx)
-        dc_gemm(0, 0, R, I, O, 1.0f, y->grad, O, dc_f32(w), I, 1.0f, dx, I);
+        dc_gemm(0, 0, R, I, O, 1.0f, y->grad, O, dc_f32(w), I, fresh ? 0.0f : 1.0f, dx, I);
     if (dw)
         dc_gemm(1, 0, O, I, R, 1.0f, y->grad, O, dc_f32(x), I, 1.0f, dw, I);
     if (db)

@@ -40,9 +40,11 @@ static int64_t dims_prod(const dc_tensor *t, int lo, int hi)
 /* ------------------------------------------------------------------------------------------ */
 
 static dc_status reshape_bwd(dc_ctx *ctx, dc_node *n)
-{ /* dx += dy (same elements in the same order) */
+{ /* dx += dy (same elements in the same order): dy's buffer becomes dx when x has none yet */
     dc_tensor *x = n->in[0], *y = n->out;
     float *dx;
+    if (dc_grad_move(ctx, y, x))
+        return DC_OK;
     if (grad_of(ctx, x, &dx) != DC_OK)
         return DC_ERR_NOMEM;
     if (dx)

@@ -1,0 +1,119 @@
+/*
+ * test_train_mem.c - the training step's speed and memory paths of issue 18 (W7): the vectorised
+ * erf of the exact GELU against erf in double (ulps, sampled over every float in [0, 10]),
+ * GELU's backward storing on a fresh gradient bit for bit like adding to zeros, and the
+ * recycled gradient buffers (same gradients as keeping them all, less arena, intermediate
+ * gradients kept on request).
+ */
+#include "harness.h"
+
+#include "kernels/eltwise_k.h"
+#include "kernels/fastmath.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* |got − want| in units of the float ulp at want. */
+static double ulps(float got, double want)
+{
+    int e;
+    frexp(want, &e); /* want = m·2^e, m in [0.5, 1): float ulp 2^(e − 24) */
+    double ulp = ldexp(1.0, e - 24);
+    if (ulp < ldexp(1.0, -149))
+        ulp = ldexp(1.0, -149);
+    return fabs((double)got - want) / ulp;
+}
+
+TEST(erf_vectorised_within_1_03_ulp_of_double_erf)
+{
+    const float lo = 0.0f, hi = 10.0f;
+    uint32_t a, b;
+    memcpy(&a, &lo, sizeof a);
+    memcpy(&b, &hi, sizeof b);
+    double worst = 0.0;
+    float at = 0.0f;
+    int asym = 0;
+    for (uint32_t u = a; u <= b; u += 307) { /* every 307th float: 3.6 M of the 1.09 G */
+        float v;
+        memcpy(&v, &u, sizeof v);
+        const float got = dc_erff(v);
+        const double d = ulps(got, erf((double)v));
+        if (d > worst) {
+            worst = d;
+            at = v;
+        }
+        asym += dc_erff(-v) != -got;
+    }
+    CHECK(worst <= 1.03, "erf: %.3f ulp at %.9g", worst, (double)at);
+    CHECK(asym == 0, "erf(-v) != -erf(v) for %d values", asym);
+    CHECK(dc_erff(INFINITY) == 1.0f && dc_erff(-INFINITY) == -1.0f && isnan(dc_erff(NAN)),
+          "erf(±inf) = ±1, erf(NaN) = NaN");
+    CHECK(dc_erff(0.75f) != dc_erff(nextafterf(0.75f, 0.0f)) &&
+          ulps(dc_erff(0.7499999f), erf(0.7499999)) < 1.03, "the piece boundaries");
+}
+
+TEST(gelu_backward_stores_a_fresh_gradient_bit_for_bit)
+{
+    enum { N = 4099 };
+    static float x[N], dy[N], acc[N], st[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = -9.0f + 18.0f * (float)i / N;
+        dy[i] = 0.25f + (float)(i % 7) * 0.125f;
+        acc[i] = 0.0f;
+        st[i] = NAN; /* a recycled buffer: must be overwritten, not read */
+    }
+    for (int approx = 0; approx < 2; approx++) {
+        dc_k_gelu_bwd(N, approx, 0, x, dy, acc);
+        dc_k_gelu_bwd(N, approx, 1, x, dy, st);
+        CHECK(memcmp(acc, st, sizeof acc) == 0, "approximate %d: store differs from 0 + add",
+              approx);
+        memset(acc, 0, sizeof acc);
+    }
+}
+
+/* loss = Σ (gelu(x·W1ᵀ) ·W2ᵀ + reshape(x)) over a batch: the leaf gradients (x, W1, W2), the
+ * arena used, and whether an intermediate gradient survived backward. */
+static void small_step(int keep, float *gx, float *gw, size_t *arena, int *kept)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 7, 0);
+    dc_tensor *x = dc_tensor_new(DC_F32, 2, DC_SHAPE(32, 16));
+    dc_tensor *w1 = dc_tensor_new(DC_F32, 2, DC_SHAPE(64, 16));
+    dc_tensor *w2 = dc_tensor_new(DC_F32, 2, DC_SHAPE(16, 64));
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(x && w1 && w2 && ctx);
+    dc_tensor_normal(x, &r, 0.0f, 1.0f);
+    dc_tensor_normal(w1, &r, 0.0f, 0.5f);
+    dc_tensor_normal(w2, &r, 0.0f, 0.5f);
+    REQUIRE(dc_tensor_requires_grad(x) == DC_OK && dc_tensor_requires_grad(w1) == DC_OK &&
+            dc_tensor_requires_grad(w2) == DC_OK);
+    dc_ctx_keep_grads(ctx, keep);
+    dc_tensor *h = dc_gelu(ctx, dc_linear(ctx, x, w1, NULL), 0);
+    dc_tensor *xr = dc_reshape(ctx, x, 2, DC_SHAPE(32, 16));
+    dc_tensor *y = dc_add(ctx, dc_linear(ctx, h, w2, NULL), xr);
+    dc_tensor *l = dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0);
+    REQUIRE(l && dc_backward(ctx, l) == DC_OK);
+    memcpy(gx, x->grad, 32 * 16 * sizeof(float));
+    memcpy(gw, w1->grad, 64 * 16 * sizeof(float));
+    *arena = dc_ctx_arena_used(ctx);
+    *kept = h->grad != NULL;
+    dc_ctx_free(ctx);
+    dc_tensor_free(x);
+    dc_tensor_free(w1);
+    dc_tensor_free(w2);
+}
+
+TEST(recycled_gradient_buffers_give_the_same_gradients_in_less_arena)
+{
+    static float gx0[512], gw0[1024], gx1[512], gw1[1024];
+    size_t a_keep = 0, a_recycle = 0;
+    int kept_keep = 0, kept_recycle = 1;
+    small_step(1, gx0, gw0, &a_keep, &kept_keep);
+    small_step(0, gx1, gw1, &a_recycle, &kept_recycle);
+    CHECK(memcmp(gx0, gx1, sizeof gx0) == 0 && memcmp(gw0, gw1, sizeof gw0) == 0,
+          "recycling changed the leaf gradients");
+    CHECK(kept_keep && !kept_recycle, "intermediate gradient: kept %d (want 1), recycled %d "
+          "(want 0)", kept_keep, kept_recycle);
+    CHECK(a_recycle < a_keep, "arena: %zu bytes recycling, %zu keeping", a_recycle, a_keep);
+}
