@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 
+#include "core/internal.h"
 #include "kernels/eltwise_k.h"
 #include "kernels/fastmath.h"
 
@@ -116,4 +117,39 @@ TEST(recycled_gradient_buffers_give_the_same_gradients_in_less_arena)
     CHECK(kept_keep && !kept_recycle, "intermediate gradient: kept %d (want 1), recycled %d "
           "(want 0)", kept_keep, kept_recycle);
     CHECK(a_recycle < a_keep, "arena: %zu bytes recycling, %zu keeping", a_recycle, a_keep);
+}
+
+/* Leaf gradients of loss = Σ y² for y = res + linear(x) (fused = 1: dc_linear_residual). */
+static void residual_step(int fused, float *y_out, float *g_out)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 11, 0);
+    dc_tensor *t[4] = {dc_tensor_new(DC_F32, 3, DC_SHAPE(2, 5, 12)),
+                       dc_tensor_new(DC_F32, 2, DC_SHAPE(8, 12)),
+                       dc_tensor_new(DC_F32, 1, DC_SHAPE(8)),
+                       dc_tensor_new(DC_F32, 3, DC_SHAPE(2, 5, 8))};
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(ctx);
+    for (int i = 0; i < 4; i++) {
+        REQUIRE(t[i] && dc_tensor_requires_grad(t[i]) == DC_OK);
+        dc_tensor_normal(t[i], &r, 0.0f, 1.0f);
+    }
+    dc_tensor *y = fused ? dc_linear_residual(ctx, t[0], t[1], t[2], t[3])
+                         : dc_add(ctx, t[3], dc_linear(ctx, t[0], t[1], t[2]));
+    REQUIRE(y && dc_backward(ctx, dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0)) == DC_OK);
+    memcpy(y_out, y->data, 80 * sizeof(float));
+    for (int i = 0, off = 0; i < 4; off += (int)t[i]->numel, i++) {
+        memcpy(g_out + off, t[i]->grad, (size_t)t[i]->numel * sizeof(float));
+        dc_tensor_free(t[i]);
+    }
+    dc_ctx_free(ctx);
+}
+
+TEST(linear_residual_is_linear_then_add_bit_for_bit)
+{
+    static float y0[80], y1[80], g0[120 + 96 + 8 + 80], g1[120 + 96 + 8 + 80];
+    residual_step(0, y0, g0);
+    residual_step(1, y1, g1);
+    CHECK(memcmp(y0, y1, sizeof y0) == 0, "forward differs");
+    CHECK(memcmp(g0, g1, sizeof g0) == 0, "gradients of x, W, b or res differ");
 }

@@ -87,6 +87,11 @@ bool dc_grad_move(dc_ctx *ctx, dc_tensor *from, dc_tensor *to);
 #define PREP_MAX_FLOATS ((size_t)1 << 18)
 float *dc_ctx_prepared(dc_ctx *ctx, uint64_t key, const float *a, size_t na, const float *b,
                        size_t nb, size_t n_out, int *hit);
+/* y = res + dc_linear(x, w, b) as one tensor, bit for bit dc_add(res, dc_linear(x, w, b))
+ * (ops/matmul.c): the residual around a linear layer without keeping the linear's output. res
+ * has the output's shape. */
+dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                              dc_tensor *res);
 /* An arena tensor with the shape of x. */
 dc_tensor *dc_empty_like(dc_ctx *ctx, const dc_tensor *x);
 /* The tensor header only, sharing `data` with another tensor (a view). */

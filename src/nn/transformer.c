@@ -132,7 +132,7 @@ void dc_attn_capture_clear(dc_attn_capture *c)
 }
 
 dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, dc_tensor *v,
-                      const dc_attn_masks *mk, dc_tensor **weights, int average)
+                      const dc_attn_masks *mk, dc_tensor **weights, int average, dc_tensor *res)
 {
     const int64_t E = a->E, D = E / a->H;
     dc_tensor *att, *w = NULL;
@@ -162,7 +162,8 @@ dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, 
                                   rows(ctx, a->in_b, 2 * E, 3 * E));
         att = dc_attention_packed(ctx, qp, 0, kp, 0, vp, 0, a->H, D, &o);
     }
-    dc_tensor *y = dc_linear(ctx, att, a->out_w, a->out_b);
+    dc_tensor *y = res ? dc_linear_residual(ctx, att, a->out_w, a->out_b, res)
+                       : dc_linear(ctx, att, a->out_w, a->out_b);
     if (y && w && a->cap && capture(a->cap, w) != DC_OK)
         return NULL;
     if (y && weights)
@@ -191,11 +192,11 @@ dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mod, dc_tensor *q, dc_tensor *
                            "got %s", mod->name, a->batch_first ? "N, T" : "T, N",
                            (long long)a->E, dc_shape_str(q, s, sizeof s));
     if (a->batch_first)
-        return tf_mha_run(ctx, a, q, k, v, mk, weights, average);
+        return tf_mha_run(ctx, a, q, k, v, mk, weights, average, NULL);
     dc_tensor *qb = tf_swap01(ctx, q);
     dc_tensor *kb = k == q ? qb : tf_swap01(ctx, k);
     dc_tensor *vb = v == q ? qb : v == k ? kb : tf_swap01(ctx, v);
-    return tf_swap01(ctx, tf_mha_run(ctx, a, qb, kb, vb, mk, weights, average));
+    return tf_swap01(ctx, tf_mha_run(ctx, a, qb, kb, vb, mk, weights, average, NULL));
 }
 
 static dc_tensor *mha_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)

@@ -71,12 +71,15 @@ static dc_tensor *norm(dc_ctx *ctx, const tf_norm *n, dc_tensor *x)
     return dc_layer_norm(ctx, x, 1, n->w, n->b, n->eps);
 }
 
-/* linear2(dropout(act(linear1(x)))), then dropout (dropout2 / dropout3). */
-static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x)
+/* linear2(dropout(act(linear1(x)))), then dropout (dropout2 / dropout3); with res (when that
+ * dropout is the identity), res + that as one tensor. */
+static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_tensor *res)
 {
     dc_tensor *h = dc_linear(ctx, x, l->linear1.w, l->linear1.b);
     h = l->o.gelu ? dc_gelu(ctx, h, 0) : dc_relu(ctx, h);
     h = dc_dropout(ctx, h, l->o.dropout);
+    if (res)
+        return dc_linear_residual(ctx, h, l->linear2.w, l->linear2.b, res);
     return dc_dropout(ctx, dc_linear(ctx, h, l->linear2.w, l->linear2.b), l->o.dropout);
 }
 
@@ -172,18 +175,31 @@ static dc_tensor *layer_run(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_ten
 {
     const float p = l->o.dropout;
     const int pre = l->o.norm_first;
+    /* pre-LN with identity dropouts: each residual add fused into the linear before it */
+    const int fuse = pre && (p == 0.0f || !dc_ctx_training(ctx));
     const tf_norm *n_ff = l->decoder ? &l->norm3 : &l->norm2;
     dc_tensor *h = pre ? norm(ctx, &l->norm1, x) : x;
-    h = cache ? self_attn_cached(ctx, &l->self_attn, h, cache)
-              : tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1);
-    h = dc_dropout(ctx, h, p);
-    x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm1, dc_add(ctx, x, h));
+    if (fuse && !cache) {
+        x = tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, x);
+    } else {
+        h = cache ? self_attn_cached(ctx, &l->self_attn, h, cache)
+                  : tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, NULL);
+        h = dc_dropout(ctx, h, p);
+        x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm1, dc_add(ctx, x, h));
+    }
     if (l->decoder) {
         h = pre ? norm(ctx, &l->norm2, x) : x;
-        h = dc_dropout(ctx, tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1), p);
-        x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm2, dc_add(ctx, x, h));
+        if (fuse) {
+            x = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, x);
+        } else {
+            h = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, NULL);
+            h = dc_dropout(ctx, h, p);
+            x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm2, dc_add(ctx, x, h));
+        }
     }
-    h = ff_block(ctx, l, pre ? norm(ctx, n_ff, x) : x);
+    if (fuse)
+        return ff_block(ctx, l, norm(ctx, n_ff, x), x);
+    h = ff_block(ctx, l, pre ? norm(ctx, n_ff, x) : x, NULL);
     return pre ? dc_add(ctx, x, h) : norm(ctx, n_ff, dc_add(ctx, x, h));
 }
 

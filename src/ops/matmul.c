@@ -112,11 +112,12 @@ dc_tensor *dc_matmul(dc_ctx *ctx, dc_tensor *a, dc_tensor *b)
 /* linear                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static dc_status linear_bwd(dc_ctx *ctx, dc_node *n)
-{ /* x viewed [R, I]: dx += dy·W (dx = dy·W on x's first gradient),  dW += dyᵀ·x,
-   * db += Σ_rows dy */
-    dc_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
-    const int64_t O = w->shape[0], I = w->shape[1], R = y->numel / (O ? O : 1);
+/* x viewed [R, I]: dx += dy·W (dx = dy·W on x's first gradient),  dW += dyᵀ·x,
+ * db += Σ_rows dy. */
+static dc_status linear_grads(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                              const float *dy)
+{
+    const int64_t O = w->shape[0], I = w->shape[1], R = x->numel / (I ? I : 1);
     float *dx, *dw, *db;
     int fresh; /* x's first gradient: the GEMM stores (beta 0) instead of adding to zeros */
     dx = dc_grad_fresh(ctx, x, &fresh);
@@ -129,12 +130,17 @@ static dc_status linear_bwd(dc_ctx *ctx, dc_node *n)
         return DC_OK;
     }
     if (dx)
-        dc_gemm(0, 0, R, I, O, 1.0f, y->grad, O, dc_f32(w), I, fresh ? 0.0f : 1.0f, dx, I);
+        dc_gemm(0, 0, R, I, O, 1.0f, dy, O, dc_f32(w), I, fresh ? 0.0f : 1.0f, dx, I);
     if (dw)
-        dc_gemm(1, 0, O, I, R, 1.0f, y->grad, O, dc_f32(x), I, 1.0f, dw, I);
+        dc_gemm(1, 0, O, I, R, 1.0f, dy, O, dc_f32(x), I, 1.0f, dw, I);
     if (db)
-        dc_k_col_sum_acc(R, O, y->grad, db);
+        dc_k_col_sum_acc(R, O, dy, db);
     return DC_OK;
+}
+
+static dc_status linear_bwd(dc_ctx *ctx, dc_node *n)
+{ /* see linear_grads */
+    return linear_grads(ctx, n->in[0], n->in[1], n->n_in > 2 ? n->in[2] : NULL, n->out->grad);
 }
 
 static bool linear_check(const dc_tensor *x, const dc_tensor *w, const dc_tensor *b)
@@ -175,6 +181,51 @@ dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
         dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
     dc_tensor *in[3] = {x, w, b};
     dc_record(ctx, "linear", linear_bwd, y, b ? 3 : 2, in);
+    return y;
+}
+
+/* y = res + (x·Wᵀ + b): the linear's gradients as linear_bwd, then dres += dy (dy's buffer
+ * becomes res's gradient when it has none yet: the residual stream's first gradient). */
+static dc_status linear_residual_bwd(dc_ctx *ctx, dc_node *n)
+{
+    dc_tensor *b = n->ia[0] ? n->in[2] : NULL, *res = n->in[n->ia[0] ? 3 : 2], *y = n->out;
+    if (linear_grads(ctx, n->in[0], n->in[1], b, y->grad) != DC_OK)
+        return DC_ERR_NOMEM;
+    if (!(res->flags & DC_TF_REQUIRES_GRAD) || dc_grad_move(ctx, y, res))
+        return DC_OK;
+    int fresh;
+    float *dr = dc_grad_fresh(ctx, res, &fresh);
+    if (!dr)
+        return DC_ERR_NOMEM;
+    if (fresh)
+        memcpy(dr, y->grad, (size_t)res->numel * sizeof(float));
+    else
+        dc_k_acc(res->numel, y->grad, dr);
+    return DC_OK;
+}
+
+dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                              dc_tensor *res)
+{
+    if (!x || !w || !res)
+        return NULL;
+    if (!linear_check(x, w, b))
+        return NULL;
+    const int64_t O = w->shape[0], I = w->shape[1], R = x->numel / (I ? I : 1);
+    if (!dc_check_f32("linear", res, "residual") || res->numel != R * O ||
+        res->ndim != x->ndim || res->shape[res->ndim - 1] != O)
+        return dc_err_null(DC_ERR_SHAPE, "linear: the residual must have the output's shape");
+    dc_tensor *y = dc_empty_like(ctx, res);
+    if (!y)
+        return NULL;
+    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
+    if (b)
+        dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
+    dc_k_acc(y->numel, dc_f32(res), dc_f32(y)); /* y + res: the bits of dc_add(res, y) */
+    dc_tensor *in[4] = {x, w, b ? b : res, res};
+    dc_node *n = dc_record(ctx, "linear_residual", linear_residual_bwd, y, b ? 4 : 3, in);
+    if (n)
+        n->ia[0] = b != NULL;
     return y;
 }
 
