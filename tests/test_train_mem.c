@@ -153,3 +153,41 @@ TEST(linear_residual_is_linear_then_add_bit_for_bit)
     CHECK(memcmp(y0, y1, sizeof y0) == 0, "forward differs");
     CHECK(memcmp(g0, g1, sizeof g0) == 0, "gradients of x, W, b or res differ");
 }
+
+/* y = res + linear2(gelu(linear1(x))): output and leaf gradients, fused (dc_ffn_gelu_residual)
+ * or as three ops and the fused residual. */
+static void ffn_step(int fused, float *y_out, float *g_out)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 5, 0);
+    const int64_t shapes[6][3] = {{2, 3, 8}, {24, 8, 0}, {24, 0, 0}, {8, 24, 0}, {8, 0, 0},
+                                  {2, 3, 8}};
+    const int nd[6] = {3, 2, 1, 2, 1, 3};
+    dc_tensor *t[6];
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(ctx);
+    for (int i = 0; i < 6; i++) {
+        t[i] = dc_tensor_new(DC_F32, nd[i], shapes[i]);
+        REQUIRE(t[i] && dc_tensor_requires_grad(t[i]) == DC_OK);
+        dc_tensor_normal(t[i], &r, 0.0f, 1.0f);
+    }
+    dc_tensor *y = fused ? dc_ffn_gelu_residual(ctx, t[0], t[1], t[2], t[3], t[4], t[5])
+                         : dc_linear_residual(ctx, dc_gelu(ctx, dc_linear(ctx, t[0], t[1], t[2]),
+                                                           0), t[3], t[4], t[5]);
+    REQUIRE(y && dc_backward(ctx, dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0)) == DC_OK);
+    memcpy(y_out, y->data, 48 * sizeof(float));
+    for (int i = 0, off = 0; i < 6; off += (int)t[i]->numel, i++) {
+        memcpy(g_out + off, t[i]->grad, (size_t)t[i]->numel * sizeof(float));
+        dc_tensor_free(t[i]);
+    }
+    dc_ctx_free(ctx);
+}
+
+TEST(ffn_gelu_residual_is_the_three_ops_bit_for_bit)
+{
+    static float y0[48], y1[48], g0[48 + 192 + 24 + 192 + 8 + 48], g1[48 + 192 + 24 + 192 + 8 + 48];
+    ffn_step(0, y0, g0);
+    ffn_step(1, y1, g1);
+    CHECK(memcmp(y0, y1, sizeof y0) == 0, "forward differs");
+    CHECK(memcmp(g0, g1, sizeof g0) == 0, "gradients of x, W1, b1, W2, b2 or res differ");
+}

@@ -320,39 +320,50 @@ dc_node *dc_record(dc_ctx *ctx, const char *op, dc_backward_fn bw, dc_tensor *ou
     return n;
 }
 
-/* A gradient buffer for arena tensor t: a dead one of the same size, else fresh arena memory.
- * Its contents are undefined. */
-static float *grad_alloc(dc_ctx *ctx, dc_tensor *t)
+float *dc_ctx_scratch(dc_ctx *ctx, int64_t n)
 {
-    const size_t bytes = (size_t)t->numel * sizeof(float);
+    const size_t bytes = (size_t)n * sizeof(float);
     for (int64_t i = ctx->n_gfree - 1; i >= 0; i--)
         if (ctx->gfree[i].bytes == bytes) {
             float *g = ctx->gfree[i].mem;
             ctx->gfree[i] = ctx->gfree[--ctx->n_gfree];
-            t->flags |= DC_TF_GRAD_RECYCLE;
             return g;
         }
-    float *g = dc_ctx_alloc(ctx, bytes);
+    return dc_ctx_alloc(ctx, bytes);
+}
+
+void dc_ctx_scratch_done(dc_ctx *ctx, float *p, int64_t n)
+{
+    if (!p)
+        return;
+    if (ctx->n_gfree == ctx->cap_gfree) {
+        const int64_t cap = ctx->cap_gfree ? 2 * ctx->cap_gfree : 64;
+        grad_buf *f = realloc(ctx->gfree, (size_t)cap * sizeof *f);
+        if (!f)
+            return; /* it simply stays in the arena */
+        ctx->gfree = f;
+        ctx->cap_gfree = cap;
+    }
+    ctx->gfree[ctx->n_gfree++] = (grad_buf){p, (size_t)n * sizeof(float)};
+}
+
+/* A gradient buffer for arena tensor t: a dead one of the same size, else fresh arena memory.
+ * Its contents are undefined. */
+static float *grad_alloc(dc_ctx *ctx, dc_tensor *t)
+{
+    float *g = dc_ctx_scratch(ctx, t->numel);
     if (g)
         t->flags |= DC_TF_GRAD_RECYCLE;
     return g;
 }
 
 /* After t's entry has run: its gradient buffer goes to the free list (if it came from
- * grad_alloc and the list can grow; else it simply stays). */
+ * grad_alloc). */
 static void grad_release(dc_ctx *ctx, dc_tensor *t)
 {
     if (ctx->keep_grads || !(t->flags & DC_TF_GRAD_RECYCLE) || !t->grad)
         return;
-    if (ctx->n_gfree == ctx->cap_gfree) {
-        const int64_t cap = ctx->cap_gfree ? 2 * ctx->cap_gfree : 64;
-        grad_buf *f = realloc(ctx->gfree, (size_t)cap * sizeof *f);
-        if (!f)
-            return;
-        ctx->gfree = f;
-        ctx->cap_gfree = cap;
-    }
-    ctx->gfree[ctx->n_gfree++] = (grad_buf){t->grad, (size_t)t->numel * sizeof(float)};
+    dc_ctx_scratch_done(ctx, t->grad, t->numel);
     t->grad = NULL;
     t->flags &= ~DC_TF_GRAD_RECYCLE;
 }

@@ -73,6 +73,11 @@ float *dc_grad(dc_ctx *ctx, dc_tensor *t);
  * allocated without zeroing and *fresh = 1 (store, do not add); else *fresh = 0 (add). Saves a
  * memset and a read of each element on the first (usually only) contribution. */
 float *dc_grad_fresh(dc_ctx *ctx, dc_tensor *t, int *fresh);
+/* n floats of scratch for one op, from the dead gradient buffers of that size when there is one
+ * (else the arena); dc_ctx_scratch_done hands it back for later gradients and scratch. Its
+ * contents are undefined. NULL: no memory (error set). */
+float *dc_ctx_scratch(dc_ctx *ctx, int64_t n);
+void dc_ctx_scratch_done(dc_ctx *ctx, float *p, int64_t n);
 /* For a backward whose gradient to `to` is exactly from's (add, reshape): when `to` has no
  * gradient yet and from's is a recycled arena buffer of the same size, that buffer becomes to's
  * (no copy) and from's grad is NULL; true if so. The caller must be done reading from->grad. */
@@ -92,6 +97,11 @@ float *dc_ctx_prepared(dc_ctx *ctx, uint64_t key, const float *a, size_t na, con
  * has the output's shape. */
 dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                               dc_tensor *res);
+/* y = res + linear2(gelu(linear1(x))) (exact GELU, both biases) as one op, bit for bit
+ * dc_linear_residual(dc_gelu(dc_linear(x, w1, b1), 0), w2, b2, res) (ops/ffn.c): keeps only the
+ * hidden pre-activation and recomputes the GELU in backward (one [R, F] tensor less). */
+dc_tensor *dc_ffn_gelu_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w1, dc_tensor *b1,
+                                dc_tensor *w2, dc_tensor *b2, dc_tensor *res);
 /* An arena tensor with the shape of x. */
 dc_tensor *dc_empty_like(dc_ctx *ctx, const dc_tensor *x);
 /* The tensor header only, sharing `data` with another tensor (a view). */

@@ -75,6 +75,9 @@ static dc_tensor *norm(dc_ctx *ctx, const tf_norm *n, dc_tensor *x)
  * dropout is the identity), res + that as one tensor. */
 static dc_tensor *ff_block(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_tensor *res)
 {
+    if (res && l->o.gelu && l->linear1.b && l->linear2.b) /* one op, no [R, F] GELU output */
+        return dc_ffn_gelu_residual(ctx, x, l->linear1.w, l->linear1.b, l->linear2.w,
+                                    l->linear2.b, res);
     dc_tensor *h = dc_linear(ctx, x, l->linear1.w, l->linear1.b);
     h = l->o.gelu ? dc_gelu(ctx, h, 0) : dc_relu(ctx, h);
     h = dc_dropout(ctx, h, l->o.dropout);
