@@ -138,8 +138,9 @@ static void residual_step(int fused, float *y_out, float *g_out)
                          : dc_add(ctx, t[3], dc_linear(ctx, t[0], t[1], t[2]));
     REQUIRE(y && dc_backward(ctx, dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0)) == DC_OK);
     memcpy(y_out, y->data, 80 * sizeof(float));
-    for (int i = 0, off = 0; i < 4; off += (int)t[i]->numel, i++) {
+    for (int i = 0, off = 0; i < 4; i++) {
         memcpy(g_out + off, t[i]->grad, (size_t)t[i]->numel * sizeof(float));
+        off += (int)t[i]->numel;
         dc_tensor_free(t[i]);
     }
     dc_ctx_free(ctx);
@@ -176,8 +177,9 @@ static void ffn_step(int fused, float *y_out, float *g_out)
                                                            0), t[3], t[4], t[5]);
     REQUIRE(y && dc_backward(ctx, dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0)) == DC_OK);
     memcpy(y_out, y->data, 48 * sizeof(float));
-    for (int i = 0, off = 0; i < 6; off += (int)t[i]->numel, i++) {
+    for (int i = 0, off = 0; i < 6; i++) {
         memcpy(g_out + off, t[i]->grad, (size_t)t[i]->numel * sizeof(float));
+        off += (int)t[i]->numel;
         dc_tensor_free(t[i]);
     }
     dc_ctx_free(ctx);
