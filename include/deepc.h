@@ -1137,6 +1137,9 @@ typedef struct dc_optim_cfg {
     float beta1, beta2;   /* Adam 0.9, 0.999 */
     int amsgrad;          /* Adam/AdamW */
     int maximize;         /* ascend instead of descend */
+    int no_decay_1d;      /* 1: no weight decay on parameters of one dimension (biases, norm
+                             weights): the groups of Hugging Face's Trainer for BERT (LayerNorm
+                             and bias undecayed, embeddings decayed). 0 (PyTorch): all decayed */
 } dc_optim_cfg;
 
 /* The PyTorch defaults for one kind. */
