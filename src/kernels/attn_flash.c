@@ -121,44 +121,18 @@ static int64_t fl_key_end(const dc_k_attn *a, int64_t i0, int64_t bq)
 
 static int fl_has_masks(const dc_k_attn *a) { return a->mask || a->kpm || a->causal; }
 
-/* kp and vp of head (n, h) (layouts in the file comment), zero past Tk and Dv. */
-static void fl_pack_head(const dc_k_attn *a, int64_t n, int64_t h, int64_t kc, const fl_work *w)
-{
-    const float *k = a->k + n * a->k_sn + h * a->k_sh, *v = a->v + n * a->v_sn + h * a->v_sh;
-    const int64_t D = a->D, Dv = a->Dv;
-    for (int64_t j0 = 0; j0 < w->tkp; j0 += kc) {
-        float *kb = w->kp + j0 * D;
-        for (int64_t jj = 0; jj < kc; jj++) {
-            const int64_t j = j0 + jj;
-            const float *kr = k + j * a->k_st, *vr = v + j * a->v_st;
-            float *vb = w->vp + j * kc;
-            if (j >= a->Tk) {
-                for (int64_t d = 0; d < D; d++)
-                    kb[d * kc + jj] = 0.0f;
-                for (int64_t d = 0; d < w->dvp; d++)
-                    vb[(d / kc) * w->tkp * kc + d % kc] = 0.0f;
-                continue;
-            }
-            for (int64_t d = 0; d < D; d++)
-                kb[d * kc + jj] = kr[d];
-            for (int64_t c0 = 0; c0 < w->dvp; c0 += kc) {
-                float *vc = vb + c0 * w->tkp;
-                for (int64_t d = c0; d < c0 + kc; d++)
-                    vc[d - c0] = d < Dv ? vr[d] : 0.0f;
-            }
-        }
-    }
-}
-
 /* qt = (scale·q)ᵀ of queries [i0, i0 + bq) of (n, h), zero in lanes bq..BQ; m = −inf, l = 0,
  * ot = 0. */
 static void fl_load_queries(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0, int64_t bq,
                             int64_t BQ, const fl_work *w)
 {
     const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
-    for (int64_t d = 0; d < a->D; d++)
-        for (int64_t i = 0; i < BQ; i++)
-            w->qt[d * BQ + i] = i < bq ? a->scale * q[i * a->q_st + d] : 0.0f;
+    for (int64_t i = 0; i < BQ; i++) { /* rows read in order: a column walk of the packed
+                                          [T, 3E] rows maps to a few L1 sets and thrashes */
+        const float *qi = q + i * a->q_st;
+        for (int64_t d = 0; d < a->D; d++)
+            w->qt[d * BQ + i] = i < bq ? a->scale * qi[d] : 0.0f;
+    }
     for (int64_t i = 0; i < BQ; i++) {
         w->m[i] = -INFINITY;
         w->l[i] = 0.0f;
@@ -410,19 +384,12 @@ static void fl_range(const dc_k_attn *a, int isa, float *base, int r, int nt)
     const int64_t BQ = g.W * g.QV, nqb = (a->Tq + BQ - 1) / BQ, tasks = a->N * a->H * nqb;
     const int64_t t0 = tasks * r / nt, t1 = tasks * (r + 1) / nt;
     const fl_work w = fl_carve(a, g, base);
-    int64_t packed = -1;
-    for (int64_t t = t0; t < t1; t++) {
-        const int64_t nh = t / nqb, n = nh / a->H, h = nh % a->H, i0 = (t % nqb) * BQ;
-        if (nh != packed)
-            fl_pack_head(a, n, h, g.KC, &w);
-        packed = nh;
-        switch (isa) {
+    switch (isa) {
 #if FL_X86
-        case DC_FLASH_AVX512: fl_block_avx512(a, &w, n, h, i0); break;
-        case DC_FLASH_AVX2: fl_block_avx2(a, &w, n, h, i0); break;
+    case DC_FLASH_AVX512: fl_run_avx512(a, &w, t0, t1, nqb); break;
+    case DC_FLASH_AVX2: fl_run_avx2(a, &w, t0, t1, nqb); break;
 #endif
-        default: fl_block_scalar(a, &w, n, h, i0); break;
-        }
+    default: fl_run_scalar(a, &w, t0, t1, nqb); break;
     }
 }
 

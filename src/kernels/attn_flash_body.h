@@ -122,6 +122,55 @@ FL_TARGET static void FL_FN(fl_block)(const dc_k_attn *a, const fl_work *w, int6
     fl_store_out(a, n, h, i0, bq, FL_BQ, w);
 }
 
+/* kp and vp of head (n, h), zero past Tk and Dv (whole chunks of KC keys and columns with
+ * constant trip counts, so the copies vectorise). */
+FL_TARGET static void FL_FN(fl_pack)(const dc_k_attn *a, int64_t n, int64_t h, const fl_work *w)
+{
+    const float *k = a->k + n * a->k_sn + h * a->k_sh, *v = a->v + n * a->v_sn + h * a->v_sh;
+    const int64_t D = a->D, Dv = a->Dv, full = Dv / FL_KC * FL_KC;
+    for (int64_t j0 = 0; j0 < w->tkp; j0 += FL_KC) {
+        float *kb = w->kp + j0 * D;
+        if (j0 + FL_KC <= a->Tk) {
+            for (int64_t d = 0; d < D; d++)
+                FL_UNROLL for (int jj = 0; jj < FL_KC; jj++)
+                    kb[d * FL_KC + jj] = k[(j0 + jj) * a->k_st + d];
+        } else {
+            for (int64_t d = 0; d < D; d++)
+                for (int jj = 0; jj < FL_KC; jj++)
+                    kb[d * FL_KC + jj] = j0 + jj < a->Tk ? k[(j0 + jj) * a->k_st + d] : 0.0f;
+        }
+        for (int64_t j = j0; j < j0 + FL_KC; j++) {
+            const float *vr = v + j * a->v_st;
+            float *vb = w->vp + j * FL_KC;
+            for (int64_t c0 = 0; c0 < w->dvp; c0 += FL_KC) {
+                float *dst = vb + c0 * w->tkp;
+                if (j < a->Tk && c0 < full) {
+                    FL_UNROLL for (int c = 0; c < FL_KC; c++)
+                        dst[c] = vr[c0 + c];
+                } else {
+                    for (int64_t c = 0; c < FL_KC; c++)
+                        dst[c] = j < a->Tk && c0 + c < Dv ? vr[c0 + c] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Tasks [t0, t1) (n, h, query block of nqb per head): a head is packed when the range enters
+ * it. */
+FL_TARGET static void FL_FN(fl_run)(const dc_k_attn *a, const fl_work *w, int64_t t0, int64_t t1,
+                                    int64_t nqb)
+{
+    int64_t packed = -1;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t nh = t / nqb, n = nh / a->H, h = nh % a->H;
+        if (nh != packed)
+            FL_FN(fl_pack)(a, n, h, w);
+        packed = nh;
+        FL_FN(fl_block)(a, w, n, h, (t % nqb) * FL_BQ);
+    }
+}
+
 /* y = e^x with this set's exponential. */
 FL_TARGET static void FL_FN(fl_exp_array)(const float *x, float *y, int64_t n)
 {
