@@ -26,6 +26,7 @@ int cmd_show_attention(int argc, char **argv); /* cmd_attn.c: argv[0] = "attenti
 int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_average(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
