@@ -127,12 +127,16 @@ static void fl_load_queries(const dc_k_attn *a, int64_t n, int64_t h, int64_t i0
                             int64_t BQ, const fl_work *w)
 {
     const float *q = a->q + n * a->q_sn + h * a->q_sh + i0 * a->q_st;
-    for (int64_t i = 0; i < BQ; i++) { /* rows read in order: a column walk of the packed
+    for (int64_t i = 0; i < bq; i++) { /* rows read in order: a column walk of the packed
                                           [T, 3E] rows maps to a few L1 sets and thrashes */
         const float *qi = q + i * a->q_st;
+        float *col = w->qt + i;
         for (int64_t d = 0; d < a->D; d++)
-            w->qt[d * BQ + i] = i < bq ? a->scale * qi[d] : 0.0f;
+            col[d * BQ] = a->scale * qi[d];
     }
+    for (int64_t i = bq; i < BQ; i++)
+        for (int64_t d = 0; d < a->D; d++)
+            w->qt[d * BQ + i] = 0.0f;
     for (int64_t i = 0; i < BQ; i++) {
         w->m[i] = -INFINITY;
         w->l[i] = 0.0f;
