@@ -41,6 +41,7 @@ typedef struct train_args {
     float clip;
     float time_limit; /* --time-limit S: stop at a step boundary after S seconds (0: none) */
     int time_limit_cpu; /* --cpu-time-limit S: the same in CPU time */
+    float label_smoothing; /* --label-smoothing E (0: none) */
     int epochs, threads, quiet, epochs_set, no_shuffle, json;
     int check_numerics, sync_bn;
     int64_t batch, val, max_steps, seed;
