@@ -80,6 +80,7 @@ typedef struct gemm_args {
     const float *A, *B;
     float *C;
     int64_t lda, ldb, ldc;
+    int64_t j0; /* the first column of this share in the whole product (a packed B's panels) */
 } gemm_args;
 
 /* How a product is computed; chosen from the whole product, never from one thread's share (the
@@ -361,6 +362,7 @@ static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t
         s.N = hi - lo;
         s.B = g->tb ? g->B + lo * g->ldb : g->B + lo;
         s.C = g->C + lo;
+        s.j0 = g->j0 + lo;
     } else {
         s.M = hi - lo;
         s.A = g->ta ? g->A + lo : g->A + lo * g->lda;
@@ -464,7 +466,8 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
         gemm_scale_c(M, N, beta, C, ldc);
         return;
     }
-    const gemm_args g = {trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    const gemm_args g = {trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, B, C,
+                         lda, ldb, ldc, 0};
 #ifdef DC_USE_CBLAS
     if (gemm_use_blas() && gemm_cblas(&g))
         return;
@@ -494,3 +497,170 @@ void dc_gemm_force_builtin(int on) { g_force_builtin = on ? 1 : 0; }
 
 /* See kernels.h. */
 void dc_gemm_prefer_blas(void) { g_force_builtin = -1; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* op(B) packed once (dc_gemm_pack_b), used by many products                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+#define PACKED_MAX_PARTS 4
+
+/* op(B) [K, N] as gemm_blocked packs it, for every K block and every column at once: K block
+ * [pc, pc + kc) starts at data + pc * Npad and holds Npad / nr panels [kc][nr] (zero-padded
+ * past N), so the panel of column j (a multiple of nr) is at data + pc * Npad + j * kc. */
+struct dc_gemm_packed {
+    const gemm_arch *ar; /* the kernel family it was packed for */
+    int trans_b, n_parts;
+    int64_t K, N, Npad, KC;
+    const float *src[PACKED_MAX_PARTS]; /* the parts, for the products not served packed */
+    int64_t n[PACKED_MAX_PARTS], ldb[PACKED_MAX_PARTS];
+    float *data;
+};
+
+/* The value op(B)[k, j] of the parts side by side. */
+static float packed_src_at(const dc_gemm_packed *p, int64_t k, int64_t j)
+{
+    int i = 0;
+    while (j >= p->n[i]) j -= p->n[i++];
+    return p->trans_b ? p->src[i][j * p->ldb[i] + k] : p->src[i][k * p->ldb[i] + j];
+}
+
+/* Pack the panel of columns [j, j + nb) of K block [pc, pc + kc) into dst [kc][nr]. */
+static void packed_panel(const dc_gemm_packed *p, int64_t pc, int64_t kc, int64_t j, int nb,
+                         float *dst)
+{
+    const int nr = p->ar->nr;
+    int i = 0;
+    int64_t jj = j;
+    while (jj >= p->n[i]) jj -= p->n[i++];
+    if (jj + nb <= p->n[i]) { /* inside one part: gemm_blocked's own packing */
+        const float *b = p->trans_b ? p->src[i] + jj * p->ldb[i] + pc
+                                    : p->src[i] + pc * p->ldb[i] + jj;
+        pack_b(p->ar, p->trans_b, b, p->ldb[i], kc, nb, dst);
+        return;
+    }
+    memset(dst, 0, sizeof(float) * (size_t)nr * (size_t)kc); /* across parts: one by one */
+    for (int64_t k = 0; k < kc; k++)
+        for (int c = 0; c < nb; c++) dst[k * nr + c] = packed_src_at(p, pc + k, j + c);
+}
+
+/* See kernels.h. */
+dc_gemm_packed *dc_gemm_pack_b(int trans_b, int64_t K, int n_parts, const int64_t *N,
+                               const float *const *B, const int64_t *ldb)
+{
+    if (K < 1 || n_parts < 1 || n_parts > PACKED_MAX_PARTS)
+        return NULL;
+    dc_gemm_packed *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->ar = dc_k_gemm_arch();
+    p->trans_b = trans_b != 0;
+    p->n_parts = n_parts;
+    p->K = K;
+    for (int i = 0; i < n_parts; i++) {
+        if (N[i] < 1) {
+            free(p);
+            return NULL;
+        }
+        p->src[i] = B[i];
+        p->n[i] = N[i];
+        p->ldb[i] = ldb[i];
+        p->N += N[i];
+    }
+    p->Npad = round_up(p->N, p->ar->nr);
+    p->KC = gemm_kc(p->ar, K);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(float) * (size_t)(K * p->Npad)) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->data = mem;
+    for (int64_t pc = 0; pc < K; pc += p->KC) {
+        const int64_t kc = min_i64(p->KC, K - pc);
+        for (int64_t j = 0; j < p->N; j += p->ar->nr)
+            packed_panel(p, pc, kc, j, (int)min_i64(p->ar->nr, p->N - j),
+                         p->data + pc * p->Npad + j * kc);
+    }
+    return p;
+}
+
+/* See kernels.h. */
+void dc_gemm_packed_free(dc_gemm_packed *p)
+{
+    if (p)
+        free(p->data);
+    free(p);
+}
+
+/* See kernels.h. */
+size_t dc_gemm_packed_bytes(const dc_gemm_packed *p)
+{
+    return p ? sizeof *p + sizeof(float) * (size_t)(p->K * p->Npad) : 0;
+}
+
+/* gemm_blocked with B taken from the packed p: the same blocks, panels and kernel calls in the
+ * same order, so the same bits. g's share starts at column g->j0 of p (a multiple of nr). */
+static void packed_share(const gemm_args *g, const void *ctx)
+{
+    const dc_gemm_packed *p = ctx;
+    const gemm_arch *ar = p->ar;
+    const int64_t KC = p->KC, MC = min_i64(ar->mc, round_up(g->M, ar->mr));
+    float *Ap = dc_k_thread_buffer((size_t)round_up(MC * KC, 16));
+    if (!Ap) { /* no pack buffer: the unpacked loop, part by part */
+        int64_t j = 0;
+        for (int i = 0; i < p->n_parts; j += p->n[i++]) {
+            const int64_t lo = j > g->j0 ? j : g->j0, hi = min_i64(j + p->n[i], g->j0 + g->N);
+            if (lo >= hi)
+                continue;
+            gemm_args s = *g;
+            s.tb = p->trans_b;
+            s.N = hi - lo;
+            s.B = p->trans_b ? p->src[i] + (lo - j) * p->ldb[i] : p->src[i] + (lo - j);
+            s.ldb = p->ldb[i];
+            s.C = g->C + (lo - g->j0);
+            gemm_unpacked(&s);
+        }
+        return;
+    }
+    for (int64_t jc = 0; jc < g->N; jc += ar->nc) {
+        const int64_t nc = min_i64(ar->nc, g->N - jc);
+        for (int64_t pc = 0; pc < g->K; pc += KC) {
+            const int64_t kc = min_i64(KC, g->K - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            const float *Bp = p->data + pc * p->Npad + (g->j0 + jc) * kc;
+            for (int64_t ic = 0; ic < g->M; ic += MC) {
+                const int64_t mc = min_i64(MC, g->M - ic);
+                pack_a(ar, g->ta, g->ta ? g->A + pc * g->lda + ic : g->A + ic * g->lda + pc,
+                       g->lda, mc, kc, Ap);
+                macro_kernel(ar, mc, nc, kc, g->alpha, Ap, Bp, ar->nr, ar->nr * kc, beta,
+                             g->C + ic * g->ldc + jc, g->ldc);
+            }
+        }
+    }
+}
+
+/* See kernels.h. */
+void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                        const dc_gemm_packed *p, float beta, float *C, int64_t ldc)
+{
+    if (M <= 0)
+        return;
+    if (alpha == 0.0f) {
+        gemm_scale_c(M, p->N, beta, C, ldc);
+        return;
+    }
+    gemm_args g = {trans_a != 0, p->trans_b, M, p->N, p->K, alpha, beta, A, NULL, C,
+                   lda, 0, ldc, 0};
+    int direct = p->ar == dc_k_gemm_arch() && gemm_choose_path(p->ar, &g) == GEMM_PACKED;
+#ifdef DC_USE_CBLAS
+    direct = direct && !gemm_use_blas();
+#endif
+    if (!direct) { /* what dc_gemm does with each part */
+        int64_t j = 0;
+        for (int i = 0; i < p->n_parts; j += p->n[i++])
+            dc_gemm(trans_a, p->trans_b, M, p->n[i], p->K, alpha, A, lda, p->src[i], p->ldb[i],
+                    beta, C + j, ldc);
+        return;
+    }
+    g.tb = 0; /* for the thread split: B costs no packing now */
+    gemm_split(&g, p->ar->mr, p->ar->nr, packed_share, p);
+}
