@@ -67,6 +67,11 @@
 #ifndef DC_GEMM_DIRECT_B_MAX_M
 #define DC_GEMM_DIRECT_B_MAX_M 128
 #endif
+/* Largest M for which a product with a packed B (dc_gemm_packed_run) splits its rows over the
+ * threads by 4-row units rather than by gemm_threads's rule. */
+#ifndef DC_GEMM_PACKED_ROW_SPLIT_MAX
+#define DC_GEMM_PACKED_ROW_SPLIT_MAX 256
+#endif
 /* Largest M for the dot-product path (which also needs K >= 16 M). */
 #ifndef DC_GEMM_DOT_MAX_M
 #define DC_GEMM_DOT_MAX_M 16
@@ -375,11 +380,10 @@ static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t
  * unit_m rows or unit_n columns; ctx is passed through. */
 typedef void (*gemm_share_fn)(const gemm_args *g, const void *ctx);
 
-static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_share_fn fn,
-                       const void *ctx)
+/* fn on each of nt shares of g: whole units of rows, or of columns when split_n. */
+static void gemm_run_shares(const gemm_args *g, int nt, int split_n, int64_t unit,
+                            gemm_share_fn fn, const void *ctx)
 {
-    int split_n;
-    const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
     if (nt <= 1) {
         fn(g, ctx);
         return;
@@ -388,9 +392,17 @@ static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
 #endif
     for (int t = 0; t < nt; t++) {
-        const gemm_args s = gemm_share(g, split_n, split_n ? unit_n : unit_m, t, nt);
+        const gemm_args s = gemm_share(g, split_n, unit, t, nt);
         if (s.M > 0 && s.N > 0) fn(&s, ctx);
     }
+}
+
+static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_share_fn fn,
+                       const void *ctx)
+{
+    int split_n;
+    const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
+    gemm_run_shares(g, nt, split_n, split_n ? unit_n : unit_m, fn, ctx);
 }
 
 typedef struct builtin_ctx {
@@ -661,6 +673,17 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
                     beta, C + j, ldc);
         return;
     }
-    g.tb = 0; /* for the thread split: B costs no packing now */
-    gemm_split(&g, p->ar->mr, p->ar->nr, packed_share, p);
+    /* Threads: B costs no packing now, while each thread packs all the rows of A it gets; so
+     * split the rows for the small M of batch-1 inference, by units of 4 rows into near-equal
+     * shares (M = 128 on 2 threads: 64 + 64 where whole 12-row tiles gave 60 + 68, and each
+     * thread packs half of A where a split by columns packed all of it twice). The tiles
+     * compute each element the same way wherever a share starts, so the bits do not change.
+     * Large M keeps gemm_split's choice (batch 8: 1024 rows, B streamed once by columns). */
+    g.tb = 0;
+    int split_n;
+    const int nt = gemm_threads(&g, p->ar->mr, p->ar->nr, &split_n);
+    if (nt > 1 && M <= DC_GEMM_PACKED_ROW_SPLIT_MAX && M >= 2 * (int64_t)p->ar->mr * nt)
+        gemm_run_shares(&g, nt, 0, 4, packed_share, p);
+    else
+        gemm_run_shares(&g, nt, split_n, split_n ? p->ar->nr : p->ar->mr, packed_share, p);
 }
