@@ -2272,6 +2272,10 @@ typedef struct dc_train_opts {
     const char *spec_text;   /* stored in checkpoints (what `deepc train --resume` rebuilds) */
     const char *args_text;
     int check_numerics;      /* check every op's output: a NaN names its op and layer */
+    /* ε in [0, 1) of the training cross-entropy (PyTorch's label_smoothing) for classification
+     * (loss cross_entropy) and seq2seq tasks; other tasks refuse it. Validation losses stay the
+     * plain cross-entropy. 0: none. */
+    float label_smoothing;
 } dc_train_opts;
 DC_API dc_train_opts dc_train_defaults(void);
 

@@ -1,7 +1,7 @@
 /*
  * test_cli_forms.c - the --data forms of deepc train through the one driver (src/cli/forms.def):
- * --json keeps stdout to JSON objects on every form (text and series used to print plain lines
- * into it), --early-stop N stops a forecasting run after N epochs without a better validation
+ * --json keeps stdout to JSON objects on every form and ends with a result object (text and
+ * series used to print plain lines into it, .npy printed no result), --early-stop N stops a forecasting run after N epochs without a better validation
  * score and is refused where it means nothing, text classification's --vocab, --max-len and
  * --init-from are refused by the other forms, and deepc eval says which forms it takes.
  */
@@ -80,6 +80,24 @@ TEST(forms_json_keeps_stdout_json_on_the_text_and_series_forms)
     CHECK(rc == 0, "train csv --json exited %d", rc);
     CHECK(json_lines(d, "series.json", "\"persistence\"") == 1,
           "series --json: a plain line on stdout, or no table object:\n%s", out);
+}
+
+/* The image forms without a test split (.npy, digits) end with a result object too (they printed
+ * none with --json). */
+TEST(forms_json_npy_ends_with_a_result_object)
+{
+    const char *d = t_tmpdir();
+    char spec[700];
+    snprintf(spec, sizeof spec, "%s/small.spec", d);
+    REQUIRE(t_write_blobs_npy(d, "b", 64, 5) &&
+            t_write_text(spec, "[input]\nshape = 1, 28, 28\n[flatten]\n[linear fc]\n"
+                               "out_features = 10\n"));
+    int rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/b_x.npy,%s/b_y.npy "
+                         "--epochs 1 --batch 16 --lr 0.01 --threads 1 --json >%s/npy.json "
+                         "2>%s/npy.err; exit $?", spec, d, d, d, d);
+    CHECK(rc == 0, "train npy --json exited %d", rc);
+    CHECK(json_lines(d, "npy.json", "\"steps\"") == 1,
+          "npy --json: a plain line on stdout, or no result object:\n%s", out);
 }
 
 TEST(forms_early_stop_stops_forecasting_and_is_refused_elsewhere)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TEST(lib_wp_job_trains_encodes_and_decodes)
 {
@@ -265,4 +266,41 @@ TEST(lib_forecast_open_checked_predict_and_chart)
     dc_spec_free(wide);
     dc_model_free(m);
     dc_spec_free(spec);
+}
+
+/* The plot writers are library code: a failure is in dc_last_error(), naming the file, and
+ * nothing goes to stderr (they printed their messages themselves). */
+TEST(lib_plot_failures_set_the_error_and_print_nothing)
+{
+    const char *d = t_tmpdir();
+    char err[600], bad[700];
+    snprintf(err, sizeof err, "%s/stderr.txt", d);
+    snprintf(bad, sizeof bad, "%s/no/such/dir/c.svg", d);
+    double x[3] = {0, 1, 2}, y[3] = {1, 2, 1}, nan3[3] = {NAN, NAN, NAN};
+    plot_line line = {"y", y, "#000000", 0}, none = {"nan", nan3, "#000000", 0};
+    plot_chart ok = {"t", "x", "y", x, 3, &line, 1, 0, 0};
+    plot_chart empty = {"t", "x", "y", x, 3, &none, 1, 0, 0};
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(err, "w");
+    REQUIRE(saved >= 0 && f);
+    dup2(fileno(f), 2);
+    int r1 = plot_svg_write(bad, &ok);
+    char e1[300];
+    snprintf(e1, sizeof e1, "%s", dc_last_error());
+    int r2 = plot_svg_write(bad, &empty);
+    char e2[300];
+    snprintf(e2, sizeof e2, "%s", dc_last_error());
+    snprintf(bad, sizeof bad, "%s/no/such/dir/c.png", d);
+    int r3 = plot_png_write(bad, &ok);
+    int r4 = plot_log_curves(bad, NULL, e1 + 200, 50);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    long printed = ftell(f);
+    fclose(f);
+    CHECK(r1 == -1 && strstr(e1, "c.svg"), "unwritable svg: %d '%s'", r1, e1);
+    CHECK(r2 == -1 && strstr(e2, "nothing to draw"), "no finite value: %d '%s'", r2, e2);
+    CHECK(r3 == -1 && r4 == -2, "png %d, curves %d", r3, r4);
+    CHECK(printed == 0, "%ld bytes on stderr", printed);
 }

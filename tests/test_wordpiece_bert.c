@@ -320,4 +320,10 @@ TEST(bert_cli_tokenize_encode_decode_train)
     CHECK(rc == 2 && strstr(out, "none.txt"), "missing vocab: rc %d: %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "tokenize frobnicate");
     CHECK(rc == 2, "unknown subcommand: rc %d", rc);
+    /* more --in files than the job takes: said so (the rest were read as ids before) */
+    char many[1024] = "";
+    for (int i = 0; i < 65; i++)
+        strcat(many, " /dev/null");
+    rc = t_run_deepc(out, sizeof out, "tokenize train --vocab-size 40 --in%s --out %s", many, v);
+    CHECK(rc == 2 && strstr(out, "at most 64 files"), "65 --in files: rc %d: %s", rc, out);
 }

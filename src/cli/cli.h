@@ -26,6 +26,7 @@ int cmd_show_attention(int argc, char **argv); /* cmd_attn.c: argv[0] = "attenti
 int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_average(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c */
 int cmd_g2p(int argc, char **argv);      /* cmd_g2p.c */
@@ -40,6 +41,7 @@ typedef struct train_args {
     float clip;
     float time_limit; /* --time-limit S: stop at a step boundary after S seconds (0: none) */
     int time_limit_cpu; /* --cpu-time-limit S: the same in CPU time */
+    float label_smoothing; /* --label-smoothing E (0: none) */
     int epochs, threads, quiet, epochs_set, no_shuffle, json;
     int check_numerics, sync_bn;
     int64_t batch, val, max_steps, seed;

@@ -25,7 +25,7 @@ int cmd_plot(int argc, char **argv)
     int rc = plot_log_curves(dir, out, wrote, sizeof wrote);
     if (rc == 0)
         printf("wrote %s\n", wrote);
-    else if (rc == -2)
+    else
         fprintf(stderr, "deepc plot: %s\n", dc_last_error());
     return rc == 0 ? 0 : rc == -2 ? 2 : 1;
 }

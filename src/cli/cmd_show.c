@@ -186,8 +186,10 @@ static int show_forecast(const show_args *a)
         fprintf(stderr, "deepc show forecast: %s\n", dc_last_error());
         rc = 2;
     }
-    if (!rc)
-        rc = plot_forecast_svg(a->out, s, pred, &sc, a->model, path) ? 1 : 0;
+    if (!rc && plot_forecast_svg(a->out, s, pred, &sc, a->model, path)) {
+        fprintf(stderr, "deepc show forecast: %s\n", dc_last_error());
+        rc = 1;
+    }
     if (!rc)
         printf("wrote %s: %lld test forecasts of %s, MAE %.3f, RMSE %.3f\n", a->out,
                (long long)s->n[DC_SPLIT_TEST], s->target, sc.mae, sc.rmse);

@@ -101,6 +101,11 @@ static int tok_parse(int argc, char **argv, tok_args *a)
                 fprintf(stderr, "deepc tokenize: --in needs at least one file\n");
                 return -1;
             }
+            if (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
+                fprintf(stderr, "deepc tokenize: --in takes at most %d files; give their "
+                        "directory instead (its files are read in name order)\n", TOK_MAX_IN);
+                return -1;
+            }
         } else if (!strncmp(f, "--", 2)) {
             if (tok_value(a, f, i + 1 < argc ? argv[++i] : NULL))
                 return -1;

@@ -47,31 +47,35 @@ static int images_task(cli_run *r)
     return 0;
 }
 
-/* After training: the test split (Fashion-MNIST) and where the files are. */
+/* After training: the test split (Fashion-MNIST) and where the files are; without a test
+ * split (digits, .npy) the validation figures (one JSON object with --json either way). */
 static int images_report(cli_run *r)
 {
     const train_args *a = r->a;
     int rc = 0;
-    cli_print_time(r, NULL);
     dc_dataset *test = dc_dataset_open_test(a->data);
-    if (test) {
-        dc_eval_result e;
-        if (dc_evaluate(r->m, test, NULL, 0, 256, r->o.loss, &e) != DC_OK) {
-            fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
-            rc = 1;
-        } else if (a->json) {
-            printf("{\"test_loss\": %.6g, \"test_acc\": %.6g, \"n\": %lld}\n", e.loss,
-                   e.accuracy, (long long)e.n);
-        } else {
-            printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy,
-                   (long long)e.correct, (long long)e.n);
-            dc_print_confusion(stdout, &e, dc_fashion_mnist_class);
-            if (!a->quiet)
-                dc_print_predictions(stdout, r->m, test, 8, dc_fashion_mnist_class);
-        }
-        dc_eval_result_free(&e);
-        dc_dataset_free(test);
+    if (!test)
+        return cli_report_default(r);
+    cli_print_time(r, NULL);
+    dc_eval_result e;
+    if (dc_evaluate(r->m, test, NULL, 0, 256, r->o.loss, &e) != DC_OK) {
+        fprintf(stderr, "deepc train: test: %s\n", dc_last_error());
+        rc = 1;
+    } else if (a->json) {
+        printf("{\"steps\": %lld, ", (long long)r->last.steps);
+        if (r->last.has)
+            printf("\"val_loss\": %.6g, ", r->last.loss);
+        printf("\"test_loss\": %.6g, \"test_acc\": %.6g, \"n\": %lld}\n", e.loss,
+               e.accuracy, (long long)e.n);
+    } else {
+        printf("test: loss %.4f  accuracy %.4f (%lld/%lld)\n", e.loss, e.accuracy,
+               (long long)e.correct, (long long)e.n);
+        dc_print_confusion(stdout, &e, dc_fashion_mnist_class);
+        if (!a->quiet)
+            dc_print_predictions(stdout, r->m, test, 8, dc_fashion_mnist_class);
     }
+    dc_eval_result_free(&e);
+    dc_dataset_free(test);
     cli_print_outputs(r, NULL);
     return rc;
 }

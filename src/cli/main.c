@@ -19,6 +19,7 @@ static const struct {
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of trained weights"},
     {"forward", cmd_forward, "eval-mode forward of a .npy batch, written as .npy"},
     {"compare", cmd_compare, "whether two .safetensors files match within a tolerance"},
+    {"average", cmd_average, "the mean of weight files of one model (checkpoint averaging)"},
     {"plot", cmd_plot, "SVG training curves from a run's log.csv"},
     {"generate", cmd_generate, "sample text from a trained character language model"},
     {"predict", cmd_predict, "top-5 classes of one image (.png or .pgm)"},

@@ -31,6 +31,8 @@ void cli_train_usage(FILE *f)
         "                        after a linear warm-up, per step; Hugging Face) (none)\n"
         "  --loss NAME           cross_entropy | mse | l1 | smooth_l1 | huber | nll | bce | ...\n"
         "  --clip X              clip the global gradient norm to X (off)\n"
+        "  --label-smoothing E   cross-entropy against (1-E)·target + E/classes: images,\n"
+        "                        text classification, cmudict (0)\n"
         "  --augment LIST        crop=N,flip: random shifts by up to N pixels (padded) and\n"
         "                        left-right mirroring of training images (none)\n"
         "  --val N               hold N training examples out for validation (1/12 of the\n"
@@ -113,6 +115,8 @@ int cli_parse_train_args(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--log-every")) r = arg_i64(f, v, 0, INT64_MAX, &a->log_every);
         else if (!strcmp(f, "--batch")) r = arg_i64(f, v, 1, 1 << 20, &a->batch);
         else if (!strcmp(f, "--clip")) r = arg_float(f, v, 0, 1e9, &a->clip);
+        else if (!strcmp(f, "--label-smoothing"))
+            r = arg_float(f, v, 0, 0.999f, &a->label_smoothing);
         else if (!strcmp(f, "--val")) r = arg_i64(f, v, 0, INT64_C(1) << 40, &a->val);
         else if (!strcmp(f, "--seed")) r = arg_i64(f, v, 0, INT64_MAX, &a->seed);
         else if (!strcmp(f, "--threads")) r = arg_int(f, v, 1, 1024, &a->threads);
@@ -224,6 +228,7 @@ int cli_train_opts(const train_args *a, dc_train_opts *o)
     o->max_steps = a->max_steps;
     o->time_limit = a->time_limit;
     o->time_limit_cpu = a->time_limit_cpu;
+    o->label_smoothing = a->label_smoothing;
     o->shuffle = !a->no_shuffle;
     o->progress = !a->quiet;
     o->out_dir = a->out;

@@ -138,10 +138,8 @@ int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size)
     plot_chart ch = {"training curves", "step", "loss", c.step, c.n, loss, 2, 0, 0};
     snprintf(svg, sizeof svg, "%s/loss.svg", dir);
     int rc = 0;
-    if (out && dc_io_mkdir_parent(out) != DC_OK) { /* the folders of --out a/b/F.svg */
-        fprintf(stderr, "deepc: %s\n", dc_last_error());
-        rc = -1;
-    }
+    if (out && dc_io_mkdir_parent(out) != DC_OK) /* the folders of --out a/b/F.svg */
+        rc = -1;                                    /* (the error is set) */
     rc |= rc ? 0 : plot_svg_write(out ? out : svg, &ch);
     int has_acc = 0;
     for (int64_t i = 0; i < c.n; i++)

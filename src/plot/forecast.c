@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
 #include "deepc.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@ int plot_forecast_svg(const char *out, const dc_series *s, const float *pred,
     int64_t n = s->n[DC_SPLIT_TEST];
     double *v = malloc((size_t)n * 3 * sizeof *v);
     if (!v) {
-        fprintf(stderr, "deepc: out of memory\n");
+        dc_err(DC_ERR_NOMEM, "%s: out of memory for the chart's %lld points", out,
+               (long long)n);
         return -1;
     }
     double *x = v, *actual = v + n, *forecast = v + 2 * n;

@@ -30,7 +30,8 @@ typedef struct plot_chart {
  * values (1, 2 or 5 times a power of ten) and light grid lines, the axis labels, one <polyline>
  * per unbroken run of finite points of each line, and a legend. The y range covers every finite
  * value of every line. Written atomically (a temporary file renamed over path). Returns 0, or
- * -1 after printing a message that names path (bad chart, no finite value, a write failure).
+ * -1 with a message that names path in dc_last_error() (bad chart, no finite value, a write
+ * failure); nothing is printed.
  */
 int plot_svg_write(const char *path, const plot_chart *c);
 
@@ -50,7 +51,7 @@ int plot_ticks(const axis *a, double step, double *first);
 /*
  * plot_png_write - the same chart as plot_svg_write, drawn into an RGB image (the built-in
  * bitmap font for the text, 2-pixel lines) and written as a PNG (plot_svg_write does this for a
- * path ending in ".png"). Returns 0, or -1 after a message that names path.
+ * path ending in ".png"). Returns 0, or -1 with a message that names path in dc_last_error().
  */
 int plot_png_write(const char *path, const plot_chart *c);
 
@@ -60,7 +61,7 @@ int plot_png_write(const char *path, const plot_chart *c);
  * the columns whose name contains "acc" into PREFIXmetrics_acc.EXT, the others into
  * PREFIXmetrics.EXT (ext "svg" or "png"); training columns dashed, val_* solid. The names of
  * the files written go into written[0..n) ("" for none). Returns how many files were written
- * (0: the log has no extra columns or no values yet), or -1 after a message.
+ * (0: the log has no extra columns or no values yet), or -1 with the message in dc_last_error().
  */
 int plot_log_extras(const char *log_path, const char *prefix, const char *ext, char *written,
                     size_t n);
@@ -70,8 +71,8 @@ int plot_log_extras(const char *log_path, const char *prefix, const char *ext, c
  * (training and validation loss against the step; to out instead when given, its folders made)
  * and, for a classification run without out, DIR/accuracy.svg. wrote[size] receives what was
  * written ("DIR/accuracy.svg and loss.svg"). 0; -2 when the log is missing, not a deepc log or
- * empty (the message in dc_last_error(), nothing printed: the caller names itself); -1 when a
- * chart could not be written (after a message on stderr).
+ * empty; -1 when a chart could not be written. The message is in dc_last_error() either way,
+ * nothing is printed: the caller names itself.
  */
 int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
 
@@ -80,7 +81,7 @@ int plot_log_curves(const char *dir, const char *out, char *wrote, size_t size);
  * forecasts pred[n[DC_SPLIT_TEST]] (normalised, as dc_series_predict gives them) in the target's
  * original units, against the data row, with the test score sc in the title; model and path
  * (the spec and data file) name the lines and the axis. Written with plot_svg_write: 0, or -1
- * after a message.
+ * with the message in dc_last_error().
  */
 struct dc_series;
 struct dc_forecast_score;

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "plot/plot.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -95,7 +96,7 @@ static int pl_read(const char *path, pl_cols *c)
     FILE *f = fopen(path, "r");
     char line[4096];
     if (!f) {
-        fprintf(stderr, "deepc plot: %s: cannot open\n", path);
+        dc_err(DC_ERR_IO, "%s: cannot open", path);
         return -1;
     }
     if (fgets(line, sizeof line, f))
@@ -109,7 +110,7 @@ static int pl_read(const char *path, pl_cols *c)
     }
     fclose(f);
     if (rc)
-        fprintf(stderr, "deepc plot: out of memory\n");
+        dc_err(DC_ERR_NOMEM, "%s: out of memory for its columns", path);
     return rc;
 }
 

@@ -131,15 +131,15 @@ int plot_png_write(const char *path, const plot_chart *ch)
     if (!ch->x || ch->n < 1 || ch->n_lines < 1 || ch->n_lines > 8 || W > PNG_MAX_SIDE ||
         H > PNG_MAX_SIDE || W < PNG_PAD_L + PNG_PAD_R + 100 || H < PNG_PAD_T + PNG_PAD_B + 100 ||
         plot_data_range(ch, &x0, &x1, &y0, &y1)) {
-        fprintf(stderr, "deepc: %s: cannot draw this chart (%lld points, %d lines, %dx%d, or "
-                "no finite value)\n", path, (long long)ch->n, ch->n_lines, W, H);
+        dc_err(DC_ERR_ARG, "%s: cannot draw this chart (%lld points, %d lines, %dx%d, or no "
+               "finite value)", path, (long long)ch->n, ch->n_lines, W, H);
         return -1;
     }
     canvas c = {W, H, malloc((size_t)W * (size_t)H * 3), calloc((size_t)W * (size_t)H, 1)};
     if (!c.rgb || !c.text) {
         free(c.rgb);
         free(c.text);
-        fprintf(stderr, "deepc: %s: out of memory for the picture\n", path);
+        dc_err(DC_ERR_NOMEM, "%s: out of memory for the picture", path);
         return -1;
     }
     memset(c.rgb, 255, (size_t)W * (size_t)H * 3);
@@ -154,9 +154,7 @@ int plot_png_write(const char *path, const plot_chart *ch)
     if (ch->y_label)
         text(&c, 4, PNG_PAD_T - 40, ch->y_label);
     composite(&c);
-    int rc = dc_png_write(path, W, H, 3, c.rgb) == DC_OK ? 0 : -1;
-    if (rc)
-        fprintf(stderr, "deepc: %s\n", dc_last_error());
+    int rc = dc_png_write(path, W, H, 3, c.rgb) == DC_OK ? 0 : -1; /* the error is set */
     free(c.rgb);
     free(c.text);
     return rc;

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
 #include "io/io.h"
+#include "core/internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -277,13 +278,13 @@ int plot_svg_write(const char *path, const plot_chart *c)
     double x0, x1, y0, y1;
     if (!c->x || c->n < 1 || c->n_lines < 1 || c->n_lines > MAX_LINES || W > MAX_SIDE ||
         H > MAX_SIDE || W < PAD_L + PAD_R + 100 || H < PAD_T + PAD_B + 100) {
-        fprintf(stderr, "deepc: %s: cannot draw this chart (%lld points, %d lines, %dx%d)\n",
-                path, (long long)c->n, c->n_lines, W, H);
+        dc_err(DC_ERR_ARG, "%s: cannot draw this chart (%lld points, %d lines, %dx%d)", path,
+               (long long)c->n, c->n_lines, W, H);
         return -1;
     }
     if (plot_data_range(c, &x0, &x1, &y0, &y1)) {
-        fprintf(stderr, "deepc: %s: nothing to draw: no finite value, or values out of range\n",
-                path);
+        dc_err(DC_ERR_ARG, "%s: nothing to draw: no finite value, or values out of range",
+               path);
         return -1;
     }
     axis xa = {x0, x1, PAD_L, W - PAD_R}, ya = {y0, y1, H - PAD_B, PAD_T};
@@ -300,11 +301,10 @@ int plot_svg_write(const char *path, const plot_chart *c)
     sb_printf(&b, "</svg>\n");
     int rc = 0;
     if (b.failed) {
-        fprintf(stderr, "deepc: %s: out of memory for the picture\n", path);
+        dc_err(DC_ERR_NOMEM, "%s: out of memory for the picture", path);
         rc = -1;
     } else if (dc_io_write_atomic(path, write_sbuf, &b) != DC_OK) {
-        fprintf(stderr, "deepc: %s\n", dc_last_error());
-        rc = -1;
+        rc = -1; /* the error is set */
     }
     free(b.p);
     return rc;

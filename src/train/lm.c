@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -153,6 +154,8 @@ static void lm_destroy(dc_task *t)
 dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                     int64_t n_val, const dc_train_opts *o)
 {
+    if (dc_task_refuse_label_smoothing(o, "language modelling") != DC_OK)
+        return NULL;
     const int64_t T = o->bptt > 0 ? o->bptt : 64;
     if (o->batch_size <= 0 || n_train < 2 * o->batch_size)
         return dc_err_null(DC_ERR_ARG, "train_lm: need at least 2 training symbols per stream "

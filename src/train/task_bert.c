@@ -19,6 +19,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -375,6 +376,8 @@ dc_task *dc_task_bert(const dc_bert_corpus *c, const dc_bert_corpus *val,
     if (!c || !bo || !o || o->batch_size < 1 || bo->epoch_pairs < 0 || bo->val_pairs < 0)
         return dc_err_null(DC_ERR_ARG, "bert pre-training: NULL corpus or options, or a bad "
                            "batch size or pair count");
+    if (dc_task_refuse_label_smoothing(o, "bert pre-training") != DC_OK)
+        return NULL;
     if (c->pad != 0 || (val && (val->vocab != c->vocab || val->pad != 0)))
         return dc_err_null(DC_ERR_ARG, "bert pre-training: the model hides id 0 as [PAD], so "
                            "[PAD] must be the vocabulary's first token (and validation must use "

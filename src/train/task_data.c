@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,12 +153,21 @@ static dc_status data_next(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *
     return k->d->batch(k->d, ctx, dc_i64(t->order) + pos, n, &b->x, &b->y);
 }
 
+dc_tensor *dc_task_train_loss(dc_ctx *ctx, const dc_train_opts *o, dc_tensor *out, dc_tensor *y)
+{
+    if (o->loss != DC_LOSS_CROSS_ENTROPY || o->label_smoothing == 0.0f)
+        return dc_loss(ctx, o->loss, out, y);
+    dc_ce_opts ce = dc_ce_defaults();
+    ce.label_smoothing = o->label_smoothing;
+    return dc_cross_entropy(ctx, out, y, &ce);
+}
+
 static dc_tensor *data_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
                             double *correct)
 {
     data_task *k = t->impl;
     dc_tensor *out = dc_model_forward(ctx, m, x);
-    dc_tensor *l = out ? dc_loss(ctx, k->o.loss, out, y) : NULL;
+    dc_tensor *l = out ? dc_task_train_loss(ctx, &k->o, out, y) : NULL;
     *correct = -1;
     if (l && k->d->n_classes > 0 && out->ndim == 2) {
         int64_t ok = 0;
@@ -207,6 +217,10 @@ dc_task *dc_task_dataset(const dc_dataset *d, const dc_train_opts *o)
     if (!d || !o || o->val_size < 0 || o->val_size >= d->n)
         return dc_err_null(DC_ERR_ARG, "train: need 0 <= validation examples < %lld (got %lld)",
                            d ? (long long)d->n : 0LL, o ? (long long)o->val_size : 0LL);
+    if (dc_task_check_label_smoothing(o, "train") != DC_OK)
+        return NULL;
+    if (o->label_smoothing != 0.0f && o->loss != DC_LOSS_CROSS_ENTROPY)
+        return dc_err_null(DC_ERR_ARG, "train: label smoothing needs the cross_entropy loss");
     dc_task *t = calloc(1, sizeof *t);
     data_task *k = calloc(1, sizeof *k);
     dc_tensor *order = dc_tensor_new(DC_I64, 1, DC_SHAPE(d->n));

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -227,6 +228,8 @@ static void fc_destroy(dc_task *t)
 dc_task *dc_task_forecast(const dc_series *s, const dc_model *m, const dc_train_opts *o,
                           int patience)
 {
+    if (dc_task_refuse_label_smoothing(o, "forecast") != DC_OK)
+        return NULL;
     if (s && patience > 0 && s->n[DC_SPLIT_VAL] < 1) /* no score to stop on */
         return dc_err_null(DC_ERR_ARG, "forecast: early stopping (after %d epochs without a "
                            "better validation score) needs validation windows, and the series "

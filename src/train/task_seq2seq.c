@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct s2s_task {
     dc_seq_pairs tr, va;   /* copies */
     int64_t B;
     int64_t *val_order;    /* validation pairs sorted by length */
+    float smoothing;       /* the training loss's label smoothing */
 } s2s_task;
 
 static int64_t slen(const dc_seq_pairs *p, int64_t i) { return p->src_off[i + 1] - p->src_off[i]; }
@@ -61,8 +63,18 @@ dc_status dc_seq2seq_batch(dc_ctx *ctx, const dc_seq_pairs *p, const int64_t *id
     return DC_OK;
 }
 
+static dc_tensor *loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y, float smoothing,
+                           int64_t *correct, int64_t *tokens);
+
 dc_tensor *dc_seq2seq_loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y, int64_t *correct,
                                int64_t *tokens)
+{
+    return loss_ids(ctx, logits, y, 0.0f, correct, tokens);
+}
+
+/* The same with label smoothing ε (the training loss of dc_train_opts.label_smoothing). */
+static dc_tensor *loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y, float smoothing,
+                           int64_t *correct, int64_t *tokens)
 {
     char a[96], b[96];
     if (!logits || !y)
@@ -91,6 +103,7 @@ dc_tensor *dc_seq2seq_loss_ids(dc_ctx *ctx, dc_tensor *logits, dc_tensor *y, int
         *tokens = tok;
     dc_ce_opts o = dc_ce_defaults();
     o.ignore_index = DC_SEQ_PAD;
+    o.label_smoothing = smoothing;
     return dc_cross_entropy(ctx, dc_reshape(ctx, logits, 2, DC_SHAPE(R, V)),
                             dc_reshape(ctx, y, 1, DC_SHAPE(R)), &o);
 }
@@ -179,9 +192,9 @@ static dc_status s2s_next(dc_task *t, dc_ctx *ctx, int64_t pos, dc_task_batch *b
 static dc_tensor *s2s_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
                            double *correct)
 {
-    (void)t;
+    const s2s_task *k = t->impl;
     int64_t ok = 0, tok = 0;
-    dc_tensor *l = dc_seq2seq_loss_ids(ctx, dc_model_forward(ctx, m, x), y, &ok, &tok);
+    dc_tensor *l = loss_ids(ctx, dc_model_forward(ctx, m, x), y, k->smoothing, &ok, &tok);
     *correct = l && tok ? (double)x->shape[0] * (double)ok / (double)tok : -1;
     return l;
 }
@@ -315,7 +328,8 @@ dc_task *dc_task_seq2seq(const dc_seq_pairs *train, const dc_seq_pairs *val,
 {
     if (!train || train->n < 1 || !o || o->batch_size < 1)
         return dc_err_null(DC_ERR_ARG, "seq2seq: needs training pairs and a batch size >= 1");
-    if (check_pairs("training", train) != DC_OK || check_pairs("validation", val) != DC_OK)
+    if (check_pairs("training", train) != DC_OK || check_pairs("validation", val) != DC_OK ||
+        dc_task_check_label_smoothing(o, "seq2seq") != DC_OK)
         return NULL;
     dc_task *t = calloc(1, sizeof *t);
     s2s_task *k = calloc(1, sizeof *k);
@@ -333,6 +347,7 @@ dc_task *dc_task_seq2seq(const dc_seq_pairs *train, const dc_seq_pairs *val,
         return dc_err_null(DC_ERR_NOMEM, "seq2seq: out of memory");
     }
     k->B = o->batch_size;
+    k->smoothing = o->label_smoothing;
     *t = (dc_task){.name = "seq2seq", .unit = "seq", .metric_name = "tok_acc",
                    .mid_epoch_resume = 1, .order = order, .start = s2s_start,
                    .epoch_total = s2s_total, .epoch_begin = s2s_begin, .next = s2s_next,

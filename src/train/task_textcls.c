@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
+#include "train/task_opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ static dc_tensor *tc_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc
 {
     tc_task *k = t->impl;
     dc_tensor *out = dc_model_forward(ctx, m, x);
-    dc_tensor *l = out ? dc_loss(ctx, k->o.loss, out, y) : NULL;
+    dc_tensor *l = out ? dc_task_train_loss(ctx, &k->o, out, y) : NULL;
     *correct = -1;
     if (l && out->ndim == 2) {
         int64_t ok = 0;
@@ -184,6 +185,8 @@ dc_task *dc_task_textcls(const dc_dataset *d, const int64_t *train, int64_t n_tr
     if (!d || !o || !train || n_train < 1 || n_val < 0 || (n_val && !val) || d->n_classes < 1)
         return dc_err_null(DC_ERR_ARG, "text task: need a classification dataset and at least "
                            "one training example");
+    if (dc_task_check_label_smoothing(o, "text task") != DC_OK)
+        return NULL;
     if (positive < -1 || positive >= d->n_classes)
         return dc_err_null(DC_ERR_ARG, "text task: positive class %d is not in [-1, %d)",
                            positive, d->n_classes);

@@ -100,7 +100,6 @@ typedef struct run {
     int counts_correct;  /* the task counts correct predictions (classification) */
     double t_start;      /* for log.csv's elapsed_s and time_limit */
     double budget0;      /* budget_s() at the start (time_limit) */
-    int time_up;         /* some rank passed o->time_limit before the last step's sums */
     FILE *log;           /* out_dir/log.csv or NULL */
     char *log_path;      /* its name (malloc'd) */
     dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
@@ -241,9 +240,8 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         y = rows(r->ctx, y, lo, hi);
     }
     dc_tensor *l = NULL;
-    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice, time up */
-    double m[6] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1,
-                   o->time_limit > 0 && budget_s(o) - r->budget0 >= o->time_limit};
+    /* loss·rows, correct, counts correct, stop request, ranks with an empty slice */
+    double m[5] = {0, 0, 0, o->stop && *o->stop ? 1 : 0, hi > lo ? 0 : 1};
     if (hi > lo) {
         double ok = -1;
         if (!(l = r->t->loss(r->t, r->ctx, r->m, x, y, &ok)))
@@ -252,10 +250,9 @@ static dc_status train_step(run *r, int64_t ep, dc_tensor *x, dc_tensor *y, doub
         m[1] = ok >= 0 ? ok : 0;
         m[2] = ok >= 0;
     }
-    dc_status st = dc_dist_sum(m, 6); /* every rank sees the same loss and stop request */
+    dc_status st = dc_dist_sum(m, 5); /* every rank sees the same loss and stop request */
     if (st != DC_OK)
         return st;
-    r->time_up = m[5] > 0;
     *lv = m[0] / (double)b;
     *correct = m[2] > 0 ? m[1] : -1;
     if (m[3] > 0 && o->stop)
@@ -319,10 +316,21 @@ static dc_status after_step(run *r, int64_t ep, double lv, double gnorm, double 
     return st;
 }
 
-/* --steps reached, or --time-limit passed (every rank agrees: train_step sums it). */
+/* --steps reached, or --time-limit passed, checked after each step so the run stops at the
+ * first step boundary past the limit. Ranks read their clocks at different moments, so they
+ * sum their answers (one small allreduce per step, only with a time limit): all stop together.
+ * A failed sum stops too. */
 static int limit_hit(const run *r)
 {
-    return (r->o->max_steps > 0 && r->step >= r->o->max_steps) || r->time_up;
+    const dc_train_opts *o = r->o;
+    if (o->max_steps > 0 && r->step >= o->max_steps)
+        return 1;
+    if (!(o->time_limit > 0))
+        return 0;
+    double up = budget_s(o) - r->budget0 >= o->time_limit;
+    if (dc_dist_size() > 1 && dc_dist_sum(&up, 1) != DC_OK)
+        return 1;
+    return up > 0;
 }
 
 /* The rest of one pass from r->pos, adding to r->sums (the whole epoch so far: on resume they
