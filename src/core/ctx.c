@@ -56,6 +56,7 @@ struct dc_ctx {
     dc_rng *rng;
     prep prep[N_PREP];           /* kept across resets; replaced round robin */
     int prep_next;
+    dc_packs *packs;             /* a frozen model's packed weights while it runs, or NULL */
 };
 
 #define ALIGN 64
@@ -224,6 +225,14 @@ bool dc_ctx_checking_numerics(const dc_ctx *ctx) { return ctx->check_numerics; }
 const char *dc_ctx_first_nonfinite(const dc_ctx *ctx) { return ctx->first_nonfinite; }
 const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx) { return ctx->first_scope; }
 void dc_ctx_set_scope(dc_ctx *ctx, const char *layer) { ctx->scope = layer; }
+dc_packs *dc_ctx_packs(const dc_ctx *ctx) { return ctx->packs; }
+
+dc_packs *dc_ctx_set_packs(dc_ctx *ctx, dc_packs *p)
+{
+    dc_packs *old = ctx->packs;
+    ctx->packs = p;
+    return old;
+}
 
 /* ---- tape ---- */
 

@@ -569,6 +569,10 @@ dc_status dc_optim_step(dc_optim *o)
 {
     if (!o)
         return dc_err(DC_ERR_ARG, "dc_optim_step: NULL optimizer");
+    if (dc_model_frozen(o->model))
+        return dc_err(DC_ERR_STATE, "dc_optim_step: the model is frozen for inference "
+                      "(dc_model_freeze): its weights may not change; dc_model_unfreeze it to "
+                      "train");
     dc_status s = check_grads(o);
     if (s != DC_OK)
         return s;
