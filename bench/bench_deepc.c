@@ -22,15 +22,24 @@
  *   bench_deepc w8 mini|base     BERT encoder inference, seq 128, no padding (embeddings + L post-LN
  *                                layers; mini 4 x 256, 4 heads, ff 1024; base 12 x 768, 12, 3072):
  *                                ids (7919·i + 13) mod 30522; batch 1 latency (5 warm-up, median
- *                                of 30) and batch 8 sequences/s (2 warm-up, 10 timed)
- *   bench_deepc w8 mini|base K   for profiles (valgrind): K batch-1 forwards only, no warm-up,
- *                                a vocabulary of 1024 (ids mod 1024; the same work but for the
- *                                initialisation of the word embeddings)
+ *                                of 30) and batch 8 sequences/s (2 warm-up, 10 timed); the
+ *                                model frozen (dc_model_freeze: weights packed on first use)
+ *   bench_deepc w8 mini|base K [unfrozen]
+ *                                for profiles (valgrind): K batch-1 forwards only after one
+ *                                through dc_model_forward_all (--toggle-collect=dc_model_forward
+ *                                leaves it out), a vocabulary of 1024 (ids mod 1024; the same
+ *                                work but for the initialisation of the word embeddings);
+ *                                unfrozen: without dc_model_freeze, for comparisons
  *   bench_deepc attn T           issue 18's long-context check: BERT-mini's self-attention (4
  *                                heads of 64, batch 1, no mask, no tape) at sequence T, median
  *                                of 9 after 2 warm-up; predicted = its 4·H·T²·D FLOPs at the rate
  *                                the GEMM reaches in the same process on x·Wᵀ [T, 256]·[256,
- *                                256]; the arena bytes it used (linear in T: no T x T buffer)
+ *                                256] (the two timed alternately); the arena bytes it used and
+ *                                the peak RSS (linear in T: no T x T buffer); blocked_ms: the
+ *                                same attention while recording a tape, which runs the blocked
+ *                                kernel (src/kernels/attn_k.c) instead of the flash one;
+ *                                cpu_ratio: the same ratios from process CPU time (meaningful
+ *                                with --threads 1 on a loaded machine)
  * Threads: --threads N (default: all). The thread count and GEMM backend go into the JSON.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -40,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -505,7 +515,20 @@ static double w8_time(dc_ctx *ctx, dc_model *m, dc_tensor *x, int warm, int runs
     return median(t, runs);
 }
 
-static int w8(const char *cfg, int only_b1)
+/* One forward through dc_model_forward_all, which callgrind's --toggle-collect=dc_model_forward
+ * does not count: a frozen model packs its weights here. */
+static int w8_untimed(dc_ctx *ctx, dc_model *m, dc_tensor *x)
+{
+    dc_tensor **outs = malloc(sizeof *outs * (size_t)dc_model_n_modules(m));
+    const int ok = outs && dc_model_forward_all(ctx, m, x, outs);
+    free(outs);
+    dc_ctx_reset(ctx);
+    if (!ok)
+        fprintf(stderr, "bench: %s\n", dc_last_error());
+    return ok;
+}
+
+static int w8(const char *cfg, int only_b1, int frozen)
 {
     const int base = !strcmp(cfg, "base");
     const int vocab = only_b1 ? 1024 : 30522;
@@ -517,6 +540,10 @@ static int w8(const char *cfg, int only_b1)
         return 1;
     dc_ctx_set_grad(ctx, 0);
     dc_ctx_set_training(ctx, 0);
+    if (frozen && dc_model_freeze(m) != DC_OK) { /* inference only: weights packed once */
+        fprintf(stderr, "bench: %s\n", dc_last_error());
+        return 1;
+    }
     dc_tensor *x1 = dc_tensor_new(DC_I64, 2, DC_SHAPE(1, 128));
     dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
     for (int64_t i = 0; i < 8 * 128; i++) {
@@ -526,6 +553,8 @@ static int w8(const char *cfg, int only_b1)
     }
     double min1, min8 = 0;
     only_b1 = only_b1 > 32 ? 32 : only_b1;
+    if (only_b1 && !w8_untimed(ctx, m, x1))
+        return 1;
     const double t1 = w8_time(ctx, m, x1, only_b1 ? 0 : 5, only_b1 ? only_b1 : 30, &min1);
     const double t8 = only_b1 ? 0 : w8_time(ctx, m, x8, 2, 10, &min8);
     if (t1 < 0 || t8 < 0)
@@ -547,34 +576,23 @@ static int w8(const char *cfg, int only_b1)
     return 0;
 }
 
-/* Median seconds of 9 calls of f(arg) after 2 warm-up calls. */
-static double median9(void (*f)(void *), void *arg)
-{
-    double t[9];
-    for (int i = 0; i < 11; i++) {
-        const double t0 = now_s();
-        f(arg);
-        if (i >= 2)
-            t[i - 2] = now_s() - t0;
-    }
-    return median(t, 9);
-}
-
 typedef struct attn_job {
-    dc_ctx *ctx;
+    dc_ctx *ctx, *rec; /* rec records a tape: the blocked kernel (it keeps the lse) */
     dc_tensor *qkv;
     float *a, *w, *y;
     int64_t T;
 } attn_job;
 
-static void attn_once(void *p)
+static void attn_run(dc_ctx *ctx, attn_job *j)
 {
-    attn_job *j = p;
     dc_attn_opts o = dc_attn_defaults();
-    if (!dc_attention_packed(j->ctx, j->qkv, 0, j->qkv, 256, j->qkv, 512, 4, 64, &o))
+    if (!dc_attention_packed(ctx, j->qkv, 0, j->qkv, 256, j->qkv, 512, 4, 64, &o))
         fprintf(stderr, "bench attn: %s\n", dc_last_error());
-    dc_ctx_reset(j->ctx);
+    dc_ctx_reset(ctx);
 }
+
+static void attn_once(void *p) { attn_run(((attn_job *)p)->ctx, p); }
+static void attn_blocked_once(void *p) { attn_run(((attn_job *)p)->rec, p); }
 
 static void gemm_once(void *p)
 {
@@ -582,14 +600,43 @@ static void gemm_once(void *p)
     dc_gemm(0, 1, j->T, 256, 256, 1.0f, j->a, 256, j->w, 256, 0.0f, j->y, 256);
 }
 
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Medians of 9 calls of each f[i](arg) after 2 warm-up rounds, the calls interleaved (f0, f1,
+ * f2, f0, ...) so that a load on the machine falls on all of them alike: wall seconds in med,
+ * process CPU seconds in cpu (on one thread, the time the call ran, however long it waited). */
+static void median9_each(void (*const *f)(void *), int n, void *arg, double *med, double *cpu)
+{
+    double t[3][9], c[3][9];
+    for (int r = 0; r < 11; r++)
+        for (int i = 0; i < n; i++) {
+            const double t0 = now_s(), c0 = cpu_s();
+            f[i](arg);
+            if (r >= 2) {
+                t[i][r - 2] = now_s() - t0;
+                c[i][r - 2] = cpu_s() - c0;
+            }
+        }
+    for (int i = 0; i < n; i++) {
+        med[i] = median(t[i], 9);
+        cpu[i] = median(c[i], 9);
+    }
+}
+
 static int attn_bench(int64_t T)
 {
-    attn_job j = {dc_ctx_new(0), dc_tensor_new(DC_F32, 3, DC_SHAPE(1, T, 768)), NULL, NULL,
-                  NULL, T};
+    attn_job j = {dc_ctx_new(0), dc_ctx_new(0), dc_tensor_new(DC_F32, 3, DC_SHAPE(1, T, 768)),
+                  NULL, NULL, NULL, T};
     dc_tensor *a = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
     dc_tensor *w = dc_tensor_new(DC_F32, 2, DC_SHAPE(256, 256));
     dc_tensor *y = dc_tensor_new(DC_F32, 2, DC_SHAPE(T, 256));
-    if (T < 1 || !j.ctx || !j.qkv || !a || !w || !y)
+    if (T < 1 || !j.ctx || !j.rec || !j.qkv || !a || !w || !y ||
+        dc_tensor_requires_grad(j.qkv) != DC_OK)
         return 1;
     dc_rng r;
     dc_rng_seed(&r, 1, 0);
@@ -598,21 +645,30 @@ static int attn_bench(int64_t T)
     dc_tensor_normal(w, &r, 0.0f, 1.0f);
     j.a = dc_f32(a), j.w = dc_f32(w), j.y = dc_f32(y);
     dc_ctx_set_grad(j.ctx, 0);
+    dc_ctx_set_grad(j.rec, 1);
     dc_attn_opts o = dc_attn_defaults();
     dc_attention_packed(j.ctx, j.qkv, 0, j.qkv, 256, j.qkv, 512, 4, 64, &o);
     const size_t used = dc_ctx_arena_used(j.ctx);
     dc_ctx_reset(j.ctx);
-    const double ta = median9(attn_once, &j), tg = median9(gemm_once, &j);
-    const double flops = 4.0 * 4 * (double)T * (double)T * 64, rate = 2.0 * T * 256 * 256 / tg;
+    void (*const f[3])(void *) = {attn_once, gemm_once, attn_blocked_once};
+    double t[3], c[3];
+    median9_each(f, 3, &j, t, c);
+    const double flops = 4.0 * 4 * (double)T * (double)T * 64, rate = 2.0 * T * 256 * 256 / t[1];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     header("attn_long");
     printf(", \"T\": %lld, \"ms\": %.3f, \"gemm_gflops\": %.1f, \"predicted_ms\": %.3f, "
-           "\"ratio\": %.2f, \"arena_bytes\": %zu}\n", (long long)T, 1e3 * ta, rate / 1e9,
-           1e3 * flops / rate, ta / (flops / rate), used);
+           "\"ratio\": %.2f, \"cpu_ratio\": %.2f, \"blocked_ms\": %.3f, "
+           "\"blocked_ratio\": %.2f, \"blocked_cpu_ratio\": %.2f, \"arena_bytes\": %zu, "
+           "\"peak_rss_kb\": %ld}\n", (long long)T, 1e3 * t[0], rate / 1e9, 1e3 * flops / rate,
+           t[0] / (flops / rate), c[0] / c[1] * t[1] / (flops / rate), 1e3 * t[2],
+           t[2] / (flops / rate), c[2] / c[1] * t[1] / (flops / rate), used, ru.ru_maxrss);
     dc_tensor_free(a);
     dc_tensor_free(w);
     dc_tensor_free(y);
     dc_tensor_free(j.qkv);
     dc_ctx_free(j.ctx);
+    dc_ctx_free(j.rec);
     return 0;
 }
 
@@ -656,7 +712,8 @@ int main(int argc, char **argv)
         return w7(i + 1 < argc ? atoi(argv[i + 1]) : 20);
     if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
                                              !strcmp(argv[i + 1], "base")))
-        return w8(argv[i + 1], i + 2 < argc ? atoi(argv[i + 2]) : 0);
+        return w8(argv[i + 1], i + 2 < argc ? atoi(argv[i + 2]) : 0,
+                  !(i + 3 < argc && !strcmp(argv[i + 3], "unfrozen")));
     fprintf(stderr, "bench_deepc: unknown workload '%s'\n", w);
     return 2;
 }

@@ -11,7 +11,8 @@
  *   bench_gemm M N K [M N K..]  those shapes instead of the squares (e.g. 64 120 400)
  *   bench_gemm --bt ...         op(B) = Bᵀ, B stored [N, K]: what dc_linear computes (y = x·Wᵀ)
  *
- * Build: gcc -std=c11 -O3 -fopenmp -Isrc/kernels bench/bench_gemm.c src/kernels/gemm.c -o bg
+ * Build: gcc -std=c11 -O3 -fopenmp -Isrc/kernels bench/bench_gemm.c src/kernels/gemm.c
+ *        src/kernels/gemm_arch.c -o bg
  *        (add -DDC_USE_CBLAS -lopenblas to compare with OpenBLAS; OPENBLAS_CORETYPE=Haswell)
  */
 #define _POSIX_C_SOURCE 200809L

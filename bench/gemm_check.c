@@ -13,7 +13,7 @@
  * The Makefile globs tests/test_*.c into the suite's runner, so without DC_GEMM_STANDALONE_TEST
  * this file compiles to nothing. Build and run it alone:
  *   gcc -std=c11 -O2 -fopenmp -DDC_GEMM_STANDALONE_TEST -Isrc/kernels tests/test_gemm_standalone.c
- *       src/kernels/gemm.c -o tg -lm && ./tg
+ *       src/kernels/gemm.c src/kernels/gemm_arch.c -o tg -lm && ./tg
  * (add -DDC_USE_CBLAS ... -lopenblas to check OpenBLAS too). Exits non-zero on any failure.
  */
 #ifndef DC_GEMM_STANDALONE_TEST

@@ -846,6 +846,32 @@ DC_API int64_t dc_module_macs(const dc_module *m, const dc_tensor *x, const dc_t
 /* Set every parameter gradient to zero. */
 DC_API void dc_model_zero_grad(dc_model *m);
 
+/*
+ * dc_model_freeze - promise that m's parameters will not change, so that inference may keep
+ * work it derives from them: the GEMM operands of its linear layers and BERT layers (y = x·Wᵀ
+ * needs Wᵀ packed into the kernel's panels, a transpose of the whole weight on every call) are
+ * packed on first use and kept, and BERT's query, key and value weights are packed side by side
+ * so that one GEMM writes the three projections.
+ *
+ * Results are bitwise those of the unfrozen model, at any thread count. While frozen:
+ *   - dc_optim_step on m refuses with DC_ERR_STATE (unfreeze to train);
+ *   - dc_model_load / dc_model_load_opts / dc_model_init_from into m drop the packs (the model
+ *     stays frozen; the new weights are packed on first use);
+ *   - dc_model_add_param refuses with DC_ERR_STATE (it may move the parameters);
+ *   - writing a parameter by other means (t->data) breaks the promise: the model would go on
+ *     computing with the old weights. Call dc_model_freeze again (it drops the packs) or
+ *     dc_model_unfreeze after such an edit.
+ *
+ * The packs are owned by m (about one more copy of each weight used, padded to 32 columns;
+ * dc_model_frozen_bytes says how much) and freed by dc_model_unfreeze or dc_model_free. Several
+ * threads may run a frozen model at once, each with its own ctx. Returns DC_OK, DC_ERR_ARG
+ * (NULL m) or DC_ERR_NOMEM. dc_model_frozen: 1 while frozen.
+ */
+DC_API dc_status dc_model_freeze(dc_model *m);
+DC_API void dc_model_unfreeze(dc_model *m);
+DC_API int dc_model_frozen(const dc_model *m);
+DC_API size_t dc_model_frozen_bytes(const dc_model *m);
+
 /* Linear: y = x·Wᵀ + b; weight [out, in], bias [out]; PyTorch init U(±1/√in) for both
  * (kaiming_uniform with a = √5). rng NULL leaves zeros. */
 DC_API dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,
@@ -1148,6 +1174,9 @@ typedef struct dc_optim_cfg {
     float beta1, beta2;   /* Adam 0.9, 0.999 */
     int amsgrad;          /* Adam/AdamW */
     int maximize;         /* ascend instead of descend */
+    int no_decay_1d;      /* 1: no weight decay on parameters of one dimension (biases, norm
+                             weights): the groups of Hugging Face's Trainer for BERT (LayerNorm
+                             and bias undecayed, embeddings decayed). 0 (PyTorch): all decayed */
 } dc_optim_cfg;
 
 /* The PyTorch defaults for one kind. */
@@ -1165,7 +1194,7 @@ typedef struct dc_optim dc_optim;
 DC_API dc_optim *dc_optim_new(dc_model *m, const dc_optim_cfg *cfg);
 DC_API void dc_optim_free(dc_optim *o);
 /* One update from the current gradients. Returns DC_ERR_NUMERIC if a gradient is not finite
- * (nothing is updated then). */
+ * (nothing is updated then), DC_ERR_STATE if the model is frozen (dc_model_freeze). */
 DC_API dc_status dc_optim_step(dc_optim *o);
 DC_API void dc_optim_zero_grad(dc_optim *o);
 DC_API float dc_optim_lr(const dc_optim *o);

@@ -770,3 +770,38 @@ TEST(clip_grad_norm_and_value_match_torch)
     CHECK(a->grad[0] == 3.0f, "grads scaled by a NaN norm");
     dc_model_free(m);
 }
+
+/* no_decay_1d: with zero gradients AdamW only decays, p·(1 − lr·wd): the 2-D weight shrinks, the
+ * 1-D bias does not (Hugging Face's groups); without the flag both shrink. */
+TEST(optim_no_decay_1d_leaves_biases_and_norm_weights_undecayed)
+{
+    for (int flag = 0; flag <= 1; flag++) {
+        dc_spec *s = dc_spec_parse_string("[input]\nshape = 3\n[linear fc]\nout_features = 2\n",
+                                          "nd");
+        dc_rng rng;
+        dc_rng_seed(&rng, 3, 0);
+        dc_model *m = s ? dc_spec_build(s, &rng) : NULL;
+        dc_spec_free(s);
+        REQUIRE(m);
+        dc_tensor *w = dc_model_find(m, "fc.weight"), *b = dc_model_find(m, "fc.bias");
+        REQUIRE(w && b);
+        float w0 = dc_f32(w)[0], b0 = dc_f32(b)[0];
+        dc_optim_cfg c = dc_optim_defaults(DC_ADAMW);
+        c.lr = 0.1f;
+        c.weight_decay = 0.5f;
+        c.no_decay_1d = flag;
+        dc_optim *o = dc_optim_new(m, &c);
+        REQUIRE(o);
+        REQUIRE((w->grad || dc_tensor_requires_grad(w) == DC_OK) &&
+                (b->grad || dc_tensor_requires_grad(b) == DC_OK));
+        dc_optim_zero_grad(o);
+        REQUIRE(dc_optim_step(o) == DC_OK);
+        const float shrink = (float)(1.0 - 0.1 * 0.5);
+        CHECK(dc_f32(w)[0] == w0 * shrink, "flag %d: weight %.9g, want %.9g", flag,
+              dc_f32(w)[0], w0 * shrink);
+        CHECK(dc_f32(b)[0] == (flag ? b0 : b0 * shrink), "flag %d: bias %.9g from %.9g", flag,
+              dc_f32(b)[0], b0);
+        dc_optim_free(o);
+        dc_model_free(m);
+    }
+}

@@ -226,6 +226,8 @@ dc_model *cli_load_model_set(const char *path, const cli_sets *sets, dc_rng *rng
                              dc_spec **spec_out);
 /* Load weights strictly (or partially) and print the report on failure. 0 or -1. */
 int cli_load_weights(dc_model *m, const char *path, int partial);
+/* cli_load_weights, then dc_model_freeze: the inference-only commands (weights packed once). */
+int cli_load_frozen(dc_model *m, const char *path, int partial);
 /* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
  * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
 extern int cli_allow_nonfinite;

@@ -54,7 +54,7 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "deepc eval: --data %s: deepc eval takes image and tensor data "
                 "(deepc train reports the validation and test scores of the other forms)\n",
                 data);
-    else if (cli_load_weights(m, weights, partial) == 0)
+    else if (cli_load_frozen(m, weights, partial) == 0)
         rc = f->eval(m, data, lk);
     dc_model_free(m);
     return rc;
@@ -83,7 +83,7 @@ int cmd_forward(int argc, char **argv)
     dc_model *m = cli_load_model_set(model, &sets, NULL, NULL);
     if (!m)
         return 2;
-    int rc = cli_load_weights(m, weights, 0) ? 2 : 0;
+    int rc = cli_load_frozen(m, weights, 0) ? 2 : 0;
     if (!rc && dc_forward_npy(m, input, output) != DC_OK) {
         fprintf(stderr, "deepc forward: %s\n", dc_last_error());
         rc = 2;

@@ -68,7 +68,7 @@ int cmd_g2p(int argc, char **argv)
     }
     dc_model *m = cli_load_model(model, NULL, NULL);
     int rc = 2;
-    if (m && cli_load_weights(m, weights, 0) == 0)
+    if (m && cli_load_frozen(m, weights, 0) == 0)
         rc = data ? cli_g2p_score(m, data + 8, split, &o, !no_kv, lim)
                   : g2p_rc(dc_g2p_predict_print(stdout, m, text, &o, !no_kv));
     dc_model_free(m);

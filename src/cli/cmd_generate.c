@@ -104,7 +104,7 @@ int cmd_generate(int argc, char **argv)
     dc_spec *spec = NULL;
     dc_model *m = load_lm(model, &v, NULL, &spec);
     int rc = 2;
-    if (m && cli_load_weights(m, weights, 0) == 0) {
+    if (m && cli_load_frozen(m, weights, 0) == 0) {
         dc_rng rng;
         dc_rng_seed(&rng, (uint64_t)seed, 7);
         if (dc_lm_generate(m, &v, prime, length, temp, top_k, top_p, &rng, stdout,

@@ -87,7 +87,7 @@ int cmd_predict(int argc, char **argv)
     dc_predict_opts o = {.mean = a.mean, .std = a.std, .top = a.top,
                          .invert = a.invert ? 1 : a.no_invert ? 0 : -1};
     dc_prediction p;
-    int rc = cli_load_weights(m, a.weights, 0) ? 2 : 0;
+    int rc = cli_load_frozen(m, a.weights, 0) ? 2 : 0;
     if (!rc && dc_predict_image(m, spec, a.image, &o, &p) != DC_OK) {
         fprintf(stderr, "deepc predict: %s\n", dc_last_error());
         rc = 2;

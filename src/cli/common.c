@@ -210,6 +210,17 @@ int cli_load_weights(dc_model *m, const char *path, int partial)
     return 0;
 }
 
+int cli_load_frozen(dc_model *m, const char *path, int partial)
+{
+    if (cli_load_weights(m, path, partial))
+        return -1;
+    if (dc_model_freeze(m) != DC_OK) {
+        fprintf(stderr, "deepc: %s\n", dc_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 double cli_now_s(void)
 {
     struct timespec t;

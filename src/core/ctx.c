@@ -71,6 +71,7 @@ struct dc_ctx {
     int keep_grads;              /* dc_ctx_keep_grads: do not recycle gradient buffers */
     grad_buf *gfree;             /* dead gradient buffers (emptied by reset; capacity kept) */
     int64_t n_gfree, cap_gfree;
+    dc_packs *packs;             /* a frozen model's packed weights while it runs, or NULL */
 };
 
 #define ALIGN 64
@@ -248,6 +249,14 @@ bool dc_ctx_checking_numerics(const dc_ctx *ctx) { return ctx->check_numerics; }
 const char *dc_ctx_first_nonfinite(const dc_ctx *ctx) { return ctx->first_nonfinite; }
 const char *dc_ctx_first_nonfinite_layer(const dc_ctx *ctx) { return ctx->first_scope; }
 void dc_ctx_set_scope(dc_ctx *ctx, const char *layer) { ctx->scope = layer; }
+dc_packs *dc_ctx_packs(const dc_ctx *ctx) { return ctx->packs; }
+
+dc_packs *dc_ctx_set_packs(dc_ctx *ctx, dc_packs *p)
+{
+    dc_packs *old = ctx->packs;
+    ctx->packs = p;
+    return old;
+}
 
 /* ---- tape ---- */
 

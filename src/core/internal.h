@@ -126,6 +126,27 @@ const dc_node *dc_ctx_tape_node(const dc_ctx *ctx, int64_t i);
 /* The layer whose ops run now (set by dc_model_forward_all; NULL outside a model). */
 void dc_ctx_set_scope(dc_ctx *ctx, const char *layer);
 
+/* ---- GEMM operands of a frozen model (packs.c; dc_model_freeze) ---- */
+struct dc_gemm_packed;
+typedef struct dc_packs dc_packs;
+/* An empty cache for the weights whose data lies in [lo, hi) (a model's parameter block); NULL
+ * with the error set when out of memory. dc_packs_clear drops every pack (the weights changed);
+ * dc_packs_free frees the cache and its packs; dc_packs_bytes: the memory they take. */
+dc_packs *dc_packs_new(const void *lo, const void *hi);
+void dc_packs_clear(dc_packs *p);
+void dc_packs_free(dc_packs *p);
+size_t dc_packs_bytes(dc_packs *p);
+/* op(B) = [W_0; ...; W_{n-1}]ᵀ for y = x·[W_0; ...]ᵀ (n in 1..4 float weights [O_i, I], the same
+ * I): packed on the first call for these weights and kept (thread-safe). NULL (compute as
+ * usual) when p is NULL, a weight lies outside p's block, or out of memory. */
+const struct dc_gemm_packed *dc_packs_wt(dc_packs *p, int n, const dc_tensor *const *w);
+/* The cache ops find through ctx while a frozen model runs (dc_model_forward sets it, and puts
+ * back the previous one, returned by dc_ctx_set_packs, when it returns); NULL otherwise. */
+dc_packs *dc_ctx_set_packs(dc_ctx *ctx, dc_packs *p);
+dc_packs *dc_ctx_packs(const dc_ctx *ctx);
+/* dc_packs_wt on ctx's cache: NULL when no frozen model runs. */
+const struct dc_gemm_packed *dc_ctx_packed_wt(dc_ctx *ctx, int n, const dc_tensor *const *w);
+
 /* ---- ops ---- */
 /* 0 makes dc_conv2d use im2col + GEMM even where the direct kernels apply (tests; the
  * environment's DEEPC_CONV=gemm does the same), 1 allows them again. */
@@ -149,6 +170,9 @@ void dc_bn_scale_shift(int64_t C, const float *weight, const float *bias, const 
                        const float *invstd, float *scale, float *shift);
 /* invstd = 1/√(var + eps), computed in double as batch norm's eval mode does. */
 void dc_bn_invstd(int64_t C, const float *var, float eps, float *invstd);
+/* The model's parameters were written by the library (a load): a frozen model drops its packed
+ * GEMM operands, which are made again from the new values on first use (dc_model_freeze). */
+void dc_model_weights_changed(dc_model *m);
 /* The model's gradient block: *n floats holding every trainable tensor's gradient (padding
  * between tensors, if any, stays zero). */
 float *dc_model_grad_block(const dc_model *m, int64_t *n);

@@ -800,6 +800,7 @@ dc_status dc_model_load_opts(dc_model *m, const char *path, const dc_load_opts *
                 memcpy(mt->data, ft->data, (size_t)ft->numel * (ft->dtype == DC_I64 ? 8 : 4));
                 rep->n_loaded++;
             }
+            dc_model_weights_changed(m); /* a frozen model packs the new weights again */
         }
     }
     free(match);

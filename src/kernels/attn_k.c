@@ -15,6 +15,7 @@
  * rows of dq, dk, dv), so the sums run in one fixed order at any thread count.
  */
 #include "kernels/attn_k.h"
+#include "kernels/attn_flash.h"
 #include "kernels/fastmath.h"
 #include "kernels/par.h"
 
@@ -331,8 +332,16 @@ static int64_t attn_work(const dc_k_attn *a)
     return a->N * a->H * a->Tq * a->Tk * (a->D + a->Dv);
 }
 
+/* Inference (nothing recorded) from this many keys and queries on goes to the register-blocked
+ * kernel of attn_flash.c; below, this one is faster (docs/performance.md). */
+#ifndef DC_ATTN_FLASH_MIN_T
+#define DC_ATTN_FLASH_MIN_T 128
+#endif
+
 void dc_k_attn_fwd(const dc_k_attn *a)
 {
+    if (a->Tk >= DC_ATTN_FLASH_MIN_T && a->Tq >= 32 && dc_k_attn_flash_fwd(a, DC_FLASH_AUTO) == 0)
+        return;
     const int64_t nqb = (a->Tq + BQ - 1) / BQ, tasks = a->N * a->H * nqb;
     if (tasks == 0)
         return;

@@ -49,7 +49,9 @@ typedef struct dc_k_attn {
 } dc_k_attn;
 
 /* Forward: writes o (and lse when not NULL, probs when not NULL). Blocks of queries × blocks
- * of keys with a running max and sum: no more than one block of scores exists at a time. */
+ * of keys with a running max and sum: no more than one block of scores exists at a time.
+ * Inference (lse and probs NULL, no dropout) with at least 128 keys and 32 queries runs the
+ * register-blocked kernel of attn_flash.h instead (its bits differ by rounding). */
 void dc_k_attn_fwd(const dc_k_attn *a);
 /*
  * Backward from dout (o's strides) given the forward's o and lse (or probs): ADDS into dq, dk,

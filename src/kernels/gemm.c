@@ -17,15 +17,9 @@
  *
  * The micro-kernel keeps an MR x NR tile of C in vector registers: per k it loads one NR-wide row
  * of the B panel and broadcasts MR values of the A panel. beta' is the caller's beta for the first
- * K block and 1 after it. Panels are zero-padded to MR / NR. Edge tiles: the AVX-512 kernel has
- * one compiled body per row count (1..12) and masks the columns; the AVX2 and portable kernels
- * compute a partial tile on a local copy. Either way an element of C gets the same operations
- * wherever it sits in a tile.
- *
- * Kernels (chosen at run time with __builtin_cpu_supports; the file builds with plain -O3):
- *   AVX-512F   12 x 32 (24 zmm accumulators), ~85% of the FMA peak from L1
- *   AVX2+FMA    6 x 16 (12 ymm accumulators)
- *   generic     4 x  8 (portable C, auto-vectorised; the only kernel off x86-64)
+ * K block and 1 after it. Panels are zero-padded to MR / NR. The kernels (AVX-512F 12 x 32,
+ * AVX2+FMA 6 x 16, portable 4 x 8), their panel transposes and the dot-product kernel are in
+ * gemm_arch.c, chosen at run time.
  * Two AVX-512 shortcuts for the small M of deep-learning GEMMs (batch rows, output channels):
  *   - op(B) = B and M <= 128: the kernel reads the rows of B in place (no B packing);
  *   - op(A) = A, op(B) = B^T, M <= 16 and K >= 16 M: dot products of rows, no packing at all.
@@ -44,19 +38,13 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "kernels.h"
+#include "gemm_int.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define DC_GEMM_X86 1
-#include <immintrin.h>
-#else
-#define DC_GEMM_X86 0
-#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -79,46 +67,15 @@
 #ifndef DC_GEMM_DIRECT_B_MAX_M
 #define DC_GEMM_DIRECT_B_MAX_M 128
 #endif
+/* Largest M for which a product with a packed B (dc_gemm_packed_run) splits its rows over the
+ * threads by 4-row units rather than by gemm_threads's rule. */
+#ifndef DC_GEMM_PACKED_ROW_SPLIT_MAX
+#define DC_GEMM_PACKED_ROW_SPLIT_MAX 256
+#endif
 /* Largest M for the dot-product path (which also needs K >= 16 M). */
 #ifndef DC_GEMM_DOT_MAX_M
 #define DC_GEMM_DOT_MAX_M 16
 #endif
-/* Highest kernel family to use, for tests: 2 AVX-512, 1 AVX2, 0 generic. */
-#ifndef DC_GEMM_MAX_ISA
-#define DC_GEMM_MAX_ISA 2
-#endif
-
-/* ------------------------------------------------------------------------------------------ */
-/* Types                                                                                       */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Micro-kernel: C[m,n] (row stride ldc) = alpha * sum_k Ap[k][0:m]^T Bp[k][0:n] + beta * C for
- * m <= MR, n <= NR, kc >= 1. Ap is a packed panel [kc][MR] (zero-padded); Bp is a kc x NR panel
- * with row stride ldbp: packed [kc][NR] (zero-padded, ldbp == NR) or, for kernels with direct_b,
- * the rows of B itself (ldbp == ldb; only n columns are read). beta == 0: C is not read. */
-typedef void (*gemm_ukernel)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                             int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
-                             float beta, int m, int n);
-
-/* Panel transpose: dst[k*w + r] = src[r*ld + k] for r < rows, k < kc. */
-typedef void (*gemm_transpose_fn)(const float *restrict src, int64_t ld, int rows, int64_t kc,
-                                  int w, float *restrict dst);
-
-/* Dot-product kernel: c[0:n] = alpha * a[0:K] · B[0:n, 0:K]^T + beta * c[0:n] for one row a and
- * n <= 8 rows of B (row stride ldb), both contiguous along K. */
-typedef void (*gemm_dot_fn)(int n, int64_t K, const float *restrict a, const float *restrict B,
-                            int64_t ldb, float *restrict c, float alpha, float beta);
-
-/* A kernel family with its packing and blocking (mc % mr == 0, nc % nr == 0, kc % 8 == 0). */
-typedef struct gemm_arch {
-    const char *name;
-    gemm_ukernel kernel;
-    gemm_transpose_fn transpose;
-    gemm_dot_fn dot_nt; /* NULL: no dot-product path */
-    int mr, nr;
-    int direct_b;       /* the kernel can read rows of B in place */
-    int64_t mc, kc, nc;
-} gemm_arch;
 
 /* One product C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C (arguments as dc_gemm). */
 typedef struct gemm_args {
@@ -128,6 +85,7 @@ typedef struct gemm_args {
     const float *A, *B;
     float *C;
     int64_t lda, ldb, ldc;
+    int64_t j0; /* the first column of this share in the whole product (a packed B's panels) */
 } gemm_args;
 
 /* How a product is computed; chosen from the whole product, never from one thread's share (the
@@ -140,406 +98,6 @@ static int g_force_builtin;
 static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* ------------------------------------------------------------------------------------------ */
-/* Portable kernel and transpose                                                               */
-/* ------------------------------------------------------------------------------------------ */
-
-/* A kernel for full MR x NR tiles only: gemm_ukernel without ldbp (B packed), m and n. */
-typedef void (*gemm_full_kernel)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                                 float *restrict c, int64_t ldc, float alpha, float beta);
-
-/* Partial tile C[m,n] through a full mr x nr kernel (mr * nr <= 96): run it on a local copy of the
- * tile, copy the m x n part back. Same instructions as a full tile, so the same rounding. */
-static void tile_via_buffer(gemm_full_kernel full, int mr, int nr, int64_t kc, const float *ap,
-                            const float *bp, float *c, int64_t ldc, float alpha, float beta, int m,
-                            int n)
-{
-    _Alignas(64) float tile[96];
-    if (beta != 0.0f) {
-        memset(tile, 0, sizeof(float) * (size_t)mr * (size_t)nr);
-        for (int i = 0; i < m; i++) memcpy(tile + i * nr, c + i * ldc, sizeof(float) * (size_t)n);
-    }
-    full(kc, ap, bp, tile, nr, alpha, beta);
-    for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * nr, sizeof(float) * (size_t)n);
-}
-
-/* Portable full 4 x 8 tile; shapes as gemm_full_kernel. The fixed-size loops vectorise. */
-static void full_generic_4x8(int64_t kc, const float *restrict ap, const float *restrict bp,
-                             float *restrict c, int64_t ldc, float alpha, float beta)
-{
-    float acc[4][8] = {{0}};
-    for (int64_t k = 0; k < kc; k++) {
-        for (int r = 0; r < 4; r++)
-            for (int j = 0; j < 8; j++) acc[r][j] += ap[r] * bp[j];
-        ap += 4;
-        bp += 8;
-    }
-    for (int r = 0; r < 4; r++) {
-        float *cr = c + r * ldc;
-        for (int j = 0; j < 8; j++) {
-            float v = alpha * acc[r][j];
-            if (beta != 0.0f) {
-                const float t = beta * cr[j];
-                v = v + t;
-            }
-            cr[j] = v;
-        }
-    }
-}
-
-/* gemm_ukernel for the portable 4 x 8 tile. */
-static void ukernel_generic(int64_t kc, const float *restrict ap, const float *restrict bp,
-                            int64_t ldbp, float *restrict c, int64_t ldc, float alpha, float beta,
-                            int m, int n)
-{
-    (void)ldbp; /* B is always packed: 8 */
-    if (m == 4 && n == 8)
-        full_generic_4x8(kc, ap, bp, c, ldc, alpha, beta);
-    else
-        tile_via_buffer(full_generic_4x8, 4, 8, kc, ap, bp, c, ldc, alpha, beta, m, n);
-}
-
-/* Scalar gemm_transpose_fn. */
-static void transpose_generic(const float *restrict src, int64_t ld, int rows, int64_t kc, int w,
-                              float *restrict dst)
-{
-    for (int r = 0; r < rows; r++)
-        for (int64_t k = 0; k < kc; k++) dst[k * w + r] = src[r * ld + k];
-}
-
-#if DC_GEMM_X86
-
-/* ------------------------------------------------------------------------------------------ */
-/* x86-64 kernels and packing (compiled for AVX2 / AVX-512 by target attributes)              */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Apply X to the row indices of the 6-row AVX2 tile (named accumulators stay in registers). */
-#define AVX2_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define AVX2_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
-#define AVX2_FMA(r)                                                                              \
-    {                                                                                            \
-        const __m256 a = _mm256_broadcast_ss(ap + r);                                            \
-        c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                               \
-        c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                               \
-    }
-#define AVX2_STORE(r)                                                                            \
-    {                                                                                            \
-        float *cr = c + r * ldc;                                                                 \
-        __m256 v0 = _mm256_mul_ps(va, c##r##0), v1 = _mm256_mul_ps(va, c##r##1);                 \
-        if (beta != 0.0f) {                                                                      \
-            v0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), v0);                                   \
-            v1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), v1);                               \
-        }                                                                                        \
-        _mm256_storeu_ps(cr, v0);                                                                \
-        _mm256_storeu_ps(cr + 8, v1);                                                            \
-    }
-
-/* Full AVX2+FMA 6 x 16 tile; shapes as gemm_full_kernel. 12 ymm accumulators, 2 B loads and
- * 6 broadcasts per k. */
-__attribute__((target("avx2,fma"))) static void
-full_avx2_6x16(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-               int64_t ldc, float alpha, float beta)
-{
-    AVX2_FOR_ROWS(AVX2_DECL)
-    for (int64_t k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
-        AVX2_FOR_ROWS(AVX2_FMA)
-        ap += 6;
-        bp += 16;
-    }
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    AVX2_FOR_ROWS(AVX2_STORE)
-}
-
-/* gemm_ukernel for the AVX2 6 x 16 tile. */
-__attribute__((target("avx2,fma"))) static void
-ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, int64_t ldbp,
-             float *restrict c, int64_t ldc, float alpha, float beta, int m, int n)
-{
-    (void)ldbp; /* B is always packed: 16 */
-    if (m == 6 && n == 16)
-        full_avx2_6x16(kc, ap, bp, c, ldc, alpha, beta);
-    else
-        tile_via_buffer(full_avx2_6x16, 6, 16, kc, ap, bp, c, ldc, alpha, beta, m, n);
-}
-
-#define A512_MR 12
-#define A512_NR 32
-
-/* One 16-lane vector of a row of an AVX-512 tile: c[lanes] = alpha * acc + beta * c[lanes]. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-avx512_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
-{
-    __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
-    if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(lanes, c), v);
-    _mm512_mask_storeu_ps(c, lanes, v);
-}
-
-/* Apply X to the row indices of the 12-row AVX-512 tile. The accumulators are named variables
- * (c<r>0, c<r>1), not an array, so that they stay in registers. */
-#define A512_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define A512_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
-#define A512_PREFETCH(r)                                                                         \
-    if (m > r) {                                                                                 \
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);                                  \
-        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);                             \
-    }
-#define A512_FMA(r)                                                                              \
-    if (m > r) {                                                                                 \
-        const __m512 a = _mm512_set1_ps(ap[r]);                                                  \
-        c##r##0 = _mm512_fmadd_ps(a, b0, c##r##0);                                               \
-        if (nv == 2) c##r##1 = _mm512_fmadd_ps(a, b1, c##r##1);                                  \
-    }
-#define A512_STORE(r)                                                                            \
-    if (m > r) {                                                                                 \
-        avx512_store_vec(c + r * ldc, c##r##0, alpha, beta, n0);                                 \
-        if (nv == 2) avx512_store_vec(c + r * ldc + 16, c##r##1, alpha, beta, n1);               \
-    }
-
-/*
- * AVX-512 micro-kernel body for the first m rows and nv 16-lane vectors (1 or 2) of a 12 x 32
- * tile; shapes as gemm_ukernel, with the n columns given as two 16-lane masks. masked: read B under
- * the masks too (edge tiles, so that rows of B read in place are never over-read); else all
- * columns. m*nv zmm accumulators; per k, nv B loads and m broadcasts. Inlined into one function
- * per (m, nv, masked), so the untaken rows and vectors vanish.
- */
-__attribute__((target("avx512f"), always_inline)) static inline void
-avx512_body(const int m, const int nv, const int masked, int64_t kc, const float *restrict ap,
-            const float *restrict bp, int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
-            float beta, __mmask16 n0, __mmask16 n1)
-{
-    A512_FOR_ROWS(A512_DECL)
-    A512_FOR_ROWS(A512_PREFETCH)
-    for (int64_t k = 0; k < kc; k++) {
-        const __m512 b0 = masked ? _mm512_maskz_loadu_ps(n0, bp) : _mm512_loadu_ps(bp);
-        const __m512 b1 = nv == 1   ? b0
-                          : masked ? _mm512_maskz_loadu_ps(n1, bp + 16)
-                                   : _mm512_loadu_ps(bp + 16);
-        A512_FOR_ROWS(A512_FMA)
-        ap += A512_MR;
-        bp += ldbp;
-    }
-    A512_FOR_ROWS(A512_STORE)
-}
-
-typedef void (*avx512_rows_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                               int64_t ldbp, float *restrict c, int64_t ldc, float alpha,
-                               float beta, __mmask16 n0, __mmask16 n1);
-
-#define DC_A512_ROWS(M_)                                                                         \
-    __attribute__((target("avx512f"))) static void avx512_rows_##M_(                            \
-        int64_t kc, const float *restrict ap, const float *restrict bp, int64_t ldbp,           \
-        float *restrict c, int64_t ldc, float alpha, float beta, __mmask16 n0, __mmask16 n1)     \
-    {                                                                                            \
-        if (n1 == 0xFFFF)                                                                        \
-            avx512_body(M_, 2, 0, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
-        else if (n1 != 0)                                                                        \
-            avx512_body(M_, 2, 1, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
-        else                                                                                     \
-            avx512_body(M_, 1, 1, kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);                \
-    }
-DC_A512_ROWS(1)
-DC_A512_ROWS(2)
-DC_A512_ROWS(3)
-DC_A512_ROWS(4)
-DC_A512_ROWS(5)
-DC_A512_ROWS(6)
-DC_A512_ROWS(7)
-DC_A512_ROWS(8)
-DC_A512_ROWS(9)
-DC_A512_ROWS(10)
-DC_A512_ROWS(11)
-DC_A512_ROWS(12)
-#undef DC_A512_ROWS
-
-/* gemm_ukernel for the AVX-512 12 x 32 tile: picks the body for m rows, masks the n columns. */
-static void ukernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp,
-                           int64_t ldbp, float *restrict c, int64_t ldc, float alpha, float beta,
-                           int m, int n)
-{
-    static const avx512_rows_fn rows[A512_MR + 1] = {
-        NULL,            avx512_rows_1,  avx512_rows_2, avx512_rows_3, avx512_rows_4,
-        avx512_rows_5,   avx512_rows_6,  avx512_rows_7, avx512_rows_8, avx512_rows_9,
-        avx512_rows_10,  avx512_rows_11, avx512_rows_12};
-    const unsigned n0 = n >= 16 ? 0xFFFFu : (1u << n) - 1u;
-    const unsigned n1 = n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u;
-    rows[m](kc, ap, bp, ldbp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
-}
-
-/* dst[t*w + i] = src[i*ld + t] for an 8 x 8 block (8 rows of src become 8 columns of dst). */
-__attribute__((target("avx2"), always_inline)) static inline void
-transpose_8x8(const float *src, int64_t ld, float *dst, int64_t w)
-{
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* a0 b0 a1 b1 | a4 b4 a5 b5 */
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);     /* a0 b0 c0 d0 | a4 b4 c4 d4 */
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE); /* a1 b1 c1 d1 | a5 .. */
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(dst + i * w, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * w, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
-
-/* dst[t*w + i] = src[i*ld + t] for a 4 x 8 block (4 rows of src become 8 columns of dst). */
-__attribute__((target("avx2"), always_inline)) static inline void
-transpose_4x8(const float *src, int64_t ld, float *dst, int64_t w)
-{
-    const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld);
-    const __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    const __m256 s[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                         _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
-    for (int i = 0; i < 4; i++) {
-        _mm_storeu_ps(dst + i * w, _mm256_castps256_ps128(s[i]));
-        _mm_storeu_ps(dst + (i + 4) * w, _mm256_extractf128_ps(s[i], 1));
-    }
-}
-
-/* AVX2 gemm_transpose_fn: 8 x 8 and 4 x 8 register transposes, scalar for the leftovers. */
-__attribute__((target("avx2"))) static void
-transpose_avx2(const float *restrict src, int64_t ld, int rows, int64_t kc, int w,
-               float *restrict dst)
-{
-    const int64_t kc8 = kc & ~(int64_t)7;
-    int r = 0;
-    for (; r + 8 <= rows; r += 8)
-        for (int64_t k = 0; k < kc8; k += 8)
-            transpose_8x8(src + r * ld + k, ld, dst + k * w + r, w);
-    for (; r + 4 <= rows; r += 4)
-        for (int64_t k = 0; k < kc8; k += 8)
-            transpose_4x8(src + r * ld + k, ld, dst + k * w + r, w);
-    for (int i = 0; i < rows; i++) /* rows r.. entirely, and the k tail of every row */
-        for (int64_t k = i < r ? kc8 : 0; k < kc; k++) dst[k * w + i] = src[i * ld + k];
-}
-
-/* dst[t*w + i] = src[i*ld + t] for a 16 x 16 block: the 8 x 8 scheme on 512-bit registers
- * (unpack and shuffle within 128-bit lanes, then two rounds of 128-bit lane shuffles). */
-__attribute__((target("avx512f"), always_inline)) static inline void
-transpose_16x16(const float *src, int64_t ld, float *dst, int64_t w)
-{
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per lane: a0 b0 a1 b1 */
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /* per lane: a2 b2 a3 b3 */
-    }
-    for (int i = 0; i < 16; i += 4) { /* r[4g + c]: rows 4g..4g+3 of columns c, c+4, c+8, c+12 */
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        const __m512 x0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44);
-        const __m512 x1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
-        const __m512 y0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
-        const __m512 y1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
-        _mm512_storeu_ps(dst + c * w, _mm512_shuffle_f32x4(x0, y0, 0x88));
-        _mm512_storeu_ps(dst + (c + 4) * w, _mm512_shuffle_f32x4(x0, y0, 0xDD));
-        _mm512_storeu_ps(dst + (c + 8) * w, _mm512_shuffle_f32x4(x1, y1, 0x88));
-        _mm512_storeu_ps(dst + (c + 12) * w, _mm512_shuffle_f32x4(x1, y1, 0xDD));
-    }
-}
-
-/* AVX-512 gemm_transpose_fn: 16 x 16 register transposes for groups of 16 rows (the B panels of
- * a transposed operand), transpose_avx2 for the rows left (the 12-row A panels). */
-__attribute__((target("avx512f"))) static void
-transpose_avx512(const float *restrict src, int64_t ld, int rows, int64_t kc, int w,
-                 float *restrict dst)
-{
-    const int64_t kc16 = kc & ~(int64_t)15;
-    int r = 0;
-    for (; r + 16 <= rows; r += 16) {
-        for (int64_t k = 0; k < kc16; k += 16)
-            transpose_16x16(src + r * ld + k, ld, dst + k * w + r, w);
-        for (int i = 0; i < 16; i++)
-            for (int64_t k = kc16; k < kc; k++) dst[k * w + r + i] = src[(r + i) * ld + k];
-    }
-    if (r < rows) transpose_avx2(src + r * ld, ld, rows - r, kc, w, dst + r);
-}
-
-/* Apply X to the 8 B rows of a dot-product kernel (named accumulators stay in registers). */
-#define DOT_FOR_J(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define DOT_DECL(j)                                                                              \
-    const float *b##j = B + (j < n ? j : n - 1) * ldb;                                           \
-    __m512 acc##j = _mm512_setzero_ps();
-#define DOT_FMA(j) acc##j = _mm512_fmadd_ps(va, _mm512_loadu_ps(b##j + k), acc##j);
-#define DOT_FMA_TAIL(j) acc##j = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(tail, b##j + k), acc##j);
-#define DOT_STORE(j)                                                                             \
-    if (j < n) {                                                                                 \
-        float v = alpha * _mm512_reduce_add_ps(acc##j);                                          \
-        if (beta != 0.0f) {                                                                      \
-            const float t = beta * c[j];                                                         \
-            v = v + t;                                                                           \
-        }                                                                                        \
-        c[j] = v;                                                                                \
-    }
-
-/*
- * AVX-512 gemm_dot_fn: c[0:n] = alpha * a[0:K] · B[0:n, 0:K]^T + beta * c[0:n]. 16 lanes of
- * partial sums per output, then a fixed reduction tree. Rows past n repeat row n - 1 (unused).
- */
-__attribute__((target("avx512f"))) static void
-dot_nt_avx512(int n, int64_t K, const float *restrict a, const float *restrict B, int64_t ldb,
-              float *restrict c, float alpha, float beta)
-{
-    DOT_FOR_J(DOT_DECL)
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        const __m512 va = _mm512_loadu_ps(a + k);
-        DOT_FOR_J(DOT_FMA)
-    }
-    if (k < K) {
-        const __mmask16 tail = (__mmask16)((1u << (K - k)) - 1u);
-        const __m512 va = _mm512_maskz_loadu_ps(tail, a + k);
-        DOT_FOR_J(DOT_FMA_TAIL)
-    }
-    DOT_FOR_J(DOT_STORE)
-}
-
-/* AVX-512 blocking: a B micro-panel is KC x 32 floats = 32 KB (L1), the A block 192 x KC (L2).
- * NC = 2048: each A block is packed once per 2048 columns; at n = 2048, NC = 512 re-packed all of
- * A four times, 168-172 against 181-188 GFLOP/s on one core. */
-#ifndef DC_A512_MC
-#define DC_A512_MC 192
-#endif
-#ifndef DC_A512_KC
-#define DC_A512_KC 256
-#endif
-#ifndef DC_A512_NC
-#define DC_A512_NC 2048
-#endif
-static const gemm_arch arch_avx512 = {"builtin-avx512", ukernel_avx512, transpose_avx512,
-                                      dot_nt_avx512, A512_MR, A512_NR, 1, DC_A512_MC, DC_A512_KC,
-                                      DC_A512_NC};
-static const gemm_arch arch_avx2 = {"builtin-avx2", ukernel_avx2, transpose_avx2, NULL, 6, 16, 0,
-                                    96, 256, 512};
-#endif /* DC_GEMM_X86 */
-
-static const gemm_arch arch_generic = {"builtin-generic", ukernel_generic, transpose_generic, NULL,
-                                       4, 8, 0, 128, 256, 512};
-
-/* The kernel family for this CPU. Cheap (a few loads), so it is asked on every call. */
-static const gemm_arch *gemm_select_arch(void)
-{
-#if DC_GEMM_X86
-    __builtin_cpu_init();
-    if (DC_GEMM_MAX_ISA >= 2 && __builtin_cpu_supports("avx512f")) return &arch_avx512;
-    if (DC_GEMM_MAX_ISA >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return &arch_avx2;
-#endif
-    return &arch_generic;
-}
-
 /* Whether a BLAS build hands products to OpenBLAS. By default only where the built-in kernel
  * has no AVX-512: with it the built-in GEMM measured faster than OpenBLAS 0.3.21 here (square
  * 128-2048: 170-200 GFLOP/s against 138-178 on one core; the recurrent and convolution
@@ -550,7 +108,7 @@ static int gemm_use_blas(void)
     if (g_force_builtin)
         return g_force_builtin < 0;
 #if DC_GEMM_X86
-    return gemm_select_arch() != &arch_avx512;
+    return dc_k_gemm_arch()->isa != 2;
 #else
     return 1;
 #endif
@@ -809,6 +367,7 @@ static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t
         s.N = hi - lo;
         s.B = g->tb ? g->B + lo * g->ldb : g->B + lo;
         s.C = g->C + lo;
+        s.j0 = g->j0 + lo;
     } else {
         s.M = hi - lo;
         s.A = g->ta ? g->A + lo : g->A + lo * g->lda;
@@ -821,11 +380,10 @@ static gemm_args gemm_share(const gemm_args *g, int split_n, int64_t unit, int t
  * unit_m rows or unit_n columns; ctx is passed through. */
 typedef void (*gemm_share_fn)(const gemm_args *g, const void *ctx);
 
-static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_share_fn fn,
-                       const void *ctx)
+/* fn on each of nt shares of g: whole units of rows, or of columns when split_n. */
+static void gemm_run_shares(const gemm_args *g, int nt, int split_n, int64_t unit,
+                            gemm_share_fn fn, const void *ctx)
 {
-    int split_n;
-    const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
     if (nt <= 1) {
         fn(g, ctx);
         return;
@@ -834,9 +392,17 @@ static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
 #endif
     for (int t = 0; t < nt; t++) {
-        const gemm_args s = gemm_share(g, split_n, split_n ? unit_n : unit_m, t, nt);
+        const gemm_args s = gemm_share(g, split_n, unit, t, nt);
         if (s.M > 0 && s.N > 0) fn(&s, ctx);
     }
+}
+
+static void gemm_split(const gemm_args *g, int64_t unit_m, int64_t unit_n, gemm_share_fn fn,
+                       const void *ctx)
+{
+    int split_n;
+    const int nt = gemm_threads(g, unit_m, unit_n, &split_n);
+    gemm_run_shares(g, nt, split_n, split_n ? unit_n : unit_m, fn, ctx);
 }
 
 typedef struct builtin_ctx {
@@ -853,7 +419,7 @@ static void builtin_share(const gemm_args *g, const void *ctx)
 /* g with the built-in kernels, on as many threads as it is worth. */
 static void gemm_builtin(const gemm_args *g)
 {
-    const builtin_ctx b = {gemm_select_arch(), gemm_choose_path(gemm_select_arch(), g)};
+    const builtin_ctx b = {dc_k_gemm_arch(), gemm_choose_path(dc_k_gemm_arch(), g)};
     const int dot = b.path == GEMM_DOT;
     gemm_split(g, dot ? g->M : b.ar->mr, dot ? 8 : b.ar->nr, builtin_share, &b);
 }
@@ -912,7 +478,8 @@ void dc_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float al
         gemm_scale_c(M, N, beta, C, ldc);
         return;
     }
-    const gemm_args g = {trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    const gemm_args g = {trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, B, C,
+                         lda, ldb, ldc, 0};
 #ifdef DC_USE_CBLAS
     if (gemm_use_blas() && gemm_cblas(&g))
         return;
@@ -925,7 +492,7 @@ void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, fl
                     int64_t ldd)
 {
     if (rows > 0 && cols > 0)
-        gemm_select_arch()->transpose(src, ld, (int)rows, cols, (int)ldd, dst);
+        dc_k_gemm_arch()->transpose(src, ld, (int)rows, cols, (int)ldd, dst);
 }
 
 /* See kernels.h. */
@@ -934,7 +501,7 @@ const char *dc_gemm_backend(void)
 #ifdef DC_USE_CBLAS
     if (gemm_use_blas()) return "openblas";
 #endif
-    return gemm_select_arch()->name;
+    return dc_k_gemm_arch()->name;
 }
 
 /* See kernels.h. */
@@ -942,3 +509,181 @@ void dc_gemm_force_builtin(int on) { g_force_builtin = on ? 1 : 0; }
 
 /* See kernels.h. */
 void dc_gemm_prefer_blas(void) { g_force_builtin = -1; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* op(B) packed once (dc_gemm_pack_b), used by many products                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+#define PACKED_MAX_PARTS 4
+
+/* op(B) [K, N] as gemm_blocked packs it, for every K block and every column at once: K block
+ * [pc, pc + kc) starts at data + pc * Npad and holds Npad / nr panels [kc][nr] (zero-padded
+ * past N), so the panel of column j (a multiple of nr) is at data + pc * Npad + j * kc. */
+struct dc_gemm_packed {
+    const gemm_arch *ar; /* the kernel family it was packed for */
+    int trans_b, n_parts;
+    int64_t K, N, Npad, KC;
+    const float *src[PACKED_MAX_PARTS]; /* the parts, for the products not served packed */
+    int64_t n[PACKED_MAX_PARTS], ldb[PACKED_MAX_PARTS];
+    float *data;
+};
+
+/* The value op(B)[k, j] of the parts side by side. */
+static float packed_src_at(const dc_gemm_packed *p, int64_t k, int64_t j)
+{
+    int i = 0;
+    while (j >= p->n[i]) j -= p->n[i++];
+    return p->trans_b ? p->src[i][j * p->ldb[i] + k] : p->src[i][k * p->ldb[i] + j];
+}
+
+/* Pack the panel of columns [j, j + nb) of K block [pc, pc + kc) into dst [kc][nr]. */
+static void packed_panel(const dc_gemm_packed *p, int64_t pc, int64_t kc, int64_t j, int nb,
+                         float *dst)
+{
+    const int nr = p->ar->nr;
+    int i = 0;
+    int64_t jj = j;
+    while (jj >= p->n[i]) jj -= p->n[i++];
+    if (jj + nb <= p->n[i]) { /* inside one part: gemm_blocked's own packing */
+        const float *b = p->trans_b ? p->src[i] + jj * p->ldb[i] + pc
+                                    : p->src[i] + pc * p->ldb[i] + jj;
+        pack_b(p->ar, p->trans_b, b, p->ldb[i], kc, nb, dst);
+        return;
+    }
+    memset(dst, 0, sizeof(float) * (size_t)nr * (size_t)kc); /* across parts: one by one */
+    for (int64_t k = 0; k < kc; k++)
+        for (int c = 0; c < nb; c++) dst[k * nr + c] = packed_src_at(p, pc + k, j + c);
+}
+
+/* See kernels.h. */
+dc_gemm_packed *dc_gemm_pack_b(int trans_b, int64_t K, int n_parts, const int64_t *N,
+                               const float *const *B, const int64_t *ldb)
+{
+    if (K < 1 || n_parts < 1 || n_parts > PACKED_MAX_PARTS)
+        return NULL;
+    dc_gemm_packed *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->ar = dc_k_gemm_arch();
+    p->trans_b = trans_b != 0;
+    p->n_parts = n_parts;
+    p->K = K;
+    for (int i = 0; i < n_parts; i++) {
+        if (N[i] < 1) {
+            free(p);
+            return NULL;
+        }
+        p->src[i] = B[i];
+        p->n[i] = N[i];
+        p->ldb[i] = ldb[i];
+        p->N += N[i];
+    }
+    p->Npad = round_up(p->N, p->ar->nr);
+    p->KC = gemm_kc(p->ar, K);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(float) * (size_t)(K * p->Npad)) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->data = mem;
+    for (int64_t pc = 0; pc < K; pc += p->KC) {
+        const int64_t kc = min_i64(p->KC, K - pc);
+        for (int64_t j = 0; j < p->N; j += p->ar->nr)
+            packed_panel(p, pc, kc, j, (int)min_i64(p->ar->nr, p->N - j),
+                         p->data + pc * p->Npad + j * kc);
+    }
+    return p;
+}
+
+/* See kernels.h. */
+void dc_gemm_packed_free(dc_gemm_packed *p)
+{
+    if (p)
+        free(p->data);
+    free(p);
+}
+
+/* See kernels.h. */
+size_t dc_gemm_packed_bytes(const dc_gemm_packed *p)
+{
+    return p ? sizeof *p + sizeof(float) * (size_t)(p->K * p->Npad) : 0;
+}
+
+/* gemm_blocked with B taken from the packed p: the same blocks, panels and kernel calls in the
+ * same order, so the same bits. g's share starts at column g->j0 of p (a multiple of nr). */
+static void packed_share(const gemm_args *g, const void *ctx)
+{
+    const dc_gemm_packed *p = ctx;
+    const gemm_arch *ar = p->ar;
+    const int64_t KC = p->KC, MC = min_i64(ar->mc, round_up(g->M, ar->mr));
+    float *Ap = dc_k_thread_buffer((size_t)round_up(MC * KC, 16));
+    if (!Ap) { /* no pack buffer: the unpacked loop, part by part */
+        int64_t j = 0;
+        for (int i = 0; i < p->n_parts; j += p->n[i++]) {
+            const int64_t lo = j > g->j0 ? j : g->j0, hi = min_i64(j + p->n[i], g->j0 + g->N);
+            if (lo >= hi)
+                continue;
+            gemm_args s = *g;
+            s.tb = p->trans_b;
+            s.N = hi - lo;
+            s.B = p->trans_b ? p->src[i] + (lo - j) * p->ldb[i] : p->src[i] + (lo - j);
+            s.ldb = p->ldb[i];
+            s.C = g->C + (lo - g->j0);
+            gemm_unpacked(&s);
+        }
+        return;
+    }
+    for (int64_t jc = 0; jc < g->N; jc += ar->nc) {
+        const int64_t nc = min_i64(ar->nc, g->N - jc);
+        for (int64_t pc = 0; pc < g->K; pc += KC) {
+            const int64_t kc = min_i64(KC, g->K - pc);
+            const float beta = pc == 0 ? g->beta : 1.0f;
+            const float *Bp = p->data + pc * p->Npad + (g->j0 + jc) * kc;
+            for (int64_t ic = 0; ic < g->M; ic += MC) {
+                const int64_t mc = min_i64(MC, g->M - ic);
+                pack_a(ar, g->ta, g->ta ? g->A + pc * g->lda + ic : g->A + ic * g->lda + pc,
+                       g->lda, mc, kc, Ap);
+                macro_kernel(ar, mc, nc, kc, g->alpha, Ap, Bp, ar->nr, ar->nr * kc, beta,
+                             g->C + ic * g->ldc + jc, g->ldc);
+            }
+        }
+    }
+}
+
+/* See kernels.h. */
+void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                        const dc_gemm_packed *p, float beta, float *C, int64_t ldc)
+{
+    if (M <= 0)
+        return;
+    if (alpha == 0.0f) {
+        gemm_scale_c(M, p->N, beta, C, ldc);
+        return;
+    }
+    gemm_args g = {trans_a != 0, p->trans_b, M, p->N, p->K, alpha, beta, A, NULL, C,
+                   lda, 0, ldc, 0};
+    int direct = p->ar == dc_k_gemm_arch() && gemm_choose_path(p->ar, &g) == GEMM_PACKED;
+#ifdef DC_USE_CBLAS
+    direct = direct && !gemm_use_blas();
+#endif
+    if (!direct) { /* what dc_gemm does with each part */
+        int64_t j = 0;
+        for (int i = 0; i < p->n_parts; j += p->n[i++])
+            dc_gemm(trans_a, p->trans_b, M, p->n[i], p->K, alpha, A, lda, p->src[i], p->ldb[i],
+                    beta, C + j, ldc);
+        return;
+    }
+    /* Threads: B costs no packing now, while each thread packs all the rows of A it gets; so
+     * split the rows for the small M of batch-1 inference, by units of 4 rows into near-equal
+     * shares (M = 128 on 2 threads: 64 + 64 where whole 12-row tiles gave 60 + 68, and each
+     * thread packs half of A where a split by columns packed all of it twice). The tiles
+     * compute each element the same way wherever a share starts, so the bits do not change.
+     * Large M keeps gemm_split's choice (batch 8: 1024 rows, B streamed once by columns). */
+    g.tb = 0;
+    int split_n;
+    const int nt = gemm_threads(&g, p->ar->mr, p->ar->nr, &split_n);
+    if (nt > 1 && M <= DC_GEMM_PACKED_ROW_SPLIT_MAX && M >= 2 * (int64_t)p->ar->mr * nt)
+        gemm_run_shares(&g, nt, 0, 4, packed_share, p);
+    else
+        gemm_run_shares(&g, nt, split_n, split_n ? p->ar->nr : p->ar->mr, packed_share, p);
+}

@@ -65,6 +65,30 @@ float *dc_k_thread_buffer(size_t n);
 void dc_k_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld, float *dst,
                     int64_t ldd);
 
+/*
+ * dc_gemm_pack_b - op(B) [K, N] packed once into the layout the built-in kernel reads, for many
+ * products with it (a frozen model's weights: dc_model_freeze). op(B) may come in n_parts (1..4)
+ * column blocks side by side: part i is op(B_i) [K, N[i]] with B_i = B[i] stored as dc_gemm's
+ * trans_b says, row stride ldb[i]; N = N[0] + ... (the query, key and value weights of a layer
+ * as one product). The sources are not copied but remembered: products the packed layout does
+ * not serve (the dot-product path of small M, an OpenBLAS backend) read them, so they must stay
+ * valid and unchanged while the pack is used. K >= 1, N[i] >= 1. NULL when out of memory or
+ * given bad sizes. Free with dc_gemm_packed_free; dc_gemm_packed_bytes is its size (~4 K N bytes).
+ */
+typedef struct dc_gemm_packed dc_gemm_packed;
+dc_gemm_packed *dc_gemm_pack_b(int trans_b, int64_t K, int n_parts, const int64_t *N,
+                               const float *const *B, const int64_t *ldb);
+void dc_gemm_packed_free(dc_gemm_packed *p);
+size_t dc_gemm_packed_bytes(const dc_gemm_packed *p);
+/*
+ * dc_gemm_packed_run - C[M, N] = alpha * op(A)[M, K] · op(B) + beta * C with op(B) from p (A,
+ * lda, C, ldc and the BLAS semantics as dc_gemm). Bitwise what dc_gemm(trans_a, trans_b, M, N[i],
+ * K, ...) gives for each part i into C's columns N[0] + ... + N[i-1] onwards, at any thread
+ * count; B is not packed again (only A, as always).
+ */
+void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                        const dc_gemm_packed *p, float beta, float *C, int64_t ldc);
+
 /* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
  * dc_gemm_prefer_blas: OpenBLAS whenever it is linked in. Process-wide; set them while no other

@@ -201,11 +201,20 @@ typedef struct bert_layer {
     float eps, p, attn_p;
 } bert_layer;
 
-/* y[R, O] = x[R, I]·W[O, I]ᵀ into rows ldy apart (no bias: the caller's epilogue adds it). */
-static void gemm_xwt(int64_t R, const dc_tensor *x, const dc_tensor *w, float *y, int64_t ldy)
+/* y[R, O_0 + ... + O_{n-1}] = x[R, I]·[W_0; ...; W_{n-1}]ᵀ (weights [O_i, I]) into rows ldy
+ * apart, no bias (the caller's epilogue adds it): one GEMM through the weights packed side by
+ * side while a frozen model runs (dc_model_freeze), else one GEMM per weight; the same bits. */
+static void gemm_xwt(dc_ctx *ctx, int64_t R, const dc_tensor *x, int n,
+                     const dc_tensor *const *w, float *y, int64_t ldy)
 {
-    const int64_t O = w->shape[0], I = w->shape[1];
-    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, y, ldy);
+    const int64_t I = w[0]->shape[1];
+    const dc_gemm_packed *p = dc_ctx_packed_wt(ctx, n, w);
+    if (p) {
+        dc_gemm_packed_run(0, R, 1.0f, dc_f32(x), I, p, 0.0f, y, ldy);
+        return;
+    }
+    for (int i = 0; i < n; i++, y += w[i - 1]->shape[0])
+        dc_gemm(0, 1, R, w[i]->shape[0], I, 1.0f, dc_f32(x), I, dc_f32(w[i]), I, 0.0f, y, ldy);
 }
 
 /*
@@ -228,10 +237,10 @@ static dc_tensor *layer_infer(dc_ctx *ctx, const bert_layer *l, dc_tensor *h,
     if (!qkv || !bqkv)
         return NULL;
     const dense *p[3] = {&l->q, &l->k, &l->v};
-    for (int i = 0; i < 3; i++) {
-        gemm_xwt(R, h, p[i]->w, dc_f32(qkv) + i * E, 3 * E);
+    gemm_xwt(ctx, R, h, 3, (const dc_tensor *const[]){l->q.w, l->k.w, l->v.w}, dc_f32(qkv),
+             3 * E);
+    for (int i = 0; i < 3; i++)
         memcpy(bqkv + i * E, dc_f32(p[i]->b), (size_t)E * sizeof(float));
-    }
     dc_k_add_row(R, 3 * E, bqkv, dc_f32(qkv));
     dc_tensor *att = dc_attention_packed(ctx, qkv, 0, qkv, E, qkv, 2 * E, l->H, E / l->H, o);
     dc_tensor *a = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, E));
@@ -239,12 +248,12 @@ static dc_tensor *layer_infer(dc_ctx *ctx, const bert_layer *l, dc_tensor *h,
     dc_tensor *y = dc_empty(ctx, DC_F32, 3, DC_SHAPE(N, T, E));
     if (!att || !a || !f || !y)
         return NULL;
-    gemm_xwt(R, att, l->attn_out.w, dc_f32(a), E);
+    gemm_xwt(ctx, R, att, 1, (const dc_tensor *const[]){l->attn_out.w}, dc_f32(a), E);
     dc_k_add_layer_norm_fwd(R, E, dc_f32(a), dc_f32(l->attn_out.b), dc_f32(h),
                             dc_f32(l->attn_ln.w), dc_f32(l->attn_ln.b), l->eps, dc_f32(a));
-    gemm_xwt(R, a, l->inter.w, dc_f32(f), F);
+    gemm_xwt(ctx, R, a, 1, (const dc_tensor *const[]){l->inter.w}, dc_f32(f), F);
     dc_k_bias_gelu_fast(R, F, dc_f32(l->inter.b), dc_f32(f));
-    gemm_xwt(R, f, l->out.w, dc_f32(y), E);
+    gemm_xwt(ctx, R, f, 1, (const dc_tensor *const[]){l->out.w}, dc_f32(y), E);
     dc_k_add_layer_norm_fwd(R, E, dc_f32(y), dc_f32(l->out.b), dc_f32(a), dc_f32(l->out_ln.w),
                             dc_f32(l->out_ln.b), l->eps, dc_f32(y));
     return y;

@@ -100,6 +100,7 @@ struct dc_model {
     name_index tensors, modules; /* name -> index, so that adding n names is O(n) */
     char **alias;       /* pairs: alias[2i] a file key, alias[2i + 1] its tensor (NULL: ignore) */
     int n_alias, cap_alias;
+    dc_packs *packs;    /* frozen (dc_model_freeze): the packed GEMM operands; else NULL */
 };
 
 static const char *entry_name(const dc_model *m, int i, int modules)
@@ -137,6 +138,7 @@ void dc_model_free(dc_model *m)
     for (int i = 0; i < 2 * m->n_alias; i++)
         free(m->alias[i]);
     free(m->alias);
+    dc_packs_free(m->packs);
     free(m->mods);
     free(m->e);
     free(m->data);
@@ -186,6 +188,9 @@ dc_tensor *dc_model_add_param(dc_model *m, const char *name, dc_dtype dtype, int
     int64_t numel;
     if (!m || !name || !*name)
         return dc_err_null(DC_ERR_ARG, "dc_model_add_param: missing model or name");
+    if (m->packs)
+        return dc_err_null(DC_ERR_STATE, "dc_model_add_param: '%s': the model is frozen "
+                           "(dc_model_freeze); unfreeze it to add parameters", name);
     if (dc_model_find(m, name))
         return dc_err_null(DC_ERR_ARG, "dc_model_add_param: duplicate name '%s'", name);
     if (!dc_shape_numel(ndim, shape, &numel))
@@ -365,11 +370,9 @@ static int reads(const node *nd, int j)
 
 /* Every node in order but skip (-1: none; its output stays NULL); with fuse, a module may run
  * the next ones with it (try_fuse). */
-static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse,
-                          int skip)
+static dc_tensor *run_nodes(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse,
+                            int skip)
 {
-    if (!m || !x)
-        return NULL;
     if (m->n_mods == 0)
         return dc_err_null(DC_ERR_STATE, "dc_model_forward: the model has no layers");
     int *readers = NULL;
@@ -403,6 +406,18 @@ static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **ou
         i += used;
     }
     return last;
+}
+
+/* run_nodes with the model's packed weights (if frozen) found through ctx while it runs. */
+static dc_tensor *forward(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs, int fuse,
+                          int skip)
+{
+    if (!m || !x)
+        return NULL;
+    dc_packs *outer = dc_ctx_set_packs(ctx, m->packs);
+    dc_tensor *y = run_nodes(ctx, m, x, outs, fuse, skip);
+    dc_ctx_set_packs(ctx, outer);
+    return y;
 }
 
 dc_tensor *dc_model_forward_all(dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor **outs)
@@ -456,6 +471,38 @@ int64_t dc_model_n_trainable(const dc_model *m)
         if (!m->e[i].is_buffer)
             n += m->e[i].t->numel;
     return n;
+}
+
+/* ---- frozen weights ---- */
+
+dc_status dc_model_freeze(dc_model *m)
+{
+    if (!m)
+        return dc_err(DC_ERR_ARG, "dc_model_freeze: NULL model");
+    if (m->packs) { /* frozen already: drop the packs, in case the weights were edited */
+        dc_packs_clear(m->packs);
+        return DC_OK;
+    }
+    m->packs = dc_packs_new(m->data, m->data ? m->data + m->data_bytes : NULL);
+    return m->packs ? DC_OK : dc_last_status();
+}
+
+void dc_model_unfreeze(dc_model *m)
+{
+    if (!m)
+        return;
+    dc_packs_free(m->packs);
+    m->packs = NULL;
+}
+
+int dc_model_frozen(const dc_model *m) { return m && m->packs; }
+
+size_t dc_model_frozen_bytes(const dc_model *m) { return m ? dc_packs_bytes(m->packs) : 0; }
+
+void dc_model_weights_changed(dc_model *m)
+{
+    if (m)
+        dc_packs_clear(m->packs);
 }
 
 void dc_model_zero_grad(dc_model *m)

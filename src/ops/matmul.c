@@ -5,6 +5,7 @@
  */
 #include "core/internal.h"
 #include "kernels/eltwise_k.h"
+#include "kernels/kernels.h"
 
 #include <string.h>
 
@@ -175,8 +176,13 @@ dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
     dc_tensor *y = dc_empty(ctx, DC_F32, x->ndim, shape);
     if (!y)
         return NULL;
-    /* y[R, O] = x[R, I] · W[O, I]ᵀ, then the bias epilogue y[r, :] += b */
-    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
+    /* y[R, O] = x[R, I] · W[O, I]ᵀ (Wᵀ packed once while a frozen model runs: the same bits),
+     * then the bias epilogue y[r, :] += b */
+    const dc_gemm_packed *pw = dc_ctx_packed_wt(ctx, 1, (const dc_tensor *const[]){w});
+    if (pw)
+        dc_gemm_packed_run(0, R, 1.0f, dc_f32(x), I, pw, 0.0f, dc_f32(y), O);
+    else
+        dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
     if (b)
         dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
     dc_tensor *in[3] = {x, w, b};

@@ -73,6 +73,8 @@ static const flag_def FLAGS[] = {
     O_("--amsgrad", "amsgrad", ADAMS, T_BOOL, amsgrad, 0, 0, "the AMSGrad variant"),
     O_("--maximize", "maximize", ALL_OPT, T_BOOL, maximize, 0, 0,
        "ascend the objective instead of descending"),
+    O_("--no-decay-1d", "Hugging Face's no_decay group", ALL_OPT, T_BOOL, no_decay_1d, 0, 0,
+       "no weight decay on 1-D parameters: biases, norm weights"),
     S_("--step-size", "step_size", K(DC_SCHED_STEP), T_INT, step_size, 1, 1e6, NULL,
        "decay every N epochs"),
     S_("--gamma", "gamma", K(DC_SCHED_STEP) | K(DC_SCHED_MULTISTEP) | K(DC_SCHED_EXPONENTIAL),

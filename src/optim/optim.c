@@ -569,36 +569,46 @@ dc_status dc_optim_step(dc_optim *o)
 {
     if (!o)
         return dc_err(DC_ERR_ARG, "dc_optim_step: NULL optimizer");
+    if (dc_model_frozen(o->model))
+        return dc_err(DC_ERR_STATE, "dc_optim_step: the model is frozen for inference "
+                      "(dc_model_freeze): its weights may not change; dc_model_unfreeze it to "
+                      "train");
     dc_status s = check_grads(o);
     if (s != DC_OK)
         return s;
     if ((s = ensure_block(o)) != DC_OK)
         return s;
-    const dc_optim_cfg *c = &o->cfg;
+    dc_optim_cfg c_nodecay = o->cfg;
+    hyper h_nodecay = o->h;
+    c_nodecay.weight_decay = 0.0f;
+    h_nodecay.weight_decay = 0.0;
     for (int i = 0; i < o->n_params; i++) {
         dc_tensor *t = o->params[i];
         float *p = dc_f32(t);
         const float *g = t->grad;
         int64_t n = t->numel;
+        const int plain = o->cfg.no_decay_1d && t->ndim <= 1; /* no_decay_1d's group */
+        const dc_optim_cfg *c = plain ? &c_nodecay : &o->cfg;
+        const hyper *h = plain ? &h_nodecay : &o->h;
         switch (c->kind) {
         case DC_SGD:
-            sgd_update(n, p, g, st(o, i, K_BUF), c, &o->h, !o->have_state);
+            sgd_update(n, p, g, st(o, i, K_BUF), c, h, !o->have_state);
             break;
         case DC_ADAGRAD:
-            adagrad_update(n, p, g, st(o, i, K_SUM), c, &o->h, bump_step(st(o, i, K_STEP)));
+            adagrad_update(n, p, g, st(o, i, K_SUM), c, h, bump_step(st(o, i, K_STEP)));
             break;
         case DC_RMSPROP:
             bump_step(st(o, i, K_STEP));
             rmsprop_update(n, p, g, st(o, i, K_SQ), st(o, i, K_GAVG), st(o, i, K_BUF), c,
-                           &o->h);
+                           h);
             break;
         case DC_ADADELTA:
             bump_step(st(o, i, K_STEP));
-            adadelta_update(n, p, g, st(o, i, K_SQ), st(o, i, K_ACC), c, &o->h);
+            adadelta_update(n, p, g, st(o, i, K_SQ), st(o, i, K_ACC), c, h);
             break;
         case DC_ADAM:
         case DC_ADAMW:
-            adam_update(n, p, g, st(o, i, K_M), st(o, i, K_V), st(o, i, K_VMAX), c, &o->h,
+            adam_update(n, p, g, st(o, i, K_M), st(o, i, K_V), st(o, i, K_VMAX), c, h,
                         bump_step(st(o, i, K_STEP)), c->kind == DC_ADAMW);
             break;
         }

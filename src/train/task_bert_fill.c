@@ -148,7 +148,8 @@ dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *tex
     return st;
 }
 
-/* The spec file with $vocab = the vocabulary's size, built, with the weights loaded strictly. */
+/* The spec file with $vocab = the vocabulary's size, built, with the weights loaded strictly,
+ * frozen (inference only: dc_model_freeze). */
 static dc_model *fill_model(const char *path, const char *weights, int64_t vocab)
 {
     char num[32];
@@ -157,7 +158,7 @@ static dc_model *fill_model(const char *path, const char *weights, int64_t vocab
     dc_model *m = spec && dc_spec_define(spec, "vocab", num) >= 0 ? dc_spec_build(spec, NULL)
                                                                    : NULL;
     dc_spec_free(spec);
-    if (m && dc_model_load(m, weights, 1, NULL) != DC_OK) {
+    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK || dc_model_freeze(m) != DC_OK)) {
         dc_model_free(m);
         return NULL;
     }
