@@ -127,7 +127,7 @@ static bool packable(const dc_packs *p, int n, const dc_tensor *const *w)
         const dc_tensor *t = w[i];
         const unsigned char *d = t ? t->data : NULL;
         if (!t || t->dtype != DC_F32 || t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 ||
-            t->shape[1] != w[0]->shape[1] || d < p->lo ||
+            t->shape[1] != w[0]->shape[1] || d < p->lo || d > p->hi ||
             (size_t)(p->hi - d) < (size_t)t->numel * sizeof(float))
             return false;
     }
