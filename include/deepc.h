@@ -855,8 +855,9 @@ DC_API void dc_model_zero_grad(dc_model *m);
  *
  * Results are bitwise those of the unfrozen model, at any thread count. While frozen:
  *   - dc_optim_step on m refuses with DC_ERR_STATE (unfreeze to train);
- *   - dc_model_load / dc_model_load_opts / dc_model_init_from into m drop the packs (the model
- *     stays frozen; the new weights are packed on first use);
+ *   - dc_model_load / dc_model_load_opts / dc_model_init_from / dc_checkpoint_load and the MPI
+ *     weight broadcast into m drop the packs (the model stays frozen; the new weights are
+ *     packed on first use);
  *   - dc_model_add_param refuses with DC_ERR_STATE (it may move the parameters);
  *   - writing a parameter by other means (t->data) breaks the promise: the model would go on
  *     computing with the old weights. Call dc_model_freeze again (it drops the packs) or
@@ -864,7 +865,9 @@ DC_API void dc_model_zero_grad(dc_model *m);
  *
  * The packs are owned by m (about one more copy of each weight used, padded to 32 columns;
  * dc_model_frozen_bytes says how much) and freed by dc_model_unfreeze or dc_model_free. Several
- * threads may run a frozen model at once, each with its own ctx. Returns DC_OK, DC_ERR_ARG
+ * threads may run a frozen model at once, each with its own ctx; but freezing again,
+ * unfreezing or loading weights while another thread runs the model frees packs in use: do
+ * those only when no forward of m is running. Returns DC_OK, DC_ERR_ARG
  * (NULL m) or DC_ERR_NOMEM. dc_model_frozen: 1 while frozen.
  */
 DC_API dc_status dc_model_freeze(dc_model *m);

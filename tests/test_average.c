@@ -12,7 +12,7 @@
 static char out[4096];
 
 /* DIR/NAME.safetensors holding "w" [2, 3] = base + j·step (j the element) and "n" [1] = count,
- * plus "extra" [2] when extra. 1 on success. */
+ * plus "extra" [2] when extra, with the metadata note = "file COUNT". 1 on success. */
 static int write_w(const char *path, float base, float step, int64_t count, int extra)
 {
     dc_tensor *w = dc_tensor_new(DC_F32, 2, DC_SHAPE(2, 3));
@@ -25,7 +25,9 @@ static int write_w(const char *path, float base, float step, int64_t count, int 
     dc_i64(n)[0] = count;
     const char *names[3] = {"w", "n", "extra"};
     const dc_tensor *ts[3] = {w, n, e};
-    const char *k[1] = {"note"}, *v[1] = {"first"};
+    char note[32];
+    snprintf(note, sizeof note, "file %lld", (long long)count); /* which file it came from */
+    const char *k[1] = {"note"}, *v[1] = {note};
     dc_status st = dc_safetensors_write_meta(path, extra ? 3 : 2, names, ts, 1, k, v);
     dc_tensor_free(w);
     dc_tensor_free(n);
@@ -55,7 +57,9 @@ TEST(average_is_the_mean_of_floats_last_ints_first_metadata)
                        (double)(4.0f + (float)j * 0.4f)) / 3.0;
         CHECK(dc_f32(w)[j] == (float)want, "w[%d] %.9g, want %.9g", j, dc_f32(w)[j], want);
     }
-    CHECK(dc_tdict_meta(t, "note") && !strcmp(dc_tdict_meta(t, "note"), "first"), "metadata");
+    CHECK(dc_tdict_meta(t, "note") && !strcmp(dc_tdict_meta(t, "note"), "file 10"),
+          "the metadata of the first file, not '%s'",
+          dc_tdict_meta(t, "note") ? dc_tdict_meta(t, "note") : "(none)");
     dc_tdict_free(t);
     const char *bad[2] = {a, x};
     CHECK(dc_weights_average(o, 2, bad) == DC_ERR_ARG && strstr(dc_last_error(), "3 tensors"),

@@ -1,8 +1,9 @@
 /*
  * test_cli_forms.c - the --data forms of deepc train through the one driver (src/cli/forms.def):
  * --json keeps stdout to JSON objects on every form and ends with a result object (text and
- * series used to print plain lines into it, .npy printed no result), --early-stop N stops a forecasting run after N epochs without a better validation
- * score and is refused where it means nothing, text classification's --vocab, --max-len and
+ * series used to print plain lines into it, .npy printed no result), --early-stop N stops a
+ * forecasting run after N epochs without a better validation score and is refused where it
+ * means nothing, text classification's --vocab, --max-len and
  * --init-from are refused by the other forms, and deepc eval says which forms it takes.
  */
 #define _POSIX_C_SOURCE 200809L

@@ -96,8 +96,10 @@ TEST(freeze_bert_same_bits_as_unfrozen_at_1_and_2_threads)
 static void packed_case(int ta, int tb, int64_t M, int64_t K, int64_t Np, float beta, int threads)
 {
     const int64_t N = 3 * Np;
-    float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(N * K));
-    float *c1 = malloc(sizeof(float) * (size_t)(M * N)), *c2 = malloc(sizeof(float) * (size_t)(M * N));
+    float *A = malloc(sizeof(float) * (size_t)(M * K));
+    float *B = malloc(sizeof(float) * (size_t)(N * K));
+    float *c1 = malloc(sizeof(float) * (size_t)(M * N));
+    float *c2 = malloc(sizeof(float) * (size_t)(M * N));
     REQUIRE(A && B && c1 && c2);
     for (int64_t i = 0; i < M * K; i++)
         A[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
@@ -219,6 +221,25 @@ TEST(freeze_packs_only_the_frozen_models_own_weights)
     CHECK(a != NULL, "the weight inside the block was not packed");
     CHECK(dc_packs_wt(p, 1, (const dc_tensor *const[]){w}) == a, "packed twice");
     CHECK(dc_packs_wt(p, 1, (const dc_tensor *const[]){mine}) == NULL, "a heap copy was packed");
+    /* placed, not left to the allocator: a weight just past the block's end, and one past an
+     * empty block (a size_t difference wrapped and took both as inside) */
+    float *buf = malloc(2 * sizeof(float) * (size_t)w->numel);
+    REQUIRE(buf);
+    dc_packs *q = dc_packs_new(buf, buf + w->numel), *none = dc_packs_new(NULL, NULL);
+    dc_tensor in = *w, past = *w;
+    in.data = buf;
+    past.data = buf + w->numel;
+    memcpy(buf, dc_f32(w), sizeof(float) * (size_t)w->numel);
+    memcpy(buf + w->numel, dc_f32(w), sizeof(float) * (size_t)w->numel);
+    CHECK(q && none && dc_packs_wt(q, 1, (const dc_tensor *const[]){&in}) != NULL,
+          "a weight at the start of the block was not packed");
+    CHECK(q && dc_packs_wt(q, 1, (const dc_tensor *const[]){&past}) == NULL,
+          "a weight just past the block was packed");
+    CHECK(none && dc_packs_wt(none, 1, (const dc_tensor *const[]){&in}) == NULL,
+          "a weight was packed by a cache of no block");
+    dc_packs_free(q);
+    dc_packs_free(none);
+    free(buf);
     CHECK(dc_packs_bytes(p) >= sizeof(float) * 40 * 32, "%zu bytes", dc_packs_bytes(p));
     dc_packs_clear(p);
     CHECK(dc_packs_bytes(p) == 0, "%zu bytes after clear", dc_packs_bytes(p));
@@ -226,5 +247,40 @@ TEST(freeze_packs_only_the_frozen_models_own_weights)
     dc_tensor_free(x);
     dc_tensor_free(mine);
     dc_ctx_free(ctx);
+    dc_model_free(m);
+}
+
+/* A frozen pre-LN Transformer packs every projection, including those of the fused training
+ * ops that inference uses too (out_proj and linear2 with their residual, the GELU feed-forward
+ * block): the packs hold at least every weight matrix of the layer. */
+TEST(freeze_pre_ln_transformer_packs_its_fused_projections)
+{
+    dc_spec *s = dc_spec_parse_string("[input]\nshape = 24\ndtype = int64\n"
+                                      "[embedding tok]\nnum_embeddings = 50\nembedding_dim = 32\n"
+                                      "[transformerencoder enc]\nnum_layers = 1\nnhead = 2\n"
+                                      "dim_feedforward = 64\ndropout = 0\nnorm_first = true\n"
+                                      "activation = gelu\n", "preln");
+    dc_rng r;
+    dc_rng_seed(&r, 3, 0);
+    dc_model *m = s ? dc_spec_build(s, &r) : NULL;
+    dc_spec_free(s);
+    dc_tensor *x = freeze_input();
+    REQUIRE(m && x);
+    int64_t n = 0, numel = 0;
+    float *want = run_copy(m, x, 1, &n);
+    REQUIRE(dc_model_freeze(m) == DC_OK);
+    float *got = run_copy(m, x, 1, &n);
+    REQUIRE(want && got);
+    CHECK(memcmp(want, got, sizeof(float) * (size_t)n) == 0, "frozen differs from unfrozen");
+    for (int i = 0; i < dc_model_n_tensors(m); i++) {
+        const dc_tensor *t = dc_model_tensor(m, i);
+        numel += t->ndim == 2 && strstr(t->name, "enc.") ? t->numel : 0;
+    }
+    CHECK(dc_model_frozen_bytes(m) >= sizeof(float) * (size_t)numel,
+          "%zu bytes of packs for %lld floats of layer weights", dc_model_frozen_bytes(m),
+          (long long)numel);
+    free(want);
+    free(got);
+    dc_tensor_free(x);
     dc_model_free(m);
 }

@@ -7,6 +7,7 @@
  * powers and denominators get inputs in [0.5, 2].
  */
 #include "gradcheck.h"
+#include "core/internal.h"
 
 #include <stddef.h>
 
@@ -88,6 +89,10 @@ SETUP(s_mm3, P(-1, 1, 2, 3, 4), P(-1, 1, 2, 4, 5))
 SETUP(s_mm32, P(-1, 1, 2, 3, 4), P(-1, 1, 4, 5))
 SETUP(s_mm_c, K(-1, 1, 3, 4), P(-1, 1, 4, 2))
 SETUP(s_lin, P(-1, 1, 4, 3), P(-1, 1, 5, 3), P(-1, 1, 5))
+SETUP(s_linres, P(-1, 1, 4, 3), P(-1, 1, 5, 3), P(-1, 1, 5), P(-1, 1, 4, 5))
+SETUP(s_linres3, P(-1, 1, 2, 3, 4), P(-1, 1, 5, 4), P(-1, 1, 5), P(-1, 1, 2, 3, 5))
+SETUP(s_ffn, P(-1, 1, 4, 3), P(-1, 1, 6, 3), P(-1, 1, 6), P(-1, 1, 3, 6), P(-1, 1, 3),
+      P(-1, 1, 4, 3))
 SETUP(s_lin_nb, P(-1, 1, 4, 3), P(-1, 1, 5, 3))
 SETUP(s_lin3, P(-1, 1, 2, 3, 4), P(-1, 1, 5, 4), P(-1, 1, 5))
 SETUP(s_lin1, P(-1, 1, 4), P(-1, 1, 3, 4), P(-1, 1, 3))
@@ -117,6 +122,13 @@ FWD(f_abs, dc_abs(ctx, in[0]))
 FWD(f_matmul, dc_matmul(ctx, in[0], in[1]))
 FWD(f_linear, dc_linear(ctx, in[0], in[1], in[2]))
 FWD(f_linear_nb, dc_linear(ctx, in[0], in[1], NULL))
+/* the fused Transformer ops of training: the residual a leaf, and an op's output (whose gradient
+ * buffer the backward hands over instead of adding into it) */
+FWD(f_linres, dc_linear_residual(ctx, in[0], in[1], in[2], in[3]))
+FWD(f_linres_mid, dc_linear_residual(ctx, in[0], in[1], in[2], dc_mul_scalar(ctx, in[3], -0.7f)))
+FWD(f_ffn, dc_ffn_gelu_residual(ctx, in[0], in[1], in[2], in[3], in[4], in[5]))
+FWD(f_ffn_mid, dc_ffn_gelu_residual(ctx, in[0], in[1], in[2], in[3], in[4],
+                                    dc_mul_scalar(ctx, in[5], -0.7f)))
 FWD(f_sum_all, dc_sum(ctx, in[0], DC_ALL_AXES, 0))
 FWD(f_sum_all_k, dc_sum(ctx, in[0], DC_ALL_AXES, 1))
 FWD(f_sum0, dc_sum(ctx, in[0], 0, 0))
@@ -206,6 +218,11 @@ static const gc_case cases[] = {
     CASE("linear no bias [4,3] w[5,3]", s_lin_nb, f_linear_nb),
     CASE("linear 3d [2,3,4] w[5,4] b[5]", s_lin3, f_linear),
     CASE("linear 1d [4] w[3,4] b[3]", s_lin1, f_linear),
+    CASE("linear+residual [4,3] w[5,3] b[5] res[4,5]", s_linres, f_linres),
+    CASE("linear+residual 3d [2,3,4] w[5,4] res[2,3,5]", s_linres3, f_linres),
+    CASE("linear+residual, residual an op's output", s_linres, f_linres_mid),
+    CASE("ffn gelu+residual [4,3] w1[6,3] w2[3,6] res[4,3]", s_ffn, f_ffn),
+    CASE("ffn gelu+residual, residual an op's output", s_ffn, f_ffn_mid),
     CASE("sum all", s_234, f_sum_all),
     CASE("sum all keepdim", s_234, f_sum_all_k),
     CASE("sum axis 0", s_234, f_sum0),

@@ -18,7 +18,8 @@ int cmd_average(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: deepc average --out OUT.safetensors A.safetensors B.safetensors ...\n"
                    "  the element-wise mean of weight files of one model (checkpoint averaging:\n"
-                   "  e.g. the weights of the last epochs); integer tensors come from the last file\n");
+                   "  e.g. the weights of the last epochs); integer tensors come from the last\n"
+                   "  file\n");
             return 0;
         }
         if (!strcmp(argv[i], "--out")) {

@@ -123,12 +123,14 @@ static bool packable(const dc_packs *p, int n, const dc_tensor *const *w)
 {
     if (n < 1 || n > PACK_MAX_W)
         return false;
+    /* addresses as integers: comparing pointers into different objects is undefined */
+    const uintptr_t lo = (uintptr_t)p->lo, hi = (uintptr_t)p->hi;
     for (int i = 0; i < n; i++) {
         const dc_tensor *t = w[i];
-        const unsigned char *d = t ? t->data : NULL;
+        const uintptr_t d = t ? (uintptr_t)t->data : 0;
         if (!t || t->dtype != DC_F32 || t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 ||
-            t->shape[1] != w[0]->shape[1] || d < p->lo || d > p->hi ||
-            (size_t)(p->hi - d) < (size_t)t->numel * sizeof(float))
+            t->shape[1] != w[0]->shape[1] || hi <= lo || d < lo || d >= hi ||
+            hi - d < (uintptr_t)t->numel * sizeof(float))
             return false;
     }
     return true;

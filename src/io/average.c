@@ -36,7 +36,8 @@ static void add_file(dc_tdict *first, double **acc, const dc_tdict *d)
         const dc_tensor *s = dc_tdict_get(d, first->names[i]);
         const int64_t n = t->numel;
         if (t->dtype != DC_F32) {
-            memcpy(dc_i64(t), dc_i64(s), (size_t)n * sizeof(int64_t));
+            if (s != t)
+                memcpy(dc_i64(t), dc_i64(s), (size_t)n * sizeof(int64_t));
             continue;
         }
         const float *x = dc_f32(s);

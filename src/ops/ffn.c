@@ -108,10 +108,10 @@ dc_tensor *dc_ffn_gelu_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w1, dc_ten
     float *g = h ? dc_ctx_scratch(ctx, R * F) : NULL;
     if (!g)
         return NULL;
-    dc_gemm(0, 1, R, F, E, 1.0f, dc_f32(x), E, dc_f32(w1), E, 0.0f, h, F);
+    dc_linear_gemm(ctx, R, dc_f32(x), w1, h);
     dc_k_add_row(R, F, dc_f32(b1), h);
     dc_k_gelu_fwd(R * F, 0, h, g);
-    dc_gemm(0, 1, R, E, F, 1.0f, g, F, dc_f32(w2), F, 0.0f, dc_f32(y), E);
+    dc_linear_gemm(ctx, R, g, w2, dc_f32(y));
     dc_k_add_row(R, E, dc_f32(b2), dc_f32(y));
     dc_k_acc(y->numel, dc_f32(res), dc_f32(y)); /* y + res: the bits of dc_add(res, y) */
     dc_ctx_scratch_done(ctx, g, R * F);

@@ -166,7 +166,7 @@ dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
         return NULL;
     if (!linear_check(x, w, b))
         return NULL;
-    const int64_t O = w->shape[0], I = w->shape[1];
+    const int64_t O = w->shape[0];
     int64_t shape[DC_MAX_DIMS], R = 1;
     for (int d = 0; d < x->ndim - 1; d++) {
         shape[d] = x->shape[d];
@@ -176,13 +176,7 @@ dc_tensor *dc_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b)
     dc_tensor *y = dc_empty(ctx, DC_F32, x->ndim, shape);
     if (!y)
         return NULL;
-    /* y[R, O] = x[R, I] · W[O, I]ᵀ (Wᵀ packed once while a frozen model runs: the same bits),
-     * then the bias epilogue y[r, :] += b */
-    const dc_gemm_packed *pw = dc_ctx_packed_wt(ctx, 1, (const dc_tensor *const[]){w});
-    if (pw)
-        dc_gemm_packed_run(0, R, 1.0f, dc_f32(x), I, pw, 0.0f, dc_f32(y), O);
-    else
-        dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
+    dc_linear_gemm(ctx, R, dc_f32(x), w, dc_f32(y)); /* then the bias epilogue y[r, :] += b */
     if (b)
         dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
     dc_tensor *in[3] = {x, w, b};
@@ -210,6 +204,16 @@ static dc_status linear_residual_bwd(dc_ctx *ctx, dc_node *n)
     return DC_OK;
 }
 
+void dc_linear_gemm(dc_ctx *ctx, int64_t R, const float *x, const dc_tensor *w, float *y)
+{
+    const int64_t O = w->shape[0], I = w->shape[1];
+    const dc_gemm_packed *pw = dc_ctx_packed_wt(ctx, 1, (const dc_tensor *const[]){w});
+    if (pw)
+        dc_gemm_packed_run(0, R, 1.0f, x, I, pw, 0.0f, y, O);
+    else
+        dc_gemm(0, 1, R, O, I, 1.0f, x, I, dc_f32(w), I, 0.0f, y, O);
+}
+
 dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
                               dc_tensor *res)
 {
@@ -224,7 +228,7 @@ dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor
     dc_tensor *y = dc_empty_like(ctx, res);
     if (!y)
         return NULL;
-    dc_gemm(0, 1, R, O, I, 1.0f, dc_f32(x), I, dc_f32(w), I, 0.0f, dc_f32(y), O);
+    dc_linear_gemm(ctx, R, dc_f32(x), w, dc_f32(y));
     if (b)
         dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
     dc_k_acc(y->numel, dc_f32(res), dc_f32(y)); /* y + res: the bits of dc_add(res, y) */

@@ -348,6 +348,7 @@ dc_status dc_checkpoint_load_task(const char *path, dc_model *m, dc_optim *opt, 
         snprintf(key, sizeof key, "model.%s", t->name);
         memcpy(t->data, dc_tdict_get(d, key)->data, (size_t)t->numel * (t->dtype ? 8 : 4));
     }
+    dc_model_weights_changed(m); /* a frozen model's packs are of the old weights */
     for (int i = 0; info->optim_steps > 0 && i < dc_optim_n_state(opt); i++) {
         const char *nm;
         dc_tensor *t = dc_optim_state(opt, i, &nm);

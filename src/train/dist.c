@@ -99,6 +99,8 @@ dc_status dc_dist_broadcast_model(dc_model *m)
             left -= n;
         }
     }
+    if (g_size > 1)
+        dc_model_weights_changed(m); /* a frozen model's packs are of the old weights */
 #else
     (void)m;
 #endif

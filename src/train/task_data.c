@@ -217,10 +217,8 @@ dc_task *dc_task_dataset(const dc_dataset *d, const dc_train_opts *o)
     if (!d || !o || o->val_size < 0 || o->val_size >= d->n)
         return dc_err_null(DC_ERR_ARG, "train: need 0 <= validation examples < %lld (got %lld)",
                            d ? (long long)d->n : 0LL, o ? (long long)o->val_size : 0LL);
-    if (dc_task_check_label_smoothing(o, "train") != DC_OK)
+    if (dc_task_check_label_smoothing(o, "train", 1) != DC_OK)
         return NULL;
-    if (o->label_smoothing != 0.0f && o->loss != DC_LOSS_CROSS_ENTROPY)
-        return dc_err_null(DC_ERR_ARG, "train: label smoothing needs the cross_entropy loss");
     dc_task *t = calloc(1, sizeof *t);
     data_task *k = calloc(1, sizeof *k);
     dc_tensor *order = dc_tensor_new(DC_I64, 1, DC_SHAPE(d->n));

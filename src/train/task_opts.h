@@ -17,12 +17,16 @@ static inline dc_status dc_task_refuse_label_smoothing(const dc_train_opts *o, c
                   (double)o->label_smoothing);
 }
 
-/* The smoothing asked for must be in [0, 1) (1 would ignore the targets). */
-static inline dc_status dc_task_check_label_smoothing(const dc_train_opts *o, const char *task)
+/* The smoothing asked for must be in [0, 1) (1 would ignore the targets); a task whose loss is
+ * o->loss (uses_o_loss) needs the cross-entropy for it. */
+static inline dc_status dc_task_check_label_smoothing(const dc_train_opts *o, const char *task,
+                                                      int uses_o_loss)
 {
     if (o && !(o->label_smoothing >= 0.0f && o->label_smoothing < 1.0f))
         return dc_err(DC_ERR_ARG, "%s: label smoothing must be in [0, 1), got %g", task,
                       (double)o->label_smoothing);
+    if (o && uses_o_loss && o->label_smoothing != 0.0f && o->loss != DC_LOSS_CROSS_ENTROPY)
+        return dc_err(DC_ERR_ARG, "%s: label smoothing needs the cross_entropy loss", task);
     return DC_OK;
 }
 

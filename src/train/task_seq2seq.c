@@ -329,7 +329,7 @@ dc_task *dc_task_seq2seq(const dc_seq_pairs *train, const dc_seq_pairs *val,
     if (!train || train->n < 1 || !o || o->batch_size < 1)
         return dc_err_null(DC_ERR_ARG, "seq2seq: needs training pairs and a batch size >= 1");
     if (check_pairs("training", train) != DC_OK || check_pairs("validation", val) != DC_OK ||
-        dc_task_check_label_smoothing(o, "seq2seq") != DC_OK)
+        dc_task_check_label_smoothing(o, "seq2seq", 0) != DC_OK)
         return NULL;
     dc_task *t = calloc(1, sizeof *t);
     s2s_task *k = calloc(1, sizeof *k);

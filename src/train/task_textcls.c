@@ -185,7 +185,7 @@ dc_task *dc_task_textcls(const dc_dataset *d, const int64_t *train, int64_t n_tr
     if (!d || !o || !train || n_train < 1 || n_val < 0 || (n_val && !val) || d->n_classes < 1)
         return dc_err_null(DC_ERR_ARG, "text task: need a classification dataset and at least "
                            "one training example");
-    if (dc_task_check_label_smoothing(o, "text task") != DC_OK)
+    if (dc_task_check_label_smoothing(o, "text task", 1) != DC_OK)
         return NULL;
     if (positive < -1 || positive >= d->n_classes)
         return dc_err_null(DC_ERR_ARG, "text task: positive class %d is not in [-1, %d)",

@@ -1,0 +1,62 @@
+/*
+ * test_time_limit.c - dc_train_opts.time_limit stops at the first step boundary past the limit:
+ * the clock is read after each step. A task whose every step takes 30 ms with a limit of 10 ms
+ * stops after exactly one step (reading the clock before each step ran a second one).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+
+#include <time.h>
+
+static dc_tensor *(*inner_loss)(dc_task *, dc_ctx *, dc_model *, dc_tensor *, dc_tensor *,
+                                double *);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The dataset task's loss after 30 ms of waiting (a slow step). */
+static dc_tensor *slow_loss(dc_task *t, dc_ctx *ctx, dc_model *m, dc_tensor *x, dc_tensor *y,
+                            double *correct)
+{
+    const double t0 = now_s();
+    while (now_s() - t0 < 0.03)
+        ;
+    return inner_loss(t, ctx, m, x, y, correct);
+}
+
+TEST(time_limit_stops_after_the_step_that_passes_it)
+{
+    dc_tensor *xs = dc_tensor_new(DC_F32, 2, DC_SHAPE(64, 4));
+    dc_tensor *ys = dc_tensor_new(DC_I64, 1, DC_SHAPE(64));
+    REQUIRE(xs && ys);
+    for (int i = 0; i < 64; i++)
+        dc_i64(ys)[i] = i % 2;
+    dc_dataset *d = dc_dataset_tensors(xs, ys);
+    dc_spec *s = dc_spec_parse_string("[input]\nshape = 4\n[linear fc]\nout_features = 2\n", "tl");
+    dc_rng rng;
+    dc_rng_seed(&rng, 1, 0);
+    dc_model *m = s ? dc_spec_build(s, &rng) : NULL;
+    REQUIRE(d && m);
+    dc_train_opts o = dc_train_defaults();
+    o.batch_size = 4; /* 16 steps an epoch */
+    o.epochs = 5;
+    o.optim.lr = 0.01f;
+    o.progress = 0;
+    o.time_limit = 0.01;
+    dc_task *t = dc_task_dataset(d, &o);
+    REQUIRE(t);
+    inner_loss = t->loss;
+    t->loss = slow_loss;
+    dc_task_eval last;
+    dc_status st = dc_train_task(m, t, &o, &last);
+    CHECK(st == DC_OK && last.steps == 1, "status %d, %lld steps (want 1): %s", (int)st,
+          (long long)last.steps, dc_last_error());
+    dc_task_free(t);
+    dc_model_free(m);
+    dc_spec_free(s);
+    dc_dataset_free(d);
+}
