@@ -368,7 +368,9 @@ static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
         dc_ctx_reset(r->ctx);
         if ((st = after_step(r, ep, lv, gnorm, t0, *units, pos0)) != DC_OK)
             return st;
-        if (o->stop && *o->stop)
+        /* a stop after the epoch's last step waits for the epoch's end (its validation and
+         * checkpoint): a checkpoint at pos == total would name no position to resume from */
+        if (o->stop && *o->stop && r->pos < r->t->epoch_total(r->t))
             return stop_now(r, ep);
         if (limit_hit(r))
             break;
@@ -643,6 +645,9 @@ static dc_status train_loop(run *r, dc_task_eval *last)
             break;
         }
         st = end_epoch(r, ep, units, now_s() - t0, last, &stop);
+        /* the signal came with the epoch's last step: stop here unless the run is complete */
+        if (st == DC_OK && o->stop && *o->stop && ep < o->epochs && !stop)
+            return stop_now(r, ep);
         if (limit_hit(r))
             break;
     }
