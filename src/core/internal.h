@@ -92,6 +92,9 @@ bool dc_grad_move(dc_ctx *ctx, dc_tensor *from, dc_tensor *to);
 #define PREP_MAX_FLOATS ((size_t)1 << 18)
 float *dc_ctx_prepared(dc_ctx *ctx, uint64_t key, const float *a, size_t na, const float *b,
                        size_t nb, size_t n_out, int *hit);
+/* The residual's share of a fused op's backward, dres += dy (ops/matmul.c): dy's buffer becomes
+ * res's gradient when it has none yet (the residual stream's first gradient), else it is added. */
+dc_status dc_residual_grad(dc_ctx *ctx, dc_tensor *y, dc_tensor *res);
 /* y[R, O] = x[R, I] · W[O, I]ᵀ for w [O, I], nothing recorded: with the packed Wᵀ of a frozen
  * model's weight when the ctx has one (the same bits), else dc_gemm. */
 void dc_linear_gemm(dc_ctx *ctx, int64_t R, const float *x, const dc_tensor *w, float *y);

@@ -269,24 +269,7 @@ FL_INLINE FL_T256 __m256 fl_noinf256(__m256 x)
 #define FL_MAX(a, b) _mm512_max_ps((a), (b))
 #define FL_EXP(x) fl_exp512(x)
 #define FL_NOINF(x) fl_noinf512(x)
-#include "kernels/attn_flash_body.h"
-#undef FL_SUFFIX
-#undef FL_TARGET
-#undef FL_V
-#undef FL_W
-#undef FL_QV
-#undef FL_KC
-#undef FL_LOAD
-#undef FL_STORE
-#undef FL_BCAST
-#undef FL_ZERO
-#undef FL_FMA
-#undef FL_MUL
-#undef FL_ADD
-#undef FL_SUB
-#undef FL_MAX
-#undef FL_EXP
-#undef FL_NOINF
+#include "kernels/attn_flash_body.h" /* it #undefs the FL_ parameters */
 
 #define FL_SUFFIX avx2
 #define FL_TARGET FL_T256
@@ -305,24 +288,7 @@ FL_INLINE FL_T256 __m256 fl_noinf256(__m256 x)
 #define FL_MAX(a, b) _mm256_max_ps((a), (b))
 #define FL_EXP(x) fl_exp256(x)
 #define FL_NOINF(x) fl_noinf256(x)
-#include "kernels/attn_flash_body.h"
-#undef FL_SUFFIX
-#undef FL_TARGET
-#undef FL_V
-#undef FL_W
-#undef FL_QV
-#undef FL_KC
-#undef FL_LOAD
-#undef FL_STORE
-#undef FL_BCAST
-#undef FL_ZERO
-#undef FL_FMA
-#undef FL_MUL
-#undef FL_ADD
-#undef FL_SUB
-#undef FL_MAX
-#undef FL_EXP
-#undef FL_NOINF
+#include "kernels/attn_flash_body.h" /* it #undefs the FL_ parameters */
 #endif /* FL_X86 */
 
 /* The portable set: one lane, plain C (no contraction: ISO C mode). */

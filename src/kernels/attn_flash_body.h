@@ -1,6 +1,6 @@
 /*
  * attn_flash_body.h - the micro-kernels of attn_flash.c for one instruction set. attn_flash.c
- * includes this file once per set after defining:
+ * includes this file once per set after defining (it #undefs them at its end):
  *   FL_SUFFIX            name suffix (avx512, avx2, scalar)
  *   FL_TARGET            the function attribute selecting the set (or nothing)
  *   FL_V, FL_W           the vector type and its lanes
@@ -190,3 +190,22 @@ FL_TARGET static void FL_FN(fl_exp_array)(const float *x, float *y, int64_t n)
 #undef FL_FN
 #undef FL_CAT
 #undef FL_CAT2
+
+/* the parameters of this instantiation, so the next one can define its own */
+#undef FL_SUFFIX
+#undef FL_TARGET
+#undef FL_V
+#undef FL_W
+#undef FL_QV
+#undef FL_KC
+#undef FL_LOAD
+#undef FL_STORE
+#undef FL_BCAST
+#undef FL_ZERO
+#undef FL_FMA
+#undef FL_MUL
+#undef FL_ADD
+#undef FL_SUB
+#undef FL_MAX
+#undef FL_EXP
+#undef FL_NOINF

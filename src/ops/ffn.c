@@ -34,16 +34,7 @@ static dc_status ffn_input_grads(dc_ctx *ctx, dc_node *n, const float *dh)
         return DC_ERR_NOMEM;
     if (dx)
         dc_gemm(0, 0, R, E, F, 1.0f, dh, F, dc_f32(w1), E, fresh ? 0.0f : 1.0f, dx, E);
-    if (!(res->flags & DC_TF_REQUIRES_GRAD) || dc_grad_move(ctx, y, res))
-        return DC_OK;
-    float *dr = dc_grad_fresh(ctx, res, &fresh);
-    if (!dr)
-        return DC_ERR_NOMEM;
-    if (fresh)
-        memcpy(dr, y->grad, (size_t)res->numel * sizeof(float));
-    else
-        dc_k_acc(res->numel, y->grad, dr);
-    return DC_OK;
+    return dc_residual_grad(ctx, y, res);
 }
 
 static dc_status ffn_bwd(dc_ctx *ctx, dc_node *n)

@@ -191,6 +191,11 @@ static dc_status linear_residual_bwd(dc_ctx *ctx, dc_node *n)
     dc_tensor *b = n->ia[0] ? n->in[2] : NULL, *res = n->in[n->ia[0] ? 3 : 2], *y = n->out;
     if (linear_grads(ctx, n->in[0], n->in[1], b, y->grad) != DC_OK)
         return DC_ERR_NOMEM;
+    return dc_residual_grad(ctx, y, res);
+}
+
+dc_status dc_residual_grad(dc_ctx *ctx, dc_tensor *y, dc_tensor *res)
+{
     if (!(res->flags & DC_TF_REQUIRES_GRAD) || dc_grad_move(ctx, y, res))
         return DC_OK;
     int fresh;
