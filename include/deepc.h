@@ -1565,11 +1565,14 @@ DC_API dc_status dc_text_split(size_t n, double val_fraction, size_t *n_train);
  * the state belongs to stream b), detached with dc_detach. The last chunk of a pass may be shorter.
  */
 typedef struct dc_text_stream {
-    int64_t *ids;     /* [B, L] int64, owned */
+    void *data;       /* [B, L] ids, id_bytes each, owned (read them with dc_text_stream_id) */
     int64_t B, L, T;  /* streams, ids per stream, chunk length */
     int64_t pos;      /* start of the next chunk in every stream, 0 .. L - 1 */
+    int id_bytes;     /* 1, 2, 4 or 8: the narrowest unsigned width that holds every id */
 } dc_text_stream;
-/* ids[0..n) are copied. B >= 1, T >= 1, L >= 2. NULL with DC_ERR_ARG / DC_ERR_NOMEM. */
+/* ids[0..B·L) are copied, each in the narrowest width that holds the largest (a character
+ * vocabulary takes 1 byte an id, not 8). Ids must be >= 0. B >= 1, T >= 1, L >= 2. NULL with
+ * DC_ERR_ARG (also for a negative id) / DC_ERR_NOMEM. */
 DC_API dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int64_t T);
 DC_API void dc_text_stream_free(dc_text_stream *s);
 /* Next chunk: *x, *y receive int64 arena tensors [B, t] (1 <= t <= T; live until dc_ctx_reset)
@@ -1578,6 +1581,8 @@ DC_API void dc_text_stream_free(dc_text_stream *s);
 DC_API dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_tensor **y);
 /* pos = 0. */
 DC_API void dc_text_stream_rewind(dc_text_stream *s);
+/* Id i of the copy (i < B·L; stream b's id t is i = b·L + t). */
+DC_API int64_t dc_text_stream_id(const dc_text_stream *s, int64_t i);
 /* Chunks per pass: ceil((L - 1) / T). */
 DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);
 

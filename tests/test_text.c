@@ -264,6 +264,42 @@ TEST(text_stream_chunks_by_hand_and_carries_positions)
     CHECK(dc_text_stream_new(ids, 26, 2, 0) == NULL, "T = 0 accepted");
 }
 
+TEST(text_stream_keeps_ids_in_the_narrowest_width_and_returns_them_exactly)
+{
+    /* Each width's extreme ids, the row layout and the chunk values must survive the narrowing. */
+    const int64_t tops[4] = {255, 65535, 4294967295LL, 4294967296LL};
+    const int widths[4] = {1, 2, 4, 8};
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(ctx != NULL);
+    for (int w = 0; w < 4; w++) {
+        int64_t ids[12];
+        for (int i = 0; i < 12; i++)
+            ids[i] = (i * 7919) % (tops[w] + 1);
+        ids[5] = tops[w];
+        dc_text_stream *st = dc_text_stream_new(ids, 12, 2, 4);
+        REQUIRE(st != NULL);
+        CHECK(st->id_bytes == widths[w], "top %lld: %d bytes an id, expected %d",
+              (long long)tops[w], st->id_bytes, widths[w]);
+        for (int64_t i = 0; i < 12; i++)
+            CHECK(dc_text_stream_id(st, i) == ids[i], "top %lld: id %lld = %lld, not %lld",
+                  (long long)tops[w], (long long)i, (long long)dc_text_stream_id(st, i),
+                  (long long)ids[i]);
+        dc_tensor *x, *y;
+        REQUIRE(dc_text_stream_next(st, ctx, &x, &y) == DC_OK && x && y);
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 4; t++) {
+                CHECK(dc_i64(x)[b * 4 + t] == ids[b * 6 + t], "x[%d, %d]", b, t);
+                CHECK(dc_i64(y)[b * 4 + t] == ids[b * 6 + t + 1], "y[%d, %d]", b, t);
+            }
+        dc_text_stream_free(st);
+        dc_ctx_reset(ctx);
+    }
+    dc_ctx_free(ctx);
+    const int64_t neg[4] = {1, 2, -3, 4};
+    CHECK(dc_text_stream_new(neg, 4, 1, 2) == NULL && strstr(dc_last_error(), "negative"),
+          "a negative id accepted: %s", dc_last_error());
+}
+
 TEST(text_sample_argmax_at_temperature_zero_and_top_k_one)
 {
     const float l[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};

@@ -193,3 +193,82 @@ TEST(ffn_gelu_residual_is_the_three_ops_bit_for_bit)
     CHECK(memcmp(y0, y1, sizeof y0) == 0, "forward differs");
     CHECK(memcmp(g0, g1, sizeof g0) == 0, "gradients of x, W1, b1, W2, b2 or res differ");
 }
+
+/* ---- a pre-LN block's layer norm fused into the op after it ---- */
+
+typedef dc_tensor *(*block_fn)(dc_ctx *ctx, dc_tensor *const *t, int fused);
+
+/* Leaves t[0..n) with the given shapes, seeded normal; loss = Σ y² for y = f(t); the output y
+ * and every leaf gradient into out (in that order), the step's arena in bytes into *arena. */
+static void leaf_step(block_fn f, int n, const int64_t (*shapes)[3], const int *nd, int fused,
+                      float *out, size_t *arena)
+{
+    dc_rng r;
+    dc_rng_seed(&r, 23, 0);
+    dc_tensor *t[8];
+    dc_ctx *ctx = dc_ctx_new(0);
+    REQUIRE(ctx && n <= 8);
+    for (int i = 0; i < n; i++) {
+        t[i] = dc_tensor_new(DC_F32, nd[i], shapes[i]);
+        REQUIRE(t[i] && dc_tensor_requires_grad(t[i]) == DC_OK);
+        dc_tensor_normal(t[i], &r, 0.0f, 1.0f);
+    }
+    dc_tensor *y = f(ctx, t, fused);
+    REQUIRE(y && dc_backward(ctx, dc_sum(ctx, dc_mul(ctx, y, y), DC_ALL_AXES, 0)) == DC_OK);
+    memcpy(out, y->data, (size_t)y->numel * sizeof(float));
+    int64_t off = y->numel;
+    for (int i = 0; i < n; i++) {
+        REQUIRE(t[i]->grad);
+        memcpy(out + off, t[i]->grad, (size_t)t[i]->numel * sizeof(float));
+        off += t[i]->numel;
+        dc_tensor_free(t[i]);
+    }
+    *arena = dc_ctx_arena_used(ctx);
+    dc_ctx_free(ctx);
+}
+
+/* x' = -0.7 x (an op's output, as the residual stream is), used again after the block so its
+ * gradient has another share. */
+static dc_tensor *ln_linear_block(dc_ctx *ctx, dc_tensor *const *t, int fused)
+{
+    dc_tensor *x = dc_mul_scalar(ctx, t[0], -0.7f);
+    dc_tensor *y = fused ? dc_layer_norm_linear(ctx, x, t[1], t[2], 1e-5f, t[3], t[4])
+                         : dc_linear(ctx, dc_layer_norm(ctx, x, 1, t[1], t[2], 1e-5f), t[3], t[4]);
+    return dc_concat(ctx, (dc_tensor *[]){y, dc_tanh(ctx, x)}, 2, 2);
+}
+
+static dc_tensor *ln_ffn_block(dc_ctx *ctx, dc_tensor *const *t, int fused)
+{
+    dc_tensor *x = dc_mul_scalar(ctx, t[0], -0.7f);
+    if (fused)
+        return dc_ln_ffn_gelu_residual(ctx, x, t[1], t[2], 1e-5f, t[3], t[4], t[5], t[6]);
+    return dc_ffn_gelu_residual(ctx, dc_layer_norm(ctx, x, 1, t[1], t[2], 1e-5f), t[3], t[4],
+                                t[5], t[6], x);
+}
+
+TEST(layer_norm_linear_is_norm_then_linear_bit_for_bit_in_less_arena)
+{
+    const int64_t shapes[5][3] = {{2, 5, 12}, {12}, {12}, {9, 12}, {9}};
+    const int nd[5] = {3, 1, 1, 2, 1};
+    enum { NF = 2 * 5 * 21 + 120 + 12 + 12 + 108 + 9 };
+    static float a[NF], b[NF];
+    size_t arena_sep = 0, arena_fused = 0;
+    leaf_step(ln_linear_block, 5, shapes, nd, 0, a, &arena_sep);
+    leaf_step(ln_linear_block, 5, shapes, nd, 1, b, &arena_fused);
+    CHECK(memcmp(a, b, sizeof a) == 0, "output or gradients of x, norm w, b, W, b differ");
+    CHECK(arena_fused < arena_sep, "arena: fused %zu, separate %zu", arena_fused, arena_sep);
+    CHECK(dc_layer_norm_linear(NULL, NULL, NULL, NULL, 1e-5f, NULL, NULL) == NULL, "NULLs");
+}
+
+TEST(ln_ffn_gelu_residual_is_norm_then_ffn_bit_for_bit_in_less_arena)
+{
+    const int64_t shapes[7][3] = {{2, 3, 8}, {8}, {8}, {24, 8}, {24}, {8, 24}, {8}};
+    const int nd[7] = {3, 1, 1, 2, 1, 2, 1};
+    enum { NF = 48 + 48 + 8 + 8 + 192 + 24 + 192 + 8 };
+    static float a[NF], b[NF];
+    size_t arena_sep = 0, arena_fused = 0;
+    leaf_step(ln_ffn_block, 7, shapes, nd, 0, a, &arena_sep);
+    leaf_step(ln_ffn_block, 7, shapes, nd, 1, b, &arena_fused);
+    CHECK(memcmp(a, b, sizeof a) == 0, "output or gradients of x, norm, W1, b1, W2, b2 differ");
+    CHECK(arena_fused < arena_sep, "arena: fused %zu, separate %zu", arena_fused, arena_sep);
+}

@@ -91,6 +91,9 @@ SETUP(s_mm_c, K(-1, 1, 3, 4), P(-1, 1, 4, 2))
 SETUP(s_lin, P(-1, 1, 4, 3), P(-1, 1, 5, 3), P(-1, 1, 5))
 SETUP(s_linres, P(-1, 1, 4, 3), P(-1, 1, 5, 3), P(-1, 1, 5), P(-1, 1, 4, 5))
 SETUP(s_linres3, P(-1, 1, 2, 3, 4), P(-1, 1, 5, 4), P(-1, 1, 5), P(-1, 1, 2, 3, 5))
+SETUP(s_ln_linear, P(-1, 1, 2, 3, 5), P(0.5, 1.5, 5), P(-1, 1, 5), P(-1, 1, 4, 5), P(-1, 1, 4))
+SETUP(s_ln_ffn, P(-1, 1, 4, 3), P(0.5, 1.5, 3), P(-1, 1, 3), P(-1, 1, 6, 3), P(-1, 1, 6),
+      P(-1, 1, 3, 6), P(-1, 1, 3))
 SETUP(s_ffn, P(-1, 1, 4, 3), P(-1, 1, 6, 3), P(-1, 1, 6), P(-1, 1, 3, 6), P(-1, 1, 3),
       P(-1, 1, 4, 3))
 SETUP(s_lin_nb, P(-1, 1, 4, 3), P(-1, 1, 5, 3))
@@ -127,6 +130,11 @@ FWD(f_linear_nb, dc_linear(ctx, in[0], in[1], NULL))
 FWD(f_linres, dc_linear_residual(ctx, in[0], in[1], in[2], in[3]))
 FWD(f_linres_mid, dc_linear_residual(ctx, in[0], in[1], in[2], dc_mul_scalar(ctx, in[3], -0.7f)))
 FWD(f_ffn, dc_ffn_gelu_residual(ctx, in[0], in[1], in[2], in[3], in[4], in[5]))
+/* a pre-LN block's norm fused into the op after it; x an op's output (the residual stream) */
+FWD(f_ln_linear, dc_layer_norm_linear(ctx, dc_mul_scalar(ctx, in[0], -0.7f), in[1], in[2], 1e-5f,
+                                      in[3], in[4]))
+FWD(f_ln_ffn, dc_ln_ffn_gelu_residual(ctx, dc_mul_scalar(ctx, in[0], -0.7f), in[1], in[2], 1e-5f,
+                                      in[3], in[4], in[5], in[6]))
 FWD(f_ffn_mid, dc_ffn_gelu_residual(ctx, in[0], in[1], in[2], in[3], in[4],
                                     dc_mul_scalar(ctx, in[5], -0.7f)))
 FWD(f_sum_all, dc_sum(ctx, in[0], DC_ALL_AXES, 0))
@@ -223,6 +231,8 @@ static const gc_case cases[] = {
     CASE("linear+residual, residual an op's output", s_linres, f_linres_mid),
     CASE("ffn gelu+residual [4,3] w1[6,3] w2[3,6] res[4,3]", s_ffn, f_ffn),
     CASE("ffn gelu+residual, residual an op's output", s_ffn, f_ffn_mid),
+    CASE("layer_norm+linear [2,3,5] w[4,5] b[4]", s_ln_linear, f_ln_linear),
+    CASE("layer_norm+ffn gelu+residual [4,3] w1[6,3] w2[3,6]", s_ln_ffn, f_ln_ffn),
     CASE("sum all", s_234, f_sum_all),
     CASE("sum all keepdim", s_234, f_sum_all_k),
     CASE("sum axis 0", s_234, f_sum0),

@@ -108,6 +108,29 @@ dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor
  * hidden pre-activation and recomputes the GELU in backward (one [R, F] tensor less). */
 dc_tensor *dc_ffn_gelu_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w1, dc_tensor *b1,
                                 dc_tensor *w2, dc_tensor *b2, dc_tensor *res);
+/* A layer norm over the last dim (weight and bias [D]) in front of a fused op (ops/layernorm.c):
+ * the fused op keeps x and the row statistics, not the norm's output, and recomputes that in
+ * backward, the same bits, so a pre-LN block holds one [R, D] tensor less per norm.
+ * dc_ln_pre_check: the operands (error set on false). dc_ln_pre_run: LayerNorm(x) into scratch
+ * [R, D] (hand it back with dc_ctx_scratch_done), mean and rstd into stats [2R]; NULL when out of
+ * memory. dc_ln_pre_grads: given dn, the gradient of the norm's output, adds x's, w's and b's
+ * gradients exactly as dc_layer_norm's backward. */
+bool dc_ln_pre_check(const char *op, const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                     float eps);
+float *dc_ln_pre_run(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                     float eps, float *stats);
+dc_status dc_ln_pre_grads(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                          const float *stats, const float *dn);
+/* y = LayerNorm(x; lnw, lnb, eps)·Wᵀ + b as one op (ops/matmul.c), bit for bit
+ * dc_linear(dc_layer_norm(x, 1, lnw, lnb, eps), w, b) without keeping the norm's output. */
+dc_tensor *dc_layer_norm_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *lnw, dc_tensor *lnb,
+                                float eps, dc_tensor *w, dc_tensor *b);
+/* y = x + linear2(gelu(linear1(LayerNorm(x; lnw, lnb, eps)))) as one op (ops/ffn.c): the pre-LN
+ * feed-forward block with its residual, bit for bit dc_ffn_gelu_residual(dc_layer_norm(x, ...),
+ * w1, b1, w2, b2, x), keeping the hidden pre-activation and x only. */
+dc_tensor *dc_ln_ffn_gelu_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *lnw, dc_tensor *lnb,
+                                   float eps, dc_tensor *w1, dc_tensor *b1, dc_tensor *w2,
+                                   dc_tensor *b2);
 /* An arena tensor with the shape of x. */
 dc_tensor *dc_empty_like(dc_ctx *ctx, const dc_tensor *x);
 /* The tensor header only, sharing `data` with another tensor (a view). */

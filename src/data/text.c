@@ -388,29 +388,49 @@ dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int
         return dc_err_null(DC_ERR_ARG, "text stream: %lld ids give %lld per stream for %lld "
                            "streams; need at least 2", (long long)n, (long long)L,
                            (long long)B);
+    const int64_t N = B * L; /* row b = ids[b·L .. (b+1)·L) */
+    int64_t top = 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (ids[i] < 0)
+            return dc_err_null(DC_ERR_ARG, "text stream: id %lld at %lld is negative",
+                               (long long)ids[i], (long long)i);
+        top = ids[i] > top ? ids[i] : top;
+    }
+    const int w = top <= UINT8_MAX ? 1 : top <= UINT16_MAX ? 2 : top <= UINT32_MAX ? 4 : 8;
     dc_text_stream *s = calloc(1, sizeof *s);
-    int64_t *copy = (uint64_t)(B * L) <= SIZE_MAX / sizeof *copy
-                        ? malloc((size_t)(B * L) * sizeof *copy) : NULL;
+    void *copy = (uint64_t)N <= SIZE_MAX / (size_t)w ? malloc((size_t)N * (size_t)w) : NULL;
     if (!s || !copy) {
         free(s);
         free(copy);
         return dc_err_null(DC_ERR_NOMEM, "text stream: out of memory for %lld ids",
-                           (long long)(B * L));
+                           (long long)N);
     }
-    memcpy(copy, ids, (size_t)(B * L) * sizeof *copy); /* row b = ids[b·L .. (b+1)·L) */
-    s->ids = copy;
-    s->B = B;
-    s->L = L;
-    s->T = T;
-    s->pos = 0;
+    for (int64_t i = 0; i < N; i++)
+        switch (w) {
+        case 1: ((uint8_t *)copy)[i] = (uint8_t)ids[i]; break;
+        case 2: ((uint16_t *)copy)[i] = (uint16_t)ids[i]; break;
+        case 4: ((uint32_t *)copy)[i] = (uint32_t)ids[i]; break;
+        default: ((int64_t *)copy)[i] = ids[i];
+        }
+    *s = (dc_text_stream){.data = copy, .B = B, .L = L, .T = T, .pos = 0, .id_bytes = w};
     return s;
+}
+
+int64_t dc_text_stream_id(const dc_text_stream *s, int64_t i)
+{
+    switch (s->id_bytes) {
+    case 1: return ((const uint8_t *)s->data)[i];
+    case 2: return ((const uint16_t *)s->data)[i];
+    case 4: return ((const uint32_t *)s->data)[i];
+    default: return ((const int64_t *)s->data)[i];
+    }
 }
 
 void dc_text_stream_free(dc_text_stream *s)
 {
     if (!s)
         return;
-    free(s->ids);
+    free(s->data);
     free(s);
 }
 
@@ -443,9 +463,12 @@ dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_
     if (!xt || !yt)
         return DC_ERR_NOMEM;
     for (int64_t b = 0; b < s->B; b++) {
-        const int64_t *row = s->ids + b * s->L + s->pos;
-        memcpy(dc_i64(xt) + b * t, row, (size_t)t * sizeof *row);
-        memcpy(dc_i64(yt) + b * t, row + 1, (size_t)t * sizeof *row);
+        const int64_t row = b * s->L + s->pos;
+        int64_t *xr = dc_i64(xt) + b * t, *yr = dc_i64(yt) + b * t;
+        for (int64_t i = 0; i < t; i++) {
+            xr[i] = dc_text_stream_id(s, row + i);
+            yr[i] = dc_text_stream_id(s, row + i + 1);
+        }
     }
     s->pos += t;
     *x = xt;

@@ -337,7 +337,7 @@ DC_CLONES void dc_k_gelu_fwd(int64_t n, int approximate, const float *restrict x
 }
 
 DC_CLONES void dc_k_gelu_bwd(int64_t n, int approximate, int store, const float *restrict x,
-                             const float *restrict dy, float *restrict dx)
+                             const float *dy, float *dx)
 {
     if (approximate) {
         /* d = ½(1+t) + ½x(1−t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)) */

@@ -82,7 +82,7 @@ void dc_k_tanh_fwd(int64_t n, const float *x, float *y);
 void dc_k_tanh_bwd(int64_t n, const float *y, const float *dy, float *dx);    /* += dy·(1-y²) */
 /* GELU, exact (erf) or approximate (tanh), PyTorch formulas. */
 void dc_k_gelu_fwd(int64_t n, int approximate, const float *x, float *y);
-/* dx = (store) or += (else) dy·gelu'(x). */
+/* dx = (store) or += (else) dy·gelu'(x). dx may be dy (in place). */
 void dc_k_gelu_bwd(int64_t n, int approximate, int store, const float *x, const float *dy,
                    float *dx);
 /* Inference epilogue of a linear layer: y[r, :] = gelu(y[r, :] + b) (b NULL: no bias) for R

@@ -132,7 +132,8 @@ void dc_attn_capture_clear(dc_attn_capture *c)
 }
 
 dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, dc_tensor *v,
-                      const dc_attn_masks *mk, dc_tensor **weights, int average, dc_tensor *res)
+                      const dc_attn_masks *mk, dc_tensor **weights, int average, dc_tensor *res,
+                      const tf_norm *pre)
 {
     const int64_t E = a->E, D = E / a->H;
     dc_tensor *att, *w = NULL;
@@ -146,8 +147,13 @@ dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, 
     o.weights = weights || a->cap ? &w : NULL;
     if (!q || !k || !v)
         return NULL;
+    if (pre && !(q == k && k == v && pre->w && pre->b && a->in_b))
+        return dc_err_null(DC_ERR_ARG, "attention: a fused norm needs self-attention with a "
+                           "norm weight and bias and an in_proj bias");
     if (q == k && k == v) { /* self-attention: one [N, T, 3E] product */
-        dc_tensor *qkv = dc_linear(ctx, q, a->in_w, a->in_b);
+        dc_tensor *qkv = pre ? dc_layer_norm_linear(ctx, q, pre->w, pre->b, pre->eps, a->in_w,
+                                                    a->in_b)
+                             : dc_linear(ctx, q, a->in_w, a->in_b);
         att = dc_attention_packed(ctx, qkv, 0, qkv, E, qkv, 2 * E, a->H, D, &o);
     } else if (k == v) { /* cross-attention: q apart, k and v in one [N, Tk, 2E] product */
         dc_tensor *qp = dc_linear(ctx, q, rows(ctx, a->in_w, 0, E), rows(ctx, a->in_b, 0, E));
@@ -192,11 +198,11 @@ dc_tensor *dc_mha_forward(dc_ctx *ctx, dc_module *mod, dc_tensor *q, dc_tensor *
                            "got %s", mod->name, a->batch_first ? "N, T" : "T, N",
                            (long long)a->E, dc_shape_str(q, s, sizeof s));
     if (a->batch_first)
-        return tf_mha_run(ctx, a, q, k, v, mk, weights, average, NULL);
+        return tf_mha_run(ctx, a, q, k, v, mk, weights, average, NULL, NULL);
     dc_tensor *qb = tf_swap01(ctx, q);
     dc_tensor *kb = k == q ? qb : tf_swap01(ctx, k);
     dc_tensor *vb = v == q ? qb : v == k ? kb : tf_swap01(ctx, v);
-    return tf_swap01(ctx, tf_mha_run(ctx, a, qb, kb, vb, mk, weights, average, NULL));
+    return tf_swap01(ctx, tf_mha_run(ctx, a, qb, kb, vb, mk, weights, average, NULL, NULL));
 }
 
 static dc_tensor *mha_forward(dc_ctx *ctx, dc_module *m, dc_tensor *x)

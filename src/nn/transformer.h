@@ -33,9 +33,13 @@ dc_status tf_mha_init(tf_mha *a, dc_model *m, const char *prefix, int64_t E, int
 /* Batch-first attention of q [N, Tq, E] over k, v [N, Tk, E] (q == k == v: one packed QKV
  * product). weights (may be NULL) receive the head-averaged weights [N, Tq, Tk]
  * (average = 0: [N, H, Tq, Tk]). res (may be NULL): the result is res + attention, one tensor
- * (dc_linear_residual: the pre-LN residual without keeping the output projection apart). */
+ * (dc_linear_residual: the pre-LN residual without keeping the output projection apart).
+ * pre (may be NULL; self-attention with a norm weight and bias and an in_proj bias only): q is
+ * the block's input and the packed product reads pre's LayerNorm of it (dc_layer_norm_linear:
+ * the norm's output is not kept). */
 dc_tensor *tf_mha_run(dc_ctx *ctx, const tf_mha *a, dc_tensor *q, dc_tensor *k, dc_tensor *v,
-                      const dc_attn_masks *mk, dc_tensor **weights, int average, dc_tensor *res);
+                      const dc_attn_masks *mk, dc_tensor **weights, int average, dc_tensor *res,
+                      const tf_norm *pre);
 dc_status tf_linear_init(tf_linear *l, dc_model *m, const char *prefix, const char *name,
                          int64_t in, int64_t out, dc_rng *rng);
 dc_status tf_norm_init(tf_norm *n, dc_model *m, const char *prefix, const char *name,

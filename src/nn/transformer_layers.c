@@ -181,25 +181,33 @@ static dc_tensor *layer_run(dc_ctx *ctx, const tf_layer *l, dc_tensor *x, dc_ten
     /* pre-LN with identity dropouts: each residual add fused into the linear before it */
     const int fuse = pre && (p == 0.0f || !dc_ctx_training(ctx));
     const tf_norm *n_ff = l->decoder ? &l->norm3 : &l->norm2;
-    dc_tensor *h = pre ? norm(ctx, &l->norm1, x) : x;
-    if (fuse && !cache) {
-        x = tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, x);
+    /* and, in such a block, each norm fused into the linear after it (not kept for backward) */
+    const int ln_sa = fuse && !cache && l->norm1.w && l->norm1.b && l->self_attn.in_b;
+    const int ln_ff = fuse && n_ff->w && n_ff->b && l->o.gelu && l->linear1.b && l->linear2.b;
+    dc_tensor *h = pre && !ln_sa ? norm(ctx, &l->norm1, x) : x;
+    if (ln_sa) {
+        x = tf_mha_run(ctx, &l->self_attn, x, x, x, self_mk, NULL, 1, x, &l->norm1);
+    } else if (fuse && !cache) {
+        x = tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, x, NULL);
     } else {
         h = cache ? self_attn_cached(ctx, &l->self_attn, h, cache)
-                  : tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, NULL);
+                  : tf_mha_run(ctx, &l->self_attn, h, h, h, self_mk, NULL, 1, NULL, NULL);
         h = dc_dropout(ctx, h, p);
         x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm1, dc_add(ctx, x, h));
     }
     if (l->decoder) {
         h = pre ? norm(ctx, &l->norm2, x) : x;
         if (fuse) {
-            x = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, x);
+            x = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, x, NULL);
         } else {
-            h = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, NULL);
+            h = tf_mha_run(ctx, &l->cross_attn, h, mem, mem, mem_mk, NULL, 1, NULL, NULL);
             h = dc_dropout(ctx, h, p);
             x = pre ? dc_add(ctx, x, h) : norm(ctx, &l->norm2, dc_add(ctx, x, h));
         }
     }
+    if (ln_ff)
+        return dc_ln_ffn_gelu_residual(ctx, x, n_ff->w, n_ff->b, n_ff->eps, l->linear1.w,
+                                       l->linear1.b, l->linear2.w, l->linear2.b);
     if (fuse)
         return ff_block(ctx, l, norm(ctx, n_ff, x), x);
     h = ff_block(ctx, l, pre ? norm(ctx, n_ff, x) : x, NULL);

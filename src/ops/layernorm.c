@@ -96,3 +96,47 @@ dc_tensor *dc_layer_norm(dc_ctx *ctx, dc_tensor *x, int n_dims, dc_tensor *weigh
     }
     return y;
 }
+
+/* ---- a layer norm as the prologue of a fused op (dc_layer_norm_linear, dc_ln_ffn_gelu_residual)
+ * ---- */
+
+bool dc_ln_pre_check(const char *op, const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                     float eps)
+{
+    if (!dc_check_f32(op, x, "input") || !dc_check_f32(op, w, "norm weight") ||
+        !dc_check_f32(op, b, "norm bias"))
+        return false;
+    const int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || w->ndim != 1 || w->shape[0] != D || b->ndim != 1 || b->shape[0] != D) {
+        dc_err(DC_ERR_SHAPE, "%s: the norm's weight and bias must be [%lld], the input's last "
+               "dim", op, (long long)D);
+        return false;
+    }
+    if (!(eps >= 0.0f)) {
+        dc_err(DC_ERR_ARG, "%s: eps must be >= 0, got %g", op, (double)eps);
+        return false;
+    }
+    return true;
+}
+
+float *dc_ln_pre_run(dc_ctx *ctx, const dc_tensor *x, const dc_tensor *w, const dc_tensor *b,
+                     float eps, float *stats)
+{
+    const int64_t D = x->shape[x->ndim - 1], R = D ? x->numel / D : 0;
+    float *n = dc_ctx_scratch(ctx, R * D);
+    if (n)
+        dc_k_layer_norm_fwd(R, D, dc_f32(x), dc_f32(w), dc_f32(b), eps, n, stats, stats + R);
+    return n;
+}
+
+dc_status dc_ln_pre_grads(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor *b,
+                          const float *stats, const float *dn)
+{
+    const int64_t D = x->shape[x->ndim - 1], R = D ? x->numel / D : 0;
+    float *dx, *dw, *db;
+    if (grad_of(ctx, x, &dx) != DC_OK || grad_of(ctx, w, &dw) != DC_OK ||
+        grad_of(ctx, b, &db) != DC_OK)
+        return DC_ERR_NOMEM;
+    dc_k_layer_norm_bwd(R, D, dc_f32(x), dc_f32(w), stats, stats + R, dn, dx, dw, db);
+    return DC_OK;
+}

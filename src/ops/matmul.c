@@ -244,6 +244,60 @@ dc_tensor *dc_linear_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *w, dc_tensor
     return y;
 }
 
+/* y = LayerNorm(x)·Wᵀ + b with the norm's output n recomputed in backward: dW += dyᵀ·n,
+ * db += Σ_rows dy, dn = dy·W, then the norm's gradients (the order of the two ops' backwards). */
+static dc_status ln_linear_bwd(dc_ctx *ctx, dc_node *n)
+{
+    dc_tensor *x = n->ins[0], *lnw = n->ins[1], *lnb = n->ins[2], *w = n->ins[3],
+              *b = n->ins[4];
+    const int64_t O = w->shape[0], I = w->shape[1], R = x->numel / I;
+    const float *stats = n->saved, *dy = n->out->grad;
+    float *dw, *db;
+    if (grad_of(ctx, w, &dw) != DC_OK || grad_of(ctx, b, &db) != DC_OK)
+        return DC_ERR_NOMEM;
+    float *xn = dc_ln_pre_run(ctx, x, lnw, lnb, n->fa[0], (float *)stats);
+    float *dn = xn ? dc_ctx_scratch(ctx, R * I) : NULL;
+    if (!dn)
+        return DC_ERR_NOMEM;
+    dc_gemm(0, 0, R, I, O, 1.0f, dy, O, dc_f32(w), I, 0.0f, dn, I);
+    if (dw)
+        dc_gemm(1, 0, O, I, R, 1.0f, dy, O, xn, I, 1.0f, dw, I);
+    if (db)
+        dc_k_col_sum_acc(R, O, dy, db);
+    const dc_status st = dc_ln_pre_grads(ctx, x, lnw, lnb, stats, dn);
+    dc_ctx_scratch_done(ctx, dn, R * I);
+    dc_ctx_scratch_done(ctx, xn, R * I);
+    return st;
+}
+
+dc_tensor *dc_layer_norm_linear(dc_ctx *ctx, dc_tensor *x, dc_tensor *lnw, dc_tensor *lnb,
+                                float eps, dc_tensor *w, dc_tensor *b)
+{
+    if (!x || !lnw || !lnb || !w || !b)
+        return NULL;
+    if (!dc_ln_pre_check("layer_norm_linear", x, lnw, lnb, eps) || !linear_check(x, w, b))
+        return NULL;
+    const int64_t O = w->shape[0], I = w->shape[1], R = x->numel / (I ? I : 1);
+    int64_t shape[DC_MAX_DIMS];
+    memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
+    shape[x->ndim - 1] = O;
+    dc_tensor *in[5] = {x, lnw, lnb, w, b};
+    dc_tensor *y = dc_empty(ctx, DC_F32, x->ndim, shape);
+    float *stats = y ? dc_ctx_alloc(ctx, 2 * (size_t)(R ? R : 1) * sizeof(float)) : NULL;
+    float *xn = stats ? dc_ln_pre_run(ctx, x, lnw, lnb, eps, stats) : NULL;
+    if (!xn)
+        return NULL;
+    dc_linear_gemm(ctx, R, xn, w, dc_f32(y));
+    dc_k_add_row(R, O, dc_f32(b), dc_f32(y));
+    dc_ctx_scratch_done(ctx, xn, R * I);
+    dc_node *n = dc_record(ctx, "layer_norm_linear", ln_linear_bwd, y, 5, in);
+    if (n) {
+        n->fa[0] = eps;
+        n->saved = stats;
+    }
+    return y;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* matmul with broadcast batch dimensions (torch.matmul for operands of >= 2 dims)             */
 /* ------------------------------------------------------------------------------------------ */
