@@ -1114,6 +1114,16 @@ DC_API dc_status dc_seq2seq_next_logits(dc_ctx *ctx, dc_model *m, const int64_t 
 DC_API dc_status dc_seq2seq_generate(dc_model *m, const int64_t *src, int64_t S,
                                      const dc_beam_opts *o, int kv_cache, int64_t *out,
                                      int64_t *n_out, double *score);
+/* The most models of an ensemble. */
+#define DC_ENSEMBLE_MAX 8
+/* dc_seq2seq_generate with an ensemble of n_models (1..DC_ENSEMBLE_MAX) models over one output
+ * vocabulary (DC_ERR_SHAPE otherwise), each decoding as dc_seq2seq_generate would: the search
+ * ranks by log(Σ_i p_i / n_models), the log of the models' mean probability of each next token
+ * (fairseq's ensemble). One model: exactly dc_seq2seq_generate. */
+DC_API dc_status dc_seq2seq_generate_ensemble(dc_model *const *ms, int n_models,
+                                              const int64_t *src, int64_t S,
+                                              const dc_beam_opts *o, int kv_cache, int64_t *out,
+                                              int64_t *n_out, double *score);
 /* The incremental decoder of a Transformer encoder-decoder spec model whose layers are named
  * src_embed, src_pos, encoder, tgt_embed, tgt_pos, decoder, head (models/g2p_transformer); NULL
  * (DC_ERR_ARG) for another model. _start encodes one source and projects each decoder layer's
@@ -2537,6 +2547,10 @@ DC_API void dc_g2p_score_word(const dc_cmudict *d, int64_t w, const int64_t *out
 DC_API dc_status dc_g2p_evaluate(dc_model *m, const dc_cmudict *d, int part,
                                  const dc_beam_opts *o, int kv_cache, int64_t limit,
                                  dc_g2p_score *s);
+/* dc_g2p_evaluate decoding with the ensemble ms[0..n_models) (dc_seq2seq_generate_ensemble). */
+DC_API dc_status dc_g2p_evaluate_ensemble(dc_model *const *ms, int n_models,
+                                          const dc_cmudict *d, int part, const dc_beam_opts *o,
+                                          int kv_cache, int64_t limit, dc_g2p_score *s);
 /* The phones of one word (letters any case; dc_g2p_token_name names them); phones holds
  * o->max_len ids. */
 DC_API dc_status dc_g2p_predict(dc_model *m, const char *word, const dc_beam_opts *o,

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,94 @@ TEST(g2p_kv_cache_equals_full_recomputation)
     CHECK(!dc_tf_decoder_new(g) && strstr(dc_last_error(), "src_embed"), "refusal: %s",
           dc_last_error());
     dc_model_free(g);
+}
+
+/* Greedy decoding of an ensemble by hand: at every step each model's full-forward logits, the
+ * log of the mean of their softmaxes, the arg-max (first on ties) appended until EOS. */
+static int64_t ensemble_greedy(dc_model *const *ms, int n, const int64_t *src, int64_t S,
+                               int64_t max_len, int64_t *out)
+{
+    dc_ctx *ctx = dc_ctx_new(0);
+    dc_ctx_set_grad(ctx, 0);
+    dc_ctx_set_training(ctx, 0);
+    int64_t prefix[32] = {DC_SEQ_BOS}, t = 0;
+    for (; t < max_len; t++) {
+        double p[12] = {0};
+        for (int i = 0; i < n; i++) {
+            float l[12];
+            int64_t V = 0;
+            if (dc_seq2seq_next_logits(ctx, ms[i], src, S, prefix, 1, 32, t, l, &V) != DC_OK ||
+                V != 12)
+                return -1;
+            dc_ctx_reset(ctx);
+            double mx = l[0], z = 0;
+            for (int v = 1; v < 12; v++)
+                mx = l[v] > mx ? l[v] : mx;
+            for (int v = 0; v < 12; v++)
+                z += exp(l[v] - mx);
+            for (int v = 0; v < 12; v++)
+                p[v] += exp(l[v] - mx) / z / n;
+        }
+        int64_t best = 0;
+        for (int v = 1; v < 12; v++)
+            best = p[v] > p[best] ? v : best;
+        if (best == DC_SEQ_EOS)
+            break;
+        out[t] = prefix[t + 1] = best;
+    }
+    dc_ctx_free(ctx);
+    return t;
+}
+
+TEST(g2p_ensemble_decodes_by_the_models_mean_probability)
+{
+    char spec[3000];
+    dc_model *ms[3] = {build(tf_spec(1, spec, sizeof spec), 21),
+                       build(tf_spec(0, spec, sizeof spec), 22),
+                       build(tf_spec(1, spec, sizeof spec), 23)};
+    REQUIRE(ms[0] && ms[1] && ms[2]);
+    const int64_t src[] = {4, 9, 5, 11, 7, 3};
+    dc_beam_opts o = dc_beam_defaults();
+    o.max_len = 12;
+    int agree_all = 1;
+    for (int n = 2; n <= 3; n++) {
+        int64_t want[32], got[32], full[32], ng = -1, nf = -2;
+        const int64_t nw = ensemble_greedy(ms, n, src, 6, o.max_len, want);
+        REQUIRE(nw >= 0);
+        REQUIRE(dc_seq2seq_generate_ensemble(ms, n, src, 6, &o, 1, got, &ng, NULL) == DC_OK);
+        REQUIRE(dc_seq2seq_generate_ensemble(ms, n, src, 6, &o, 0, full, &nf, NULL) == DC_OK);
+        CHECK(ng == nw && !memcmp(got, want, (size_t)nw * sizeof *got), "%d models: %lld "
+              "tokens, by hand %lld", n, (long long)ng, (long long)nw);
+        CHECK(nf == ng && !memcmp(full, got, (size_t)ng * sizeof *got),
+              "%d models: the KV cache and recomputation disagree", n);
+        /* the ensemble must not simply be one of its models */
+        for (int i = 0; i < n; i++) {
+            int64_t one[32], n1 = -1;
+            REQUIRE(dc_seq2seq_generate(ms[i], src, 6, &o, 1, one, &n1, NULL) == DC_OK);
+            agree_all &= n1 == ng && !memcmp(one, got, (size_t)ng * sizeof *got);
+        }
+        o.beam = 3; /* beam search over the ensemble: cached and recomputed agree */
+        REQUIRE(dc_seq2seq_generate_ensemble(ms, n, src, 6, &o, 1, got, &ng, NULL) == DC_OK);
+        REQUIRE(dc_seq2seq_generate_ensemble(ms, n, src, 6, &o, 0, full, &nf, NULL) == DC_OK);
+        CHECK(nf == ng && !memcmp(full, got, (size_t)ng * sizeof *got),
+              "%d models, beam 3: the KV cache and recomputation disagree", n);
+        o.beam = 1;
+    }
+    CHECK(!agree_all, "the ensembles decode exactly as each of their models (a weak test)");
+    /* another output vocabulary is refused */
+    dc_model *g = build("[input]\nshape = 2, 4\ndtype = int64\n[select s]\nindex = 1\n"
+                        "[embedding e]\nnum_embeddings = 6\nembedding_dim = 4\n"
+                        "[linear head]\nout_features = 6\n", 1);
+    dc_model *two[2] = {ms[0], g};
+    int64_t out[32], n = 0;
+    CHECK(g && dc_seq2seq_generate_ensemble(two, 2, src, 4, &o, 1, out, &n, NULL) ==
+                   DC_ERR_SHAPE && strstr(dc_last_error(), "output tokens"),
+          "vocabularies 12 and 6: %s", dc_last_error());
+    CHECK(dc_seq2seq_generate_ensemble(ms, 0, src, 6, &o, 1, out, &n, NULL) == DC_ERR_ARG,
+          "no models accepted");
+    dc_model_free(g);
+    for (int i = 0; i < 3; i++)
+        dc_model_free(ms[i]);
 }
 
 /* A start that fails (a source longer than src_pos' max_len 16) must not leave the decoder
@@ -217,6 +306,19 @@ TEST(g2p_cli_train_resume_eval_predict)
                      "--data cmudict:%s/dict.txt --split val --beam 3", d, d, d);
     CHECK(rc == 0 && strstr(out, "val words: 6, beam 3: WER ") && strstr(out, "PER "),
           "g2p eval: rc %d %s", rc, out);
+    /* an ensemble of the model with itself decodes as the model: the same line */
+    char one[600];
+    const char *wer = strstr(out, "WER "), *end = wer ? strstr(wer, "phones)") : NULL;
+    snprintf(one, sizeof one, "%.*s", wer && end ? (int)(end - wer) : 0, wer ? wer : "");
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --split val --beam 3 --ensemble "
+                     "%s/ref/model.spec=%s/ref/model.safetensors", d, d, d, d, d);
+    CHECK(rc == 0 && one[0] && strstr(out, "ensemble of 2 models, val words: 6") &&
+          strstr(out, one), "g2p --ensemble: rc %d %s (alone: %s)", rc, out, one);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --ensemble %s/ref/model.spec", d, d, d, d);
+    CHECK(rc == 2 && strstr(out, "SPEC=WEIGHTS"), "--ensemble without weights: rc %d %s", rc,
+          out);
     rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data cmudict:%s/dict.txt", d, d, d);
     CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);

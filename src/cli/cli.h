@@ -160,10 +160,11 @@ void cli_print_time(const cli_run *r, const char *extra);
 /* "weights: DIR/model.safetensors" + extra ", checkpoint: ..., log: ..." after a run with --out
  * (not with --json). */
 void cli_print_outputs(const cli_run *r, const char *extra);
-/* deepc g2p and deepc eval --data cmudict:PATH (cmd_g2p.c): WER and PER of m on a split
- * ("train", "val", "test") of the dictionary at path; prints them. Exit code. */
-int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
-                  int kv_cache, int64_t limit);
+/* deepc g2p and deepc eval --data cmudict:PATH (cmd_g2p.c): WER and PER of the models ms (one,
+ * or an ensemble) on a split ("train", "val", "test") of the dictionary at path; prints them.
+ * Exit code. */
+int cli_g2p_score(dc_model *const *ms, int n_models, const char *path, const char *split,
+                  const dc_beam_opts *o, int kv_cache, int64_t limit);
 /* Text classification (form_textcls.c): whether --data (with --vocab) names it (csv: is the
  * time-series form without --vocab); deepc eval when argv's --data does; deepc predict --text
  * (all in form_textcls.c). */

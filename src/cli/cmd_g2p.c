@@ -3,6 +3,7 @@
  * (the library prints: train/g2p_report.h):
  *   deepc g2p MODEL --weights W --data cmudict:PATH [--split test] [--beam 5]   WER and PER
  *   deepc g2p MODEL --weights W --text WORD[,WORD...] [--beam 5]               the phones
+ *   ... --ensemble SPEC=W[,SPEC=W...]    decoding with MODEL and these models as an ensemble
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -22,7 +23,10 @@ static void g2p_usage(FILE *f)
                "  --beam N              beam width; 1 is greedy (5)\n"
                "  --max-len N           the most phones decoded (64)\n"
                "  --limit N             only the first N words of the split (all)\n"
-               "  --no-kv-cache         recompute the whole prefix at every step\n");
+               "  --no-kv-cache         recompute the whole prefix at every step\n"
+               "  --ensemble SPEC=W,...  decode with MODEL and these models together (their\n"
+               "                        mean probability of each next phone; up to %d in all)\n",
+            DC_ENSEMBLE_MAX);
 }
 
 /* The exit code of a g2p result, after its message: 2 for bad input, else 1. */
@@ -34,22 +38,50 @@ static int g2p_rc(dc_status st)
     return st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT ? 2 : 1;
 }
 
-int cli_g2p_score(dc_model *m, const char *path, const char *split, const dc_beam_opts *o,
-                  int kv, int64_t limit)
+int cli_g2p_score(dc_model *const *ms, int n_models, const char *path, const char *split,
+                  const dc_beam_opts *o, int kv, int64_t limit)
 {
-    return g2p_rc(dc_g2p_score_print(stdout, m, path, split, o, kv, limit));
+    return g2p_rc(dc_g2p_score_print(stdout, ms, n_models, path, split, o, kv, limit));
+}
+
+/* The models of --ensemble SPEC=W[,SPEC=W...] into ms[*n...], each loaded and frozen; 0, or
+ * the exit code after a message. */
+static int load_ensemble(const char *list, dc_model **ms, int *n)
+{
+    char item[4096];
+    for (const char *p = list; *p;) {
+        const size_t k = strcspn(p, ",");
+        const char *eq = memchr(p, '=', k);
+        if (!eq || eq == p || eq == p + k - 1 || k >= sizeof item) {
+            fprintf(stderr, "deepc g2p: --ensemble takes SPEC=WEIGHTS[,SPEC=WEIGHTS...], not "
+                    "'%.*s'\n", (int)k, p);
+            return 2;
+        }
+        if (*n == DC_ENSEMBLE_MAX) {
+            fprintf(stderr, "deepc g2p: at most %d models in an ensemble\n", DC_ENSEMBLE_MAX);
+            return 2;
+        }
+        snprintf(item, sizeof item, "%.*s", (int)k, p);
+        item[eq - p] = '\0';
+        if (!(ms[*n] = cli_load_model(item, NULL, NULL)))
+            return 2;
+        if (cli_load_frozen(ms[(*n)++], item + (eq - p) + 1, 0) != 0)
+            return 2;
+        p += k + (p[k] == ',');
+    }
+    return 0;
 }
 
 int cmd_g2p(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *text = NULL, *split = "test";
-    const char *beam = "5", *max_len = "64", *limit = "0";
+    const char *beam = "5", *max_len = "64", *limit = "0", *ensemble = NULL;
     int no_kv = 0;
     const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
                             {"--text", &text, NULL}, {"--split", &split, NULL},
                             {"--beam", &beam, NULL}, {"--max-len", &max_len, NULL},
                             {"--limit", &limit, NULL}, {"--no-kv-cache", NULL, &no_kv},
-                            {NULL, NULL, NULL}};
+                            {"--ensemble", &ensemble, NULL}, {NULL, NULL, NULL}};
     int pr = cli_parse_opts("g2p", argc, argv, opts, &model, 1, NULL);
     if (pr)
         return pr > 0 ? (g2p_usage(stdout), 0) : 2;
@@ -66,11 +98,13 @@ int cmd_g2p(int argc, char **argv)
         fprintf(stderr, "deepc g2p: --data must be cmudict:PATH, not '%s'\n", data);
         return 2;
     }
-    dc_model *m = cli_load_model(model, NULL, NULL);
-    int rc = 2;
-    if (m && cli_load_frozen(m, weights, 0) == 0)
-        rc = data ? cli_g2p_score(m, data + 8, split, &o, !no_kv, lim)
-                  : g2p_rc(dc_g2p_predict_print(stdout, m, text, &o, !no_kv));
-    dc_model_free(m);
+    dc_model *ms[DC_ENSEMBLE_MAX] = {cli_load_model(model, NULL, NULL)};
+    int n = 1, rc = 2;
+    if (ms[0] && cli_load_frozen(ms[0], weights, 0) == 0 &&
+        (!ensemble || load_ensemble(ensemble, ms, &n) == 0))
+        rc = data ? cli_g2p_score(ms, n, data + 8, split, &o, !no_kv, lim)
+                  : g2p_rc(dc_g2p_predict_print(stdout, ms, n, text, &o, !no_kv));
+    for (int i = 0; i < DC_ENSEMBLE_MAX; i++)
+        dc_model_free(ms[i]);
     return rc;
 }

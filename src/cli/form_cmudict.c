@@ -93,7 +93,7 @@ static int g2p_eval(dc_model *m, const char *data, dc_loss_kind loss)
     (void)loss;
     dc_beam_opts o = dc_beam_defaults();
     o.beam = 5;
-    return cli_g2p_score(m, data + 8, "test", &o, 1, 0);
+    return cli_g2p_score(&m, 1, data + 8, "test", &o, 1, 0);
 }
 
 const cli_data_form cli_form_cmudict = {

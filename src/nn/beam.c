@@ -235,31 +235,116 @@ static dc_status step_cached(void *impl, int64_t n, const int64_t *parent, const
 
 dc_beam_opts dc_beam_defaults(void) { return (dc_beam_opts){1, 64, 1.0}; }
 
+/* One model of a decoding: its KV-cached decoder, or full recomputation. */
+typedef struct member {
+    dc_tf_decoder *d;
+    full_step f;
+} member;
+
+/* The models' mean probability of each next token, as a log: log(Σ_i p_i / M). */
+typedef struct ensemble {
+    member *mb;
+    int n;
+    int64_t V;
+    float *tmp; /* [n - 1, beam, V]: the other models' log-probabilities */
+} ensemble;
+
+static dc_status member_step(member *mb, int64_t n, const int64_t *parent,
+                             const int64_t *prefix, int64_t stride, int64_t t, float *logp)
+{
+    return mb->d ? step_cached(mb->d, n, parent, prefix, stride, t, logp)
+                 : step_full(&mb->f, n, parent, prefix, stride, t, logp);
+}
+
+static dc_status step_ensemble(void *impl, int64_t n, const int64_t *parent,
+                               const int64_t *prefix, int64_t stride, int64_t t, float *logp)
+{
+    ensemble *e = impl;
+    const int64_t nv = n * e->V;
+    for (int i = 0; i < e->n; i++) {
+        float *dst = i ? e->tmp + (size_t)(i - 1) * (size_t)nv : logp;
+        dc_status st = member_step(&e->mb[i], n, parent, prefix, stride, t, dst);
+        if (st != DC_OK)
+            return st;
+    }
+    const double log_n = log((double)e->n);
+    for (int64_t j = 0; j < nv && e->n > 1; j++) { /* log-sum-exp over the models, in double */
+        double mx = logp[j];
+        for (int i = 1; i < e->n; i++)
+            mx = fmax(mx, (double)e->tmp[(size_t)(i - 1) * (size_t)nv + (size_t)j]);
+        if (mx == -INFINITY)
+            continue; /* every model gives the token probability 0 */
+        double z = exp((double)logp[j] - mx);
+        for (int i = 1; i < e->n; i++)
+            z += exp((double)e->tmp[(size_t)(i - 1) * (size_t)nv + (size_t)j] - mx);
+        logp[j] = (float)(mx + log(z) - log_n);
+    }
+    return DC_OK;
+}
+
+static void members_free(member *mb, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dc_tf_decoder_free(mb[i].d);
+        dc_ctx_free(mb[i].f.ctx);
+    }
+    free(mb);
+}
+
+/* Model m as member mb for source src (decoder started, or a ctx and the vocabulary found). */
+static dc_status member_init(member *mb, dc_model *m, const int64_t *src, int64_t S, int kv)
+{
+    if (kv && (mb->d = dc_tf_decoder_new(m)) != NULL)
+        return dc_tf_decoder_start(mb->d, src, S);
+    dc_clear_error();
+    mb->f = (full_step){m, dc_ctx_new(0), src, S, 0};
+    if (!mb->f.ctx)
+        return dc_err(DC_ERR_NOMEM, "seq2seq generate: out of memory");
+    dc_ctx_set_grad(mb->f.ctx, 0);
+    dc_ctx_set_training(mb->f.ctx, 0);
+    const int64_t bos = DC_SEQ_BOS; /* one forward finds the vocabulary (the logits' last dim) */
+    dc_status st = dc_seq2seq_next_logits(mb->f.ctx, m, src, S, &bos, 1, 1, 0, NULL, &mb->f.V);
+    dc_ctx_reset(mb->f.ctx);
+    return st;
+}
+
+dc_status dc_seq2seq_generate_ensemble(dc_model *const *ms, int n_models, const int64_t *src,
+                                       int64_t S, const dc_beam_opts *o, int kv_cache,
+                                       int64_t *out, int64_t *n_out, double *score)
+{
+    if (!ms || n_models < 1 || n_models > DC_ENSEMBLE_MAX || !src || S < 1 || !o)
+        return dc_err(DC_ERR_ARG, "seq2seq generate: needs 1 to %d models, a source of >= 1 "
+                      "ids and options", DC_ENSEMBLE_MAX);
+    for (int i = 0; i < n_models; i++)
+        if (!ms[i])
+            return dc_err(DC_ERR_ARG, "seq2seq generate: model %d is NULL", i + 1);
+    ensemble e = {calloc((size_t)n_models, sizeof(member)), n_models, 0, NULL};
+    dc_status st = e.mb ? DC_OK : dc_err(DC_ERR_NOMEM, "seq2seq generate: out of memory");
+    for (int i = 0; i < n_models && st == DC_OK; i++) {
+        if ((st = member_init(&e.mb[i], ms[i], src, S, kv_cache)) != DC_OK)
+            break;
+        const int64_t V = e.mb[i].d ? dc_tf_decoder_vocab(e.mb[i].d) : e.mb[i].f.V;
+        if (i && V != e.V)
+            st = dc_err(DC_ERR_SHAPE, "seq2seq generate: model %d has %lld output tokens, "
+                        "model 1 %lld", i + 1, (long long)V, (long long)e.V);
+        e.V = V;
+    }
+    const int64_t K = o->beam >= 1 && o->beam <= 256 ? o->beam : 0; /* else the search says */
+    const size_t n_tmp = (size_t)(n_models - 1) * (size_t)K * (size_t)e.V;
+    if (st == DC_OK && n_tmp && !(e.tmp = malloc(n_tmp * sizeof(float))))
+        st = dc_err(DC_ERR_NOMEM, "seq2seq generate: out of memory");
+    if (st == DC_OK)
+        st = dc_beam_search(step_ensemble, &e, e.V, o, out, n_out, score);
+    free(e.tmp);
+    members_free(e.mb, e.mb ? n_models : 0);
+    return st;
+}
+
 dc_status dc_seq2seq_generate(dc_model *m, const int64_t *src, int64_t S, const dc_beam_opts *o,
                               int kv_cache, int64_t *out, int64_t *n_out, double *score)
 {
-    if (!m || !src || S < 1 || !o)
+    if (!m)
         return dc_err(DC_ERR_ARG, "seq2seq generate: needs a model, a source of >= 1 ids and "
                       "options");
-    dc_tf_decoder *d = kv_cache ? dc_tf_decoder_new(m) : NULL;
-    if (d) {
-        dc_status st = dc_tf_decoder_start(d, src, S);
-        if (st == DC_OK)
-            st = dc_beam_search(step_cached, d, dc_tf_decoder_vocab(d), o, out, n_out, score);
-        dc_tf_decoder_free(d);
-        return st;
-    }
-    dc_clear_error();
-    full_step f = {m, dc_ctx_new(0), src, S, 0};
-    if (!f.ctx)
-        return dc_err(DC_ERR_NOMEM, "seq2seq generate: out of memory");
-    dc_ctx_set_grad(f.ctx, 0);
-    dc_ctx_set_training(f.ctx, 0);
-    const int64_t bos = DC_SEQ_BOS; /* one forward finds the vocabulary (the logits' last dim) */
-    dc_status st = dc_seq2seq_next_logits(f.ctx, m, src, S, &bos, 1, 1, 0, NULL, &f.V);
-    dc_ctx_reset(f.ctx);
-    if (st == DC_OK)
-        st = dc_beam_search(step_full, &f, f.V, o, out, n_out, score);
-    dc_ctx_free(f.ctx);
-    return st;
+    return dc_seq2seq_generate_ensemble(&m, 1, src, S, o, kv_cache, out, n_out, score);
 }

@@ -1,6 +1,7 @@
 /*
  * g2p_report.c - the printed results of a trained grapheme-to-phoneme model (g2p_report.h): a
- * split's WER and PER (dc_g2p_evaluate) and the phones of given words (dc_g2p_predict).
+ * split's WER and PER (dc_g2p_evaluate) and the phones of given words, of one model or an
+ * ensemble.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "train/g2p_report.h"
@@ -8,8 +9,9 @@
 
 #include <string.h>
 
-dc_status dc_g2p_score_print(FILE *f, dc_model *m, const char *path, const char *split,
-                             const dc_beam_opts *o, int kv_cache, int64_t limit)
+dc_status dc_g2p_score_print(FILE *f, dc_model *const *ms, int n_models, const char *path,
+                             const char *split, const dc_beam_opts *o, int kv_cache,
+                             int64_t limit)
 {
     const int part = !strcmp(split, "train") ? DC_SPLIT_TRAIN : !strcmp(split, "val")
                      ? DC_SPLIT_VAL : !strcmp(split, "test") ? DC_SPLIT_TEST : -1;
@@ -20,7 +22,9 @@ dc_status dc_g2p_score_print(FILE *f, dc_model *m, const char *path, const char 
     dc_status st = dc_g2p_open(path, DC_G2P_SPLIT_SEED, &d, NULL, NULL);
     if (st != DC_OK)
         return st;
-    st = dc_g2p_evaluate(m, &d, part, o, kv_cache, limit, &s);
+    st = dc_g2p_evaluate_ensemble(ms, n_models, &d, part, o, kv_cache, limit, &s);
+    if (st == DC_OK && n_models > 1)
+        fprintf(f, "ensemble of %d models, ", n_models);
     if (st == DC_OK)
         fprintf(f, "%s words: %lld, beam %d: WER %.2f%% (%lld wrong), PER %.2f%% (%lld edits / "
                 "%lld phones), %.1fs (%.1f words/s)\n", split, (long long)s.words, o->beam,
@@ -30,8 +34,8 @@ dc_status dc_g2p_score_print(FILE *f, dc_model *m, const char *path, const char 
     return st;
 }
 
-dc_status dc_g2p_predict_print(FILE *f, dc_model *m, const char *words, const dc_beam_opts *o,
-                               int kv_cache)
+dc_status dc_g2p_predict_print(FILE *f, dc_model *const *ms, int n_models, const char *words,
+                               const dc_beam_opts *o, int kv_cache)
 {
     char word[DC_G2P_MAX_LEN + 1];
     int64_t ph[4 * DC_G2P_MAX_LEN], n;
@@ -44,7 +48,11 @@ dc_status dc_g2p_predict_print(FILE *f, dc_model *m, const char *words, const dc
             return dc_err(DC_ERR_ARG, "'%.*s': too long", (int)k, p);
         snprintf(word, sizeof word, "%.*s", (int)k, p);
         double score = 0;
-        dc_status st = dc_g2p_predict(m, word, o, kv_cache, ph, &n, &score);
+        int64_t src[DC_G2P_MAX_LEN];
+        const int64_t S = dc_g2p_encode_word(word, src, DC_G2P_MAX_LEN);
+        dc_status st = S < 0 ? DC_ERR_ARG
+                             : dc_seq2seq_generate_ensemble(ms, n_models, src, S, o, kv_cache,
+                                                            ph, &n, &score);
         if (st != DC_OK) {
             dc_err_prefix("'%s': ", word);
             return st;

@@ -63,8 +63,15 @@ static double now_s(void)
 dc_status dc_g2p_evaluate(dc_model *m, const dc_cmudict *d, int part, const dc_beam_opts *o,
                           int kv_cache, int64_t limit, dc_g2p_score *s)
 {
+    return dc_g2p_evaluate_ensemble(&m, 1, d, part, o, kv_cache, limit, s);
+}
+
+dc_status dc_g2p_evaluate_ensemble(dc_model *const *ms, int n_models, const dc_cmudict *d,
+                                   int part, const dc_beam_opts *o, int kv_cache, int64_t limit,
+                                   dc_g2p_score *s)
+{
     memset(s, 0, sizeof *s);
-    if (!m || !d || !o || o->max_len > 4 * DC_G2P_MAX_LEN)
+    if (!ms || !ms[0] || !d || !o || o->max_len > 4 * DC_G2P_MAX_LEN)
         return dc_err(DC_ERR_ARG, "g2p evaluate: needs a model, a dictionary and options "
                       "(max_len <= %d)", 4 * DC_G2P_MAX_LEN);
     int64_t out[4 * DC_G2P_MAX_LEN];
@@ -76,7 +83,8 @@ dc_status dc_g2p_evaluate(dc_model *m, const dc_cmudict *d, int part, const dc_b
         const int64_t *src = d->letters + d->letter_off[w];
         const int64_t S = d->letter_off[w + 1] - d->letter_off[w];
         int64_t n = 0, dist, len;
-        if ((st = dc_seq2seq_generate(m, src, S, o, kv_cache, out, &n, NULL)) != DC_OK) {
+        if ((st = dc_seq2seq_generate_ensemble(ms, n_models, src, S, o, kv_cache, out, &n,
+                                               NULL)) != DC_OK) {
             dc_err_prefix("g2p evaluate: word '%s': ", d->text + d->text_off[w]);
             return st;
         }
