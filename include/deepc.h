@@ -1116,9 +1116,10 @@ DC_API dc_status dc_seq2seq_generate(dc_model *m, const int64_t *src, int64_t S,
                                      int64_t *n_out, double *score);
 /* The most models of an ensemble. */
 #define DC_ENSEMBLE_MAX 8
-/* dc_seq2seq_generate with an ensemble of n_models (1..DC_ENSEMBLE_MAX) models over one output
- * vocabulary (DC_ERR_SHAPE otherwise), each decoding as dc_seq2seq_generate would: the search
- * ranks by log(Σ_i p_i / n_models), the log of the models' mean probability of each next token
+/* dc_seq2seq_generate with an ensemble of n_models models (1..DC_ENSEMBLE_MAX, else DC_ERR_ARG)
+ * that share one output vocabulary (DC_ERR_SHAPE otherwise), each decoding as
+ * dc_seq2seq_generate would (its KV cache, or recomputation): the search ranks by
+ * log(Σ_i p_i / n_models), the log of the models' mean probability of each next token
  * (fairseq's ensemble). One model: exactly dc_seq2seq_generate. */
 DC_API dc_status dc_seq2seq_generate_ensemble(dc_model *const *ms, int n_models,
                                               const int64_t *src, int64_t S,
@@ -1579,7 +1580,7 @@ typedef struct dc_text_stream {
     int64_t B, L, T;  /* streams, ids per stream, chunk length */
     int64_t pos;      /* start of the next chunk in every stream, 0 .. L - 1 */
     int id_bytes;     /* 1, 2, 4 or 8: the narrowest unsigned width that holds every id */
-} dc_text_stream;
+} dc_text_stream; /* was { int64_t *ids; ... } until 2026-12: rebuild code that read ids */
 /* ids[0..B·L) are copied, each in the narrowest width that holds the largest (a character
  * vocabulary takes 1 byte an id, not 8). Ids must be >= 0. B >= 1, T >= 1, L >= 2. NULL with
  * DC_ERR_ARG (also for a negative id) / DC_ERR_NOMEM. */
@@ -1591,7 +1592,8 @@ DC_API void dc_text_stream_free(dc_text_stream *s);
 DC_API dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_tensor **y);
 /* pos = 0. */
 DC_API void dc_text_stream_rewind(dc_text_stream *s);
-/* Id i of the copy (i < B·L; stream b's id t is i = b·L + t). */
+/* Id i of the copy (0 <= i < B·L; stream b's id t is i = b·L + t); -1 for a NULL stream or i
+ * outside. */
 DC_API int64_t dc_text_stream_id(const dc_text_stream *s, int64_t i);
 /* Chunks per pass: ceil((L - 1) / T). */
 DC_API int64_t dc_text_stream_chunks(const dc_text_stream *s);

@@ -124,8 +124,10 @@ static int64_t ensemble_greedy(dc_model *const *ms, int n, const int64_t *src, i
             float l[12];
             int64_t V = 0;
             if (dc_seq2seq_next_logits(ctx, ms[i], src, S, prefix, 1, 32, t, l, &V) != DC_OK ||
-                V != 12)
+                V != 12) {
+                dc_ctx_free(ctx);
                 return -1;
+            }
             dc_ctx_reset(ctx);
             double mx = l[0], z = 0;
             for (int v = 1; v < 12; v++)
@@ -181,6 +183,24 @@ TEST(g2p_ensemble_decodes_by_the_models_mean_probability)
         o.beam = 1;
     }
     CHECK(!agree_all, "the ensembles decode exactly as each of their models (a weak test)");
+    /* a member without a KV decoder (other layer names: recomputed) beside cached ones */
+    char mixed[3000];
+    tf_spec(1, mixed, sizeof mixed);
+    char *e = strstr(mixed, "[embedding tgt_embed]");
+    REQUIRE(e);
+    memcpy(e, "[embedding tgt_embxd]", 21);
+    dc_model *rm = build(mixed, 24);
+    REQUIRE(rm);
+    CHECK(!dc_tf_decoder_new(rm), "the renamed model still has a KV decoder");
+    dc_model *mix[3] = {ms[0], rm, ms[1]};
+    int64_t want[32], got[32], ng = -1;
+    o.beam = 1;
+    const int64_t nw = ensemble_greedy(mix, 3, src, 6, o.max_len, want);
+    REQUIRE(nw >= 0);
+    REQUIRE(dc_seq2seq_generate_ensemble(mix, 3, src, 6, &o, 1, got, &ng, NULL) == DC_OK);
+    CHECK(ng == nw && !memcmp(got, want, (size_t)nw * sizeof *got), "cached + recomputed "
+          "members: %lld tokens, by hand %lld", (long long)ng, (long long)nw);
+    dc_model_free(rm);
     /* another output vocabulary is refused */
     dc_model *g = build("[input]\nshape = 2, 4\ndtype = int64\n[select s]\nindex = 1\n"
                         "[embedding e]\nnum_embeddings = 6\nembedding_dim = 4\n"
@@ -319,6 +339,11 @@ TEST(g2p_cli_train_resume_eval_predict)
                      "--data cmudict:%s/dict.txt --ensemble %s/ref/model.spec", d, d, d, d);
     CHECK(rc == 2 && strstr(out, "SPEC=WEIGHTS"), "--ensemble without weights: rc %d %s", rc,
           out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --ensemble %s/ref/model.spec=%s/ref/"
+                     "model.safetensors,", d, d, d, d, d);
+    CHECK(rc == 2 && strstr(out, "SPEC=WEIGHTS"), "--ensemble with a trailing comma: rc %d %s",
+          rc, out);
     rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data cmudict:%s/dict.txt", d, d, d);
     CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);

@@ -24,8 +24,8 @@ static void g2p_usage(FILE *f)
                "  --max-len N           the most phones decoded (64)\n"
                "  --limit N             only the first N words of the split (all)\n"
                "  --no-kv-cache         recompute the whole prefix at every step\n"
-               "  --ensemble SPEC=W,...  decode with MODEL and these models together (their\n"
-               "                        mean probability of each next phone; up to %d in all)\n",
+               "  --ensemble SPEC=W,... decode with MODEL and these models together (their mean\n"
+               "                        probability of each next phone; up to %d in all)\n",
             DC_ENSEMBLE_MAX);
 }
 
@@ -45,13 +45,16 @@ int cli_g2p_score(dc_model *const *ms, int n_models, const char *path, const cha
 }
 
 /* The models of --ensemble SPEC=W[,SPEC=W...] into ms[*n...], each loaded and frozen; 0, or
- * the exit code after a message. */
+ * the exit code after a message. Each item splits at its last '=' (a spec path may hold one). */
 static int load_ensemble(const char *list, dc_model **ms, int *n)
 {
     char item[4096];
-    for (const char *p = list; *p;) {
+    const char *p = list;
+    do {
         const size_t k = strcspn(p, ",");
-        const char *eq = memchr(p, '=', k);
+        const char *eq = NULL;
+        for (const char *c = p; c < p + k; c++)
+            eq = *c == '=' ? c : eq;
         if (!eq || eq == p || eq == p + k - 1 || k >= sizeof item) {
             fprintf(stderr, "deepc g2p: --ensemble takes SPEC=WEIGHTS[,SPEC=WEIGHTS...], not "
                     "'%.*s'\n", (int)k, p);
@@ -67,8 +70,8 @@ static int load_ensemble(const char *list, dc_model **ms, int *n)
             return 2;
         if (cli_load_frozen(ms[(*n)++], item + (eq - p) + 1, 0) != 0)
             return 2;
-        p += k + (p[k] == ',');
-    }
+        p += k;
+    } while (*p++ == ','); /* "a=b," goes on to an empty item, refused above */
     return 0;
 }
 

@@ -4,9 +4,10 @@
  * Arena: a list of chunks; allocations are bumped 64-byte aligned. dc_ctx_reset() rewinds. If a
  * step needed more than one chunk, reset replaces them by one chunk of the whole size, so from
  * the second step on a steady loop makes no malloc at all. On Linux a chunk of 1 MiB or more is
- * its own mapping (mmap), so the chunks that reset replaces go back to the system: from malloc's
- * heap they would stay resident (glibc serves blocks below its adaptive mmap threshold, raised by
- * every large free up to 32 MiB, from the heap), which held 27 MB of dead pages in W7.
+ * its own mapping (mmap; not under ASan), so the chunks that reset replaces go back to the
+ * system: from malloc's heap they would stay resident (glibc serves blocks below its adaptive
+ * mmap threshold, raised by every large free up to 32 MiB, from the heap), which held 27 MB of
+ * dead pages in W7.
  *
  * Tape: a vector of entry pointers (its capacity survives resets). Backward walks it in reverse;
  * an entry whose output received no gradient is skipped.
@@ -36,6 +37,22 @@
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+/* Arena chunks from mmap: Linux, and not under AddressSanitizer (whose heap blocks have the
+ * redzones that catch a write past a chunk's end). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DC_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define DC_ASAN 1
+#endif
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && !defined(DC_ASAN)
+#define DC_ARENA_MMAP 1
+#else
+#define DC_ARENA_MMAP 0
 #endif
 
 typedef struct chunk {
@@ -91,7 +108,7 @@ static chunk *chunk_new(size_t size)
     if (!c)
         return NULL;
     c->mapped = 0;
-#if defined(__linux__) && defined(MAP_ANONYMOUS)
+#if DC_ARENA_MMAP
     if (size >= ((size_t)1 << 20)) { /* page-aligned, so 64-byte aligned */
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         c->mapped = p != MAP_FAILED;
@@ -112,7 +129,7 @@ static void chunks_free(chunk *c)
 {
     while (c) {
         chunk *n = c->next;
-#if defined(__linux__) && defined(MAP_ANONYMOUS)
+#if DC_ARENA_MMAP
         if (c->mapped)
             munmap(c->mem, c->size);
         else
@@ -220,7 +237,7 @@ void dc_ctx_reset(dc_ctx *ctx)
             ctx->head = one;
             ctx->n_mallocs++;
 #ifdef __GLIBC__
-            malloc_trim(0); /* once, as the loop settles: the set-up's freed heap goes back too */
+            malloc_trim(0); /* as the loop settles (a few times a ctx): freed heap goes back */
 #endif
         } else {
             for (chunk *c = ctx->head; c; c = c->next)

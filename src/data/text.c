@@ -418,6 +418,8 @@ dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int
 
 int64_t dc_text_stream_id(const dc_text_stream *s, int64_t i)
 {
+    if (!s || i < 0 || i >= s->B * s->L)
+        return -1;
     switch (s->id_bytes) {
     case 1: return ((const uint8_t *)s->data)[i];
     case 2: return ((const uint16_t *)s->data)[i];

@@ -88,6 +88,7 @@ static dc_status ffn_bwd(dc_ctx *ctx, dc_node *n)
     if (!io.lnw)
         return ffn_grads(ctx, &io, sv->h, n->out->grad, dc_f32(io.x), NULL, n->out);
     const int64_t E = io.w1->shape[1], R = io.x->numel / E;
+    /* the norm's run again rewrites the saved statistics with the same values */
     float *xn = dc_ln_pre_run(ctx, io.x, io.lnw, io.lnb, n->fa[0], sv->stats);
     float *dxn = xn ? dc_ctx_scratch(ctx, R * E) : NULL;
     dc_status st = dxn ? ffn_grads(ctx, &io, sv->h, n->out->grad, xn, dxn, n->out)
@@ -139,8 +140,12 @@ static dc_tensor *ffn_run(dc_ctx *ctx, const ffn_io *io, float eps)
     float *h = rec ? dc_ctx_alloc(ctx, (size_t)(R * F) * sizeof(float))
                    : dc_ctx_scratch(ctx, R * F);
     float *g = h ? dc_ctx_scratch(ctx, R * F) : NULL;
-    if (!g)
+    if (!g) {
+        if (!rec)
+            dc_ctx_scratch_done(ctx, h, R * F);
+        dc_ctx_scratch_done(ctx, xn, R * E);
         return NULL;
+    }
     dc_linear_gemm(ctx, R, xn ? xn : dc_f32(io->x), io->w1, h);
     dc_k_add_row(R, F, dc_f32(io->b1), h);
     dc_k_gelu_fwd(R * F, 0, h, g);
@@ -178,7 +183,7 @@ dc_tensor *dc_ln_ffn_gelu_residual(dc_ctx *ctx, dc_tensor *x, dc_tensor *lnw, dc
     if (!x || !lnw || !lnb || !w1 || !b1 || !w2 || !b2)
         return NULL;
     const ffn_io io = {x, lnw, lnb, w1, b1, w2, b2, x};
-    if (!dc_ln_pre_check("ln_ffn", x, lnw, lnb, eps) || !ffn_check(&io))
+    if (!dc_ln_pre_check("ln_ffn_gelu_residual", x, lnw, lnb, eps) || !ffn_check(&io))
         return NULL;
     return ffn_run(ctx, &io, eps);
 }

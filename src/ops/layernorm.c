@@ -108,8 +108,10 @@ bool dc_ln_pre_check(const char *op, const dc_tensor *x, const dc_tensor *w, con
         return false;
     const int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
     if (x->ndim < 1 || w->ndim != 1 || w->shape[0] != D || b->ndim != 1 || b->shape[0] != D) {
-        dc_err(DC_ERR_SHAPE, "%s: the norm's weight and bias must be [%lld], the input's last "
-               "dim", op, (long long)D);
+        char s1[96], s2[96], s3[96];
+        dc_err(DC_ERR_SHAPE, "%s: the norm's weight %s and bias %s must be [%lld], the last dim "
+               "of input %s", op, dc_shape_str(w, s1, sizeof s1), dc_shape_str(b, s2, sizeof s2),
+               (long long)D, dc_shape_str(x, s3, sizeof s3));
         return false;
     }
     if (!(eps >= 0.0f)) {

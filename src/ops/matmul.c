@@ -251,14 +251,17 @@ static dc_status ln_linear_bwd(dc_ctx *ctx, dc_node *n)
     dc_tensor *x = n->ins[0], *lnw = n->ins[1], *lnb = n->ins[2], *w = n->ins[3],
               *b = n->ins[4];
     const int64_t O = w->shape[0], I = w->shape[1], R = x->numel / I;
-    const float *stats = n->saved, *dy = n->out->grad;
+    float *stats = n->saved; /* the norm's run again rewrites it with the same values */
+    const float *dy = n->out->grad;
     float *dw, *db;
     if (grad_of(ctx, w, &dw) != DC_OK || grad_of(ctx, b, &db) != DC_OK)
         return DC_ERR_NOMEM;
-    float *xn = dc_ln_pre_run(ctx, x, lnw, lnb, n->fa[0], (float *)stats);
+    float *xn = dc_ln_pre_run(ctx, x, lnw, lnb, n->fa[0], stats);
     float *dn = xn ? dc_ctx_scratch(ctx, R * I) : NULL;
-    if (!dn)
+    if (!dn) {
+        dc_ctx_scratch_done(ctx, xn, R * I);
         return DC_ERR_NOMEM;
+    }
     dc_gemm(0, 0, R, I, O, 1.0f, dy, O, dc_f32(w), I, 0.0f, dn, I);
     if (dw)
         dc_gemm(1, 0, O, I, R, 1.0f, dy, O, xn, I, 1.0f, dw, I);

@@ -24,8 +24,8 @@ dc_status dc_g2p_score_print(FILE *f, dc_model *const *ms, int n_models, const c
 /*
  * dc_g2p_predict_print - the phones of each word of words (comma separated): one line
  * "WORD<TAB>PH PH ...<TAB>(score s)" per word on f. DC_ERR_ARG for a word longer than
- * DC_G2P_MAX_LEN (naming it); dc_g2p_predict's errors (prefixed with the word). The models
- * ms[0..n_models) decode as an ensemble when there are several.
+ * DC_G2P_MAX_LEN (naming it); dc_seq2seq_generate_ensemble's errors (prefixed with the word).
+ * The models ms[0..n_models) decode as an ensemble when there are several.
  */
 dc_status dc_g2p_predict_print(FILE *f, dc_model *const *ms, int n_models, const char *words,
                                const dc_beam_opts *o, int kv_cache);

@@ -34,8 +34,8 @@ dc_status dc_evaluate_lm(dc_model *m, const int64_t *ids, int64_t n, int64_t b, 
 {
     *loss = 0;
     dc_text_stream *s = dc_text_stream_new(ids, n, b, t);
-    dc_ctx *ctx = dc_ctx_new(0);
-    dc_status st = s && ctx ? DC_OK : DC_ERR_NOMEM;
+    dc_ctx *ctx = s ? dc_ctx_new(0) : NULL;
+    dc_status st = !s ? dc_last_status() : ctx ? DC_OK : DC_ERR_NOMEM;
     double sum = 0;
     int64_t count = 0;
     if (st == DC_OK) {
@@ -168,13 +168,14 @@ dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *va
         k->val = n_val > 1 ? malloc((size_t)n_val * sizeof *k->val) : NULL;
     }
     if (!t || !k || !k->s || (n_val > 1 && !k->val)) {
+        const bool stream_said = k && !k->s; /* its own error: no memory, or a negative id */
         if (k) {
             dc_text_stream_free(k->s);
             free(k->val);
         }
         free(k);
         free(t);
-        return dc_err_null(DC_ERR_NOMEM, "train_lm: out of memory");
+        return stream_said ? NULL : dc_err_null(DC_ERR_NOMEM, "train_lm: out of memory");
     }
     if (k->val)
         memcpy(k->val, val_ids, (size_t)n_val * sizeof *k->val);
