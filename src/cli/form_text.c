@@ -41,8 +41,8 @@ static int text_define(cli_run *r, dc_spec *spec)
 
 static int text_task(cli_run *r)
 {
-    const text_data *t = r->data;
-    const dc_corpus *c = &t->c;
+    text_data *t = r->data;
+    dc_corpus *c = &t->c;
     if (r->a->save_every && dc_model_context(r->m, NULL) == 0) { /* a recurrent model */
         fprintf(stderr, "deepc train: --save-every does not apply to a recurrent model on text "
                 "(it checkpoints at the end of every epoch: the carried state is not stored)\n");
@@ -53,6 +53,7 @@ static int text_task(cli_run *r)
     if (!(r->task = dc_task_lm(c->ids, (int64_t)t->n_train, c->ids + t->n_train,
                                (int64_t)(c->n - t->n_train), &r->o)))
         return cli_fail(2);
+    dc_corpus_free(c); /* the task holds its copies (the stream's 1 byte an id): 9 bytes a char */
     cli_banner(r, r->a->data + 5, "%zu characters for training, %zu for validation, vocabulary "
                "%d, %lld-step BPTT chunks", t->n_train, c->n - t->n_train, c->v.n,
                (long long)r->o.bptt);
