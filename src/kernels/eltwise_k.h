@@ -86,8 +86,8 @@ void dc_k_gelu_fwd(int64_t n, int approximate, const float *x, float *y);
 void dc_k_gelu_bwd(int64_t n, int approximate, int store, const float *x, const float *dy,
                    float *dx);
 /* Inference epilogue of a linear layer: y[r, :] = gelu(y[r, :] + b) (b NULL: no bias) for R
- * rows of C, exact GELU by fastmath.h's vectorised Φ (within 1.2e-6 relative of libm's). */
-void dc_k_bias_gelu_fast(int64_t R, int64_t C, const float *b, float *y);
+ * rows of C, the exact GELU of dc_k_gelu_fwd (the bits of a bias add, then dc_k_gelu_fwd). */
+void dc_k_bias_gelu(int64_t R, int64_t C, const float *b, float *y);
 
 /*
  * Softmax / log-softmax along K of (outer, K, inner), max-subtracted.

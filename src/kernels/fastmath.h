@@ -10,22 +10,17 @@
  *   tanh(x) = x + x³·p(x²) for |x| < 0.625 (p of degree 4, fitted the same way, rel. error 9e-8),
  *             else sign(x)·(1 − 2/(e^{2|x|} + 1)).
  *   σ(x)    = 1/(1 + e^{−x}).
- *   Φ(x)    = ½(1 + erf(v)), v = x/√2 (the normal CDF, for the exact GELU x·Φ(x)):
- *             −½ < v < 1: erf(v) = v·P(v²), P of degree 6 (rel. error 2e-9 on |v| <= 1);
- *             else from erfc(|v|) = e^{−v²}·Q(t), t = 1/(1 + |v|/2), Q of degree 8 fitted on
- *             |v| in [0.5, 6] (rel. error 2e-8): Φ = ½erfc(|v|) for v < 0, 1 − ½erfc(v) else,
- *             so the left tail keeps its relative accuracy (no 1 + erf cancellation); v² is
- *             computed as ½x·x (one rounding). GELU through it is within 1.2e-6 relative of
- *             the exact value for |x| <= 8 (libm's erff in float: about the same, both limited
- *             by the rounding of the argument).
  *   erf(v)  = ±E(|v|), three pieces chosen by selects (all three computed, so the loop vectorises):
  *             |v| < 0.75:  v + v·S(v²), S of degree 7 fitted to erf(v)/v − 1 (the leading v is
  *                          exact, so the rounding stays under an ulp);
  *             |v| < 1.5:   e0 + s·M(s), s = |v| − 1.125, e0 = erf(1.125) rounded to float and M of
  *                          degree 8 fitted to the rest (a Taylor-like piece where the first one's
  *                          alternating terms and the third one's erfc both lose an ulp);
- *             else:        1 − e^{−v²}·Q(t), t = 1/(1 + |v|/2), Φ's Q below (erfc's relative error
- *                          2e-8, e^{−v²} by dc_fast_expf; both shrink by erfc/erf < 0.04 here).
+ *             else:        1 − e^{−v²}·Q(t), t = 1/(1 + |v|/2), Q of degree 8 fitted on |v| in
+ *                          [0.5, 6] to erfc(|v|)·e^{v²} (erfc's relative error 2e-8, e^{−v²} by
+ *                          dc_fast_expf; both shrink by erfc/erf < 0.04 here).
+ *             The exact GELU, x/2·(1 + erf(x/√2)), is computed through it in training and in
+ *             BERT's inference path alike (one formula, so the two give the same bits).
  *             Compared with erf in double over every float in [0, 10] (and erf(−v) = −erf(v)):
  *             max 1.03 ulp (78 floats above 1 ulp, all near 0.78; libm's erff: 0.97 ulp).
  *             dc_erff_e takes e^{−v²} from the caller (GELU's backward needs it for φ as well).
@@ -93,33 +88,6 @@ static inline float dc_fast_tanhf(float x)
     return x < 0.0f ? -m : m;
 }
 
-
-/* Φ(x) = ½(1 + erf(x/√2)) (see the file comment). */
-static inline float dc_fast_phif(float x)
-{
-    const float v = x * 0.70710678118654752f, z = 0.5f * (x * x);
-    float p = 7.93349391e-05f;
-    p = p * z - 8.03484640e-04f;
-    p = p * z + 5.19121857e-03f;
-    p = p * z - 2.68553998e-02f;
-    p = p * z + 1.12836257e-01f;
-    p = p * z - 3.76126289e-01f;
-    p = p * z + 1.12837923e+00f;
-    const float small = 0.5f + 0.5f * (v * p);
-    const float av = v < 0.0f ? -v : v, t = 1.0f / (1.0f + 0.5f * av);
-    float q = 1.40763912e-03f;
-    q = q * t + 1.07143037e-01f;
-    q = q * t - 4.37593967e-01f;
-    q = q * t + 5.17178953e-01f;
-    q = q * t - 6.72122613e-02f;
-    q = q * t + 3.30438465e-01f;
-    q = q * t + 2.64636368e-01f;
-    q = q * t + 2.84136385e-01f;
-    q = q * t - 1.02639955e-04f;
-    const float half_erfc = 0.5f * (dc_fast_expf(-z) * q);
-    const float tail = v < 0.0f ? half_erfc : 1.0f - half_erfc;
-    return v > -0.5f && v < 1.0f ? small : tail;
-}
 
 /* erf(v) given e = e^{−v²} (see the file comment: within 1.03 ulp of erf over all floats). */
 static inline float dc_erff_e(float v, float e)
