@@ -104,6 +104,7 @@ typedef struct run {
     char *log_path;      /* its name (malloc'd) */
     dc_epoch_sums sums;  /* the epoch in progress so far (carried in checkpoints) */
     progress prog;
+    dc_status limit_st;  /* a failed sum of the ranks' time-limit answers (limit_hit) */
 } run;
 
 /* dir/name, malloc'd; NULL (DC_ERR_NOMEM) when out of memory. Never truncated. */
@@ -319,8 +320,8 @@ static dc_status after_step(run *r, int64_t ep, double lv, double gnorm, double 
 /* --steps reached, or --time-limit passed, checked after each step so the run stops at the
  * first step boundary past the limit. Ranks read their clocks at different moments, so they
  * sum their answers (one small allreduce per step, only with a time limit): all stop together.
- * A failed sum stops too. */
-static int limit_hit(const run *r)
+ * A failed sum stops too, with its error in r->limit_st for the caller to return. */
+static int limit_hit(run *r)
 {
     const dc_train_opts *o = r->o;
     if (o->max_steps > 0 && r->step >= o->max_steps)
@@ -328,7 +329,7 @@ static int limit_hit(const run *r)
     if (!(o->time_limit > 0))
         return 0;
     double up = budget_s(o) - r->budget0 >= o->time_limit;
-    if (dc_dist_size() > 1 && dc_dist_sum(&up, 1) != DC_OK)
+    if (dc_dist_size() > 1 && (r->limit_st = dc_dist_sum(&up, 1)) != DC_OK)
         return 1;
     return up > 0;
 }
@@ -373,7 +374,7 @@ static dc_status train_epoch(run *r, int64_t ep, int64_t *units)
         if (o->stop && *o->stop && r->pos < r->t->epoch_total(r->t))
             return stop_now(r, ep);
         if (limit_hit(r))
-            break;
+            return r->limit_st;
     }
     return st;
 }
@@ -636,7 +637,10 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         int64_t units = 0;
         if ((st = train_epoch(r, ep, &units)) != DC_OK)
             break;
-        if (limit_hit(r) && r->pos < r->t->epoch_total(r->t)) {
+        const int hit = limit_hit(r);
+        if ((st = r->limit_st) != DC_OK)
+            break;
+        if (hit && r->pos < r->t->epoch_total(r->t)) {
             if ((st = partial_epoch(r, units, now_s() - t0, last)) != DC_OK)
                 break;
             st = save_weights(r->m, o->out_dir); /* stopped inside an epoch */
@@ -648,8 +652,10 @@ static dc_status train_loop(run *r, dc_task_eval *last)
         /* the signal came with the epoch's last step: stop here unless the run is complete */
         if (st == DC_OK && o->stop && *o->stop && ep < o->epochs && !stop)
             return stop_now(r, ep);
-        if (limit_hit(r))
+        if (limit_hit(r)) {
+            st = r->limit_st;
             break;
+        }
     }
     if (st == DC_OK && r->t->finish && (st = r->t->finish(r->t, r->m)) == DC_OK)
         st = save_weights(r->m, o->out_dir);
