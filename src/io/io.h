@@ -103,4 +103,16 @@ dc_status dc_io_gz_damage(gzFile f, const char *path);
 dc_status dc_io_mkdir_p(const char *dir);
 dc_status dc_io_mkdir_parent(const char *path);
 
+/* A name with its index, for sorting without a global (qsort has no context argument)
+ * (safetensors.c): dc_io_sort_names gives names[0..n) sorted, ties by index, in a new array
+ * (NULL when out of memory); dc_io_cmp_named is its order, for bsearch-like lookups. */
+typedef struct dc_io_named {
+    const char *name;
+    int i;
+} dc_io_named;
+int dc_io_cmp_named(const void *a, const void *b);
+dc_io_named *dc_io_sort_names(const char *const *names, int n);
+/* dc_safetensors_read with its status in *status (safetensors.c). */
+dc_tdict *dc_io_safetensors_read(const char *path, dc_status *status);
+
 #endif
