@@ -3,11 +3,12 @@
  *
  * Arena: a list of chunks; allocations are bumped 64-byte aligned. dc_ctx_reset() rewinds. If a
  * step needed more than one chunk, reset replaces them by one chunk of the whole size, so from
- * the second step on a steady loop makes no malloc at all. On Linux a chunk of 1 MiB or more is
- * its own mapping (mmap; not under ASan), so the chunks that reset replaces go back to the
- * system: from malloc's heap they would stay resident (glibc serves blocks below its adaptive
- * mmap threshold, raised by every large free up to 32 MiB, from the heap), which held 27 MB of
- * dead pages in W7.
+ * the second step on a steady loop makes no malloc at all. The replaced chunks often came from
+ * malloc's heap (glibc serves blocks below its adaptive mmap threshold, raised by every large
+ * free up to 32 MiB, from the heap), where freed blocks stay resident: that reset also calls
+ * malloc_trim(0) (glibc), which gave back 27 MB of dead pages in W7. (Chunks as their own mmap
+ * gave the same peak, but left the threshold low for every other large malloc of the process,
+ * sending those through mmap and munmap; trimming changes nothing else.)
  *
  * Tape: a vector of entry pointers (its capacity survives resets). Backward walks it in reverse;
  * an entry whose output received no gradient is skipped.
@@ -19,7 +20,6 @@
  * them: the step then holds the gradients of a few layers at a time instead of all of them.
  */
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "internal.h"
 
 #include <math.h>
@@ -29,7 +29,6 @@
 #include <time.h>
 #ifdef __linux__
 #include <dirent.h>
-#include <sys/mman.h>
 #endif
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -39,27 +38,10 @@
 #include <omp.h>
 #endif
 
-/* Arena chunks from mmap: Linux, and not under AddressSanitizer (whose heap blocks have the
- * redzones that catch a write past a chunk's end). */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DC_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define DC_ASAN 1
-#endif
-#if defined(__linux__) && defined(MAP_ANONYMOUS) && !defined(DC_ASAN)
-#define DC_ARENA_MMAP 1
-#else
-#define DC_ARENA_MMAP 0
-#endif
-
 typedef struct chunk {
     struct chunk *next;
     size_t size, used;
     unsigned char *mem;
-    int mapped; /* mem is an mmap of size bytes (else posix_memalign) */
 } chunk;
 
 /* One prepared weight buffer (dc_ctx_prepared): a copy of its sources, then the result. */
@@ -107,15 +89,7 @@ static chunk *chunk_new(size_t size)
     chunk *c = malloc(sizeof *c);
     if (!c)
         return NULL;
-    c->mapped = 0;
-#if DC_ARENA_MMAP
-    if (size >= ((size_t)1 << 20)) { /* page-aligned, so 64-byte aligned */
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        c->mapped = p != MAP_FAILED;
-        c->mem = c->mapped ? p : NULL;
-    }
-#endif
-    if (!c->mapped && posix_memalign((void **)&c->mem, ALIGN, size) != 0) {
+    if (posix_memalign((void **)&c->mem, ALIGN, size) != 0) {
         free(c);
         return NULL;
     }
@@ -129,12 +103,7 @@ static void chunks_free(chunk *c)
 {
     while (c) {
         chunk *n = c->next;
-#if DC_ARENA_MMAP
-        if (c->mapped)
-            munmap(c->mem, c->size);
-        else
-#endif
-            free(c->mem);
+        free(c->mem);
         free(c);
         c = n;
     }
