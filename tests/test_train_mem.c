@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* |got − want| in units of the float ulp at want. */
@@ -249,17 +250,29 @@ static dc_tensor *ln_ffn_block(dc_ctx *ctx, dc_tensor *const *t, int fused)
     return dc_concat(ctx, (dc_tensor *[]){y, dc_tanh(ctx, x)}, 2, 2);
 }
 
+/* f's fused and separate forms (nf floats of output and leaf gradients): the same bits, and the
+ * fused one in less arena. */
+static void check_fused(block_fn f, int n, const int64_t (*shapes)[3], const int *nd, size_t nf,
+                        const char *what)
+{
+    float *a = calloc(nf, sizeof *a), *b = calloc(nf, sizeof *b);
+    REQUIRE(a && b);
+    size_t arena_sep = 0, arena_fused = 0;
+    leaf_step(f, n, shapes, nd, 0, a, &arena_sep);
+    leaf_step(f, n, shapes, nd, 1, b, &arena_fused);
+    CHECK(memcmp(a, b, nf * sizeof *a) == 0, "%s: output or leaf gradients differ", what);
+    CHECK(arena_fused < arena_sep, "%s: arena: fused %zu, separate %zu", what, arena_fused,
+          arena_sep);
+    free(a);
+    free(b);
+}
+
 TEST(layer_norm_linear_is_norm_then_linear_bit_for_bit_in_less_arena)
 {
     const int64_t shapes[5][3] = {{2, 5, 12}, {12}, {12}, {9, 12}, {9}};
     const int nd[5] = {3, 1, 1, 2, 1};
-    enum { NF = 2 * 5 * 21 + 120 + 12 + 12 + 108 + 9 };
-    static float a[NF], b[NF];
-    size_t arena_sep = 0, arena_fused = 0;
-    leaf_step(ln_linear_block, 5, shapes, nd, 0, a, &arena_sep);
-    leaf_step(ln_linear_block, 5, shapes, nd, 1, b, &arena_fused);
-    CHECK(memcmp(a, b, sizeof a) == 0, "output or gradients of x, norm w, b, W, b differ");
-    CHECK(arena_fused < arena_sep, "arena: fused %zu, separate %zu", arena_fused, arena_sep);
+    check_fused(ln_linear_block, 5, shapes, nd, 2 * 5 * 21 + 120 + 12 + 12 + 108 + 9,
+                "layer_norm_linear");
     CHECK(dc_layer_norm_linear(NULL, NULL, NULL, NULL, 1e-5f, NULL, NULL) == NULL, "NULLs");
 }
 
@@ -267,11 +280,6 @@ TEST(ln_ffn_gelu_residual_is_norm_then_ffn_bit_for_bit_in_less_arena)
 {
     const int64_t shapes[7][3] = {{2, 3, 8}, {8}, {8}, {24, 8}, {24}, {8, 24}, {8}};
     const int nd[7] = {3, 1, 1, 2, 1, 2, 1};
-    enum { NF = 96 + 48 + 8 + 8 + 192 + 24 + 192 + 8 };
-    static float a[NF], b[NF];
-    size_t arena_sep = 0, arena_fused = 0;
-    leaf_step(ln_ffn_block, 7, shapes, nd, 0, a, &arena_sep);
-    leaf_step(ln_ffn_block, 7, shapes, nd, 1, b, &arena_fused);
-    CHECK(memcmp(a, b, sizeof a) == 0, "output or gradients of x, norm, W1, b1, W2, b2 differ");
-    CHECK(arena_fused < arena_sep, "arena: fused %zu, separate %zu", arena_fused, arena_sep);
+    check_fused(ln_ffn_block, 7, shapes, nd, 96 + 48 + 8 + 8 + 192 + 24 + 192 + 8,
+                "ln_ffn_gelu_residual");
 }

@@ -416,16 +416,25 @@ dc_text_stream *dc_text_stream_new(const int64_t *ids, int64_t n, int64_t B, int
     return s;
 }
 
+/* out[0..n) = ids i0 .. i0 + n - 1 of the copy (in range), widened to int64. */
+static void widen(const dc_text_stream *s, int64_t i0, int64_t n, int64_t *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        switch (s->id_bytes) {
+        case 1: out[i] = ((const uint8_t *)s->data)[i0 + i]; break;
+        case 2: out[i] = ((const uint16_t *)s->data)[i0 + i]; break;
+        case 4: out[i] = ((const uint32_t *)s->data)[i0 + i]; break;
+        default: out[i] = ((const int64_t *)s->data)[i0 + i];
+        }
+}
+
 int64_t dc_text_stream_id(const dc_text_stream *s, int64_t i)
 {
     if (!s || i < 0 || i >= s->B * s->L)
         return -1;
-    switch (s->id_bytes) {
-    case 1: return ((const uint8_t *)s->data)[i];
-    case 2: return ((const uint16_t *)s->data)[i];
-    case 4: return ((const uint32_t *)s->data)[i];
-    default: return ((const int64_t *)s->data)[i];
-    }
+    int64_t id;
+    widen(s, i, 1, &id);
+    return id;
 }
 
 void dc_text_stream_free(dc_text_stream *s)
@@ -466,11 +475,8 @@ dc_status dc_text_stream_next(dc_text_stream *s, dc_ctx *ctx, dc_tensor **x, dc_
         return DC_ERR_NOMEM;
     for (int64_t b = 0; b < s->B; b++) {
         const int64_t row = b * s->L + s->pos;
-        int64_t *xr = dc_i64(xt) + b * t, *yr = dc_i64(yt) + b * t;
-        for (int64_t i = 0; i < t; i++) {
-            xr[i] = dc_text_stream_id(s, row + i);
-            yr[i] = dc_text_stream_id(s, row + i + 1);
-        }
+        widen(s, row, t, dc_i64(xt) + b * t);
+        widen(s, row + 1, t, dc_i64(yt) + b * t);
     }
     s->pos += t;
     *x = xt;
