@@ -90,7 +90,7 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/src/kernels/gemm.o $(BUILD)/obj/src/kernels/gemm_arch.o: CFLAGS += $(GEMM_CFLAGS)
+$(BUILD)/obj/src/kernels/gemm.o $(BUILD)/obj/src/kernels/gemm_arch.o $(BUILD)/obj/src/kernels/gemm_bf16.o: CFLAGS += $(GEMM_CFLAGS)
 
 $(BUILD)/libdeepc.a: $(LIB_OBJ)
 	@rm -f $@
@@ -120,8 +120,8 @@ examples: $(EX_BIN)
 bench: $(BUILD)/deepc $(BUILD)/bench_deepc $(BUILD)/bench_gemm
 	BUILD=$(BUILD) sh bench/run.sh
 
-$(BUILD)/bench_gemm: bench/bench_gemm.c src/kernels/gemm.c src/kernels/gemm_arch.c
-	$(CC) $(CFLAGS) $(GEMM_CFLAGS) -Isrc/kernels $(LDFLAGS) -o $@ bench/bench_gemm.c src/kernels/gemm.c src/kernels/gemm_arch.c $(LDLIBS)
+$(BUILD)/bench_gemm: bench/bench_gemm.c src/kernels/gemm.c src/kernels/gemm_arch.c src/kernels/gemm_bf16.c
+	$(CC) $(CFLAGS) $(GEMM_CFLAGS) -Isrc/kernels $(LDFLAGS) -o $@ bench/bench_gemm.c src/kernels/gemm.c src/kernels/gemm_arch.c src/kernels/gemm_bf16.c $(LDLIBS)
 
 $(BUILD)/bench_deepc: bench/bench_deepc.c $(BUILD)/libdeepc.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdeepc.a $(LDLIBS)

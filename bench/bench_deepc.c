@@ -24,6 +24,9 @@
  *                                ids (7919·i + 13) mod 30522; batch 1 latency (5 warm-up, median
  *                                of 30) and batch 8 sequences/s (2 warm-up, 10 timed); the
  *                                model frozen (dc_model_freeze: weights packed on first use)
+ *   bench_deepc w8 mini|base bf16
+ *                                the same with the model frozen for bfloat16 products
+ *                                (dc_model_freeze_bf16; workload w8_bert_<cfg>_bf16)
  *   bench_deepc w8 mini|base K [unfrozen]
  *                                for profiles (valgrind): K batch-1 forwards only after one
  *                                through dc_model_forward_all (--toggle-collect=dc_model_forward
@@ -540,7 +543,8 @@ static int w8(const char *cfg, int only_b1, int frozen)
         return 1;
     dc_ctx_set_grad(ctx, 0);
     dc_ctx_set_training(ctx, 0);
-    if (frozen && dc_model_freeze(m) != DC_OK) { /* inference only: weights packed once */
+    if (frozen && (frozen == 2 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK) {
+        /* inference only: weights packed once (2: bfloat16 products) */
         fprintf(stderr, "bench: %s\n", dc_last_error());
         return 1;
     }
@@ -563,10 +567,11 @@ static int w8(const char *cfg, int only_b1, int frozen)
         header("w8_profile");
         printf(", \"batch1_ms_median\": %.2f, \"runs\": %d}\n", 1e3 * t1, only_b1);
     } else {
-        printf("{\"workload\": \"w8_bert_%s\", \"threads\": %d, \"gemm\": \"%s\", "
+        printf("{\"workload\": \"w8_bert_%s%s\", \"threads\": %d, \"gemm\": \"%s\", "
                "\"params\": %lld, \"batch1_ms_median\": %.2f, \"batch1_ms_min\": %.2f, "
                "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f}\n",
-               cfg, dc_get_num_threads(), dc_gemm_backend(), (long long)dc_model_n_trainable(m),
+               cfg, frozen == 2 ? "_bf16" : "", dc_get_num_threads(),
+               frozen == 2 ? "bf16" : dc_gemm_backend(), (long long)dc_model_n_trainable(m),
                1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8);
     }
     dc_tensor_free(x1);
@@ -712,8 +717,12 @@ int main(int argc, char **argv)
         return w7(i + 1 < argc ? atoi(argv[i + 1]) : 20);
     if (!strcmp(w, "w8") && i + 1 < argc && (!strcmp(argv[i + 1], "mini") ||
                                              !strcmp(argv[i + 1], "base")))
+    {
+        if (i + 2 < argc && !strcmp(argv[i + 2], "bf16"))
+            return w8(argv[i + 1], 0, 2);
         return w8(argv[i + 1], i + 2 < argc ? atoi(argv[i + 2]) : 0,
                   !(i + 3 < argc && !strcmp(argv[i + 3], "unfrozen")));
+    }
     fprintf(stderr, "bench_deepc: unknown workload '%s'\n", w);
     return 2;
 }

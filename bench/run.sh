@@ -50,6 +50,8 @@ for w in $WORKLOADS; do
     w6) for t in 1 2; do deepc $t w6; done ;;
     w7) for t in 1 2; do deepc $t w7; done ;;
     w8) for m in mini base; do for t in 1 2; do deepc $t w8 $m; done; done
+        # the opt-in bfloat16 products (dc_model_freeze_bf16, `--bf16`): rows of their own
+        for m in mini base; do for t in 1 2; do deepc $t w8 $m bf16; done; done
         # BERT-base's GEMMs (M = 128 tokens or 1024 = batch 8; y = x·Wᵀ) and the FMA peak
         "$BUILD/bench_gemm" --builtin --bt 128 768 768 128 3072 768 128 768 3072 \
             1024 768 768 1024 3072 768 1024 768 3072 > "$OUT/deepc/w8_gemm.txt" 2>&1

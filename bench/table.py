@@ -82,6 +82,16 @@ table = [
      "w8_ort_base_t*", "batch8_seq_per_s_median", False, (1.0, 1.3)),
     ("W8 BERT-base batch 8, seq/s (PyTorch)", "w8_bert_base", "batch8_seq_per_s_median",
      "w8_bert_base_t*", "batch8_seq_per_s_median", False, None),
+    # opt-in bfloat16 products (weights and inputs of the GEMMs rounded to bfloat16, float32
+    # sums; `--bf16`) against the peers' float32: no target of their own, shown for scale
+    ("W8 BERT-mini batch 1, ms, deepc bf16 (ONNX Runtime)", "w8_bert_mini_bf16",
+     "batch1_ms_median", "w8_ort_mini_t*", "batch1_ms_median", True, None),
+    ("W8 BERT-mini batch 8, seq/s, deepc bf16 (ONNX Runtime)", "w8_bert_mini_bf16",
+     "batch8_seq_per_s_median", "w8_ort_mini_t*", "batch8_seq_per_s_median", False, None),
+    ("W8 BERT-base batch 1, ms, deepc bf16 (ONNX Runtime)", "w8_bert_base_bf16",
+     "batch1_ms_median", "w8_ort_base_t*", "batch1_ms_median", True, None),
+    ("W8 BERT-base batch 8, seq/s, deepc bf16 (ONNX Runtime)", "w8_bert_base_bf16",
+     "batch8_seq_per_s_median", "w8_ort_base_t*", "batch8_seq_per_s_median", False, None),
 ]
 print("| workload | deepc 1 thread | deepc 2 threads | peer best (setting) | ratio | target |")
 print("|---|---|---|---|---|---|")

@@ -875,6 +875,21 @@ DC_API void dc_model_unfreeze(dc_model *m);
 DC_API int dc_model_frozen(const dc_model *m);
 DC_API size_t dc_model_frozen_bytes(const dc_model *m);
 
+/*
+ * dc_model_freeze_bf16 - dc_model_freeze, and the products of the packed weights (linear and
+ * BERT layers: the GEMMs, not attention, norms or the rest) in bfloat16: weights and inputs
+ * rounded to bfloat16 (8 significand bits, to nearest, ties to even), their exact products
+ * summed in float32. Opt-in, for inference speed: on CPUs with AVX512-BF16 a product runs at
+ * up to twice the float32 rate, and the packs take half the memory; elsewhere a portable kernel
+ * gives the same results slowly. Results are not PyTorch's float32 ones: each product carries
+ * a relative error of about 2^-8 per operand (docs/performance.md measures what that does to
+ * BERT's outputs); they are the same at any thread count. dc_model_freeze on such a model goes
+ * back to float32 (and dc_model_freeze_bf16 on a float32-frozen one to bfloat16), dropping the
+ * packs either way. dc_model_frozen_bf16: 1 while frozen so. Returns as dc_model_freeze.
+ */
+DC_API dc_status dc_model_freeze_bf16(dc_model *m);
+DC_API int dc_model_frozen_bf16(const dc_model *m);
+
 /* Linear: y = x·Wᵀ + b; weight [out, in], bias [out]; PyTorch init U(±1/√in) for both
  * (kaiming_uniform with a = √5). rng NULL leaves zeros. */
 DC_API dc_module *dc_linear_new(dc_model *m, const char *name, int64_t in, int64_t out, int bias,

@@ -9,6 +9,7 @@
 #include "core/internal.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,6 +282,54 @@ TEST(freeze_pre_ln_transformer_packs_its_fused_projections)
           (long long)numel);
     free(want);
     free(got);
+    dc_tensor_free(x);
+    dc_model_free(m);
+}
+
+/* The largest |a - b| over n floats, and the largest |b|. */
+static void max_diff(const float *a, const float *b, int64_t n, double *diff, double *mag)
+{
+    *diff = *mag = 0;
+    for (int64_t i = 0; i < n; i++) {
+        *diff = fmax(*diff, fabs((double)a[i] - (double)b[i]));
+        *mag = fmax(*mag, fabs((double)b[i]));
+    }
+}
+
+TEST(freeze_bf16_bert_is_near_float32_same_at_any_threads_and_goes_back_to_float32_bits)
+{
+    dc_model *m = freeze_model(11);
+    dc_tensor *x = freeze_input();
+    REQUIRE(m && x);
+    int64_t n = 0, n1 = 0, n2 = 0, n3 = 0;
+    float *want = run_copy(m, x, 1, &n);
+    REQUIRE(dc_model_freeze(m) == DC_OK);
+    float *tmp = run_copy(m, x, 1, &n1);
+    const size_t bytes32 = dc_model_frozen_bytes(m);
+    free(tmp);
+    CHECK(dc_model_freeze_bf16(m) == DC_OK && dc_model_frozen(m) && dc_model_frozen_bf16(m),
+          "freeze_bf16: %s", dc_last_error());
+    CHECK(dc_model_frozen_bytes(m) == 0, "float32 packs kept: %zu bytes", dc_model_frozen_bytes(m));
+    float *got1 = run_copy(m, x, 1, &n1), *got2 = run_copy(m, x, 2, &n2);
+    const size_t bytes16 = dc_model_frozen_bytes(m);
+    CHECK(bytes16 > 0 && bytes16 < bytes32 * 6 / 10, "bf16 packs %zu bytes, float32 %zu",
+          bytes16, bytes32);
+    REQUIRE(want && got1 && got2 && n1 == n && n2 == n);
+    CHECK(memcmp(got1, got2, sizeof(float) * (size_t)n) == 0, "bf16: 1 and 2 threads differ");
+    double diff, mag;
+    max_diff(got1, want, n, &diff, &mag);
+    /* two layers of bfloat16 products: within a few percent of the output's scale, not equal */
+    CHECK(diff > 0 && diff < 0.05 * mag, "bf16 against float32: max |diff| %.3g, max |y| %.3g",
+          diff, mag);
+    CHECK(dc_model_freeze(m) == DC_OK && !dc_model_frozen_bf16(m), "back to float32");
+    float *got3 = run_copy(m, x, 2, &n3);
+    REQUIRE(got3 && n3 == n);
+    CHECK(memcmp(got3, want, sizeof(float) * (size_t)n) == 0, "float32 again: other bits");
+    CHECK(dc_model_freeze_bf16(NULL) == DC_ERR_ARG && !dc_model_frozen_bf16(NULL), "NULL model");
+    free(want);
+    free(got1);
+    free(got2);
+    free(got3);
     dc_tensor_free(x);
     dc_model_free(m);
 }

@@ -232,5 +232,7 @@ int cli_load_frozen(dc_model *m, const char *path, int partial);
 /* Set by --allow-nonfinite (any command that loads weights; main.c takes it out of argv):
  * cli_load_weights then loads NaN / Inf weights instead of refusing them. */
 extern int cli_allow_nonfinite;
+/* --bf16: cli_load_frozen freezes for bfloat16 products (dc_model_freeze_bf16). */
+extern int cli_bf16;
 
 #endif

@@ -190,6 +190,7 @@ dc_model *cli_load_model(const char *path, dc_rng *rng, dc_spec **spec_out)
 }
 
 int cli_allow_nonfinite;
+int cli_bf16;
 
 int cli_load_weights(dc_model *m, const char *path, int partial)
 {
@@ -214,7 +215,7 @@ int cli_load_frozen(dc_model *m, const char *path, int partial)
 {
     if (cli_load_weights(m, path, partial))
         return -1;
-    if (dc_model_freeze(m) != DC_OK) {
+    if ((cli_bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK) {
         fprintf(stderr, "deepc: %s\n", dc_last_error());
         return -1;
     }

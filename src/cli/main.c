@@ -105,15 +105,29 @@ int main(int argc, char **argv)
     }
     /* --allow-nonfinite: every command that loads weights (eval, forward, predict, generate,
      * show, train --init) loads NaN / Inf weights instead of refusing them (cli_load_weights) */
+    /* --bf16: the inference commands that freeze the model freeze it for bfloat16 products
+     * (dc_model_freeze_bf16); refused elsewhere rather than ignored */
     int kept = argc > 1 ? 2 : argc;
     for (int i = kept; i < argc; i++) {
         if (!strcmp(argv[i], "--allow-nonfinite"))
             cli_allow_nonfinite = 1;
+        else if (!strcmp(argv[i], "--bf16"))
+            cli_bf16 = 1;
         else
             argv[kept++] = argv[i];
     }
     argv[kept] = NULL;
     argc = kept;
+    static const char *const bf16_cmds[] = {"eval", "predict", "generate", "g2p"};
+    int bf16_ok = 0;
+    for (size_t i = 0; argc > 1 && i < sizeof bf16_cmds / sizeof bf16_cmds[0]; i++)
+        bf16_ok |= !strcmp(argv[1], bf16_cmds[i]);
+    if (cli_bf16 && !bf16_ok) {
+        fprintf(stderr, "deepc: --bf16 is for the inference commands eval, predict, generate "
+                        "and g2p\n");
+        dc_dist_finalize();
+        return 2;
+    }
     int rc = run_command(argc, argv);
     dc_dist_finalize();
     return rc;

@@ -165,6 +165,10 @@ dc_packs *dc_packs_new(const void *lo, const void *hi);
 void dc_packs_clear(dc_packs *p);
 void dc_packs_free(dc_packs *p);
 size_t dc_packs_bytes(dc_packs *p);
+/* Make the packs bfloat16 ones (on) or float32 ones (off): drops the packs made so far.
+ * dc_packs_bf16: which. */
+void dc_packs_set_bf16(dc_packs *p, int on);
+int dc_packs_bf16(dc_packs *p);
 /* op(B) = [W_0; ...; W_{n-1}]ᵀ for y = x·[W_0; ...]ᵀ (n in 1..4 float weights [O_i, I], the same
  * I): packed on the first call for these weights and kept (thread-safe). NULL (compute as
  * usual) when p is NULL, a weight lies outside p's block, or out of memory. */

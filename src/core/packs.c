@@ -15,6 +15,9 @@
  * mutex guards it, so several threads may run inference on one frozen model (each with its own
  * ctx); the first of them to need a pack makes it while the others wait.
  *
+ * dc_model_freeze_bf16 makes the cache's packs bfloat16 ones (dc_gemm_pack_b_bf16): half the
+ * weights' size, and the products round x to bfloat16 as well (kernels.h).
+ *
  * Memory: each pack is about as large as its weights (zero-padded to the kernel's 32 columns);
  * all of it belongs to the cache and is freed by dc_packs_clear / dc_packs_free.
  */
@@ -37,6 +40,7 @@ typedef struct pack_entry {
 
 struct dc_packs {
     const unsigned char *lo, *hi; /* the frozen block */
+    int bf16;                     /* packs for bfloat16 products (dc_model_freeze_bf16) */
     pack_entry **slot;
     int cap, count;
     size_t bytes;
@@ -87,6 +91,26 @@ void dc_packs_free(dc_packs *p)
     packs_drop(p);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+void dc_packs_set_bf16(dc_packs *p, int on)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    packs_drop(p);
+    p->bf16 = on != 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int dc_packs_bf16(dc_packs *p)
+{
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    const int b = p->bf16;
+    pthread_mutex_unlock(&p->lock);
+    return b;
 }
 
 size_t dc_packs_bytes(dc_packs *p)
@@ -160,8 +184,9 @@ static bool packs_grow(dc_packs *p)
     return true;
 }
 
-/* A new entry for w with its pack (entry->packed NULL when that could not be made). */
-static pack_entry *entry_make(int n, const dc_tensor *const *w)
+/* A new entry for w with its pack, bfloat16 if bf16 (entry->packed NULL when that could not be
+ * made). */
+static pack_entry *entry_make(int n, const dc_tensor *const *w, int bf16)
 {
     pack_entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -177,7 +202,8 @@ static pack_entry *entry_make(int n, const dc_tensor *const *w)
         ld[i] = e->cols;
     }
     /* y = x·Wᵀ: op(B) = Wᵀ [I, O], W stored [O, I] (trans_b) */
-    e->packed = dc_gemm_pack_b(1, e->cols, n, N, src, ld);
+    e->packed = bf16 ? dc_gemm_pack_b_bf16(1, e->cols, n, N, src, ld)
+                     : dc_gemm_pack_b(1, e->cols, n, N, src, ld);
     return e;
 }
 
@@ -196,7 +222,7 @@ const dc_gemm_packed *dc_packs_wt(dc_packs *p, int n, const dc_tensor *const *w)
     if (p->cap && p->slot[k]) {
         out = p->slot[k]->packed;
     } else if (packs_grow(p)) {
-        pack_entry *e = entry_make(n, w);
+        pack_entry *e = entry_make(n, w, p->bf16);
         if (e) {
             k = key_hash(n, data) & (size_t)(p->cap - 1);
             while (p->slot[k])

@@ -48,4 +48,29 @@ typedef struct gemm_arch {
  * DC_GEMM_MAX_ISA at compile time). Cheap (a few loads), so it is asked on every call. */
 const gemm_arch *dc_k_gemm_arch(void);
 
+/* ---- bfloat16 products (gemm_bf16.c) ---- */
+
+enum { BF16_MR = 12, BF16_NR = 32, BF16_KC_ONE = 768, BF16_KC_MAX = 1024 };
+
+/* bfloat16 micro-kernel: C[m,n] = alpha * Σ_p Σ_{h=0,1} a(p,h)·b(p,h) + beta * C for m <= 12,
+ * n <= 32, kp >= 1 pairs: Ap is a panel [kp][12], Bp [kp][32] of uint32 words, each a pair of
+ * bfloat16 (k = 2p in the low half, 2p + 1 in the high). beta == 0: C is not read. */
+typedef void (*gemm_bf16_ukernel)(int64_t kp, const uint32_t *restrict ap,
+                                  const uint32_t *restrict bp, float *restrict c, int64_t ldc,
+                                  float alpha, float beta, int m, int n);
+
+typedef struct gemm_bf16_arch {
+    const char *name;
+    gemm_bf16_ukernel kernel;
+    int64_t mc, kc, nc; /* mc % 12, kc % 8 and nc % 32 == 0; kc, BF16_KC_ONE <= BF16_KC_MAX */
+} gemm_bf16_arch;
+
+/* The bfloat16 kernel for this CPU: AVX512-BF16's, else portable C. */
+const gemm_bf16_arch *dc_k_gemm_bf16_arch(void);
+
+/* Pack rows (rows <= w) of kc values into a panel dst [ceil(kc/2)][w] of bfloat16 pairs (rows
+ * past `rows` and an odd kc's last high half zero): value k of row r is src[r*ld_x + k*ld_k]. */
+void dc_k_bf16_pack(const float *src, int64_t ld_k, int64_t ld_x, int rows, int64_t kc, int w,
+                    uint32_t *dst);
+
 #endif

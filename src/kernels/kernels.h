@@ -89,6 +89,27 @@ size_t dc_gemm_packed_bytes(const dc_gemm_packed *p);
 void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
                         const dc_gemm_packed *p, float beta, float *C, int64_t ldc);
 
+/*
+ * dc_gemm_pack_b_bf16 - dc_gemm_pack_b for bfloat16 products: op(B) rounded to bfloat16 (to
+ * nearest, ties to even) and packed in pairs along K (gemm_bf16.c). dc_gemm_packed_run with it
+ * rounds op(A) to bfloat16 as it packs it and accumulates the exact products in float32: C =
+ * alpha * Σ_k bf16(a_ik)·bf16(b_kj) + beta * C, by the AVX512-BF16 kernel where the CPU has it,
+ * else a portable one. Not bitwise dc_gemm's (nor, across those two kernels, each other's); the
+ * same bits at any thread count. About 2 K N bytes. dc_gemm_packed_is_bf16: 1 for such a pack.
+ */
+dc_gemm_packed *dc_gemm_pack_b_bf16(int trans_b, int64_t K, int n_parts, const int64_t *N,
+                                    const float *const *B, const int64_t *ldb);
+int dc_gemm_packed_is_bf16(const dc_gemm_packed *p);
+
+/* bfloat16 <-> float: dc_k_bf16_round rounds to nearest, ties to even (a NaN stays a NaN);
+ * dc_k_bf16_float is exact. */
+uint16_t dc_k_bf16_round(float x);
+float dc_k_bf16_float(uint16_t h);
+
+/* on != 0: bfloat16 products use the portable kernel even where AVX512-BF16 is there (tests);
+ * process-wide, set it while no product runs. */
+void dc_k_gemm_bf16_force_portable(int on);
+
 /* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).
  * dc_gemm_prefer_blas: OpenBLAS whenever it is linked in. Process-wide; set them while no other

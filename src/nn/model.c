@@ -475,17 +475,27 @@ int64_t dc_model_n_trainable(const dc_model *m)
 
 /* ---- frozen weights ---- */
 
-dc_status dc_model_freeze(dc_model *m)
+/* Freeze m with float32 (bf16 0) or bfloat16 packs. */
+static dc_status model_freeze(dc_model *m, int bf16, const char *who)
 {
     if (!m)
-        return dc_err(DC_ERR_ARG, "dc_model_freeze: NULL model");
-    if (m->packs) { /* frozen already: drop the packs, in case the weights were edited */
-        dc_packs_clear(m->packs);
-        return DC_OK;
-    }
-    m->packs = dc_packs_new(m->data, m->data ? m->data + m->data_bytes : NULL);
-    return m->packs ? DC_OK : dc_last_status();
+        return dc_err(DC_ERR_ARG, "%s: NULL model", who);
+    if (!m->packs && !(m->packs = dc_packs_new(m->data, m->data ? m->data + m->data_bytes
+                                                                  : NULL)))
+        return dc_last_status();
+    /* frozen already: the packs are dropped either way, in case the weights were edited */
+    dc_packs_set_bf16(m->packs, bf16);
+    return DC_OK;
 }
+
+dc_status dc_model_freeze(dc_model *m) { return model_freeze(m, 0, "dc_model_freeze"); }
+
+dc_status dc_model_freeze_bf16(dc_model *m)
+{
+    return model_freeze(m, 1, "dc_model_freeze_bf16");
+}
+
+int dc_model_frozen_bf16(const dc_model *m) { return m && m->packs && dc_packs_bf16(m->packs); }
 
 void dc_model_unfreeze(dc_model *m)
 {
