@@ -26,7 +26,9 @@
  *                                model frozen (dc_model_freeze: weights packed on first use)
  *   bench_deepc w8 mini|base bf16
  *                                the same with the model frozen for bfloat16 products
- *                                (dc_model_freeze_bf16; workload w8_bert_<cfg>_bf16)
+ *                                (dc_model_freeze_bf16; workload w8_bert_<cfg>_bf16), and
+ *                                bf16_max_rel_diff: max |bf16 - float32| / max |float32| of
+ *                                the batch-1 output
  *   bench_deepc w8 mini|base K [unfrozen]
  *                                for profiles (valgrind): K batch-1 forwards only after one
  *                                through dc_model_forward_all (--toggle-collect=dc_model_forward
@@ -47,6 +49,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deepc.h"
+#include "kernels/kernels.h" /* dc_k_gemm_bf16_name */
 
 #include <math.h>
 #include <stdio.h>
@@ -518,6 +521,32 @@ static double w8_time(dc_ctx *ctx, dc_model *m, dc_tensor *x, int warm, int runs
     return median(t, runs);
 }
 
+/* The bfloat16 model's output for x against the float32 one's: max |difference| / max |float32
+ * output| (the encoder's last hidden states); m is left frozen for bfloat16. -1 on failure. */
+static double w8_bf16_error(dc_ctx *ctx, dc_model *m, dc_tensor *x)
+{
+    double err = -1;
+    dc_tensor *y = NULL;
+    float *ref = NULL;
+    if (dc_model_freeze(m) == DC_OK && (y = dc_model_forward(ctx, m, x)) &&
+        (ref = malloc(sizeof(float) * (size_t)y->numel))) {
+        const int64_t n = y->numel;
+        memcpy(ref, dc_f32(y), sizeof(float) * (size_t)n);
+        dc_ctx_reset(ctx);
+        if (dc_model_freeze_bf16(m) == DC_OK && (y = dc_model_forward(ctx, m, x))) {
+            double d = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                d = fmax(d, fabs((double)dc_f32(y)[i] - ref[i]));
+                mag = fmax(mag, fabs((double)ref[i]));
+            }
+            err = mag > 0 ? d / mag : d;
+        }
+    }
+    free(ref);
+    dc_ctx_reset(ctx);
+    return err;
+}
+
 /* One forward through dc_model_forward_all, which callgrind's --toggle-collect=dc_model_forward
  * does not count: a frozen model packs its weights here. */
 static int w8_untimed(dc_ctx *ctx, dc_model *m, dc_tensor *x)
@@ -555,6 +584,11 @@ static int w8(const char *cfg, int only_b1, int frozen)
             dc_i64(x1)[i] = (7919 * i + 13) % 30522 % vocab;
         dc_i64(x8)[i] = (7919 * i + 13) % 30522 % vocab;
     }
+    const double bf16_err = frozen == 2 ? w8_bf16_error(ctx, m, x1) : 0;
+    if (bf16_err < 0) {
+        fprintf(stderr, "bench: %s\n", dc_last_error());
+        return 1;
+    }
     double min1, min8 = 0;
     only_b1 = only_b1 > 32 ? 32 : only_b1;
     if (only_b1 && !w8_untimed(ctx, m, x1))
@@ -569,10 +603,13 @@ static int w8(const char *cfg, int only_b1, int frozen)
     } else {
         printf("{\"workload\": \"w8_bert_%s%s\", \"threads\": %d, \"gemm\": \"%s\", "
                "\"params\": %lld, \"batch1_ms_median\": %.2f, \"batch1_ms_min\": %.2f, "
-               "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f}\n",
+               "\"batch8_seq_per_s_median\": %.2f, \"batch8_seq_per_s_best\": %.2f%s",
                cfg, frozen == 2 ? "_bf16" : "", dc_get_num_threads(),
-               frozen == 2 ? "bf16" : dc_gemm_backend(), (long long)dc_model_n_trainable(m),
-               1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8);
+               frozen == 2 ? dc_k_gemm_bf16_name() : dc_gemm_backend(),
+               (long long)dc_model_n_trainable(m),
+               1e3 * t1, 1e3 * min1, 8 / t8, 8 / min8, frozen == 2 ? "" : "}\n");
+        if (frozen == 2) /* against float32: max |difference| / max |output| at batch 1 */
+            printf(", \"bf16_max_rel_diff\": %.3g}\n", bf16_err);
     }
     dc_tensor_free(x1);
     dc_tensor_free(x8);

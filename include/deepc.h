@@ -881,9 +881,11 @@ DC_API size_t dc_model_frozen_bytes(const dc_model *m);
  * rounded to bfloat16 (8 significand bits, to nearest, ties to even), their exact products
  * summed in float32. Opt-in, for inference speed: on CPUs with AVX512-BF16 a product runs at
  * up to twice the float32 rate, and the packs take half the memory; elsewhere a portable kernel
- * gives the same results slowly. Results are not PyTorch's float32 ones: each product carries
- * a relative error of about 2^-8 per operand (docs/performance.md measures what that does to
- * BERT's outputs); they are the same at any thread count. dc_model_freeze on such a model goes
+ * computes the same sums, slowly (not necessarily to the bit: the order of a pair's two
+ * additions is the CPU's). Results are not PyTorch's float32 ones: each operand carries a
+ * relative rounding error of up to 2^-8 (docs/performance.md measures what that does to BERT's
+ * outputs); they are the same at any thread count. Convolutions and recurrent layers, which do
+ * not use packs, stay float32; so does a product whose pack cannot be made (out of memory). dc_model_freeze on such a model goes
  * back to float32 (and dc_model_freeze_bf16 on a float32-frozen one to bfloat16), dropping the
  * packs either way. dc_model_frozen_bf16: 1 while frozen so. Returns as dc_model_freeze.
  */
@@ -2504,14 +2506,17 @@ DC_API dc_status dc_textcls_predict(dc_model *m, const dc_spec *s, const dc_word
  * (strict) on part (-1: all) of data, encoded with vocab and max_len (0: the input's).
  * dc_textcls_predict_print - every class with its probability for text, most likely first;
  * vocab and classes NULL: vocab.txt and classes.txt next to the weights (without classes.txt the
- * classes are numbered). */
+ * classes are numbered).
+ * Both run the model frozen (dc_model_freeze: float32, the unfrozen model's bits), or with
+ * bf16 != 0 frozen for bfloat16 products (dc_model_freeze_bf16; `--bf16`). */
 DC_API dc_status dc_textcls_report(FILE *f, const dc_textcls_run *r, dc_model *m, int part,
                                    const char *what, int json);
 DC_API dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights,
-                                 const char *data, const char *vocab, int64_t max_len, int part);
+                                 const char *data, const char *vocab, int64_t max_len, int part,
+                                 int bf16);
 DC_API dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weights,
                                           const char *vocab, const char *classes,
-                                          int64_t max_len, const char *text);
+                                          int64_t max_len, const char *text, int bf16);
 /* Character language modelling with truncated BPTT (see dc_train_lm). The ids are copied. */
 DC_API dc_task *dc_task_lm(const int64_t *train_ids, int64_t n_train, const int64_t *val_ids,
                            int64_t n_val, const dc_train_opts *o);

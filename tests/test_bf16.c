@@ -57,6 +57,7 @@ static float rounded(float x) { return dc_k_bf16_float(dc_k_bf16_round(x)); }
 static void bf16_case(int ta, int tb, int64_t M, int64_t K, int parts, int64_t Np, float beta,
                       int portable)
 {
+    const int nan_c = beta == 0.0f; /* beta 0: C must not be read, so it starts as NaN */
     const int64_t N = parts * Np;
     float *A = malloc(sizeof(float) * (size_t)(M * K));
     float *B = malloc(sizeof(float) * (size_t)(N * K));
@@ -69,7 +70,7 @@ static void bf16_case(int ta, int tb, int64_t M, int64_t K, int parts, int64_t N
     for (int64_t i = 0; i < N * K; i++)
         B[i] = (float)((i * 53) % 997) / 480.0f - 1.0f + 1e-4f * (float)(i % 5);
     for (int64_t i = 0; i < M * N; i++)
-        c0[i] = c1[i] = c2[i] = (float)(i % 13) - 6.0f;
+        c0[i] = c1[i] = c2[i] = nan_c ? NAN : (float)(i % 13) - 6.0f;
     const float *src[4];
     int64_t Ns[4], ld[4];
     for (int i = 0; i < parts; i++) {
@@ -104,9 +105,10 @@ static void bf16_case(int ta, int tb, int64_t M, int64_t K, int parts, int64_t N
                 s_exact += (double)a * (double)b;
                 mag += fabs((double)a * (double)b);
             }
-            const double want = 1.5 * s + (double)beta * (double)c0[i * N + j];
-            const double scale = 1.5 * mag + fabs(beta * c0[i * N + j]) + 1e-30;
-            const double err = fabs((double)c1[i * N + j] - want);
+            const double cin = nan_c ? 0.0 : (double)c0[i * N + j];
+            const double want = 1.5 * s + (double)beta * cin;
+            const double scale = 1.5 * mag + fabs((double)beta * cin) + 1e-30;
+            const double err = isnan(c1[i * N + j]) ? INFINITY : fabs((double)c1[i * N + j] - want);
             /* float32 accumulation of K products, then alpha and beta: a few ulps of K·|ab| */
             worst = fmax(worst, err / (1e-7 * (double)(K + 4) * scale));
             worst_rel = fmax(worst_rel, err / scale);
@@ -130,13 +132,46 @@ static void bf16_case(int ta, int tb, int64_t M, int64_t K, int parts, int64_t N
 TEST(bf16_gemm_is_the_float_sum_of_the_rounded_operands_products)
 {
     for (int portable = 0; portable <= 1; portable++) {
-        bf16_case(0, 1, 1, 64, 1, 40, 0.0f, portable);     /* one row: column split */
+        bf16_case(0, 1, 1, 64, 1, 40, 0.0f, portable);     /* one row (one thread: small) */
         bf16_case(0, 1, 13, 7, 3, 20, 0.0f, portable);     /* odd K, parts across panels */
-        bf16_case(0, 1, 40, 515, 3, 20, 0.5f, portable);   /* two K blocks, the last odd */
+        bf16_case(0, 1, 40, 515, 3, 20, 0.5f, portable);   /* odd K in one block */
         bf16_case(1, 0, 29, 96, 2, 33, 1.0f, portable);    /* op(A) = Aᵀ, B stored [K, N] */
         bf16_case(0, 1, 200, 130, 1, 70, -1.0f, portable); /* rows split between threads */
+        bf16_case(0, 1, 30, 1541, 3, 25, 1.0f, portable);  /* 4 K blocks, the last odd */
     }
-    bf16_case(0, 1, 397, 520, 1, 2080, 0.0f, 0); /* several A blocks, K blocks, N blocks */
+    bf16_case(0, 1, 1, 768, 1, 3000, 0.0f, 0);      /* one row, columns split between threads */
+    bf16_case(1, 1, 20, 1600, 2, 1001, 0.0f, 0);    /* columns split, op(A) = Aᵀ, 4 K blocks */
+    bf16_case(0, 1, 397, 520, 1, 2080, 0.0f, 0);    /* several A blocks and N blocks */
+}
+
+/* C for op(A) given as A and as Aᵀ: the two packs of A (the vectorised one of rows contiguous
+ * along K, the scalar one) round alike, ties, denormals and large values included. */
+TEST(bf16_both_packs_of_a_round_alike)
+{
+    enum { M = 24, K = 96, N = 40 };
+    static float A[M * K], At[K * M], B[N * K], c1[M * N], c2[M * N];
+    static const uint32_t special[] = {0x3F808000u, 0x3F818000u, 0xBF808000u, 0x00018000u,
+                                       0x00008000u, 0x47008000u, 0x3F807FFFu, 0x3F808001u};
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) {
+            const int idx = i * K + k;
+            A[idx] = idx % 3 ? from_bits(special[idx % 8]) : (float)(idx % 17) / 7.0f - 1.0f;
+            At[k * M + i] = A[idx];
+        }
+    for (int i = 0; i < N * K; i++)
+        B[i] = (float)((i * 7) % 19) / 9.0f - 1.0f;
+    const float *src[1] = {B};
+    const int64_t Ns[1] = {N}, ld[1] = {K};
+    dc_gemm_packed *p = dc_gemm_pack_b_bf16(1, K, 1, Ns, src, ld);
+    REQUIRE(p);
+    dc_gemm_packed_run(0, M, 1.0f, A, K, p, 0.0f, c1, N);
+    dc_gemm_packed_run(1, M, 1.0f, At, M, p, 0.0f, c2, N);
+    CHECK(memcmp(c1, c2, sizeof c1) == 0, "op(A) as A and as Aᵀ: other bits");
+    int finite = 1;
+    for (int i = 0; i < M * N; i++)
+        finite &= isfinite(c1[i]) != 0;
+    CHECK(finite, "a product overflowed: the inputs were meant to stay finite");
+    dc_gemm_packed_free(p);
 }
 
 TEST(bf16_pack_is_half_the_float32_pack)

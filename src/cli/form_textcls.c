@@ -132,7 +132,8 @@ int cmd_eval_textcls(int argc, char **argv)
                                    : !weights ? "--weights W" : !data ? "--data" : "--vocab V");
     if ((len && arg_i64("--max-len", len, 2, 1 << 20, &max_len)))
         return 2;
-    if (dc_textcls_eval(stdout, model, weights, data, vocab, max_len, p == 3 ? -1 : p) == DC_OK)
+    if (dc_textcls_eval(stdout, model, weights, data, vocab, max_len, p == 3 ? -1 : p,
+                        cli_bf16) == DC_OK)
         return 0;
     fprintf(stderr, "deepc eval: %s\n", dc_last_error());
     return 2;
@@ -158,7 +159,8 @@ int cmd_predict_text(int argc, char **argv)
         return cli_missing("predict", !model ? "MODEL" : !weights ? "--weights W" : "--text");
     if (len && arg_i64("--max-len", len, 2, 1 << 20, &max_len))
         return 2;
-    if (dc_textcls_predict_print(stdout, model, weights, vocab, classes, max_len, text) == DC_OK)
+    if (dc_textcls_predict_print(stdout, model, weights, vocab, classes, max_len, text,
+                                 cli_bf16) == DC_OK)
         return 0;
     fprintf(stderr, "deepc predict: %s\n", dc_last_error());
     return 2;

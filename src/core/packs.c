@@ -18,7 +18,8 @@
  * dc_model_freeze_bf16 makes the cache's packs bfloat16 ones (dc_gemm_pack_b_bf16): half the
  * weights' size, and the products round x to bfloat16 as well (kernels.h).
  *
- * Memory: each pack is about as large as its weights (zero-padded to the kernel's 32 columns);
+ * Memory: each pack is about as large as its weights (zero-padded to the kernel's 32 columns;
+ * half that for bfloat16);
  * all of it belongs to the cache and is freed by dc_packs_clear / dc_packs_free.
  */
 #define _POSIX_C_SOURCE 200809L

@@ -22,8 +22,17 @@
 
 #include <string.h>
 
-#if DC_GEMM_X86
+/* The AVX512-BF16 kernel needs GCC >= 10 or clang >= 9 (__m512bh, _mm512_dpbf16_ps) and the
+ * build's ISA cap (DC_GEMM_MAX_ISA, gemm_arch.c) at AVX-512; else only the portable kernel. */
+#ifndef DC_GEMM_MAX_ISA
+#define DC_GEMM_MAX_ISA 2
+#endif
+#if DC_GEMM_X86 && DC_GEMM_MAX_ISA >= 2 &&                                                     \
+    ((defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && __GNUC__ >= 10))
+#define DC_BF16_X86 1
 #include <immintrin.h>
+#else
+#define DC_BF16_X86 0
 #endif
 
 /* See kernels.h. */
@@ -51,7 +60,7 @@ static inline uint32_t pair_word(float lo, float hi)
     return (uint32_t)dc_k_bf16_round(lo) | (uint32_t)dc_k_bf16_round(hi) << 16;
 }
 
-#if DC_GEMM_X86
+#if DC_BF16_X86
 /* words[p] = the pair (s[2p], s[2p + 1]) for p < n16 * 16: dc_k_bf16_round on 32 floats at a
  * time, in AVX-512 integer operations (the same bits). */
 __attribute__((target("avx512f,avx512bw"))) static void pairs_avx512(const float *s, int64_t n16,
@@ -83,7 +92,7 @@ void dc_k_bf16_pack(const float *src, int64_t ld_k, int64_t ld_x, int rows, int6
     const int64_t kp = (kc + 1) / 2;
     if (rows < w)
         memset(dst, 0, sizeof(uint32_t) * (size_t)w * (size_t)kp);
-#if DC_GEMM_X86
+#if DC_BF16_X86
     /* rows of A (contiguous along K): their pairs 16 at a time into a row buffer, then into the
      * panel's column r */
     if (ld_k == 1 && kc >= 32 && kp <= BF16_KC_MAX / 2 && __builtin_cpu_supports("avx512bw")) {
@@ -136,7 +145,7 @@ static void ukernel_bf16_generic(int64_t kp, const uint32_t *restrict ap,
 
 /* ---- AVX512-BF16 kernel ---- */
 
-#if DC_GEMM_X86
+#if DC_BF16_X86
 #define BF_TARGET __attribute__((target("avx512f,avx512bf16")))
 
 BF_TARGET __attribute__((always_inline)) static inline void
@@ -217,7 +226,7 @@ static void ukernel_bf16_avx512(int64_t kp, const uint32_t *restrict ap,
     const unsigned n1 = n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u;
     rows[m](kp, ap, bp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
 }
-#endif /* DC_GEMM_X86 */
+#endif /* DC_BF16_X86 */
 
 /* Blocking: a B panel of KC = 512 (256 pairs) x 32 is 32 KB (L1), as the float32 kernel's
  * 256 x 32; the A block 192 x 512 bfloat16 is 192 KB (L2). */
@@ -230,8 +239,12 @@ static void ukernel_bf16_avx512(int64_t kp, const uint32_t *restrict ap,
 #ifndef DC_BF16_NC
 #define DC_BF16_NC 2048
 #endif
-static const gemm_bf16_arch bf16_generic = {"bf16-generic", ukernel_bf16_generic, 192, 512, 2048};
-#if DC_GEMM_X86
+_Static_assert(DC_BF16_MC % BF16_MR == 0 && DC_BF16_KC % 8 == 0 && DC_BF16_KC <= BF16_KC_MAX &&
+                   BF16_KC_ONE <= BF16_KC_MAX && DC_BF16_NC % BF16_NR == 0,
+               "bfloat16 blocking: MC a multiple of 12, KC of 8, KC and KC_ONE <= KC_MAX");
+static const gemm_bf16_arch bf16_generic = {"bf16-generic", ukernel_bf16_generic, DC_BF16_MC,
+                                            DC_BF16_KC, DC_BF16_NC};
+#if DC_BF16_X86
 static const gemm_bf16_arch bf16_avx512 = {"bf16-avx512", ukernel_bf16_avx512, DC_BF16_MC,
                                            DC_BF16_KC, DC_BF16_NC};
 #endif
@@ -241,7 +254,7 @@ static int g_bf16_portable; /* dc_k_gemm_bf16_force_portable */
 /* See gemm_int.h. */
 const gemm_bf16_arch *dc_k_gemm_bf16_arch(void)
 {
-#if DC_GEMM_X86
+#if DC_BF16_X86
     __builtin_cpu_init();
     if (!g_bf16_portable && __builtin_cpu_supports("avx512bf16"))
         return &bf16_avx512;
@@ -251,3 +264,6 @@ const gemm_bf16_arch *dc_k_gemm_bf16_arch(void)
 
 /* See kernels.h. */
 void dc_k_gemm_bf16_force_portable(int on) { g_bf16_portable = on != 0; }
+
+/* See kernels.h. */
+const char *dc_k_gemm_bf16_name(void) { return dc_k_gemm_bf16_arch()->name; }

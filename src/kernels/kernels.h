@@ -82,9 +82,10 @@ void dc_gemm_packed_free(dc_gemm_packed *p);
 size_t dc_gemm_packed_bytes(const dc_gemm_packed *p);
 /*
  * dc_gemm_packed_run - C[M, N] = alpha * op(A)[M, K] · op(B) + beta * C with op(B) from p (A,
- * lda, C, ldc and the BLAS semantics as dc_gemm). Bitwise what dc_gemm(trans_a, trans_b, M, N[i],
- * K, ...) gives for each part i into C's columns N[0] + ... + N[i-1] onwards, at any thread
- * count; B is not packed again (only A, as always).
+ * lda, C, ldc and the BLAS semantics as dc_gemm). For a float32 pack: bitwise what
+ * dc_gemm(trans_a, trans_b, M, N[i], K, ...) gives for each part i into C's columns N[0] + ...
+ * + N[i-1] onwards, at any thread count (a bfloat16 pack: dc_gemm_pack_b_bf16); B is not packed
+ * again (only A, as always).
  */
 void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
                         const dc_gemm_packed *p, float beta, float *C, int64_t ldc);
@@ -107,8 +108,11 @@ uint16_t dc_k_bf16_round(float x);
 float dc_k_bf16_float(uint16_t h);
 
 /* on != 0: bfloat16 products use the portable kernel even where AVX512-BF16 is there (tests);
- * process-wide, set it while no product runs. */
+ * process-wide, read when a product runs (packs made before are served too); set it while no
+ * product runs. dc_k_gemm_bf16_name: the kernel products use now ("bf16-avx512",
+ * "bf16-generic"). */
 void dc_k_gemm_bf16_force_portable(int on);
+const char *dc_k_gemm_bf16_name(void);
 
 /* on != 0: use the built-in kernels even when built with -DDC_USE_CBLAS (tests comparing both);
  * 0: the default choice (OpenBLAS only where the built-in kernel has no AVX-512).

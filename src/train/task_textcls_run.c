@@ -231,9 +231,9 @@ dc_status dc_textcls_report(FILE *f, const dc_textcls_run *r, dc_model *m, int p
 }
 
 /* The model of spec file `model` with $vocab and $labels (labels <= 0: left undefined), built
- * without initialisation, and the weights loaded strictly. */
+ * without initialisation, the weights loaded strictly, frozen (bfloat16 products if bf16). */
 static dc_model *load_textcls_model(const char *model, const char *weights, int64_t vocab,
-                                    int labels, dc_spec **spec)
+                                    int labels, int bf16, dc_spec **spec)
 {
     char v[32], k[32];
     snprintf(v, sizeof v, "%lld", (long long)vocab);
@@ -243,7 +243,8 @@ static dc_model *load_textcls_model(const char *model, const char *weights, int6
     if (*spec && dc_spec_define(*spec, "vocab", v) >= 0 &&
         (labels <= 0 || dc_spec_define(*spec, "labels", k) >= 0))
         m = dc_spec_build(*spec, NULL);
-    if (m && dc_model_load(m, weights, 1, NULL) != DC_OK) {
+    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK ||
+              (bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK)) {
         dc_model_free(m);
         m = NULL;
     }
@@ -251,7 +252,7 @@ static dc_model *load_textcls_model(const char *model, const char *weights, int6
 }
 
 dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights, const char *data,
-                          const char *vocab, int64_t max_len, int part)
+                          const char *vocab, int64_t max_len, int part, int bf16)
 {
     static const char *const parts[] = {"train", "val", "test"};
     dc_textcls_run r;
@@ -260,7 +261,7 @@ dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights, const
     if (st != DC_OK)
         return st;
     dc_model *m = load_textcls_model(model, weights, dc_wordpiece_size(r.wp), r.data.n_classes,
-                                     &spec);
+                                     bf16, &spec);
     st = m ? dc_textcls_run_dataset(&r, spec, max_len) : dc_last_status();
     if (st == DC_OK)
         st = dc_textcls_report(f, &r, m, part, part < 0 || part > 2 ? "all" : parts[part], 0);
@@ -280,7 +281,7 @@ static const char *beside(const char *weights, const char *name, char *buf, size
 
 dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weights,
                                    const char *vocab, const char *classes, int64_t max_len,
-                                   const char *text)
+                                   const char *text, int bf16)
 {
     char vbuf[4096], cbuf[4096], **names = NULL;
     int n_names = 0, K = 0;
@@ -295,7 +296,7 @@ dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weigh
     if (wp && st != DC_OK && !classes) /* no classes.txt beside the weights: class numbers */
         st = DC_OK;
     if (st == DC_OK && !(m = load_textcls_model(model, weights, dc_wordpiece_size(wp), n_names,
-                                                &spec)))
+                                                bf16, &spec)))
         st = dc_last_status();
     if (st == DC_OK)
         st = dc_textcls_predict(m, spec, wp, max_len, text, &p, &K);
