@@ -177,6 +177,9 @@ const struct dc_gemm_packed *dc_packs_wt(dc_packs *p, int n, const dc_tensor *co
  * back the previous one, returned by dc_ctx_set_packs, when it returns); NULL otherwise. */
 dc_packs *dc_ctx_set_packs(dc_ctx *ctx, dc_packs *p);
 dc_packs *dc_ctx_packs(const dc_ctx *ctx);
+/* m's pack cache: NULL unless m is frozen (model.c). For code that runs a model's modules
+ * without dc_model_forward (the KV-cache decoder), to set on its ctx. */
+dc_packs *dc_model_packs(const dc_model *m);
 /* dc_packs_wt on ctx's cache: NULL when no frozen model runs. */
 const struct dc_gemm_packed *dc_ctx_packed_wt(dc_ctx *ctx, int n, const dc_tensor *const *w);
 

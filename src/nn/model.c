@@ -507,6 +507,8 @@ void dc_model_unfreeze(dc_model *m)
 
 int dc_model_frozen(const dc_model *m) { return m && m->packs; }
 
+dc_packs *dc_model_packs(const dc_model *m) { return m ? m->packs : NULL; }
+
 size_t dc_model_frozen_bytes(const dc_model *m) { return m ? dc_packs_bytes(m->packs) : 0; }
 
 void dc_model_weights_changed(dc_model *m)

@@ -102,7 +102,35 @@ static dc_tensor *q_rows(dc_ctx *ctx, const dc_tensor *t, int64_t E)
                         : dc_wrap(ctx, DC_F32, 1, DC_SHAPE(E), dc_f32(t));
 }
 
+static dc_status decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S);
+static dc_status decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
+                              const int64_t *tokens, float *logits);
+
+/* The two entry points run the modules themselves, not through dc_model_forward: they put a
+ * frozen model's packs on the ctx as it would (dc_model_freeze: the same bits;
+ * dc_model_freeze_bf16: bfloat16 products here too). */
 dc_status dc_tf_decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S)
+{
+    if (!d)
+        return dc_err(DC_ERR_ARG, "KV-cache decoding: NULL decoder");
+    dc_packs *outer = dc_ctx_set_packs(d->ctx, dc_model_packs(d->m));
+    const dc_status st = decoder_start(d, src, S);
+    dc_ctx_set_packs(d->ctx, outer);
+    return st;
+}
+
+dc_status dc_tf_decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
+                             const int64_t *tokens, float *logits)
+{
+    if (!d)
+        return dc_err(DC_ERR_ARG, "KV-cache decoding: NULL decoder");
+    dc_packs *outer = dc_ctx_set_packs(d->ctx, dc_model_packs(d->m));
+    const dc_status st = decoder_step(d, n, parent, tokens, logits);
+    dc_ctx_set_packs(d->ctx, outer);
+    return st;
+}
+
+static dc_status decoder_start(dc_tf_decoder *d, const int64_t *src, int64_t S)
 {
     dc_ctx *ctx = d->ctx;
     const int64_t E = d->E;
@@ -209,8 +237,8 @@ static dc_tensor *layer_step(dc_tf_decoder *d, int l, dc_tensor *x, const int64_
     return pre ? dc_add(ctx, x, h) : ln(ctx, v.norm3, dc_add(ctx, x, h));
 }
 
-dc_status dc_tf_decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
-                             const int64_t *tokens, float *logits)
+static dc_status decoder_step(dc_tf_decoder *d, int64_t n, const int64_t *parent,
+                              const int64_t *tokens, float *logits)
 {
     dc_ctx *ctx = d->ctx;
     if (n < 1 || d->S < 1 || (d->t > 0 && !parent && n != d->n))
