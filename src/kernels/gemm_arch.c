@@ -18,6 +18,7 @@
 
 #if DC_GEMM_X86
 #include <immintrin.h>
+#include "gemm_avx512.h" /* avx512_store_vec: one 16-lane vector of a row of a tile */
 #endif
 
 /* Highest kernel family to use, for tests: 2 AVX-512, 1 AVX2, 0 generic. */
@@ -151,14 +152,6 @@ ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, int
 #define A512_MR 12
 #define A512_NR 32
 
-/* One 16-lane vector of a row of an AVX-512 tile: c[lanes] = alpha * acc + beta * c[lanes]. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-avx512_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
-{
-    __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
-    if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(lanes, c), v);
-    _mm512_mask_storeu_ps(c, lanes, v);
-}
 
 /* Apply X to the row indices of the 12-row AVX-512 tile. The accumulators are named variables
  * (c<r>0, c<r>1), not an array, so that they stay in registers. */
@@ -246,9 +239,9 @@ static void ukernel_avx512(int64_t kc, const float *restrict ap, const float *re
         NULL,            avx512_rows_1,  avx512_rows_2, avx512_rows_3, avx512_rows_4,
         avx512_rows_5,   avx512_rows_6,  avx512_rows_7, avx512_rows_8, avx512_rows_9,
         avx512_rows_10,  avx512_rows_11, avx512_rows_12};
-    const unsigned n0 = n >= 16 ? 0xFFFFu : (1u << n) - 1u;
-    const unsigned n1 = n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u;
-    rows[m](kc, ap, bp, ldbp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
+    __mmask16 n0, n1;
+    avx512_col_masks(n, &n0, &n1);
+    rows[m](kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);
 }
 
 /* dst[t*w + i] = src[i*ld + t] for an 8 x 8 block (8 rows of src become 8 columns of dst). */

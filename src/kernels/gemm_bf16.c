@@ -31,6 +31,7 @@
     ((defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && __GNUC__ >= 10))
 #define DC_BF16_X86 1
 #include <immintrin.h>
+#include "gemm_avx512.h"
 #else
 #define DC_BF16_X86 0
 #endif
@@ -148,13 +149,6 @@ static void ukernel_bf16_generic(int64_t kp, const uint32_t *restrict ap,
 #if DC_BF16_X86
 #define BF_TARGET __attribute__((target("avx512f,avx512bf16")))
 
-BF_TARGET __attribute__((always_inline)) static inline void
-bf16_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
-{
-    __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
-    if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(lanes, c), v);
-    _mm512_mask_storeu_ps(c, lanes, v);
-}
 
 /* The accumulators are named variables (c<r>0, c<r>1) so that they stay in registers. */
 #define BF_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
@@ -167,8 +161,8 @@ bf16_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
     }
 #define BF_STORE(r)                                                                              \
     if (m > r) {                                                                                 \
-        bf16_store_vec(c + r * ldc, c##r##0, alpha, beta, n0);                                   \
-        bf16_store_vec(c + r * ldc + 16, c##r##1, alpha, beta, n1);                              \
+        avx512_store_vec(c + r * ldc, c##r##0, alpha, beta, n0);                                   \
+        avx512_store_vec(c + r * ldc + 16, c##r##1, alpha, beta, n1);                              \
     }
 
 /* The first m rows of a 12 x 32 tile; B panels are zero-padded to 32 columns, so B is read
@@ -222,9 +216,9 @@ static void ukernel_bf16_avx512(int64_t kp, const uint32_t *restrict ap,
         NULL,          bf16_rows_1,  bf16_rows_2,  bf16_rows_3, bf16_rows_4,
         bf16_rows_5,   bf16_rows_6,  bf16_rows_7,  bf16_rows_8, bf16_rows_9,
         bf16_rows_10,  bf16_rows_11, bf16_rows_12};
-    const unsigned n0 = n >= 16 ? 0xFFFFu : (1u << n) - 1u;
-    const unsigned n1 = n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u;
-    rows[m](kp, ap, bp, c, ldc, alpha, beta, (__mmask16)n0, (__mmask16)n1);
+    __mmask16 n0, n1;
+    avx512_col_masks(n, &n0, &n1);
+    rows[m](kp, ap, bp, c, ldc, alpha, beta, n0, n1);
 }
 #endif /* DC_BF16_X86 */
 
