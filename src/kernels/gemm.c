@@ -511,6 +511,10 @@ void dc_gemm_prefer_blas(void) { g_force_builtin = -1; }
 
 #define PACKED_MAX_PARTS 4
 
+#ifndef DC_GEMM_PACKED_ROWS_MIN /* experiment: split packed products by rows from this M on */
+#define DC_GEMM_PACKED_ROWS_MIN 0
+#endif
+
 /* op(B) [K, N] as gemm_blocked packs it, for every K block and every column at once: K block
  * [pc, pc + kc) starts at data + pc * Npad and holds Npad / nr panels [kc][nr] (zero-padded
  * past N), so the panel of column j (a multiple of nr) is at data + pc * Npad + j * kc. */
@@ -817,7 +821,7 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
     g.tb = 0;
     int split_n;
     const int nt = gemm_threads(&g, p->ar->mr, p->ar->nr, &split_n);
-    if (nt > 1 && M >= 2 * (int64_t)p->ar->mr * nt)
+    if (nt > 1 && M >= 2 * (int64_t)p->ar->mr * nt && M >= DC_GEMM_PACKED_ROWS_MIN)
         gemm_run_shares(&g, nt, 0, 4, packed_share, p);
     else
         gemm_run_shares(&g, nt, split_n, split_n ? p->ar->nr : p->ar->mr, packed_share, p);
