@@ -511,8 +511,10 @@ void dc_gemm_prefer_blas(void) { g_force_builtin = -1; }
 
 #define PACKED_MAX_PARTS 4
 
-#ifndef DC_GEMM_PACKED_ROWS_MIN /* experiment: split packed products by rows from this M on */
-#define DC_GEMM_PACKED_ROWS_MIN 0
+/* Products with a pack split their rows between threads from this M on, else their columns
+ * (dc_gemm_packed_run). */
+#ifndef DC_GEMM_PACKED_ROWS_MIN
+#define DC_GEMM_PACKED_ROWS_MIN 512
 #endif
 
 /* op(B) [K, N] as gemm_blocked packs it, for every K block and every column at once: K block
@@ -793,7 +795,7 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
         g.tb = 0;
         int split_n;
         const int nt = gemm_threads(&g, BF16_MR, BF16_NR, &split_n);
-        if (nt > 1 && M >= 2 * (int64_t)BF16_MR * nt)
+        if (nt > 1 && M >= 2 * (int64_t)BF16_MR * nt && M >= DC_GEMM_PACKED_ROWS_MIN)
             gemm_run_shares(&g, nt, 0, 4, bf16_share, p);
         else
             gemm_run_shares(&g, nt, split_n, split_n ? BF16_NR : BF16_MR, bf16_share, p);
@@ -810,14 +812,15 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
                     beta, C + j, ldc);
         return;
     }
-    /* Threads: B costs no packing now, while each thread packs all the rows of A it gets; so
-     * split the rows, by units of 4 rows into near-equal shares (M = 128 on 2 threads: 64 + 64
-     * where whole 12-row tiles gave 60 + 68), and each thread packs its share of A where a
-     * split by columns packed all of A on every thread. Each thread then streams all of B
-     * once per block of its rows, as many B bytes as a column share streams once per block of
-     * all rows. BERT-base at batch 8 (1024 rows), 2 threads: +2.5% and +3.7% in two
-     * alternated pairs against the split by columns. The tiles compute each element the same
-     * way wherever a share starts, so the bits do not change. */
+    /* Threads: B costs no packing now, while each thread packs all the rows of A it gets.
+     * Many rows (M >= DC_GEMM_PACKED_ROWS_MIN): split the rows, by units of 4 into near-equal
+     * shares, so that each thread packs only its share of A; each thread then streams all of B
+     * once per block of its rows. BERT-base at batch 8 (1024 rows), 2 threads: +2.5% and +3.7%
+     * in two alternated pairs against the split by columns. Fewer rows: split the columns (as
+     * gemm_threads says), so that each thread streams only its half of B, which at batch 1 comes
+     * from memory on every forward, and packs all of the small A. BERT-base at batch 1 (128
+     * rows), 2 threads: 79.2 and 77.2 ms against 94.1 and 95.3 ms split by rows (alternated).
+     * The tiles compute each element the same way wherever a share starts: the same bits. */
     g.tb = 0;
     int split_n;
     const int nt = gemm_threads(&g, p->ar->mr, p->ar->nr, &split_n);
