@@ -860,8 +860,9 @@ DC_API void dc_model_zero_grad(dc_model *m);
  *     packed on first use);
  *   - dc_model_add_param refuses with DC_ERR_STATE (it may move the parameters);
  *   - writing a parameter by other means (t->data) breaks the promise: the model would go on
- *     computing with the old weights. Call dc_model_freeze again (it drops the packs) or
- *     dc_model_unfreeze after such an edit.
+ *     computing with the old weights. Call dc_model_freeze again (it drops the packs; on a
+ *     model frozen with dc_model_freeze_bf16, dc_model_freeze_bf16) or dc_model_unfreeze after
+ *     such an edit.
  *
  * The packs are owned by m (about one more copy of each weight used, padded to 32 columns;
  * dc_model_frozen_bytes says how much) and freed by dc_model_unfreeze or dc_model_free. Several
@@ -876,18 +877,19 @@ DC_API int dc_model_frozen(const dc_model *m);
 DC_API size_t dc_model_frozen_bytes(const dc_model *m);
 
 /*
- * dc_model_freeze_bf16 - dc_model_freeze, and the products of the packed weights (linear and
- * BERT layers: the GEMMs, not attention, norms or the rest) in bfloat16: weights and inputs
- * rounded to bfloat16 (8 significand bits, to nearest, ties to even), their exact products
- * summed in float32. Opt-in, for inference speed: on CPUs with AVX512-BF16 a product runs at
- * up to twice the float32 rate, and the packs take half the memory; elsewhere a portable kernel
- * computes the same sums, slowly (not necessarily to the bit: the order of a pair's two
- * additions is the CPU's). Results are not PyTorch's float32 ones: each operand carries a
- * relative rounding error of up to 2^-8 (docs/performance.md measures what that does to BERT's
- * outputs); they are the same at any thread count. Convolutions and recurrent layers, which do
- * not use packs, stay float32; so does a product whose pack cannot be made (out of memory). dc_model_freeze on such a model goes
- * back to float32 (and dc_model_freeze_bf16 on a float32-frozen one to bfloat16), dropping the
- * packs either way. dc_model_frozen_bf16: 1 while frozen so. Returns as dc_model_freeze.
+ * dc_model_freeze_bf16 - dc_model_freeze, and the products of the packed weights (linear,
+ * Transformer and BERT layers, the KV-cache decoder: the GEMMs, not attention, norms or the
+ * rest) in bfloat16: weights and inputs rounded to bfloat16 (8 significand bits, to nearest,
+ * ties to even), their exact products summed in float32. Opt-in, for inference speed: on CPUs
+ * with AVX512-BF16 a product runs at up to twice the float32 rate, and the packs take half the
+ * memory; elsewhere a portable kernel computes the same sums, slowly (not necessarily to the
+ * bit: the order of a pair's two additions is the CPU's). Results are not PyTorch's float32
+ * ones: each operand carries a relative rounding error of up to 2^-8 (docs/performance.md
+ * measures what that does to BERT's outputs); they are the same at any thread count.
+ * Convolutions and recurrent layers, which do not use packs, stay float32; so does a product
+ * whose pack cannot be made (out of memory). dc_model_freeze on such a model goes back to
+ * float32 (and dc_model_freeze_bf16 on a float32-frozen one to bfloat16), dropping the packs
+ * either way. dc_model_frozen_bf16: 1 while frozen so. Returns as dc_model_freeze.
  */
 DC_API dc_status dc_model_freeze_bf16(dc_model *m);
 DC_API int dc_model_frozen_bf16(const dc_model *m);

@@ -141,7 +141,8 @@ TEST(bf16_gemm_is_the_float_sum_of_the_rounded_operands_products)
     }
     bf16_case(0, 1, 1, 768, 1, 3000, 0.0f, 0);      /* one row, columns split between threads */
     bf16_case(1, 1, 20, 1600, 2, 1001, 0.0f, 0);    /* columns split, op(A) = Aᵀ, 4 K blocks */
-    bf16_case(0, 1, 397, 520, 1, 2080, 0.0f, 0);    /* several A blocks and N blocks */
+    bf16_case(0, 1, 397, 520, 1, 2080, 0.0f, 0);    /* several A blocks, columns split */
+    bf16_case(0, 1, 600, 200, 3, 30, 1.0f, 0);      /* >= 512 rows: rows split by threads */
 }
 
 /* C for op(A) given as A and as Aᵀ: the two packs of A (the vectorised one of rows contiguous

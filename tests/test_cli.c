@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,25 @@ TEST(cli_train_eval_forward_round_trip)
     dc_tensor *y = dc_npy_load(yp);
     CHECK(y && y->ndim == 2 && y->shape[0] == 300 && y->shape[1] == 3,
           "forward output should be [300, 3]: %s", y ? "wrong shape" : dc_last_error());
+    /* --bf16: the same forward with bfloat16 products: near, not equal; refused by train */
+    rc = t_run_deepc(out, sizeof out, "forward %s --weights %s/run/model.safetensors --input "
+                     "%s/x.npy --output %s/y_bf16.npy --bf16", spec, dir, dir, dir);
+    CHECK(rc == 0, "forward --bf16 exited %d:\n%s", rc, out);
+    snprintf(yp, sizeof yp, "%s/y_bf16.npy", dir);
+    dc_tensor *yb = dc_npy_load(yp);
+    CHECK(y && yb && yb->numel == y->numel, "forward --bf16 output: %s", dc_last_error());
+    double diff = 0, mag = 0;
+    for (int64_t i = 0; y && yb && i < y->numel && i < yb->numel; i++) {
+        diff = fmax(diff, fabs((double)dc_f32(yb)[i] - dc_f32(y)[i]));
+        mag = fmax(mag, fabs((double)dc_f32(y)[i]));
+    }
+    CHECK(diff > 0 && diff < 0.02 * mag, "--bf16 against float32: max |diff| %g, max |y| %g",
+          diff, mag);
+    dc_tensor_free(yb);
+    rc = t_run_deepc(out, sizeof out, "train %s --data npy:%s/x.npy,%s/y.npy --epochs 1 --bf16 "
+                     "--out %s/run_bf16", spec, dir, dir, dir);
+    CHECK(rc == 2 && strstr(out, "--bf16 is for the inference commands"),
+          "train --bf16 should be refused (exit 2), got %d:\n%s", rc, out);
     dc_tensor_free(y);
     /* The written spec re-reads to the same network (defaults echoed). */
     rc = t_run_deepc(out, sizeof out, "summary %s/run/model.spec", dir);

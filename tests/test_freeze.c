@@ -140,6 +140,7 @@ TEST(freeze_qkv_packed_side_by_side_same_bits_as_three_gemms)
         packed_case(0, 1, 128, 256, 256, 0.0f, threads); /* BERT-mini's Q|K|V at batch 1 */
         packed_case(0, 1, 72, 40, 40, 0.0f, threads);    /* parts straddle the 32-column panels */
         packed_case(0, 1, 200, 300, 50, 1.0f, threads);  /* K blocks, M blocks, beta */
+        packed_case(0, 1, 600, 64, 40, 0.0f, threads);   /* >= 512 rows: shared by rows */
         packed_case(1, 1, 30, 70, 24, 0.5f, threads);    /* op(A) = Aᵀ */
         packed_case(0, 0, 40, 64, 33, 0.0f, threads);    /* op(B) = B */
         packed_case(0, 1, 4, 512, 40, 0.0f, threads);    /* small M: dot products, per part */

@@ -511,8 +511,8 @@ void dc_gemm_prefer_blas(void) { g_force_builtin = -1; }
 
 #define PACKED_MAX_PARTS 4
 
-/* Products with a pack split their rows between threads from this M on, else their columns
- * (dc_gemm_packed_run). */
+/* Products with a pack split their rows between threads from this M on; below it, as
+ * gemm_threads says (the columns unless the rows have more tiles: dc_gemm_packed_run). */
 #ifndef DC_GEMM_PACKED_ROWS_MIN
 #define DC_GEMM_PACKED_ROWS_MIN 512
 #endif
@@ -816,10 +816,11 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
      * Many rows (M >= DC_GEMM_PACKED_ROWS_MIN): split the rows, by units of 4 into near-equal
      * shares, so that each thread packs only its share of A; each thread then streams all of B
      * once per block of its rows. BERT-base at batch 8 (1024 rows), 2 threads: +2.5% and +3.7%
-     * in two alternated pairs against the split by columns. Fewer rows: split the columns (as
-     * gemm_threads says), so that each thread streams only its half of B, which at batch 1 comes
-     * from memory on every forward, and packs all of the small A. BERT-base at batch 1 (128
-     * rows), 2 threads: 79.2 and 77.2 ms against 94.1 and 95.3 ms split by rows (alternated).
+     * in two alternated pairs against the split by columns. Fewer rows: as gemm_threads says,
+     * the columns unless the rows have more tiles, so that each thread streams only its half of
+     * B (at batch 1 it comes from memory on every forward) and packs all of the small A.
+     * BERT-base at batch 1 (128 rows), 2 threads: 79.2 and 77.2 ms against 94.1 and 95.3 ms
+     * split by rows (alternated).
      * The tiles compute each element the same way wherever a share starts: the same bits. */
     g.tb = 0;
     int split_n;

@@ -152,7 +152,6 @@ ukernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, int
 #define A512_MR 12
 #define A512_NR 32
 
-
 /* Apply X to the row indices of the 12-row AVX-512 tile. The accumulators are named variables
  * (c<r>0, c<r>1), not an array, so that they stay in registers. */
 #define A512_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)

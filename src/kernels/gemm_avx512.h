@@ -1,7 +1,7 @@
 /*
  * gemm_avx512.h - what the AVX-512 micro-kernels of gemm_arch.c (float32) and gemm_bf16.c
- * (bfloat16) share: the store of one 16-lane vector of a tile row, the column masks. Include after <immintrin.h>
- * where DC_GEMM_X86.
+ * (bfloat16) share: the store of one 16-lane vector of a tile row, the column masks. Include
+ * after <immintrin.h> where DC_GEMM_X86.
  */
 #ifndef DC_GEMM_AVX512_H
 #define DC_GEMM_AVX512_H

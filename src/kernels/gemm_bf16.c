@@ -149,7 +149,6 @@ static void ukernel_bf16_generic(int64_t kp, const uint32_t *restrict ap,
 #if DC_BF16_X86
 #define BF_TARGET __attribute__((target("avx512f,avx512bf16")))
 
-
 /* The accumulators are named variables (c<r>0, c<r>1) so that they stay in registers. */
 #define BF_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define BF_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
