@@ -695,24 +695,13 @@ static void bf16_share(const gemm_args *g, const void *ctx)
     const dc_gemm_packed *p = ctx;
     const gemm_bf16_arch *bf = p->bf; /* the blocking the pack was made for */
     const gemm_bf16_ukernel kernel = dc_k_gemm_bf16_arch()->kernel; /* the CPU's, as of now */
-    const int64_t KC = p->KC, MC = min_i64(bf->mc, round_up(g->M, BF16_MR));
+    const int64_t KC = p->KC;
+    int64_t MC = min_i64(bf->mc, round_up(g->M, BF16_MR));
     uint32_t *Ap = (uint32_t *)dc_k_thread_buffer((size_t)round_up(MC * (KC / 2), 16));
-    if (!Ap) { /* out of memory: rows of 12 through a stack panel */
-        uint32_t ap[BF16_KC_MAX / 2 * BF16_MR]; /* KC <= BF16_KC_MAX */
-        for (int64_t i = 0; i < g->M; i += BF16_MR) {
-            const int mb = (int)min_i64(BF16_MR, g->M - i);
-            for (int64_t pc = 0; pc < g->K; pc += KC) {
-                const int64_t kc = min_i64(KC, g->K - pc), kp = (kc + 1) / 2;
-                const float beta = pc == 0 ? g->beta : 1.0f;
-                const float *a = g->ta ? g->A + pc * g->lda + i : g->A + i * g->lda + pc;
-                dc_k_bf16_pack(a, g->ta ? g->lda : 1, g->ta ? 1 : g->lda, mb, kc, BF16_MR, ap);
-                for (int64_t j = 0; j < g->N; j += BF16_NR)
-                    kernel(kp, ap, p->data16 + pc / 2 * p->Npad + (g->j0 + j) * kp,
-                               g->C + i * g->ldc + j, g->ldc, g->alpha, beta, mb,
-                               (int)min_i64(BF16_NR, g->N - j));
-            }
-        }
-        return;
+    uint32_t stack_panel[BF16_KC_MAX / 2 * BF16_MR]; /* KC <= BF16_KC_MAX */
+    if (!Ap) { /* out of memory: blocks of one 12-row panel (a tile's sums do not change) */
+        Ap = stack_panel;
+        MC = BF16_MR;
     }
     for (int64_t jc = 0; jc < g->N; jc += bf->nc) {
         const int64_t nc = min_i64(bf->nc, g->N - jc);
@@ -730,9 +719,9 @@ static void bf16_share(const gemm_args *g, const void *ctx)
                 }
                 for (int64_t jr = 0; jr < nc; jr += BF16_NR)
                     for (int64_t i = 0; i < mc; i += BF16_MR)
-                        kernel(kp, Ap + i * kp, Bp + jr * kp,
-                                   g->C + (ic + i) * g->ldc + jc + jr, g->ldc, g->alpha, beta,
-                                   (int)min_i64(BF16_MR, mc - i), (int)min_i64(BF16_NR, nc - jr));
+                        kernel(kp, Ap + i * kp, Bp + jr * kp, g->C + (ic + i) * g->ldc + jc + jr,
+                               g->ldc, g->alpha, beta, (int)min_i64(BF16_MR, mc - i),
+                               (int)min_i64(BF16_NR, nc - jr));
             }
         }
     }

@@ -234,10 +234,7 @@ static void ukernel_avx512(int64_t kc, const float *restrict ap, const float *re
                            int64_t ldbp, float *restrict c, int64_t ldc, float alpha, float beta,
                            int m, int n)
 {
-    static const avx512_rows_fn rows[A512_MR + 1] = {
-        NULL,            avx512_rows_1,  avx512_rows_2, avx512_rows_3, avx512_rows_4,
-        avx512_rows_5,   avx512_rows_6,  avx512_rows_7, avx512_rows_8, avx512_rows_9,
-        avx512_rows_10,  avx512_rows_11, avx512_rows_12};
+    static const avx512_rows_fn rows[A512_MR + 1] = AVX512_ROWS_TABLE(avx512_rows_);
     __mmask16 n0, n1;
     avx512_col_masks(n, &n0, &n1);
     rows[m](kc, ap, bp, ldbp, c, ldc, alpha, beta, n0, n1);

@@ -15,6 +15,10 @@ avx512_store_vec(float *c, __m512 acc, float alpha, float beta, __mmask16 lanes)
     _mm512_mask_storeu_ps(c, lanes, v);
 }
 
+/* The table {NULL, P##1, ..., P##12} of a 12-row kernel's functions for m = 1..12 rows. */
+#define AVX512_ROWS_TABLE(P)                                                                     \
+    {NULL, P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12}
+
 /* The lane masks of a tile row's first n <= 32 columns: n0 for lanes 0-15, n1 for 16-31. */
 static inline void avx512_col_masks(int n, __mmask16 *n0, __mmask16 *n1)
 {

@@ -211,10 +211,7 @@ static void ukernel_bf16_avx512(int64_t kp, const uint32_t *restrict ap,
                                 const uint32_t *restrict bp, float *restrict c, int64_t ldc,
                                 float alpha, float beta, int m, int n)
 {
-    static const bf16_rows_fn rows[BF16_MR + 1] = {
-        NULL,          bf16_rows_1,  bf16_rows_2,  bf16_rows_3, bf16_rows_4,
-        bf16_rows_5,   bf16_rows_6,  bf16_rows_7,  bf16_rows_8, bf16_rows_9,
-        bf16_rows_10,  bf16_rows_11, bf16_rows_12};
+    static const bf16_rows_fn rows[BF16_MR + 1] = AVX512_ROWS_TABLE(bf16_rows_);
     __mmask16 n0, n1;
     avx512_col_masks(n, &n0, &n1);
     rows[m](kp, ap, bp, c, ldc, alpha, beta, n0, n1);
