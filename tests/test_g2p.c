@@ -264,6 +264,35 @@ TEST(g2p_beam_beats_greedy_where_greedy_is_shortsighted)
     CHECK(dc_beam_search(table_step, &m2, 5, &o, out, &n, &s) == DC_ERR_ARG, "beam 0");
 }
 
+TEST(g2p_beam_length_penalty_trades_total_for_per_token_probability)
+{
+    /* ids: 0 PAD, 1 BOS, 2 EOS, 3 A, 4 B, 5 C. After BOS: A 0.5, B 0.5; after A: EOS 0.5, A 0.2,
+     * B 0.3; after B: C 0.95; after C: EOS 0.5. "A EOS" has the larger total (0.25 against
+     * 0.2375), "B C EOS" the larger mean per token: the length penalty picks between them. */
+    const double e = 1e-9, u = 1.0 / 6;
+    const double p[36] = {u, u, u, u, u, u,      e, e, e,   0.5, 0.5,  e,
+                          u, u, u, u, u, u,      e, e, 0.5, 0.2, 0.3,  e,
+                          e, e, e, e, e, 0.95,   e, e, 0.5, 0.25, 0.25, e};
+    table_model m = {6, p, 0};
+    dc_beam_opts o = dc_beam_defaults();
+    o.beam = 2;
+    int64_t out[16], n = -1;
+    double s = 0;
+    o.alpha = 0; /* the sum */
+    REQUIRE(dc_beam_search(table_step, &m, 6, &o, out, &n, &s) == DC_OK);
+    CHECK(n == 1 && out[0] == 3, "alpha 0: n %lld, first %lld", (long long)n, (long long)out[0]);
+    CHECK_NEAR(s, log(0.25), 1e-6);
+    for (int i = 0; i < 2; i++) { /* the mean, and the square root of the length */
+        o.alpha = i ? 0.5 : 1;
+        REQUIRE(dc_beam_search(table_step, &m, 6, &o, out, &n, &s) == DC_OK);
+        CHECK(n == 2 && out[0] == 4 && out[1] == 5, "alpha %g: n %lld, first %lld", o.alpha,
+              (long long)n, (long long)out[0]);
+        CHECK_NEAR(s, log(0.5 * 0.95 * 0.5) / pow(3, o.alpha), 1e-6);
+    }
+    o.alpha = -0.5;
+    CHECK(dc_beam_search(table_step, &m, 6, &o, out, &n, &s) == DC_ERR_ARG, "alpha < 0");
+}
+
 TEST(g2p_beam_width_1_is_greedy)
 {
     enum { V = 7 };

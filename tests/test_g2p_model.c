@@ -382,6 +382,14 @@ TEST(g2p_cli_train_resume_eval_predict)
                      "model.safetensors,", d, d, d, d, d);
     CHECK(rc == 2 && strstr(out, "SPEC=WEIGHTS"), "--ensemble with a trailing comma: rc %d %s",
           rc, out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --split val --beam 3 --length-penalty 0", d, d,
+                     d);
+    CHECK(rc == 0 && strstr(out, "val words: 6, beam 3, length penalty 0: WER "),
+          "g2p --length-penalty 0: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --length-penalty -1", d, d, d);
+    CHECK(rc == 2 && strstr(out, "--length-penalty"), "--length-penalty -1: rc %d %s", rc, out);
     rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data cmudict:%s/dict.txt", d, d, d);
     CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);

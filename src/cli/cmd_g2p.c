@@ -22,6 +22,8 @@ static void g2p_usage(FILE *f)
                "  --split NAME          test | val | train (test)\n"
                "  --beam N              beam width; 1 is greedy (5)\n"
                "  --max-len N           the most phones decoded (64)\n"
+               "  --length-penalty A    a finished hypothesis scores sum log p / (phones + 1)^A;\n"
+               "                        0 sums, 1 averages, above 1 favours longer ones (1)\n"
                "  --limit N             only the first N words of the split (all)\n"
                "  --no-kv-cache         recompute the whole prefix at every step\n"
                "  --ensemble SPEC=W,... decode with MODEL and these models together (their mean\n"
@@ -78,12 +80,13 @@ static int load_ensemble(const char *list, dc_model **ms, int *n)
 int cmd_g2p(int argc, char **argv)
 {
     const char *model = NULL, *weights = NULL, *data = NULL, *text = NULL, *split = "test";
-    const char *beam = "5", *max_len = "64", *limit = "0", *ensemble = NULL;
+    const char *beam = "5", *max_len = "64", *limit = "0", *ensemble = NULL, *lp = "1";
     int no_kv = 0;
     const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
                             {"--text", &text, NULL}, {"--split", &split, NULL},
                             {"--beam", &beam, NULL}, {"--max-len", &max_len, NULL},
                             {"--limit", &limit, NULL}, {"--no-kv-cache", NULL, &no_kv},
+                            {"--length-penalty", &lp, NULL},
                             {"--ensemble", &ensemble, NULL}, {NULL, NULL, NULL}};
     int pr = cli_parse_opts("g2p", argc, argv, opts, &model, 1, NULL);
     if (pr)
@@ -93,10 +96,13 @@ int cmd_g2p(int argc, char **argv)
                            ? "--weights W.safetensors" : "--data cmudict:PATH or --text WORD");
     dc_beam_opts o = dc_beam_defaults();
     int64_t lim = 0;
+    float alpha = 1;
     if (arg_int("--beam", beam, 1, 256, &o.beam) ||
+        arg_float("--length-penalty", lp, 0, 10, &alpha) ||
         arg_i64("--max-len", max_len, 1, 4 * DC_G2P_MAX_LEN, &o.max_len) ||
         arg_i64("--limit", limit, 0, INT64_MAX, &lim))
         return 2;
+    o.alpha = alpha;
     if (data && strncmp(data, "cmudict:", 8)) {
         fprintf(stderr, "deepc g2p: --data must be cmudict:PATH, not '%s'\n", data);
         return 2;
