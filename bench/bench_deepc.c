@@ -567,18 +567,19 @@ static int w8(const char *cfg, int only_b1, int frozen)
     char *spec = w8_spec(base ? 12 : 4, base ? 768 : 256, base ? 12 : 4, base ? 3072 : 1024, vocab);
     dc_model *m = spec ? build(spec, "w8", 0) : NULL;
     dc_ctx *ctx = dc_ctx_new(0);
+    dc_tensor *x1 = dc_tensor_new(DC_I64, 2, DC_SHAPE(1, 128));
+    dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
+    int rc = 1;
     free(spec);
-    if (!m || !ctx)
-        return 1;
+    if (!m || !ctx || !x1 || !x8)
+        goto done;
     dc_ctx_set_grad(ctx, 0);
     dc_ctx_set_training(ctx, 0);
     if (frozen && (frozen == 2 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK) {
         /* inference only: weights packed once (2: bfloat16 products) */
         fprintf(stderr, "bench: %s\n", dc_last_error());
-        return 1;
+        goto done;
     }
-    dc_tensor *x1 = dc_tensor_new(DC_I64, 2, DC_SHAPE(1, 128));
-    dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
     for (int64_t i = 0; i < 8 * 128; i++) {
         if (i < 128)
             dc_i64(x1)[i] = (7919 * i + 13) % 30522 % vocab;
@@ -587,16 +588,16 @@ static int w8(const char *cfg, int only_b1, int frozen)
     const double bf16_err = frozen == 2 ? w8_bf16_error(ctx, m, x1) : 0;
     if (bf16_err < 0) {
         fprintf(stderr, "bench: %s\n", dc_last_error());
-        return 1;
+        goto done;
     }
     double min1, min8 = 0;
     only_b1 = only_b1 > 32 ? 32 : only_b1;
     if (only_b1 && !w8_untimed(ctx, m, x1))
-        return 1;
+        goto done;
     const double t1 = w8_time(ctx, m, x1, only_b1 ? 0 : 5, only_b1 ? only_b1 : 30, &min1);
     const double t8 = only_b1 ? 0 : w8_time(ctx, m, x8, 2, 10, &min8);
     if (t1 < 0 || t8 < 0)
-        return 1;
+        goto done;
     if (only_b1) {
         header("w8_profile");
         printf(", \"batch1_ms_median\": %.2f, \"runs\": %d}\n", 1e3 * t1, only_b1);
@@ -611,11 +612,13 @@ static int w8(const char *cfg, int only_b1, int frozen)
         if (frozen == 2) /* against float32: max |difference| / max |output| at batch 1 */
             printf(", \"bf16_max_rel_diff\": %.3g}\n", bf16_err);
     }
+    rc = 0;
+done:
     dc_tensor_free(x1);
     dc_tensor_free(x8);
     dc_model_free(m);
     dc_ctx_free(ctx);
-    return 0;
+    return rc;
 }
 
 typedef struct attn_job {

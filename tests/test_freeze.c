@@ -217,7 +217,7 @@ TEST(freeze_packs_only_the_frozen_models_own_weights)
                                           NULL,
           "the frozen model's packs are still found after its forward");
     /* a cache for the head's weight alone: a copy of it elsewhere is not packed */
-    dc_packs *p = dc_packs_new(dc_f32(w), dc_f32(w) + w->numel);
+    dc_packs *p = dc_packs_new(dc_f32(w), dc_f32(w) + w->numel, "test");
     REQUIRE(p);
     const dc_gemm_packed *a = dc_packs_wt(p, 1, (const dc_tensor *const[]){w});
     CHECK(a != NULL, "the weight inside the block was not packed");
@@ -227,7 +227,8 @@ TEST(freeze_packs_only_the_frozen_models_own_weights)
      * empty block (a size_t difference wrapped and took both as inside) */
     float *buf = malloc(2 * sizeof(float) * (size_t)w->numel);
     REQUIRE(buf);
-    dc_packs *q = dc_packs_new(buf, buf + w->numel), *none = dc_packs_new(NULL, NULL);
+    dc_packs *q = dc_packs_new(buf, buf + w->numel, "test");
+    dc_packs *none = dc_packs_new(NULL, NULL, "test");
     dc_tensor in = *w, past = *w;
     in.data = buf;
     past.data = buf + w->numel;

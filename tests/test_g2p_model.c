@@ -390,6 +390,21 @@ TEST(g2p_cli_train_resume_eval_predict)
     rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data cmudict:%s/dict.txt --length-penalty -1", d, d, d);
     CHECK(rc == 2 && strstr(out, "--length-penalty"), "--length-penalty -1: rc %d %s", rc, out);
+    /* a model with another output vocabulary cannot join the ensemble: bad input, exit 2 */
+    char *wide = strdup(GRU_SPEC), *o85 = wide ? strstr(wide, "out_features = 85") : NULL;
+    REQUIRE(o85);
+    memcpy(o85 + 15, "90", 2);
+    snprintf(p, sizeof p, "%s/wide.spec", d);
+    REQUIRE(t_write_text(p, wide));
+    free(wide);
+    rc = t_run_deepc(out, sizeof out, "train %s/wide.spec --data cmudict:%s/dict.txt --steps 1 "
+                     "--batch 8 --lr 0.01 --threads 1 --quiet --out %s/wide", d, d, d);
+    CHECK(rc == 0, "train a 90-token head: rc %d %s", rc, out);
+    rc = t_run_deepc(out, sizeof out, "g2p %s/ref/model.spec --weights %s/ref/model.safetensors "
+                     "--data cmudict:%s/dict.txt --ensemble %s/wide/model.spec=%s/wide/"
+                     "model.safetensors", d, d, d, d, d);
+    CHECK(rc == 2 && strstr(out, "output tokens"), "--ensemble of 85 and 90 tokens: rc %d %s",
+          rc, out);
     rc = t_run_deepc(out, sizeof out, "eval %s/ref/model.spec --weights %s/ref/model.safetensors "
                      "--data cmudict:%s/dict.txt", d, d, d);
     CHECK(rc == 0 && strstr(out, "test words: 6, beam 5: WER "), "deepc eval: rc %d %s", rc, out);

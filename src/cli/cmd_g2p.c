@@ -31,13 +31,15 @@ static void g2p_usage(FILE *f)
             DC_ENSEMBLE_MAX);
 }
 
-/* The exit code of a g2p result, after its message: 2 for bad input, else 1. */
+/* The exit code of a g2p result, after its message: 2 for bad input (an ensemble whose models
+ * disagree on the vocabulary is a shape error), else 1. */
 static int g2p_rc(dc_status st)
 {
     if (st == DC_OK)
         return 0;
     fprintf(stderr, "deepc g2p: %s\n", dc_last_error());
-    return st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT ? 2 : 1;
+    return st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT || st == DC_ERR_SHAPE ? 2
+                                                                                         : 1;
 }
 
 int cli_g2p_score(dc_model *const *ms, int n_models, const char *path, const char *split,

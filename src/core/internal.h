@@ -159,9 +159,10 @@ void dc_ctx_set_scope(dc_ctx *ctx, const char *layer);
 struct dc_gemm_packed;
 typedef struct dc_packs dc_packs;
 /* An empty cache for the weights whose data lies in [lo, hi) (a model's parameter block); NULL
- * with the error set when out of memory. dc_packs_clear drops every pack (the weights changed);
- * dc_packs_free frees the cache and its packs; dc_packs_bytes: the memory they take. */
-dc_packs *dc_packs_new(const void *lo, const void *hi);
+ * with the error set, named after who (the API call), when out of memory. dc_packs_clear drops
+ * every pack (the weights changed); dc_packs_free frees the cache and its packs; dc_packs_bytes:
+ * the memory they take. */
+dc_packs *dc_packs_new(const void *lo, const void *hi, const char *who);
 void dc_packs_clear(dc_packs *p);
 void dc_packs_free(dc_packs *p);
 size_t dc_packs_bytes(dc_packs *p);

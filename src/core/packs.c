@@ -48,14 +48,14 @@ struct dc_packs {
     pthread_mutex_t lock;
 };
 
-dc_packs *dc_packs_new(const void *lo, const void *hi)
+dc_packs *dc_packs_new(const void *lo, const void *hi, const char *who)
 {
     dc_packs *p = calloc(1, sizeof *p);
     if (!p)
-        return dc_err_null(DC_ERR_NOMEM, "dc_model_freeze: out of memory");
+        return dc_err_null(DC_ERR_NOMEM, "%s: out of memory", who);
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p);
-        return dc_err_null(DC_ERR_NOMEM, "dc_model_freeze: cannot create a mutex");
+        return dc_err_null(DC_ERR_NOMEM, "%s: cannot create a mutex", who);
     }
     p->lo = lo;
     p->hi = hi;

@@ -481,7 +481,7 @@ static dc_status model_freeze(dc_model *m, int bf16, const char *who)
     if (!m)
         return dc_err(DC_ERR_ARG, "%s: NULL model", who);
     if (!m->packs && !(m->packs = dc_packs_new(m->data, m->data ? m->data + m->data_bytes
-                                                                  : NULL)))
+                                                                  : NULL, who)))
         return dc_last_status();
     /* frozen already: the packs are dropped either way, in case the weights were edited */
     dc_packs_set_bf16(m->packs, bf16);
