@@ -441,6 +441,17 @@ TEST(bert_pre_fill_mask_command_prints_the_top_k)
     for (const char *p = strchr(out, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
         lines += p[1] == ' ' && p[2] == ' ';
     CHECK(lines == 4, "%d token lines: %s", lines, out);
+    /* --bf16: bfloat16 products; the top token's probability near float32's */
+    const char *p1 = strstr(out, "):\n");
+    char tok[64], tok_b[64];
+    double pr = -1, pr_b = -2;
+    REQUIRE(p1 && sscanf(p1 + 3, "%63s %lf", tok, &pr) == 2);
+    rc = t_run_deepc(out, sizeof out, "fill-mask %s/tiny.spec --weights %s --vocab %s "
+                     "--text 'the [MASK] sat' --top-k 4 --bf16", BERT_REF, w, v);
+    p1 = strstr(out, "):\n");
+    CHECK(rc == 0 && p1 && sscanf(p1 + 3, "%63s %lf", tok_b, &pr_b) == 2 &&
+          fabs(pr_b - pr) <= 0.02 * pr + 1e-4, "--bf16: rc %d, top %g against %g (%s): %s", rc,
+          pr_b, pr, tok, out);
     rc = t_run_deepc(out, sizeof out, "fill-mask %s/tiny.spec --weights %s --vocab %s "
                      "--text 'the cat sat'", BERT_REF, w, v);
     CHECK(rc == 2 && strstr(out, "no [MASK]"), "rc %d: %s", rc, out);

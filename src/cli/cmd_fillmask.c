@@ -12,9 +12,10 @@ static void fill_usage(FILE *f)
 {
     fprintf(f, "usage: deepc fill-mask MODEL --weights W.safetensors --vocab vocab.txt\n"
                "  --text \"the quick brown [MASK] jumps\" [--top-k 5] [--max-len 128] [--cased]\n"
+               "  [--bf16]\n"
                "Prints, for each [MASK] of the text, the top-k tokens of the model's masked-LM\n"
                "head with their probabilities. MODEL's $vocab (models/bert_mini_pre) is the\n"
-               "vocabulary's size.\n");
+               "vocabulary's size. --bf16 runs its products in bfloat16 (dc_model_freeze_bf16).\n");
 }
 
 int cmd_fill_mask(int argc, char **argv)
@@ -40,8 +41,8 @@ int cmd_fill_mask(int argc, char **argv)
                                         : !weights ? "--weights W.safetensors"
                                         : !vocab   ? "--vocab vocab.txt"
                                                    : "--text TEXT");
-    if (dc_bert_fill_mask_print(stdout, model, weights, vocab, cased, text, max_len, top) ==
-        DC_OK)
+    if (dc_bert_fill_mask_print(stdout, model, weights, vocab, cased, text, max_len, top, cli_bf16)
+        == DC_OK)
         return 0;
     fprintf(stderr, "deepc fill-mask: %s\n", dc_last_error());
     return 2;

@@ -118,13 +118,14 @@ int main(int argc, char **argv)
     }
     argv[kept] = NULL;
     argc = kept;
-    static const char *const bf16_cmds[] = {"eval", "forward", "predict", "generate", "g2p"};
+    static const char *const bf16_cmds[] = {"eval", "forward", "predict", "generate", "g2p",
+                                              "fill-mask"};
     int bf16_ok = 0;
     for (size_t i = 0; argc > 1 && i < sizeof bf16_cmds / sizeof bf16_cmds[0]; i++)
         bf16_ok |= !strcmp(argv[1], bf16_cmds[i]);
     if (cli_bf16 && !bf16_ok) {
         fprintf(stderr, "deepc: --bf16 is for the inference commands eval, forward, predict, "
-                        "generate and g2p\n");
+                        "generate, g2p and fill-mask\n");
         dc_dist_finalize();
         return 2;
     }

@@ -149,8 +149,8 @@ dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *tex
 }
 
 /* The spec file with $vocab = the vocabulary's size, built, with the weights loaded strictly,
- * frozen (inference only: dc_model_freeze). */
-static dc_model *fill_model(const char *path, const char *weights, int64_t vocab)
+ * frozen (inference only: dc_model_freeze, or dc_model_freeze_bf16 when bf16). */
+static dc_model *fill_model(const char *path, const char *weights, int64_t vocab, int bf16)
 {
     char num[32];
     snprintf(num, sizeof num, "%lld", (long long)vocab);
@@ -158,7 +158,8 @@ static dc_model *fill_model(const char *path, const char *weights, int64_t vocab
     dc_model *m = spec && dc_spec_define(spec, "vocab", num) >= 0 ? dc_spec_build(spec, NULL)
                                                                    : NULL;
     dc_spec_free(spec);
-    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK || dc_model_freeze(m) != DC_OK)) {
+    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK ||
+              (bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK)) {
         dc_model_free(m);
         return NULL;
     }
@@ -167,13 +168,13 @@ static dc_model *fill_model(const char *path, const char *weights, int64_t vocab
 
 dc_status dc_bert_fill_mask_print(FILE *f, const char *model, const char *weights,
                                   const char *vocab, int cased, const char *text,
-                                  int64_t max_len, int64_t top_k)
+                                  int64_t max_len, int64_t top_k, int bf16)
 {
     dc_wp_opts wo = dc_wp_defaults();
     if (cased)
         wo.lower_case = 0, wo.strip_accents = 0;
     dc_wordpiece *wp = dc_wordpiece_load(vocab, &wo);
-    dc_model *m = wp ? fill_model(model, weights, dc_wordpiece_size(wp)) : NULL;
+    dc_model *m = wp ? fill_model(model, weights, dc_wordpiece_size(wp), bf16) : NULL;
     dc_fill_mask r;
     dc_status st = m ? dc_bert_fill_mask(m, wp, text, max_len, top_k, &r) : dc_last_status();
     for (int64_t i = 0; st == DC_OK && i < r.n_masks; i++) {
