@@ -66,12 +66,17 @@ for w in $WORKLOADS; do
     fi
 done
 
-# CLI start + load LeNet-5 + predict one image: wall ms of each of 11 runs
-"$B" prepare "$OUT/deepc" && for r in $(seq 11); do
-    s=$(date +%s%N)
-    "$BUILD/deepc" predict models/lenet5 --weights "$OUT/deepc/lenet.safetensors" \
-        --image "$OUT/deepc/img.pgm" > /dev/null || break
-    echo $(( ($(date +%s%N) - s) / 1000 ))
-done > "$OUT/deepc/cli_us.txt"
+# CLI start + load LeNet-5 + predict one image: wall µs of each of 11 runs, timed with bash's
+# $EPOCHREALTIME (no clock process of its own: `date` around a command adds two process starts);
+# true_us.txt: /bin/true timed the same way, what any process start costs on this machine
+time11() {
+    bash -c 'for r in $(seq 11); do
+        s=${EPOCHREALTIME/[.,]/}; "$@" > /dev/null || exit 1; e=${EPOCHREALTIME/[.,]/}
+        echo $((e - s)); done' time11 "$@"
+}
+"$B" prepare "$OUT/deepc" &&
+    time11 "$BUILD/deepc" predict models/lenet5 --weights "$OUT/deepc/lenet.safetensors" \
+        --image "$OUT/deepc/img.pgm" > "$OUT/deepc/cli_us.txt" &&
+    time11 /bin/true > "$OUT/deepc/true_us.txt"
 
 /usr/bin/python3 bench/table.py "$OUT"
