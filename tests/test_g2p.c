@@ -293,6 +293,26 @@ TEST(g2p_beam_length_penalty_trades_total_for_per_token_probability)
     CHECK(dc_beam_search(table_step, &m, 6, &o, out, &n, &s) == DC_ERR_ARG, "alpha < 0");
 }
 
+TEST(g2p_beam_finishes_an_eos_only_among_the_k_best)
+{
+    /* Beam 2. After BOS: A 0.5, B 0.4; after A: EOS 0.52, C 0.48; after B: EOS 0.55, C 0.45;
+     * after C: EOS. Step 1 ranks A EOS 0.26, A C 0.24, B EOS 0.22, B C 0.18: B EOS is third, out
+     * of the beam, and must not finish; A C EOS (mean log p over 3) then beats A EOS (over 2). */
+    const double e = 1e-9, u = 1.0 / 6;
+    const double p[36] = {u, u, u,    u, u, u,      e, e, e,    0.5, 0.4, e,
+                          u, u, u,    u, u, u,      e, e, 0.52, e,   e,   0.48,
+                          e, e, 0.55, e, e, 0.45,   e, e, 1,    e,   e,   e};
+    table_model m = {6, p, 0};
+    dc_beam_opts o = dc_beam_defaults();
+    o.beam = 2;
+    int64_t out[16], n = -1;
+    double s = 0;
+    REQUIRE(dc_beam_search(table_step, &m, 6, &o, out, &n, &s) == DC_OK);
+    CHECK(n == 2 && out[0] == 3 && out[1] == 5, "n %lld, first %lld", (long long)n,
+          (long long)out[0]);
+    CHECK_NEAR(s, log(0.5 * 0.48) / 3, 1e-6);
+}
+
 TEST(g2p_beam_width_1_is_greedy)
 {
     enum { V = 7 };
