@@ -571,8 +571,10 @@ static int w8(const char *cfg, int only_b1, int frozen)
     dc_tensor *x8 = dc_tensor_new(DC_I64, 2, DC_SHAPE(8, 128));
     int rc = 1;
     free(spec);
-    if (!m || !ctx || !x1 || !x8)
+    if (!m || !ctx || !x1 || !x8) {
+        fprintf(stderr, "bench: w8 %s: %s\n", cfg, dc_last_error());
         goto done;
+    }
     dc_ctx_set_grad(ctx, 0);
     dc_ctx_set_training(ctx, 0);
     if (frozen && (frozen == 2 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK) {

@@ -67,13 +67,16 @@ for w in $WORKLOADS; do
 done
 
 # CLI start + load LeNet-5 + predict one image: wall µs of each of 11 runs, timed with bash's
-# $EPOCHREALTIME (no clock process of its own: `date` around a command adds two process starts);
-# true_us.txt: /bin/true timed the same way, what any process start costs on this machine
+# $EPOCHREALTIME (bash >= 5; no clock process of its own, where `date +%s%N` around the command
+# added about 15 ms on a 2-vCPU guest); true_us.txt: /bin/true timed the same way, what any
+# process start costs on this machine
 time11() {
-    bash -c 'for r in $(seq 11); do
+    bash -c '[ -n "${EPOCHREALTIME-}" ] || { echo "bench: EPOCHREALTIME needs bash >= 5" >&2; exit 1; }
+    for r in $(seq 11); do
         s=${EPOCHREALTIME/[.,]/}; "$@" > /dev/null || exit 1; e=${EPOCHREALTIME/[.,]/}
         echo $((e - s)); done' time11 "$@"
 }
+rm -f "$OUT/deepc/cli_us.txt" "$OUT/deepc/true_us.txt"
 "$B" prepare "$OUT/deepc" &&
     time11 "$BUILD/deepc" predict models/lenet5 --weights "$OUT/deepc/lenet.safetensors" \
         --image "$OUT/deepc/img.pgm" > "$OUT/deepc/cli_us.txt" &&

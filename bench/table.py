@@ -2,7 +2,7 @@
 """Print the `make bench` table: deepc's figures (median over repetitions) next to the peers'
 (from ../shared/bench/peers/run_all.sh JSON files) and the ratio deepc / the peer's best thread
 setting. Usage: bench/table.py OUT   (OUT/deepc/results.jsonl, OUT/deepc/w5_t*.txt,
-OUT/deepc/cli_us.txt, OUT/peers/*.json)."""
+OUT/deepc/cli_us.txt, OUT/deepc/true_us.txt, OUT/peers/*.json)."""
 import glob
 import json
 import os
@@ -201,7 +201,10 @@ if os.path.exists(cli):
         v = [int(x) for x in f.read().split()]
     if v:
         base = os.path.join(out, "deepc", "true_us.txt")
-        t = [int(x) for x in open(base).read().split()] if os.path.exists(base) else []
+        t = []
+        if os.path.exists(base):
+            with open(base) as f:
+                t = [int(x) for x in f.read().split()]
         extra = (f"; /bin/true timed the same way: {statistics.median(t) / 1000:.1f} ms"
                  if t else "")
         print(f"CLI start + load LeNet-5 + predict one image: {statistics.median(v) / 1000:.1f} ms "

@@ -395,8 +395,9 @@ TEST(g2p_cli_train_resume_eval_predict)
     REQUIRE(o85);
     memcpy(o85 + 15, "90", 2);
     snprintf(p, sizeof p, "%s/wide.spec", d);
-    REQUIRE(t_write_text(p, wide));
+    const int wrote = t_write_text(p, wide);
     free(wide);
+    REQUIRE(wrote);
     rc = t_run_deepc(out, sizeof out, "train %s/wide.spec --data cmudict:%s/dict.txt --steps 1 "
                      "--batch 8 --lr 0.01 --threads 1 --quiet --out %s/wide", d, d, d);
     CHECK(rc == 0, "train a 90-token head: rc %d %s", rc, out);

@@ -21,9 +21,10 @@ static void g2p_usage(FILE *f)
                "  --text WORDS          the phones of each word (comma separated)\n"
                "  --split NAME          test | val | train (test)\n"
                "  --beam N              beam width; 1 is greedy (5)\n"
+               "  --length-penalty A    a finished hypothesis scores sum log p / (phones + 1)^A,\n"
+               "                        A in [0, 10]: 0 sums, 1 averages, above 1 favours longer\n"
+               "                        ones (1)\n"
                "  --max-len N           the most phones decoded (64)\n"
-               "  --length-penalty A    a finished hypothesis scores sum log p / (phones + 1)^A;\n"
-               "                        0 sums, 1 averages, above 1 favours longer ones (1)\n"
                "  --limit N             only the first N words of the split (all)\n"
                "  --no-kv-cache         recompute the whole prefix at every step\n"
                "  --ensemble SPEC=W,... decode with MODEL and these models together (their mean\n"
@@ -31,15 +32,17 @@ static void g2p_usage(FILE *f)
             DC_ENSEMBLE_MAX);
 }
 
-/* The exit code of a g2p result, after its message: 2 for bad input (an ensemble whose models
- * disagree on the vocabulary is a shape error), else 1. */
+/* The exit code of a g2p result, after its message: 2 for bad input, else 1. A shape error is
+ * bad input too: a spec that is not a seq2seq model of the G2P vocabulary, or an ensemble whose
+ * models disagree on the vocabulary. */
 static int g2p_rc(dc_status st)
 {
     if (st == DC_OK)
         return 0;
     fprintf(stderr, "deepc g2p: %s\n", dc_last_error());
-    return st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT || st == DC_ERR_SHAPE ? 2
-                                                                                         : 1;
+    const int bad = st == DC_ERR_ARG || st == DC_ERR_IO || st == DC_ERR_FORMAT ||
+                    st == DC_ERR_SHAPE;
+    return bad ? 2 : 1;
 }
 
 int cli_g2p_score(dc_model *const *ms, int n_models, const char *path, const char *split,
@@ -87,8 +90,8 @@ int cmd_g2p(int argc, char **argv)
     const cli_opt opts[] = {{"--weights", &weights, NULL}, {"--data", &data, NULL},
                             {"--text", &text, NULL}, {"--split", &split, NULL},
                             {"--beam", &beam, NULL}, {"--max-len", &max_len, NULL},
-                            {"--limit", &limit, NULL}, {"--no-kv-cache", NULL, &no_kv},
                             {"--length-penalty", &lp, NULL},
+                            {"--limit", &limit, NULL}, {"--no-kv-cache", NULL, &no_kv},
                             {"--ensemble", &ensemble, NULL}, {NULL, NULL, NULL}};
     int pr = cli_parse_opts("g2p", argc, argv, opts, &model, 1, NULL);
     if (pr)

@@ -118,8 +118,8 @@ int main(int argc, char **argv)
     }
     argv[kept] = NULL;
     argc = kept;
-    static const char *const bf16_cmds[] = {"eval", "forward", "predict", "generate", "g2p",
-                                              "fill-mask"};
+    static const char *const bf16_cmds[] = {"eval",     "forward", "predict",
+                                            "generate", "g2p",     "fill-mask"};
     int bf16_ok = 0;
     for (size_t i = 0; argc > 1 && i < sizeof bf16_cmds / sizeof bf16_cmds[0]; i++)
         bf16_ok |= !strcmp(argv[1], bf16_cmds[i]);

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-/* ", length penalty A" for a report whose length penalty is not the default 1. */
+/* ", length penalty A" in buf (n bytes); buf. */
 static const char *lp_text(double alpha, char *buf, size_t n)
 {
     snprintf(buf, n, ", length penalty %g", alpha);

@@ -13,7 +13,8 @@
  * dc_g2p_score_print - WER and PER of m on split ("train", "val" or "test") of the dictionary at
  * path (its fixed split, DC_G2P_SPLIT_SEED), decoded with o (and the KV cache when kv_cache), the
  * first limit words when limit > 0; one line on f:
- *   "SPLIT words: N, beam B: WER x% (k wrong), PER y% (e edits / p phones), Ts (w words/s)".
+ *   "SPLIT words: N, beam B: WER x% (k wrong), PER y% (e edits / p phones), Ts (w words/s)",
+ *   with ", length penalty A" after B when o->alpha is not 1 and B > 1.
  * DC_ERR_ARG for another split; the errors of dc_g2p_open and dc_g2p_evaluate. With n_models
  * > 1 the models decode as an ensemble (dc_g2p_evaluate_ensemble) and the line says so.
  */
