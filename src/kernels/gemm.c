@@ -768,6 +768,28 @@ static void packed_share(const gemm_args *g, const void *ctx)
     }
 }
 
+/* fn (packed_share or bf16_share) on the shares of g, a product with a pack, on mr x nr tiles.
+ * Threads: B costs no packing now, while each thread packs all the rows of A it gets.
+ * Many rows (M >= DC_GEMM_PACKED_ROWS_MIN): split the rows, by units of 4 into near-equal
+ * shares, so that each thread packs only its share of A; each thread then streams all of B
+ * once per block of its rows. BERT-base at batch 8 (1024 rows), 2 threads: +2.5% and +3.7%
+ * in two alternated pairs against the split by columns. Fewer rows: as gemm_threads says,
+ * the columns unless the rows have more tiles, so that each thread streams only its half of
+ * B (at batch 1 it comes from memory on every forward) and packs all of the small A.
+ * BERT-base at batch 1 (128 rows), 2 threads: 79.2 and 77.2 ms against 94.1 and 95.3 ms
+ * split by rows (alternated).
+ * The tiles compute each element the same way wherever a share starts: the same bits. */
+static void packed_split(gemm_args g, int mr, int nr, gemm_share_fn fn, const dc_gemm_packed *p)
+{
+    g.tb = 0; /* the shares read the pack, not B */
+    int split_n;
+    const int nt = gemm_threads(&g, mr, nr, &split_n);
+    if (nt > 1 && g.M >= 2 * (int64_t)mr * nt && g.M >= DC_GEMM_PACKED_ROWS_MIN)
+        gemm_run_shares(&g, nt, 0, 4, fn, p);
+    else
+        gemm_run_shares(&g, nt, split_n, split_n ? nr : mr, fn, p);
+}
+
 /* See kernels.h. */
 void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int64_t lda,
                         const dc_gemm_packed *p, float beta, float *C, int64_t ldc)
@@ -781,13 +803,7 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
     gemm_args g = {trans_a != 0, p->trans_b, M, p->N, p->K, alpha, beta, A, NULL, C,
                    lda, 0, ldc, 0};
     if (p->data16) { /* bfloat16: always this path; rows or columns shared as below */
-        g.tb = 0;
-        int split_n;
-        const int nt = gemm_threads(&g, BF16_MR, BF16_NR, &split_n);
-        if (nt > 1 && M >= 2 * (int64_t)BF16_MR * nt && M >= DC_GEMM_PACKED_ROWS_MIN)
-            gemm_run_shares(&g, nt, 0, 4, bf16_share, p);
-        else
-            gemm_run_shares(&g, nt, split_n, split_n ? BF16_NR : BF16_MR, bf16_share, p);
+        packed_split(g, BF16_MR, BF16_NR, bf16_share, p);
         return;
     }
     int direct = p->ar == dc_k_gemm_arch() && gemm_choose_path(p->ar, &g) == GEMM_PACKED;
@@ -801,21 +817,5 @@ void dc_gemm_packed_run(int trans_a, int64_t M, float alpha, const float *A, int
                     beta, C + j, ldc);
         return;
     }
-    /* Threads: B costs no packing now, while each thread packs all the rows of A it gets.
-     * Many rows (M >= DC_GEMM_PACKED_ROWS_MIN): split the rows, by units of 4 into near-equal
-     * shares, so that each thread packs only its share of A; each thread then streams all of B
-     * once per block of its rows. BERT-base at batch 8 (1024 rows), 2 threads: +2.5% and +3.7%
-     * in two alternated pairs against the split by columns. Fewer rows: as gemm_threads says,
-     * the columns unless the rows have more tiles, so that each thread streams only its half of
-     * B (at batch 1 it comes from memory on every forward) and packs all of the small A.
-     * BERT-base at batch 1 (128 rows), 2 threads: 79.2 and 77.2 ms against 94.1 and 95.3 ms
-     * split by rows (alternated).
-     * The tiles compute each element the same way wherever a share starts: the same bits. */
-    g.tb = 0;
-    int split_n;
-    const int nt = gemm_threads(&g, p->ar->mr, p->ar->nr, &split_n);
-    if (nt > 1 && M >= 2 * (int64_t)p->ar->mr * nt && M >= DC_GEMM_PACKED_ROWS_MIN)
-        gemm_run_shares(&g, nt, 0, 4, packed_share, p);
-    else
-        gemm_run_shares(&g, nt, split_n, split_n ? p->ar->nr : p->ar->mr, packed_share, p);
+    packed_split(g, p->ar->mr, p->ar->nr, packed_share, p);
 }

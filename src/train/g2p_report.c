@@ -9,13 +9,6 @@
 
 #include <string.h>
 
-/* ", length penalty A" in buf (n bytes); buf. */
-static const char *lp_text(double alpha, char *buf, size_t n)
-{
-    snprintf(buf, n, ", length penalty %g", alpha);
-    return buf;
-}
-
 dc_status dc_g2p_score_print(FILE *f, dc_model *const *ms, int n_models, const char *path,
                              const char *split, const dc_beam_opts *o, int kv_cache,
                              int64_t limit)
@@ -26,7 +19,9 @@ dc_status dc_g2p_score_print(FILE *f, dc_model *const *ms, int n_models, const c
         return dc_err(DC_ERR_ARG, "--split: train, val or test, not '%s'", split);
     dc_cmudict d;
     dc_g2p_score s;
-    char lp[48];
+    char lp[48] = ""; /* the length penalty, where it is not the default and can matter */
+    if (o->alpha != 1 && o->beam > 1)
+        snprintf(lp, sizeof lp, ", length penalty %g", o->alpha);
     dc_status st = dc_g2p_open(path, DC_G2P_SPLIT_SEED, &d, NULL, NULL);
     if (st != DC_OK)
         return st;
@@ -36,8 +31,7 @@ dc_status dc_g2p_score_print(FILE *f, dc_model *const *ms, int n_models, const c
     if (st == DC_OK)
         fprintf(f, "%s words: %lld, beam %d%s: WER %.2f%% (%lld wrong), PER %.2f%% (%lld edits / "
                 "%lld phones), %.1fs (%.1f words/s)\n", split, (long long)s.words, o->beam,
-                o->alpha != 1 && o->beam > 1 ? lp_text(o->alpha, lp, sizeof lp) : "",
-                100 * s.wer, (long long)s.wrong, 100 * s.per, (long long)s.errors,
+                lp, 100 * s.wer, (long long)s.wrong, 100 * s.per, (long long)s.errors,
                 (long long)s.phones, s.seconds, s.seconds > 0 ? (double)s.words / s.seconds : 0);
     dc_cmudict_free(&d);
     return st;

@@ -80,6 +80,30 @@ dc_status dc_predict_image(dc_model *m, const dc_spec *spec, const char *image,
     return st;
 }
 
+/* See predict.h. */
+dc_model *dc_load_frozen_spec(const char *path, int64_t vocab, int labels, const char *weights,
+                              int bf16, dc_spec **spec)
+{
+    char v[32], k[32];
+    snprintf(v, sizeof v, "%lld", (long long)vocab);
+    snprintf(k, sizeof k, "%d", labels);
+    dc_model *m = NULL;
+    dc_spec *s = dc_spec_parse_file(path);
+    if (s && dc_spec_define(s, "vocab", v) >= 0 &&
+        (labels <= 0 || dc_spec_define(s, "labels", k) >= 0))
+        m = dc_spec_build(s, NULL);
+    if (spec)
+        *spec = s;
+    else
+        dc_spec_free(s);
+    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK ||
+              (bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK)) {
+        dc_model_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
 dc_status dc_forward_npy(dc_model *m, const char *input, const char *output)
 {
     dc_ctx *ctx = dc_ctx_new(0);

@@ -16,6 +16,15 @@
  */
 dc_status dc_forward_npy(dc_model *m, const char *input, const char *output);
 
+/*
+ * dc_load_frozen_spec - the model of the spec file path with $vocab = vocab and, when labels > 0,
+ * $labels = labels, built without initialisation, the weights loaded strictly and frozen for
+ * inference (dc_model_freeze, or dc_model_freeze_bf16 when bf16). The parsed spec goes to *spec
+ * (the caller frees it, also on failure) or, with spec NULL, is freed. NULL with the error set.
+ */
+dc_model *dc_load_frozen_spec(const char *path, int64_t vocab, int labels, const char *weights,
+                              int bf16, dc_spec **spec);
+
 typedef struct dc_predict_opts {
     float mean, std; /* normalisation (p/255 - mean)/std (dc_image_to_input) */
     int invert;      /* 1: 1 - p/255; 0: never; -1: when a gray model is given a dark object on

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "train/bert_fill.h"
+#include "train/predict.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -148,24 +149,6 @@ dc_status dc_bert_fill_mask(dc_model *m, const dc_wordpiece *wp, const char *tex
     return st;
 }
 
-/* The spec file with $vocab = the vocabulary's size, built, with the weights loaded strictly,
- * frozen (inference only: dc_model_freeze, or dc_model_freeze_bf16 when bf16). */
-static dc_model *fill_model(const char *path, const char *weights, int64_t vocab, int bf16)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%lld", (long long)vocab);
-    dc_spec *spec = dc_spec_parse_file(path);
-    dc_model *m = spec && dc_spec_define(spec, "vocab", num) >= 0 ? dc_spec_build(spec, NULL)
-                                                                   : NULL;
-    dc_spec_free(spec);
-    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK ||
-              (bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK)) {
-        dc_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
 dc_status dc_bert_fill_mask_print(FILE *f, const char *model, const char *weights,
                                   const char *vocab, int cased, const char *text,
                                   int64_t max_len, int64_t top_k, int bf16)
@@ -174,7 +157,8 @@ dc_status dc_bert_fill_mask_print(FILE *f, const char *model, const char *weight
     if (cased)
         wo.lower_case = 0, wo.strip_accents = 0;
     dc_wordpiece *wp = dc_wordpiece_load(vocab, &wo);
-    dc_model *m = wp ? fill_model(model, weights, dc_wordpiece_size(wp), bf16) : NULL;
+    dc_model *m = wp ? dc_load_frozen_spec(model, dc_wordpiece_size(wp), 0, weights, bf16, NULL)
+                      : NULL;
     dc_fill_mask r;
     dc_status st = m ? dc_bert_fill_mask(m, wp, text, max_len, top_k, &r) : dc_last_status();
     for (int64_t i = 0; st == DC_OK && i < r.n_masks; i++) {

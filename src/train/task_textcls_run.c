@@ -8,6 +8,7 @@
 #include "core/internal.h"
 #include "io/io.h"
 #include "train/eval_report.h"
+#include "train/predict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,27 +231,6 @@ dc_status dc_textcls_report(FILE *f, const dc_textcls_run *r, dc_model *m, int p
     return DC_OK;
 }
 
-/* The model of spec file `model` with $vocab and $labels (labels <= 0: left undefined), built
- * without initialisation, the weights loaded strictly, frozen (bfloat16 products if bf16). */
-static dc_model *load_textcls_model(const char *model, const char *weights, int64_t vocab,
-                                    int labels, int bf16, dc_spec **spec)
-{
-    char v[32], k[32];
-    snprintf(v, sizeof v, "%lld", (long long)vocab);
-    snprintf(k, sizeof k, "%d", labels);
-    dc_model *m = NULL;
-    *spec = dc_spec_parse_file(model);
-    if (*spec && dc_spec_define(*spec, "vocab", v) >= 0 &&
-        (labels <= 0 || dc_spec_define(*spec, "labels", k) >= 0))
-        m = dc_spec_build(*spec, NULL);
-    if (m && (dc_model_load(m, weights, 1, NULL) != DC_OK ||
-              (bf16 ? dc_model_freeze_bf16(m) : dc_model_freeze(m)) != DC_OK)) {
-        dc_model_free(m);
-        m = NULL;
-    }
-    return m;
-}
-
 dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights, const char *data,
                           const char *vocab, int64_t max_len, int part, int bf16)
 {
@@ -260,8 +240,8 @@ dc_status dc_textcls_eval(FILE *f, const char *model, const char *weights, const
     dc_status st = dc_textcls_run_open(data, vocab, &r);
     if (st != DC_OK)
         return st;
-    dc_model *m = load_textcls_model(model, weights, dc_wordpiece_size(r.wp), r.data.n_classes,
-                                     bf16, &spec);
+    dc_model *m = dc_load_frozen_spec(model, dc_wordpiece_size(r.wp), r.data.n_classes, weights,
+                                      bf16, &spec);
     st = m ? dc_textcls_run_dataset(&r, spec, max_len) : dc_last_status();
     if (st == DC_OK)
         st = dc_textcls_report(f, &r, m, part, part < 0 || part > 2 ? "all" : parts[part], 0);
@@ -295,8 +275,8 @@ dc_status dc_textcls_predict_print(FILE *f, const char *model, const char *weigh
                       : dc_last_status();
     if (wp && st != DC_OK && !classes) /* no classes.txt beside the weights: class numbers */
         st = DC_OK;
-    if (st == DC_OK && !(m = load_textcls_model(model, weights, dc_wordpiece_size(wp), n_names,
-                                                bf16, &spec)))
+    if (st == DC_OK && !(m = dc_load_frozen_spec(model, dc_wordpiece_size(wp), n_names, weights,
+                                                 bf16, &spec)))
         st = dc_last_status();
     if (st == DC_OK)
         st = dc_textcls_predict(m, spec, wp, max_len, text, &p, &K);
